@@ -1,0 +1,11 @@
+//! libproxy: a programmable HTTP reverse proxy runtime with Pingora's architecture.
+//!
+//! A [`server::Server`] spawns [`service`]s; each service owns its own tokio runtime and listens on
+//! several endpoints ([`listener`]); a task per downstream connection runs the [`app`] layer, which
+//! hands each request to the [`proxy::HttpProxy`] phase pipeline; upstream connections come from the
+//! [`connector`] and its pool; [`upstream`] describes peers and picks among them. [`ffi`] is the C ABI.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod protocol;
