@@ -9,3 +9,10 @@
 
 pub mod error;
 pub mod protocol;
+pub mod app;
+pub mod connector;
+pub mod listener;
+pub mod proxy;
+pub mod server;
+pub mod service;
+pub mod upstream;

@@ -1,0 +1,93 @@
+//! Apps (Pingora's `apps/`): what a listening service runs on each connection.
+//!
+//! [`ServerApp`] is the per-connection task; [`HttpServerApp`] is an HTTP app, whose connection task
+//! (provided here) runs the keep-alive loop: wait for a request, serve it, reuse while allowed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::ErrorSource;
+use crate::protocol::h1::conn::H1Conn;
+use crate::protocol::h1::Limits;
+use crate::protocol::stream::Stream;
+use crate::server::{ShutdownState, ShutdownWatch};
+
+/// Serves one accepted connection until it ends.
+pub trait ServerApp: Send + Sync + 'static {
+    /// Runs the connection to completion.
+    fn process_new(self: Arc<Self>, stream: Stream, shutdown: ShutdownWatch) -> impl Future<Output = ()> + Send;
+}
+
+/// Downstream HTTP settings. Defaults are edge-safe (see `notes/http-hardening.md` §3).
+#[derive(Debug, Clone)]
+pub struct HttpServerOptions {
+    /// Head size limits.
+    pub limits: Limits,
+    /// Total time allowed to receive a request head once its first byte arrived (slowloris guard).
+    pub header_timeout: Duration,
+    /// How long an idle keep-alive connection waits for its next request.
+    pub keepalive_timeout: Duration,
+    /// Longest pause between two reads of a request body.
+    pub body_idle_timeout: Duration,
+    /// Longest time one write to the client may take.
+    pub write_timeout: Duration,
+    /// Accept CONNECT requests (tunnels) instead of answering 405.
+    pub allow_connect: bool,
+    /// Most unread request body bytes read and discarded to keep a connection after an early
+    /// response; beyond this the connection is closed instead.
+    pub drain_limit: u64,
+}
+
+impl Default for HttpServerOptions {
+    fn default() -> Self {
+        HttpServerOptions {
+            limits: Limits::default(),
+            header_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
+            body_idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            allow_connect: false,
+            drain_limit: 64 * 1024,
+        }
+    }
+}
+
+/// An HTTP/1.x app: serves one request at a time on a connection.
+pub trait HttpServerApp: Send + Sync + 'static {
+    /// The downstream settings.
+    fn server_options(&self) -> &HttpServerOptions;
+
+    /// Serves one request whose first bytes are buffered in `conn`. Returns the connection when
+    /// it may carry another request.
+    fn process_request(
+        self: &Arc<Self>,
+        conn: H1Conn,
+        shutdown: &ShutdownWatch,
+    ) -> impl Future<Output = Option<H1Conn>> + Send;
+}
+
+impl<T: HttpServerApp> ServerApp for T {
+    async fn process_new(self: Arc<Self>, stream: Stream, shutdown: ShutdownWatch) {
+        let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
+        let mut idle = self.server_options().header_timeout;
+        loop {
+            let ready = tokio::select! {
+                biased;
+                r = conn.wait_readable(Some(Instant::now() + idle)) => r,
+                _ = shutdown.reached(ShutdownState::Graceful), if conn.rbuf.is_empty() => return,
+            };
+            if !matches!(ready, Ok(true)) {
+                return;
+            }
+            match self.process_request(conn, &shutdown).await {
+                Some(c) => conn = c,
+                None => return,
+            }
+            conn.release_buffers();
+            idle = self.server_options().keepalive_timeout;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Connectors (Pingora's `connectors/`): reach a peer, reusing an idle pooled connection when one is
+//! healthy, and take connections back for reuse.
+
+mod pool;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::{TcpStream, UnixStream};
+
+pub use pool::{ConnectionPool, PoolStats};
+pub(crate) use pool::set_worker_slot;
+
+use crate::error::{Error, ErrorKind, ErrorSource, Result};
+use crate::protocol::h1::conn::H1Conn;
+use crate::protocol::stream::Stream;
+use crate::upstream::{HttpPeer, PeerAddress};
+
+/// Connects to peers through a shared pool. Cheap to clone: clones share the pool.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    pool: Arc<ConnectionPool>,
+}
+
+impl Default for Connector {
+    fn default() -> Self {
+        Self::new(ConnectionPool::DEFAULT_MAX_IDLE)
+    }
+}
+
+/// A connection handed out by the connector.
+#[derive(Debug)]
+pub struct UpstreamConn {
+    /// The HTTP/1 connection.
+    pub conn: H1Conn,
+    /// Whether it came from the pool.
+    pub reused: bool,
+}
+
+impl Connector {
+    /// A connector whose pool keeps at most `max_idle` idle connections in all.
+    pub fn new(max_idle: usize) -> Self {
+        Connector { pool: Arc::new(ConnectionPool::new(max_idle)) }
+    }
+
+    /// The pool, for statistics.
+    pub fn pool(&self) -> &ConnectionPool {
+        &self.pool
+    }
+
+    /// A pooled connection to `peer` if a healthy one is idle, else a new one.
+    pub async fn get(&self, peer: &HttpPeer) -> Result<UpstreamConn> {
+        let key = peer.reuse_hash();
+        if let Some(conn) = self.pool.take(key) {
+            return Ok(UpstreamConn { conn, reused: true });
+        }
+        let stream = connect(peer).await?;
+        Ok(UpstreamConn { conn: H1Conn::new(stream, ErrorSource::Upstream), reused: false })
+    }
+
+    /// Returns a connection whose last exchange ended cleanly, for the next request to `peer`.
+    pub fn release(&self, peer: &HttpPeer, mut conn: H1Conn) {
+        if !conn.rbuf.is_empty() {
+            return; // bytes nobody asked for: the connection is out of sync, never reuse it
+        }
+        conn.release_buffers();
+        let idle = peer.options.idle_timeout.map(|t| Instant::now() + t);
+        self.pool.put(peer.reuse_hash(), conn, idle);
+    }
+}
+
+/// Opens a new transport to `peer` under its connect timeouts.
+pub async fn connect(peer: &HttpPeer) -> Result<Stream> {
+    let opts = &peer.options;
+    let limit = match (opts.connect_timeout, opts.total_connection_timeout) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let fut = connect_l4(&peer.address);
+    match limit {
+        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
+            Error::new(ErrorKind::ConnectTimeout, ErrorSource::Upstream, format!("connecting to {}", peer.address))
+                .with_retry(true)
+        })?,
+        None => fut.await,
+    }
+}
+
+async fn connect_l4(addr: &PeerAddress) -> Result<Stream> {
+    let r = match addr {
+        PeerAddress::Inet(a) => TcpStream::connect(a).await.map(tcp),
+        PeerAddress::Host(h, p) => TcpStream::connect((h.as_str(), *p)).await.map(tcp),
+        PeerAddress::Unix(p) => UnixStream::connect(p).await.map(Stream::Unix),
+    };
+    r.map_err(|e| {
+        let kind = match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+            _ => ErrorKind::ConnectError,
+        };
+        // Nothing was sent on a connection that never opened: any request may go elsewhere.
+        Error::new(kind, ErrorSource::Upstream, format!("connecting to {addr}")).with_cause(e).with_retry(true)
+    })
+}
+
+fn tcp(s: TcpStream) -> Stream {
+    // Heads and small bodies are written whole; Nagle would only add latency.
+    let _ = s.set_nodelay(true);
+    Stream::Tcp(s)
+}

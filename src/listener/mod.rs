@@ -1,0 +1,134 @@
+//! Listeners (Pingora's `listeners/`): endpoints a service accepts connections on. Each bound
+//! endpoint becomes a [`TransportStack`] whose accept loop runs as its own task.
+//!
+//! Endpoints are bound when they are added, so a bad address fails at configuration time and a
+//! port of 0 is known before the server starts. The stack keeps the slots Pingora has for a TLS
+//! acceptor and for listening sockets inherited from a previous process (graceful upgrade).
+
+use std::io;
+use std::net::SocketAddr as InetAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use socket2::{Domain, Socket, Type};
+
+use crate::protocol::stream::{SocketAddr, Stream};
+
+const BACKLOG: i32 = 4096;
+
+/// A bound, listening endpoint (not yet attached to a runtime).
+#[derive(Debug)]
+pub struct TransportStack {
+    listener: StdListener,
+    /// Unix socket file we created and remove on drop.
+    unlink: Option<PathBuf>,
+    // Slots kept for later issues: a TLS acceptor (rustls) and an inherited FD (upgrade).
+}
+
+#[derive(Debug)]
+enum StdListener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl TransportStack {
+    /// Binds a TCP endpoint (IPv4 or IPv6). IPv6 sockets are v6-only so `[::]` and `0.0.0.0` can
+    /// both be bound on one port.
+    pub fn bind_tcp(addr: InetAddr) -> io::Result<Self> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(BACKLOG)?;
+        Ok(TransportStack { listener: StdListener::Tcp(socket.into()), unlink: None })
+    }
+
+    /// Binds a Unix domain socket, replacing a stale socket file left by a dead process.
+    pub fn bind_unix(path: &Path) -> io::Result<Self> {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_socket() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "path exists and is not a socket"));
+            }
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, "a live server listens on this socket"));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let l = std::os::unix::net::UnixListener::bind(path)?;
+        l.set_nonblocking(true)?;
+        Ok(TransportStack { listener: StdListener::Unix(l), unlink: Some(path.to_owned()) })
+    }
+
+    /// Adopts an already listening socket (inherited from a previous process or the host).
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Self> {
+        let socket = Socket::from(fd);
+        socket.set_nonblocking(true)?;
+        let listener = match socket.local_addr()?.as_socket() {
+            Some(_) => StdListener::Tcp(socket.into()),
+            None => StdListener::Unix(socket.into()),
+        };
+        Ok(TransportStack { listener, unlink: None })
+    }
+
+    /// Where this endpoint listens.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(match &self.listener {
+            StdListener::Tcp(l) => SocketAddr::Inet(l.local_addr()?),
+            StdListener::Unix(l) => {
+                SocketAddr::Unix(l.local_addr()?.as_pathname().map(PathBuf::from).unwrap_or_default())
+            }
+        })
+    }
+
+    /// The listening socket's descriptor (to hand to a new process during an upgrade).
+    pub fn raw_fd(&self) -> RawFd {
+        match &self.listener {
+            StdListener::Tcp(l) => l.as_raw_fd(),
+            StdListener::Unix(l) => l.as_raw_fd(),
+        }
+    }
+
+    /// A tokio listener on the current runtime sharing this socket. Every runtime of a service
+    /// that does not steal work gets its own, so connections stay on the runtime that accepted them.
+    pub fn attach(&self) -> io::Result<Listener> {
+        Ok(match &self.listener {
+            StdListener::Tcp(l) => Listener::Tcp(tokio::net::TcpListener::from_std(l.try_clone()?)?),
+            StdListener::Unix(l) => Listener::Unix(tokio::net::UnixListener::from_std(l.try_clone()?)?),
+        })
+    }
+}
+
+impl Drop for TransportStack {
+    fn drop(&mut self) {
+        if let Some(p) = &self.unlink {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A listener attached to a runtime.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(tokio::net::TcpListener),
+    /// Unix domain socket.
+    Unix(tokio::net::UnixListener),
+}
+
+impl Listener {
+    /// Accepts one connection.
+    pub async fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Ok(Stream::Tcp(s))
+            }
+            Listener::Unix(l) => Ok(Stream::Unix(l.accept().await?.0)),
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! One HTTP/1.1 connection, either side: a stream plus its read buffer, with head reading under a
+//! deadline, body reading by framing, and body writing by framing.
+//!
+//! The read buffer starts empty, grows on demand, and is released while the connection sits idle
+//! between requests, so an idle keep-alive connection holds no buffer at all.
+
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::HeaderMap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{timeout_at, Instant};
+
+use super::chunk::{ChunkedDecoder, Decoded};
+use super::encode::{encode_chunk_size, encode_last_chunk};
+use super::framing::BodyFraming;
+use super::parse::Parsed;
+use super::{H1Error, Limits};
+use crate::error::{Error, ErrorKind, ErrorSource, Result};
+use crate::protocol::stream::Stream;
+
+/// Bytes asked of the kernel per read while a head is incomplete.
+const HEAD_READ: usize = 4 * 1024;
+/// Bytes asked of the kernel per read while streaming a body.
+const BODY_READ: usize = 16 * 1024;
+/// Below this size a body chunk is copied next to a pending head so both leave in one write.
+const COALESCE: usize = 8 * 1024;
+
+/// How the body of one message is being read.
+#[derive(Debug)]
+pub struct BodyReader {
+    state: ReadState,
+    /// Trailers received after a chunked body, if any.
+    pub trailers: Option<HeaderMap>,
+    /// Body bytes delivered so far.
+    pub bytes: u64,
+}
+
+#[derive(Debug)]
+enum ReadState {
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+    UntilClose,
+    Done,
+}
+
+impl BodyReader {
+    /// A reader for a message with the given framing.
+    pub fn new(framing: BodyFraming, limits: &Limits) -> Self {
+        let state = match framing {
+            BodyFraming::Empty | BodyFraming::Length(0) => ReadState::Done,
+            BodyFraming::Length(n) => ReadState::Length(n),
+            BodyFraming::Chunked => ReadState::Chunked(Box::new(ChunkedDecoder::new(limits))),
+            BodyFraming::UntilClose => ReadState::UntilClose,
+        };
+        BodyReader { state, trailers: None, bytes: 0 }
+    }
+
+    /// Whether the whole body has been read.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, ReadState::Done)
+    }
+}
+
+/// How the body of one outgoing message is being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyWriter {
+    /// No body may be sent.
+    Empty,
+    /// Exactly this many bytes remain to be sent.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Body ends when the connection closes.
+    UntilClose,
+}
+
+/// An HTTP/1.x connection: transport, read buffer and the side it faces (for error blame).
+#[derive(Debug)]
+pub struct H1Conn {
+    /// The transport.
+    pub io: Stream,
+    /// Bytes read but not consumed yet (pipelined requests, the start of a body).
+    pub rbuf: BytesMut,
+    /// Encoded bytes waiting to be written together with the next body chunk.
+    wbuf: BytesMut,
+    side: ErrorSource,
+}
+
+impl H1Conn {
+    /// Wraps a stream; `side` is who to blame for I/O errors on it.
+    pub fn new(io: Stream, side: ErrorSource) -> Self {
+        H1Conn { io, rbuf: BytesMut::new(), wbuf: BytesMut::new(), side }
+    }
+
+    fn io_err(&self, e: &std::io::Error, reading: bool, ctx: &'static str) -> Box<Error> {
+        Error::from_io(e, self.side, reading, ctx)
+    }
+
+    fn timeout_err(&self, reading: bool, ctx: &'static str) -> Box<Error> {
+        let kind = if reading { ErrorKind::ReadTimeout } else { ErrorKind::WriteTimeout };
+        Error::new(kind, self.side, ctx)
+    }
+
+    fn http_err(&self, e: H1Error, ctx: &'static str) -> Box<Error> {
+        let status = if self.side == ErrorSource::Upstream { 502 } else { e.status };
+        Error::new(ErrorKind::InvalidHttp(status), self.side, ctx).with_cause(e.reason)
+    }
+
+    /// Drops the read buffer's allocation when nothing is buffered (idle keep-alive connection).
+    pub fn release_buffers(&mut self) {
+        if self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
+        }
+        if self.wbuf.is_empty() {
+            self.wbuf = BytesMut::new();
+        }
+    }
+
+    /// Reads more bytes into the buffer. Returns 0 at EOF.
+    async fn fill(&mut self, want: usize, deadline: Option<Instant>, ctx: &'static str) -> Result<usize> {
+        self.rbuf.reserve(want);
+        let read = self.io.read_buf(&mut self.rbuf);
+        let r = match deadline {
+            Some(d) => timeout_at(d, read).await.map_err(|_| self.timeout_err(true, ctx))?,
+            None => read.await,
+        };
+        r.map_err(|e| self.io_err(&e, true, ctx))
+    }
+
+    /// Waits until at least one byte is buffered. `Ok(false)` on a clean EOF with nothing buffered.
+    pub async fn wait_readable(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        if !self.rbuf.is_empty() {
+            return Ok(true);
+        }
+        Ok(self.fill(HEAD_READ, deadline, "waiting for a request").await? > 0)
+    }
+
+    /// Reads one head with `parse`, under `deadline` for the whole head.
+    ///
+    /// Returns `None` on EOF before the first byte of the head (the peer closed an idle connection).
+    pub async fn read_head<T>(
+        &mut self,
+        limits: &Limits,
+        deadline: Option<Instant>,
+        parse: fn(&mut BytesMut, &Limits) -> std::result::Result<Parsed<T>, H1Error>,
+        ctx: &'static str,
+    ) -> Result<Option<T>> {
+        loop {
+            if !self.rbuf.is_empty() {
+                match parse(&mut self.rbuf, limits) {
+                    Ok(Parsed::Complete(head)) => return Ok(Some(head)),
+                    Ok(Parsed::Partial) => {}
+                    Err(e) => return Err(self.http_err(e, ctx)),
+                }
+            }
+            let had = self.rbuf.len();
+            if self.fill(HEAD_READ, deadline, ctx).await? == 0 {
+                if had == 0 {
+                    return Ok(None);
+                }
+                return Err(Error::new(ErrorKind::ConnectionClosed, self.side, ctx)
+                    .with_cause("EOF inside a message head"));
+            }
+        }
+    }
+
+    /// Reads the next piece of body. `Ok(None)` when the body is complete (trailers, if any, are in
+    /// `reader.trailers`). An EOF before the framing says the body ends is an error, never an end.
+    pub async fn read_body(&mut self, reader: &mut BodyReader, idle: Option<Duration>) -> Result<Option<Bytes>> {
+        const CTX: &str = "reading a body";
+        loop {
+            let data = match &mut reader.state {
+                ReadState::Done => return Ok(None),
+                ReadState::Length(remaining) => {
+                    if self.rbuf.is_empty() {
+                        None
+                    } else {
+                        let n = (*remaining).min(self.rbuf.len() as u64) as usize;
+                        *remaining -= n as u64;
+                        let data = self.rbuf.split_to(n).freeze();
+                        if *remaining == 0 {
+                            reader.state = ReadState::Done;
+                        }
+                        Some(data)
+                    }
+                }
+                ReadState::Chunked(dec) => match dec.decode(&mut self.rbuf) {
+                    Ok(Decoded::Data(d)) => Some(d),
+                    Ok(Decoded::NeedMore) => None,
+                    Ok(Decoded::End(trailers)) => {
+                        if !trailers.is_empty() {
+                            reader.trailers = Some(trailers);
+                        }
+                        reader.state = ReadState::Done;
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(self.http_err(e, CTX)),
+                },
+                ReadState::UntilClose => {
+                    if self.rbuf.is_empty() {
+                        None
+                    } else {
+                        Some(self.rbuf.split().freeze())
+                    }
+                }
+            };
+            if let Some(d) = data {
+                if !d.is_empty() {
+                    reader.bytes += d.len() as u64;
+                    return Ok(Some(d));
+                }
+                continue;
+            }
+            let deadline = idle.map(|d| Instant::now() + d);
+            if self.fill(BODY_READ, deadline, CTX).await? == 0 {
+                if matches!(reader.state, ReadState::UntilClose) {
+                    reader.state = ReadState::Done;
+                    return Ok(None);
+                }
+                return Err(Error::new(ErrorKind::ConnectionClosed, self.side, CTX)
+                    .with_cause("EOF before the end of the body"));
+            }
+        }
+    }
+
+    /// Queues encoded head bytes; they leave with the next body write or [`H1Conn::flush`].
+    pub fn queue(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        encode(&mut self.wbuf);
+    }
+
+    async fn write_timed(&mut self, mut buf: impl Buf, timeout: Option<Duration>) -> Result<()> {
+        const CTX: &str = "writing";
+        let fut = self.io.write_all_buf(&mut buf);
+        let r = match timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| self.timeout_err(false, CTX))?,
+            None => fut.await,
+        };
+        r.map_err(|e| self.io_err(&e, false, CTX))
+    }
+
+    /// Writes whatever is queued.
+    pub async fn flush(&mut self, timeout: Option<Duration>) -> Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let buf = self.wbuf.split();
+        self.write_timed(buf, timeout).await
+    }
+
+    /// Writes one piece of body with `writer`'s framing, together with any queued head bytes.
+    pub async fn write_body(&mut self, writer: &mut BodyWriter, data: Bytes, timeout: Option<Duration>) -> Result<()> {
+        if data.is_empty() {
+            return self.flush(timeout).await;
+        }
+        match writer {
+            BodyWriter::Empty => return self.flush(timeout).await,
+            BodyWriter::Length(remaining) => {
+                if data.len() as u64 > *remaining {
+                    return Err(Error::internal("body longer than its Content-Length"));
+                }
+                *remaining -= data.len() as u64;
+            }
+            BodyWriter::Chunked => {
+                encode_chunk_size(data.len(), &mut self.wbuf);
+                if data.len() <= COALESCE {
+                    self.wbuf.extend_from_slice(&data);
+                    self.wbuf.extend_from_slice(b"\r\n");
+                    return self.flush(timeout).await;
+                }
+                let head = self.wbuf.split().freeze();
+                return self.write_timed(head.chain(data).chain(&b"\r\n"[..]), timeout).await;
+            }
+            BodyWriter::UntilClose => {}
+        }
+        if self.wbuf.is_empty() {
+            self.write_timed(data, timeout).await
+        } else if data.len() <= COALESCE {
+            self.wbuf.extend_from_slice(&data);
+            self.flush(timeout).await
+        } else {
+            let head = self.wbuf.split().freeze();
+            self.write_timed(head.chain(data), timeout).await
+        }
+    }
+
+    /// Ends a body: the terminal chunk (with trailers) for chunked framing, a check that every
+    /// promised byte was sent for Content-Length. Writes queued bytes either way.
+    pub async fn finish_body(
+        &mut self,
+        writer: &BodyWriter,
+        trailers: Option<&HeaderMap>,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        match writer {
+            BodyWriter::Chunked => encode_last_chunk(trailers, &mut self.wbuf),
+            BodyWriter::Length(n) if *n > 0 => {
+                return Err(Error::internal("body shorter than its Content-Length"));
+            }
+            _ => {}
+        }
+        self.flush(timeout).await
+    }
+
+    /// Reads and throws away the rest of a body, up to `limit` bytes and `within` time, so the
+    /// connection can carry the next request. `false` means give up and close instead.
+    pub async fn drain(&mut self, reader: &mut BodyReader, limit: u64, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut seen = 0u64;
+        while !reader.is_done() {
+            let fut = self.read_body(reader, None);
+            match timeout_at(deadline, fut).await {
+                Ok(Ok(Some(d))) => {
+                    seen += d.len() as u64;
+                    if seen > limit {
+                        return false;
+                    }
+                }
+                Ok(Ok(None)) => return true,
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Closes the write side so the peer sees an orderly end.
+    pub async fn shutdown(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+    }
+}

@@ -1,0 +1,441 @@
+//! Message body framing (RFC 9112 §6) and connection persistence (§9.3). Ambiguous framing is
+//! the root of request smuggling, so anything but one unambiguous length is refused.
+
+use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, Method, Version};
+
+use super::{H1Error, RequestHead, ResponseHead};
+
+/// How the body of a message is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body at all.
+    Empty,
+    /// Exactly this many bytes (never 0: that is `Empty`).
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Everything until the peer closes (responses and tunnels only).
+    UntilClose,
+}
+
+/// Why framing was refused; the status depends on the side.
+#[derive(Debug, Clone, Copy)]
+enum Bad {
+    Invalid(&'static str),
+    Unsupported(&'static str),
+}
+
+impl Bad {
+    fn request(self) -> H1Error {
+        match self {
+            Bad::Invalid(r) => H1Error::new(400, r),
+            Bad::Unsupported(r) => H1Error::new(501, r),
+        }
+    }
+
+    fn response(self) -> H1Error {
+        match self {
+            Bad::Invalid(r) | Bad::Unsupported(r) => H1Error::new(502, r),
+        }
+    }
+}
+
+fn trim_ows(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
+/// Every comma-separated element of every line of `name`, OWS-trimmed; empty ones included.
+fn list_elements(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(trim_ows)
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// All Transfer-Encoding lines form one list (RFC 9110 §5.3); only a lone `chunked` is accepted
+/// because every other combination has been used to desynchronise some hop.
+fn check_transfer_encoding(headers: &HeaderMap) -> Result<(), Bad> {
+    let mut chunked = 0;
+    let mut other = false;
+    let mut last_is_chunked = false;
+    for element in list_elements(headers, TRANSFER_ENCODING) {
+        if element.is_empty() {
+            return Err(Bad::Invalid("empty Transfer-Encoding element"));
+        }
+        if element.contains(&b';') {
+            return Err(Bad::Invalid("Transfer-Encoding parameters"));
+        }
+        if !element.iter().all(|&b| is_tchar(b)) {
+            return Err(Bad::Invalid("invalid Transfer-Encoding token"));
+        }
+        last_is_chunked = element.eq_ignore_ascii_case(b"chunked");
+        if last_is_chunked {
+            chunked += 1;
+        } else {
+            other = true;
+        }
+    }
+    if chunked > 1 {
+        return Err(Bad::Invalid("chunked applied more than once"));
+    }
+    if chunked == 1 && !last_is_chunked {
+        return Err(Bad::Invalid("chunked is not the final coding"));
+    }
+    if other {
+        return Err(Bad::Unsupported("unsupported transfer coding"));
+    }
+    Ok(())
+}
+
+/// `1*DIGIT` per element; identical values collapse (RFC 9110 §8.6), anything else is an error.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Bad> {
+    let mut found = None;
+    for element in list_elements(headers, CONTENT_LENGTH) {
+        // Parsed by hand: u64::from_str accepts a leading '+'.
+        if element.is_empty() || !element.iter().all(u8::is_ascii_digit) {
+            return Err(Bad::Invalid("invalid Content-Length"));
+        }
+        let n = element
+            .iter()
+            .try_fold(0u64, |acc, &d| {
+                acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            })
+            .ok_or(Bad::Invalid("Content-Length overflow"))?;
+        match found {
+            Some(prev) if prev != n => {
+                return Err(Bad::Invalid("conflicting Content-Length values"))
+            }
+            _ => found = Some(n),
+        }
+    }
+    Ok(found)
+}
+
+fn length_framing(headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
+    Ok(content_length(headers)?.map(|n| {
+        if n == 0 {
+            BodyFraming::Empty
+        } else {
+            BodyFraming::Length(n)
+        }
+    }))
+}
+
+fn message_framing(version: Version, headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
+    if headers.contains_key(TRANSFER_ENCODING) {
+        // RFC 9112 §6.1: a 1.0 recipient would not understand the coding, so the length is unknown.
+        if version != Version::HTTP_11 {
+            return Err(Bad::Invalid("Transfer-Encoding in HTTP/1.0"));
+        }
+        // §6.1 allows "TE wins", but a proxy that forwards either value desyncs someone.
+        if headers.contains_key(CONTENT_LENGTH) {
+            return Err(Bad::Invalid("both Transfer-Encoding and Content-Length"));
+        }
+        check_transfer_encoding(headers)?;
+        return Ok(Some(BodyFraming::Chunked));
+    }
+    length_framing(headers)
+}
+
+/// Body framing of a request (RFC 9112 §6.3). Requests are never close-delimited: no CL and no TE
+/// means no body.
+pub fn request_framing(head: &RequestHead) -> Result<BodyFraming, H1Error> {
+    message_framing(head.version, &head.headers)
+        .map(|f| f.unwrap_or(BodyFraming::Empty))
+        .map_err(Bad::request)
+}
+
+/// Body framing of a response to `request_method` (RFC 9112 §6.3). Errors are 502.
+pub fn response_framing(
+    request_method: &Method,
+    head: &ResponseHead,
+) -> Result<BodyFraming, H1Error> {
+    let code = head.status.as_u16();
+    if request_method == Method::HEAD
+        || head.status.is_informational()
+        || code == 204
+        || code == 304
+    {
+        return Ok(BodyFraming::Empty);
+    }
+    if request_method == Method::CONNECT && head.status.is_success() {
+        return Ok(BodyFraming::UntilClose);
+    }
+    message_framing(head.version, &head.headers)
+        .map(|f| f.unwrap_or(BodyFraming::UntilClose))
+        .map_err(Bad::response)
+}
+
+/// Whether any Connection line lists `token` (case-insensitive).
+pub fn has_connection_token(headers: &HeaderMap, token: &str) -> bool {
+    list_elements(headers, CONNECTION).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
+    if has_connection_token(headers, "close") {
+        return false;
+    }
+    match version {
+        Version::HTTP_11 => true,
+        Version::HTTP_10 => has_connection_token(headers, "keep-alive"),
+        _ => false,
+    }
+}
+
+/// Whether the client wants the connection kept open after this exchange (RFC 9112 §9.3).
+pub fn request_keep_alive(head: &RequestHead) -> bool {
+    keep_alive(head.version, &head.headers)
+}
+
+/// Whether the upstream allows reusing the connection after this response.
+pub fn response_keep_alive(head: &ResponseHead) -> bool {
+    keep_alive(head.version, &head.headers)
+}
+
+/// `Expect: 100-continue` on HTTP/1.1 (RFC 9110 §10.1.1 says to ignore it on 1.0).
+pub fn expects_continue(head: &RequestHead) -> bool {
+    head.version == Version::HTTP_11
+        && list_elements(&head.headers, EXPECT).any(|e| e.eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// An HTTP/1.1 upgrade offer: `Connection: upgrade` plus an Upgrade field. The tunnel may only
+/// start once the upstream answered 101.
+pub fn is_upgrade_request(head: &RequestHead) -> bool {
+    head.version == Version::HTTP_11
+        && has_connection_token(&head.headers, "upgrade")
+        && head.headers.contains_key(UPGRADE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::h1::parse::{parse_request, parse_response, Parsed};
+    use crate::protocol::h1::Limits;
+    use bytes::BytesMut;
+
+    fn head(fields: &str) -> RequestHead {
+        head_v("1.1", fields)
+    }
+
+    fn head_v(version: &str, fields: &str) -> RequestHead {
+        let raw = format!("POST / HTTP/{version}\r\nHost: a\r\n{fields}\r\n");
+        match parse_request(&mut BytesMut::from(raw.as_bytes()), &Limits::default()) {
+            Ok(Parsed::Complete(h)) => h,
+            other => panic!("{raw:?}: {other:?}"),
+        }
+    }
+
+    fn resp(status_line: &str, fields: &str) -> ResponseHead {
+        let raw = format!("{status_line}\r\n{fields}\r\n");
+        match parse_response(&mut BytesMut::from(raw.as_bytes()), &Limits::default()) {
+            Ok(Parsed::Complete(h)) => h,
+            other => panic!("{raw:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_request_framing() {
+        use BodyFraming::*;
+        let cases: &[(&str, BodyFraming)] = &[
+            ("", Empty),
+            ("Content-Length: 0\r\n", Empty),
+            ("Content-Length: 42\r\n", Length(42)),
+            ("Content-Length: 007\r\n", Length(7)),
+            ("Content-Length: 5, 5\r\n", Length(5)),
+            ("Content-Length: 5\r\nContent-Length: 5\r\n", Length(5)),
+            ("Content-Length: 18446744073709551615\r\n", Length(u64::MAX)),
+            ("Transfer-Encoding: chunked\r\n", Chunked),
+            ("Transfer-Encoding: CHUNKED \r\n", Chunked),
+            ("Transfer-Encoding:\tChunked\r\n", Chunked),
+        ];
+        for (fields, want) in cases {
+            assert_eq!(request_framing(&head(fields)), Ok(*want), "{fields:?}");
+        }
+        assert_eq!(request_framing(&head_v("1.0", "")), Ok(Empty));
+        assert_eq!(
+            request_framing(&head_v("1.0", "Content-Length: 3\r\n")),
+            Ok(Length(3))
+        );
+    }
+
+    #[test]
+    fn smuggling_requests_get_exact_status() {
+        let cases: &[(&str, u16)] = &[
+            ("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", 400),
+            ("Transfer-Encoding: chunked\r\nContent-Length: 0\r\n", 400),
+            ("Content-Length: 1, 2\r\n", 400),
+            ("Content-Length: 1\r\nContent-Length: 2\r\n", 400),
+            ("Content-Length: +1\r\n", 400),
+            ("Content-Length: -1\r\n", 400),
+            ("Content-Length: 0x5\r\n", 400),
+            ("Content-Length: 1 2\r\n", 400),
+            ("Content-Length:  1 2\r\n", 400),
+            ("Content-Length: \r\n", 400),
+            ("Content-Length: 5,\r\n", 400),
+            ("Content-Length: ,5\r\n", 400),
+            ("Content-Length: 1.0\r\n", 400),
+            ("Content-Length: 18446744073709551616\r\n", 400),
+            ("Content-Length: 99999999999999999999999\r\n", 400),
+            ("Transfer-Encoding: chunked, identity\r\n", 400),
+            ("Transfer-Encoding: chunked, gzip\r\n", 400),
+            ("Transfer-Encoding: ,chunked\r\n", 400),
+            ("Transfer-Encoding: chunked,\r\n", 400),
+            ("Transfer-Encoding: chunked;x=y\r\n", 400),
+            (
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                400,
+            ),
+            ("Transfer-Encoding: chunked, chunked\r\n", 400),
+            (
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+                400,
+            ),
+            ("Transfer-Encoding: \r\n", 400),
+            ("Transfer-Encoding: \"chunked\"\r\n", 400),
+            ("Transfer-Encoding: chun ked\r\n", 400),
+            ("Transfer-Encoding: xchunked\r\n", 501),
+            ("Transfer-Encoding: identity\r\n", 501),
+            ("Transfer-Encoding: gzip, chunked\r\n", 501),
+            (
+                "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+                501,
+            ),
+            ("Transfer-Encoding: chunkedx\r\n", 501),
+        ];
+        for (fields, want) in cases {
+            assert_eq!(
+                request_framing(&head(fields)).map_err(|e| e.status),
+                Err(*want),
+                "{fields:?}"
+            );
+        }
+        let te10 = head_v("1.0", "Transfer-Encoding: chunked\r\n");
+        assert_eq!(request_framing(&te10).map_err(|e| e.status), Err(400));
+    }
+
+    #[test]
+    fn response_framing_rules() {
+        use BodyFraming::*;
+        let get = Method::GET;
+        let cl = "Content-Length: 10\r\n";
+        assert_eq!(
+            response_framing(&Method::HEAD, &resp("HTTP/1.1 200 OK", cl)),
+            Ok(Empty)
+        );
+        for code in ["100 Continue", "204 No Content", "304 Not Modified"] {
+            let h = resp(
+                &format!("HTTP/1.1 {code}"),
+                "Transfer-Encoding: chunked\r\n",
+            );
+            assert_eq!(response_framing(&get, &h), Ok(Empty), "{code}");
+        }
+        assert_eq!(
+            response_framing(&Method::CONNECT, &resp("HTTP/1.1 200 OK", cl)),
+            Ok(UntilClose)
+        );
+        assert_eq!(
+            response_framing(&Method::CONNECT, &resp("HTTP/1.1 407 P", cl)),
+            Ok(Length(10))
+        );
+        assert_eq!(
+            response_framing(&get, &resp("HTTP/1.1 200 OK", cl)),
+            Ok(Length(10))
+        );
+        assert_eq!(
+            response_framing(&get, &resp("HTTP/1.1 200 OK", "Content-Length: 0\r\n")),
+            Ok(Empty)
+        );
+        assert_eq!(
+            response_framing(&get, &resp("HTTP/1.1 200 OK", "")),
+            Ok(UntilClose)
+        );
+        assert_eq!(
+            response_framing(&get, &resp("HTTP/1.0 200 OK", "")),
+            Ok(UntilClose)
+        );
+        let chunked = resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked\r\n");
+        assert_eq!(response_framing(&get, &chunked), Ok(Chunked));
+        let bad = [
+            (
+                "HTTP/1.1 200 OK",
+                "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+            ),
+            ("HTTP/1.0 200 OK", "Transfer-Encoding: chunked\r\n"),
+            ("HTTP/1.1 200 OK", "Transfer-Encoding: gzip\r\n"),
+            ("HTTP/1.1 200 OK", "Transfer-Encoding: gzip, chunked\r\n"),
+            ("HTTP/1.1 200 OK", "Transfer-Encoding: chunked, chunked\r\n"),
+            ("HTTP/1.1 200 OK", "Content-Length: 1, 2\r\n"),
+            ("HTTP/1.1 200 OK", "Content-Length: abc\r\n"),
+        ];
+        for (line, fields) in bad {
+            assert_eq!(
+                response_framing(&get, &resp(line, fields)).map_err(|e| e.status),
+                Err(502),
+                "{fields:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn persistence_and_tokens() {
+        assert!(request_keep_alive(&head("")));
+        assert!(!request_keep_alive(&head("Connection: close\r\n")));
+        assert!(!request_keep_alive(&head(
+            "Connection: foo\r\nConnection: Keep-Alive, CLOSE\r\n"
+        )));
+        assert!(!request_keep_alive(&head_v("1.0", "")));
+        assert!(request_keep_alive(&head_v(
+            "1.0",
+            "Connection: keep-alive\r\n"
+        )));
+        assert!(!request_keep_alive(&head_v(
+            "1.0",
+            "Connection: keep-alive, close\r\n"
+        )));
+        assert!(response_keep_alive(&resp("HTTP/1.1 200 OK", "")));
+        assert!(!response_keep_alive(&resp("HTTP/1.0 200 OK", "")));
+        assert!(response_keep_alive(&resp(
+            "HTTP/1.0 200 OK",
+            "Connection:  Keep-Alive \r\n"
+        )));
+        assert!(!response_keep_alive(&resp(
+            "HTTP/1.1 200 OK",
+            "Connection: Close\r\n"
+        )));
+        assert!(!has_connection_token(
+            &head("Connection: closed\r\n").headers,
+            "close"
+        ));
+
+        assert!(expects_continue(&head("Expect: 100-Continue\r\n")));
+        assert!(!expects_continue(&head_v(
+            "1.0",
+            "Expect: 100-continue\r\n"
+        )));
+        assert!(!expects_continue(&head("Expect: 200-ok\r\n")));
+
+        assert!(is_upgrade_request(&head(
+            "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+        )));
+        assert!(!is_upgrade_request(&head("Upgrade: websocket\r\n")));
+        assert!(!is_upgrade_request(&head("Connection: upgrade\r\n")));
+        assert!(!is_upgrade_request(&head_v(
+            "1.0",
+            "Connection: upgrade\r\nUpgrade: websocket\r\n"
+        )));
+    }
+}

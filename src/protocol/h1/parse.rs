@@ -1,0 +1,600 @@
+//! Request and response head parsing: httparse tokenizes, this module enforces RFC 9112 rules
+//! httparse does not know about (limits, request-target form, Host) and builds zero-copy heads.
+
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::uri::Authority;
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+
+use super::{H1Error, Limits, RequestHead, ResponseHead};
+
+/// Outcome of a parse attempt on a possibly incomplete buffer.
+#[derive(Debug)]
+pub enum Parsed<T> {
+    /// A whole head was parsed and removed from the buffer.
+    Complete(T),
+    /// More bytes are needed; the buffer was left untouched.
+    Partial,
+}
+
+/// RFC 9112 §2.2 tolerates empty lines before a request line (left over from a previous body);
+/// more than a handful is not a client bug but noise, so it is refused.
+const MAX_EMPTY_LINES: usize = 4;
+
+/// Header slots kept on the stack; larger `max_headers` fall back to one heap allocation.
+const STACK_HEADERS: usize = 128;
+
+/// Slack for method, spaces and version when deciding that an unterminated request line is a URI
+/// problem (414) rather than a header-size problem (431).
+const REQUEST_LINE_SLACK: usize = 32;
+
+const fn bad(reason: &'static str) -> H1Error {
+    H1Error::new(400, reason)
+}
+
+/// Header field names plus value positions, so values can later be sliced out of the frozen head.
+pub(super) type Fields = Vec<(HeaderName, Range<usize>)>;
+
+/// Position of `part` inside `base`; `part` must be a subslice (httparse only returns those).
+pub(super) fn span(base: &[u8], part: &[u8]) -> Range<usize> {
+    if part.is_empty() {
+        return 0..0;
+    }
+    let start = part.as_ptr() as usize - base.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// Copies names (they need lowercasing anyway) and records where values sit.
+pub(super) fn collect_fields(base: &[u8], headers: &[httparse::Header<'_>]) -> Option<Fields> {
+    let mut fields = Vec::with_capacity(headers.len());
+    for h in headers {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        fields.push((name, span(base, h.value)));
+    }
+    Some(fields)
+}
+
+/// Builds the map with values that share `head`'s memory. The checked constructor is kept (no
+/// `unsafe` in the core); it is a cheap rescan of bytes httparse already accepted.
+pub(super) fn build_headers(head: &Bytes, fields: Fields) -> Option<HeaderMap> {
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for (name, range) in fields {
+        let value = HeaderValue::from_maybe_shared(head.slice(range)).ok()?;
+        map.append(name, value);
+    }
+    Some(map)
+}
+
+/// Runs `f` with a header slot array of exactly `max` entries.
+pub(super) fn with_slots<'b, R>(max: usize, f: impl FnOnce(&mut [httparse::Header<'b>]) -> R) -> R {
+    if max <= STACK_HEADERS {
+        let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        f(&mut stack[..max])
+    } else {
+        let mut heap = vec![httparse::EMPTY_HEADER; max];
+        f(&mut heap)
+    }
+}
+
+/// Length of the leading empty lines, or `None` if the buffer holds nothing else yet.
+fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, H1Error> {
+    let mut i = 0;
+    let mut lines = 0;
+    loop {
+        match buf.get(i) {
+            None => return Ok(None),
+            Some(b'\r') => match buf.get(i + 1) {
+                None => return Ok(None),
+                Some(b'\n') => i += 2,
+                Some(_) => return Err(bad("bare CR before request line")),
+            },
+            Some(b'\n') => i += 1,
+            Some(_) => return Ok(Some(i)),
+        }
+        lines += 1;
+        if lines > MAX_EMPTY_LINES {
+            return Err(bad("too many empty lines before request line"));
+        }
+    }
+}
+
+struct RawRequest {
+    len: usize,
+    method: Method,
+    version: Version,
+    target: Range<usize>,
+    fields: Fields,
+}
+
+/// `Partial` carries the target length when the request line was already complete.
+enum Tokenized<T> {
+    Done(T),
+    Partial(Option<usize>),
+}
+
+fn tokenize_request(buf: &[u8], limits: &Limits) -> Result<Tokenized<RawRequest>, H1Error> {
+    with_slots(limits.max_headers, |slots| {
+        let mut req = httparse::Request::new(slots);
+        let len = match req.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(Tokenized::Partial(req.path.map(str::len))),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(H1Error::new(431, "too many headers"))
+            }
+            Err(httparse::Error::Version) if looks_like_http_version(buf) => {
+                return Err(H1Error::new(505, "unsupported HTTP version"))
+            }
+            Err(_) => return Err(bad("malformed request head")),
+        };
+        let method = req
+            .method
+            .and_then(|m| Method::from_bytes(m.as_bytes()).ok());
+        let method = method.ok_or(bad("invalid method"))?;
+        let version = match req.version {
+            Some(0) => Version::HTTP_10,
+            Some(1) => Version::HTTP_11,
+            _ => return Err(H1Error::new(505, "unsupported HTTP version")),
+        };
+        let target = span(buf, req.path.unwrap_or("").as_bytes());
+        let fields = collect_fields(buf, req.headers).ok_or(bad("invalid header name"))?;
+        Ok(Tokenized::Done(RawRequest {
+            len,
+            method,
+            version,
+            target,
+            fields,
+        }))
+    })
+}
+
+/// httparse reports any bad version token as `Version`; only a well-formed `HTTP/x.y` we do not
+/// speak deserves 505, garbage is a plain 400.
+fn looks_like_http_version(buf: &[u8]) -> bool {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let token = line.rsplit(|&b| b == b' ').next().unwrap_or(&[]);
+    matches!(token, [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit())
+}
+
+/// Parses one request head from the front of `buf`. On `Complete` the head bytes (and any empty
+/// lines before it) have been removed from `buf`; on `Partial` it is untouched.
+pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Parsed<RequestHead>, H1Error> {
+    let Some(skip) = skip_empty_lines(buf)? else {
+        return Ok(Parsed::Partial);
+    };
+    let raw = match tokenize_request(&buf[skip..], limits)? {
+        Tokenized::Done(raw) => raw,
+        Tokenized::Partial(target_len) => {
+            check_partial_request(&buf[skip..], buf.len(), target_len, limits)?;
+            return Ok(Parsed::Partial);
+        }
+    };
+    if raw.target.len() > limits.max_uri_len {
+        return Err(H1Error::new(414, "request-target too long"));
+    }
+    if skip + raw.len > limits.max_header_bytes {
+        return Err(H1Error::new(431, "request head too large"));
+    }
+    let _ = buf.split_to(skip);
+    let head = buf.split_to(raw.len).freeze();
+    let mut headers = build_headers(&head, raw.fields).ok_or(bad("invalid header value"))?;
+    let uri = parse_target(
+        &raw.method,
+        &head[raw.target.clone()],
+        head.slice(raw.target),
+    )?;
+    check_host(raw.version, &uri, &mut headers)?;
+    Ok(Parsed::Complete(RequestHead {
+        method: raw.method,
+        uri,
+        version: raw.version,
+        headers,
+    }))
+}
+
+fn check_partial_request(
+    rest: &[u8],
+    total: usize,
+    target_len: Option<usize>,
+    limits: &Limits,
+) -> Result<(), H1Error> {
+    let uri_too_long = H1Error::new(414, "request-target too long");
+    if target_len.is_some_and(|n| n > limits.max_uri_len) {
+        return Err(uri_too_long);
+    }
+    // Without a line end, a long prefix can only be a long request line, so blame the URI early.
+    let window = limits.max_uri_len.saturating_add(REQUEST_LINE_SLACK);
+    let no_line_end = !rest[..rest.len().min(window)].contains(&b'\n');
+    if no_line_end && rest.len() > window {
+        return Err(uri_too_long);
+    }
+    if total > limits.max_header_bytes {
+        return Err(if no_line_end {
+            uri_too_long
+        } else {
+            H1Error::new(431, "request head too large")
+        });
+    }
+    Ok(())
+}
+
+/// RFC 9112 §3.2: the form of the target must match the method.
+fn parse_target(method: &Method, raw: &[u8], shared: Bytes) -> Result<Uri, H1Error> {
+    if raw.contains(&b'#') {
+        return Err(bad("fragment in request-target"));
+    }
+    // RFC 3986 has no raw 8-bit bytes; http::Uri lets them through, and a backend may decode them
+    // differently from our routing.
+    if !raw.iter().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("non-ASCII byte in request-target"));
+    }
+    let uri = Uri::from_maybe_shared(shared).map_err(|_| bad("invalid request-target"))?;
+    if method == Method::CONNECT {
+        let authority_form = uri.scheme().is_none() && uri.path_and_query().is_none();
+        match uri.authority() {
+            Some(a) if authority_form && valid_host(a) && has_port(a) => return Ok(uri),
+            _ => return Err(bad("CONNECT needs an authority-form target")),
+        }
+    }
+    if raw == b"*" {
+        return if method == Method::OPTIONS {
+            Ok(uri)
+        } else {
+            Err(bad("'*' target outside OPTIONS"))
+        };
+    }
+    if raw.starts_with(b"/") {
+        return Ok(uri);
+    }
+    // Only lowercase schemes: http::Uri treats `HTTP` as an unknown scheme, and no real client
+    // sends it.
+    if raw.starts_with(b"http://") || raw.starts_with(b"https://") {
+        if uri.authority().is_some_and(valid_host) {
+            return Ok(uri);
+        }
+        return Err(bad("invalid authority in absolute-form target"));
+    }
+    Err(bad("unsupported request-target form"))
+}
+
+/// `uri-host [":" port]` with a non-empty host, a numeric port and no userinfo (RFC 9110
+/// §4.2.4); http's `Authority` alone accepts ports like `-1`.
+fn valid_host(a: &Authority) -> bool {
+    let (s, host) = (a.as_str(), a.host());
+    if s.contains('@') || host.is_empty() || !s.starts_with(host) {
+        return false;
+    }
+    match s[host.len()..].strip_prefix(':') {
+        None => s.len() == host.len(),
+        Some(port) => port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok(),
+    }
+}
+
+fn has_port(a: &Authority) -> bool {
+    a.as_str().len() > a.host().len()
+}
+
+/// RFC 9112 §3.2: exactly one valid Host in 1.1 (at most one in 1.0); absolute-form wins over it.
+fn check_host(version: Version, uri: &Uri, headers: &mut HeaderMap) -> Result<(), H1Error> {
+    let mut hosts = headers.get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => return Err(bad("repeated Host")),
+        (None, _) if version == Version::HTTP_11 => return Err(bad("missing Host")),
+        (Some(v), None) => {
+            if !Authority::try_from(v.as_bytes()).is_ok_and(|a| valid_host(&a)) {
+                return Err(bad("invalid Host"));
+            }
+        }
+        (None, _) => {}
+    }
+    if uri.scheme().is_some() {
+        if let Some(a) = uri.authority() {
+            let value = HeaderValue::from_str(a.as_str()).map_err(|_| bad("invalid authority"))?;
+            headers.insert(HOST, value);
+        }
+    }
+    Ok(())
+}
+
+struct RawResponse {
+    len: usize,
+    version: Version,
+    code: u16,
+    reason: Range<usize>,
+    fields: Fields,
+}
+
+const fn upstream(reason: &'static str) -> H1Error {
+    H1Error::new(502, reason)
+}
+
+fn tokenize_response(buf: &[u8], limits: &Limits) -> Result<Option<RawResponse>, H1Error> {
+    with_slots(limits.max_headers, |slots| {
+        let mut res = httparse::Response::new(slots);
+        let len = match res.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(upstream("malformed response head")),
+        };
+        let version = match res.version {
+            Some(0) => Version::HTTP_10,
+            Some(1) => Version::HTTP_11,
+            _ => return Err(upstream("unsupported HTTP version")),
+        };
+        let code = res.code.ok_or(upstream("missing status"))?;
+        let reason = span(buf, res.reason.unwrap_or("").as_bytes());
+        let fields = collect_fields(buf, res.headers).ok_or(upstream("invalid header name"))?;
+        Ok(Some(RawResponse {
+            len,
+            version,
+            code,
+            reason,
+            fields,
+        }))
+    })
+}
+
+/// Parses one response head from the front of `buf`; every error is a 502 (upstream's fault).
+pub fn parse_response(
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Parsed<ResponseHead>, H1Error> {
+    let Some(raw) = tokenize_response(buf, limits)? else {
+        if buf.len() > limits.max_header_bytes {
+            return Err(upstream("response head too large"));
+        }
+        return Ok(Parsed::Partial);
+    };
+    if raw.len > limits.max_header_bytes {
+        return Err(upstream("response head too large"));
+    }
+    let status = StatusCode::from_u16(raw.code).map_err(|_| upstream("invalid status code"))?;
+    let head = buf.split_to(raw.len).freeze();
+    let headers = build_headers(&head, raw.fields).ok_or(upstream("invalid header value"))?;
+    let reason = head.slice(raw.reason);
+    Ok(Parsed::Complete(ResponseHead {
+        status,
+        version: raw.version,
+        reason,
+        headers,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req_with(raw: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, H1Error> {
+        parse_request(&mut BytesMut::from(raw), limits)
+    }
+
+    fn ok(raw: &[u8]) -> RequestHead {
+        match req_with(raw, &Limits::default()) {
+            Ok(Parsed::Complete(h)) => h,
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
+        }
+    }
+
+    fn status_with(raw: &[u8], limits: &Limits) -> u16 {
+        match req_with(raw, limits) {
+            Err(e) => e.status,
+            other => panic!("{:?} accepted: {other:?}", String::from_utf8_lossy(raw)),
+        }
+    }
+
+    fn status(raw: &[u8]) -> u16 {
+        status_with(raw, &Limits::default())
+    }
+
+    #[test]
+    fn request_is_split_off_and_body_stays() {
+        let mut buf =
+            BytesMut::from(&b"GET /a?b=1 HTTP/1.1\r\nHost: ex\r\nX-Y:  v \r\n\r\nBODY"[..]);
+        let Ok(Parsed::Complete(h)) = parse_request(&mut buf, &Limits::default()) else {
+            panic!()
+        };
+        assert_eq!((h.method, h.version), (Method::GET, Version::HTTP_11));
+        assert_eq!(h.uri, "/a?b=1");
+        assert_eq!(
+            (h.headers["host"].as_bytes(), h.headers["x-y"].as_bytes()),
+            (&b"ex"[..], &b"v"[..])
+        );
+        assert_eq!(&buf[..], b"BODY");
+    }
+
+    #[test]
+    fn partial_leaves_buffer_untouched() {
+        let full = b"\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
+        for cut in 0..full.len() {
+            let mut buf = BytesMut::from(&full[..cut]);
+            let r = parse_request(&mut buf, &Limits::default());
+            assert!(matches!(r, Ok(Parsed::Partial)), "{cut}");
+            assert_eq!(&buf[..], &full[..cut]);
+        }
+        assert_eq!(ok(full).method, Method::POST);
+    }
+
+    #[test]
+    fn accepted_forms() {
+        assert_eq!(ok(b"GET / HTTP/1.0\r\n\r\n").version, Version::HTTP_10);
+        assert_eq!(ok(b"GET / HTTP/1.1\nHost: a\n\n").headers["host"], "a");
+        assert_eq!(ok(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").uri, "*");
+        let c = ok(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+        assert_eq!(c.uri.authority().unwrap(), "example.com:443");
+        let a = ok(b"GET http://real.example:8080/p?q HTTP/1.1\r\nHost: other\r\n\r\n");
+        assert_eq!(a.headers["host"], "real.example:8080");
+        assert_eq!(a.headers.get_all("host").iter().count(), 1);
+        let a = ok(b"GET https://h/ HTTP/1.0\r\n\r\n");
+        assert_eq!(a.headers["host"], "h");
+        let p = ok(b"PURGE /x HTTP/1.1\r\nHost: [::1]:80\r\n\r\n");
+        assert_eq!(p.method.as_str(), "PURGE");
+        assert_eq!(ok(b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n").uri, "/");
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn malformed_requests_get_exact_status() {
+        let lines: &[(&[u8], u16)] = &[
+            (b"GET / HTTP/1.1\r\n\r\n", 400),                           // missing Host
+            (b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 400),   // two Hosts on 1.0
+            (b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400),            // fragment
+            (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET / FOO/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /\r\n\r\n", 400),                                   // HTTP/0.9 style
+            (b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),              // leading space
+            (b" GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),              // double space
+            (b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),               // bad method
+            (b"GET /\x00 HTTP/1.1\r\nHost: a\r\n\r\n", 400),            // NUL in target
+            (b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400),        // raw UTF-8 target
+            (b"GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", 400),             // not origin-form
+            (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),               // * outside OPTIONS
+            (b"GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),  // authority-form, GET
+            (b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n", 400),          // CONNECT origin-form
+            (b"CONNECT example.com HTTP/1.1\r\nHost: a\r\n\r\n", 400), // CONNECT no port
+            (b"CONNECT u@a:1 HTTP/1.1\r\nHost: a\r\n\r\n", 400),       // CONNECT userinfo
+            (b"GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),        // foreign scheme
+            (b"GET HTTP://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),       // uppercase scheme
+            (b"GET http://u:p@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),   // userinfo
+            (b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", 400),       // empty authority
+            (b"\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400), // 5 empty lines
+            (b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),             // bare CR first
+            (b"GET / HTTP/1.1\rHost: a\r\n\r\n", 400),                  // bare CR line end
+        ];
+        for (raw, want) in lines {
+            assert_eq!(status(raw), *want, "{:?}", String::from_utf8_lossy(raw));
+        }
+        // Appended after `GET / HTTP/1.1` + `Host: a`.
+        let fields: &[(&[u8], u16)] = &[
+            (b"Host: b\r\n", 400),               // two Hosts
+            (b"host: a\r\n", 400),               // same Host twice
+            (b"X: a\r\n b\r\n", 400),           // obs-fold
+            (b"X: a\rb\r\n", 400),               // bare CR in value
+            (b"X: a\0b\r\n", 400),               // NUL in value
+            (b"X: a\x01b\r\n", 400),             // CTL in value
+            (b"X: a\x7fb\r\n", 400),             // DEL in value
+            (b"Content-Length : 5\r\n", 400),    // space before colon
+            (b"Content-Length\t: 5\r\n", 400),   // tab before colon
+            (b"X\tY: 1\r\n", 400),               // tab in name
+            (b": v\r\n", 400),                   // empty name
+            (b"NoColon\r\n", 400),
+            (b"X: a\r\r\n", 400),                // CR before CRLF
+        ];
+        for (extra, want) in fields {
+            let raw = [&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], extra, b"\r\n"].concat();
+            assert_eq!(status(&raw), *want, "{:?}", String::from_utf8_lossy(&raw));
+        }
+        for host in ["", "a b", "u@a", "a/b", "a:b:c", "a:-1", "a:", "a:+1", "a:65536", "[::1"] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "Host {host:?}");
+        }
+    }
+
+    #[test]
+    fn header_limits() {
+        let three = Limits {
+            max_headers: 3,
+            ..Limits::default()
+        };
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        assert_eq!(status_with(raw, &three), 431);
+        let many: Vec<u8> = (0..200)
+            .flat_map(|i| format!("X-{i}: v\r\n").into_bytes())
+            .collect();
+        let raw = [&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], &many, b"\r\n"].concat();
+        assert_eq!(status(&raw), 431);
+        let big = Limits {
+            max_headers: 300,
+            ..Limits::default()
+        };
+        assert!(matches!(req_with(&raw, &big), Ok(Parsed::Complete(_))));
+    }
+
+    #[test]
+    fn size_limits() {
+        let l = Limits {
+            max_header_bytes: 256,
+            max_uri_len: 64,
+            ..Limits::default()
+        };
+        let big = [&b"GET / HTTP/1.1\r\nHost: a\r\nX: "[..], &[b'v'; 300]].concat();
+        assert_eq!(status_with(&big, &l), 431, "partial oversized head");
+        assert_eq!(
+            status_with(&[&big[..], b"\r\n\r\n"].concat(), &l),
+            431,
+            "complete"
+        );
+        let long = [&b"GET /"[..], &[b'a'; 100]].concat();
+        assert_eq!(
+            status_with(&long, &l),
+            414,
+            "unterminated long request line"
+        );
+        let line = [&long[..], b" HTTP/1.1\r\nHost: a\r\n"].concat();
+        assert_eq!(status_with(&line, &l), 414, "long target, headers pending");
+        assert_eq!(
+            status_with(&[&line[..], b"\r\n"].concat(), &l),
+            414,
+            "complete"
+        );
+        let fits = [&b"GET /"[..], &[b'a'; 63], b" HTTP/1.1\r\nHost: a\r\n\r\n"].concat();
+        assert!(matches!(req_with(&fits, &l), Ok(Parsed::Complete(_))));
+    }
+
+    fn res_with(raw: &[u8], limits: &Limits) -> Result<Parsed<ResponseHead>, H1Error> {
+        parse_response(&mut BytesMut::from(raw), limits)
+    }
+
+    #[test]
+    fn responses() {
+        let mut buf =
+            BytesMut::from(&b"HTTP/1.1 200 Fine Thanks\r\nContent-Length: 2\r\n\r\nhi"[..]);
+        let Ok(Parsed::Complete(h)) = parse_response(&mut buf, &Limits::default()) else {
+            panic!()
+        };
+        assert_eq!(
+            (h.status, &h.reason[..]),
+            (StatusCode::OK, &b"Fine Thanks"[..])
+        );
+        assert_eq!(
+            (h.headers["content-length"].as_bytes(), &buf[..]),
+            (&b"2"[..], &b"hi"[..])
+        );
+        let d = Limits::default();
+        let Ok(Parsed::Complete(h)) = res_with(b"HTTP/1.0 404\r\n\r\n", &d) else {
+            panic!()
+        };
+        assert_eq!(
+            (h.status.as_u16(), h.version, h.reason.len()),
+            (404, Version::HTTP_10, 0)
+        );
+        assert!(matches!(
+            res_with(b"HTTP/1.1 200 OK\r\nA: b\r\n", &d),
+            Ok(Parsed::Partial)
+        ));
+        let small = Limits {
+            max_header_bytes: 64,
+            max_headers: 2,
+            ..Limits::default()
+        };
+        let big = [&b"HTTP/1.1 200 OK\r\nX: "[..], &[b'v'; 100]].concat();
+        let bad: &[(&[u8], &Limits)] = &[
+            (b"HTTP/1.2 200 OK\r\n\r\n", &d),
+            (b"HTTP/1.1 099 X\r\n\r\n", &d),
+            (b"HTTP/1.1 20 X\r\n\r\n", &d),
+            (b"HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", &d),
+            (b"HTTP/1.1 200 OK\r\nA : b\r\n\r\n", &d),
+            (b"HTTP/1.1 200 OK\r\nA: b\0\r\n\r\n", &d),
+            (b"ICY 200 OK\r\n\r\n", &d),
+            (&big, &small),
+            (b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &small),
+        ];
+        for (raw, limits) in bad {
+            let e = res_with(raw, limits).map(|_| ()).unwrap_err();
+            assert_eq!(e.status, 502, "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+}

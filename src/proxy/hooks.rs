@@ -1,0 +1,147 @@
+//! The phases of a proxied request (Pingora's `ProxyHttp`), as a trait with a per-request context
+//! and default no-ops. Only `upstream_peer` is required.
+//!
+//! Order: early_request_filter → request_filter → upstream_peer → (connect) → connected_to_upstream
+//! → upstream_request_filter → request_body_filter* → upstream_response_filter → response_filter →
+//! upstream_response_body_filter* / response_body_filter* → logging. On connect failure:
+//! fail_to_connect, and back to upstream_peer when it may retry; on other upstream errors:
+//! error_while_proxy, likewise; when giving up: fail_to_proxy, then logging.
+
+use std::future::Future;
+
+use bytes::Bytes;
+
+use super::Session;
+use crate::error::{Error, Result};
+use crate::protocol::h1::{RequestHead, ResponseHead};
+use crate::upstream::HttpPeer;
+
+/// User logic for an [`super::HttpProxy`]. Methods run on the service's worker threads,
+/// concurrently for different requests and in order for one request.
+pub trait ProxyHttp: Send + Sync + 'static {
+    /// Per-request state shared by all phases of one request.
+    type CTX: Send + 'static;
+
+    /// Creates the per-request context.
+    fn new_ctx(&self) -> Self::CTX;
+
+    /// Picks the peer to send the request to. Called again for each retry
+    /// ([`Session::retries`] tells which attempt this is).
+    fn upstream_peer(&self, session: &mut Session, ctx: &mut Self::CTX) -> impl Future<Output = Result<HttpPeer>> + Send;
+
+    /// Runs first, before anything else looks at the request.
+    fn early_request_filter(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// May answer by itself: call [`Session::respond`] and return `Ok(true)`; the upstream is then
+    /// never contacted.
+    fn request_filter(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> impl Future<Output = Result<bool>> + Send {
+        async { Ok(false) }
+    }
+
+    /// A connection to `peer` is ready; `reused` tells whether it came from the pool.
+    fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Edits the request about to be sent upstream (hop-by-hop headers already removed).
+    fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_request: &mut RequestHead,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Sees (and may replace) each piece of request body; called a last time with
+    /// `end_of_stream == true` (and usually `None`).
+    fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Edits the upstream's response head as received.
+    fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHead,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Edits the response head about to be sent downstream.
+    fn response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHead,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Sees each piece of the upstream's response body as received.
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Sees (and may replace) each piece of response body about to be sent downstream.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Connecting to `peer` failed. Return the error, with `retry` set to allow another attempt
+    /// (the connector already marks connect failures retryable: nothing was sent).
+    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, _ctx: &mut Self::CTX, e: Box<Error>) -> Box<Error> {
+        e
+    }
+
+    /// Proxying to `peer` failed after connecting. `e.retry` is already true when the failure hit a
+    /// reused connection before any response byte arrived; the request is retried only if its body
+    /// can still be replayed.
+    fn error_while_proxy(
+        &self,
+        _peer: &HttpPeer,
+        _session: &mut Session,
+        e: Box<Error>,
+        _ctx: &mut Self::CTX,
+        _client_reused: bool,
+    ) -> Box<Error> {
+        e
+    }
+
+    /// The request failed for good. Return the status to answer with (when no response head went
+    /// out yet); a response set with [`Session::respond`] here is sent instead.
+    fn fail_to_proxy(&self, _session: &mut Session, e: &Error, _ctx: &mut Self::CTX) -> impl Future<Output = u16> + Send {
+        let status = e.status();
+        async move { status }
+    }
+
+    /// Always last, once per request, with the error if the request failed.
+    fn logging(&self, _session: &mut Session, _e: Option<&Error>, _ctx: &mut Self::CTX) {}
+}

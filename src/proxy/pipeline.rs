@@ -1,0 +1,152 @@
+//! The phase pipeline of one request: filters, peer selection with bounded retries, the upstream
+//! exchange, the error response, and logging, which always runs last.
+
+use std::pin::pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use tokio::time::Instant;
+
+use super::catch_unwind::{call_sync, CatchUnwind};
+use super::exchange::Outcome;
+use super::{hook_panic, send_local, HttpProxy, ProxyHttp, Session};
+use crate::error::{Error, ErrorSource, Result};
+use crate::protocol::h1::conn::H1Conn;
+use crate::protocol::h1::framing::expects_continue;
+use crate::protocol::h1::ResponseHead;
+use crate::server::ShutdownWatch;
+
+impl<H: ProxyHttp> HttpProxy<H> {
+    /// Runs one request to completion. Returns whether the downstream connection may be reused.
+    pub(super) async fn handle(&self, session: &mut Session, conn: &mut H1Conn, shutdown: &ShutdownWatch) -> bool {
+        let mut ctx = self.hooks.new_ctx();
+        let result = {
+            let fut = pin!(self.run_phases(session, conn, &mut ctx, shutdown));
+            CatchUnwind(fut).await.unwrap_or_else(|_| Err(hook_panic()))
+        };
+        let reuse = match result {
+            Ok(reuse) => reuse,
+            Err(e) => {
+                let reuse = self.fail(session, conn, &e, &mut ctx).await;
+                session.summary.error = Some(e.to_string());
+                self.finish(session, Some(&e), &mut ctx);
+                return reuse;
+            }
+        };
+        self.finish(session, None, &mut ctx);
+        reuse
+    }
+
+    fn finish(&self, session: &mut Session, e: Option<&Error>, ctx: &mut H::CTX) {
+        session.summary.total = session.start.elapsed();
+        session.summary.bytes_in += session.req_body.bytes;
+        // A panicking logger loses its own log line, nothing else.
+        let _ = call_sync(|| self.hooks.logging(session, e, ctx));
+    }
+
+    /// The request failed: let `fail_to_proxy` choose the answer, send it if nothing was sent yet.
+    async fn fail(&self, session: &mut Session, conn: &mut H1Conn, e: &Error, ctx: &mut H::CTX) -> bool {
+        if session.head_sent {
+            return false;
+        }
+        session.local_response = None;
+        let status = {
+            let fut = pin!(self.hooks.fail_to_proxy(session, e, ctx));
+            CatchUnwind(fut).await.unwrap_or(500)
+        };
+        let (head, body) = match session.local_response.take() {
+            Some(r) => r,
+            None => match StatusCode::from_u16(status) {
+                Ok(s) if status >= 400 => (ResponseHead::new(s), Bytes::new()),
+                // 0 or nonsense: drop the connection without an answer.
+                _ => return false,
+            },
+        };
+        // After an error the request body may be half read: the connection is reused only when it
+        // was read to the end and the failure was not the client's.
+        if !session.req_body.is_done() || e.source == ErrorSource::Downstream {
+            session.keepalive = false;
+        }
+        let timeout = self.server.write_timeout;
+        send_local(conn, session, head, body, timeout).await.is_ok() && session.keepalive
+    }
+
+    async fn run_phases(
+        &self,
+        session: &mut Session,
+        conn: &mut H1Conn,
+        ctx: &mut H::CTX,
+        shutdown: &ShutdownWatch,
+    ) -> Result<bool> {
+        self.hooks.early_request_filter(session, ctx).await?;
+        if self.hooks.request_filter(session, ctx).await? {
+            let (head, body) = session
+                .local_response
+                .take()
+                .unwrap_or_else(|| (ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR), Bytes::new()));
+            let unread_expected = expects_continue(&session.req) && !session.req_body.is_done();
+            if unread_expected {
+                // The client waits for 100 before sending its body and will not send it now.
+                session.keepalive = false;
+            }
+            send_local(conn, session, head, body, self.server.write_timeout).await?;
+            return Ok(self.settle_downstream(session, conn).await);
+        }
+        loop {
+            let peer = self.hooks.upstream_peer(session, ctx).await?;
+            session.summary.peer = Some(peer.address.to_string());
+            let started = Instant::now();
+            let upstream = match self.connector.get(&peer).await {
+                Ok(u) => u,
+                Err(e) => {
+                    let e = self.hooks.fail_to_connect(session, &peer, ctx, e);
+                    self.may_retry(session, e)?;
+                    continue;
+                }
+            };
+            session.summary.reused = upstream.reused;
+            session.summary.upstream_connect = Some(if upstream.reused { Duration::ZERO } else { started.elapsed() });
+            let reused = upstream.reused;
+            let mut us = upstream.conn;
+            self.hooks.connected_to_upstream(session, reused, &peer, ctx).await?;
+            match self.exchange(session, conn, &mut us, reused, &peer, ctx, shutdown).await {
+                Ok(Outcome { upstream_reusable, downstream_reusable }) => {
+                    if upstream_reusable {
+                        self.connector.release(&peer, us);
+                    }
+                    return Ok(downstream_reusable && self.settle_downstream(session, conn).await);
+                }
+                Err(e) => {
+                    let e = self.hooks.error_while_proxy(&peer, session, e, ctx, reused);
+                    self.may_retry(session, e)?;
+                }
+            }
+        }
+    }
+
+    /// Passes `e` through unless another attempt is allowed: the error says a retry is safe, no
+    /// response byte went downstream, the body can be replayed, and the retry budget is not spent.
+    fn may_retry(&self, session: &mut Session, e: Box<Error>) -> Result<()> {
+        // `replay` holds every body byte read so far until it outgrows the retry buffer.
+        let replayable = session.replay.is_some();
+        if e.retry && !session.head_sent && replayable && session.summary.retries < self.options.max_retries {
+            session.summary.retries += 1;
+            return Ok(());
+        }
+        Err(e)
+    }
+
+    /// After the response: the connection carries another request only if this request's body was
+    /// read to its end; read and discard a small remainder rather than closing.
+    async fn settle_downstream(&self, session: &mut Session, conn: &mut H1Conn) -> bool {
+        if !session.keepalive {
+            return false;
+        }
+        if session.req_body.is_done() {
+            return true;
+        }
+        let o = &self.server;
+        conn.drain(&mut session.req_body, o.drain_limit, o.body_idle_timeout.min(Duration::from_secs(2))).await
+    }
+}

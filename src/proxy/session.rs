@@ -1,0 +1,133 @@
+//! One request/response exchange as the phases see it, and the summary the logging phase reads.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, StatusCode};
+
+use crate::protocol::h1::conn::BodyReader;
+use crate::protocol::h1::{BodyFraming, RequestHead, ResponseHead};
+use crate::protocol::stream::SocketAddr;
+
+/// What the logging phase gets to know about a request.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Status sent downstream (0 when nothing was sent).
+    pub status: u16,
+    /// Request body bytes received from the client.
+    pub bytes_in: u64,
+    /// Response body bytes sent to the client.
+    pub bytes_out: u64,
+    /// The last peer tried, as text.
+    pub peer: Option<String>,
+    /// Whether the last upstream connection came from the pool.
+    pub reused: bool,
+    /// Time to open the last upstream connection (zero when reused).
+    pub upstream_connect: Option<Duration>,
+    /// From request start to the first byte of the upstream response.
+    pub time_to_first_byte: Option<Duration>,
+    /// From the first byte of the request to the end of the response.
+    pub total: Duration,
+    /// Attempts beyond the first.
+    pub retries: usize,
+    /// The error, as text, if the request failed.
+    pub error: Option<String>,
+}
+
+/// The request being proxied.
+#[derive(Debug)]
+pub struct Session {
+    /// The downstream request head; early filters may edit it.
+    pub req: RequestHead,
+    pub(crate) req_framing: BodyFraming,
+    pub(crate) req_body: BodyReader,
+    /// Bytes of request body kept to replay on a retry; `None` once they exceeded the limit.
+    pub(crate) replay: Option<BytesMut>,
+    pub(crate) client_addr: Option<SocketAddr>,
+    pub(crate) server_addr: Option<SocketAddr>,
+    pub(crate) local_response: Option<(ResponseHead, Bytes)>,
+    pub(crate) head_sent: bool,
+    pub(crate) keepalive: bool,
+    pub(crate) start: Instant,
+    /// The response head as sent downstream (after the response filters).
+    pub(crate) response: Option<ResponseHead>,
+    /// Filled in as the request progresses; complete when `logging` runs.
+    pub summary: Summary,
+}
+
+impl Session {
+    pub(crate) fn new(
+        req: RequestHead,
+        req_framing: BodyFraming,
+        req_body: BodyReader,
+        client_addr: Option<SocketAddr>,
+        server_addr: Option<SocketAddr>,
+        keepalive: bool,
+    ) -> Self {
+        Session {
+            req,
+            req_framing,
+            req_body,
+            replay: Some(BytesMut::new()),
+            client_addr,
+            server_addr,
+            local_response: None,
+            head_sent: false,
+            keepalive,
+            start: Instant::now(),
+            response: None,
+            summary: Summary::default(),
+        }
+    }
+
+    /// The client's address.
+    pub fn client_addr(&self) -> Option<&SocketAddr> {
+        self.client_addr.as_ref()
+    }
+
+    /// The local address the request arrived on.
+    pub fn server_addr(&self) -> Option<&SocketAddr> {
+        self.server_addr.as_ref()
+    }
+
+    /// Attempts beyond the first so far.
+    pub fn retries(&self) -> usize {
+        self.summary.retries
+    }
+
+    /// Whether the response head already went to the client (no retry, no error page after this).
+    pub fn response_started(&self) -> bool {
+        self.head_sent
+    }
+
+    /// The response head sent downstream, once there is one.
+    pub fn response(&self) -> Option<&ResponseHead> {
+        self.response.as_ref()
+    }
+
+    /// Whether the request carries a body.
+    pub fn has_body(&self) -> bool {
+        self.req_framing != BodyFraming::Empty
+    }
+
+    /// Answers the request locally with `status`, `head`'s headers and `body` (a Content-Length is
+    /// set). Used from `request_filter` (then return `Ok(true)`) or `fail_to_proxy`.
+    pub fn respond(&mut self, mut head: ResponseHead, body: Bytes) {
+        head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        self.local_response = Some((head, body));
+    }
+
+    /// Shorthand for [`Session::respond`] with a status and a text body.
+    pub fn respond_status(&mut self, status: StatusCode, body: &'static str) {
+        let mut head = ResponseHead::new(status);
+        if !body.is_empty() {
+            head.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        }
+        self.respond(head, Bytes::from_static(body.as_bytes()));
+    }
+
+    /// Whether a local response is waiting to be sent.
+    pub fn has_local_response(&self) -> bool {
+        self.local_response.is_some()
+    }
+}

@@ -1,0 +1,141 @@
+//! The server (Pingora's `server/`): owns services, starts each on its own runtime, and propagates
+//! termination to all of them: graceful (stop accepting, finish in-flight requests within a grace
+//! period) or fast.
+//!
+//! Signals are opt-in ([`Server::run_forever`]); an embedder that owns the process's signal handlers
+//! uses [`Server::start`] and [`ServerHandle::shutdown`] instead.
+
+mod shutdown;
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+pub use shutdown::{ShutdownState, ShutdownWatch};
+
+use crate::service::{Service, ServiceRuntime, Tracker};
+
+/// Server-wide settings.
+#[derive(Debug, Clone)]
+pub struct ServerConf {
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub grace_period: Duration,
+    /// After the grace period, how long tasks get to notice the fast shutdown before being dropped.
+    pub final_timeout: Duration,
+}
+
+impl Default for ServerConf {
+    fn default() -> Self {
+        ServerConf { grace_period: Duration::from_secs(30), final_timeout: Duration::from_secs(1) }
+    }
+}
+
+/// A set of services, not started yet.
+pub struct Server {
+    conf: ServerConf,
+    services: Vec<Box<dyn Service>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("conf", &self.conf).field("services", &self.services.len()).finish()
+    }
+}
+
+struct Running {
+    runtime: ServiceRuntime,
+    tracker: Arc<Tracker>,
+}
+
+/// A started server.
+pub struct ServerHandle {
+    conf: ServerConf,
+    tx: watch::Sender<ShutdownState>,
+    running: Vec<Running>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").field("state", &*self.tx.borrow()).finish()
+    }
+}
+
+impl Server {
+    /// An empty server.
+    pub fn new(conf: ServerConf) -> Self {
+        Server { conf, services: Vec::new() }
+    }
+
+    /// Adds a service; it starts with the server.
+    pub fn add_service(&mut self, service: impl Service) {
+        self.services.push(Box::new(service));
+    }
+
+    /// Starts every service on its own runtime and returns at once.
+    pub fn start(self) -> io::Result<ServerHandle> {
+        let (tx, rx) = watch::channel(ShutdownState::Running);
+        let mut running = Vec::with_capacity(self.services.len());
+        for mut svc in self.services {
+            let runtime = ServiceRuntime::new(svc.name(), svc.threads(), svc.work_stealing())?;
+            let tracker = Arc::new(Tracker::default());
+            svc.start(&runtime, ShutdownWatch::new(rx.clone()), tracker.clone());
+            running.push(Running { runtime, tracker });
+        }
+        Ok(ServerHandle { conf: self.conf, tx, running })
+    }
+
+    /// Starts, then blocks until SIGTERM (graceful shutdown) or SIGINT (fast shutdown).
+    pub fn run_forever(self) -> io::Result<()> {
+        let handle = self.start()?;
+        let graceful = wait_for_signal()?;
+        if graceful {
+            let grace = handle.conf.grace_period;
+            handle.shutdown(grace);
+        } else {
+            handle.shutdown_fast();
+        }
+        Ok(())
+    }
+}
+
+fn wait_for_signal() -> io::Result<bool> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => Ok(true),
+            _ = int.recv() => Ok(false),
+        }
+    })
+}
+
+impl ServerHandle {
+    /// The number of connections and background tasks in flight across all services.
+    pub fn active(&self) -> usize {
+        self.running.iter().map(|r| r.tracker.active()).sum()
+    }
+
+    /// Graceful shutdown: stop accepting, let in-flight requests finish for up to `grace` (H1
+    /// responses in that window carry `Connection: close`), then stop. Blocks until done.
+    /// Must not be called from a service's own worker thread.
+    pub fn shutdown(self, grace: Duration) {
+        let _ = self.tx.send(ShutdownState::Graceful);
+        let deadline = Instant::now() + grace;
+        for r in &self.running {
+            r.tracker.wait_idle(deadline);
+        }
+        self.shutdown_fast();
+    }
+
+    /// Fast shutdown: stop now, dropping connections. Blocks until every worker thread has exited.
+    pub fn shutdown_fast(self) {
+        let _ = self.tx.send(ShutdownState::Fast);
+        for r in self.running {
+            r.runtime.shutdown(self.conf.final_timeout);
+        }
+    }
+}

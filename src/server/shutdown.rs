@@ -1,0 +1,46 @@
+//! The termination event a server propagates to its services.
+
+use tokio::sync::watch;
+
+/// Where the server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ShutdownState {
+    /// Serving.
+    Running,
+    /// Stop accepting; let in-flight requests finish; close idle connections.
+    Graceful,
+    /// Stop now.
+    Fast,
+}
+
+/// A receiver every service task holds to learn about shutdown.
+#[derive(Debug, Clone)]
+pub struct ShutdownWatch(watch::Receiver<ShutdownState>);
+
+impl ShutdownWatch {
+    pub(crate) fn new(rx: watch::Receiver<ShutdownState>) -> Self {
+        ShutdownWatch(rx)
+    }
+
+    /// A watch that never fires, for tests and embedders driving a service by hand.
+    pub fn never() -> Self {
+        static NEVER: std::sync::OnceLock<watch::Sender<ShutdownState>> = std::sync::OnceLock::new();
+        ShutdownWatch(NEVER.get_or_init(|| watch::channel(ShutdownState::Running).0).subscribe())
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ShutdownState {
+        *self.0.borrow()
+    }
+
+    /// Whether any shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.state() != ShutdownState::Running
+    }
+
+    /// Resolves once the state reaches at least `level`.
+    pub async fn reached(&self, level: ShutdownState) {
+        let mut rx = self.0.clone();
+        let _ = rx.wait_for(|s| *s >= level).await;
+    }
+}

@@ -1,0 +1,123 @@
+//! A service that listens on endpoints and hands every accepted connection to its app as a task.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{spawn_tracked, Service, ServiceRuntime, Tracker};
+use crate::app::ServerApp;
+use crate::listener::{Listener, TransportStack};
+use crate::protocol::stream::SocketAddr;
+use crate::server::{ShutdownState, ShutdownWatch};
+
+/// A listening service running app `A` (for example an [`crate::proxy::HttpProxy`]).
+#[derive(Debug)]
+pub struct ListeningService<A> {
+    name: String,
+    app: Arc<A>,
+    stacks: Vec<TransportStack>,
+    threads: usize,
+    work_stealing: bool,
+}
+
+impl<A: ServerApp> ListeningService<A> {
+    /// A service named `name` serving `app` on one worker thread, work-stealing.
+    pub fn new(name: &str, app: A) -> Self {
+        ListeningService { name: name.to_owned(), app: Arc::new(app), stacks: Vec::new(), threads: 1, work_stealing: true }
+    }
+
+    /// The app.
+    pub fn app(&self) -> &Arc<A> {
+        &self.app
+    }
+
+    /// Sets the number of worker threads.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Chooses one work-stealing runtime (true) or `threads` isolated ones (false).
+    pub fn set_work_stealing(&mut self, on: bool) {
+        self.work_stealing = on;
+    }
+
+    /// Binds a TCP endpoint now (`127.0.0.1:0`, `[::1]:8080`, ...) and returns the bound address.
+    pub fn add_tcp(&mut self, addr: &str) -> io::Result<SocketAddr> {
+        let a = addr.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TCP address"))?;
+        self.add_stack(TransportStack::bind_tcp(a)?)
+    }
+
+    /// Binds a Unix domain socket endpoint now.
+    pub fn add_uds(&mut self, path: impl AsRef<Path>) -> io::Result<SocketAddr> {
+        self.add_stack(TransportStack::bind_unix(path.as_ref())?)
+    }
+
+    /// Adds an endpoint bound elsewhere (an inherited listening socket, for example).
+    pub fn add_stack(&mut self, stack: TransportStack) -> io::Result<SocketAddr> {
+        let addr = stack.local_addr()?;
+        self.stacks.push(stack);
+        Ok(addr)
+    }
+
+    /// Addresses of every endpoint.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.stacks.iter().filter_map(|s| s.local_addr().ok()).collect()
+    }
+}
+
+impl<A: ServerApp> Service for ListeningService<A> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn threads(&self) -> usize {
+        self.threads
+    }
+    fn work_stealing(&self) -> bool {
+        self.work_stealing
+    }
+
+    fn start(&mut self, runtime: &ServiceRuntime, shutdown: ShutdownWatch, tracker: Arc<Tracker>) {
+        // The stacks move into the accept tasks; a Unix socket file is removed when the last
+        // accept loop of its endpoint ends.
+        for stack in self.stacks.drain(..) {
+            let stack = Arc::new(stack);
+            for handle in runtime.handles() {
+                let (stack, app, shutdown, tracker) = (stack.clone(), self.app.clone(), shutdown.clone(), tracker.clone());
+                let h = handle.clone();
+                handle.spawn(async move {
+                    match stack.attach() {
+                        Ok(l) => accept_loop(l, &h, app, shutdown, tracker).await,
+                        Err(e) => eprintln!("libproxy: cannot attach listener: {e}"),
+                    }
+                    drop(stack);
+                });
+            }
+        }
+    }
+}
+
+async fn accept_loop<A: ServerApp>(
+    listener: Listener,
+    handle: &tokio::runtime::Handle,
+    app: Arc<A>,
+    shutdown: ShutdownWatch,
+    tracker: Arc<Tracker>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.reached(ShutdownState::Graceful) => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok(stream) => {
+                let (app, shutdown) = (app.clone(), shutdown.clone());
+                spawn_tracked(handle, &tracker, async move { app.process_new(stream, shutdown).await });
+            }
+            // Out of descriptors or a connection reset while queued: back off briefly rather than
+            // spinning, and keep serving the connections we have.
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! A service's own threads: one work-stealing tokio runtime, or N isolated current-thread runtimes.
+//! Never shared with another service, and every thread is named after its service.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::sync::oneshot;
+
+use crate::connector::set_worker_slot;
+
+/// The runtime(s) of one service.
+#[derive(Debug)]
+pub enum ServiceRuntime {
+    /// One multi-thread runtime: tasks may move between its workers.
+    Steal(Runtime),
+    /// N single-thread runtimes, each driven by its own thread; a connection stays where accepted.
+    NoSteal(Vec<Isolated>),
+}
+
+/// One current-thread runtime and the thread driving it.
+#[derive(Debug)]
+pub struct Isolated {
+    handle: Handle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Slot 0 belongs to work-stealing runtimes; isolated ones count from 1.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(1);
+
+impl ServiceRuntime {
+    /// Starts `threads` workers named `<name>-<i>`.
+    pub fn new(name: &str, threads: usize, work_stealing: bool) -> io::Result<Self> {
+        let threads = threads.max(1);
+        if work_stealing {
+            let counter = Arc::new(AtomicUsize::new(0));
+            let prefix = name.to_owned();
+            let rt = Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name_fn(move || format!("{prefix}-{}", counter.fetch_add(1, Ordering::Relaxed)))
+                .enable_all()
+                .build()?;
+            return Ok(ServiceRuntime::Steal(rt));
+        }
+        let mut rts = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let rt = Builder::new_current_thread().enable_all().build()?;
+            let handle = rt.handle().clone();
+            let (stop, stopped) = oneshot::channel::<()>();
+            let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) as u64;
+            let thread = std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+                set_worker_slot(slot);
+                rt.block_on(async {
+                    let _ = stopped.await;
+                });
+                rt.shutdown_timeout(Duration::from_millis(100));
+            })?;
+            rts.push(Isolated { handle, stop: Some(stop), thread: Some(thread) });
+        }
+        Ok(ServiceRuntime::NoSteal(rts))
+    }
+
+    /// Handles to spawn on: one per accept loop.
+    pub fn handles(&self) -> Vec<Handle> {
+        match self {
+            ServiceRuntime::Steal(rt) => vec![rt.handle().clone()],
+            ServiceRuntime::NoSteal(v) => v.iter().map(|i| i.handle.clone()).collect(),
+        }
+    }
+
+    /// Stops every thread, giving running tasks `timeout` to notice before they are dropped.
+    pub fn shutdown(self, timeout: Duration) {
+        match self {
+            ServiceRuntime::Steal(rt) => rt.shutdown_timeout(timeout),
+            ServiceRuntime::NoSteal(v) => {
+                for mut i in v {
+                    if let Some(s) = i.stop.take() {
+                        let _ = s.send(());
+                    }
+                    if let Some(t) = i.thread.take() {
+                        let _ = t.join();
+                    }
+                }
+            }
+        }
+    }
+}

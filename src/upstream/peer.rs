@@ -1,0 +1,135 @@
+//! A peer: an address plus the options that change how a connection to it behaves. The options
+//! are part of the pool key, so two peers that differ in any of them never share a connection.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a peer lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddress {
+    /// An IP address and port.
+    Inet(SocketAddr),
+    /// A `host:port` resolved at connect time.
+    Host(String, u16),
+    /// A Unix domain socket path.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddress::Inet(a) => write!(f, "{a}"),
+            PeerAddress::Host(h, p) => write!(f, "{h}:{p}"),
+            PeerAddress::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+impl std::str::FromStr for PeerAddress {
+    type Err = &'static str;
+
+    /// `1.2.3.4:80`, `[::1]:80`, `name:80`, or a Unix path (`/run/x.sock` or `unix:/run/x.sock`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            return if p.is_empty() { Err("empty unix socket path") } else { Ok(PeerAddress::Unix(p.into())) };
+        }
+        if s.starts_with('/') {
+            return Ok(PeerAddress::Unix(s.into()));
+        }
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(PeerAddress::Inet(a));
+        }
+        let (host, port) = s.rsplit_once(':').ok_or("address must be host:port or a unix socket path")?;
+        let port: u16 = port.parse().map_err(|_| "invalid port")?;
+        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
+            return Err("invalid host");
+        }
+        Ok(PeerAddress::Host(host.to_owned(), port))
+    }
+}
+
+/// Connection behaviour towards a peer. `None` disables a timeout; the defaults are edge-safe
+/// (Pingora's are all `None`, which lets a dead upstream hold a request forever).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerOptions {
+    /// Limit for the TCP/UDS connect.
+    pub connect_timeout: Option<Duration>,
+    /// Limit for connect plus any handshake layered on it (TLS, later).
+    pub total_connection_timeout: Option<Duration>,
+    /// Limit for each read from the upstream (response head and each body read).
+    pub read_timeout: Option<Duration>,
+    /// Limit for each write to the upstream.
+    pub write_timeout: Option<Duration>,
+    /// How long an unused connection may wait in the pool.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            connect_timeout: Some(Duration::from_secs(5)),
+            total_connection_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            write_timeout: Some(Duration::from_secs(60)),
+            idle_timeout: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// An HTTP peer: address, options, and a pool group (peers in different groups never share
+/// connections even when everything else is equal).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HttpPeer {
+    /// Where to connect.
+    pub address: PeerAddress,
+    /// How to behave.
+    pub options: PeerOptions,
+    /// Pool partition chosen by the host.
+    pub group: u64,
+}
+
+impl HttpPeer {
+    /// A peer with default options; `address` as accepted by [`PeerAddress::from_str`].
+    pub fn new(address: &str) -> Result<Self, &'static str> {
+        Ok(HttpPeer { address: address.parse()?, options: PeerOptions::default(), group: 0 })
+    }
+
+    /// The pool key: equal for peers that may share connections.
+    pub fn reuse_hash(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_address_form() {
+        assert_eq!("127.0.0.1:80".parse(), Ok(PeerAddress::Inet("127.0.0.1:80".parse().unwrap())));
+        assert_eq!("[::1]:8080".parse(), Ok(PeerAddress::Inet("[::1]:8080".parse().unwrap())));
+        assert_eq!("example.com:443".parse(), Ok(PeerAddress::Host("example.com".into(), 443)));
+        assert_eq!("/tmp/a.sock".parse(), Ok(PeerAddress::Unix("/tmp/a.sock".into())));
+        assert_eq!("unix:/tmp/a.sock".parse(), Ok(PeerAddress::Unix("/tmp/a.sock".into())));
+        assert!("nohost".parse::<PeerAddress>().is_err());
+        assert!("a:99999".parse::<PeerAddress>().is_err());
+        assert!("unix:".parse::<PeerAddress>().is_err());
+    }
+
+    #[test]
+    fn options_are_part_of_the_pool_key() {
+        let a = HttpPeer::new("127.0.0.1:1").unwrap();
+        let mut b = a.clone();
+        assert_eq!(a.reuse_hash(), b.reuse_hash());
+        b.options.read_timeout = None;
+        assert_ne!(a.reuse_hash(), b.reuse_hash());
+        let mut c = a.clone();
+        c.group = 7;
+        assert_ne!(a.reuse_hash(), c.reuse_hash());
+    }
+}
