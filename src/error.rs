@@ -98,7 +98,13 @@ impl Error {
         source: ErrorSource,
         context: impl Into<std::borrow::Cow<'static, str>>,
     ) -> Box<Self> {
-        Box::new(Error { kind, source, retry: false, context: context.into(), cause: None })
+        Box::new(Error {
+            kind,
+            source,
+            retry: false,
+            context: context.into(),
+            cause: None,
+        })
     }
 
     /// Shorthand for a downstream error.
@@ -159,8 +165,12 @@ impl Error {
     /// request gets its specific 4xx; our own faults are 500.
     pub fn status(&self) -> u16 {
         match (self.kind, self.source) {
-            (ErrorKind::HttpStatus(s), _) | (ErrorKind::InvalidHttp(s), ErrorSource::Downstream) => s,
-            (ErrorKind::ConnectTimeout | ErrorKind::ReadTimeout | ErrorKind::WriteTimeout, ErrorSource::Upstream) => 504,
+            (ErrorKind::HttpStatus(s), _)
+            | (ErrorKind::InvalidHttp(s), ErrorSource::Downstream) => s,
+            (
+                ErrorKind::ConnectTimeout | ErrorKind::ReadTimeout | ErrorKind::WriteTimeout,
+                ErrorSource::Upstream,
+            ) => 504,
             (_, ErrorSource::Upstream) => 502,
             (ErrorKind::ReadTimeout, ErrorSource::Downstream) => 408,
             (ErrorKind::ShuttingDown, _) => 503,
@@ -197,12 +207,24 @@ mod tests {
 
     #[test]
     fn status_mapping_follows_source() {
-        assert_eq!(Error::upstream(ErrorKind::ConnectRefused, "x").status(), 502);
+        assert_eq!(
+            Error::upstream(ErrorKind::ConnectRefused, "x").status(),
+            502
+        );
         assert_eq!(Error::upstream(ErrorKind::ReadTimeout, "x").status(), 504);
-        assert_eq!(Error::upstream(ErrorKind::InvalidHttp(400), "x").status(), 502);
-        assert_eq!(Error::downstream(ErrorKind::InvalidHttp(431), "x").status(), 431);
+        assert_eq!(
+            Error::upstream(ErrorKind::InvalidHttp(400), "x").status(),
+            502
+        );
+        assert_eq!(
+            Error::downstream(ErrorKind::InvalidHttp(431), "x").status(),
+            431
+        );
         assert_eq!(Error::internal("x").status(), 500);
         let e = Error::upstream(ErrorKind::ConnectRefused, "connecting").with_cause("refused");
-        assert_eq!(e.to_string(), "upstream connect refused while connecting: refused");
+        assert_eq!(
+            e.to_string(),
+            "upstream connect refused while connecting: refused"
+        );
     }
 }

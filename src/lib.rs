@@ -7,11 +7,11 @@
 
 #![warn(missing_docs)]
 
-pub mod error;
-pub mod protocol;
 pub mod app;
 pub mod connector;
+pub mod error;
 pub mod listener;
+pub mod protocol;
 pub mod proxy;
 pub mod server;
 pub mod service;

@@ -18,7 +18,11 @@ use crate::server::{ShutdownState, ShutdownWatch};
 /// Serves one accepted connection until it ends.
 pub trait ServerApp: Send + Sync + 'static {
     /// Runs the connection to completion.
-    fn process_new(self: Arc<Self>, stream: Stream, shutdown: ShutdownWatch) -> impl Future<Output = ()> + Send;
+    fn process_new(
+        self: Arc<Self>,
+        stream: Stream,
+        shutdown: ShutdownWatch,
+    ) -> impl Future<Output = ()> + Send;
 }
 
 /// Downstream HTTP settings. Defaults are edge-safe (see `notes/http-hardening.md` §3).

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use tokio::net::{TcpStream, UnixStream};
 
-pub use pool::{ConnectionPool, PoolStats};
 pub(crate) use pool::set_worker_slot;
+pub use pool::{ConnectionPool, PoolStats};
 
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::H1Conn;
@@ -40,7 +40,9 @@ pub struct UpstreamConn {
 impl Connector {
     /// A connector whose pool keeps at most `max_idle` idle connections in all.
     pub fn new(max_idle: usize) -> Self {
-        Connector { pool: Arc::new(ConnectionPool::new(max_idle)) }
+        Connector {
+            pool: Arc::new(ConnectionPool::new(max_idle)),
+        }
     }
 
     /// The pool, for statistics.
@@ -55,7 +57,10 @@ impl Connector {
             return Ok(UpstreamConn { conn, reused: true });
         }
         let stream = connect(peer).await?;
-        Ok(UpstreamConn { conn: H1Conn::new(stream, ErrorSource::Upstream), reused: false })
+        Ok(UpstreamConn {
+            conn: H1Conn::new(stream, ErrorSource::Upstream),
+            reused: false,
+        })
     }
 
     /// Returns a connection whose last exchange ended cleanly, for the next request to `peer`.
@@ -79,8 +84,12 @@ pub async fn connect(peer: &HttpPeer) -> Result<Stream> {
     let fut = connect_l4(&peer.address);
     match limit {
         Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
-            Error::new(ErrorKind::ConnectTimeout, ErrorSource::Upstream, format!("connecting to {}", peer.address))
-                .with_retry(true)
+            Error::new(
+                ErrorKind::ConnectTimeout,
+                ErrorSource::Upstream,
+                format!("connecting to {}", peer.address),
+            )
+            .with_retry(true)
         })?,
         None => fut.await,
     }
@@ -98,7 +107,9 @@ async fn connect_l4(addr: &PeerAddress) -> Result<Stream> {
             _ => ErrorKind::ConnectError,
         };
         // Nothing was sent on a connection that never opened: any request may go elsewhere.
-        Error::new(kind, ErrorSource::Upstream, format!("connecting to {addr}")).with_cause(e).with_retry(true)
+        Error::new(kind, ErrorSource::Upstream, format!("connecting to {addr}"))
+            .with_cause(e)
+            .with_retry(true)
     })
 }
 

@@ -38,10 +38,21 @@ async fn next_upstream(
     match body {
         None => {
             let deadline = read_timeout.map(|t| tokio::time::Instant::now() + t);
-            match us.read_head(limits, deadline, parse_response, "reading the response head").await? {
+            match us
+                .read_head(
+                    limits,
+                    deadline,
+                    parse_response,
+                    "reading the response head",
+                )
+                .await?
+            {
                 Some(h) => Ok(UpEvent::Head(h)),
-                None => Err(Error::upstream(ErrorKind::ConnectionClosed, "reading the response head")
-                    .with_cause("upstream closed the connection before responding")),
+                None => Err(Error::upstream(
+                    ErrorKind::ConnectionClosed,
+                    "reading the response head",
+                )
+                .with_cause("upstream closed the connection before responding")),
             }
         }
         Some(reader) => Ok(match us.read_body(reader, read_timeout).await? {
@@ -88,9 +99,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
         up.version = Version::HTTP_11;
         strip_hop_by_hop(&mut up.headers, upgrade);
         if upgrade {
-            up.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            up.headers
+                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
-        self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
+        self.hooks
+            .upstream_request_filter(session, &mut up, ctx)
+            .await?;
         let mut writer = if session.req_framing == BodyFraming::Empty {
             BodyWriter::Empty
         } else if let Some(n) = content_length(&up.headers) {
@@ -98,7 +112,8 @@ impl<H: ProxyHttp> HttpProxy<H> {
             BodyWriter::Length(n)
         } else {
             up.headers.remove(CONTENT_LENGTH);
-            up.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            up.headers
+                .insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
             BodyWriter::Chunked
         };
         us.queue(|b| encode_request_head(&up, b));
@@ -107,15 +122,24 @@ impl<H: ProxyHttp> HttpProxy<H> {
         // Until the upstream says anything, a failure on a pooled connection means it was stale:
         // the request can go again.
         let mut heard = false;
-        let stale = |e: Box<Error>, heard: bool| if reused && !heard { e.with_retry(true) } else { e };
+        let stale = |e: Box<Error>, heard: bool| {
+            if reused && !heard {
+                e.with_retry(true)
+            } else {
+                e
+            }
+        };
 
         if let Some(sent) = session.replay.as_ref().filter(|b| !b.is_empty()) {
             let again = Bytes::copy_from_slice(sent);
-            us.write_body(&mut writer, again, wto).await.map_err(|e| stale(e, false))?;
+            us.write_body(&mut writer, again, wto)
+                .await
+                .map_err(|e| stale(e, false))?;
         }
         let mut req_done = session.req_body.is_done();
         let sent = if req_done {
-            us.finish_body(&writer, session.req_body.trailers.as_ref(), wto).await
+            us.finish_body(&writer, session.req_body.trailers.as_ref(), wto)
+                .await
         } else {
             us.flush(wto).await
         };
@@ -213,7 +237,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
     ) -> Result<Streaming> {
         let upstream_keepalive = framing != BodyFraming::UntilClose && response_keep_alive(&h);
         strip_hop_by_hop(&mut h.headers, false);
-        self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
+        self.hooks
+            .upstream_response_filter(session, &mut h, ctx)
+            .await?;
         self.hooks.response_filter(session, &mut h, ctx).await?;
 
         let no_body = session.req.method == Method::HEAD
@@ -221,12 +247,15 @@ impl<H: ProxyHttp> HttpProxy<H> {
             || h.status == StatusCode::NOT_MODIFIED;
         let writer = if no_body {
             BodyWriter::Empty
-        } else if let (Some(n), BodyFraming::Length(_) | BodyFraming::Empty) = (content_length(&h.headers), framing) {
+        } else if let (Some(n), BodyFraming::Length(_) | BodyFraming::Empty) =
+            (content_length(&h.headers), framing)
+        {
             h.headers.remove(TRANSFER_ENCODING);
             BodyWriter::Length(n)
         } else if session.req.version == Version::HTTP_11 {
             h.headers.remove(CONTENT_LENGTH);
-            h.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            h.headers
+                .insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
             BodyWriter::Chunked
         } else {
             h.headers.remove(CONTENT_LENGTH);
@@ -244,9 +273,17 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let reader = BodyReader::new(framing, &self.server.limits);
         if no_body {
             // Nothing to read even if the upstream announced a length (HEAD, 204, 304).
-            return Ok(Streaming { reader: BodyReader::new(BodyFraming::Empty, &self.server.limits), writer, upstream_keepalive });
+            return Ok(Streaming {
+                reader: BodyReader::new(BodyFraming::Empty, &self.server.limits),
+                writer,
+                upstream_keepalive,
+            });
         }
-        Ok(Streaming { reader, writer, upstream_keepalive })
+        Ok(Streaming {
+            reader,
+            writer,
+            upstream_keepalive,
+        })
     }
 
     /// Passes body through the two response body filters and writes what they leave downstream.
@@ -260,12 +297,17 @@ impl<H: ProxyHttp> HttpProxy<H> {
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let mut body = data;
-        self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
-        self.hooks.response_body_filter(session, &mut body, end, ctx).await?;
+        self.hooks
+            .upstream_response_body_filter(session, &mut body, end, ctx)
+            .await?;
+        self.hooks
+            .response_body_filter(session, &mut body, end, ctx)
+            .await?;
         match body {
             Some(d) if !d.is_empty() => {
                 session.summary.bytes_out += d.len() as u64;
-                ds.write_body(writer, d, Some(self.server.write_timeout)).await
+                ds.write_body(writer, d, Some(self.server.write_timeout))
+                    .await
             }
             _ => Ok(()),
         }
@@ -273,7 +315,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
 
     /// Forwards a 1xx (100 Continue, 103 Early Hints) to an HTTP/1.1 client; 1.0 clients never
     /// see interim responses (RFC 9110 §15.2).
-    async fn forward_interim(&self, session: &Session, ds: &mut H1Conn, mut h: ResponseHead) -> Result<()> {
+    async fn forward_interim(
+        &self,
+        session: &Session,
+        ds: &mut H1Conn,
+        mut h: ResponseHead,
+    ) -> Result<()> {
         if session.req.version != Version::HTTP_11 {
             return Ok(());
         }
@@ -295,9 +342,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let switching = h.status == StatusCode::SWITCHING_PROTOCOLS;
         strip_hop_by_hop(&mut h.headers, switching);
         if switching {
-            h.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            h.headers
+                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
-        self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
+        self.hooks
+            .upstream_response_filter(session, &mut h, ctx)
+            .await?;
         self.hooks.response_filter(session, &mut h, ctx).await?;
         session.summary.status = h.status.as_u16();
         session.head_sent = true;
@@ -307,10 +357,16 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let to_up = ds.rbuf.split();
         let to_down = us.rbuf.split();
         if !to_up.is_empty() {
-            us.io.write_all(&to_up).await.map_err(|e| Error::from_io(&e, ErrorSource::Upstream, false, "tunnel"))?;
+            us.io
+                .write_all(&to_up)
+                .await
+                .map_err(|e| Error::from_io(&e, ErrorSource::Upstream, false, "tunnel"))?;
         }
         if !to_down.is_empty() {
-            ds.io.write_all(&to_down).await.map_err(|e| Error::from_io(&e, ErrorSource::Downstream, false, "tunnel"))?;
+            ds.io
+                .write_all(&to_down)
+                .await
+                .map_err(|e| Error::from_io(&e, ErrorSource::Downstream, false, "tunnel"))?;
         }
         match tokio::io::copy_bidirectional(&mut ds.io, &mut us.io).await {
             Ok((up, down)) => {
@@ -319,6 +375,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
             }
             Err(_) => {} // either side going away ends a tunnel; that is its normal end
         }
-        Ok(Outcome { upstream_reusable: false, downstream_reusable: false })
+        Ok(Outcome {
+            upstream_reusable: false,
+            downstream_reusable: false,
+        })
     }
 }

@@ -27,16 +27,28 @@ pub trait ProxyHttp: Send + Sync + 'static {
 
     /// Picks the peer to send the request to. Called again for each retry
     /// ([`Session::retries`] tells which attempt this is).
-    fn upstream_peer(&self, session: &mut Session, ctx: &mut Self::CTX) -> impl Future<Output = Result<HttpPeer>> + Send;
+    fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<HttpPeer>> + Send;
 
     /// Runs first, before anything else looks at the request.
-    fn early_request_filter(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> impl Future<Output = Result<()>> + Send {
+    fn early_request_filter(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
     }
 
     /// May answer by itself: call [`Session::respond`] and return `Ok(true)`; the upstream is then
     /// never contacted.
-    fn request_filter(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> impl Future<Output = Result<bool>> + Send {
+    fn request_filter(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = Result<bool>> + Send {
         async { Ok(false) }
     }
 
@@ -117,7 +129,13 @@ pub trait ProxyHttp: Send + Sync + 'static {
 
     /// Connecting to `peer` failed. Return the error, with `retry` set to allow another attempt
     /// (the connector already marks connect failures retryable: nothing was sent).
-    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, _ctx: &mut Self::CTX, e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        _ctx: &mut Self::CTX,
+        e: Box<Error>,
+    ) -> Box<Error> {
         e
     }
 
@@ -137,7 +155,12 @@ pub trait ProxyHttp: Send + Sync + 'static {
 
     /// The request failed for good. Return the status to answer with (when no response head went
     /// out yet); a response set with [`Session::respond`] here is sent instead.
-    fn fail_to_proxy(&self, _session: &mut Session, e: &Error, _ctx: &mut Self::CTX) -> impl Future<Output = u16> + Send {
+    fn fail_to_proxy(
+        &self,
+        _session: &mut Session,
+        e: &Error,
+        _ctx: &mut Self::CTX,
+    ) -> impl Future<Output = u16> + Send {
         let status = e.status();
         async move { status }
     }

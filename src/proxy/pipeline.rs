@@ -19,7 +19,12 @@ use crate::server::ShutdownWatch;
 
 impl<H: ProxyHttp> HttpProxy<H> {
     /// Runs one request to completion. Returns whether the downstream connection may be reused.
-    pub(super) async fn handle(&self, session: &mut Session, conn: &mut H1Conn, shutdown: &ShutdownWatch) -> bool {
+    pub(super) async fn handle(
+        &self,
+        session: &mut Session,
+        conn: &mut H1Conn,
+        shutdown: &ShutdownWatch,
+    ) -> bool {
         let mut ctx = self.hooks.new_ctx();
         let result = {
             let fut = pin!(self.run_phases(session, conn, &mut ctx, shutdown));
@@ -46,7 +51,13 @@ impl<H: ProxyHttp> HttpProxy<H> {
     }
 
     /// The request failed: let `fail_to_proxy` choose the answer, send it if nothing was sent yet.
-    async fn fail(&self, session: &mut Session, conn: &mut H1Conn, e: &Error, ctx: &mut H::CTX) -> bool {
+    async fn fail(
+        &self,
+        session: &mut Session,
+        conn: &mut H1Conn,
+        e: &Error,
+        ctx: &mut H::CTX,
+    ) -> bool {
         if session.head_sent {
             return false;
         }
@@ -81,10 +92,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
     ) -> Result<bool> {
         self.hooks.early_request_filter(session, ctx).await?;
         if self.hooks.request_filter(session, ctx).await? {
-            let (head, body) = session
-                .local_response
-                .take()
-                .unwrap_or_else(|| (ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR), Bytes::new()));
+            let (head, body) = session.local_response.take().unwrap_or_else(|| {
+                (
+                    ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR),
+                    Bytes::new(),
+                )
+            });
             let unread_expected = expects_continue(&session.req) && !session.req_body.is_done();
             if unread_expected {
                 // The client waits for 100 before sending its body and will not send it now.
@@ -106,12 +119,24 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 }
             };
             session.summary.reused = upstream.reused;
-            session.summary.upstream_connect = Some(if upstream.reused { Duration::ZERO } else { started.elapsed() });
+            session.summary.upstream_connect = Some(if upstream.reused {
+                Duration::ZERO
+            } else {
+                started.elapsed()
+            });
             let reused = upstream.reused;
             let mut us = upstream.conn;
-            self.hooks.connected_to_upstream(session, reused, &peer, ctx).await?;
-            match self.exchange(session, conn, &mut us, reused, &peer, ctx, shutdown).await {
-                Ok(Outcome { upstream_reusable, downstream_reusable }) => {
+            self.hooks
+                .connected_to_upstream(session, reused, &peer, ctx)
+                .await?;
+            match self
+                .exchange(session, conn, &mut us, reused, &peer, ctx, shutdown)
+                .await
+            {
+                Ok(Outcome {
+                    upstream_reusable,
+                    downstream_reusable,
+                }) => {
                     if upstream_reusable {
                         self.connector.release(&peer, us);
                     }
@@ -130,7 +155,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
     fn may_retry(&self, session: &mut Session, e: Box<Error>) -> Result<()> {
         // `replay` holds every body byte read so far until it outgrows the retry buffer.
         let replayable = session.replay.is_some();
-        if e.retry && !session.head_sent && replayable && session.summary.retries < self.options.max_retries {
+        if e.retry
+            && !session.head_sent
+            && replayable
+            && session.summary.retries < self.options.max_retries
+        {
             session.summary.retries += 1;
             return Ok(());
         }
@@ -147,6 +176,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
             return true;
         }
         let o = &self.server;
-        conn.drain(&mut session.req_body, o.drain_limit, o.body_idle_timeout.min(Duration::from_secs(2))).await
+        conn.drain(
+            &mut session.req_body,
+            o.drain_limit,
+            o.body_idle_timeout.min(Duration::from_secs(2)),
+        )
+        .await
     }
 }

@@ -24,7 +24,13 @@ pub struct ListeningService<A> {
 impl<A: ServerApp> ListeningService<A> {
     /// A service named `name` serving `app` on one worker thread, work-stealing.
     pub fn new(name: &str, app: A) -> Self {
-        ListeningService { name: name.to_owned(), app: Arc::new(app), stacks: Vec::new(), threads: 1, work_stealing: true }
+        ListeningService {
+            name: name.to_owned(),
+            app: Arc::new(app),
+            stacks: Vec::new(),
+            threads: 1,
+            work_stealing: true,
+        }
     }
 
     /// The app.
@@ -44,7 +50,9 @@ impl<A: ServerApp> ListeningService<A> {
 
     /// Binds a TCP endpoint now (`127.0.0.1:0`, `[::1]:8080`, ...) and returns the bound address.
     pub fn add_tcp(&mut self, addr: &str) -> io::Result<SocketAddr> {
-        let a = addr.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TCP address"))?;
+        let a = addr
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TCP address"))?;
         self.add_stack(TransportStack::bind_tcp(a)?)
     }
 
@@ -62,7 +70,10 @@ impl<A: ServerApp> ListeningService<A> {
 
     /// Addresses of every endpoint.
     pub fn addresses(&self) -> Vec<SocketAddr> {
-        self.stacks.iter().filter_map(|s| s.local_addr().ok()).collect()
+        self.stacks
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
     }
 }
 
@@ -83,7 +94,12 @@ impl<A: ServerApp> Service for ListeningService<A> {
         for stack in self.stacks.drain(..) {
             let stack = Arc::new(stack);
             for handle in runtime.handles() {
-                let (stack, app, shutdown, tracker) = (stack.clone(), self.app.clone(), shutdown.clone(), tracker.clone());
+                let (stack, app, shutdown, tracker) = (
+                    stack.clone(),
+                    self.app.clone(),
+                    shutdown.clone(),
+                    tracker.clone(),
+                );
                 let h = handle.clone();
                 handle.spawn(async move {
                     match stack.attach() {
@@ -113,7 +129,9 @@ async fn accept_loop<A: ServerApp>(
         match accepted {
             Ok(stream) => {
                 let (app, shutdown) = (app.clone(), shutdown.clone());
-                spawn_tracked(handle, &tracker, async move { app.process_new(stream, shutdown).await });
+                spawn_tracked(handle, &tracker, async move {
+                    app.process_new(stream, shutdown).await
+                });
             }
             // Out of descriptors or a connection reset while queued: back off briefly rather than
             // spinning, and keep serving the connections we have.

@@ -41,7 +41,9 @@ impl ServiceRuntime {
             let prefix = name.to_owned();
             let rt = Builder::new_multi_thread()
                 .worker_threads(threads)
-                .thread_name_fn(move || format!("{prefix}-{}", counter.fetch_add(1, Ordering::Relaxed)))
+                .thread_name_fn(move || {
+                    format!("{prefix}-{}", counter.fetch_add(1, Ordering::Relaxed))
+                })
                 .enable_all()
                 .build()?;
             return Ok(ServiceRuntime::Steal(rt));
@@ -52,14 +54,20 @@ impl ServiceRuntime {
             let handle = rt.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
             let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) as u64;
-            let thread = std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
-                set_worker_slot(slot);
-                rt.block_on(async {
-                    let _ = stopped.await;
-                });
-                rt.shutdown_timeout(Duration::from_millis(100));
-            })?;
-            rts.push(Isolated { handle, stop: Some(stop), thread: Some(thread) });
+            let thread = std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || {
+                    set_worker_slot(slot);
+                    rt.block_on(async {
+                        let _ = stopped.await;
+                    });
+                    rt.shutdown_timeout(Duration::from_millis(100));
+                })?;
+            rts.push(Isolated {
+                handle,
+                stop: Some(stop),
+                thread: Some(thread),
+            });
         }
         Ok(ServiceRuntime::NoSteal(rts))
     }
@@ -73,9 +81,20 @@ impl ServiceRuntime {
     }
 
     /// Stops every thread, giving running tasks `timeout` to notice before they are dropped.
+    ///
+    /// Tokio refuses to drop a runtime from inside any async context, and an embedder may well call
+    /// this from one (its own runtime, a test), so the work-stealing runtime is shut down from a
+    /// helper thread.
     pub fn shutdown(self, timeout: Duration) {
         match self {
-            ServiceRuntime::Steal(rt) => rt.shutdown_timeout(timeout),
+            ServiceRuntime::Steal(rt) => {
+                let t = std::thread::Builder::new()
+                    .name("proxy-shutdown".into())
+                    .spawn(move || rt.shutdown_timeout(timeout));
+                if let Ok(t) = t {
+                    let _ = t.join();
+                }
+            }
             ServiceRuntime::NoSteal(v) => {
                 for mut i in v {
                     if let Some(s) = i.stop.take() {

@@ -53,7 +53,11 @@ impl BodyReader {
             BodyFraming::Chunked => ReadState::Chunked(Box::new(ChunkedDecoder::new(limits))),
             BodyFraming::UntilClose => ReadState::UntilClose,
         };
-        BodyReader { state, trailers: None, bytes: 0 }
+        BodyReader {
+            state,
+            trailers: None,
+            bytes: 0,
+        }
     }
 
     /// Whether the whole body has been read.
@@ -90,7 +94,12 @@ pub struct H1Conn {
 impl H1Conn {
     /// Wraps a stream; `side` is who to blame for I/O errors on it.
     pub fn new(io: Stream, side: ErrorSource) -> Self {
-        H1Conn { io, rbuf: BytesMut::new(), wbuf: BytesMut::new(), side }
+        H1Conn {
+            io,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            side,
+        }
     }
 
     fn io_err(&self, e: &std::io::Error, reading: bool, ctx: &'static str) -> Box<Error> {
@@ -98,12 +107,20 @@ impl H1Conn {
     }
 
     fn timeout_err(&self, reading: bool, ctx: &'static str) -> Box<Error> {
-        let kind = if reading { ErrorKind::ReadTimeout } else { ErrorKind::WriteTimeout };
+        let kind = if reading {
+            ErrorKind::ReadTimeout
+        } else {
+            ErrorKind::WriteTimeout
+        };
         Error::new(kind, self.side, ctx)
     }
 
     fn http_err(&self, e: H1Error, ctx: &'static str) -> Box<Error> {
-        let status = if self.side == ErrorSource::Upstream { 502 } else { e.status };
+        let status = if self.side == ErrorSource::Upstream {
+            502
+        } else {
+            e.status
+        };
         Error::new(ErrorKind::InvalidHttp(status), self.side, ctx).with_cause(e.reason)
     }
 
@@ -118,11 +135,18 @@ impl H1Conn {
     }
 
     /// Reads more bytes into the buffer. Returns 0 at EOF.
-    async fn fill(&mut self, want: usize, deadline: Option<Instant>, ctx: &'static str) -> Result<usize> {
+    async fn fill(
+        &mut self,
+        want: usize,
+        deadline: Option<Instant>,
+        ctx: &'static str,
+    ) -> Result<usize> {
         self.rbuf.reserve(want);
         let read = self.io.read_buf(&mut self.rbuf);
         let r = match deadline {
-            Some(d) => timeout_at(d, read).await.map_err(|_| self.timeout_err(true, ctx))?,
+            Some(d) => timeout_at(d, read)
+                .await
+                .map_err(|_| self.timeout_err(true, ctx))?,
             None => read.await,
         };
         r.map_err(|e| self.io_err(&e, true, ctx))
@@ -133,7 +157,10 @@ impl H1Conn {
         if !self.rbuf.is_empty() {
             return Ok(true);
         }
-        Ok(self.fill(HEAD_READ, deadline, "waiting for a request").await? > 0)
+        Ok(self
+            .fill(HEAD_READ, deadline, "waiting for a request")
+            .await?
+            > 0)
     }
 
     /// Reads one head with `parse`, under `deadline` for the whole head.
@@ -167,7 +194,11 @@ impl H1Conn {
 
     /// Reads the next piece of body. `Ok(None)` when the body is complete (trailers, if any, are in
     /// `reader.trailers`). An EOF before the framing says the body ends is an error, never an end.
-    pub async fn read_body(&mut self, reader: &mut BodyReader, idle: Option<Duration>) -> Result<Option<Bytes>> {
+    pub async fn read_body(
+        &mut self,
+        reader: &mut BodyReader,
+        idle: Option<Duration>,
+    ) -> Result<Option<Bytes>> {
         const CTX: &str = "reading a body";
         loop {
             let data = match &mut reader.state {
@@ -233,7 +264,9 @@ impl H1Conn {
         const CTX: &str = "writing";
         let fut = self.io.write_all_buf(&mut buf);
         let r = match timeout {
-            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| self.timeout_err(false, CTX))?,
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .map_err(|_| self.timeout_err(false, CTX))?,
             None => fut.await,
         };
         r.map_err(|e| self.io_err(&e, false, CTX))
@@ -249,7 +282,12 @@ impl H1Conn {
     }
 
     /// Writes one piece of body with `writer`'s framing, together with any queued head bytes.
-    pub async fn write_body(&mut self, writer: &mut BodyWriter, data: Bytes, timeout: Option<Duration>) -> Result<()> {
+    pub async fn write_body(
+        &mut self,
+        writer: &mut BodyWriter,
+        data: Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
         if data.is_empty() {
             return self.flush(timeout).await;
         }
@@ -269,7 +307,9 @@ impl H1Conn {
                     return self.flush(timeout).await;
                 }
                 let head = self.wbuf.split().freeze();
-                return self.write_timed(head.chain(data).chain(&b"\r\n"[..]), timeout).await;
+                return self
+                    .write_timed(head.chain(data).chain(&b"\r\n"[..]), timeout)
+                    .await;
             }
             BodyWriter::UntilClose => {}
         }
