@@ -98,13 +98,7 @@ impl Error {
         source: ErrorSource,
         context: impl Into<std::borrow::Cow<'static, str>>,
     ) -> Box<Self> {
-        Box::new(Error {
-            kind,
-            source,
-            retry: false,
-            context: context.into(),
-            cause: None,
-        })
+        Box::new(Error { kind, source, retry: false, context: context.into(), cause: None })
     }
 
     /// Shorthand for a downstream error.
@@ -165,8 +159,7 @@ impl Error {
     /// request gets its specific 4xx; our own faults are 500.
     pub fn status(&self) -> u16 {
         match (self.kind, self.source) {
-            (ErrorKind::HttpStatus(s), _)
-            | (ErrorKind::InvalidHttp(s), ErrorSource::Downstream) => s,
+            (ErrorKind::HttpStatus(s), _) | (ErrorKind::InvalidHttp(s), ErrorSource::Downstream) => s,
             (
                 ErrorKind::ConnectTimeout | ErrorKind::ReadTimeout | ErrorKind::WriteTimeout,
                 ErrorSource::Upstream,
@@ -207,24 +200,12 @@ mod tests {
 
     #[test]
     fn status_mapping_follows_source() {
-        assert_eq!(
-            Error::upstream(ErrorKind::ConnectRefused, "x").status(),
-            502
-        );
+        assert_eq!(Error::upstream(ErrorKind::ConnectRefused, "x").status(), 502);
         assert_eq!(Error::upstream(ErrorKind::ReadTimeout, "x").status(), 504);
-        assert_eq!(
-            Error::upstream(ErrorKind::InvalidHttp(400), "x").status(),
-            502
-        );
-        assert_eq!(
-            Error::downstream(ErrorKind::InvalidHttp(431), "x").status(),
-            431
-        );
+        assert_eq!(Error::upstream(ErrorKind::InvalidHttp(400), "x").status(), 502);
+        assert_eq!(Error::downstream(ErrorKind::InvalidHttp(431), "x").status(), 431);
         assert_eq!(Error::internal("x").status(), 500);
         let e = Error::upstream(ErrorKind::ConnectRefused, "connecting").with_cause("refused");
-        assert_eq!(
-            e.to_string(),
-            "upstream connect refused while connecting: refused"
-        );
+        assert_eq!(e.to_string(), "upstream connect refused while connecting: refused");
     }
 }

@@ -6,16 +6,11 @@ mod support;
 use std::time::Duration;
 
 use support::client::{self, build_request, chunked_body, send_raw, Conn};
-use support::origin::{
-    base64, big_body, blackhole_listener, refused_addr, sha1, websocket_accept, Origin,
-};
+use support::origin::{base64, big_body, blackhole_listener, refused_addr, sha1, websocket_accept, Origin};
 
 #[test]
 fn websocket_accept_matches_rfc6455() {
-    assert_eq!(
-        websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="),
-        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-    );
+    assert_eq!(websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     // FIPS 180 "abc" vector and RFC 4648 padding cases.
     let abc: String = sha1(b"abc").iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(abc, "a9993e364706816aba3e25717850c26c9cd0d89d");
@@ -28,9 +23,7 @@ fn websocket_accept_matches_rfc6455() {
 async fn echo_dumps_request() {
     let origin = Origin::start().await;
     let mut conn = Conn::connect(origin.addr).await.unwrap();
-    let resp = conn
-        .request("POST", "/echo?x=1", &[("X-Test", "yes")], b"payload")
-        .await;
+    let resp = conn.request("POST", "/echo?x=1", &[("X-Test", "yes")], b"payload").await;
     assert_eq!(resp.status, 200);
     assert!(resp.complete);
     assert_eq!(resp.header("X-ORIGIN-CONN"), Some("1"));
@@ -58,9 +51,7 @@ async fn keep_alive_reuses_one_connection() {
     assert_eq!(origin.accepts(), 1);
     assert_eq!(origin.requests(), 3);
 
-    let resp = conn
-        .request("GET", "/echo", &[("Connection", "close")], b"")
-        .await;
+    let resp = conn.request("GET", "/echo", &[("Connection", "close")], b"").await;
     assert_eq!(resp.header("connection"), Some("close"));
     assert!(conn.closed_within(Duration::from_secs(2)).await);
 
@@ -83,9 +74,7 @@ async fn http10_closes_unless_keep_alive() {
 
     let mut conn = Conn::connect(origin.addr).await.unwrap();
     for _ in 0..2 {
-        conn.send(b"GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            .await
-            .unwrap();
+        conn.send(b"GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").await.unwrap();
         assert_eq!(conn.read_response().await.unwrap().status, 200);
     }
     assert_eq!(origin.accepts(), 2);
@@ -113,23 +102,16 @@ async fn chunked_request_and_response_with_trailers() {
     let origin = Origin::start().await;
     let mut conn = Conn::connect(origin.addr).await.unwrap();
     let body = chunked_body(&[b"abc", b"defg"], &[("X-Req-Trailer", "t1")]);
-    let resp = conn
-        .request("POST", "/echo", &[("Transfer-Encoding", "chunked")], &body)
-        .await;
+    let resp = conn.request("POST", "/echo", &[("Transfer-Encoding", "chunked")], &body).await;
     let text = resp.text();
-    assert!(
-        text.ends_with("\n\nabcdefgtrailer x-req-trailer: t1\n"),
-        "{text}"
-    );
+    assert!(text.ends_with("\n\nabcdefgtrailer x-req-trailer: t1\n"), "{text}");
 
     let resp = conn.request("GET", "/chunked", &[], b"").await;
     assert!(resp.complete);
     assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
     assert_eq!(resp.text(), "hello chunked world");
 
-    let resp = conn
-        .request("GET", "/trailers", &[("TE", "trailers")], b"")
-        .await;
+    let resp = conn.request("GET", "/trailers", &[("TE", "trailers")], b"").await;
     assert!(resp.complete);
     assert_eq!(resp.header("trailer"), Some("x-trailer-a, x-checksum"));
     assert_eq!(resp.trailer("x-trailer-a"), Some("1"));
@@ -158,11 +140,9 @@ async fn truncated_responses_are_incomplete() {
 async fn expect_continue_flow() {
     let origin = Origin::start().await;
     let mut conn = Conn::connect(origin.addr).await.unwrap();
-    conn.send(
-        b"PUT /continue HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
-    )
-    .await
-    .unwrap();
+    conn.send(b"PUT /continue HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        .await
+        .unwrap();
     let interim = conn.read_response().await.unwrap();
     assert_eq!(interim.status, 100);
     assert_eq!(origin.requests(), 0);
@@ -203,10 +183,7 @@ async fn websocket_upgrade_then_raw_echo() {
     conn.send(&req).await.unwrap();
     let resp = conn.read_response().await.unwrap();
     assert_eq!(resp.status, 101);
-    assert_eq!(
-        resp.header("sec-websocket-accept"),
-        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
-    );
+    assert_eq!(resp.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     assert_eq!(conn.read_exact(5).await.unwrap(), b"early");
     conn.send(b"\x81\x05hello").await.unwrap();
     assert_eq!(conn.read_exact(7).await.unwrap(), b"\x81\x05hello");
@@ -215,12 +192,7 @@ async fn websocket_upgrade_then_raw_echo() {
 
     let mut conn = Conn::connect(origin.addr).await.unwrap();
     let resp = conn
-        .request(
-            "GET",
-            "/no-101-upgrade",
-            &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
-            b"",
-        )
+        .request("GET", "/no-101-upgrade", &[("Upgrade", "websocket"), ("Connection", "Upgrade")], b"")
         .await;
     assert_eq!((resp.status, resp.text().as_str()), (200, "no"));
 }
@@ -229,9 +201,7 @@ async fn websocket_upgrade_then_raw_echo() {
 async fn hang_delay_and_status() {
     let origin = Origin::start().await;
     let mut conn = Conn::connect(origin.addr).await.unwrap();
-    conn.send(&build_request("GET", "/hang", &[], b""))
-        .await
-        .unwrap();
+    conn.send(&build_request("GET", "/hang", &[], b"")).await.unwrap();
     let quiet = tokio::time::timeout(Duration::from_millis(200), conn.read_some()).await;
     assert!(quiet.is_err(), "hang answered: {quiet:?}");
     assert!(support::eventually(|| origin.requests() == 1).await);
@@ -257,9 +227,7 @@ async fn malformed_and_partial_requests_are_recorded() {
     assert!(out.starts_with(b"HTTP/1.1 400 "), "{out:?}");
 
     let mut conn = Conn::connect(origin.addr).await.unwrap();
-    conn.send(b"POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
-        .await
-        .unwrap();
+    conn.send(b"POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc").await.unwrap();
     drop(conn);
     assert!(support::eventually(|| origin.received().len() == 2).await);
     assert_eq!(origin.requests(), 0);
@@ -273,10 +241,7 @@ async fn unix_socket_origin() {
     let mut conn = Conn::connect_unix(&path).await.unwrap();
     let resp = conn.request("GET", "/echo", &[], b"").await;
     assert_eq!(resp.status, 200);
-    assert_eq!(
-        conn.request("GET", "/status/202", &[], b"").await.status,
-        202
-    );
+    assert_eq!(conn.request("GET", "/status/202", &[], b"").await.status, 202);
     assert_eq!(origin.accepts(), 1);
     drop(origin);
     assert!(!path.exists());
@@ -287,9 +252,7 @@ async fn dropped_origin_stops_listening() {
     let origin = Origin::start().await;
     let addr = origin.addr;
     let mut conn = Conn::connect(addr).await.unwrap();
-    conn.send(&build_request("GET", "/hang", &[], b""))
-        .await
-        .unwrap();
+    conn.send(&build_request("GET", "/hang", &[], b"")).await.unwrap();
     drop(origin);
     // Aborted connection tasks drop their sockets, so the hung exchange ends too.
     assert!(conn.closed_within(Duration::from_secs(2)).await);
@@ -303,13 +266,7 @@ async fn refused_and_blackhole_addresses() {
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
 
     let (_listener, addr) = blackhole_listener();
-    let attempt = tokio::time::timeout(
-        Duration::from_millis(300),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await;
-    assert!(
-        attempt.is_err(),
-        "connect to the black hole finished: {attempt:?}"
-    );
+    let attempt =
+        tokio::time::timeout(Duration::from_millis(300), tokio::net::TcpStream::connect(addr)).await;
+    assert!(attempt.is_err(), "connect to the black hole finished: {attempt:?}");
 }

@@ -1,1 +1,88 @@
-fn main() {}
+//! A minimal reverse proxy: `proxy [listen-addr] [upstream-addr]`.
+//!
+//! Without an upstream it also starts an embedded demo origin (a second service that answers every
+//! request itself), so it works out of the box: `curl -v http://127.0.0.1:8080/`.
+//! SIGTERM shuts down gracefully, SIGINT at once.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use proxy::error::Result;
+use proxy::protocol::h1::ResponseHead;
+use proxy::proxy::{HttpProxy, ProxyHttp, Session};
+use proxy::server::{Server, ServerConf};
+use proxy::service::ListeningService;
+use proxy::upstream::HttpPeer;
+
+/// Forwards everything to one peer and logs one line per request.
+struct Forward(HttpPeer);
+
+impl ProxyHttp for Forward {
+    type CTX = ();
+    fn new_ctx(&self) {}
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<HttpPeer> {
+        Ok(self.0.clone())
+    }
+
+    fn logging(&self, session: &mut Session, e: Option<&proxy::error::Error>, _ctx: &mut ()) {
+        let s = &session.summary;
+        eprintln!(
+            "{} {} -> {} {} in={} out={} reused={} total={:?}{}",
+            session.req.method,
+            session.req.uri,
+            s.peer.as_deref().unwrap_or("-"),
+            s.status,
+            s.bytes_in,
+            s.bytes_out,
+            s.reused,
+            s.total,
+            e.map(|e| format!(" error: {e}")).unwrap_or_default()
+        );
+    }
+}
+
+/// The embedded demo origin: answers every request from request_filter.
+struct Demo;
+
+impl ProxyHttp for Demo {
+    type CTX = ();
+    fn new_ctx(&self) {}
+
+    async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+        let mut head = ResponseHead::new(StatusCode::OK);
+        head.headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        session.respond(head, Bytes::from_static(b"Hello from the libproxy demo origin\n"));
+        Ok(true)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<HttpPeer> {
+        Err(proxy::error::Error::internal("the demo origin has no upstream"))
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let listen = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
+    let upstream = args.next();
+    let mut server = Server::new(ServerConf { grace_period: Duration::from_secs(10), ..Default::default() });
+
+    let upstream = match upstream {
+        Some(u) => u,
+        None => {
+            let mut demo = ListeningService::new("demo", HttpProxy::new(Demo));
+            let addr = demo.add_tcp("127.0.0.1:0")?;
+            server.add_service(demo);
+            eprintln!("no upstream given: demo origin on {addr}");
+            addr.to_string()
+        }
+    };
+    let peer =
+        HttpPeer::new(&upstream).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let mut svc = ListeningService::new("proxy", HttpProxy::new(Forward(peer)));
+    let addr = svc.add_tcp(&listen)?;
+    server.add_service(svc);
+    eprintln!("proxy listening on {addr}, forwarding to {upstream}");
+    server.run_forever()
+}

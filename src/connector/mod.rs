@@ -40,9 +40,7 @@ pub struct UpstreamConn {
 impl Connector {
     /// A connector whose pool keeps at most `max_idle` idle connections in all.
     pub fn new(max_idle: usize) -> Self {
-        Connector {
-            pool: Arc::new(ConnectionPool::new(max_idle)),
-        }
+        Connector { pool: Arc::new(ConnectionPool::new(max_idle)) }
     }
 
     /// The pool, for statistics.
@@ -57,10 +55,7 @@ impl Connector {
             return Ok(UpstreamConn { conn, reused: true });
         }
         let stream = connect(peer).await?;
-        Ok(UpstreamConn {
-            conn: H1Conn::new(stream, ErrorSource::Upstream),
-            reused: false,
-        })
+        Ok(UpstreamConn { conn: H1Conn::new(stream, ErrorSource::Upstream), reused: false })
     }
 
     /// Returns a connection whose last exchange ended cleanly, for the next request to `peer`.

@@ -35,9 +35,7 @@ pub struct ConnectionPool {
 
 impl std::fmt::Debug for ConnectionPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionPool")
-            .field("stats", &self.stats())
-            .finish()
+        f.debug_struct("ConnectionPool").field("stats", &self.stats()).finish()
     }
 }
 
@@ -72,9 +70,7 @@ impl ConnectionPool {
 
     /// A pool that keeps at most `max_idle` idle connections.
     pub fn new(max_idle: usize) -> Self {
-        let shards = (0..SHARDS)
-            .map(|_| Mutex::new(HashMap::with_hasher(IdentityHash::default())))
-            .collect();
+        let shards = (0..SHARDS).map(|_| Mutex::new(HashMap::with_hasher(IdentityHash::default()))).collect();
         ConnectionPool {
             shards,
             idle: AtomicUsize::new(0),
@@ -100,9 +96,7 @@ impl ConnectionPool {
                 self.idle.fetch_sub(1, Ordering::Relaxed);
                 idle
             };
-            if idle.expires.is_some_and(|e| e <= Instant::now())
-                || idle.conn.io.is_closed_or_dirty()
-            {
+            if idle.expires.is_some_and(|e| e <= Instant::now()) || idle.conn.io.is_closed_or_dirty() {
                 self.discarded.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -125,18 +119,14 @@ impl ConnectionPool {
             let mut shard = self.shard(key).lock();
             let list = shard.entry(key).or_default();
             // Expired connections sit at the front (oldest first); sweep them while we hold the lock.
-            while list
-                .front()
-                .is_some_and(|i| i.expires.is_some_and(|e| e <= now))
-            {
+            while list.front().is_some_and(|i| i.expires.is_some_and(|e| e <= now)) {
                 expired.extend(list.pop_front());
             }
             list.push_back(Idle { conn, expires });
         }
         if !expired.is_empty() {
             self.idle.fetch_sub(expired.len(), Ordering::Relaxed);
-            self.discarded
-                .fetch_add(expired.len() as u64, Ordering::Relaxed);
+            self.discarded.fetch_add(expired.len() as u64, Ordering::Relaxed);
         }
     }
 

@@ -43,10 +43,7 @@ impl TransportStack {
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;
-        Ok(TransportStack {
-            listener: StdListener::Tcp(socket.into()),
-            unlink: None,
-        })
+        Ok(TransportStack { listener: StdListener::Tcp(socket.into()), unlink: None })
     }
 
     /// Binds a Unix domain socket, replacing a stale socket file left by a dead process.
@@ -54,25 +51,16 @@ impl TransportStack {
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             use std::os::unix::fs::FileTypeExt;
             if !meta.file_type().is_socket() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "path exists and is not a socket",
-                ));
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "path exists and is not a socket"));
             }
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    "a live server listens on this socket",
-                ));
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, "a live server listens on this socket"));
             }
             std::fs::remove_file(path)?;
         }
         let l = std::os::unix::net::UnixListener::bind(path)?;
         l.set_nonblocking(true)?;
-        Ok(TransportStack {
-            listener: StdListener::Unix(l),
-            unlink: Some(path.to_owned()),
-        })
+        Ok(TransportStack { listener: StdListener::Unix(l), unlink: Some(path.to_owned()) })
     }
 
     /// Adopts an already listening socket (inherited from a previous process or the host).
@@ -83,22 +71,16 @@ impl TransportStack {
             Some(_) => StdListener::Tcp(socket.into()),
             None => StdListener::Unix(socket.into()),
         };
-        Ok(TransportStack {
-            listener,
-            unlink: None,
-        })
+        Ok(TransportStack { listener, unlink: None })
     }
 
     /// Where this endpoint listens.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(match &self.listener {
             StdListener::Tcp(l) => SocketAddr::Inet(l.local_addr()?),
-            StdListener::Unix(l) => SocketAddr::Unix(
-                l.local_addr()?
-                    .as_pathname()
-                    .map(PathBuf::from)
-                    .unwrap_or_default(),
-            ),
+            StdListener::Unix(l) => {
+                SocketAddr::Unix(l.local_addr()?.as_pathname().map(PathBuf::from).unwrap_or_default())
+            }
         })
     }
 
@@ -114,12 +96,8 @@ impl TransportStack {
     /// that does not steal work gets its own, so connections stay on the runtime that accepted them.
     pub fn attach(&self) -> io::Result<Listener> {
         Ok(match &self.listener {
-            StdListener::Tcp(l) => {
-                Listener::Tcp(tokio::net::TcpListener::from_std(l.try_clone()?)?)
-            }
-            StdListener::Unix(l) => {
-                Listener::Unix(tokio::net::UnixListener::from_std(l.try_clone()?)?)
-            }
+            StdListener::Tcp(l) => Listener::Tcp(tokio::net::TcpListener::from_std(l.try_clone()?)?),
+            StdListener::Unix(l) => Listener::Unix(tokio::net::UnixListener::from_std(l.try_clone()?)?),
         })
     }
 }

@@ -42,9 +42,7 @@ impl std::fmt::Display for SocketAddr {
 
 fn unix_addr(a: io::Result<tokio::net::unix::SocketAddr>) -> Option<SocketAddr> {
     let a = a.ok()?;
-    Some(SocketAddr::Unix(
-        a.as_pathname().map(PathBuf::from).unwrap_or_default(),
-    ))
+    Some(SocketAddr::Unix(a.as_pathname().map(PathBuf::from).unwrap_or_default()))
 }
 
 impl Stream {
@@ -86,21 +84,13 @@ macro_rules! delegate {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         delegate!(self, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         delegate!(self, s => Pin::new(s).poll_write(cx, buf))
     }
 

@@ -38,21 +38,10 @@ async fn next_upstream(
     match body {
         None => {
             let deadline = read_timeout.map(|t| tokio::time::Instant::now() + t);
-            match us
-                .read_head(
-                    limits,
-                    deadline,
-                    parse_response,
-                    "reading the response head",
-                )
-                .await?
-            {
+            match us.read_head(limits, deadline, parse_response, "reading the response head").await? {
                 Some(h) => Ok(UpEvent::Head(h)),
-                None => Err(Error::upstream(
-                    ErrorKind::ConnectionClosed,
-                    "reading the response head",
-                )
-                .with_cause("upstream closed the connection before responding")),
+                None => Err(Error::upstream(ErrorKind::ConnectionClosed, "reading the response head")
+                    .with_cause("upstream closed the connection before responding")),
             }
         }
         Some(reader) => Ok(match us.read_body(reader, read_timeout).await? {
@@ -99,12 +88,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
         up.version = Version::HTTP_11;
         strip_hop_by_hop(&mut up.headers, upgrade);
         if upgrade {
-            up.headers
-                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            up.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
-        self.hooks
-            .upstream_request_filter(session, &mut up, ctx)
-            .await?;
+        self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
         let mut writer = if session.req_framing == BodyFraming::Empty {
             BodyWriter::Empty
         } else if let Some(n) = content_length(&up.headers) {
@@ -112,8 +98,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             BodyWriter::Length(n)
         } else {
             up.headers.remove(CONTENT_LENGTH);
-            up.headers
-                .insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            up.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
             BodyWriter::Chunked
         };
         us.queue(|b| encode_request_head(&up, b));
@@ -132,14 +117,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
 
         if let Some(sent) = session.replay.as_ref().filter(|b| !b.is_empty()) {
             let again = Bytes::copy_from_slice(sent);
-            us.write_body(&mut writer, again, wto)
-                .await
-                .map_err(|e| stale(e, false))?;
+            us.write_body(&mut writer, again, wto).await.map_err(|e| stale(e, false))?;
         }
         let mut req_done = session.req_body.is_done();
         let sent = if req_done {
-            us.finish_body(&writer, session.req_body.trailers.as_ref(), wto)
-                .await
+            us.finish_body(&writer, session.req_body.trailers.as_ref(), wto).await
         } else {
             us.flush(wto).await
         };
@@ -202,16 +184,22 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 }
                 r = ds.read_body(&mut session.req_body, body_idle), if !req_done && !pump_failed => {
                     let data = r?;
-                    req_done = data.is_none();
-                    let mut body = data;
-                    self.hooks.request_body_filter(session, &mut body, req_done, ctx).await?;
                     let mut sent = Ok(());
-                    if let Some(d) = body {
-                        keep_for_replay(&mut session.replay, &d, self.options.retry_buffer_limit);
-                        sent = us.write_body(&mut writer, d, wto).await;
+                    if let Some(d) = data {
+                        let mut body = Some(d);
+                        self.hooks.request_body_filter(session, &mut body, false, ctx).await?;
+                        sent = self.send_request_body(session, us, &mut writer, body, wto).await;
                     }
-                    if req_done && sent.is_ok() {
-                        sent = us.finish_body(&writer, session.req_body.trailers.as_ref(), wto).await;
+                    // The end of the body is handled in the same turn as its last bytes, so the
+                    // end-of-stream filter call always precedes the response phases.
+                    if session.req_body.is_done() && sent.is_ok() {
+                        req_done = true;
+                        let mut tail = None;
+                        self.hooks.request_body_filter(session, &mut tail, true, ctx).await?;
+                        sent = self.send_request_body(session, us, &mut writer, tail, wto).await;
+                        if sent.is_ok() {
+                            sent = us.finish_body(&writer, session.req_body.trailers.as_ref(), wto).await;
+                        }
                     }
                     if let Err(e) = sent {
                         if resp.is_none() && !heard {
@@ -222,6 +210,24 @@ impl<H: ProxyHttp> HttpProxy<H> {
                     }
                 }
             }
+        }
+    }
+
+    /// Sends a piece of (filtered) request body upstream, keeping a copy for a retry.
+    async fn send_request_body(
+        &self,
+        session: &mut Session,
+        us: &mut H1Conn,
+        writer: &mut BodyWriter,
+        body: Option<Bytes>,
+        wto: Option<std::time::Duration>,
+    ) -> Result<()> {
+        match body {
+            Some(d) if !d.is_empty() => {
+                keep_for_replay(&mut session.replay, &d, self.options.retry_buffer_limit);
+                us.write_body(writer, d, wto).await
+            }
+            _ => Ok(()),
         }
     }
 
@@ -237,9 +243,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     ) -> Result<Streaming> {
         let upstream_keepalive = framing != BodyFraming::UntilClose && response_keep_alive(&h);
         strip_hop_by_hop(&mut h.headers, false);
-        self.hooks
-            .upstream_response_filter(session, &mut h, ctx)
-            .await?;
+        self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
         self.hooks.response_filter(session, &mut h, ctx).await?;
 
         let no_body = session.req.method == Method::HEAD
@@ -254,8 +258,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             BodyWriter::Length(n)
         } else if session.req.version == Version::HTTP_11 {
             h.headers.remove(CONTENT_LENGTH);
-            h.headers
-                .insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            h.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
             BodyWriter::Chunked
         } else {
             h.headers.remove(CONTENT_LENGTH);
@@ -279,11 +282,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 upstream_keepalive,
             });
         }
-        Ok(Streaming {
-            reader,
-            writer,
-            upstream_keepalive,
-        })
+        Ok(Streaming { reader, writer, upstream_keepalive })
     }
 
     /// Passes body through the two response body filters and writes what they leave downstream.
@@ -297,17 +296,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let mut body = data;
-        self.hooks
-            .upstream_response_body_filter(session, &mut body, end, ctx)
-            .await?;
-        self.hooks
-            .response_body_filter(session, &mut body, end, ctx)
-            .await?;
+        self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
+        self.hooks.response_body_filter(session, &mut body, end, ctx).await?;
         match body {
             Some(d) if !d.is_empty() => {
                 session.summary.bytes_out += d.len() as u64;
-                ds.write_body(writer, d, Some(self.server.write_timeout))
-                    .await
+                ds.write_body(writer, d, Some(self.server.write_timeout)).await
             }
             _ => Ok(()),
         }
@@ -315,12 +309,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
 
     /// Forwards a 1xx (100 Continue, 103 Early Hints) to an HTTP/1.1 client; 1.0 clients never
     /// see interim responses (RFC 9110 §15.2).
-    async fn forward_interim(
-        &self,
-        session: &Session,
-        ds: &mut H1Conn,
-        mut h: ResponseHead,
-    ) -> Result<()> {
+    async fn forward_interim(&self, session: &Session, ds: &mut H1Conn, mut h: ResponseHead) -> Result<()> {
         if session.req.version != Version::HTTP_11 {
             return Ok(());
         }
@@ -342,12 +331,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let switching = h.status == StatusCode::SWITCHING_PROTOCOLS;
         strip_hop_by_hop(&mut h.headers, switching);
         if switching {
-            h.headers
-                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            h.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
-        self.hooks
-            .upstream_response_filter(session, &mut h, ctx)
-            .await?;
+        self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
         self.hooks.response_filter(session, &mut h, ctx).await?;
         session.summary.status = h.status.as_u16();
         session.head_sent = true;
@@ -368,16 +354,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 .await
                 .map_err(|e| Error::from_io(&e, ErrorSource::Downstream, false, "tunnel"))?;
         }
-        match tokio::io::copy_bidirectional(&mut ds.io, &mut us.io).await {
-            Ok((up, down)) => {
-                session.summary.bytes_in += up + to_up.len() as u64;
-                session.summary.bytes_out += down + to_down.len() as u64;
-            }
-            Err(_) => {} // either side going away ends a tunnel; that is its normal end
+        // Either side going away ends a tunnel; that is its normal end, not an error.
+        if let Ok((up, down)) = tokio::io::copy_bidirectional(&mut ds.io, &mut us.io).await {
+            session.summary.bytes_in += up + to_up.len() as u64;
+            session.summary.bytes_out += down + to_down.len() as u64;
         }
-        Ok(Outcome {
-            upstream_reusable: false,
-            downstream_reusable: false,
-        })
+        Ok(Outcome { upstream_reusable: false, downstream_reusable: false })
     }
 }

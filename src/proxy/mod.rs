@@ -37,10 +37,7 @@ pub struct ProxyOptions {
 
 impl Default for ProxyOptions {
     fn default() -> Self {
-        ProxyOptions {
-            max_retries: 3,
-            retry_buffer_limit: 64 * 1024,
-        }
+        ProxyOptions { max_retries: 3, retry_buffer_limit: 64 * 1024 }
     }
 }
 
@@ -95,32 +92,21 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         &self.server
     }
 
-    async fn process_request(
-        self: &Arc<Self>,
-        mut conn: H1Conn,
-        shutdown: &ShutdownWatch,
-    ) -> Option<H1Conn> {
+    async fn process_request(self: &Arc<Self>, mut conn: H1Conn, shutdown: &ShutdownWatch) -> Option<H1Conn> {
         let opts = &self.server;
         let deadline = Some(Instant::now() + opts.header_timeout);
-        let head = match conn
-            .read_head(
-                &opts.limits,
-                deadline,
-                parse_request,
-                "reading the request head",
-            )
-            .await
-        {
-            Ok(Some(h)) => h,
-            Ok(None) => return None,
-            Err(e) => {
-                // Nothing of a bad head is forwarded, and the connection is out of sync: answer, close.
-                if e.kind != ErrorKind::ConnectionClosed {
-                    send_error(&mut conn, e.status(), opts.write_timeout).await;
+        let head =
+            match conn.read_head(&opts.limits, deadline, parse_request, "reading the request head").await {
+                Ok(Some(h)) => h,
+                Ok(None) => return None,
+                Err(e) => {
+                    // Nothing of a bad head is forwarded, and the connection is out of sync: answer, close.
+                    if e.kind != ErrorKind::ConnectionClosed {
+                        send_error(&mut conn, e.status(), opts.write_timeout).await;
+                    }
+                    return None;
                 }
-                return None;
-            }
-        };
+            };
         let framing = match request_framing(&head) {
             Ok(f) => f,
             Err(e) => {
@@ -134,14 +120,8 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         }
         let keepalive = request_keep_alive(&head) && !shutdown.is_shutting_down();
         let body = BodyReader::new(framing, &opts.limits);
-        let mut session = Session::new(
-            head,
-            framing,
-            body,
-            conn.io.peer_addr(),
-            conn.io.local_addr(),
-            keepalive,
-        );
+        let mut session =
+            Session::new(head, framing, body, conn.io.peer_addr(), conn.io.local_addr(), keepalive);
         let reuse = self.handle(&mut session, &mut conn, shutdown).await;
         if reuse && !shutdown.is_shutting_down() {
             Some(conn)
@@ -154,12 +134,9 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
 
 /// Writes a bare error response that closes the connection.
 async fn send_error(conn: &mut H1Conn, status: u16, timeout: Duration) {
-    let mut head =
-        ResponseHead::new(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
-    head.headers
-        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
-    head.headers
-        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    let mut head = ResponseHead::new(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+    head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
+    head.headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     conn.queue(|b| encode_response_head(&head, b));
     let _ = conn.flush(Some(timeout)).await;
     conn.shutdown().await;
@@ -174,8 +151,7 @@ async fn send_local(
     timeout: Duration,
 ) -> Result<(), Box<Error>> {
     let is_head = session.req.method == Method::HEAD;
-    head.headers
-        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     set_connection_header(&mut head, session);
     session.summary.status = head.status.as_u16();
     session.head_sent = true;
@@ -193,13 +169,9 @@ async fn send_local(
 /// persistent HTTP/1.0 client (which would otherwise assume close).
 fn set_connection_header(head: &mut ResponseHead, session: &Session) {
     if !session.keepalive {
-        head.headers
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        head.headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     } else if session.req.version == http::Version::HTTP_10 {
-        head.headers.insert(
-            http::header::CONNECTION,
-            HeaderValue::from_static("keep-alive"),
-        );
+        head.headers.insert(http::header::CONNECTION, HeaderValue::from_static("keep-alive"));
     }
 }
 
@@ -215,9 +187,5 @@ fn keep_for_replay(replay: &mut Option<BytesMut>, data: &[u8], limit: usize) {
 }
 
 fn hook_panic() -> Box<Error> {
-    Error::new(
-        ErrorKind::HookPanic,
-        ErrorSource::Internal,
-        "running a hook",
-    )
+    Error::new(ErrorKind::HookPanic, ErrorSource::Internal, "running a hook")
 }

@@ -14,7 +14,7 @@ use super::{hook_panic, send_local, HttpProxy, ProxyHttp, Session};
 use crate::error::{Error, ErrorSource, Result};
 use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::framing::expects_continue;
-use crate::protocol::h1::ResponseHead;
+use crate::protocol::h1::{BodyFraming, ResponseHead};
 use crate::server::ShutdownWatch;
 
 impl<H: ProxyHttp> HttpProxy<H> {
@@ -51,13 +51,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     }
 
     /// The request failed: let `fail_to_proxy` choose the answer, send it if nothing was sent yet.
-    async fn fail(
-        &self,
-        session: &mut Session,
-        conn: &mut H1Conn,
-        e: &Error,
-        ctx: &mut H::CTX,
-    ) -> bool {
+    async fn fail(&self, session: &mut Session, conn: &mut H1Conn, e: &Error, ctx: &mut H::CTX) -> bool {
         if session.head_sent {
             return false;
         }
@@ -92,15 +86,16 @@ impl<H: ProxyHttp> HttpProxy<H> {
     ) -> Result<bool> {
         self.hooks.early_request_filter(session, ctx).await?;
         if self.hooks.request_filter(session, ctx).await? {
-            let (head, body) = session.local_response.take().unwrap_or_else(|| {
-                (
-                    ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR),
-                    Bytes::new(),
-                )
-            });
-            let unread_expected = expects_continue(&session.req) && !session.req_body.is_done();
-            if unread_expected {
-                // The client waits for 100 before sending its body and will not send it now.
+            let (head, body) = session
+                .local_response
+                .take()
+                .unwrap_or_else(|| (ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR), Bytes::new()));
+            // Announce the close when the unread body will not be drained: the client waits for
+            // a 100 that will not come, or the body is longer than we are willing to discard.
+            let unread = !session.req_body.is_done();
+            let too_long =
+                matches!(session.req_framing, BodyFraming::Length(n) if n > self.server.drain_limit);
+            if unread && (expects_continue(&session.req) || too_long) {
                 session.keepalive = false;
             }
             send_local(conn, session, head, body, self.server.write_timeout).await?;
@@ -119,24 +114,13 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 }
             };
             session.summary.reused = upstream.reused;
-            session.summary.upstream_connect = Some(if upstream.reused {
-                Duration::ZERO
-            } else {
-                started.elapsed()
-            });
+            session.summary.upstream_connect =
+                Some(if upstream.reused { Duration::ZERO } else { started.elapsed() });
             let reused = upstream.reused;
             let mut us = upstream.conn;
-            self.hooks
-                .connected_to_upstream(session, reused, &peer, ctx)
-                .await?;
-            match self
-                .exchange(session, conn, &mut us, reused, &peer, ctx, shutdown)
-                .await
-            {
-                Ok(Outcome {
-                    upstream_reusable,
-                    downstream_reusable,
-                }) => {
+            self.hooks.connected_to_upstream(session, reused, &peer, ctx).await?;
+            match self.exchange(session, conn, &mut us, reused, &peer, ctx, shutdown).await {
+                Ok(Outcome { upstream_reusable, downstream_reusable }) => {
                     if upstream_reusable {
                         self.connector.release(&peer, us);
                     }
@@ -155,11 +139,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     fn may_retry(&self, session: &mut Session, e: Box<Error>) -> Result<()> {
         // `replay` holds every body byte read so far until it outgrows the retry buffer.
         let replayable = session.replay.is_some();
-        if e.retry
-            && !session.head_sent
-            && replayable
-            && session.summary.retries < self.options.max_retries
-        {
+        if e.retry && !session.head_sent && replayable && session.summary.retries < self.options.max_retries {
             session.summary.retries += 1;
             return Ok(());
         }
@@ -176,11 +156,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             return true;
         }
         let o = &self.server;
-        conn.drain(
-            &mut session.req_body,
-            o.drain_limit,
-            o.body_idle_timeout.min(Duration::from_secs(2)),
-        )
-        .await
+        conn.drain(&mut session.req_body, o.drain_limit, o.body_idle_timeout.min(Duration::from_secs(2)))
+            .await
     }
 }

@@ -113,8 +113,7 @@ impl Session {
     /// Answers the request locally with `status`, `head`'s headers and `body` (a Content-Length is
     /// set). Used from `request_filter` (then return `Ok(true)`) or `fail_to_proxy`.
     pub fn respond(&mut self, mut head: ResponseHead, body: Bytes) {
-        head.headers
-            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         self.local_response = Some((head, body));
     }
 
@@ -122,10 +121,7 @@ impl Session {
     pub fn respond_status(&mut self, status: StatusCode, body: &'static str) {
         let mut head = ResponseHead::new(status);
         if !body.is_empty() {
-            head.headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain"),
-            );
+            head.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         }
         self.respond(head, Bytes::from_static(body.as_bytes()));
     }

@@ -28,10 +28,7 @@ pub struct ServerConf {
 
 impl Default for ServerConf {
     fn default() -> Self {
-        ServerConf {
-            grace_period: Duration::from_secs(30),
-            final_timeout: Duration::from_secs(1),
-        }
+        ServerConf { grace_period: Duration::from_secs(30), final_timeout: Duration::from_secs(1) }
     }
 }
 
@@ -43,10 +40,7 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
-            .field("conf", &self.conf)
-            .field("services", &self.services.len())
-            .finish()
+        f.debug_struct("Server").field("conf", &self.conf).field("services", &self.services.len()).finish()
     }
 }
 
@@ -64,19 +58,14 @@ pub struct ServerHandle {
 
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle")
-            .field("state", &*self.tx.borrow())
-            .finish()
+        f.debug_struct("ServerHandle").field("state", &*self.tx.borrow()).finish()
     }
 }
 
 impl Server {
     /// An empty server.
     pub fn new(conf: ServerConf) -> Self {
-        Server {
-            conf,
-            services: Vec::new(),
-        }
+        Server { conf, services: Vec::new() }
     }
 
     /// Adds a service; it starts with the server.
@@ -94,11 +83,7 @@ impl Server {
             svc.start(&runtime, ShutdownWatch::new(rx.clone()), tracker.clone());
             running.push(Running { runtime, tracker });
         }
-        Ok(ServerHandle {
-            conf: self.conf,
-            tx,
-            running,
-        })
+        Ok(ServerHandle { conf: self.conf, tx, running })
     }
 
     /// Starts, then blocks until SIGTERM (graceful shutdown) or SIGINT (fast shutdown).
@@ -117,9 +102,7 @@ impl Server {
 
 fn wait_for_signal() -> io::Result<bool> {
     use tokio::signal::unix::{signal, SignalKind};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;

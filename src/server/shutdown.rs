@@ -24,13 +24,8 @@ impl ShutdownWatch {
 
     /// A watch that never fires, for tests and embedders driving a service by hand.
     pub fn never() -> Self {
-        static NEVER: std::sync::OnceLock<watch::Sender<ShutdownState>> =
-            std::sync::OnceLock::new();
-        ShutdownWatch(
-            NEVER
-                .get_or_init(|| watch::channel(ShutdownState::Running).0)
-                .subscribe(),
-        )
+        static NEVER: std::sync::OnceLock<watch::Sender<ShutdownState>> = std::sync::OnceLock::new();
+        ShutdownWatch(NEVER.get_or_init(|| watch::channel(ShutdownState::Running).0).subscribe())
     }
 
     /// The current state.

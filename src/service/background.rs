@@ -21,10 +21,7 @@ pub struct GenBackgroundService<T> {
 
 /// Creates a background service named `name` around `task`.
 pub fn background_service<T: BackgroundService>(name: &str, task: T) -> GenBackgroundService<T> {
-    GenBackgroundService {
-        name: name.to_owned(),
-        task: Arc::new(task),
-    }
+    GenBackgroundService { name: name.to_owned(), task: Arc::new(task) }
 }
 
 impl<T: BackgroundService> GenBackgroundService<T> {

@@ -50,9 +50,8 @@ impl<A: ServerApp> ListeningService<A> {
 
     /// Binds a TCP endpoint now (`127.0.0.1:0`, `[::1]:8080`, ...) and returns the bound address.
     pub fn add_tcp(&mut self, addr: &str) -> io::Result<SocketAddr> {
-        let a = addr
-            .parse()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TCP address"))?;
+        let a =
+            addr.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TCP address"))?;
         self.add_stack(TransportStack::bind_tcp(a)?)
     }
 
@@ -70,10 +69,7 @@ impl<A: ServerApp> ListeningService<A> {
 
     /// Addresses of every endpoint.
     pub fn addresses(&self) -> Vec<SocketAddr> {
-        self.stacks
-            .iter()
-            .filter_map(|s| s.local_addr().ok())
-            .collect()
+        self.stacks.iter().filter_map(|s| s.local_addr().ok()).collect()
     }
 }
 
@@ -94,12 +90,8 @@ impl<A: ServerApp> Service for ListeningService<A> {
         for stack in self.stacks.drain(..) {
             let stack = Arc::new(stack);
             for handle in runtime.handles() {
-                let (stack, app, shutdown, tracker) = (
-                    stack.clone(),
-                    self.app.clone(),
-                    shutdown.clone(),
-                    tracker.clone(),
-                );
+                let (stack, app, shutdown, tracker) =
+                    (stack.clone(), self.app.clone(), shutdown.clone(), tracker.clone());
                 let h = handle.clone();
                 handle.spawn(async move {
                     match stack.attach() {
@@ -129,9 +121,7 @@ async fn accept_loop<A: ServerApp>(
         match accepted {
             Ok(stream) => {
                 let (app, shutdown) = (app.clone(), shutdown.clone());
-                spawn_tracked(handle, &tracker, async move {
-                    app.process_new(stream, shutdown).await
-                });
+                spawn_tracked(handle, &tracker, async move { app.process_new(stream, shutdown).await });
             }
             // Out of descriptors or a connection reset while queued: back off briefly rather than
             // spinning, and keep serving the connections we have.

@@ -41,9 +41,7 @@ impl ServiceRuntime {
             let prefix = name.to_owned();
             let rt = Builder::new_multi_thread()
                 .worker_threads(threads)
-                .thread_name_fn(move || {
-                    format!("{prefix}-{}", counter.fetch_add(1, Ordering::Relaxed))
-                })
+                .thread_name_fn(move || format!("{prefix}-{}", counter.fetch_add(1, Ordering::Relaxed)))
                 .enable_all()
                 .build()?;
             return Ok(ServiceRuntime::Steal(rt));
@@ -54,20 +52,14 @@ impl ServiceRuntime {
             let handle = rt.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
             let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) as u64;
-            let thread = std::thread::Builder::new()
-                .name(format!("{name}-{i}"))
-                .spawn(move || {
-                    set_worker_slot(slot);
-                    rt.block_on(async {
-                        let _ = stopped.await;
-                    });
-                    rt.shutdown_timeout(Duration::from_millis(100));
-                })?;
-            rts.push(Isolated {
-                handle,
-                stop: Some(stop),
-                thread: Some(thread),
-            });
+            let thread = std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+                set_worker_slot(slot);
+                rt.block_on(async {
+                    let _ = stopped.await;
+                });
+                rt.shutdown_timeout(Duration::from_millis(100));
+            })?;
+            rts.push(Isolated { handle, stop: Some(stop), thread: Some(thread) });
         }
         Ok(ServiceRuntime::NoSteal(rts))
     }

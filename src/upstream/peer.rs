@@ -46,9 +46,7 @@ impl std::str::FromStr for PeerAddress {
         if let Ok(a) = s.parse::<SocketAddr>() {
             return Ok(PeerAddress::Inet(a));
         }
-        let (host, port) = s
-            .rsplit_once(':')
-            .ok_or("address must be host:port or a unix socket path")?;
+        let (host, port) = s.rsplit_once(':').ok_or("address must be host:port or a unix socket path")?;
         let port: u16 = port.parse().map_err(|_| "invalid port")?;
         if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
             return Err("invalid host");
@@ -100,11 +98,7 @@ pub struct HttpPeer {
 impl HttpPeer {
     /// A peer with default options; `address` as accepted by [`PeerAddress::from_str`].
     pub fn new(address: &str) -> Result<Self, &'static str> {
-        Ok(HttpPeer {
-            address: address.parse()?,
-            options: PeerOptions::default(),
-            group: 0,
-        })
+        Ok(HttpPeer { address: address.parse()?, options: PeerOptions::default(), group: 0 })
     }
 
     /// The pool key: equal for peers that may share connections.
@@ -121,26 +115,11 @@ mod tests {
 
     #[test]
     fn parses_every_address_form() {
-        assert_eq!(
-            "127.0.0.1:80".parse(),
-            Ok(PeerAddress::Inet("127.0.0.1:80".parse().unwrap()))
-        );
-        assert_eq!(
-            "[::1]:8080".parse(),
-            Ok(PeerAddress::Inet("[::1]:8080".parse().unwrap()))
-        );
-        assert_eq!(
-            "example.com:443".parse(),
-            Ok(PeerAddress::Host("example.com".into(), 443))
-        );
-        assert_eq!(
-            "/tmp/a.sock".parse(),
-            Ok(PeerAddress::Unix("/tmp/a.sock".into()))
-        );
-        assert_eq!(
-            "unix:/tmp/a.sock".parse(),
-            Ok(PeerAddress::Unix("/tmp/a.sock".into()))
-        );
+        assert_eq!("127.0.0.1:80".parse(), Ok(PeerAddress::Inet("127.0.0.1:80".parse().unwrap())));
+        assert_eq!("[::1]:8080".parse(), Ok(PeerAddress::Inet("[::1]:8080".parse().unwrap())));
+        assert_eq!("example.com:443".parse(), Ok(PeerAddress::Host("example.com".into(), 443)));
+        assert_eq!("/tmp/a.sock".parse(), Ok(PeerAddress::Unix("/tmp/a.sock".into())));
+        assert_eq!("unix:/tmp/a.sock".parse(), Ok(PeerAddress::Unix("/tmp/a.sock".into())));
         assert!("nohost".parse::<PeerAddress>().is_err());
         assert!("a:99999".parse::<PeerAddress>().is_err());
         assert!("unix:".parse::<PeerAddress>().is_err());

@@ -16,10 +16,7 @@ impl RoundRobin {
     /// A selector over `peers` (must not be empty).
     pub fn new(peers: Vec<HttpPeer>) -> Self {
         assert!(!peers.is_empty(), "RoundRobin needs at least one peer");
-        RoundRobin {
-            peers,
-            next: AtomicUsize::new(0),
-        }
+        RoundRobin { peers, next: AtomicUsize::new(0) }
     }
 
     /// The peer for a first attempt (`attempt == 0`) or for retry number `attempt`.
@@ -27,10 +24,7 @@ impl RoundRobin {
         let i = if attempt == 0 {
             self.next.fetch_add(1, Ordering::Relaxed)
         } else {
-            self.next
-                .load(Ordering::Relaxed)
-                .wrapping_add(attempt)
-                .wrapping_sub(1)
+            self.next.load(Ordering::Relaxed).wrapping_add(attempt).wrapping_sub(1)
         };
         &self.peers[i % self.peers.len()]
     }

@@ -88,9 +88,7 @@ impl Conn {
     }
 
     pub fn from_stream(stream: Box<dyn AsyncStream>) -> Conn {
-        Conn {
-            io: BufIo::new(stream, Some(READ_TIMEOUT)),
-        }
+        Conn { io: BufIo::new(stream, Some(READ_TIMEOUT)) }
     }
 
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -111,10 +109,7 @@ impl Conn {
 
     pub async fn read_response_with(&mut self, head_request: bool) -> io::Result<Response> {
         let head = self.io.read_head(1024 * 1024).await?.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed before a response",
-            )
+            io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a response")
         })?;
         let (start, headers) = wire::parse_head(&head)?;
         let mut parts = start.splitn(3, ' ');
@@ -129,12 +124,11 @@ impl Conn {
             .ok_or_else(|| wire::invalid(format!("bad status line {start:?}")))?;
         let reason = parts.next().unwrap_or("").to_string();
         // RFC 9112 section 6.3: these never carry a body, whatever their headers claim.
-        let framing =
-            if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
-                Framing::None
-            } else {
-                wire::framing(&headers, Framing::UntilClose)?
-            };
+        let framing = if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+            Framing::None
+        } else {
+            wire::framing(&headers, Framing::UntilClose)?
+        };
         let body = self.io.read_body(framing).await?;
         Ok(Response {
             status,
@@ -202,10 +196,7 @@ impl Conn {
         if !self.io.buf.is_empty() {
             return false;
         }
-        matches!(
-            tokio::time::timeout(within, self.io.fill()).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
+        matches!(tokio::time::timeout(within, self.io.fill()).await, Ok(Ok(0)) | Ok(Err(_)))
     }
 
     pub async fn shutdown_write(&mut self) -> io::Result<()> {
@@ -251,8 +242,6 @@ pub fn chunked_body(chunks: &[&[u8]], trailers: &[(&str, &str)]) -> Vec<u8> {
 
 /// One GET on a fresh connection; the connection is dropped afterwards.
 pub async fn get(addr: SocketAddr, path: &str) -> Response {
-    let mut conn = Conn::connect(addr)
-        .await
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let mut conn = Conn::connect(addr).await.unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     conn.request("GET", path, &[], b"").await
 }

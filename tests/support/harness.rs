@@ -33,10 +33,7 @@ impl Proxy {
         tweak(&mut svc);
         let mut server = Server::new(ServerConf::default());
         server.add_service(svc);
-        Proxy {
-            addr,
-            handle: Some(server.start().unwrap()),
-        }
+        Proxy { addr, handle: Some(server.start().unwrap()) }
     }
 
     /// Graceful shutdown with `grace`, blocking (run it on a blocking thread in async tests).

@@ -74,12 +74,7 @@ impl Origin {
                 while conns.try_join_next().is_some() {}
             }
         });
-        Origin {
-            addr,
-            unix_path: None,
-            state,
-            accept_task,
-        }
+        Origin { addr, unix_path: None, state, accept_task }
     }
 
     /// Starts an origin listening on a Unix-domain socket at `path` (replacing any stale file).
@@ -101,12 +96,7 @@ impl Origin {
                 while conns.try_join_next().is_some() {}
             }
         });
-        Origin {
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            unix_path: Some(path),
-            state,
-            accept_task,
-        }
+        Origin { addr: SocketAddr::from(([0, 0, 0, 0], 0)), unix_path: Some(path), state, accept_task }
     }
 
     /// Connections accepted so far.
@@ -130,10 +120,7 @@ impl Origin {
 
     /// `received()` as lossy UTF-8 strings, for readable assertions.
     pub fn received_text(&self) -> Vec<String> {
-        self.received()
-            .iter()
-            .map(|r| String::from_utf8_lossy(r).into_owned())
-            .collect()
+        self.received().iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect()
     }
 }
 
@@ -162,9 +149,7 @@ pub async fn refused_addr() -> SocketAddr {
 pub fn blackhole_listener() -> (std::net::TcpListener, SocketAddr) {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket
-        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .unwrap();
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
     socket.listen(0).unwrap();
     let listener: std::net::TcpListener = socket.into();
     let addr = listener.local_addr().unwrap();
@@ -194,10 +179,7 @@ fn parse_request(head: &[u8]) -> Option<Request> {
         return None;
     }
     let mut path = target;
-    if let Some(rest) = path
-        .strip_prefix("http://")
-        .or_else(|| path.strip_prefix("https://"))
-    {
+    if let Some(rest) = path.strip_prefix("http://").or_else(|| path.strip_prefix("https://")) {
         path = rest.find('/').map_or("/", |i| &rest[i..]);
     }
     let path = path.split('?').next().unwrap_or("/").to_string();
@@ -236,20 +218,14 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, serial: usize, stat
         };
         let Some(req) = parse_request(&head) else {
             record(head);
-            let _ = io
-                .stream
-                .write_all(&response(400, &[], b"bad request\n", serial, true, false))
-                .await;
+            let _ = io.stream.write_all(&response(400, &[], b"bad request\n", serial, true, false)).await;
             return;
         };
         let mut raw = head;
         let expects_continue = wire::has_token(&req.headers, "expect", "100-continue");
 
         if req.path == "/reject-expect" && expects_continue {
-            let _ = io
-                .stream
-                .write_all(&response(417, &[], b"", serial, true, false))
-                .await;
+            let _ = io.stream.write_all(&response(417, &[], b"", serial, true, false)).await;
             // Lingering close: closing with unread bytes makes the kernel send RST, which could
             // destroy the 417 before the proxy reads it.
             let _ = io.stream.shutdown().await;
@@ -270,11 +246,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, serial: usize, stat
         }
         if req.path == "/continue"
             && expects_continue
-            && io
-                .stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .is_err()
+            && io.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err()
         {
             record(raw);
             return;
@@ -290,10 +262,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, serial: usize, stat
             Ok(body) => body,
             Err(_) => {
                 record(raw);
-                let _ = io
-                    .stream
-                    .write_all(&response(400, &[], b"bad body\n", serial, true, false))
-                    .await;
+                let _ = io.stream.write_all(&response(400, &[], b"bad body\n", serial, true, false)).await;
                 return;
             }
         };
@@ -305,9 +274,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, serial: usize, stat
         state.requests.fetch_add(1, Ordering::SeqCst);
 
         let close = wants_close(&req);
-        let next = route(&mut io, &req, &body, serial, close)
-            .await
-            .unwrap_or(Next::Close);
+        let next = route(&mut io, &req, &body, serial, close).await.unwrap_or(Next::Close);
         match next {
             Next::KeepAlive => continue,
             Next::Close => {
@@ -387,9 +354,7 @@ fn echo_dump(req: &Request, body: &wire::Body) -> Vec<u8> {
     out.push(b'\n');
     out.extend_from_slice(&body.data);
     for (name, value) in &body.trailers {
-        out.extend_from_slice(
-            format!("trailer {}: {value}\n", name.to_ascii_lowercase()).as_bytes(),
-        );
+        out.extend_from_slice(format!("trailer {}: {value}\n", name.to_ascii_lowercase()).as_bytes());
     }
     out
 }
@@ -410,14 +375,7 @@ async fn route<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(code) = path.strip_prefix("/status/") {
         let status = code.parse::<u16>().ok().filter(|s| (200..600).contains(s));
         let out = match status {
-            Some(s) => response(
-                s,
-                &[],
-                format!("status {s}\n").as_bytes(),
-                serial,
-                close,
-                head_req,
-            ),
+            Some(s) => response(s, &[], format!("status {s}\n").as_bytes(), serial, close, head_req),
             None => response(400, &[], b"bad status\n", serial, close, head_req),
         };
         io.stream.write_all(&out).await?;
@@ -426,15 +384,12 @@ async fn route<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(ms) = path.strip_prefix("/delay/") {
         let ms: u64 = ms.parse().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
-        io.stream
-            .write_all(&response(200, &[], b"ok", serial, close, head_req))
-            .await?;
+        io.stream.write_all(&response(200, &[], b"ok", serial, close, head_req)).await?;
         return Ok(after);
     }
     if let Some(n) = path.strip_prefix("/big/") {
         let n: usize = n.parse().unwrap_or(0);
-        let head =
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n{conn_header}{close_header}\r\n");
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n{conn_header}{close_header}\r\n");
         io.stream.write_all(head.as_bytes()).await?;
         if !head_req {
             const PIECE: usize = 16 * 1024;
@@ -454,8 +409,7 @@ async fn route<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Next::Close)
         }
         "/truncate-chunked" => {
-            let head =
-                format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{conn_header}\r\n");
+            let head = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{conn_header}\r\n");
             io.stream.write_all(head.as_bytes()).await?;
             io.stream.write_all(b"5\r\nhello\r\n").await?;
             io.stream.write_all(b"6\r\n world\r\n").await?;
@@ -463,9 +417,8 @@ async fn route<S: AsyncRead + AsyncWrite + Unpin>(
         }
         "/chunked" | "/trailers" => {
             let trailers = path == "/trailers";
-            let mut head = format!(
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{conn_header}{close_header}"
-            );
+            let mut head =
+                format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{conn_header}{close_header}");
             if trailers {
                 head.push_str("Trailer: x-trailer-a, x-checksum\r\n");
             }
@@ -476,49 +429,32 @@ async fn route<S: AsyncRead + AsyncWrite + Unpin>(
             }
             // Separate writes so the proxy is likely to see chunk boundaries across reads.
             for chunk in ["hello", " ", "chunked", " world"] {
-                io.stream
-                    .write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes())
-                    .await?;
+                io.stream.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes()).await?;
                 io.stream.flush().await?;
             }
             if trailers {
-                io.stream
-                    .write_all(b"0\r\nx-trailer-a: 1\r\nx-checksum: abc\r\n\r\n")
-                    .await?;
+                io.stream.write_all(b"0\r\nx-trailer-a: 1\r\nx-checksum: abc\r\n\r\n").await?;
             } else {
                 io.stream.write_all(b"0\r\n\r\n").await?;
             }
             Ok(after)
         }
         "/continue" => {
-            io.stream
-                .write_all(&response(200, &[], &body.data, serial, close, head_req))
-                .await?;
+            io.stream.write_all(&response(200, &[], &body.data, serial, close, head_req)).await?;
             Ok(after)
         }
         "/ws" => websocket(io, req, serial).await,
         "/no-101-upgrade" => {
-            io.stream
-                .write_all(&response(200, &[], b"no", serial, close, head_req))
-                .await?;
+            io.stream.write_all(&response(200, &[], b"no", serial, close, head_req)).await?;
             Ok(after)
         }
         "/close" => {
-            io.stream
-                .write_all(&response(200, &[], b"closing", serial, true, head_req))
-                .await?;
+            io.stream.write_all(&response(200, &[], b"closing", serial, true, head_req)).await?;
             Ok(Next::Close)
         }
         _ => {
             let dump = echo_dump(req, body);
-            let out = response(
-                200,
-                &[("Content-Type", "text/plain")],
-                &dump,
-                serial,
-                close,
-                head_req,
-            );
+            let out = response(200, &[("Content-Type", "text/plain")], &dump, serial, close, head_req);
             io.stream.write_all(&out).await?;
             Ok(after)
         }
@@ -530,22 +466,11 @@ async fn websocket<S: AsyncRead + AsyncWrite + Unpin>(
     req: &Request,
     serial: usize,
 ) -> std::io::Result<Next> {
-    let key = wire::values(&req.headers, "sec-websocket-key")
-        .first()
-        .copied();
+    let key = wire::values(&req.headers, "sec-websocket-key").first().copied();
     let ok = wire::has_token(&req.headers, "upgrade", "websocket")
         && wire::has_token(&req.headers, "connection", "upgrade");
     let Some(key) = key.filter(|_| ok) else {
-        io.stream
-            .write_all(&response(
-                400,
-                &[],
-                b"not a websocket upgrade\n",
-                serial,
-                true,
-                false,
-            ))
-            .await?;
+        io.stream.write_all(&response(400, &[], b"not a websocket upgrade\n", serial, true, false)).await?;
         return Ok(Next::Close);
     };
     let head = format!(
@@ -611,12 +536,7 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
                 40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
                 _ => (b ^ c ^ d, 0xCA62C1D6),
             };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*wi);
+            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
             e = d;
             d = c;
             c = b.rotate_left(30);
@@ -639,11 +559,7 @@ pub fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for group in data.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
+        let b = [group[0], *group.get(1).unwrap_or(&0), *group.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= group.len() {

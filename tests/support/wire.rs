@@ -39,11 +39,7 @@ pub fn invalid(msg: impl Into<String>) -> io::Error {
 
 impl<S: AsyncRead + Unpin> BufIo<S> {
     pub fn new(stream: S, read_timeout: Option<Duration>) -> Self {
-        BufIo {
-            stream,
-            buf: Vec::new(),
-            read_timeout,
-        }
+        BufIo { stream, buf: Vec::new(), read_timeout }
     }
 
     /// Reads more bytes into `buf`; returns how many (0 at EOF).
@@ -94,10 +90,7 @@ impl<S: AsyncRead + Unpin> BufIo<S> {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "EOF inside message head",
-                    ))
+                    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF inside message head"))
                 };
             }
         }
@@ -132,29 +125,16 @@ impl<S: AsyncRead + Unpin> BufIo<S> {
 
     pub async fn read_body(&mut self, framing: Framing) -> io::Result<Body> {
         match framing {
-            Framing::None => Ok(Body {
-                complete: true,
-                ..Body::default()
-            }),
+            Framing::None => Ok(Body { complete: true, ..Body::default() }),
             Framing::Length(n) => {
                 let data = self.take(n).await?;
-                Ok(Body {
-                    complete: data.len() == n,
-                    raw: data.clone(),
-                    data,
-                    trailers: Vec::new(),
-                })
+                Ok(Body { complete: data.len() == n, raw: data.clone(), data, trailers: Vec::new() })
             }
             Framing::Chunked => self.read_chunked().await,
             Framing::UntilClose => {
                 while self.fill().await? > 0 {}
                 let data = std::mem::take(&mut self.buf);
-                Ok(Body {
-                    raw: data.clone(),
-                    data,
-                    trailers: Vec::new(),
-                    complete: true,
-                })
+                Ok(Body { raw: data.clone(), data, trailers: Vec::new(), complete: true })
             }
         }
     }
@@ -204,16 +184,12 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 fn parse_field(line: &[u8]) -> io::Result<(String, String)> {
     let text = std::str::from_utf8(line).map_err(|_| invalid("field not UTF-8"))?;
     let text = text.trim_end_matches(['\r', '\n']);
-    let (name, value) = text
-        .split_once(':')
-        .ok_or_else(|| invalid(format!("field without colon: {text:?}")))?;
+    let (name, value) =
+        text.split_once(':').ok_or_else(|| invalid(format!("field without colon: {text:?}")))?;
     if name.is_empty() || name.ends_with([' ', '\t']) {
         return Err(invalid(format!("bad field name in {text:?}")));
     }
-    Ok((
-        name.to_string(),
-        value.trim_matches([' ', '\t']).to_string(),
-    ))
+    Ok((name.to_string(), value.trim_matches([' ', '\t']).to_string()))
 }
 
 /// Splits a head into its start line and fields.
@@ -230,19 +206,12 @@ pub fn parse_head(head: &[u8]) -> io::Result<(String, Vec<(String, String)>)> {
 
 /// All values of `name`, in order.
 pub fn values<'a>(fields: &'a [(String, String)], name: &str) -> Vec<&'a str> {
-    fields
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .collect()
+    fields.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
 }
 
 /// Whether any comma-separated element of any `name` field equals `token` (case-insensitive).
 pub fn has_token(fields: &[(String, String)], name: &str, token: &str) -> bool {
-    values(fields, name)
-        .iter()
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    values(fields, name).iter().flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Body framing from Transfer-Encoding / Content-Length; `fallback` applies when neither is
@@ -250,17 +219,8 @@ pub fn has_token(fields: &[(String, String)], name: &str, token: &str) -> bool {
 pub fn framing(fields: &[(String, String)], fallback: Framing) -> io::Result<Framing> {
     let te = values(fields, "transfer-encoding");
     if !te.is_empty() {
-        let last = te
-            .iter()
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|t| !t.is_empty())
-            .unwrap_or("");
-        return Ok(if last.eq_ignore_ascii_case("chunked") {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
-        });
+        let last = te.iter().flat_map(|v| v.split(',')).map(str::trim).rfind(|t| !t.is_empty()).unwrap_or("");
+        return Ok(if last.eq_ignore_ascii_case("chunked") { Framing::Chunked } else { Framing::UntilClose });
     }
     let cl = values(fields, "content-length");
     if cl.is_empty() {

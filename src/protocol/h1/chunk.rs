@@ -73,15 +73,9 @@ impl ChunkedDecoder {
                     if buf.is_empty() {
                         return Ok(Decoded::NeedMore);
                     }
-                    let n = usize::try_from(remaining)
-                        .unwrap_or(usize::MAX)
-                        .min(buf.len());
+                    let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(buf.len());
                     let left = remaining - n as u64;
-                    self.state = if left == 0 {
-                        State::DataCr
-                    } else {
-                        State::Data { remaining: left }
-                    };
+                    self.state = if left == 0 { State::DataCr } else { State::Data { remaining: left } };
                     return Ok(Decoded::Data(buf.split_to(n).freeze()));
                 }
                 State::Trailers => return self.trailers(buf),
@@ -100,10 +94,9 @@ impl ChunkedDecoder {
     fn step(&self, b: u8) -> Result<State, H1Error> {
         Ok(match self.state {
             State::Size { size, digits } => match (b, hex_value(b)) {
-                (_, Some(v)) if digits < MAX_SIZE_DIGITS => State::Size {
-                    size: (size << 4) | v,
-                    digits: digits + 1,
-                },
+                (_, Some(v)) if digits < MAX_SIZE_DIGITS => {
+                    State::Size { size: (size << 4) | v, digits: digits + 1 }
+                }
                 (_, Some(_)) => return Err(bad("chunk size too long")),
                 _ if digits == 0 => return Err(bad("chunk size must start with a hex digit")),
                 (b';', _) => State::Ext { size, len: 0 },
@@ -171,9 +164,7 @@ impl ChunkedDecoder {
                     Ok(Some((len, fields)))
                 }
                 Ok(httparse::Status::Partial) => Ok(None),
-                Err(httparse::Error::TooManyHeaders) => {
-                    Err(H1Error::new(431, "too many trailer fields"))
-                }
+                Err(httparse::Error::TooManyHeaders) => Err(H1Error::new(431, "too many trailer fields")),
                 Err(_) => Err(bad("malformed trailer section")),
             }
         })
@@ -223,11 +214,7 @@ pub fn is_forbidden_trailer(name: &HeaderName) -> bool {
 
 /// Drops the fields [`is_forbidden_trailer`] names.
 pub fn retain_allowed_trailers(trailers: &mut HeaderMap) {
-    let forbidden: Vec<HeaderName> = trailers
-        .keys()
-        .filter(|n| is_forbidden_trailer(n))
-        .cloned()
-        .collect();
+    let forbidden: Vec<HeaderName> = trailers.keys().filter(|n| is_forbidden_trailer(n)).cloned().collect();
     for name in forbidden {
         trailers.remove(&name);
     }
@@ -239,11 +226,7 @@ mod tests {
 
     /// Decodes `input` fed in pieces of `step` bytes; returns the body, the trailers and the
     /// bytes left in the buffer after the end.
-    fn run(
-        input: &[u8],
-        step: usize,
-        limits: &Limits,
-    ) -> Result<(Vec<u8>, HeaderMap, Vec<u8>), H1Error> {
+    fn run(input: &[u8], step: usize, limits: &Limits) -> Result<(Vec<u8>, HeaderMap, Vec<u8>), H1Error> {
         let mut dec = ChunkedDecoder::new(limits);
         let mut buf = BytesMut::new();
         let mut body = Vec::new();
@@ -295,12 +278,8 @@ mod tests {
     #[test]
     fn valid_bodies() {
         let (body, t, rest) = decode_all(b"5\r\nhello\r\n1;a=b;c\r\n \r\n0\r\n\r\nGET /").unwrap();
-        assert_eq!(
-            (&body[..], t.len(), &rest[..]),
-            (&b"hello "[..], 0, &b"GET /"[..])
-        );
-        let (body, _, _) =
-            decode_all(b"A\r\n0123456789\r\nf\r\n0123456789abcde\r\n0\r\n\r\n").unwrap();
+        assert_eq!((&body[..], t.len(), &rest[..]), (&b"hello "[..], 0, &b"GET /"[..]));
+        let (body, _, _) = decode_all(b"A\r\n0123456789\r\nf\r\n0123456789abcde\r\n0\r\n\r\n").unwrap();
         assert_eq!(body.len(), 25);
         let (body, _, _) = decode_all(b"000000000000000a\r\n0123456789\r\n0\r\n\r\n").unwrap();
         assert_eq!(body.len(), 10);
@@ -344,23 +323,23 @@ mod tests {
             (b"+5\r\nhello\r\n0\r\n\r\n", 400),
             (b"-5\r\nhello\r\n0\r\n\r\n", 400),
             (b"g\r\n0\r\n\r\n", 400),
-            (b"10000000000000000\r\n", 400), // 17 hex digits
+            (b"10000000000000000\r\n", 400),                   // 17 hex digits
             (b"00000000000000005\r\nhello\r\n0\r\n\r\n", 400), // 17 digits even if small
-            (b"5\nhello\r\n0\r\n\r\n", 400), // bare LF after size
-            (b"5\rhello\r\n0\r\n\r\n", 400), // bare CR after size
-            (b"5;a\nb\r\nhello\r\n0\r\n\r\n", 400), // LF in extension
-            (b"5;a\x01b\r\nhello\r\n0\r\n\r\n", 400), // CTL in extension
-            (b"5;a\x00\r\nhello\r\n0\r\n\r\n", 400), // NUL in extension
-            (b"5;a\x7f\r\nhello\r\n0\r\n\r\n", 400), // DEL in extension
-            (b"5\r\nhelloX\r\n0\r\n\r\n", 400), // data longer than size
-            (b"5\r\nhello0\r\n\r\n", 400),   // missing CRLF after data
-            (b"5\r\nhello\n0\r\n\r\n", 400), // bare LF after data
-            (b"5\r\nhello\r0\r\n\r\n", 400), // bare CR after data
-            (b"0\r\nX: a\n\r\n", 400),       // bare LF in trailers
-            (b"0\r\n\n", 400),               // bare LF ends trailers
-            (b"0\r\nX: a\r\n b\r\n\r\n", 400), // obs-fold in trailers
-            (b"0\r\nX : a\r\n\r\n", 400),    // space before colon
-            (b"0\r\nX: a\x00\r\n\r\n", 400), // NUL in trailer
+            (b"5\nhello\r\n0\r\n\r\n", 400),                   // bare LF after size
+            (b"5\rhello\r\n0\r\n\r\n", 400),                   // bare CR after size
+            (b"5;a\nb\r\nhello\r\n0\r\n\r\n", 400),            // LF in extension
+            (b"5;a\x01b\r\nhello\r\n0\r\n\r\n", 400),          // CTL in extension
+            (b"5;a\x00\r\nhello\r\n0\r\n\r\n", 400),           // NUL in extension
+            (b"5;a\x7f\r\nhello\r\n0\r\n\r\n", 400),           // DEL in extension
+            (b"5\r\nhelloX\r\n0\r\n\r\n", 400),                // data longer than size
+            (b"5\r\nhello0\r\n\r\n", 400),                     // missing CRLF after data
+            (b"5\r\nhello\n0\r\n\r\n", 400),                   // bare LF after data
+            (b"5\r\nhello\r0\r\n\r\n", 400),                   // bare CR after data
+            (b"0\r\nX: a\n\r\n", 400),                         // bare LF in trailers
+            (b"0\r\n\n", 400),                                 // bare LF ends trailers
+            (b"0\r\nX: a\r\n b\r\n\r\n", 400),                 // obs-fold in trailers
+            (b"0\r\nX : a\r\n\r\n", 400),                      // space before colon
+            (b"0\r\nX: a\x00\r\n\r\n", 400),                   // NUL in trailer
             (b"0\r\nno colon\r\n\r\n", 400),
         ];
         for (input, want) in cases {
@@ -370,27 +349,15 @@ mod tests {
 
     #[test]
     fn limits() {
-        let small = Limits {
-            max_chunk_ext_len: 8,
-            max_trailer_bytes: 32,
-            max_headers: 2,
-            ..Limits::default()
-        };
+        let small =
+            Limits { max_chunk_ext_len: 8, max_trailer_bytes: 32, max_headers: 2, ..Limits::default() };
         let ok_ext = b"1;12345678\r\na\r\n0\r\n\r\n";
         assert!(run(ok_ext, 64, &small).is_ok());
         let long_ext = b"1;123456789\r\na\r\n0\r\n\r\n";
         assert_eq!(run(long_ext, 64, &small).unwrap_err().status, 400);
         let big = [&b"0\r\nX: "[..], &[b'v'; 40], b"\r\n\r\n"].concat();
-        assert_eq!(
-            run(&big, 64, &small).unwrap_err().status,
-            431,
-            "complete but too large"
-        );
-        assert_eq!(
-            run(&big, 1, &small).unwrap_err().status,
-            431,
-            "partial and too large"
-        );
+        assert_eq!(run(&big, 64, &small).unwrap_err().status, 431, "complete but too large");
+        assert_eq!(run(&big, 1, &small).unwrap_err().status, 431, "partial and too large");
         let many = b"0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
         assert_eq!(run(many, 64, &small).unwrap_err().status, 431);
         let max = b"ffffffffffffffff\r\nabc";

@@ -53,11 +53,7 @@ impl BodyReader {
             BodyFraming::Chunked => ReadState::Chunked(Box::new(ChunkedDecoder::new(limits))),
             BodyFraming::UntilClose => ReadState::UntilClose,
         };
-        BodyReader {
-            state,
-            trailers: None,
-            bytes: 0,
-        }
+        BodyReader { state, trailers: None, bytes: 0 }
     }
 
     /// Whether the whole body has been read.
@@ -94,12 +90,7 @@ pub struct H1Conn {
 impl H1Conn {
     /// Wraps a stream; `side` is who to blame for I/O errors on it.
     pub fn new(io: Stream, side: ErrorSource) -> Self {
-        H1Conn {
-            io,
-            rbuf: BytesMut::new(),
-            wbuf: BytesMut::new(),
-            side,
-        }
+        H1Conn { io, rbuf: BytesMut::new(), wbuf: BytesMut::new(), side }
     }
 
     fn io_err(&self, e: &std::io::Error, reading: bool, ctx: &'static str) -> Box<Error> {
@@ -107,20 +98,12 @@ impl H1Conn {
     }
 
     fn timeout_err(&self, reading: bool, ctx: &'static str) -> Box<Error> {
-        let kind = if reading {
-            ErrorKind::ReadTimeout
-        } else {
-            ErrorKind::WriteTimeout
-        };
+        let kind = if reading { ErrorKind::ReadTimeout } else { ErrorKind::WriteTimeout };
         Error::new(kind, self.side, ctx)
     }
 
     fn http_err(&self, e: H1Error, ctx: &'static str) -> Box<Error> {
-        let status = if self.side == ErrorSource::Upstream {
-            502
-        } else {
-            e.status
-        };
+        let status = if self.side == ErrorSource::Upstream { 502 } else { e.status };
         Error::new(ErrorKind::InvalidHttp(status), self.side, ctx).with_cause(e.reason)
     }
 
@@ -135,18 +118,11 @@ impl H1Conn {
     }
 
     /// Reads more bytes into the buffer. Returns 0 at EOF.
-    async fn fill(
-        &mut self,
-        want: usize,
-        deadline: Option<Instant>,
-        ctx: &'static str,
-    ) -> Result<usize> {
+    async fn fill(&mut self, want: usize, deadline: Option<Instant>, ctx: &'static str) -> Result<usize> {
         self.rbuf.reserve(want);
         let read = self.io.read_buf(&mut self.rbuf);
         let r = match deadline {
-            Some(d) => timeout_at(d, read)
-                .await
-                .map_err(|_| self.timeout_err(true, ctx))?,
+            Some(d) => timeout_at(d, read).await.map_err(|_| self.timeout_err(true, ctx))?,
             None => read.await,
         };
         r.map_err(|e| self.io_err(&e, true, ctx))
@@ -157,10 +133,7 @@ impl H1Conn {
         if !self.rbuf.is_empty() {
             return Ok(true);
         }
-        Ok(self
-            .fill(HEAD_READ, deadline, "waiting for a request")
-            .await?
-            > 0)
+        Ok(self.fill(HEAD_READ, deadline, "waiting for a request").await? > 0)
     }
 
     /// Reads one head with `parse`, under `deadline` for the whole head.
@@ -264,9 +237,7 @@ impl H1Conn {
         const CTX: &str = "writing";
         let fut = self.io.write_all_buf(&mut buf);
         let r = match timeout {
-            Some(t) => tokio::time::timeout(t, fut)
-                .await
-                .map_err(|_| self.timeout_err(false, CTX))?,
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| self.timeout_err(false, CTX))?,
             None => fut.await,
         };
         r.map_err(|e| self.io_err(&e, false, CTX))
@@ -307,9 +278,7 @@ impl H1Conn {
                     return self.flush(timeout).await;
                 }
                 let head = self.wbuf.split().freeze();
-                return self
-                    .write_timed(head.chain(data).chain(&b"\r\n"[..]), timeout)
-                    .await;
+                return self.write_timed(head.chain(data).chain(&b"\r\n"[..]), timeout).await;
             }
             BodyWriter::UntilClose => {}
         }

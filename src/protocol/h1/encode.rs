@@ -10,10 +10,7 @@ use super::{RequestHead, ResponseHead};
 
 /// Bytes a header block takes on the wire, so the output is reserved once.
 fn headers_len(headers: &HeaderMap) -> usize {
-    headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum()
+    headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum()
 }
 
 fn put_headers(headers: &HeaderMap, out: &mut BytesMut) {
@@ -60,9 +57,7 @@ pub fn encode_request_head(head: &RequestHead, out: &mut BytesMut) {
 
 /// `reason-phrase = *( HTAB / SP / VCHAR / obs-text )`; hooks may set anything, so check again.
 fn valid_reason(reason: &[u8]) -> bool {
-    reason
-        .iter()
-        .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
+    reason.iter().all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
 }
 
 /// Writes `HTTP/1.1 <code> <reason>`, the header fields, and the empty line. An empty or invalid
@@ -210,18 +205,13 @@ mod tests {
     #[test]
     fn bare_lf_never_reaches_the_wire() {
         let s = encode_req("POST /x HTTP/1.1\nHost: a\nContent-Length: 1\n\n");
-        assert!(
-            s.match_indices('\n')
-                .all(|(i, _)| s.as_bytes()[i - 1] == b'\r'),
-            "{s:?}"
-        );
+        assert!(s.match_indices('\n').all(|(i, _)| s.as_bytes()[i - 1] == b'\r'), "{s:?}");
     }
 
     #[test]
     fn response_heads() {
         let raw = b"HTTP/1.0 200 Fine\r\nA: b\r\n\r\n";
-        let Ok(Parsed::Complete(h)) =
-            parse_response(&mut BytesMut::from(&raw[..]), &Limits::default())
+        let Ok(Parsed::Complete(h)) = parse_response(&mut BytesMut::from(&raw[..]), &Limits::default())
         else {
             panic!()
         };

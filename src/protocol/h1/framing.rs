@@ -42,24 +42,14 @@ impl Bad {
 }
 
 fn trim_ows(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |i| i + 1);
+    let start = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |i| i + 1);
     &s[start..end]
 }
 
 /// Every comma-separated element of every line of `name`, OWS-trimmed; empty ones included.
 fn list_elements(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(trim_ows)
+    headers.get_all(name).into_iter().flat_map(|v| v.as_bytes().split(|&b| b == b',')).map(trim_ows)
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -111,14 +101,10 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Bad> {
         }
         let n = element
             .iter()
-            .try_fold(0u64, |acc, &d| {
-                acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-            })
+            .try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
             .ok_or(Bad::Invalid("Content-Length overflow"))?;
         match found {
-            Some(prev) if prev != n => {
-                return Err(Bad::Invalid("conflicting Content-Length values"))
-            }
+            Some(prev) if prev != n => return Err(Bad::Invalid("conflicting Content-Length values")),
             _ => found = Some(n),
         }
     }
@@ -126,13 +112,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Bad> {
 }
 
 fn length_framing(headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
-    Ok(content_length(headers)?.map(|n| {
-        if n == 0 {
-            BodyFraming::Empty
-        } else {
-            BodyFraming::Length(n)
-        }
-    }))
+    Ok(content_length(headers)?.map(|n| if n == 0 { BodyFraming::Empty } else { BodyFraming::Length(n) }))
 }
 
 fn message_framing(version: Version, headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
@@ -160,16 +140,9 @@ pub fn request_framing(head: &RequestHead) -> Result<BodyFraming, H1Error> {
 }
 
 /// Body framing of a response to `request_method` (RFC 9112 §6.3). Errors are 502.
-pub fn response_framing(
-    request_method: &Method,
-    head: &ResponseHead,
-) -> Result<BodyFraming, H1Error> {
+pub fn response_framing(request_method: &Method, head: &ResponseHead) -> Result<BodyFraming, H1Error> {
     let code = head.status.as_u16();
-    if request_method == Method::HEAD
-        || head.status.is_informational()
-        || code == 204
-        || code == 304
-    {
+    if request_method == Method::HEAD || head.status.is_informational() || code == 204 || code == 304 {
         return Ok(BodyFraming::Empty);
     }
     if request_method == Method::CONNECT && head.status.is_success() {
@@ -266,10 +239,7 @@ mod tests {
             assert_eq!(request_framing(&head(fields)), Ok(*want), "{fields:?}");
         }
         assert_eq!(request_framing(&head_v("1.0", "")), Ok(Empty));
-        assert_eq!(
-            request_framing(&head_v("1.0", "Content-Length: 3\r\n")),
-            Ok(Length(3))
-        );
+        assert_eq!(request_framing(&head_v("1.0", "Content-Length: 3\r\n")), Ok(Length(3)));
     }
 
     #[test]
@@ -295,33 +265,20 @@ mod tests {
             ("Transfer-Encoding: ,chunked\r\n", 400),
             ("Transfer-Encoding: chunked,\r\n", 400),
             ("Transfer-Encoding: chunked;x=y\r\n", 400),
-            (
-                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-                400,
-            ),
+            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 400),
             ("Transfer-Encoding: chunked, chunked\r\n", 400),
-            (
-                "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
-                400,
-            ),
+            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", 400),
             ("Transfer-Encoding: \r\n", 400),
             ("Transfer-Encoding: \"chunked\"\r\n", 400),
             ("Transfer-Encoding: chun ked\r\n", 400),
             ("Transfer-Encoding: xchunked\r\n", 501),
             ("Transfer-Encoding: identity\r\n", 501),
             ("Transfer-Encoding: gzip, chunked\r\n", 501),
-            (
-                "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
-                501,
-            ),
+            ("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501),
             ("Transfer-Encoding: chunkedx\r\n", 501),
         ];
         for (fields, want) in cases {
-            assert_eq!(
-                request_framing(&head(fields)).map_err(|e| e.status),
-                Err(*want),
-                "{fields:?}"
-            );
+            assert_eq!(request_framing(&head(fields)).map_err(|e| e.status), Err(*want), "{fields:?}");
         }
         let te10 = head_v("1.0", "Transfer-Encoding: chunked\r\n");
         assert_eq!(request_framing(&te10).map_err(|e| e.status), Err(400));
@@ -332,48 +289,21 @@ mod tests {
         use BodyFraming::*;
         let get = Method::GET;
         let cl = "Content-Length: 10\r\n";
-        assert_eq!(
-            response_framing(&Method::HEAD, &resp("HTTP/1.1 200 OK", cl)),
-            Ok(Empty)
-        );
+        assert_eq!(response_framing(&Method::HEAD, &resp("HTTP/1.1 200 OK", cl)), Ok(Empty));
         for code in ["100 Continue", "204 No Content", "304 Not Modified"] {
-            let h = resp(
-                &format!("HTTP/1.1 {code}"),
-                "Transfer-Encoding: chunked\r\n",
-            );
+            let h = resp(&format!("HTTP/1.1 {code}"), "Transfer-Encoding: chunked\r\n");
             assert_eq!(response_framing(&get, &h), Ok(Empty), "{code}");
         }
-        assert_eq!(
-            response_framing(&Method::CONNECT, &resp("HTTP/1.1 200 OK", cl)),
-            Ok(UntilClose)
-        );
-        assert_eq!(
-            response_framing(&Method::CONNECT, &resp("HTTP/1.1 407 P", cl)),
-            Ok(Length(10))
-        );
-        assert_eq!(
-            response_framing(&get, &resp("HTTP/1.1 200 OK", cl)),
-            Ok(Length(10))
-        );
-        assert_eq!(
-            response_framing(&get, &resp("HTTP/1.1 200 OK", "Content-Length: 0\r\n")),
-            Ok(Empty)
-        );
-        assert_eq!(
-            response_framing(&get, &resp("HTTP/1.1 200 OK", "")),
-            Ok(UntilClose)
-        );
-        assert_eq!(
-            response_framing(&get, &resp("HTTP/1.0 200 OK", "")),
-            Ok(UntilClose)
-        );
+        assert_eq!(response_framing(&Method::CONNECT, &resp("HTTP/1.1 200 OK", cl)), Ok(UntilClose));
+        assert_eq!(response_framing(&Method::CONNECT, &resp("HTTP/1.1 407 P", cl)), Ok(Length(10)));
+        assert_eq!(response_framing(&get, &resp("HTTP/1.1 200 OK", cl)), Ok(Length(10)));
+        assert_eq!(response_framing(&get, &resp("HTTP/1.1 200 OK", "Content-Length: 0\r\n")), Ok(Empty));
+        assert_eq!(response_framing(&get, &resp("HTTP/1.1 200 OK", "")), Ok(UntilClose));
+        assert_eq!(response_framing(&get, &resp("HTTP/1.0 200 OK", "")), Ok(UntilClose));
         let chunked = resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked\r\n");
         assert_eq!(response_framing(&get, &chunked), Ok(Chunked));
         let bad = [
-            (
-                "HTTP/1.1 200 OK",
-                "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
-            ),
+            ("HTTP/1.1 200 OK", "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n"),
             ("HTTP/1.0 200 OK", "Transfer-Encoding: chunked\r\n"),
             ("HTTP/1.1 200 OK", "Transfer-Encoding: gzip\r\n"),
             ("HTTP/1.1 200 OK", "Transfer-Encoding: gzip, chunked\r\n"),
@@ -394,48 +324,23 @@ mod tests {
     fn persistence_and_tokens() {
         assert!(request_keep_alive(&head("")));
         assert!(!request_keep_alive(&head("Connection: close\r\n")));
-        assert!(!request_keep_alive(&head(
-            "Connection: foo\r\nConnection: Keep-Alive, CLOSE\r\n"
-        )));
+        assert!(!request_keep_alive(&head("Connection: foo\r\nConnection: Keep-Alive, CLOSE\r\n")));
         assert!(!request_keep_alive(&head_v("1.0", "")));
-        assert!(request_keep_alive(&head_v(
-            "1.0",
-            "Connection: keep-alive\r\n"
-        )));
-        assert!(!request_keep_alive(&head_v(
-            "1.0",
-            "Connection: keep-alive, close\r\n"
-        )));
+        assert!(request_keep_alive(&head_v("1.0", "Connection: keep-alive\r\n")));
+        assert!(!request_keep_alive(&head_v("1.0", "Connection: keep-alive, close\r\n")));
         assert!(response_keep_alive(&resp("HTTP/1.1 200 OK", "")));
         assert!(!response_keep_alive(&resp("HTTP/1.0 200 OK", "")));
-        assert!(response_keep_alive(&resp(
-            "HTTP/1.0 200 OK",
-            "Connection:  Keep-Alive \r\n"
-        )));
-        assert!(!response_keep_alive(&resp(
-            "HTTP/1.1 200 OK",
-            "Connection: Close\r\n"
-        )));
-        assert!(!has_connection_token(
-            &head("Connection: closed\r\n").headers,
-            "close"
-        ));
+        assert!(response_keep_alive(&resp("HTTP/1.0 200 OK", "Connection:  Keep-Alive \r\n")));
+        assert!(!response_keep_alive(&resp("HTTP/1.1 200 OK", "Connection: Close\r\n")));
+        assert!(!has_connection_token(&head("Connection: closed\r\n").headers, "close"));
 
         assert!(expects_continue(&head("Expect: 100-Continue\r\n")));
-        assert!(!expects_continue(&head_v(
-            "1.0",
-            "Expect: 100-continue\r\n"
-        )));
+        assert!(!expects_continue(&head_v("1.0", "Expect: 100-continue\r\n")));
         assert!(!expects_continue(&head("Expect: 200-ok\r\n")));
 
-        assert!(is_upgrade_request(&head(
-            "Connection: Upgrade\r\nUpgrade: websocket\r\n"
-        )));
+        assert!(is_upgrade_request(&head("Connection: Upgrade\r\nUpgrade: websocket\r\n")));
         assert!(!is_upgrade_request(&head("Upgrade: websocket\r\n")));
         assert!(!is_upgrade_request(&head("Connection: upgrade\r\n")));
-        assert!(!is_upgrade_request(&head_v(
-            "1.0",
-            "Connection: upgrade\r\nUpgrade: websocket\r\n"
-        )));
+        assert!(!is_upgrade_request(&head_v("1.0", "Connection: upgrade\r\nUpgrade: websocket\r\n")));
     }
 }

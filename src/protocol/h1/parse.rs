@@ -120,17 +120,13 @@ fn tokenize_request(buf: &[u8], limits: &Limits) -> Result<Tokenized<RawRequest>
         let len = match req.parse(buf) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(Tokenized::Partial(req.path.map(str::len))),
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(H1Error::new(431, "too many headers"))
-            }
+            Err(httparse::Error::TooManyHeaders) => return Err(H1Error::new(431, "too many headers")),
             Err(httparse::Error::Version) if looks_like_http_version(buf) => {
                 return Err(H1Error::new(505, "unsupported HTTP version"))
             }
             Err(_) => return Err(bad("malformed request head")),
         };
-        let method = req
-            .method
-            .and_then(|m| Method::from_bytes(m.as_bytes()).ok());
+        let method = req.method.and_then(|m| Method::from_bytes(m.as_bytes()).ok());
         let method = method.ok_or(bad("invalid method"))?;
         let version = match req.version {
             Some(0) => Version::HTTP_10,
@@ -139,13 +135,7 @@ fn tokenize_request(buf: &[u8], limits: &Limits) -> Result<Tokenized<RawRequest>
         };
         let target = span(buf, req.path.unwrap_or("").as_bytes());
         let fields = collect_fields(buf, req.headers).ok_or(bad("invalid header name"))?;
-        Ok(Tokenized::Done(RawRequest {
-            len,
-            method,
-            version,
-            target,
-            fields,
-        }))
+        Ok(Tokenized::Done(RawRequest { len, method, version, target, fields }))
     })
 }
 
@@ -180,18 +170,9 @@ pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Parsed<Reque
     let _ = buf.split_to(skip);
     let head = buf.split_to(raw.len).freeze();
     let mut headers = build_headers(&head, raw.fields).ok_or(bad("invalid header value"))?;
-    let uri = parse_target(
-        &raw.method,
-        &head[raw.target.clone()],
-        head.slice(raw.target),
-    )?;
+    let uri = parse_target(&raw.method, &head[raw.target.clone()], head.slice(raw.target))?;
     check_host(raw.version, &uri, &mut headers)?;
-    Ok(Parsed::Complete(RequestHead {
-        method: raw.method,
-        uri,
-        version: raw.version,
-        headers,
-    }))
+    Ok(Parsed::Complete(RequestHead { method: raw.method, uri, version: raw.version, headers }))
 }
 
 fn check_partial_request(
@@ -211,11 +192,7 @@ fn check_partial_request(
         return Err(uri_too_long);
     }
     if total > limits.max_header_bytes {
-        return Err(if no_line_end {
-            uri_too_long
-        } else {
-            H1Error::new(431, "request head too large")
-        });
+        return Err(if no_line_end { uri_too_long } else { H1Error::new(431, "request head too large") });
     }
     Ok(())
 }
@@ -239,11 +216,7 @@ fn parse_target(method: &Method, raw: &[u8], shared: Bytes) -> Result<Uri, H1Err
         }
     }
     if raw == b"*" {
-        return if method == Method::OPTIONS {
-            Ok(uri)
-        } else {
-            Err(bad("'*' target outside OPTIONS"))
-        };
+        return if method == Method::OPTIONS { Ok(uri) } else { Err(bad("'*' target outside OPTIONS")) };
     }
     if raw.starts_with(b"/") {
         return Ok(uri);
@@ -326,21 +299,12 @@ fn tokenize_response(buf: &[u8], limits: &Limits) -> Result<Option<RawResponse>,
         let code = res.code.ok_or(upstream("missing status"))?;
         let reason = span(buf, res.reason.unwrap_or("").as_bytes());
         let fields = collect_fields(buf, res.headers).ok_or(upstream("invalid header name"))?;
-        Ok(Some(RawResponse {
-            len,
-            version,
-            code,
-            reason,
-            fields,
-        }))
+        Ok(Some(RawResponse { len, version, code, reason, fields }))
     })
 }
 
 /// Parses one response head from the front of `buf`; every error is a 502 (upstream's fault).
-pub fn parse_response(
-    buf: &mut BytesMut,
-    limits: &Limits,
-) -> Result<Parsed<ResponseHead>, H1Error> {
+pub fn parse_response(buf: &mut BytesMut, limits: &Limits) -> Result<Parsed<ResponseHead>, H1Error> {
     let Some(raw) = tokenize_response(buf, limits)? else {
         if buf.len() > limits.max_header_bytes {
             return Err(upstream("response head too large"));
@@ -354,12 +318,7 @@ pub fn parse_response(
     let head = buf.split_to(raw.len).freeze();
     let headers = build_headers(&head, raw.fields).ok_or(upstream("invalid header value"))?;
     let reason = head.slice(raw.reason);
-    Ok(Parsed::Complete(ResponseHead {
-        status,
-        version: raw.version,
-        reason,
-        headers,
-    }))
+    Ok(Parsed::Complete(ResponseHead { status, version: raw.version, reason, headers }))
 }
 
 #[cfg(test)]
@@ -390,17 +349,11 @@ mod tests {
 
     #[test]
     fn request_is_split_off_and_body_stays() {
-        let mut buf =
-            BytesMut::from(&b"GET /a?b=1 HTTP/1.1\r\nHost: ex\r\nX-Y:  v \r\n\r\nBODY"[..]);
-        let Ok(Parsed::Complete(h)) = parse_request(&mut buf, &Limits::default()) else {
-            panic!()
-        };
+        let mut buf = BytesMut::from(&b"GET /a?b=1 HTTP/1.1\r\nHost: ex\r\nX-Y:  v \r\n\r\nBODY"[..]);
+        let Ok(Parsed::Complete(h)) = parse_request(&mut buf, &Limits::default()) else { panic!() };
         assert_eq!((h.method, h.version), (Method::GET, Version::HTTP_11));
         assert_eq!(h.uri, "/a?b=1");
-        assert_eq!(
-            (h.headers["host"].as_bytes(), h.headers["x-y"].as_bytes()),
-            (&b"ex"[..], &b"v"[..])
-        );
+        assert_eq!((h.headers["host"].as_bytes(), h.headers["x-y"].as_bytes()), (&b"ex"[..], &b"v"[..]));
         assert_eq!(&buf[..], b"BODY");
     }
 
@@ -495,51 +448,27 @@ mod tests {
 
     #[test]
     fn header_limits() {
-        let three = Limits {
-            max_headers: 3,
-            ..Limits::default()
-        };
+        let three = Limits { max_headers: 3, ..Limits::default() };
         let raw = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
         assert_eq!(status_with(raw, &three), 431);
-        let many: Vec<u8> = (0..200)
-            .flat_map(|i| format!("X-{i}: v\r\n").into_bytes())
-            .collect();
+        let many: Vec<u8> = (0..200).flat_map(|i| format!("X-{i}: v\r\n").into_bytes()).collect();
         let raw = [&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], &many, b"\r\n"].concat();
         assert_eq!(status(&raw), 431);
-        let big = Limits {
-            max_headers: 300,
-            ..Limits::default()
-        };
+        let big = Limits { max_headers: 300, ..Limits::default() };
         assert!(matches!(req_with(&raw, &big), Ok(Parsed::Complete(_))));
     }
 
     #[test]
     fn size_limits() {
-        let l = Limits {
-            max_header_bytes: 256,
-            max_uri_len: 64,
-            ..Limits::default()
-        };
+        let l = Limits { max_header_bytes: 256, max_uri_len: 64, ..Limits::default() };
         let big = [&b"GET / HTTP/1.1\r\nHost: a\r\nX: "[..], &[b'v'; 300]].concat();
         assert_eq!(status_with(&big, &l), 431, "partial oversized head");
-        assert_eq!(
-            status_with(&[&big[..], b"\r\n\r\n"].concat(), &l),
-            431,
-            "complete"
-        );
+        assert_eq!(status_with(&[&big[..], b"\r\n\r\n"].concat(), &l), 431, "complete");
         let long = [&b"GET /"[..], &[b'a'; 100]].concat();
-        assert_eq!(
-            status_with(&long, &l),
-            414,
-            "unterminated long request line"
-        );
+        assert_eq!(status_with(&long, &l), 414, "unterminated long request line");
         let line = [&long[..], b" HTTP/1.1\r\nHost: a\r\n"].concat();
         assert_eq!(status_with(&line, &l), 414, "long target, headers pending");
-        assert_eq!(
-            status_with(&[&line[..], b"\r\n"].concat(), &l),
-            414,
-            "complete"
-        );
+        assert_eq!(status_with(&[&line[..], b"\r\n"].concat(), &l), 414, "complete");
         let fits = [&b"GET /"[..], &[b'a'; 63], b" HTTP/1.1\r\nHost: a\r\n\r\n"].concat();
         assert!(matches!(req_with(&fits, &l), Ok(Parsed::Complete(_))));
     }
@@ -550,36 +479,15 @@ mod tests {
 
     #[test]
     fn responses() {
-        let mut buf =
-            BytesMut::from(&b"HTTP/1.1 200 Fine Thanks\r\nContent-Length: 2\r\n\r\nhi"[..]);
-        let Ok(Parsed::Complete(h)) = parse_response(&mut buf, &Limits::default()) else {
-            panic!()
-        };
-        assert_eq!(
-            (h.status, &h.reason[..]),
-            (StatusCode::OK, &b"Fine Thanks"[..])
-        );
-        assert_eq!(
-            (h.headers["content-length"].as_bytes(), &buf[..]),
-            (&b"2"[..], &b"hi"[..])
-        );
+        let mut buf = BytesMut::from(&b"HTTP/1.1 200 Fine Thanks\r\nContent-Length: 2\r\n\r\nhi"[..]);
+        let Ok(Parsed::Complete(h)) = parse_response(&mut buf, &Limits::default()) else { panic!() };
+        assert_eq!((h.status, &h.reason[..]), (StatusCode::OK, &b"Fine Thanks"[..]));
+        assert_eq!((h.headers["content-length"].as_bytes(), &buf[..]), (&b"2"[..], &b"hi"[..]));
         let d = Limits::default();
-        let Ok(Parsed::Complete(h)) = res_with(b"HTTP/1.0 404\r\n\r\n", &d) else {
-            panic!()
-        };
-        assert_eq!(
-            (h.status.as_u16(), h.version, h.reason.len()),
-            (404, Version::HTTP_10, 0)
-        );
-        assert!(matches!(
-            res_with(b"HTTP/1.1 200 OK\r\nA: b\r\n", &d),
-            Ok(Parsed::Partial)
-        ));
-        let small = Limits {
-            max_header_bytes: 64,
-            max_headers: 2,
-            ..Limits::default()
-        };
+        let Ok(Parsed::Complete(h)) = res_with(b"HTTP/1.0 404\r\n\r\n", &d) else { panic!() };
+        assert_eq!((h.status.as_u16(), h.version, h.reason.len()), (404, Version::HTTP_10, 0));
+        assert!(matches!(res_with(b"HTTP/1.1 200 OK\r\nA: b\r\n", &d), Ok(Parsed::Partial)));
+        let small = Limits { max_header_bytes: 64, max_headers: 2, ..Limits::default() };
         let big = [&b"HTTP/1.1 200 OK\r\nX: "[..], &[b'v'; 100]].concat();
         let bad: &[(&[u8], &Limits)] = &[
             (b"HTTP/1.2 200 OK\r\n\r\n", &d),
