@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick keep-alive baseline: wrk through libproxy (1 worker, no hooks) next to direct, same run.
+# Quick keep-alive baseline: wrk through libproxy (1 worker, no hooks) next to nginx as a proxy
+# (1 worker, upstream keepalive) and direct, in the same run.
 # Upstream: nginx, 1 worker, 13-byte body. Load generator pinned to CPU 0, servers to CPU 1.
 # Usage: bench/quick.sh [seconds]   (installs wrk and nginx with apt when missing)
 set -euo pipefail
@@ -8,7 +9,7 @@ DUR=${1:-5}
 for t in wrk nginx; do command -v $t >/dev/null || { apt-get update -qq; apt-get install -y -qq wrk nginx; }; done
 cargo build --release --example rust_proxy >/dev/null
 DIR=$(mktemp -d); mkdir -p "$DIR/logs" "$DIR/tmp"
-UP=18081; PX=18082
+UP=18081; PX=18082; NX=18083
 cat > "$DIR/upstream.conf" <<CONF
 worker_processes 1; daemon off; pid $DIR/upstream.pid; error_log $DIR/logs/err warn;
 events { worker_connections 4096; }
@@ -17,27 +18,40 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
   uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;
   server { listen 127.0.0.1:$UP backlog=4096; location / { default_type text/plain; return 200 "Hello, world\n"; } } }
 CONF
+cat > "$DIR/nginx-proxy.conf" <<CONF
+worker_processes 1; daemon off; pid $DIR/proxy.pid; error_log $DIR/logs/perr warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  client_body_temp_path $DIR/tmp; proxy_temp_path $DIR/tmp; fastcgi_temp_path $DIR/tmp;
+  uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;
+  upstream backend { server 127.0.0.1:$UP; keepalive 128; keepalive_requests 1000000; }
+  server { listen 127.0.0.1:$NX backlog=4096;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+CONF
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DIR"; }
 trap cleanup EXIT
 setsid taskset -c 1 nginx -c "$DIR/upstream.conf" -p "$DIR" </dev/null & pids+=($!)
-setsid taskset -c 1 ./target/release/examples/rust_proxy 127.0.0.1:$PX 127.0.0.1:$UP </dev/null 2>/dev/null & pids+=($!)
+PROXY_QUIET=1 setsid taskset -c 1 ./target/release/examples/rust_proxy 127.0.0.1:$PX 127.0.0.1:$UP </dev/null 2>/dev/null & pids+=($!)
 PROXY_PID=$!
+setsid taskset -c 1 nginx -c "$DIR/nginx-proxy.conf" -p "$DIR" </dev/null & pids+=($!)
 sleep 1
-for p in $UP $PX; do taskset -c 0 wrk -t1 -c50 -d1s http://127.0.0.1:$p/ >/dev/null; done
+NGINX_PID=$(pgrep -P "$(cat "$DIR/proxy.pid")" | head -1)
+for p in $UP $NX $PX; do taskset -c 0 wrk -t1 -c50 -d1s http://127.0.0.1:$p/ >/dev/null; done
 cpu() { awk '{print $14+$15}' /proc/$1/stat; }
 echo "| path | req/s | p50 | p99 | proxy CPU µs/req |"
 echo "|---|---|---|---|---|"
-for p in $UP $PX; do
-  c0=$(cpu $PROXY_PID)
+for p in $UP $NX $PX; do
+  pid=$PROXY_PID; [ $p = $NX ] && pid=$NGINX_PID
+  c0=$(cpu $pid)
   out=$(taskset -c 0 wrk -t1 -c50 -d${DUR}s --latency http://127.0.0.1:$p/)
-  c1=$(cpu $PROXY_PID)
+  c1=$(cpu $pid)
   rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
   reqs=$(awk '/requests in/{print $1}' <<<"$out")
   p50=$(awk '$1=="50%"{print $2}' <<<"$out"); p99=$(awk '$1=="99%"{print $2}' <<<"$out")
   tck=$(getconf CLK_TCK)
   us=$(awk -v d=$((c1-c0)) -v n=$reqs -v t=$tck 'BEGIN{ if (n>0) printf "%.1f", d*1e6/t/n; else print "-" }')
-  name=direct; [ $p = $PX ] && name=libproxy
+  name=direct; [ $p = $PX ] && name=libproxy; [ $p = $NX ] && name=nginx-proxy
   [ $name = direct ] && us="-"
   echo "| $name | $rps | $p50 | $p99 | $us |"
 done

@@ -494,7 +494,7 @@ async fn retries_to_second_peer_after_refused_connect() {
     let s = &rec.summaries()[0];
     assert_eq!(s.retries, 1);
     assert_eq!(s.status, 200);
-    assert_eq!(s.peer.as_deref(), Some(origin.addr.to_string().as_str()));
+    assert_eq!(s.peer.as_ref().map(|p| p.to_string()), Some(origin.addr.to_string()));
     assert!(s.error.is_none(), "{:?}", s.error);
     assert!(rec.errors()[0].is_none());
     let phases = rec.phases();
@@ -655,7 +655,7 @@ async fn logging_summary_fields() {
     assert_eq!(s.status, 200);
     assert_eq!(s.bytes_in, body.len() as u64);
     assert_eq!(s.bytes_out, r.body.len() as u64);
-    assert_eq!(s.peer.as_deref(), Some(origin.addr.to_string().as_str()));
+    assert_eq!(s.peer.as_ref().map(|p| p.to_string()), Some(origin.addr.to_string()));
     assert!(!s.reused);
     assert!(s.upstream_connect.is_some());
     let ttfb = s.time_to_first_byte.expect("time_to_first_byte");

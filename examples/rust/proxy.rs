@@ -2,7 +2,7 @@
 //!
 //! Without an upstream it also starts an embedded demo origin (a second service that answers every
 //! request itself), so it works out of the box: `curl -v http://127.0.0.1:8080/`.
-//! SIGTERM shuts down gracefully, SIGINT at once.
+//! SIGTERM shuts down gracefully, SIGINT at once. `PROXY_QUIET=1` turns the access log off.
 
 use std::time::Duration;
 
@@ -15,24 +15,30 @@ use proxy::server::{Server, ServerConf};
 use proxy::service::ListeningService;
 use proxy::upstream::HttpPeer;
 
-/// Forwards everything to one peer and logs one line per request.
-struct Forward(HttpPeer);
+/// Forwards everything to one peer; logs one line per request unless `quiet`.
+struct Forward {
+    peer: HttpPeer,
+    quiet: bool,
+}
 
 impl ProxyHttp for Forward {
     type CTX = ();
     fn new_ctx(&self) {}
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<HttpPeer> {
-        Ok(self.0.clone())
+        Ok(self.peer.clone())
     }
 
     fn logging(&self, session: &mut Session, e: Option<&proxy::error::Error>, _ctx: &mut ()) {
+        if self.quiet {
+            return;
+        }
         let s = &session.summary;
         eprintln!(
             "{} {} -> {} {} in={} out={} reused={} total={:?}{}",
             session.req.method,
             session.req.uri,
-            s.peer.as_deref().unwrap_or("-"),
+            s.peer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             s.status,
             s.bytes_in,
             s.bytes_out,
@@ -80,7 +86,10 @@ fn main() -> std::io::Result<()> {
     };
     let peer =
         HttpPeer::new(&upstream).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let mut svc = ListeningService::new("proxy", HttpProxy::new(Forward(peer)));
+    let mut svc = ListeningService::new(
+        "proxy",
+        HttpProxy::new(Forward { peer, quiet: std::env::var_os("PROXY_QUIET").is_some() }),
+    );
     let addr = svc.add_tcp(&listen)?;
     server.add_service(svc);
     eprintln!("proxy listening on {addr}, forwarding to {upstream}");

@@ -120,8 +120,8 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         }
         let keepalive = request_keep_alive(&head) && !shutdown.is_shutting_down();
         let body = BodyReader::new(framing, &opts.limits);
-        let mut session =
-            Session::new(head, framing, body, conn.io.peer_addr(), conn.io.local_addr(), keepalive);
+        let (client, local) = conn.addrs();
+        let mut session = Session::new(head, framing, body, client, local, keepalive);
         let reuse = self.handle(&mut session, &mut conn, shutdown).await;
         if reuse && !shutdown.is_shutting_down() {
             Some(conn)

@@ -103,7 +103,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
         loop {
             let peer = self.hooks.upstream_peer(session, ctx).await?;
-            session.summary.peer = Some(peer.address.to_string());
+            session.summary.peer = Some(peer.address.clone());
             let started = Instant::now();
             let upstream = match self.connector.get(&peer).await {
                 Ok(u) => u,

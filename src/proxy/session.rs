@@ -8,6 +8,7 @@ use http::{HeaderValue, StatusCode};
 use crate::protocol::h1::conn::BodyReader;
 use crate::protocol::h1::{BodyFraming, RequestHead, ResponseHead};
 use crate::protocol::stream::SocketAddr;
+use crate::upstream::PeerAddress;
 
 /// What the logging phase gets to know about a request.
 #[derive(Debug, Clone, Default)]
@@ -18,8 +19,8 @@ pub struct Summary {
     pub bytes_in: u64,
     /// Response body bytes sent to the client.
     pub bytes_out: u64,
-    /// The last peer tried, as text.
-    pub peer: Option<String>,
+    /// The last peer tried.
+    pub peer: Option<PeerAddress>,
     /// Whether the last upstream connection came from the pool.
     pub reused: bool,
     /// Time to open the last upstream connection (zero when reused).

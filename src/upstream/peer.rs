@@ -1,7 +1,6 @@
 //! A peer: an address plus the options that change how a connection to it behaves. The options
 //! are part of the pool key, so two peers that differ in any of them never share a connection.
 
-use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -102,10 +101,26 @@ impl HttpPeer {
     }
 
     /// The pool key: equal for peers that may share connections.
+    ///
+    /// FNV-1a rather than SipHash: the key is computed twice per request, and its inputs come from
+    /// the host's configuration, not from clients, so there is no flooding to defend against.
     pub fn reuse_hash(&self) -> u64 {
-        let mut h = DefaultHasher::new();
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
         self.hash(&mut h);
         h.finish()
+    }
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use super::framing::BodyFraming;
 use super::parse::Parsed;
 use super::{H1Error, Limits};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
-use crate::protocol::stream::Stream;
+use crate::protocol::stream::{SocketAddr, Stream};
 
 /// Bytes asked of the kernel per read while a head is incomplete.
 const HEAD_READ: usize = 4 * 1024;
@@ -85,12 +85,20 @@ pub struct H1Conn {
     /// Encoded bytes waiting to be written together with the next body chunk.
     wbuf: BytesMut,
     side: ErrorSource,
+    /// Remote and local addresses, asked of the OS once per connection rather than per request.
+    addrs: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
 }
 
 impl H1Conn {
     /// Wraps a stream; `side` is who to blame for I/O errors on it.
     pub fn new(io: Stream, side: ErrorSource) -> Self {
-        H1Conn { io, rbuf: BytesMut::new(), wbuf: BytesMut::new(), side }
+        H1Conn { io, rbuf: BytesMut::new(), wbuf: BytesMut::new(), side, addrs: None }
+    }
+
+    /// The (remote, local) addresses of the transport.
+    pub fn addrs(&mut self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        let io = &self.io;
+        self.addrs.get_or_insert_with(|| (io.peer_addr(), io.local_addr())).clone()
     }
 
     fn io_err(&self, e: &std::io::Error, reading: bool, ctx: &'static str) -> Box<Error> {

@@ -123,6 +123,19 @@ pub fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut BytesMut) {
 /// With `keep_upgrade` the Upgrade field survives, but Connection is still removed: the caller
 /// must add `Connection: upgrade` back when forwarding an upgrade offer or a 101.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of these: one pass over the names is far cheaper than hashing
+    // each candidate for a removal that finds nothing.
+    let is_hop = |n: &HeaderName| {
+        n == CONNECTION
+            || n == TE
+            || n == TRANSFER_ENCODING
+            || (n == UPGRADE && !keep_upgrade)
+            || n == "keep-alive"
+            || n == "proxy-connection"
+    };
+    if !headers.keys().any(is_hop) {
+        return;
+    }
     let mut named: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(CONNECTION) {
         for token in value.as_bytes().split(|&b| b == b',') {
