@@ -36,7 +36,9 @@ impl ServiceRuntime {
     /// Starts `threads` workers named `<name>-<i>`.
     pub fn new(name: &str, threads: usize, work_stealing: bool) -> io::Result<Self> {
         let threads = threads.max(1);
-        if work_stealing {
+        // With one worker there is nobody to steal from; the current-thread scheduler does the
+        // same job without the multi-thread scheduler's atomics and queues.
+        if work_stealing && threads > 1 {
             let counter = Arc::new(AtomicUsize::new(0));
             let prefix = name.to_owned();
             let rt = Builder::new_multi_thread()
