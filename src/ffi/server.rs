@@ -125,17 +125,18 @@ pub extern "C" fn proxy_server_set_log(server: *mut proxy_server, f: proxy_log_f
     }
 }
 
-/// Adds a service; it starts with the server. Consumes `service` in every case (even on error):
-/// it must not be used or freed afterwards. WRONG_STATE once the server was started.
+/// Adds a service; it starts with the server. Consumes `service` in every case except
+/// PROXY_NULL_PARAMETER (even on WRONG_STATE): it must not be used or freed afterwards.
+/// WRONG_STATE once the server was started.
 #[no_mangle]
 pub extern "C" fn proxy_server_add_service(server: *mut proxy_server, service: *mut proxy_service) -> proxy_result {
     ffi_panic_boundary! {
+        let s = try_ref!(server);
         if service.is_null() {
             return PROXY_NULL_PARAMETER;
         }
         // SAFETY: non-NULL and created by proxy_service_new; we take ownership as documented.
         let svc = unsafe { Box::from_raw(service) };
-        let s = try_ref!(server);
         let mut st = s.state.lock();
         let ServerState::Building(server) = &mut *st else { return PROXY_WRONG_STATE };
         let svc = *svc;
