@@ -54,6 +54,19 @@ impl std::str::FromStr for PeerAddress {
     }
 }
 
+/// Which HTTP version to speak to a peer. Over TLS it is offered by ALPN; in cleartext `H2` means
+/// HTTP/2 with prior knowledge (h2c) and `H2ThenH1` falls back to HTTP/1.1 (nothing to negotiate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Alpn {
+    /// HTTP/1.1 only.
+    #[default]
+    H1,
+    /// HTTP/2 only.
+    H2,
+    /// HTTP/2 when the peer agrees, else HTTP/1.1.
+    H2ThenH1,
+}
+
 /// Connection behaviour towards a peer. `None` disables a timeout; the defaults are edge-safe
 /// (Pingora's are all `None`, which lets a dead upstream hold a request forever).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,6 +81,11 @@ pub struct PeerOptions {
     pub write_timeout: Option<Duration>,
     /// How long an unused connection may wait in the pool.
     pub idle_timeout: Option<Duration>,
+    /// HTTP version to use.
+    pub alpn: Alpn,
+    /// Most concurrent requests multiplexed on one HTTP/2 connection (the peer's own
+    /// SETTINGS_MAX_CONCURRENT_STREAMS applies too).
+    pub max_h2_streams: usize,
 }
 
 impl Default for PeerOptions {
@@ -78,6 +96,8 @@ impl Default for PeerOptions {
             read_timeout: Some(Duration::from_secs(60)),
             write_timeout: Some(Duration::from_secs(60)),
             idle_timeout: Some(Duration::from_secs(60)),
+            alpn: Alpn::H1,
+            max_h2_streams: 100,
         }
     }
 }
