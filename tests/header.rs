@@ -21,10 +21,7 @@ fn header_matches_cbindgen_output() {
             return;
         }
     };
-    assert!(
-        v.ends_with(CBINDGEN_VERSION),
-        "cbindgen {CBINDGEN_VERSION} is pinned, found `{v}`"
-    );
+    assert!(v.ends_with(CBINDGEN_VERSION), "cbindgen {CBINDGEN_VERSION} is pinned, found `{v}`");
     let fresh = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("proxy.h");
     let st = Command::new("cbindgen")
         .current_dir(root())
@@ -45,10 +42,7 @@ fn header_matches_cbindgen_output() {
 #[test]
 fn header_compiles_as_c99_and_cxx() {
     let h = root().join("include/proxy.h");
-    for (cc, args) in [
-        ("cc", &["-std=c99", "-x", "c"][..]),
-        ("c++", &["-std=c++11", "-x", "c++"][..]),
-    ] {
+    for (cc, args) in [("cc", &["-std=c99", "-x", "c"][..]), ("c++", &["-std=c++11", "-x", "c++"][..])] {
         let st = Command::new(cc)
             .args(["-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only"])
             .args(args)

@@ -142,9 +142,7 @@ pub(crate) struct FfiCtx {
 
 impl FfiCtx {
     fn cell(&mut self) -> Arc<proxy_session> {
-        self.cell
-            .get_or_insert_with(|| proxy_session::new(self.shared.registry.clone()))
-            .clone()
+        self.cell.get_or_insert_with(|| proxy_session::new(self.shared.registry.clone())).clone()
     }
 }
 
@@ -208,7 +206,15 @@ fn expired(phase: proxy_phase) -> Box<Error> {
 impl FfiHooks {
     /// Calls `f` for `phase`; returns at once unless it answers PENDING (then only when
     /// `may_wait`), in which case the result tells the caller to wait.
-    fn call(&self, cell: &Arc<proxy_session>, f: PhaseFn, phase: proxy_phase, session: *mut Session, extra: Extra, may_wait: bool) -> Step {
+    fn call(
+        &self,
+        cell: &Arc<proxy_session>,
+        f: PhaseFn,
+        phase: proxy_phase,
+        session: *mut Session,
+        extra: Extra,
+        may_wait: bool,
+    ) -> Step {
         cell.enter(phase, session, extra);
         let ptr = Arc::as_ptr(cell).cast_mut();
         // SAFETY: a host function pointer, called with its own user pointer and a live cell.
@@ -228,30 +234,51 @@ impl FfiHooks {
                 Step::Wait(rx)
             }
             PROXY_PENDING => {
-                self.shared.log(PROXY_LOG_WARN, &format!("{} cannot wait: PROXY_PENDING counts as PROXY_ERROR", phase_name(phase)));
+                self.shared.log(
+                    PROXY_LOG_WARN,
+                    &format!("{} cannot wait: PROXY_PENDING counts as PROXY_ERROR", phase_name(phase)),
+                );
                 Step::Done(PROXY_ERROR)
             }
             other => {
-                self.shared.log(PROXY_LOG_ERROR, &format!("{} returned unknown action {other}: failing the request", phase_name(phase)));
+                self.shared.log(
+                    PROXY_LOG_ERROR,
+                    &format!("{} returned unknown action {other}: failing the request", phase_name(phase)),
+                );
                 Step::Done(PROXY_ERROR)
             }
         }
     }
 
-    async fn wait(&self, cell: &Arc<proxy_session>, rx: oneshot::Receiver<proxy_action>, phase: proxy_phase) -> Outcome {
+    async fn wait(
+        &self,
+        cell: &Arc<proxy_session>,
+        rx: oneshot::Receiver<proxy_action>,
+        phase: proxy_phase,
+    ) -> Outcome {
         match tokio::time::timeout(self.pending_timeout, rx).await {
             Ok(Ok(a)) => Outcome::Action(a),
             Ok(Err(_)) => Outcome::Action(PROXY_ERROR),
             Err(_) => {
                 cell.access.lock().expired = true;
-                self.shared.log(PROXY_LOG_WARN, &format!("{}: pending deadline passed without proxy_session_resume", phase_name(phase)));
+                self.shared.log(
+                    PROXY_LOG_WARN,
+                    &format!("{}: pending deadline passed without proxy_session_resume", phase_name(phase)),
+                );
                 Outcome::Expired
             }
         }
     }
 
     /// One async crossing: call, wait if PENDING, close the cell.
-    async fn cross(&self, ctx: &mut FfiCtx, f: PhaseFn, phase: proxy_phase, session: &mut Session, extra: Extra) -> (Outcome, Option<HttpPeer>) {
+    async fn cross(
+        &self,
+        ctx: &mut FfiCtx,
+        f: PhaseFn,
+        phase: proxy_phase,
+        session: &mut Session,
+        extra: Extra,
+    ) -> (Outcome, Option<HttpPeer>) {
         let cell = ctx.cell();
         let step = self.call(&cell, f, phase, session, extra, true);
         let out = match step {
@@ -263,7 +290,14 @@ impl FfiHooks {
     }
 
     /// A filter phase where only CONTINUE goes on.
-    async fn filter(&self, ctx: &mut FfiCtx, f: proxy_phase_fn, phase: proxy_phase, session: &mut Session, extra: Extra) -> Result<()> {
+    async fn filter(
+        &self,
+        ctx: &mut FfiCtx,
+        f: proxy_phase_fn,
+        phase: proxy_phase,
+        session: &mut Session,
+        extra: Extra,
+    ) -> Result<()> {
         let Some(f) = f else { return Ok(()) };
         match self.cross(ctx, f, phase, session, extra).await.0 {
             Outcome::Action(PROXY_CONTINUE) => Ok(()),
@@ -273,7 +307,14 @@ impl FfiHooks {
     }
 
     /// A phase the core runs synchronously (no PENDING).
-    fn sync(&self, ctx: &mut FfiCtx, f: PhaseFn, phase: proxy_phase, session: &mut Session, extra: Extra) -> (proxy_action, Option<bool>) {
+    fn sync(
+        &self,
+        ctx: &mut FfiCtx,
+        f: PhaseFn,
+        phase: proxy_phase,
+        session: &mut Session,
+        extra: Extra,
+    ) -> (proxy_action, Option<bool>) {
         let cell = ctx.cell();
         let a = match self.call(&cell, f, phase, session, extra, false) {
             Step::Done(a) => a,
@@ -282,7 +323,14 @@ impl FfiHooks {
         (a, cell.leave().retry)
     }
 
-    fn retry_decision(&self, ctx: &mut FfiCtx, f: proxy_phase_fn, phase: proxy_phase, session: &mut Session, mut e: Box<Error>) -> Box<Error> {
+    fn retry_decision(
+        &self,
+        ctx: &mut FfiCtx,
+        f: proxy_phase_fn,
+        phase: proxy_phase,
+        session: &mut Session,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
         let Some(f) = f else { return e };
         let extra = Extra::Failure { error: e.to_string(), retry: e.retry };
         match self.sync(ctx, f, phase, session, extra) {
@@ -342,60 +390,111 @@ impl ProxyHttp for FfiHooks {
         };
         match self.cross(ctx, f, phase, session, Extra::None).await {
             (Outcome::Action(PROXY_CONTINUE), Some(peer)) => Ok(peer),
-            (Outcome::Action(PROXY_CONTINUE), None) => {
-                Err(Error::internal("upstream_peer").with_cause("the callback did not call proxy_session_set_peer"))
-            }
+            (Outcome::Action(PROXY_CONTINUE), None) => Err(Error::internal("upstream_peer")
+                .with_cause("the callback did not call proxy_session_set_peer")),
             (Outcome::Action(_), _) => Err(failed(phase)),
             (Outcome::Expired, _) => Err(expired(phase)),
         }
     }
 
-    async fn connected_to_upstream(&self, session: &mut Session, reused: bool, _peer: &HttpPeer, ctx: &mut FfiCtx) -> Result<()> {
+    async fn connected_to_upstream(
+        &self,
+        session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
         let f = self.cbs.connected_to_upstream;
         self.filter(ctx, f, PROXY_PHASE_CONNECTED_TO_UPSTREAM, session, Extra::Connected { reused }).await
     }
 
-    async fn upstream_request_filter(&self, session: &mut Session, up: &mut RequestHead, ctx: &mut FfiCtx) -> Result<()> {
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        up: &mut RequestHead,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
         let f = self.cbs.upstream_request_filter;
         let extra = Extra::UpstreamRequest(up);
         self.filter(ctx, f, PROXY_PHASE_UPSTREAM_REQUEST_FILTER, session, extra).await
     }
 
-    async fn request_body_filter(&self, session: &mut Session, body: &mut Option<Bytes>, end: bool, ctx: &mut FfiCtx) -> Result<()> {
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
         let f = self.cbs.request_body_filter;
         let extra = Extra::Body(body, end);
         self.filter(ctx, f, PROXY_PHASE_REQUEST_BODY_FILTER, session, extra).await
     }
 
-    async fn upstream_response_filter(&self, session: &mut Session, h: &mut ResponseHead, ctx: &mut FfiCtx) -> Result<()> {
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        h: &mut ResponseHead,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
         let f = self.cbs.upstream_response_filter;
         let extra = Extra::Response(h);
         self.filter(ctx, f, PROXY_PHASE_UPSTREAM_RESPONSE_FILTER, session, extra).await
     }
 
-    async fn response_filter(&self, session: &mut Session, h: &mut ResponseHead, ctx: &mut FfiCtx) -> Result<()> {
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        h: &mut ResponseHead,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
         let f = self.cbs.response_filter;
         let extra = Extra::Response(h);
         self.filter(ctx, f, PROXY_PHASE_RESPONSE_FILTER, session, extra).await
     }
 
-    async fn upstream_response_body_filter(&self, session: &mut Session, body: &mut Option<Bytes>, end: bool, ctx: &mut FfiCtx) -> Result<()> {
+    async fn upstream_response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
         let f = self.cbs.upstream_response_body_filter;
         let extra = Extra::Body(body, end);
         self.filter(ctx, f, PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER, session, extra).await
     }
 
-    async fn response_body_filter(&self, session: &mut Session, body: &mut Option<Bytes>, end: bool, ctx: &mut FfiCtx) -> Result<()> {
+    async fn response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
         let f = self.cbs.response_body_filter;
         let extra = Extra::Body(body, end);
         self.filter(ctx, f, PROXY_PHASE_RESPONSE_BODY_FILTER, session, extra).await
     }
 
-    fn fail_to_connect(&self, session: &mut Session, _peer: &HttpPeer, ctx: &mut FfiCtx, e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut FfiCtx,
+        e: Box<Error>,
+    ) -> Box<Error> {
         self.retry_decision(ctx, self.cbs.fail_to_connect, PROXY_PHASE_FAIL_TO_CONNECT, session, e)
     }
 
-    fn error_while_proxy(&self, _peer: &HttpPeer, session: &mut Session, e: Box<Error>, ctx: &mut FfiCtx, _client_reused: bool) -> Box<Error> {
+    fn error_while_proxy(
+        &self,
+        _peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut FfiCtx,
+        _client_reused: bool,
+    ) -> Box<Error> {
         self.retry_decision(ctx, self.cbs.error_while_proxy, PROXY_PHASE_ERROR_WHILE_PROXY, session, e)
     }
 
@@ -417,7 +516,10 @@ impl ProxyHttp for FfiHooks {
         let Some(f) = self.cbs.logging else { return };
         let (a, _) = self.sync(ctx, f, PROXY_PHASE_LOGGING, session, Extra::None);
         if a != PROXY_CONTINUE {
-            self.shared.log(PROXY_LOG_DEBUG, "logging callback returned something other than PROXY_CONTINUE (ignored)");
+            self.shared.log(
+                PROXY_LOG_DEBUG,
+                "logging callback returned something other than PROXY_CONTINUE (ignored)",
+            );
         }
     }
 }

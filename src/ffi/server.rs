@@ -117,7 +117,12 @@ pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result 
 /// Sets (or, with `f` NULL, removes) the server's log callback; messages above `max_level`
 /// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed.
 #[no_mangle]
-pub extern "C" fn proxy_server_set_log(server: *mut proxy_server, f: proxy_log_fn, user: *mut c_void, max_level: u32) -> proxy_result {
+pub extern "C" fn proxy_server_set_log(
+    server: *mut proxy_server,
+    f: proxy_log_fn,
+    user: *mut c_void,
+    max_level: u32,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(server);
         *s.shared.log.lock() = f.map(|f| LogSink { f, user, max_level });
@@ -129,7 +134,10 @@ pub extern "C" fn proxy_server_set_log(server: *mut proxy_server, f: proxy_log_f
 /// PROXY_NULL_PARAMETER (even on WRONG_STATE): it must not be used or freed afterwards.
 /// WRONG_STATE once the server was started.
 #[no_mangle]
-pub extern "C" fn proxy_server_add_service(server: *mut proxy_server, service: *mut proxy_service) -> proxy_result {
+pub extern "C" fn proxy_server_add_service(
+    server: *mut proxy_server,
+    service: *mut proxy_service,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(server);
         if service.is_null() {
@@ -310,7 +318,11 @@ pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
 /// deadline passed, ALREADY when it was resumed before, WRONG_PHASE when it is not pending,
 /// INVALID_PARAMETER for another action.
 #[no_mangle]
-pub extern "C" fn proxy_session_resume(server: *mut proxy_server, session_id: u64, action: i32) -> proxy_result {
+pub extern "C" fn proxy_session_resume(
+    server: *mut proxy_server,
+    session_id: u64,
+    action: i32,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(server);
         if !matches!(action, PROXY_CONTINUE | PROXY_RESPONDED | PROXY_ERROR) {
@@ -358,7 +370,11 @@ pub extern "C" fn proxy_service_free(service: *mut proxy_service) {
 /// the bound port, useful with port 0. INVALID_PARAMETER for a malformed address, IO when binding
 /// fails.
 #[no_mangle]
-pub extern "C" fn proxy_service_add_tcp(service: *mut proxy_service, addr: *const c_char, out_port: *mut u16) -> proxy_result {
+pub extern "C" fn proxy_service_add_tcp(
+    service: *mut proxy_service,
+    addr: *const c_char,
+    out_port: *mut u16,
+) -> proxy_result {
     ffi_panic_boundary! {
         let svc = try_mut!(service);
         // SAFETY: NULL or a C string.
@@ -434,7 +450,11 @@ pub const PROXY_TIMEOUT_PENDING: u32 = 5;
 
 /// Sets timeout `which` (`PROXY_TIMEOUT_*`) to `ms` milliseconds (must be > 0).
 #[no_mangle]
-pub extern "C" fn proxy_service_set_timeout(service: *mut proxy_service, which: u32, ms: u32) -> proxy_result {
+pub extern "C" fn proxy_service_set_timeout(
+    service: *mut proxy_service,
+    which: u32,
+    ms: u32,
+) -> proxy_result {
     ffi_panic_boundary! {
         let svc = try_mut!(service);
         if ms == 0 {
@@ -468,7 +488,11 @@ pub const PROXY_LIMIT_DRAIN: u32 = 6;
 
 /// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0.
 #[no_mangle]
-pub extern "C" fn proxy_service_set_limit(service: *mut proxy_service, which: u32, value: u64) -> proxy_result {
+pub extern "C" fn proxy_service_set_limit(
+    service: *mut proxy_service,
+    which: u32,
+    value: u64,
+) -> proxy_result {
     ffi_panic_boundary! {
         let svc = try_mut!(service);
         let Ok(v) = usize::try_from(value) else { return PROXY_INVALID_PARAMETER };
@@ -489,7 +513,10 @@ pub extern "C" fn proxy_service_set_limit(service: *mut proxy_service, which: u3
 /// Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).
 /// INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.
 #[no_mangle]
-pub extern "C" fn proxy_service_set_callbacks(service: *mut proxy_service, callbacks: *const proxy_http_callbacks) -> proxy_result {
+pub extern "C" fn proxy_service_set_callbacks(
+    service: *mut proxy_service,
+    callbacks: *const proxy_http_callbacks,
+) -> proxy_result {
     ffi_panic_boundary! {
         let svc = try_mut!(service);
         let _ = try_ref!(callbacks);

@@ -282,11 +282,7 @@ impl Access {
             PROXY_HEADERS_RESPONSE => match self.extra {
                 // SAFETY: as above.
                 Extra::Response(p) => Ok(&unsafe { &*p }.headers),
-                _ => self
-                    .session()?
-                    .response()
-                    .map(|r| &r.headers)
-                    .ok_or(PROXY_WRONG_PHASE),
+                _ => self.session()?.response().map(|r| &r.headers).ok_or(PROXY_WRONG_PHASE),
             },
             _ => Err(PROXY_INVALID_PARAMETER),
         }
@@ -467,7 +463,11 @@ pub extern "C" fn proxy_session_server_addr(s: *const proxy_session, out: *mut p
 /// The number of header fields (each value of a repeated name counts) in block `kind`
 /// (`PROXY_HEADERS_*`). WRONG_PHASE when the block does not exist in this phase.
 #[no_mangle]
-pub extern "C" fn proxy_session_header_count(s: *const proxy_session, kind: u32, out_n: *mut usize) -> proxy_result {
+pub extern "C" fn proxy_session_header_count(
+    s: *const proxy_session,
+    kind: u32,
+    out_n: *mut usize,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out_n);
@@ -509,7 +509,12 @@ pub extern "C" fn proxy_session_header_get(
 /// The `index`-th header field (0-based, grouped by name in first-arrival order) of block `kind`.
 /// NOT_FOUND past the end.
 #[no_mangle]
-pub extern "C" fn proxy_session_header_nth(s: *const proxy_session, kind: u32, index: usize, out: *mut proxy_header) -> proxy_result {
+pub extern "C" fn proxy_session_header_nth(
+    s: *const proxy_session,
+    kind: u32,
+    index: usize,
+    out: *mut proxy_header,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out);
@@ -561,7 +566,12 @@ pub extern "C" fn proxy_session_headers(
 /// that is not a token, a value with CR/LF/NUL/controls, or Content-Length / Transfer-Encoding
 /// (managed by the proxy) answer HEADER_INVALID and change nothing. Views into the block die.
 #[no_mangle]
-pub extern "C" fn proxy_session_header_set(s: *const proxy_session, kind: u32, name: proxy_str, value: proxy_str) -> proxy_result {
+pub extern "C" fn proxy_session_header_set(
+    s: *const proxy_session,
+    kind: u32,
+    name: proxy_str,
+    value: proxy_str,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let n = try_res!(settable_name(&name));
@@ -573,7 +583,12 @@ pub extern "C" fn proxy_session_header_set(s: *const proxy_session, kind: u32, n
 
 /// Appends a value to `name` in block `kind` (validated as for `proxy_session_header_set`).
 #[no_mangle]
-pub extern "C" fn proxy_session_header_add(s: *const proxy_session, kind: u32, name: proxy_str, value: proxy_str) -> proxy_result {
+pub extern "C" fn proxy_session_header_add(
+    s: *const proxy_session,
+    kind: u32,
+    name: proxy_str,
+    value: proxy_str,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let n = try_res!(settable_name(&name));
@@ -586,7 +601,11 @@ pub extern "C" fn proxy_session_header_add(s: *const proxy_session, kind: u32, n
 /// Removes every value of `name` from block `kind`. NOT_FOUND when there was none.
 /// (Removing Content-Length from a response is allowed: the proxy then chunks the body.)
 #[no_mangle]
-pub extern "C" fn proxy_session_header_remove(s: *const proxy_session, kind: u32, name: proxy_str) -> proxy_result {
+pub extern "C" fn proxy_session_header_remove(
+    s: *const proxy_session,
+    kind: u32,
+    name: proxy_str,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let n = try_res!(header_name(&name));
@@ -620,7 +639,10 @@ pub extern "C" fn proxy_session_set_peer(s: *const proxy_session, peer: *const p
 /// The response status: the head being filtered in `upstream_response_filter` /
 /// `response_filter`, the status sent downstream afterwards. WRONG_PHASE before there is one.
 #[no_mangle]
-pub extern "C" fn proxy_session_response_status(s: *const proxy_session, out_status: *mut u32) -> proxy_result {
+pub extern "C" fn proxy_session_response_status(
+    s: *const proxy_session,
+    out_status: *mut u32,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out_status);
@@ -706,7 +728,11 @@ pub extern "C" fn proxy_session_respond(
 /// The body chunk in a body filter phase (empty view when there is none) and whether it is the
 /// last call for this body (`*out_end_of_stream` = 1). `out_end_of_stream` may be NULL.
 #[no_mangle]
-pub extern "C" fn proxy_session_body(s: *const proxy_session, out: *mut proxy_str, out_end_of_stream: *mut u32) -> proxy_result {
+pub extern "C" fn proxy_session_body(
+    s: *const proxy_session,
+    out: *mut proxy_str,
+    out_end_of_stream: *mut u32,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out);
@@ -727,7 +753,11 @@ pub extern "C" fn proxy_session_body(s: *const proxy_session, out: *mut proxy_st
 /// Replaces the body chunk in a body filter phase with a copy of `data` (`len` 0 drops the chunk).
 /// For response bodies whose length changes, remove Content-Length in `response_filter` first.
 #[no_mangle]
-pub extern "C" fn proxy_session_set_body(s: *const proxy_session, data: *const u8, len: usize) -> proxy_result {
+pub extern "C" fn proxy_session_set_body(
+    s: *const proxy_session,
+    data: *const u8,
+    len: usize,
+) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         if data.is_null() && len > 0 {

@@ -21,10 +21,7 @@ pub struct proxy_str {
 
 impl proxy_str {
     pub(crate) fn from_bytes(b: &[u8]) -> Self {
-        proxy_str {
-            ptr: b.as_ptr().cast(),
-            len: b.len(),
-        }
+        proxy_str { ptr: b.as_ptr().cast(), len: b.len() }
     }
 
     /// The bytes, or `PROXY_NULL_PARAMETER` for a NULL pointer with a length.
@@ -116,7 +113,7 @@ impl proxy_peer {
     /// The smallest struct accepted: up to and including `address`.
     pub(crate) const MIN_SIZE: usize = std::mem::offset_of!(proxy_peer, sni);
 
-    pub(crate) fn to_peer(&self) -> Result<HttpPeer, proxy_result> {
+    pub(crate) fn to_peer(self) -> Result<HttpPeer, proxy_result> {
         if self.flags & PROXY_PEER_TLS != 0 {
             return Err(PROXY_UNSUPPORTED);
         }
@@ -171,7 +168,5 @@ pub(crate) unsafe fn cstr<'a>(p: *const c_char) -> Result<&'a str, proxy_result>
         return Err(PROXY_NULL_PARAMETER);
     }
     // SAFETY: see above.
-    unsafe { CStr::from_ptr(p) }
-        .to_str()
-        .map_err(|_| PROXY_INVALID_PARAMETER)
+    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| PROXY_INVALID_PARAMETER)
 }
