@@ -42,7 +42,7 @@
 #define PROXY_ABI_VERSION_MAJOR 0
 
 // ABI minor version: grows when functions or struct fields are appended.
-#define PROXY_ABI_VERSION_MINOR 1
+#define PROXY_ABI_VERSION_MINOR 2
 
 // Feature bit: Unix domain socket listeners and peers.
 #define PROXY_FEATURE_UDS 1
@@ -58,6 +58,9 @@
 
 // Feature bit: HTTP/2 (not in this build).
 #define PROXY_FEATURE_H2 16
+
+// Feature bit: `proxy_service_set_thread_hooks` (ABI 0.2).
+#define PROXY_FEATURE_THREAD_HOOKS 32
 
 // Log level: errors.
 #define PROXY_LOG_ERROR 1
@@ -127,7 +130,8 @@ typedef struct proxy_server proxy_server;
 //
 // Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
 // proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
-// proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_free.
+// proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_set_thread_hooks,
+// proxy_service_free.
 typedef struct proxy_service proxy_service;
 
 // One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
@@ -231,6 +235,9 @@ typedef struct proxy_http_callbacks {
   // `proxy_session_set_user` here.
   proxy_phase_fn request_end;
 } proxy_http_callbacks;
+
+// A function run on a service's worker threads (see `proxy_service_set_thread_hooks`).
+typedef void (*proxy_thread_fn)(void *user);
 
 // One header field: two views.
 typedef struct proxy_header {
@@ -502,6 +509,18 @@ proxy_result proxy_service_set_limit(struct proxy_service *service, uint32_t whi
 // INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.
 proxy_result proxy_service_set_callbacks(struct proxy_service *service,
                                          const struct proxy_http_callbacks *callbacks);
+
+// Sets functions run on every worker thread of this service: `on_start(user)` on each thread
+// before it runs any callback of the service, `on_stop(user)` when the thread exits (during
+// `proxy_server_shutdown` / `_free`, after the last callback on that thread). Either may be NULL;
+// both NULL removes the hooks. For bindings that need per-thread state (a Python thread state,
+// a JNI env). With work stealing on and more than one thread they may also run on the runtime's
+// helper threads, which never run callbacks. The hooks must not block; proxy_server_run /
+// _shutdown / _free called from one answer BUSY. `user` must stay valid until the server is freed.
+proxy_result proxy_service_set_thread_hooks(struct proxy_service *service,
+                                            proxy_thread_fn on_start,
+                                            proxy_thread_fn on_stop,
+                                            void *user);
 
 // The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
 // reused, so resuming an old id safely answers `PROXY_GONE`. Call it before returning

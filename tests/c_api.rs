@@ -104,6 +104,11 @@ fn c_fail_closed() {
 }
 
 #[test]
+fn c_thread_hooks() {
+    run_c_test("test_thread_hooks");
+}
+
+#[test]
 fn exported_symbols_all_start_with_proxy() {
     let lib = lib_dir().join("libproxy.so");
     let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm");

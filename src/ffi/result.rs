@@ -55,7 +55,7 @@ pub const PROXY_ERROR: proxy_action = 4;
 /// ABI major version: a host built against another major must not use this library.
 pub const PROXY_ABI_VERSION_MAJOR: u32 = 0;
 /// ABI minor version: grows when functions or struct fields are appended.
-pub const PROXY_ABI_VERSION_MINOR: u32 = 1;
+pub const PROXY_ABI_VERSION_MINOR: u32 = 2;
 
 /// Feature bit: Unix domain socket listeners and peers.
 pub const PROXY_FEATURE_UDS: u64 = 1;
@@ -67,6 +67,8 @@ pub const PROXY_FEATURE_BODY_FILTERS: u64 = 4;
 pub const PROXY_FEATURE_TLS: u64 = 8;
 /// Feature bit: HTTP/2 (not in this build).
 pub const PROXY_FEATURE_H2: u64 = 16;
+/// Feature bit: `proxy_service_set_thread_hooks` (ABI 0.2).
+pub const PROXY_FEATURE_THREAD_HOOKS: u64 = 32;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -86,7 +88,9 @@ pub extern "C" fn proxy_abi_version() -> u32 {
 /// The features of this build: an OR of `PROXY_FEATURE_*` bits.
 #[no_mangle]
 pub extern "C" fn proxy_features() -> u64 {
-    ffi_panic_boundary! { PROXY_FEATURE_UDS | PROXY_FEATURE_PENDING | PROXY_FEATURE_BODY_FILTERS }
+    ffi_panic_boundary! {
+        PROXY_FEATURE_UDS | PROXY_FEATURE_PENDING | PROXY_FEATURE_BODY_FILTERS | PROXY_FEATURE_THREAD_HOOKS
+    }
 }
 
 /// A static NUL-terminated description of a result code ("unknown result" for an unknown one).

@@ -30,6 +30,32 @@ pub const PROXY_LOG_DEBUG: u32 = 4;
 /// any thread, concurrently; must not block and must not call back into the server.
 pub type proxy_log_fn = Option<unsafe extern "C" fn(user: *mut c_void, level: u32, message: proxy_str)>;
 
+/// A function run on a service's worker threads (see `proxy_service_set_thread_hooks`).
+pub type proxy_thread_fn = Option<unsafe extern "C" fn(user: *mut c_void)>;
+
+/// The host's thread hooks and their user pointer.
+#[derive(Clone, Copy)]
+struct HostThreadHooks {
+    on_start: proxy_thread_fn,
+    on_stop: proxy_thread_fn,
+    user: *mut c_void,
+}
+
+// SAFETY: `user` is the host's, valid from any thread by the header's contract.
+unsafe impl Send for HostThreadHooks {}
+// SAFETY: as above.
+unsafe impl Sync for HostThreadHooks {}
+
+impl HostThreadHooks {
+    fn call(&self, f: proxy_thread_fn) {
+        if let Some(f) = f {
+            // SAFETY: a host function pointer with its own user pointer. Marked as a callback so
+            // that proxy_server_shutdown / _free from a hook answer BUSY instead of deadlocking.
+            super::in_callback(|| unsafe { f(self.user) });
+        }
+    }
+}
+
 struct LogSink {
     f: unsafe extern "C" fn(*mut c_void, u32, proxy_str),
     user: *mut c_void,
@@ -86,7 +112,8 @@ pub struct proxy_server {
 ///
 /// Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
 /// proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
-/// proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_free.
+/// proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_set_thread_hooks,
+/// proxy_service_free.
 pub struct proxy_service {
     name: String,
     stacks: Vec<TransportStack>,
@@ -96,6 +123,7 @@ pub struct proxy_service {
     opts: crate::app::HttpServerOptions,
     proxy: crate::proxy::ProxyOptions,
     pending_timeout: Duration,
+    thread_hooks: Option<HostThreadHooks>,
 }
 
 /// Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
@@ -155,6 +183,9 @@ pub extern "C" fn proxy_server_add_service(
         let mut ls = ListeningService::new(&svc.name, proxy);
         ls.set_threads(svc.threads);
         ls.set_work_stealing(svc.work_stealing);
+        if let Some(h) = svc.thread_hooks {
+            ls.set_thread_hooks(Arc::new(move || h.call(h.on_start)), Arc::new(move || h.call(h.on_stop)));
+        }
         for stack in svc.stacks {
             if ls.add_stack(stack).is_err() {
                 return PROXY_IO;
@@ -349,6 +380,7 @@ pub extern "C" fn proxy_service_new(name: *const c_char, out: *mut *mut proxy_se
             opts: Default::default(),
             proxy: Default::default(),
             pending_timeout: Duration::from_secs(30),
+            thread_hooks: None,
         });
         *out = Box::into_raw(svc);
         PROXY_OK
@@ -523,6 +555,30 @@ pub extern "C" fn proxy_service_set_callbacks(
         // SAFETY: non-NULL; the host's struct has at least `struct_size` readable bytes.
         let cbs = try_res!(unsafe { copy_sized(callbacks, proxy_http_callbacks::MIN_SIZE) });
         svc.cbs = cbs;
+        PROXY_OK
+    }
+}
+
+/// Sets functions run on every worker thread of this service: `on_start(user)` on each thread
+/// before it runs any callback of the service, `on_stop(user)` when the thread exits (during
+/// `proxy_server_shutdown` / `_free`, after the last callback on that thread). Either may be NULL;
+/// both NULL removes the hooks. For bindings that need per-thread state (a Python thread state,
+/// a JNI env). With work stealing on and more than one thread they may also run on the runtime's
+/// helper threads, which never run callbacks. The hooks must not block; proxy_server_run /
+/// _shutdown / _free called from one answer BUSY. `user` must stay valid until the server is freed.
+#[no_mangle]
+pub extern "C" fn proxy_service_set_thread_hooks(
+    service: *mut proxy_service,
+    on_start: proxy_thread_fn,
+    on_stop: proxy_thread_fn,
+    user: *mut c_void,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        svc.thread_hooks = match (on_start, on_stop) {
+            (None, None) => None,
+            _ => Some(HostThreadHooks { on_start, on_stop, user }),
+        };
         PROXY_OK
     }
 }
