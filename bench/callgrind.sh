@@ -18,9 +18,14 @@ nginx -c "$DIR/up.conf" -p "$DIR" & NG=$!
 PROXY_QUIET=1 valgrind --tool=callgrind --callgrind-out-file="$DIR/cg.out" \
   ./target/release/examples/rust_proxy 127.0.0.1:18192 127.0.0.1:18191 >/dev/null 2>&1 & VG=$!
 sleep 3
+# Warm up (connections, pool, allocator), then count only the measured run.
+wrk -t1 -c10 -d1s http://127.0.0.1:18192/ >/dev/null
+callgrind_control -z $VG >/dev/null
 n=$(wrk -t1 -c10 -d${DUR}s http://127.0.0.1:18192/ | awk '/requests in/{print $1}')
+callgrind_control -d $VG >/dev/null
 kill -INT $VG; wait $VG || true; kill $NG || true
-total=$(callgrind_annotate "$DIR/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
+dump=$(ls "$DIR"/cg.out.* 2>/dev/null | head -1)
+total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
 echo "requests=$n instructions=$total per_request=$((total / n))"
-cp "$DIR/cg.out" bench/results/callgrind.out 2>/dev/null || { mkdir -p bench/results; cp "$DIR/cg.out" bench/results/callgrind.out; }
+mkdir -p bench/results; cp "$dump" bench/results/callgrind.out
 rm -rf "$DIR"

@@ -17,6 +17,7 @@ use super::framing::BodyFraming;
 use super::parse::Parsed;
 use super::{H1Error, Limits};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
+use crate::protocol::buffers;
 use crate::protocol::stream::{SocketAddr, Stream};
 
 /// Bytes asked of the kernel per read while a head is incomplete.
@@ -117,16 +118,19 @@ impl H1Conn {
 
     /// Drops the read buffer's allocation when nothing is buffered (idle keep-alive connection).
     pub fn release_buffers(&mut self) {
-        if self.rbuf.is_empty() {
-            self.rbuf = BytesMut::new();
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            buffers::give(std::mem::take(&mut self.rbuf));
         }
-        if self.wbuf.is_empty() {
-            self.wbuf = BytesMut::new();
+        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
+            buffers::give(std::mem::take(&mut self.wbuf));
         }
     }
 
     /// Reads more bytes into the buffer. Returns 0 at EOF.
     async fn fill(&mut self, want: usize, deadline: Option<Instant>, ctx: &'static str) -> Result<usize> {
+        if self.rbuf.capacity() == 0 {
+            self.rbuf = buffers::take();
+        }
         self.rbuf.reserve(want);
         let read = self.io.read_buf(&mut self.rbuf);
         let r = match deadline {
@@ -243,26 +247,27 @@ impl H1Conn {
 
     /// Queues encoded head bytes; they leave with the next body write or [`H1Conn::flush`].
     pub fn queue(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = buffers::take();
+        }
         encode(&mut self.wbuf);
     }
 
-    async fn write_timed(&mut self, mut buf: impl Buf, timeout: Option<Duration>) -> Result<()> {
-        const CTX: &str = "writing";
-        let fut = self.io.write_all_buf(&mut buf);
-        let r = match timeout {
-            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| self.timeout_err(false, CTX))?,
-            None => fut.await,
-        };
-        r.map_err(|e| self.io_err(&e, false, CTX))
-    }
-
-    /// Writes whatever is queued.
+    /// Writes whatever is queued. The queue keeps its allocation for the next head.
     pub async fn flush(&mut self, timeout: Option<Duration>) -> Result<()> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let buf = self.wbuf.split();
-        self.write_timed(buf, timeout).await
+        let r = write_timed(&mut self.io, self.side, &self.wbuf[..], timeout).await;
+        self.wbuf.clear();
+        r
+    }
+
+    /// Writes the queued bytes followed by `rest`, in one vectored write where possible.
+    async fn write_with_queued(&mut self, rest: impl Buf, timeout: Option<Duration>) -> Result<()> {
+        let r = write_timed(&mut self.io, self.side, Buf::chain(&self.wbuf[..], rest), timeout).await;
+        self.wbuf.clear();
+        r
     }
 
     /// Writes one piece of body with `writer`'s framing, together with any queued head bytes.
@@ -290,19 +295,17 @@ impl H1Conn {
                     self.wbuf.extend_from_slice(b"\r\n");
                     return self.flush(timeout).await;
                 }
-                let head = self.wbuf.split().freeze();
-                return self.write_timed(head.chain(data).chain(&b"\r\n"[..]), timeout).await;
+                return self.write_with_queued(data.chain(&b"\r\n"[..]), timeout).await;
             }
             BodyWriter::UntilClose => {}
         }
         if self.wbuf.is_empty() {
-            self.write_timed(data, timeout).await
+            write_timed(&mut self.io, self.side, data, timeout).await
         } else if data.len() <= COALESCE {
             self.wbuf.extend_from_slice(&data);
             self.flush(timeout).await
         } else {
-            let head = self.wbuf.split().freeze();
-            self.write_timed(head.chain(data), timeout).await
+            self.write_with_queued(data, timeout).await
         }
     }
 
@@ -349,4 +352,22 @@ impl H1Conn {
     pub async fn shutdown(&mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
     }
+}
+
+/// Writes all of `buf` to `io` within `timeout`, blaming `side` for failures.
+async fn write_timed(
+    io: &mut Stream,
+    side: ErrorSource,
+    mut buf: impl Buf,
+    timeout: Option<Duration>,
+) -> Result<()> {
+    const CTX: &str = "writing";
+    let fut = io.write_all_buf(&mut buf);
+    let r = match timeout {
+        Some(t) => {
+            tokio::time::timeout(t, fut).await.map_err(|_| Error::new(ErrorKind::WriteTimeout, side, CTX))?
+        }
+        None => fut.await,
+    };
+    r.map_err(|e| Error::from_io(&e, side, false, CTX))
 }
