@@ -2,7 +2,8 @@
 //!
 //! Without an upstream it also starts an embedded demo origin (a second service that answers every
 //! request itself), so it works out of the box: `curl -v http://127.0.0.1:8080/`.
-//! SIGTERM shuts down gracefully, SIGINT at once. `PROXY_QUIET=1` turns the access log off.
+//! SIGTERM shuts down gracefully, SIGINT at once. `PROXY_QUIET=1` turns the access log off;
+//! `PROXY_H2_ONLY=1` serves only HTTP/2 (prior knowledge) on the listening port.
 
 use std::time::Duration;
 
@@ -86,10 +87,9 @@ fn main() -> std::io::Result<()> {
     };
     let peer =
         HttpPeer::new(&upstream).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let mut svc = ListeningService::new(
-        "proxy",
-        HttpProxy::new(Forward { peer, quiet: std::env::var_os("PROXY_QUIET").is_some() }),
-    );
+    let mut app = HttpProxy::new(Forward { peer, quiet: std::env::var_os("PROXY_QUIET").is_some() });
+    app.server_options_mut().h2_only = std::env::var_os("PROXY_H2_ONLY").is_some();
+    let mut svc = ListeningService::new("proxy", app);
     let addr = svc.add_tcp(&listen)?;
     server.add_service(svc);
     eprintln!("proxy listening on {addr}, forwarding to {upstream}");

@@ -47,6 +47,10 @@ pub struct HttpServerOptions {
     /// Most unread request body bytes read and discarded to keep a connection after an early
     /// response; beyond this the connection is closed instead.
     pub drain_limit: u64,
+    /// Speak only HTTP/2 (prior knowledge) on plaintext endpoints: a connection that does not
+    /// open with the HTTP/2 preface is closed without an answer (RFC 9113 §3.4). Off by default,
+    /// so one port serves HTTP/1.1 and h2c.
+    pub h2_only: bool,
 }
 
 impl Default for HttpServerOptions {
@@ -59,6 +63,7 @@ impl Default for HttpServerOptions {
             write_timeout: Duration::from_secs(30),
             allow_connect: false,
             drain_limit: 64 * 1024,
+            h2_only: false,
         }
     }
 }
@@ -105,8 +110,8 @@ impl<T: HttpServerApp> ServerApp for T {
             let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
             return h2::serve(self, io, addrs, shutdown).await;
         }
-        if conn.rbuf.is_empty() {
-            return; // closed or silent until the header deadline
+        if conn.rbuf.is_empty() || self.server_options().h2_only {
+            return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
         }
         let mut idle = self.server_options().keepalive_timeout;
         loop {

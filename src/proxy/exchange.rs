@@ -3,7 +3,7 @@
 //! response body down, and switch to a tunnel only after a real `101` (or a 2xx to CONNECT).
 
 use bytes::Bytes;
-use http::header::CONNECTION;
+use http::header::{CONNECTION, TE};
 use http::{HeaderValue, Method, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 
@@ -12,7 +12,7 @@ use super::upstream_session::{content_length, UpEvent, UpstreamSession};
 use super::{keep_for_replay, HttpProxy, ProxyHttp, Session};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::encode::strip_hop_by_hop;
-use crate::protocol::h1::framing::{expects_continue, is_upgrade_request};
+use crate::protocol::h1::framing::{expects_continue, has_token, is_upgrade_request};
 use crate::protocol::h1::ResponseHead;
 use crate::server::ShutdownWatch;
 use crate::upstream::HttpPeer;
@@ -45,6 +45,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
         strip_hop_by_hop(&mut up.headers, upgrade);
         if upgrade {
             up.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        // `TE: trailers` is the one TE an HTTP/2 request may carry (RFC 9113 §8.2.2), and gRPC
+        // servers require it to know that trailers survive the path; we do carry them.
+        if us.is_h2() && has_token(&session.req.headers, &TE, "trailers") {
+            up.headers.insert(TE, HeaderValue::from_static("trailers"));
         }
         self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
 

@@ -273,6 +273,11 @@ impl UpstreamSession {
         }
     }
 
+    /// Whether this attempt speaks HTTP/2.
+    pub(crate) fn is_h2(&self) -> bool {
+        matches!(self, UpstreamSession::H2(_))
+    }
+
     /// The HTTP/1 connection, for a tunnel.
     pub(crate) fn as_h1(&mut self) -> Option<&mut H1Conn> {
         match self {

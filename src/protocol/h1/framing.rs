@@ -155,7 +155,13 @@ pub fn response_framing(request_method: &Method, head: &ResponseHead) -> Result<
 
 /// Whether any Connection line lists `token` (case-insensitive).
 pub fn has_connection_token(headers: &HeaderMap, token: &str) -> bool {
-    list_elements(headers, CONNECTION).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+    has_token(headers, &CONNECTION, token)
+}
+
+/// Whether any line of the comma-separated list field `name` holds `token` (case-insensitive;
+/// parameters such as `;q=1` are not stripped).
+pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    list_elements(headers, name.clone()).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 fn keep_alive(version: Version, headers: &HeaderMap) -> bool {

@@ -1,0 +1,103 @@
+//! `Server::run_forever` through the example binary: SIGTERM drains in-flight requests, SIGINT
+//! stops at once.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::client::Conn;
+use support::origin::Origin;
+use support::within;
+
+fn example_binary() -> PathBuf {
+    // target/<profile>/deps/<test> → target/<profile>/examples/rust_proxy
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let bin = profile_dir.join("examples").join("rust_proxy");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO")).args(["build", "--example", "rust_proxy"]).status().unwrap();
+        assert!(status.success(), "building the example failed");
+    }
+    bin
+}
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+async fn start(upstream: SocketAddr) -> (Child, SocketAddr) {
+    let addr = free_port();
+    let child = Command::new(example_binary())
+        .args([addr.to_string(), upstream.to_string()])
+        .env("PROXY_QUIET", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "the example did not start listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (child, addr)
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's PID has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+async fn wait_exit(child: &mut Child, within_secs: u64) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(within_secs);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "the proxy did not exit in {within_secs} s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    within(30, async {
+        let origin = Origin::start().await;
+        let (mut child, addr) = start(origin.addr).await;
+        let mut c = Conn::connect(addr).await.unwrap();
+        c.send(b"GET /delay/800 HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        signal(&child, libc::SIGTERM);
+        let r = c.read_response().await.unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("connection"), Some("close"));
+        let status = wait_exit(&mut child, 10).await;
+        assert!(status.success(), "{status:?}");
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting after exit");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigint_stops_at_once() {
+    within(30, async {
+        let origin = Origin::start().await;
+        let (mut child, addr) = start(origin.addr).await;
+        let mut c = Conn::connect(addr).await.unwrap();
+        c.send(b"GET /hang HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t = Instant::now();
+        signal(&child, libc::SIGINT);
+        let status = wait_exit(&mut child, 5).await;
+        assert!(status.success(), "{status:?}");
+        assert!(t.elapsed() < Duration::from_secs(3), "fast shutdown took {:?}", t.elapsed());
+        assert!(
+            c.closed_within(Duration::from_secs(2)).await,
+            "the hanging request's connection stayed open"
+        );
+    })
+    .await;
+}
