@@ -229,6 +229,19 @@ impl proxy_session {
         }
     }
 
+    /// Like `leave` for phases that choose neither a peer nor a retry: nothing is moved out.
+    pub(crate) fn close(&self) {
+        let mut a = self.access.lock();
+        if a.early.take().is_some() {
+            a.resumed = true;
+        }
+        a.state = State::Idle;
+        a.phase = PROXY_PHASE_NONE;
+        a.session = std::ptr::null_mut();
+        a.waker = None;
+        a.extra = Extra::None;
+    }
+
     /// The request is over: later resumes answer GONE.
     pub(crate) fn end(&self) {
         {
