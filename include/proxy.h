@@ -59,7 +59,7 @@
 // Feature bit: HTTP/2 (not in this build).
 #define PROXY_FEATURE_H2 16
 
-// Feature bit: `proxy_service_set_thread_hooks` (ABI 0.2).
+// Feature bit: `proxy_service_set_thread_hooks` and `proxy_session_set_uri` (ABI 0.2).
 #define PROXY_FEATURE_THREAD_HOOKS 32
 
 // Log level: errors.
@@ -139,6 +139,7 @@ typedef struct proxy_service proxy_service;
 // `proxy_session_resume`). Never free it.
 //
 // Methods: proxy_session_id, proxy_session_phase, proxy_session_method, proxy_session_uri,
+// proxy_session_set_uri,
 // proxy_session_path, proxy_session_query, proxy_session_version, proxy_session_client_addr,
 // proxy_session_server_addr, proxy_session_header_count, proxy_session_header_get,
 // proxy_session_header_nth, proxy_session_headers, proxy_session_header_set,
@@ -533,8 +534,18 @@ proxy_result proxy_session_phase(const struct proxy_session *s, uint32_t *out_ph
 // The request method, e.g. "GET". Any phase but `request_end`.
 proxy_result proxy_session_method(const struct proxy_session *s, struct proxy_str *out);
 
-// The request target as received (origin form `/a?b`, or absolute / authority form).
+// The request target as received (origin form `/a?b`, or absolute / authority form), or as set
+// by `proxy_session_set_uri` in an earlier phase.
 proxy_result proxy_session_uri(const struct proxy_session *s, struct proxy_str *out);
+
+// Replaces the request target sent upstream with `uri`, which must be origin-form (`/path` with an
+// optional `?query`; no scheme, authority, fragment, whitespace or control bytes: INVALID_PARAMETER,
+// nothing changed). In early_request_filter, request_filter, upstream_peer and
+// connected_to_upstream it rewrites the request itself (later `proxy_session_uri` / `_path` /
+// `_query` see the new target); in upstream_request_filter only the upstream request. Other
+// phases: WRONG_PHASE. Views from `proxy_session_uri` obtained before are invalidated.
+proxy_result proxy_session_set_uri(const struct proxy_session *s,
+                                   struct proxy_str uri);
 
 // The path of the request target, without the query.
 proxy_result proxy_session_path(const struct proxy_session *s, struct proxy_str *out);

@@ -109,6 +109,11 @@ fn c_thread_hooks() {
 }
 
 #[test]
+fn c_set_uri() {
+    run_c_test("test_set_uri");
+}
+
+#[test]
 fn exported_symbols_all_start_with_proxy() {
     let lib = lib_dir().join("libproxy.so");
     let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm");

@@ -15,6 +15,12 @@ fn header_matches_cbindgen_output() {
     let v = match Command::new("cbindgen").arg("--version").output() {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         _ => {
+            // tests/run-all.sh installs the pinned cbindgen and sets this: there a missing
+            // cbindgen is a failure, not a skip.
+            assert!(
+                std::env::var_os("PROXY_REQUIRE_CBINDGEN").is_none(),
+                "cbindgen {CBINDGEN_VERSION} is required (PROXY_REQUIRE_CBINDGEN is set)"
+            );
             eprintln!(
                 "SKIPPED: cbindgen not installed (cargo install cbindgen --version {CBINDGEN_VERSION} --locked)"
             );

@@ -141,15 +141,16 @@ pub(crate) struct FfiCtx {
 }
 
 impl FfiCtx {
-    fn cell(&mut self) -> Arc<proxy_session> {
-        self.cell.get_or_insert_with(|| proxy_session::new(self.shared.registry.clone())).clone()
+    /// The request's cell, created by the first crossing (borrowed: no reference count traffic).
+    fn cell(&mut self) -> &Arc<proxy_session> {
+        self.cell.get_or_insert_with(|| proxy_session::new(self.shared.registry.clone()))
     }
 }
 
 impl Drop for FfiCtx {
     fn drop(&mut self) {
         if let Some(f) = self.request_end {
-            let cell = self.cell();
+            let cell = self.cell().clone();
             cell.enter(PROXY_PHASE_REQUEST_END, std::ptr::null_mut(), Extra::None);
             let ptr = Arc::as_ptr(&cell).cast_mut();
             // SAFETY: a host function pointer called with its own user pointer and a live cell.
@@ -270,7 +271,8 @@ impl FfiHooks {
         }
     }
 
-    /// One async crossing: call, wait if PENDING, close the cell.
+    /// One crossing: call, wait if PENDING, close the cell. When the callback answers at once (the
+    /// common case) nothing is awaited and no extra future is built.
     async fn cross(
         &self,
         ctx: &mut FfiCtx,
@@ -280,10 +282,9 @@ impl FfiHooks {
         extra: Extra,
     ) -> (Outcome, Option<HttpPeer>) {
         let cell = ctx.cell();
-        let step = self.call(&cell, f, phase, session, extra, true);
-        let out = match step {
+        let out = match self.call(cell, f, phase, session, extra, true) {
             Step::Done(a) => Outcome::Action(a),
-            Step::Wait(rx) => self.wait(&cell, rx, phase).await,
+            Step::Wait(rx) => self.wait(cell, rx, phase).await,
         };
         let left = cell.leave();
         (out, left.peer)
@@ -299,7 +300,13 @@ impl FfiHooks {
         extra: Extra,
     ) -> Result<()> {
         let Some(f) = f else { return Ok(()) };
-        match self.cross(ctx, f, phase, session, extra).await.0 {
+        let cell = ctx.cell();
+        let out = match self.call(cell, f, phase, session, extra, true) {
+            Step::Done(a) => Outcome::Action(a),
+            Step::Wait(rx) => self.wait(cell, rx, phase).await,
+        };
+        cell.close();
+        match out {
             Outcome::Action(PROXY_CONTINUE) => Ok(()),
             Outcome::Action(_) => Err(failed(phase)),
             Outcome::Expired => Err(expired(phase)),
@@ -316,7 +323,7 @@ impl FfiHooks {
         extra: Extra,
     ) -> (proxy_action, Option<bool>) {
         let cell = ctx.cell();
-        let a = match self.call(&cell, f, phase, session, extra, false) {
+        let a = match self.call(cell, f, phase, session, extra, false) {
             Step::Done(a) => a,
             Step::Wait(_) => PROXY_ERROR,
         };

@@ -29,15 +29,18 @@ thread_local! {
 /// Runs `f` (a call into the host) marked as "inside a callback", so that the server's blocking
 /// functions can refuse to run from there instead of deadlocking.
 pub(crate) fn in_callback<R>(f: impl FnOnce() -> R) -> R {
-    struct Guard;
-    impl Drop for Guard {
+    struct Guard<'a>(&'a Cell<u32>);
+    impl Drop for Guard<'_> {
         fn drop(&mut self) {
-            IN_CALLBACK.with(|c| c.set(c.get() - 1));
+            self.0.set(self.0.get() - 1);
         }
     }
-    IN_CALLBACK.with(|c| c.set(c.get() + 1));
-    let _g = Guard;
-    f()
+    // One thread-local lookup per crossing (in a cdylib each one is a __tls_get_addr call).
+    IN_CALLBACK.with(|c| {
+        c.set(c.get() + 1);
+        let _g = Guard(c);
+        f()
+    })
 }
 
 /// Whether the current thread is running a host callback.

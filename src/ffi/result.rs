@@ -67,7 +67,7 @@ pub const PROXY_FEATURE_BODY_FILTERS: u64 = 4;
 pub const PROXY_FEATURE_TLS: u64 = 8;
 /// Feature bit: HTTP/2 (not in this build).
 pub const PROXY_FEATURE_H2: u64 = 16;
-/// Feature bit: `proxy_service_set_thread_hooks` (ABI 0.2).
+/// Feature bit: `proxy_service_set_thread_hooks` and `proxy_session_set_uri` (ABI 0.2).
 pub const PROXY_FEATURE_THREAD_HOOKS: u64 = 32;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");

@@ -115,6 +115,7 @@ pub(crate) struct Access {
 /// `proxy_session_resume`). Never free it.
 ///
 /// Methods: proxy_session_id, proxy_session_phase, proxy_session_method, proxy_session_uri,
+/// proxy_session_set_uri,
 /// proxy_session_path, proxy_session_query, proxy_session_version, proxy_session_client_addr,
 /// proxy_session_server_addr, proxy_session_header_count, proxy_session_header_get,
 /// proxy_session_header_nth, proxy_session_headers, proxy_session_header_set,
@@ -227,6 +228,19 @@ impl proxy_session {
                 _ => None,
             },
         }
+    }
+
+    /// Like `leave` for phases that choose neither a peer nor a retry: nothing is moved out.
+    pub(crate) fn close(&self) {
+        let mut a = self.access.lock();
+        if a.early.take().is_some() {
+            a.resumed = true;
+        }
+        a.state = State::Idle;
+        a.phase = PROXY_PHASE_NONE;
+        a.session = std::ptr::null_mut();
+        a.waker = None;
+        a.extra = Extra::None;
     }
 
     /// The request is over: later resumes answer GONE.
@@ -382,7 +396,8 @@ pub extern "C" fn proxy_session_method(s: *const proxy_session, out: *mut proxy_
     }
 }
 
-/// The request target as received (origin form `/a?b`, or absolute / authority form).
+/// The request target as received (origin form `/a?b`, or absolute / authority form), or as set
+/// by `proxy_session_set_uri` in an earlier phase.
 #[no_mangle]
 pub extern "C" fn proxy_session_uri(s: *const proxy_session, out: *mut proxy_str) -> proxy_result {
     ffi_panic_boundary! {
@@ -394,6 +409,57 @@ pub extern "C" fn proxy_session_uri(s: *const proxy_session, out: *mut proxy_str
             Ok(proxy_str::from_bytes(cached.as_bytes()))
         }))
     }
+}
+
+/// Replaces the request target sent upstream with `uri`, which must be origin-form (`/path` with an
+/// optional `?query`; no scheme, authority, fragment, whitespace or control bytes: INVALID_PARAMETER,
+/// nothing changed). In early_request_filter, request_filter, upstream_peer and
+/// connected_to_upstream it rewrites the request itself (later `proxy_session_uri` / `_path` /
+/// `_query` see the new target); in upstream_request_filter only the upstream request. Other
+/// phases: WRONG_PHASE. Views from `proxy_session_uri` obtained before are invalidated.
+#[no_mangle]
+pub extern "C" fn proxy_session_set_uri(s: *const proxy_session, uri: proxy_str) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(s);
+        let bytes = try_res!(uri.bytes());
+        let new = try_res!(origin_form(bytes));
+        try_res!(s.with(|a| {
+            match a.phase {
+                PROXY_PHASE_EARLY_REQUEST_FILTER
+                | PROXY_PHASE_REQUEST_FILTER
+                | PROXY_PHASE_UPSTREAM_PEER
+                | PROXY_PHASE_CONNECTED_TO_UPSTREAM => {
+                    a.session_mut()?.req.uri = new;
+                    a.uri = None;
+                }
+                PROXY_PHASE_UPSTREAM_REQUEST_FILTER => match a.extra {
+                    // SAFETY: valid while the cell is open (see `Access::session`).
+                    Extra::UpstreamRequest(p) => unsafe { (*p).uri = new },
+                    _ => return Err(PROXY_WRONG_PHASE),
+                },
+                _ => return Err(PROXY_WRONG_PHASE),
+            }
+            Ok(())
+        }));
+        PROXY_OK
+    }
+}
+
+/// An origin-form request target (`/path?query`), validated like one read from the wire.
+fn origin_form(bytes: &[u8]) -> Result<http::Uri, proxy_result> {
+    if bytes.first() != Some(&b'/') || bytes.len() > 8192 {
+        return Err(PROXY_INVALID_PARAMETER);
+    }
+    // The http crate rejects bytes outside the URI grammar (space, CR, LF, NUL, other controls,
+    // non-ASCII) but would quietly drop a fragment: refuse it, it never goes on the wire.
+    if bytes.iter().any(|&b| b == b'#' || b <= b' ' || b >= 0x7f) {
+        return Err(PROXY_INVALID_PARAMETER);
+    }
+    let u = http::Uri::try_from(bytes).map_err(|_| PROXY_INVALID_PARAMETER)?;
+    if u.scheme().is_some() || u.authority().is_some() {
+        return Err(PROXY_INVALID_PARAMETER);
+    }
+    Ok(u)
 }
 
 /// The path of the request target, without the query.
