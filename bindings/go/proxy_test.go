@@ -531,12 +531,18 @@ func (h *manualPending) RequestFilter(s *proxy.Session) proxy.Action {
 		return proxy.Pending // never resumed: the pending deadline fails it
 	case "/async-panic":
 		return s.Async(func() proxy.Action { panic("boom in Async") })
-	}
-	go func() {
+	case "/early":
+		// Resumed before the hook returned: kept until it returns Pending; twice is ALREADY.
 		err1 := h.srv.Load().Resume(id, proxy.Continue)
 		err2 := h.srv.Load().Resume(id, proxy.Continue)
 		h.ids <- id
 		h.extra <- errors.Join(err1, wantErr(err2, proxy.ErrAlready))
+		return proxy.Pending
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		h.ids <- id
+		h.extra <- h.srv.Load().Resume(id, proxy.Continue)
 	}()
 	return proxy.Pending
 }
@@ -563,6 +569,11 @@ func TestManualPendingResume(t *testing.T) {
 	must(t, <-h.extra)
 	// The client may see the response before the session is torn down (WRONG_PHASE until then).
 	eventually(t, "GONE after the end", func() bool { return errors.Is(srv.Resume(id, proxy.Continue), proxy.ErrGone) })
+	if r := do(t, "GET", base+"/early", nil, ""); r.status != 200 {
+		t.Fatalf("early resume: %d", r.status)
+	}
+	<-h.ids
+	must(t, <-h.extra)
 	if err := srv.Resume(id, proxy.Pending); err == nil {
 		t.Fatal("resume with Pending accepted")
 	}
