@@ -1,0 +1,3 @@
+module github.com/libproxy/libproxy/bindings/go
+
+go 1.22

@@ -1,0 +1,254 @@
+package proxy
+
+/*
+#include "lp.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"runtime/cgo"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Action is what a hook tells the proxy to do next (proxy_action).
+type Action int32
+
+// Actions, mirroring PROXY_CONTINUE / _RESPONDED / _PENDING / _ERROR.
+const (
+	// Continue goes on with the next phase.
+	Continue Action = C.PROXY_CONTINUE
+	// Responded: the hook answered with Session.Respond (early_request_filter, request_filter,
+	// fail_to_proxy); the upstream is not contacted.
+	Responded Action = C.PROXY_RESPONDED
+	// Pending: the hook decides later and resumes the session from any goroutine
+	// (Session.Async makes this one line).
+	Pending Action = C.PROXY_PENDING
+	// Fail fails the request (PROXY_ERROR): 500 before the response head, a cut connection after.
+	Fail Action = C.PROXY_ERROR
+)
+
+func (a Action) String() string {
+	switch a {
+	case Continue:
+		return "Continue"
+	case Responded:
+		return "Responded"
+	case Pending:
+		return "Pending"
+	case Fail:
+		return "Fail"
+	}
+	return fmt.Sprintf("Action(%d)", int32(a))
+}
+
+// The optional interfaces of a handler (Service.SetHandler). Only the phases whose interface the
+// handler implements are registered with libproxy; the others stay NULL and cost nothing. Hooks
+// run on libproxy worker threads, concurrently for different requests, and must not block:
+// return s.Async(func() proxy.Action { ... }) to decide in a goroutine. A panic in a hook is
+// recovered, logged, and fails that request (500 before the response head).
+//
+// Order: EarlyRequestFilter → RequestFilter → UpstreamPeer → (connect) → ConnectedToUpstream →
+// UpstreamRequestFilter → RequestBodyFilter* → UpstreamResponseFilter → ResponseFilter →
+// UpstreamResponseBodyFilter* / ResponseBodyFilter* → Logging → RequestEnd. On a connect failure
+// FailToConnect runs, on a later upstream failure ErrorWhileProxy, then UpstreamPeer again if a
+// retry is allowed; when the request fails for good FailToProxy runs before Logging.
+type (
+	// EarlyRequestFilter runs before anything else looks at the request.
+	EarlyRequestFilter interface {
+		EarlyRequestFilter(s *Session) Action
+	}
+	// RequestFilter may answer by itself (Session.Respond + Responded).
+	RequestFilter interface{ RequestFilter(s *Session) Action }
+	// UpstreamPeer must choose the upstream with Session.SetPeer; called again for each retry.
+	UpstreamPeer interface{ UpstreamPeer(s *Session) Action }
+	// ConnectedToUpstream: an upstream connection is ready (Session.UpstreamReused).
+	ConnectedToUpstream interface {
+		ConnectedToUpstream(s *Session) Action
+	}
+	// UpstreamRequestFilter edits HeadersUpstreamRequest before it is sent.
+	UpstreamRequestFilter interface {
+		UpstreamRequestFilter(s *Session) Action
+	}
+	// RequestBodyFilter sees each request body chunk (Session.Body / SetBody).
+	RequestBodyFilter interface{ RequestBodyFilter(s *Session) Action }
+	// UpstreamResponseFilter sees the upstream response head as received.
+	UpstreamResponseFilter interface {
+		UpstreamResponseFilter(s *Session) Action
+	}
+	// ResponseFilter edits the response head about to go downstream.
+	ResponseFilter interface{ ResponseFilter(s *Session) Action }
+	// UpstreamResponseBodyFilter sees each upstream response body chunk as received.
+	UpstreamResponseBodyFilter interface {
+		UpstreamResponseBodyFilter(s *Session) Action
+	}
+	// ResponseBodyFilter edits each response body chunk about to go downstream.
+	ResponseBodyFilter interface{ ResponseBodyFilter(s *Session) Action }
+	// Logging runs once per request, last (Session.Summary, Session.ErrorText). Cannot wait.
+	Logging interface{ Logging(s *Session) }
+	// FailToConnect: connecting failed (Session.ErrorText, SetRetry). Cannot wait; Fail forbids
+	// a retry.
+	FailToConnect interface{ FailToConnect(s *Session) Action }
+	// ErrorWhileProxy: proxying failed after connecting (Session.ErrorText, SetRetry). Cannot
+	// wait.
+	ErrorWhileProxy interface{ ErrorWhileProxy(s *Session) Action }
+	// FailToProxy: the request failed for good; may answer with Session.Respond + Responded.
+	FailToProxy interface{ FailToProxy(s *Session) Action }
+	// RequestEnd runs after Logging, also when the request was cut short. Implementing it also
+	// enables Session.SetUser (the value is released after RequestEnd).
+	RequestEnd interface{ RequestEnd(s *Session) }
+)
+
+// Phase is the phase a hook runs in (proxy_phase).
+type Phase uint32
+
+// Phases, mirroring PROXY_PHASE_*.
+const (
+	PhaseNone                       Phase = C.PROXY_PHASE_NONE
+	PhaseEarlyRequestFilter         Phase = C.PROXY_PHASE_EARLY_REQUEST_FILTER
+	PhaseRequestFilter              Phase = C.PROXY_PHASE_REQUEST_FILTER
+	PhaseUpstreamPeer               Phase = C.PROXY_PHASE_UPSTREAM_PEER
+	PhaseConnectedToUpstream        Phase = C.PROXY_PHASE_CONNECTED_TO_UPSTREAM
+	PhaseUpstreamRequestFilter      Phase = C.PROXY_PHASE_UPSTREAM_REQUEST_FILTER
+	PhaseRequestBodyFilter          Phase = C.PROXY_PHASE_REQUEST_BODY_FILTER
+	PhaseUpstreamResponseFilter     Phase = C.PROXY_PHASE_UPSTREAM_RESPONSE_FILTER
+	PhaseResponseFilter             Phase = C.PROXY_PHASE_RESPONSE_FILTER
+	PhaseUpstreamResponseBodyFilter Phase = C.PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER
+	PhaseResponseBodyFilter         Phase = C.PROXY_PHASE_RESPONSE_BODY_FILTER
+	PhaseLogging                    Phase = C.PROXY_PHASE_LOGGING
+	PhaseFailToConnect              Phase = C.PROXY_PHASE_FAIL_TO_CONNECT
+	PhaseErrorWhileProxy            Phase = C.PROXY_PHASE_ERROR_WHILE_PROXY
+	PhaseFailToProxy                Phase = C.PROXY_PHASE_FAIL_TO_PROXY
+	PhaseRequestEnd                 Phase = C.PROXY_PHASE_REQUEST_END
+	numPhases                             = 16
+)
+
+var phaseNames = [numPhases]string{"none", "early_request_filter", "request_filter", "upstream_peer",
+	"connected_to_upstream", "upstream_request_filter", "request_body_filter",
+	"upstream_response_filter", "response_filter", "upstream_response_body_filter",
+	"response_body_filter", "logging", "fail_to_connect", "error_while_proxy", "fail_to_proxy",
+	"request_end"}
+
+func (p Phase) String() string {
+	if int(p) < len(phaseNames) {
+		return phaseNames[p]
+	}
+	return fmt.Sprintf("Phase(%d)", uint32(p))
+}
+
+// canWait reports whether a hook of phase p may return Pending.
+func (p Phase) canWait() bool {
+	switch p {
+	case PhaseFailToConnect, PhaseErrorWhileProxy, PhaseLogging, PhaseRequestEnd:
+		return false
+	}
+	return p != PhaseNone
+}
+
+// hooks is the per-service state that C reaches through a cgo.Handle.
+type hooks struct {
+	fns    [numPhases]func(*Session) Action
+	hasEnd bool
+	core   atomic.Pointer[serverCore] // set when the service is added to a server
+}
+
+// newHooks collects the phases h implements and the bit mask for lp_set_callbacks.
+func newHooks(h any) (*hooks, uint32) {
+	hk := &hooks{}
+	set := func(p Phase, f func(*Session) Action) { hk.fns[p] = f }
+	if v, ok := h.(EarlyRequestFilter); ok {
+		set(PhaseEarlyRequestFilter, v.EarlyRequestFilter)
+	}
+	if v, ok := h.(RequestFilter); ok {
+		set(PhaseRequestFilter, v.RequestFilter)
+	}
+	if v, ok := h.(UpstreamPeer); ok {
+		set(PhaseUpstreamPeer, v.UpstreamPeer)
+	}
+	if v, ok := h.(ConnectedToUpstream); ok {
+		set(PhaseConnectedToUpstream, v.ConnectedToUpstream)
+	}
+	if v, ok := h.(UpstreamRequestFilter); ok {
+		set(PhaseUpstreamRequestFilter, v.UpstreamRequestFilter)
+	}
+	if v, ok := h.(RequestBodyFilter); ok {
+		set(PhaseRequestBodyFilter, v.RequestBodyFilter)
+	}
+	if v, ok := h.(UpstreamResponseFilter); ok {
+		set(PhaseUpstreamResponseFilter, v.UpstreamResponseFilter)
+	}
+	if v, ok := h.(ResponseFilter); ok {
+		set(PhaseResponseFilter, v.ResponseFilter)
+	}
+	if v, ok := h.(UpstreamResponseBodyFilter); ok {
+		set(PhaseUpstreamResponseBodyFilter, v.UpstreamResponseBodyFilter)
+	}
+	if v, ok := h.(ResponseBodyFilter); ok {
+		set(PhaseResponseBodyFilter, v.ResponseBodyFilter)
+	}
+	if v, ok := h.(Logging); ok {
+		set(PhaseLogging, func(s *Session) Action { v.Logging(s); return Continue })
+	}
+	if v, ok := h.(FailToConnect); ok {
+		set(PhaseFailToConnect, v.FailToConnect)
+	}
+	if v, ok := h.(ErrorWhileProxy); ok {
+		set(PhaseErrorWhileProxy, v.ErrorWhileProxy)
+	}
+	if v, ok := h.(FailToProxy); ok {
+		set(PhaseFailToProxy, v.FailToProxy)
+	}
+	if v, ok := h.(RequestEnd); ok {
+		set(PhaseRequestEnd, func(s *Session) Action { v.RequestEnd(s); return Continue })
+		hk.hasEnd = true
+	}
+	var mask uint32
+	for p, f := range hk.fns {
+		if f != nil {
+			mask |= 1 << p
+		}
+	}
+	return hk, mask
+}
+
+// dispatch runs the hook of phase p for C session cs; called by the //export trampolines.
+func dispatch(user unsafe.Pointer, cs *C.proxy_session, p Phase) (ret C.proxy_action) {
+	ret = C.PROXY_ERROR
+	var hk *hooks
+	var s *Session
+	defer func() {
+		if p == PhaseRequestEnd {
+			releaseUser(cs)
+		}
+		if r := recover(); r != nil {
+			ret = C.PROXY_ERROR
+			if s != nil {
+				s.done.Store(true)
+			}
+			var core *serverCore
+			if hk != nil {
+				core = hk.core.Load()
+			}
+			core.log(slog.LevelError, "libproxy: panic in hook; failing the request",
+				"phase", p.String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	hk = cgo.Handle(uintptr(user)).Value().(*hooks)
+	s = &Session{c: cs, hk: hk, phase: p}
+	a := hk.fns[p](s)
+	if a != Pending || !p.canWait() {
+		s.done.Store(true)
+	}
+	return C.proxy_action(a)
+}
+
+// releaseUser deletes the handle stored with Session.SetUser (request_end).
+func releaseUser(cs *C.proxy_session) {
+	if h := C.lp_get_user(cs); h != 0 {
+		C.lp_set_user(cs, 0)
+		cgo.Handle(h).Delete()
+	}
+}

@@ -1,0 +1,47 @@
+/* Declarations shared by the cgo preambles and lp.c (definitions live in lp.c only). */
+#ifndef LIBPROXY_GO_LP_H
+#define LIBPROXY_GO_LP_H
+
+#include <stdint.h>
+#include <proxy.h>
+
+/* The //export trampolines of export.go. */
+extern proxy_action goProxyEarlyRequestFilter(void *user, proxy_session *s);
+extern proxy_action goProxyRequestFilter(void *user, proxy_session *s);
+extern proxy_action goProxyUpstreamPeer(void *user, proxy_session *s);
+extern proxy_action goProxyConnectedToUpstream(void *user, proxy_session *s);
+extern proxy_action goProxyUpstreamRequestFilter(void *user, proxy_session *s);
+extern proxy_action goProxyRequestBodyFilter(void *user, proxy_session *s);
+extern proxy_action goProxyUpstreamResponseFilter(void *user, proxy_session *s);
+extern proxy_action goProxyResponseFilter(void *user, proxy_session *s);
+extern proxy_action goProxyUpstreamResponseBodyFilter(void *user, proxy_session *s);
+extern proxy_action goProxyResponseBodyFilter(void *user, proxy_session *s);
+extern proxy_action goProxyLogging(void *user, proxy_session *s);
+extern proxy_action goProxyFailToConnect(void *user, proxy_session *s);
+extern proxy_action goProxyErrorWhileProxy(void *user, proxy_session *s);
+extern proxy_action goProxyFailToProxy(void *user, proxy_session *s);
+extern proxy_action goProxyRequestEnd(void *user, proxy_session *s);
+extern void goProxyLog(void *user, uint32_t level, proxy_str message);
+
+/* Registers the trampolines whose bit is set in mask (bit n = PROXY_PHASE n); the rest stay NULL
+ * and cost nothing. */
+proxy_result lp_set_callbacks(proxy_service *svc, uintptr_t user, uint32_t mask);
+/* Sets (user != 0) or removes the server's log callback. */
+proxy_result lp_set_log(proxy_server *srv, uintptr_t user, uint32_t max_level);
+proxy_result lp_header_get(proxy_session *s, uint32_t kind, const char *name, size_t nlen,
+                           size_t index, proxy_str *out, size_t *count);
+proxy_result lp_header_set(proxy_session *s, uint32_t kind, const char *name, size_t nlen,
+                           const char *value, size_t vlen);
+proxy_result lp_header_add(proxy_session *s, uint32_t kind, const char *name, size_t nlen,
+                           const char *value, size_t vlen);
+proxy_result lp_header_remove(proxy_session *s, uint32_t kind, const char *name, size_t nlen);
+proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, size_t alen,
+                         const char *sni, size_t slen, uint32_t connect_ms, uint32_t total_ms,
+                         uint32_t read_ms, uint32_t write_ms, uint32_t idle_ms, uint64_t pool_group);
+/* hbuf holds name0 value0 name1 value1 ... back to back; lens[2i] / lens[2i+1] their lengths. */
+proxy_result lp_respond(proxy_session *s, uint32_t status, const char *hbuf, const size_t *lens,
+                        size_t n, const uint8_t *body, size_t blen);
+proxy_result lp_set_user(proxy_session *s, uintptr_t h);
+uintptr_t lp_get_user(proxy_session *s);
+
+#endif

@@ -1,0 +1,220 @@
+package proxy
+
+/*
+#include <stdlib.h>
+#include "lp.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Service mirrors proxy_service: an HTTP proxy service being configured (endpoints, threads,
+// limits, timeouts, handler). Server.AddService consumes it; otherwise Close frees it (a
+// finalizer does so as a safety net). Configure it from one goroutine at a time.
+type Service struct {
+	mu  sync.Mutex
+	p   *C.proxy_service
+	hk  *hooks
+	hkH cgo.Handle
+}
+
+// NewService mirrors proxy_service_new: one work-stealing worker thread, no endpoint, no
+// handler, default limits. name is used for thread names.
+func NewService(name string) (*Service, error) {
+	if err := checkABI(); err != nil {
+		return nil, err
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var p *C.proxy_service
+	if err := check("proxy_service_new", C.proxy_service_new(cname, &p)); err != nil {
+		return nil, err
+	}
+	s := &Service{p: p}
+	runtime.SetFinalizer(s, (*Service).Close)
+	return s, nil
+}
+
+// ptr returns the C handle with s.mu held; call s.mu.Unlock when done.
+func (s *Service) ptr() (*C.proxy_service, error) {
+	debugGC()
+	s.mu.Lock()
+	if s.p == nil {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	return s.p, nil
+}
+
+// take hands the C service and its hooks over to a server; s is consumed.
+func (s *Service) take() (*C.proxy_service, *hooks, cgo.Handle, error) {
+	p, err := s.ptr()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	hk, h := s.hk, s.hkH
+	s.p, s.hk, s.hkH = nil, nil, 0
+	s.mu.Unlock()
+	runtime.SetFinalizer(s, nil)
+	return p, hk, h, nil
+}
+
+// AddTCP mirrors proxy_service_add_tcp: binds a TCP endpoint now ("127.0.0.1:8080",
+// "[::1]:0", ...) and returns the bound port (useful with port 0).
+func (s *Service) AddTCP(addr string) (port int, err error) {
+	p, err := s.ptr()
+	if err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	caddr := C.CString(addr)
+	defer C.free(unsafe.Pointer(caddr))
+	var out C.uint16_t
+	err = check("proxy_service_add_tcp", C.proxy_service_add_tcp(p, caddr, &out))
+	runtime.KeepAlive(s)
+	return int(out), err
+}
+
+// AddUDS mirrors proxy_service_add_uds: binds a Unix domain socket endpoint now.
+func (s *Service) AddUDS(path string) error {
+	p, err := s.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	err = check("proxy_service_add_uds", C.proxy_service_add_uds(p, cpath))
+	runtime.KeepAlive(s)
+	return err
+}
+
+// SetThreads mirrors proxy_service_set_threads (1..1024).
+func (s *Service) SetThreads(n int) error {
+	p, err := s.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if n < 0 || n > 1<<31 {
+		return &Error{Op: "proxy_service_set_threads", Code: CodeInvalidParameter}
+	}
+	err = check("proxy_service_set_threads", C.proxy_service_set_threads(p, C.uint32_t(n)))
+	runtime.KeepAlive(s)
+	return err
+}
+
+// SetWorkStealing mirrors proxy_service_set_work_stealing: true (default) runs one work-stealing
+// runtime, false isolated single-thread runtimes.
+func (s *Service) SetWorkStealing(on bool) error {
+	p, err := s.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	var v C.uint32_t
+	if on {
+		v = 1
+	}
+	err = check("proxy_service_set_work_stealing", C.proxy_service_set_work_stealing(p, v))
+	runtime.KeepAlive(s)
+	return err
+}
+
+// Timeout selects a service timeout (PROXY_TIMEOUT_*).
+type Timeout uint32
+
+// Timeouts, mirroring PROXY_TIMEOUT_*.
+const (
+	TimeoutHeader    Timeout = C.PROXY_TIMEOUT_HEADER
+	TimeoutKeepalive Timeout = C.PROXY_TIMEOUT_KEEPALIVE
+	TimeoutBodyIdle  Timeout = C.PROXY_TIMEOUT_BODY_IDLE
+	TimeoutWrite     Timeout = C.PROXY_TIMEOUT_WRITE
+	// TimeoutPending: how long a session may stay Pending before it fails with 500.
+	TimeoutPending Timeout = C.PROXY_TIMEOUT_PENDING
+)
+
+// SetTimeout mirrors proxy_service_set_timeout (d rounded up to whole milliseconds, > 0).
+func (s *Service) SetTimeout(which Timeout, d time.Duration) error {
+	p, err := s.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	err = check("proxy_service_set_timeout", C.proxy_service_set_timeout(p, C.uint32_t(which), durationMS(d)))
+	runtime.KeepAlive(s)
+	return err
+}
+
+// Limit selects a service limit (PROXY_LIMIT_*).
+type Limit uint32
+
+// Limits, mirroring PROXY_LIMIT_*.
+const (
+	LimitMaxHeaderBytes Limit = C.PROXY_LIMIT_MAX_HEADER_BYTES
+	LimitMaxHeaders     Limit = C.PROXY_LIMIT_MAX_HEADERS
+	LimitMaxURILen      Limit = C.PROXY_LIMIT_MAX_URI_LEN
+	LimitMaxRetries     Limit = C.PROXY_LIMIT_MAX_RETRIES
+	LimitRetryBuffer    Limit = C.PROXY_LIMIT_RETRY_BUFFER
+	LimitDrain          Limit = C.PROXY_LIMIT_DRAIN
+)
+
+// SetLimit mirrors proxy_service_set_limit.
+func (s *Service) SetLimit(which Limit, value uint64) error {
+	p, err := s.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	err = check("proxy_service_set_limit", C.proxy_service_set_limit(p, C.uint32_t(which), C.uint64_t(value)))
+	runtime.KeepAlive(s)
+	return err
+}
+
+// SetHandler mirrors proxy_service_set_callbacks: h is any value; each phase interface it
+// implements (RequestFilter, UpstreamPeer, ResponseFilter, Logging, ...) registers that phase,
+// the others stay NULL. C receives a cgo.Handle, never a Go pointer; the server releases it
+// after Close.
+func (s *Service) SetHandler(h any) error {
+	p, err := s.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	hk, mask := newHooks(h)
+	handle := cgo.NewHandle(hk)
+	if err := check("proxy_service_set_callbacks", C.lp_set_callbacks(p, C.uintptr_t(handle), C.uint32_t(mask))); err != nil {
+		handle.Delete()
+		return err
+	}
+	if s.hkH != 0 {
+		s.hkH.Delete()
+	}
+	s.hk, s.hkH = hk, handle
+	runtime.KeepAlive(s)
+	return nil
+}
+
+// Close mirrors proxy_service_free for a service that was not added to a server. Idempotent;
+// a no-op after Server.AddService.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p == nil {
+		return nil
+	}
+	C.proxy_service_free(s.p)
+	s.p = nil
+	if s.hkH != 0 {
+		s.hkH.Delete()
+		s.hk, s.hkH = nil, 0
+	}
+	runtime.SetFinalizer(s, nil)
+	return nil
+}
