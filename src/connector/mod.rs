@@ -69,25 +69,64 @@ impl Connector {
     }
 }
 
-/// Opens a new transport to `peer` under its connect timeouts.
+/// Opens a new transport to `peer`: the TCP/UDS connect under the connect timeout, then (for a TLS
+/// peer) the TLS handshake, all of it under the total connection timeout.
+///
+/// A failed handshake is [`ErrorKind::TlsHandshake`] (502) with the rustls reason as its cause and
+/// no retry: the same peer would fail the same way (a hook may still set `retry`). A handshake
+/// that runs out of time is a retryable [`ErrorKind::ConnectTimeout`], like a slow connect.
 pub async fn connect(peer: &HttpPeer) -> Result<Stream> {
     let opts = &peer.options;
+    // The TLS config first (cached after the first call): a bad CA file or client key is a
+    // configuration error, not worth opening a socket for.
+    let tls = match &opts.tls {
+        Some(t) => Some((t, tls_setup(t, &peer.address)?)),
+        None => None,
+    };
+    let started = tokio::time::Instant::now();
     let limit = match (opts.connect_timeout, opts.total_connection_timeout) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let fut = connect_l4(&peer.address);
-    match limit {
-        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
-            Error::new(
-                ErrorKind::ConnectTimeout,
-                ErrorSource::Upstream,
-                format!("connecting to {}", peer.address),
-            )
+    let timed_out = |what: &str| {
+        Error::new(ErrorKind::ConnectTimeout, ErrorSource::Upstream, format!("{what} {}", peer.address))
             .with_retry(true)
-        })?,
+    };
+    let fut = connect_l4(&peer.address);
+    let stream = match limit {
+        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| timed_out("connecting to"))??,
+        None => fut.await?,
+    };
+    let Some((t, (config, name))) = tls else {
+        return Ok(stream);
+    };
+    // The handshake gets what is left of the total budget (or the connect timeout without one).
+    let deadline = opts.total_connection_timeout.or(opts.connect_timeout).map(|t| started + t);
+    let fut = crate::tls::client::handshake(stream, config, name);
+    let r = match deadline {
+        Some(d) => tokio::time::timeout_at(d, fut).await.map_err(|_| timed_out("TLS handshake with"))?,
         None => fut.await,
-    }
+    };
+    r.map_err(|e| {
+        Error::new(
+            ErrorKind::TlsHandshake,
+            ErrorSource::Upstream,
+            format!("TLS handshake with {} (SNI {:?})", peer.address, t.sni),
+        )
+        .with_cause(e)
+    })
+}
+
+type TlsSetup = (Arc<rustls::ClientConfig>, rustls_pki_types::ServerName<'static>);
+
+fn tls_setup(t: &crate::upstream::PeerTls, addr: &PeerAddress) -> Result<TlsSetup> {
+    let config_err = |e: std::io::Error| {
+        Error::new(ErrorKind::TlsHandshake, ErrorSource::Upstream, format!("setting up TLS to {addr}"))
+            .with_cause(e)
+    };
+    let config = crate::tls::client::client_config(t).map_err(config_err)?;
+    let name = crate::tls::client::server_name(t, addr).map_err(config_err)?;
+    Ok((config, name))
 }
 
 async fn connect_l4(addr: &PeerAddress) -> Result<Stream> {

@@ -9,6 +9,7 @@
 //! Configuration problems (unreadable file, no certificate, a key that does not match its
 //! certificate) are reported when the configuration is built, never at the first connection.
 
+pub mod client;
 pub mod server;
 
 use std::io;
