@@ -104,14 +104,14 @@ pub async fn connect(peer: &HttpPeer) -> Result<Stream> {
     let deadline = opts.total_connection_timeout.or(opts.connect_timeout).map(|t| started + t);
     let fut = crate::tls::client::handshake(stream, config, name);
     let r = match deadline {
-        Some(d) => tokio::time::timeout_at(d, fut).await.map_err(|_| timed_out("TLS handshake with"))?,
+        Some(d) => tokio::time::timeout_at(d, fut).await.map_err(|_| timed_out("handshaking TLS with"))?,
         None => fut.await,
     };
     r.map_err(|e| {
         Error::new(
             ErrorKind::TlsHandshake,
             ErrorSource::Upstream,
-            format!("TLS handshake with {} (SNI {:?})", peer.address, t.sni),
+            format!("connecting to {} over TLS (SNI {:?})", peer.address, t.sni),
         )
         .with_cause(e)
     })
