@@ -158,7 +158,8 @@ async fn sni_selects_the_certificate() {
     let a = ca.server(&["a.test"]);
     let wild = ca.server(&["*.b.test"]);
     let origin = Origin::start().await;
-    let mut settings = TlsSettings::from_pem(default.cert_pem.as_bytes(), default.key_pem.as_bytes()).unwrap();
+    let mut settings =
+        TlsSettings::from_pem(default.cert_pem.as_bytes(), default.key_pem.as_bytes()).unwrap();
     settings.add_sni_cert_pem(&["a.test"], a.cert_pem.as_bytes(), a.key_pem.as_bytes()).unwrap();
     settings.add_sni_cert_pem(&["*.b.test"], wild.cert_pem.as_bytes(), wild.key_pem.as_bytes()).unwrap();
     let (_p, addr) = start_tls(&origin, &settings);
@@ -188,7 +189,8 @@ async fn sni_selects_the_certificate() {
     for name in ["a.test", "x.b.test"] {
         let resolve = format!("{name}:{}:127.0.0.1", addr.port());
         let url = format!("https://{name}:{}/echo", addr.port());
-        let (ok, _, err) = curl(&["-v", "--cacert", ca_path.to_str().unwrap(), "--resolve", &resolve, &url]).await;
+        let (ok, _, err) =
+            curl(&["-v", "--cacert", ca_path.to_str().unwrap(), "--resolve", &resolve, &url]).await;
         assert!(ok, "{name}: {err}");
         let cn = if name == "a.test" { "CN=a.test" } else { "CN=*.b.test" };
         assert!(err.contains(cn), "{name}: {err}");
@@ -228,8 +230,10 @@ async fn mtls_required_accepts_good_client_cert_and_refuses_others() {
     let resolve = format!("proxy.test:{}:127.0.0.1", addr.port());
     let url = format!("https://proxy.test:{}/echo", addr.port());
     let base = ["--cacert", ca_path.to_str().unwrap(), "--resolve", &resolve];
-    let (ok, out, err) =
-        curl(&[&base[..], &["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), &url]].concat()).await;
+    let (ok, out, err) = curl(
+        &[&base[..], &["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), &url]].concat(),
+    )
+    .await;
     assert!(ok && out.starts_with("GET /echo"), "{err}");
     let (ok, _, _) = curl(&[&base[..], &[url.as_str()]].concat()).await;
     assert!(!ok, "curl without a client certificate was let in");
@@ -275,7 +279,8 @@ fn bad_configuration_fails_at_add_tls_time() {
     let dir = temp_dir("badconf");
     let cert = write(&dir, "cert.pem", &leaf.cert_pem);
     let key = write(&dir, "key.pem", &leaf.key_pem);
-    let garbage = write(&dir, "garbage.pem", "-----BEGIN PRIVATE KEY-----\nnot base64 !!\n-----END PRIVATE KEY-----\n");
+    let garbage =
+        write(&dir, "garbage.pem", "-----BEGIN PRIVATE KEY-----\nnot base64 !!\n-----END PRIVATE KEY-----\n");
     let empty = write(&dir, "empty.pem", "nothing here\n");
 
     let err = |r: std::io::Result<TlsSettings>| r.expect_err("expected an error").to_string();

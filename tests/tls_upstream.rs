@@ -70,7 +70,11 @@ impl TlsOrigin {
     }
 }
 
-async fn serve(mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>, serial: usize, idle_close: Option<Duration>) {
+async fn serve(
+    mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    serial: usize,
+    idle_close: Option<Duration>,
+) {
     let (sni, alpn) = {
         let c = tls.get_ref().1;
         let alpn = c.alpn_protocol().map(|a| String::from_utf8_lossy(a).into_owned());
@@ -115,7 +119,8 @@ async fn serve(mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>, 
 
 fn origin_config(leaf: &Leaf, alpn: &[&[u8]], client_ca: Option<&Ca>) -> ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let b = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let b =
+        ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
     let b = match client_ca {
         Some(ca) => b.with_client_cert_verifier(
             WebPkiClientVerifier::builder_with_provider(Arc::new(ca.roots()), provider).build().unwrap(),

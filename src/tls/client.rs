@@ -89,7 +89,9 @@ fn build(key: &ConfigKey) -> io::Result<ClientConfig> {
         .map_err(|e| invalid(format!("TLS versions: {e}")))?;
     let verifier: Arc<dyn ServerCertVerifier> = if key.verify {
         let roots = match &key.ca_file {
-            Some(p) => Arc::new(parse_roots(&read_pem_file(p, "CA file")?, &format!("CA file {}", p.display()))?),
+            Some(p) => {
+                Arc::new(parse_roots(&read_pem_file(p, "CA file")?, &format!("CA file {}", p.display()))?)
+            }
             None => system_roots()?,
         };
         let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider())
@@ -108,7 +110,8 @@ fn build(key: &ConfigKey) -> io::Result<ClientConfig> {
         (Some(c), Some(k)) => {
             let what = format!("client certificate {}", c.display());
             let chain = parse_certs(&read_pem_file(c, "client certificate file")?, &what)?;
-            let pk = parse_key(&read_pem_file(k, "client key file")?, &format!("client key {}", k.display()))?;
+            let pk =
+                parse_key(&read_pem_file(k, "client key file")?, &format!("client key {}", k.display()))?;
             builder
                 .with_client_auth_cert(chain, pk)
                 .map_err(|e| invalid(format!("{what}: unusable with its key: {e}")))?
@@ -125,7 +128,9 @@ pub(crate) fn server_name(tls: &PeerTls, addr: &PeerAddress) -> io::Result<Serve
     let name = match (tls.sni.as_str(), addr) {
         ("", PeerAddress::Inet(a)) => return Ok(ServerName::IpAddress(a.ip().into())),
         ("", PeerAddress::Host(h, _)) => h.as_str(),
-        ("", PeerAddress::Unix(_)) => return Err(invalid("a TLS peer on a Unix socket needs an SNI name".into())),
+        ("", PeerAddress::Unix(_)) => {
+            return Err(invalid("a TLS peer on a Unix socket needs an SNI name".into()))
+        }
         (sni, _) => sni,
     };
     ServerName::try_from(name.to_owned()).map_err(|_| invalid(format!("invalid TLS server name {name:?}")))

@@ -39,7 +39,8 @@ pub(crate) fn invalid(msg: String) -> io::Error {
 
 /// Reads a PEM file, naming the file and its role in the error.
 pub(crate) fn read_pem_file(path: &Path, what: &str) -> io::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("reading {what} {}: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("reading {what} {}: {e}", path.display())))
 }
 
 /// Every certificate of a PEM document, in order; an error if there is none or one is malformed.

@@ -103,7 +103,11 @@ impl TlsSettings {
     }
 
     /// [`Self::set_default_cert_pem`] from files.
-    pub fn set_default_cert_files(&mut self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> io::Result<&mut Self> {
+    pub fn set_default_cert_files(
+        &mut self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> io::Result<&mut Self> {
         let c = read_pem_file(cert.as_ref(), "certificate file")?;
         let k = read_pem_file(key.as_ref(), "key file")?;
         self.set_default_cert_pem(&c, &k)
@@ -112,7 +116,12 @@ impl TlsSettings {
     /// Serves this certificate chain to clients asking (by SNI) for one of `names`: host names,
     /// or `*.example.com` for any single label under `example.com`. The certificate must be valid
     /// for every name given. An exact name wins over a wildcard.
-    pub fn add_sni_cert_pem(&mut self, names: &[&str], cert_pem: &[u8], key_pem: &[u8]) -> io::Result<&mut Self> {
+    pub fn add_sni_cert_pem(
+        &mut self,
+        names: &[&str],
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> io::Result<&mut Self> {
         if names.is_empty() {
             return Err(invalid("an SNI certificate needs at least one name".into()));
         }
@@ -133,8 +142,9 @@ impl TlsSettings {
             if !matches!(sn, ServerName::DnsName(_)) {
                 return Err(invalid(format!("SNI name {name:?} is not a DNS name")));
             }
-            rustls::client::verify_server_name(&parsed, &sn)
-                .map_err(|e| invalid(format!("certificate for SNI {name:?} does not cover that name: {e}")))?;
+            rustls::client::verify_server_name(&parsed, &sn).map_err(|e| {
+                invalid(format!("certificate for SNI {name:?} does not cover that name: {e}"))
+            })?;
             keys.push(name);
         }
         for k in keys {

@@ -111,8 +111,11 @@ pub fn client_config(
     alpn: &[&[u8]],
     client_cert: Option<&Leaf>,
 ) -> Arc<ClientConfig> {
-    let versions: Vec<_> =
-        if versions.is_empty() { vec![&rustls::version::TLS13, &rustls::version::TLS12] } else { versions.to_vec() };
+    let versions: Vec<_> = if versions.is_empty() {
+        vec![&rustls::version::TLS13, &rustls::version::TLS12]
+    } else {
+        versions.to_vec()
+    };
     let b = ClientConfig::builder_with_provider(provider()).with_protocol_versions(&versions).unwrap();
     let b = match trust {
         Trust::Ca(ca) => b.with_root_certificates(ca.roots()),
