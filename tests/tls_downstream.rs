@@ -342,3 +342,22 @@ async fn silent_client_is_dropped_after_the_handshake_timeout_without_blocking_o
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(3), "{waited:?}");
 }
+
+#[tokio::test]
+async fn tls_on_a_unix_socket_endpoint() {
+    let ca = Ca::new("Test CA");
+    let leaf = ca.server(&["proxy.test"]);
+    let origin = Origin::start().await;
+    let settings = TlsSettings::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap();
+    let dir = temp_dir("uds");
+    let path = dir.join("proxy.sock");
+    let _p = Proxy::start_with(HttpProxy::new(ToOrigin(origin.addr)), |svc| {
+        svc.add_tls_uds(&path, &settings).expect("add_tls_uds");
+    });
+    let unix = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let cfg = client_config(Trust::Ca(&ca), &[], &[], None);
+    let name = rustls::pki_types::ServerName::try_from("proxy.test").unwrap();
+    let tls = within(10, tokio_rustls::TlsConnector::from(cfg).connect(name, unix)).await.unwrap();
+    assert_eq!(within(10, get_over(tls, "/echo")).await.status, 200);
+    let _ = std::fs::remove_dir_all(dir);
+}
