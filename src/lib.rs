@@ -11,6 +11,7 @@
 pub mod app;
 pub mod connector;
 pub mod error;
+pub mod ffi;
 pub mod listener;
 pub mod protocol;
 pub mod proxy;

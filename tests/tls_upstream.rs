@@ -280,7 +280,7 @@ async fn bad_peer_tls_settings_are_a_502_naming_the_file() {
     // The same check is available at configuration time.
     let mut t = PeerTls::new("origin.test");
     t.ca_file = Some(pki.dir.join("no-such-ca.pem"));
-    assert!(proxy::tls::client::client_config(&t).is_err());
+    assert!(proxy::tls::client::client_config(&t, Alpn::H1).is_err());
 }
 
 #[tokio::test]
@@ -310,7 +310,7 @@ async fn negotiated_alpn_is_recorded_on_the_upstream_stream() {
     let origin = TlsOrigin::start(origin_config(&pki.leaf, &[ALPN_H2, ALPN_HTTP11], None), None).await;
     for (alpn, expect) in [(Alpn::H1, ALPN_HTTP11), (Alpn::H2, ALPN_H2), (Alpn::H2ThenH1, ALPN_H2)] {
         let mut peer = tls_peer(origin.addr, "origin.test", Some(pki.ca_file.clone()));
-        peer.options.tls.as_mut().unwrap().alpn = alpn;
+        peer.options.alpn = alpn;
         let s = within(10, proxy::connector::connect(&peer)).await.unwrap();
         assert!(s.is_tls());
         assert_eq!(s.alpn(), Some(expect), "{alpn:?}");
@@ -321,7 +321,7 @@ async fn negotiated_alpn_is_recorded_on_the_upstream_stream() {
     // An origin that speaks only HTTP/1.1 still serves an H2ThenH1 peer over http/1.1.
     let h1_only = TlsOrigin::start(origin_config(&pki.leaf, &[ALPN_HTTP11], None), None).await;
     let mut peer = tls_peer(h1_only.addr, "origin.test", Some(pki.ca_file.clone()));
-    peer.options.tls.as_mut().unwrap().alpn = Alpn::H2ThenH1;
+    peer.options.alpn = Alpn::H2ThenH1;
     let s = within(10, proxy::connector::connect(&peer)).await.unwrap();
     assert_eq!(s.alpn(), Some(ALPN_HTTP11));
 }

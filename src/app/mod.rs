@@ -3,6 +3,8 @@
 //! [`ServerApp`] is the per-connection task; [`HttpServerApp`] is an HTTP app, whose connection task
 //! (provided here) runs the keep-alive loop: wait for a request, serve it, reuse while allowed.
 
+mod h2;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,9 @@ use tokio::time::Instant;
 use crate::error::ErrorSource;
 use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::Limits;
-use crate::protocol::stream::Stream;
+use crate::protocol::h2::{H2Options, PREFACE};
+use crate::protocol::rewind::Rewind;
+use crate::protocol::stream::{SocketAddr, Stream};
 use crate::server::{ShutdownState, ShutdownWatch};
 
 /// Serves one accepted connection until it ends.
@@ -59,10 +63,24 @@ impl Default for HttpServerOptions {
     }
 }
 
-/// An HTTP/1.x app: serves one request at a time on a connection.
+/// An HTTP app: serves HTTP/1.x requests one at a time on a connection, and HTTP/2 streams each
+/// in a task of its own. Which protocol a connection speaks is decided here: the HTTP/2 preface
+/// (prior knowledge, h2c) or, over TLS, ALPN.
 pub trait HttpServerApp: Send + Sync + 'static {
     /// The downstream settings.
     fn server_options(&self) -> &HttpServerOptions;
+
+    /// The downstream HTTP/2 settings.
+    fn h2_options(&self) -> &H2Options;
+
+    /// Serves one HTTP/2 stream.
+    fn process_h2_stream(
+        self: &Arc<Self>,
+        req: http::Request<::h2::RecvStream>,
+        respond: ::h2::server::SendResponse<bytes::Bytes>,
+        addrs: (Option<SocketAddr>, Option<SocketAddr>),
+        shutdown: &ShutdownWatch,
+    ) -> impl Future<Output = ()> + Send;
 
     /// Serves one request whose first bytes are buffered in `conn`. Returns the connection when
     /// it may carry another request.
@@ -76,7 +94,21 @@ pub trait HttpServerApp: Send + Sync + 'static {
 impl<T: HttpServerApp> ServerApp for T {
     async fn process_new(self: Arc<Self>, stream: Stream, shutdown: ShutdownWatch) {
         let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
-        let mut idle = self.server_options().header_timeout;
+        let deadline = Some(Instant::now() + self.server_options().header_timeout);
+        let is_h2 = tokio::select! {
+            biased;
+            h2 = sniff_h2_preface(&mut conn, deadline) => h2,
+            _ = shutdown.reached(ShutdownState::Graceful) => return,
+        };
+        if is_h2 {
+            let addrs = conn.addrs();
+            let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
+            return h2::serve(self, io, addrs, shutdown).await;
+        }
+        if conn.rbuf.is_empty() {
+            return; // closed or silent until the header deadline
+        }
+        let mut idle = self.server_options().keepalive_timeout;
         loop {
             let ready = tokio::select! {
                 biased;
@@ -92,6 +124,24 @@ impl<T: HttpServerApp> ServerApp for T {
             }
             conn.release_buffers();
             idle = self.server_options().keepalive_timeout;
+        }
+    }
+}
+
+/// Reads until the first bytes either are the HTTP/2 connection preface or cannot be (an HTTP/1
+/// request). An HTTP/1 method never starts with `PRI `, so a few bytes usually settle it.
+async fn sniff_h2_preface(conn: &mut H1Conn, deadline: Option<Instant>) -> bool {
+    loop {
+        let n = conn.rbuf.len().min(PREFACE.len());
+        if conn.rbuf[..n] != PREFACE[..n] {
+            return false;
+        }
+        if n == PREFACE.len() {
+            return true;
+        }
+        match conn.read_more(deadline).await {
+            Ok(read) if read > 0 => {}
+            _ => return false,
         }
     }
 }

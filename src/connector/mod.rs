@@ -1,25 +1,35 @@
 //! Connectors (Pingora's `connectors/`): reach a peer, reusing an idle pooled connection when one is
 //! healthy, and take connections back for reuse.
 
+mod h2;
 mod pool;
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use ::h2::client::SendRequest;
+use bytes::Bytes;
 use tokio::net::{TcpStream, UnixStream};
 
+use self::h2::H2Pool;
+
+pub use h2::H2Ticket;
 pub(crate) use pool::set_worker_slot;
 pub use pool::{ConnectionPool, PoolStats};
 
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::H1Conn;
+use crate::protocol::h2::H2Options;
 use crate::protocol::stream::Stream;
-use crate::upstream::{HttpPeer, PeerAddress};
+use crate::upstream::{Alpn, HttpPeer, PeerAddress};
 
-/// Connects to peers through a shared pool. Cheap to clone: clones share the pool.
+/// Connects to peers through shared pools (idle HTTP/1 connections; multiplexed HTTP/2
+/// connections). Cheap to clone: clones share the pools.
 #[derive(Debug, Clone)]
 pub struct Connector {
     pool: Arc<ConnectionPool>,
+    h2: Arc<H2Pool>,
+    h2_options: Arc<H2Options>,
 }
 
 impl Default for Connector {
@@ -30,32 +40,71 @@ impl Default for Connector {
 
 /// A connection handed out by the connector.
 #[derive(Debug)]
+pub enum Connection {
+    /// An HTTP/1.1 connection, exclusively ours until released.
+    H1(H1Conn),
+    /// A stream slot on a shared HTTP/2 connection.
+    H2(SendRequest<Bytes>, H2Ticket),
+}
+
+/// What [`Connector::get`] returns.
+#[derive(Debug)]
 pub struct UpstreamConn {
-    /// The HTTP/1 connection.
-    pub conn: H1Conn,
-    /// Whether it came from the pool.
+    /// The connection.
+    pub conn: Connection,
+    /// Whether it was reused (from the idle pool, or an existing HTTP/2 connection).
     pub reused: bool,
+    /// Whether it runs over TLS (it decides the `:scheme` of HTTP/2 requests).
+    pub tls: bool,
 }
 
 impl Connector {
     /// A connector whose pool keeps at most `max_idle` idle connections in all.
     pub fn new(max_idle: usize) -> Self {
-        Connector { pool: Arc::new(ConnectionPool::new(max_idle)) }
+        Connector {
+            pool: Arc::new(ConnectionPool::new(max_idle)),
+            h2: Arc::new(H2Pool::default()),
+            h2_options: Arc::new(H2Options::default()),
+        }
     }
 
-    /// The pool, for statistics.
+    /// The HTTP/1 pool, for statistics.
     pub fn pool(&self) -> &ConnectionPool {
         &self.pool
     }
 
-    /// A pooled connection to `peer` if a healthy one is idle, else a new one.
+    /// HTTP/2 connections opened so far (each carries many requests).
+    pub fn h2_connections_opened(&self) -> u64 {
+        self.h2.opened()
+    }
+
+    /// A connection to `peer`: a pooled one when possible, else a new one.
     pub async fn get(&self, peer: &HttpPeer) -> Result<UpstreamConn> {
         let key = peer.reuse_hash();
+        let tls = false;
+        if peer.options.alpn == Alpn::H2 {
+            if let Some((send, ticket)) = self.h2.take(key) {
+                return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
+            }
+            let lock = self.h2.connect_lock(key);
+            let _one_at_a_time = lock.lock().await;
+            if let Some((send, ticket)) = self.h2.take(key) {
+                return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
+            }
+            let stream = connect(peer).await?;
+            let (send, ticket) =
+                self.h2.open(key, stream, &self.h2_options, peer.options.max_h2_streams).await?;
+            return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: false, tls });
+        }
         if let Some(conn) = self.pool.take(key) {
-            return Ok(UpstreamConn { conn, reused: true });
+            return Ok(UpstreamConn { conn: Connection::H1(conn), reused: true, tls });
         }
         let stream = connect(peer).await?;
-        Ok(UpstreamConn { conn: H1Conn::new(stream, ErrorSource::Upstream), reused: false })
+        Ok(UpstreamConn {
+            conn: Connection::H1(H1Conn::new(stream, ErrorSource::Upstream)),
+            reused: false,
+            tls,
+        })
     }
 
     /// Returns a connection whose last exchange ended cleanly, for the next request to `peer`.
@@ -80,7 +129,7 @@ pub async fn connect(peer: &HttpPeer) -> Result<Stream> {
     // The TLS config first (cached after the first call): a bad CA file or client key is a
     // configuration error, not worth opening a socket for.
     let tls = match &opts.tls {
-        Some(t) => Some((t, tls_setup(t, &peer.address)?)),
+        Some(t) => Some((t, tls_setup(t, opts.alpn, &peer.address)?)),
         None => None,
     };
     let started = tokio::time::Instant::now();
@@ -119,12 +168,12 @@ pub async fn connect(peer: &HttpPeer) -> Result<Stream> {
 
 type TlsSetup = (Arc<rustls::ClientConfig>, rustls_pki_types::ServerName<'static>);
 
-fn tls_setup(t: &crate::upstream::PeerTls, addr: &PeerAddress) -> Result<TlsSetup> {
+fn tls_setup(t: &crate::upstream::PeerTls, alpn: Alpn, addr: &PeerAddress) -> Result<TlsSetup> {
     let config_err = |e: std::io::Error| {
         Error::new(ErrorKind::TlsHandshake, ErrorSource::Upstream, format!("setting up TLS to {addr}"))
             .with_cause(e)
     };
-    let config = crate::tls::client::client_config(t).map_err(config_err)?;
+    let config = crate::tls::client::client_config(t, alpn).map_err(config_err)?;
     let name = crate::tls::client::server_name(t, addr).map_err(config_err)?;
     Ok((config, name))
 }

@@ -59,7 +59,7 @@ pub(crate) fn set_worker_slot(slot: u64) {
     WORKER_SLOT.with(|s| s.set(slot));
 }
 
-fn slot_key(key: u64) -> u64 {
+pub(crate) fn slot_key(key: u64) -> u64 {
     let slot = WORKER_SLOT.with(|s| s.get());
     key ^ slot.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }

@@ -2,10 +2,13 @@
 //! the [`ProxyHttp`] phases and forwards it to the peer they choose.
 
 mod catch_unwind;
+mod downstream;
 mod exchange;
+mod h2;
 mod hooks;
 mod pipeline;
 mod session;
+mod upstream_session;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +20,17 @@ use tokio::time::Instant;
 pub use hooks::ProxyHttp;
 pub use session::{Session, Summary};
 
+use downstream::Downstream;
+
 use crate::app::{HttpServerApp, HttpServerOptions};
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
-use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
+use crate::protocol::h1::conn::{BodyReader, H1Conn};
 use crate::protocol::h1::encode::encode_response_head;
 use crate::protocol::h1::framing::request_keep_alive;
 use crate::protocol::h1::{parse_request, request_framing, ResponseHead};
+use crate::protocol::h2::H2Options;
+use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
 
 /// Proxy behaviour beyond the downstream HTTP settings.
@@ -47,6 +54,7 @@ pub struct HttpProxy<H> {
     hooks: H,
     connector: Connector,
     server: HttpServerOptions,
+    h2: H2Options,
     options: ProxyOptions,
 }
 
@@ -57,6 +65,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             hooks,
             connector: Connector::default(),
             server: HttpServerOptions::default(),
+            h2: H2Options::default(),
             options: ProxyOptions::default(),
         }
     }
@@ -81,6 +90,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
         &mut self.server
     }
 
+    /// Downstream HTTP/2 settings.
+    pub fn h2_options_mut(&mut self) -> &mut H2Options {
+        &mut self.h2
+    }
+
     /// Proxy settings.
     pub fn options_mut(&mut self) -> &mut ProxyOptions {
         &mut self.options
@@ -90,6 +104,20 @@ impl<H: ProxyHttp> HttpProxy<H> {
 impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
     fn server_options(&self) -> &HttpServerOptions {
         &self.server
+    }
+
+    fn h2_options(&self) -> &H2Options {
+        &self.h2
+    }
+
+    async fn process_h2_stream(
+        self: &Arc<Self>,
+        req: http::Request<::h2::RecvStream>,
+        respond: ::h2::server::SendResponse<Bytes>,
+        addrs: (Option<SocketAddr>, Option<SocketAddr>),
+        shutdown: &ShutdownWatch,
+    ) {
+        self.serve_h2_stream(req, respond, addrs, shutdown).await
     }
 
     async fn process_request(self: &Arc<Self>, mut conn: H1Conn, shutdown: &ShutdownWatch) -> Option<H1Conn> {
@@ -121,8 +149,10 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         let keepalive = request_keep_alive(&head) && !shutdown.is_shutting_down();
         let body = BodyReader::new(framing, &opts.limits);
         let (client, local) = conn.addrs();
-        let mut session = Session::new(head, framing, body, client, local, keepalive);
-        let reuse = self.handle(&mut session, &mut conn, shutdown).await;
+        let mut session = Session::new(head, framing, client, local, keepalive);
+        let mut ds = Downstream::h1(&mut conn, body, opts.write_timeout);
+        let reuse = self.handle(&mut session, &mut ds, shutdown).await;
+        drop(ds);
         if reuse && !shutdown.is_shutting_down() {
             Some(conn)
         } else {
@@ -140,39 +170,6 @@ async fn send_error(conn: &mut H1Conn, status: u16, timeout: Duration) {
     conn.queue(|b| encode_response_head(&head, b));
     let _ = conn.flush(Some(timeout)).await;
     conn.shutdown().await;
-}
-
-/// Sends a complete response held in memory (a local answer or an error page).
-async fn send_local(
-    conn: &mut H1Conn,
-    session: &mut Session,
-    mut head: ResponseHead,
-    body: Bytes,
-    timeout: Duration,
-) -> Result<(), Box<Error>> {
-    let is_head = session.req.method == Method::HEAD;
-    head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    set_connection_header(&mut head, session);
-    session.summary.status = head.status.as_u16();
-    session.head_sent = true;
-    conn.queue(|b| encode_response_head(&head, b));
-    session.response = Some(head);
-    if is_head || body.is_empty() {
-        return conn.flush(Some(timeout)).await;
-    }
-    session.summary.bytes_out = body.len() as u64;
-    let mut w = BodyWriter::Length(body.len() as u64);
-    conn.write_body(&mut w, body, Some(timeout)).await
-}
-
-/// `Connection: close` when this is the last response on the connection; `keep-alive` for a
-/// persistent HTTP/1.0 client (which would otherwise assume close).
-fn set_connection_header(head: &mut ResponseHead, session: &Session) {
-    if !session.keepalive {
-        head.headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    } else if session.req.version == http::Version::HTTP_10 {
-        head.headers.insert(http::header::CONNECTION, HeaderValue::from_static("keep-alive"));
-    }
 }
 
 /// Keeps up to `limit` request body bytes for a retry; drops the copy once it grows past that.

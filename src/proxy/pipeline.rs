@@ -5,14 +5,16 @@ use std::pin::pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{Method, StatusCode};
 use tokio::time::Instant;
 
 use super::catch_unwind::{call_sync, CatchUnwind};
+use super::downstream::{BodyHint, Downstream};
 use super::exchange::Outcome;
-use super::{hook_panic, send_local, HttpProxy, ProxyHttp, Session};
+use super::upstream_session::UpstreamSession;
+use super::{hook_panic, HttpProxy, ProxyHttp, Session};
+use crate::connector::Connection;
 use crate::error::{Error, ErrorSource, Result};
-use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::framing::expects_continue;
 use crate::protocol::h1::{BodyFraming, ResponseHead};
 use crate::server::ShutdownWatch;
@@ -22,36 +24,36 @@ impl<H: ProxyHttp> HttpProxy<H> {
     pub(super) async fn handle(
         &self,
         session: &mut Session,
-        conn: &mut H1Conn,
+        ds: &mut Downstream<'_>,
         shutdown: &ShutdownWatch,
     ) -> bool {
         let mut ctx = self.hooks.new_ctx();
         let result = {
-            let fut = pin!(self.run_phases(session, conn, &mut ctx, shutdown));
+            let fut = pin!(self.run_phases(session, ds, &mut ctx, shutdown));
             CatchUnwind(fut).await.unwrap_or_else(|_| Err(hook_panic()))
         };
-        let reuse = match result {
-            Ok(reuse) => reuse,
-            Err(e) => {
-                let reuse = self.fail(session, conn, &e, &mut ctx).await;
-                session.summary.error = Some(e.to_string());
-                self.finish(session, Some(&e), &mut ctx);
-                return reuse;
-            }
+        let (reuse, e) = match result {
+            Ok(reuse) => (reuse, None),
+            Err(e) => (self.fail(session, ds, &e, &mut ctx).await, Some(e)),
         };
-        self.finish(session, None, &mut ctx);
+        session.summary.total = session.start.elapsed();
+        session.summary.bytes_in += ds.body_bytes();
+        if let Some(e) = &e {
+            session.summary.error = Some(e.to_string());
+        }
+        // A panicking logger loses its own log line, nothing else.
+        let _ = call_sync(|| self.hooks.logging(session, e.as_deref(), &mut ctx));
         reuse
     }
 
-    fn finish(&self, session: &mut Session, e: Option<&Error>, ctx: &mut H::CTX) {
-        session.summary.total = session.start.elapsed();
-        session.summary.bytes_in += session.req_body.bytes;
-        // A panicking logger loses its own log line, nothing else.
-        let _ = call_sync(|| self.hooks.logging(session, e, ctx));
-    }
-
     /// The request failed: let `fail_to_proxy` choose the answer, send it if nothing was sent yet.
-    async fn fail(&self, session: &mut Session, conn: &mut H1Conn, e: &Error, ctx: &mut H::CTX) -> bool {
+    async fn fail(
+        &self,
+        session: &mut Session,
+        ds: &mut Downstream<'_>,
+        e: &Error,
+        ctx: &mut H::CTX,
+    ) -> bool {
         if session.head_sent {
             return false;
         }
@@ -70,17 +72,37 @@ impl<H: ProxyHttp> HttpProxy<H> {
         };
         // After an error the request body may be half read: the connection is reused only when it
         // was read to the end and the failure was not the client's.
-        if !session.req_body.is_done() || e.source == ErrorSource::Downstream {
+        if !ds.body_done() || e.source == ErrorSource::Downstream {
             session.keepalive = false;
         }
-        let timeout = self.server.write_timeout;
-        send_local(conn, session, head, body, timeout).await.is_ok() && session.keepalive
+        self.send_local(session, ds, head, body).await.is_ok() && session.keepalive && ds.reusable()
+    }
+
+    /// Sends a complete response held in memory (a local answer or an error page).
+    pub(super) async fn send_local(
+        &self,
+        session: &mut Session,
+        ds: &mut Downstream<'_>,
+        head: ResponseHead,
+        body: Bytes,
+    ) -> Result<()> {
+        let hint = if session.req.method == Method::HEAD {
+            BodyHint::None
+        } else {
+            BodyHint::Length(body.len() as u64)
+        };
+        ds.send_head(session, head, hint).await?;
+        if hint != BodyHint::None && !body.is_empty() {
+            session.summary.bytes_out += body.len() as u64;
+            ds.write_body(body).await?;
+        }
+        ds.finish(None).await
     }
 
     async fn run_phases(
         &self,
         session: &mut Session,
-        conn: &mut H1Conn,
+        ds: &mut Downstream<'_>,
         ctx: &mut H::CTX,
         shutdown: &ShutdownWatch,
     ) -> Result<bool> {
@@ -92,14 +114,14 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 .unwrap_or_else(|| (ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR), Bytes::new()));
             // Announce the close when the unread body will not be drained: the client waits for
             // a 100 that will not come, or the body is longer than we are willing to discard.
-            let unread = !session.req_body.is_done();
+            let unread = !ds.body_done();
             let too_long =
                 matches!(session.req_framing, BodyFraming::Length(n) if n > self.server.drain_limit);
             if unread && (expects_continue(&session.req) || too_long) {
                 session.keepalive = false;
             }
-            send_local(conn, session, head, body, self.server.write_timeout).await?;
-            return Ok(self.settle_downstream(session, conn).await);
+            self.send_local(session, ds, head, body).await?;
+            return Ok(ds.reusable() && self.settle_downstream(session, ds).await);
         }
         loop {
             let peer = self.hooks.upstream_peer(session, ctx).await?;
@@ -113,18 +135,20 @@ impl<H: ProxyHttp> HttpProxy<H> {
                     continue;
                 }
             };
-            session.summary.reused = upstream.reused;
-            session.summary.upstream_connect =
-                Some(if upstream.reused { Duration::ZERO } else { started.elapsed() });
             let reused = upstream.reused;
-            let mut us = upstream.conn;
+            session.summary.reused = reused;
+            session.summary.upstream_connect = Some(if reused { Duration::ZERO } else { started.elapsed() });
+            let mut us = match upstream.conn {
+                Connection::H1(c) => UpstreamSession::h1(c),
+                Connection::H2(send, ticket) => UpstreamSession::h2(send, upstream.tls, ticket),
+            };
             self.hooks.connected_to_upstream(session, reused, &peer, ctx).await?;
-            match self.exchange(session, conn, &mut us, reused, &peer, ctx, shutdown).await {
-                Ok(Outcome { upstream_reusable, downstream_reusable }) => {
-                    if upstream_reusable {
-                        self.connector.release(&peer, us);
+            match self.exchange(session, ds, &mut us, reused, &peer, ctx, shutdown).await {
+                Ok(Outcome { downstream_reusable }) => {
+                    if let Some(conn) = us.into_reusable_h1() {
+                        self.connector.release(&peer, conn);
                     }
-                    return Ok(downstream_reusable && self.settle_downstream(session, conn).await);
+                    return Ok(downstream_reusable && self.settle_downstream(session, ds).await);
                 }
                 Err(e) => {
                     let e = self.hooks.error_while_proxy(&peer, session, e, ctx, reused);
@@ -146,17 +170,17 @@ impl<H: ProxyHttp> HttpProxy<H> {
         Err(e)
     }
 
-    /// After the response: the connection carries another request only if this request's body was
-    /// read to its end; read and discard a small remainder rather than closing.
-    async fn settle_downstream(&self, session: &mut Session, conn: &mut H1Conn) -> bool {
+    /// After the response: an HTTP/1 connection carries another request only if this request's
+    /// body was read to its end; read and discard a small remainder rather than closing.
+    async fn settle_downstream(&self, session: &mut Session, ds: &mut Downstream<'_>) -> bool {
         if !session.keepalive {
             return false;
         }
-        if session.req_body.is_done() {
+        let Some(h1) = ds.as_h1() else { return true };
+        if h1.body.is_done() {
             return true;
         }
         let o = &self.server;
-        conn.drain(&mut session.req_body, o.drain_limit, o.body_idle_timeout.min(Duration::from_secs(2)))
-            .await
+        h1.conn.drain(&mut h1.body, o.drain_limit, o.body_idle_timeout.min(Duration::from_secs(2))).await
     }
 }

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
 
-use crate::protocol::h1::conn::BodyReader;
 use crate::protocol::h1::{BodyFraming, RequestHead, ResponseHead};
 use crate::protocol::stream::SocketAddr;
 use crate::upstream::PeerAddress;
@@ -41,7 +40,6 @@ pub struct Session {
     /// The downstream request head; early filters may edit it.
     pub req: RequestHead,
     pub(crate) req_framing: BodyFraming,
-    pub(crate) req_body: BodyReader,
     /// Bytes of request body kept to replay on a retry; `None` once they exceeded the limit.
     pub(crate) replay: Option<BytesMut>,
     pub(crate) client_addr: Option<SocketAddr>,
@@ -60,7 +58,6 @@ impl Session {
     pub(crate) fn new(
         req: RequestHead,
         req_framing: BodyFraming,
-        req_body: BodyReader,
         client_addr: Option<SocketAddr>,
         server_addr: Option<SocketAddr>,
         keepalive: bool,
@@ -68,7 +65,6 @@ impl Session {
         Session {
             req,
             req_framing,
-            req_body,
             replay: Some(BytesMut::new()),
             client_addr,
             server_addr,

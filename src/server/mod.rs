@@ -78,7 +78,8 @@ impl Server {
         let (tx, rx) = watch::channel(ShutdownState::Running);
         let mut running = Vec::with_capacity(self.services.len());
         for mut svc in self.services {
-            let runtime = ServiceRuntime::new(svc.name(), svc.threads(), svc.work_stealing())?;
+            let runtime =
+                ServiceRuntime::new(svc.name(), svc.threads(), svc.work_stealing(), svc.thread_hooks())?;
             let tracker = Arc::new(Tracker::default());
             svc.start(&runtime, ShutdownWatch::new(rx.clone()), tracker.clone());
             running.push(Running { runtime, tracker });

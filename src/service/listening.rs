@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{spawn_tracked, Service, ServiceRuntime, Tracker};
+use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, Tracker};
 use crate::app::ServerApp;
 use crate::listener::{Listener, TransportStack};
 use crate::protocol::stream::SocketAddr;
@@ -20,6 +20,7 @@ pub struct ListeningService<A> {
     stacks: Vec<TransportStack>,
     threads: usize,
     work_stealing: bool,
+    hooks: Option<ThreadHooks>,
 }
 
 impl<A: ServerApp> ListeningService<A> {
@@ -31,6 +32,7 @@ impl<A: ServerApp> ListeningService<A> {
             stacks: Vec::new(),
             threads: 1,
             work_stealing: true,
+            hooks: None,
         }
     }
 
@@ -47,6 +49,16 @@ impl<A: ServerApp> ListeningService<A> {
     /// Chooses one work-stealing runtime (true) or `threads` isolated ones (false).
     pub fn set_work_stealing(&mut self, on: bool) {
         self.work_stealing = on;
+    }
+
+    /// Runs `start` on each worker thread before it runs any task and `stop` when it exits (a
+    /// binding keeping per-thread interpreter state, for example).
+    pub fn set_thread_hooks(
+        &mut self,
+        start: Arc<dyn Fn() + Send + Sync>,
+        stop: Arc<dyn Fn() + Send + Sync>,
+    ) {
+        self.hooks = Some(ThreadHooks { start, stop });
     }
 
     /// Binds a TCP endpoint now (`127.0.0.1:0`, `[::1]:8080`, ...) and returns the bound address.
@@ -98,6 +110,9 @@ impl<A: ServerApp> Service for ListeningService<A> {
     }
     fn work_stealing(&self) -> bool {
         self.work_stealing
+    }
+    fn thread_hooks(&self) -> Option<ThreadHooks> {
+        self.hooks.clone()
     }
 
     fn start(&mut self, runtime: &ServiceRuntime, shutdown: ShutdownWatch, tracker: Arc<Tracker>) {

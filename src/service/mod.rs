@@ -14,7 +14,7 @@ use parking_lot::{Condvar, Mutex};
 
 pub use background::{background_service, BackgroundService, GenBackgroundService};
 pub use listening::ListeningService;
-pub use runtime::ServiceRuntime;
+pub use runtime::{ServiceRuntime, ThreadHooks};
 
 use crate::server::ShutdownWatch;
 
@@ -26,6 +26,10 @@ pub trait Service: Send + 'static {
     fn threads(&self) -> usize;
     /// Work-stealing runtime (true) or isolated current-thread runtimes (false).
     fn work_stealing(&self) -> bool;
+    /// Functions to run on each of the service's threads when it starts and when it exits.
+    fn thread_hooks(&self) -> Option<ThreadHooks> {
+        None
+    }
     /// Spawns the service's tasks on its runtime. Called once.
     fn start(&mut self, runtime: &ServiceRuntime, shutdown: ShutdownWatch, tracker: Arc<Tracker>);
 }

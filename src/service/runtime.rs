@@ -12,6 +12,23 @@ use tokio::sync::oneshot;
 
 use crate::connector::set_worker_slot;
 
+/// Functions run on a service's threads: `start` on each thread before it runs any task, `stop` when
+/// it exits (after the tasks it ran were dropped). For work-stealing runtimes they also run on the
+/// runtime's blocking-pool threads, which tokio does not tell apart from its workers.
+#[derive(Clone)]
+pub struct ThreadHooks {
+    /// Runs first on every new thread.
+    pub start: Arc<dyn Fn() + Send + Sync>,
+    /// Runs last on every exiting thread.
+    pub stop: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for ThreadHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ThreadHooks")
+    }
+}
+
 /// The runtime(s) of one service.
 #[derive(Debug)]
 pub enum ServiceRuntime {
@@ -33,19 +50,28 @@ pub struct Isolated {
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(1);
 
 impl ServiceRuntime {
-    /// Starts `threads` workers named `<name>-<i>`.
-    pub fn new(name: &str, threads: usize, work_stealing: bool) -> io::Result<Self> {
+    /// Starts `threads` workers named `<name>-<i>`, running `hooks` on each.
+    pub fn new(
+        name: &str,
+        threads: usize,
+        work_stealing: bool,
+        hooks: Option<ThreadHooks>,
+    ) -> io::Result<Self> {
         let threads = threads.max(1);
         // With one worker there is nobody to steal from; the current-thread scheduler does the
         // same job without the multi-thread scheduler's atomics and queues.
         if work_stealing && threads > 1 {
             let counter = Arc::new(AtomicUsize::new(0));
             let prefix = name.to_owned();
-            let rt = Builder::new_multi_thread()
-                .worker_threads(threads)
+            let mut b = Builder::new_multi_thread();
+            b.worker_threads(threads)
                 .thread_name_fn(move || format!("{prefix}-{}", counter.fetch_add(1, Ordering::Relaxed)))
-                .enable_all()
-                .build()?;
+                .enable_all();
+            if let Some(h) = hooks {
+                let (start, stop) = (h.start, h.stop);
+                b.on_thread_start(move || start()).on_thread_stop(move || stop());
+            }
+            let rt = b.build()?;
             return Ok(ServiceRuntime::Steal(rt));
         }
         let mut rts = Vec::with_capacity(threads);
@@ -54,12 +80,19 @@ impl ServiceRuntime {
             let handle = rt.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
             let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) as u64;
+            let hooks = hooks.clone();
             let thread = std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+                if let Some(h) = &hooks {
+                    (h.start)();
+                }
                 set_worker_slot(slot);
                 rt.block_on(async {
                     let _ = stopped.await;
                 });
                 rt.shutdown_timeout(Duration::from_millis(100));
+                if let Some(h) = &hooks {
+                    (h.stop)();
+                }
             })?;
             rts.push(Isolated { handle, stop: Some(stop), thread: Some(thread) });
         }

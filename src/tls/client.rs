@@ -1,5 +1,6 @@
-//! Upstream TLS: rustls client configs for [`PeerTls`] options, built once per distinct option set
-//! and shared by every connection (and the session-resumption cache that comes with each).
+//! Upstream TLS: rustls client configs for [`PeerTls`] options (plus the peer's [`Alpn`] choice),
+//! built once per distinct option set and shared by every connection (and the session-resumption
+//! cache that comes with each).
 
 use std::collections::HashMap;
 use std::io;
@@ -16,7 +17,7 @@ use super::{invalid, parse_certs, parse_key, parse_roots, provider, read_pem_fil
 use crate::protocol::stream::Stream;
 use crate::upstream::{Alpn, PeerAddress, PeerTls};
 
-/// What a client config depends on: every TLS option but the SNI name, which is per connection.
+/// What a client config depends on: every TLS option but the SNI name (per connection), and ALPN.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ConfigKey {
     verify: bool,
@@ -28,14 +29,14 @@ struct ConfigKey {
 }
 
 impl ConfigKey {
-    fn of(t: &PeerTls) -> Self {
+    fn of(t: &PeerTls, alpn: Alpn) -> Self {
         ConfigKey {
             verify: t.verify,
             verify_hostname: t.verify_hostname,
             ca_file: t.ca_file.clone(),
             client_cert: t.client_cert.clone(),
             client_key: t.client_key.clone(),
-            alpn: t.alpn,
+            alpn,
         }
     }
 }
@@ -49,11 +50,12 @@ fn cache() -> &'static Mutex<HashMap<ConfigKey, Arc<ClientConfig>>> {
     C.get_or_init(Default::default)
 }
 
-/// The client config for `tls`, built on first use and cached (files are read once: a changed CA
-/// file is seen by a new process, or by options that differ). Call it at configuration time to
-/// check a peer's TLS options early; errors name the file and the problem.
-pub fn client_config(tls: &PeerTls) -> io::Result<Arc<ClientConfig>> {
-    let key = ConfigKey::of(tls);
+/// The client config for `tls` offering `alpn` ([`crate::upstream::PeerOptions::alpn`]), built on
+/// first use and cached (files are read once: a changed CA file is seen by a new process, or by
+/// options that differ). Call it at configuration time to check a peer's TLS options early;
+/// errors name the file and the problem.
+pub fn client_config(tls: &PeerTls, alpn: Alpn) -> io::Result<Arc<ClientConfig>> {
+    let key = ConfigKey::of(tls, alpn);
     if let Some(c) = cache().lock().get(&key) {
         return Ok(c.clone());
     }
@@ -119,8 +121,18 @@ fn build(key: &ConfigKey) -> io::Result<ClientConfig> {
         (None, None) => builder.with_no_client_auth(),
         _ => return Err(invalid("a client certificate needs both client_cert and client_key".into())),
     };
-    config.alpn_protocols = key.alpn.protocols().iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = alpn_protocols(key.alpn).iter().map(|p| p.to_vec()).collect();
     Ok(config)
+}
+
+/// The ALPN protocol ids offered for `alpn`, most preferred first.
+pub fn alpn_protocols(alpn: Alpn) -> &'static [&'static [u8]] {
+    use super::{ALPN_H2, ALPN_HTTP11};
+    match alpn {
+        Alpn::H1 => &[ALPN_HTTP11],
+        Alpn::H2 => &[ALPN_H2],
+        Alpn::H2ThenH1 => &[ALPN_H2, ALPN_HTTP11],
+    }
 }
 
 /// The name to present (SNI) and verify: the configured one, else the peer's host name or IP.
@@ -234,10 +246,9 @@ mod tests {
         a.verify = false;
         let mut b = a.clone();
         b.sni = "b.test".into();
-        let ca = client_config(&a).unwrap();
-        assert!(Arc::ptr_eq(&ca, &client_config(&b).unwrap()));
-        b.alpn = Alpn::H2ThenH1;
-        let cb = client_config(&b).unwrap();
+        let ca = client_config(&a, Alpn::H1).unwrap();
+        assert!(Arc::ptr_eq(&ca, &client_config(&b, Alpn::H1).unwrap()));
+        let cb = client_config(&b, Alpn::H2ThenH1).unwrap();
         assert!(!Arc::ptr_eq(&ca, &cb));
         assert_eq!(cb.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
     }
@@ -246,7 +257,7 @@ mod tests {
     fn missing_ca_file_is_a_clear_error() {
         let mut t = PeerTls::new("a.test");
         t.ca_file = Some("/nonexistent/ca.pem".into());
-        let e = client_config(&t).unwrap_err().to_string();
+        let e = client_config(&t, Alpn::H1).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
     }
 

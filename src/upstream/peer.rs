@@ -54,6 +54,19 @@ impl std::str::FromStr for PeerAddress {
     }
 }
 
+/// Which HTTP version to speak to a peer. Over TLS it is offered by ALPN; in cleartext `H2` means
+/// HTTP/2 with prior knowledge (h2c) and `H2ThenH1` falls back to HTTP/1.1 (nothing to negotiate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Alpn {
+    /// HTTP/1.1 only.
+    #[default]
+    H1,
+    /// HTTP/2 only.
+    H2,
+    /// HTTP/2 when the peer agrees, else HTTP/1.1.
+    H2ThenH1,
+}
+
 /// Connection behaviour towards a peer. `None` disables a timeout; the defaults are edge-safe
 /// (Pingora's are all `None`, which lets a dead upstream hold a request forever).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,6 +81,11 @@ pub struct PeerOptions {
     pub write_timeout: Option<Duration>,
     /// How long an unused connection may wait in the pool.
     pub idle_timeout: Option<Duration>,
+    /// HTTP version to use (offered by ALPN over TLS).
+    pub alpn: Alpn,
+    /// Most concurrent requests multiplexed on one HTTP/2 connection (the peer's own
+    /// SETTINGS_MAX_CONCURRENT_STREAMS applies too).
+    pub max_h2_streams: usize,
     /// TLS on top of the connection (`None`: plaintext).
     pub tls: Option<PeerTls>,
 }
@@ -80,37 +98,17 @@ impl Default for PeerOptions {
             read_timeout: Some(Duration::from_secs(60)),
             write_timeout: Some(Duration::from_secs(60)),
             idle_timeout: Some(Duration::from_secs(60)),
+            alpn: Alpn::H1,
+            max_h2_streams: 100,
             tls: None,
         }
     }
 }
 
-/// Which application protocols to offer a TLS peer by ALPN.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum Alpn {
-    /// HTTP/1.1 only.
-    #[default]
-    H1,
-    /// HTTP/2 only.
-    H2,
-    /// HTTP/2 preferred, HTTP/1.1 accepted.
-    H2ThenH1,
-}
-
-impl Alpn {
-    /// The ALPN protocol ids, most preferred first.
-    pub fn protocols(self) -> &'static [&'static [u8]] {
-        use crate::tls::{ALPN_H2, ALPN_HTTP11};
-        match self {
-            Alpn::H1 => &[ALPN_HTTP11],
-            Alpn::H2 => &[ALPN_H2],
-            Alpn::H2ThenH1 => &[ALPN_H2, ALPN_HTTP11],
-        }
-    }
-}
-
 /// TLS towards a peer. Part of the pool key like every option. The rustls config for a given set
-/// of these options (everything but `sni`) is built once and shared by all connections.
+/// of these options (everything but `sni`) and [`PeerOptions::alpn`] is built once and shared by
+/// all connections; the protocol ALPN settled on is on the stream
+/// ([`crate::protocol::stream::Stream::alpn`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PeerTls {
     /// The name sent by SNI and checked against the certificate. Empty: the peer's host name, or
@@ -127,8 +125,6 @@ pub struct PeerTls {
     pub client_cert: Option<PathBuf>,
     /// The private key (PEM) of `client_cert`.
     pub client_key: Option<PathBuf>,
-    /// Protocols offered by ALPN; the negotiated one is on the stream ([`crate::protocol::stream::Stream::alpn`]).
-    pub alpn: Alpn,
 }
 
 impl PeerTls {
@@ -141,7 +137,6 @@ impl PeerTls {
             ca_file: None,
             client_cert: None,
             client_key: None,
-            alpn: Alpn::H1,
         }
     }
 }
@@ -239,7 +234,7 @@ mod tests {
         b.options.tls.as_mut().unwrap().sni = "b.test".into();
         assert_ne!(a.reuse_hash(), b.reuse_hash());
         let mut c = a.clone();
-        c.options.tls.as_mut().unwrap().alpn = Alpn::H2;
+        c.options.alpn = Alpn::H2;
         assert_ne!(a.reuse_hash(), c.reuse_hash());
         let mut d = a.clone();
         d.options.tls.as_mut().unwrap().ca_file = Some("/x.pem".into());

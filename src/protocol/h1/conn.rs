@@ -136,6 +136,11 @@ impl H1Conn {
         r.map_err(|e| self.io_err(&e, true, ctx))
     }
 
+    /// Reads more bytes into the buffer, whatever is already there. Returns 0 at EOF.
+    pub async fn read_more(&mut self, deadline: Option<Instant>) -> Result<usize> {
+        self.fill(HEAD_READ, deadline, "reading").await
+    }
+
     /// Waits until at least one byte is buffered. `Ok(false)` on a clean EOF with nothing buffered.
     pub async fn wait_readable(&mut self, deadline: Option<Instant>) -> Result<bool> {
         if !self.rbuf.is_empty() {

@@ -1,0 +1,52 @@
+//! The HTTP/2 side of HttpServerApp: handshake, then one task per stream, with GOAWAY on graceful
+//! shutdown (h2 sends the last processed stream id) and on idle timeout.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::HttpServerApp;
+use crate::protocol::stream::SocketAddr;
+use crate::server::{ShutdownState, ShutdownWatch};
+
+type Addrs = (Option<SocketAddr>, Option<SocketAddr>);
+
+/// Serves an HTTP/2 connection until it closes.
+pub(crate) async fn serve<A, S>(app: Arc<A>, io: S, addrs: Addrs, shutdown: ShutdownWatch)
+where
+    A: HttpServerApp,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let opts = app.server_options();
+    let handshake = app.h2_options().server().handshake::<_, bytes::Bytes>(io);
+    let mut conn = match tokio::time::timeout(opts.header_timeout, handshake).await {
+        Ok(Ok(c)) => c,
+        _ => return,
+    };
+    let idle = opts.keepalive_timeout;
+    let mut going_away = false;
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            r = conn.accept() => r,
+            _ = shutdown.reached(ShutdownState::Graceful), if !going_away => {
+                conn.graceful_shutdown();
+                going_away = true;
+                continue;
+            }
+            _ = tokio::time::sleep(idle), if !going_away && !conn.has_streams() => {
+                conn.graceful_shutdown();
+                going_away = true;
+                continue;
+            }
+        };
+        match accepted {
+            Some(Ok((req, respond))) => {
+                let (app, addrs, shutdown) = (app.clone(), addrs.clone(), shutdown.clone());
+                tokio::spawn(async move { app.process_h2_stream(req, respond, addrs, &shutdown).await });
+            }
+            // A protocol error ends the connection (h2 already sent GOAWAY); EOF ends it too.
+            Some(Err(_)) | None => break,
+        }
+    }
+}

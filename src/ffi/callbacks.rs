@@ -1,0 +1,525 @@
+//! `proxy_http_callbacks`: one C function pointer per phase, and the adapter that implements the
+//! core's `ProxyHttp` trait by calling them. A NULL pointer is the phase's default and costs no
+//! crossing (not even the per-request cell is allocated until a callback needs it).
+
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::in_callback;
+use super::result::*;
+use super::server::{Shared, PROXY_LOG_DEBUG, PROXY_LOG_ERROR, PROXY_LOG_WARN};
+use super::session::*;
+use crate::error::{Error, ErrorKind, ErrorSource, Result};
+use crate::protocol::h1::{RequestHead, ResponseHead};
+use crate::proxy::{ProxyHttp, Session};
+use crate::upstream::HttpPeer;
+
+/// A phase callback: `user` is `proxy_http_callbacks.user`, `session` the request (borrowed, valid
+/// until the callback returns, or until resume when it returns `PROXY_PENDING`). Returns a
+/// `PROXY_CONTINUE` / `PROXY_RESPONDED` / `PROXY_PENDING` / `PROXY_ERROR` action; anything else is
+/// treated as `PROXY_ERROR`. May be called concurrently from any worker thread (never
+/// concurrently for one session); must not block.
+pub type proxy_phase_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, session: *mut proxy_session) -> proxy_action>;
+
+/// The phase callbacks of a service. Set `struct_size = sizeof(proxy_http_callbacks)`; a host built
+/// against an older, shorter struct keeps working (missing callbacks are NULL). NULL = the phase's
+/// default. Copied by `proxy_service_set_callbacks`; `user` must stay valid until the server is
+/// shut down.
+///
+/// Order: early_request_filter → request_filter → upstream_peer → (connect) →
+/// connected_to_upstream → upstream_request_filter → request_body_filter* →
+/// upstream_response_filter → response_filter → upstream_response_body_filter* /
+/// response_body_filter* → logging → request_end. On a connect failure fail_to_connect runs, on a
+/// later upstream failure error_while_proxy, then upstream_peer again if a retry is allowed; when
+/// the request fails for good fail_to_proxy runs before logging.
+///
+/// What each action means per phase: CONTINUE goes on. RESPONDED is valid in early_request_filter
+/// and request_filter (after `proxy_session_respond`; the upstream is skipped) and in fail_to_proxy
+/// (the host's response replaces the error page). PENDING is valid in every phase except
+/// fail_to_connect, error_while_proxy, logging and request_end (which cannot wait: PENDING is an
+/// ERROR there). ERROR fails the request: 500 before the response head, a cut connection after.
+/// In fail_to_connect / error_while_proxy ERROR forbids a retry. Return values of logging and
+/// request_end are ignored.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct proxy_http_callbacks {
+    /// `sizeof(proxy_http_callbacks)` as the host knows it.
+    pub struct_size: u32,
+    /// Passed as the first argument of every callback.
+    pub user: *mut c_void,
+    /// Before anything else looks at the request.
+    pub early_request_filter: proxy_phase_fn,
+    /// May answer by itself (`proxy_session_respond` + `PROXY_RESPONDED`).
+    pub request_filter: proxy_phase_fn,
+    /// Must choose the upstream with `proxy_session_set_peer`. Called again for each retry.
+    pub upstream_peer: proxy_phase_fn,
+    /// An upstream connection is ready (`proxy_session_upstream_reused`).
+    pub connected_to_upstream: proxy_phase_fn,
+    /// Edit `PROXY_HEADERS_UPSTREAM_REQUEST` before it is sent.
+    pub upstream_request_filter: proxy_phase_fn,
+    /// Each request body chunk (`proxy_session_body` / `proxy_session_set_body`).
+    pub request_body_filter: proxy_phase_fn,
+    /// The upstream response head as received (`PROXY_HEADERS_RESPONSE`, status).
+    pub upstream_response_filter: proxy_phase_fn,
+    /// The response head about to go downstream.
+    pub response_filter: proxy_phase_fn,
+    /// Each upstream response body chunk as received.
+    pub upstream_response_body_filter: proxy_phase_fn,
+    /// Each response body chunk about to go downstream.
+    pub response_body_filter: proxy_phase_fn,
+    /// Once per request, last (`proxy_session_summary`, `proxy_session_error`).
+    pub logging: proxy_phase_fn,
+    /// Connecting failed (`proxy_session_error`, `proxy_session_set_retry`).
+    pub fail_to_connect: proxy_phase_fn,
+    /// Proxying failed after connecting (`proxy_session_error`, `proxy_session_set_retry`).
+    pub error_while_proxy: proxy_phase_fn,
+    /// The request failed for good; may answer with `proxy_session_respond` + `PROXY_RESPONDED`.
+    pub fail_to_proxy: proxy_phase_fn,
+    /// After logging, also when the request was cut short: free data set with
+    /// `proxy_session_set_user` here.
+    pub request_end: proxy_phase_fn,
+}
+
+impl proxy_http_callbacks {
+    /// The smallest struct accepted: `struct_size` and `user`.
+    pub(crate) const MIN_SIZE: usize = std::mem::offset_of!(proxy_http_callbacks, early_request_filter);
+
+    pub(crate) fn empty() -> Self {
+        proxy_http_callbacks {
+            struct_size: std::mem::size_of::<Self>() as u32,
+            user: std::ptr::null_mut(),
+            early_request_filter: None,
+            request_filter: None,
+            upstream_peer: None,
+            connected_to_upstream: None,
+            upstream_request_filter: None,
+            request_body_filter: None,
+            upstream_response_filter: None,
+            response_filter: None,
+            upstream_response_body_filter: None,
+            response_body_filter: None,
+            logging: None,
+            fail_to_connect: None,
+            error_while_proxy: None,
+            fail_to_proxy: None,
+            request_end: None,
+        }
+    }
+}
+
+type PhaseFn = unsafe extern "C" fn(*mut c_void, *mut proxy_session) -> proxy_action;
+
+/// The core's `ProxyHttp`, implemented by calling the host.
+pub(crate) struct FfiHooks {
+    pub(crate) cbs: proxy_http_callbacks,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) pending_timeout: Duration,
+}
+
+// SAFETY: `user` and the callbacks are the host's, which promises (header threading contract)
+// that they may be used from any worker thread.
+unsafe impl Send for FfiHooks {}
+// SAFETY: as above.
+unsafe impl Sync for FfiHooks {}
+
+struct UserPtr(*mut c_void);
+// SAFETY: an opaque host value handed back to the host; see FfiHooks.
+unsafe impl Send for UserPtr {}
+
+/// Per-request state of the adapter.
+pub(crate) struct FfiCtx {
+    cell: Option<Arc<proxy_session>>,
+    responded_early: bool,
+    request_end: proxy_phase_fn,
+    user: UserPtr,
+    shared: Arc<Shared>,
+}
+
+impl FfiCtx {
+    fn cell(&mut self) -> Arc<proxy_session> {
+        self.cell.get_or_insert_with(|| proxy_session::new(self.shared.registry.clone())).clone()
+    }
+}
+
+impl Drop for FfiCtx {
+    fn drop(&mut self) {
+        if let Some(f) = self.request_end {
+            let cell = self.cell();
+            cell.enter(PROXY_PHASE_REQUEST_END, std::ptr::null_mut(), Extra::None);
+            let ptr = Arc::as_ptr(&cell).cast_mut();
+            // SAFETY: a host function pointer called with its own user pointer and a live cell.
+            let _ = in_callback(|| unsafe { f(self.user.0, ptr) });
+            cell.leave();
+        }
+        if let Some(cell) = &self.cell {
+            cell.end();
+        }
+    }
+}
+
+enum Step {
+    Done(proxy_action),
+    Wait(oneshot::Receiver<proxy_action>),
+}
+
+/// How a crossing ended.
+enum Outcome {
+    Action(proxy_action),
+    Expired,
+}
+
+fn phase_name(phase: proxy_phase) -> &'static str {
+    match phase {
+        PROXY_PHASE_EARLY_REQUEST_FILTER => "early_request_filter",
+        PROXY_PHASE_REQUEST_FILTER => "request_filter",
+        PROXY_PHASE_UPSTREAM_PEER => "upstream_peer",
+        PROXY_PHASE_CONNECTED_TO_UPSTREAM => "connected_to_upstream",
+        PROXY_PHASE_UPSTREAM_REQUEST_FILTER => "upstream_request_filter",
+        PROXY_PHASE_REQUEST_BODY_FILTER => "request_body_filter",
+        PROXY_PHASE_UPSTREAM_RESPONSE_FILTER => "upstream_response_filter",
+        PROXY_PHASE_RESPONSE_FILTER => "response_filter",
+        PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER => "upstream_response_body_filter",
+        PROXY_PHASE_RESPONSE_BODY_FILTER => "response_body_filter",
+        PROXY_PHASE_LOGGING => "logging",
+        PROXY_PHASE_FAIL_TO_CONNECT => "fail_to_connect",
+        PROXY_PHASE_ERROR_WHILE_PROXY => "error_while_proxy",
+        PROXY_PHASE_FAIL_TO_PROXY => "fail_to_proxy",
+        _ => "request_end",
+    }
+}
+
+fn failed(phase: proxy_phase) -> Box<Error> {
+    Error::new(ErrorKind::HttpStatus(500), ErrorSource::Internal, phase_name(phase))
+        .with_cause("the host callback returned PROXY_ERROR (or an unknown action)")
+}
+
+fn expired(phase: proxy_phase) -> Box<Error> {
+    Error::new(ErrorKind::PendingTimeout, ErrorSource::Internal, phase_name(phase))
+        .with_cause("proxy_session_resume was not called before the service's pending deadline")
+}
+
+impl FfiHooks {
+    /// Calls `f` for `phase`; returns at once unless it answers PENDING (then only when
+    /// `may_wait`), in which case the result tells the caller to wait.
+    fn call(
+        &self,
+        cell: &Arc<proxy_session>,
+        f: PhaseFn,
+        phase: proxy_phase,
+        session: *mut Session,
+        extra: Extra,
+        may_wait: bool,
+    ) -> Step {
+        cell.enter(phase, session, extra);
+        let ptr = Arc::as_ptr(cell).cast_mut();
+        // SAFETY: a host function pointer, called with its own user pointer and a live cell.
+        let raw = in_callback(|| unsafe { f(self.cbs.user, ptr) });
+        match raw {
+            PROXY_CONTINUE | PROXY_RESPONDED | PROXY_ERROR => Step::Done(raw),
+            PROXY_PENDING if may_wait => {
+                let mut a = cell.access.lock();
+                if let Some(early) = a.early.take() {
+                    // Resumed before the callback returned: nothing ran early, go on now.
+                    a.resumed = true;
+                    return Step::Done(early);
+                }
+                let (tx, rx) = oneshot::channel();
+                a.waker = Some(tx);
+                a.state = State::Pending;
+                Step::Wait(rx)
+            }
+            PROXY_PENDING => {
+                self.shared.log(
+                    PROXY_LOG_WARN,
+                    &format!("{} cannot wait: PROXY_PENDING counts as PROXY_ERROR", phase_name(phase)),
+                );
+                Step::Done(PROXY_ERROR)
+            }
+            other => {
+                self.shared.log(
+                    PROXY_LOG_ERROR,
+                    &format!("{} returned unknown action {other}: failing the request", phase_name(phase)),
+                );
+                Step::Done(PROXY_ERROR)
+            }
+        }
+    }
+
+    async fn wait(
+        &self,
+        cell: &Arc<proxy_session>,
+        rx: oneshot::Receiver<proxy_action>,
+        phase: proxy_phase,
+    ) -> Outcome {
+        match tokio::time::timeout(self.pending_timeout, rx).await {
+            Ok(Ok(a)) => Outcome::Action(a),
+            Ok(Err(_)) => Outcome::Action(PROXY_ERROR),
+            Err(_) => {
+                cell.access.lock().expired = true;
+                self.shared.log(
+                    PROXY_LOG_WARN,
+                    &format!("{}: pending deadline passed without proxy_session_resume", phase_name(phase)),
+                );
+                Outcome::Expired
+            }
+        }
+    }
+
+    /// One async crossing: call, wait if PENDING, close the cell.
+    async fn cross(
+        &self,
+        ctx: &mut FfiCtx,
+        f: PhaseFn,
+        phase: proxy_phase,
+        session: &mut Session,
+        extra: Extra,
+    ) -> (Outcome, Option<HttpPeer>) {
+        let cell = ctx.cell();
+        let step = self.call(&cell, f, phase, session, extra, true);
+        let out = match step {
+            Step::Done(a) => Outcome::Action(a),
+            Step::Wait(rx) => self.wait(&cell, rx, phase).await,
+        };
+        let left = cell.leave();
+        (out, left.peer)
+    }
+
+    /// A filter phase where only CONTINUE goes on.
+    async fn filter(
+        &self,
+        ctx: &mut FfiCtx,
+        f: proxy_phase_fn,
+        phase: proxy_phase,
+        session: &mut Session,
+        extra: Extra,
+    ) -> Result<()> {
+        let Some(f) = f else { return Ok(()) };
+        match self.cross(ctx, f, phase, session, extra).await.0 {
+            Outcome::Action(PROXY_CONTINUE) => Ok(()),
+            Outcome::Action(_) => Err(failed(phase)),
+            Outcome::Expired => Err(expired(phase)),
+        }
+    }
+
+    /// A phase the core runs synchronously (no PENDING).
+    fn sync(
+        &self,
+        ctx: &mut FfiCtx,
+        f: PhaseFn,
+        phase: proxy_phase,
+        session: &mut Session,
+        extra: Extra,
+    ) -> (proxy_action, Option<bool>) {
+        let cell = ctx.cell();
+        let a = match self.call(&cell, f, phase, session, extra, false) {
+            Step::Done(a) => a,
+            Step::Wait(_) => PROXY_ERROR,
+        };
+        (a, cell.leave().retry)
+    }
+
+    fn retry_decision(
+        &self,
+        ctx: &mut FfiCtx,
+        f: proxy_phase_fn,
+        phase: proxy_phase,
+        session: &mut Session,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let Some(f) = f else { return e };
+        let extra = Extra::Failure { error: e.to_string(), retry: e.retry };
+        match self.sync(ctx, f, phase, session, extra) {
+            (PROXY_CONTINUE, Some(r)) => e.retry = r,
+            _ => e.retry = false,
+        }
+        e
+    }
+}
+
+impl ProxyHttp for FfiHooks {
+    type CTX = FfiCtx;
+
+    fn new_ctx(&self) -> FfiCtx {
+        FfiCtx {
+            cell: None,
+            responded_early: false,
+            request_end: self.cbs.request_end,
+            user: UserPtr(self.cbs.user),
+            shared: self.shared.clone(),
+        }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<()> {
+        let Some(f) = self.cbs.early_request_filter else { return Ok(()) };
+        let phase = PROXY_PHASE_EARLY_REQUEST_FILTER;
+        match self.cross(ctx, f, phase, session, Extra::None).await.0 {
+            Outcome::Action(PROXY_CONTINUE) => Ok(()),
+            Outcome::Action(PROXY_RESPONDED) => {
+                ctx.responded_early = true;
+                Ok(())
+            }
+            Outcome::Action(_) => Err(failed(phase)),
+            Outcome::Expired => Err(expired(phase)),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<bool> {
+        if ctx.responded_early {
+            return Ok(true);
+        }
+        let Some(f) = self.cbs.request_filter else { return Ok(false) };
+        let phase = PROXY_PHASE_REQUEST_FILTER;
+        match self.cross(ctx, f, phase, session, Extra::None).await.0 {
+            Outcome::Action(PROXY_CONTINUE) => Ok(false),
+            // Without a proxy_session_respond the core answers 500: fail closed.
+            Outcome::Action(PROXY_RESPONDED) => Ok(true),
+            Outcome::Action(_) => Err(failed(phase)),
+            Outcome::Expired => Err(expired(phase)),
+        }
+    }
+
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<HttpPeer> {
+        let phase = PROXY_PHASE_UPSTREAM_PEER;
+        let Some(f) = self.cbs.upstream_peer else {
+            return Err(Error::internal("upstream_peer").with_cause("no upstream_peer callback is set"));
+        };
+        match self.cross(ctx, f, phase, session, Extra::None).await {
+            (Outcome::Action(PROXY_CONTINUE), Some(peer)) => Ok(peer),
+            (Outcome::Action(PROXY_CONTINUE), None) => Err(Error::internal("upstream_peer")
+                .with_cause("the callback did not call proxy_session_set_peer")),
+            (Outcome::Action(_), _) => Err(failed(phase)),
+            (Outcome::Expired, _) => Err(expired(phase)),
+        }
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
+        let f = self.cbs.connected_to_upstream;
+        self.filter(ctx, f, PROXY_PHASE_CONNECTED_TO_UPSTREAM, session, Extra::Connected { reused }).await
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        up: &mut RequestHead,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
+        let f = self.cbs.upstream_request_filter;
+        let extra = Extra::UpstreamRequest(up);
+        self.filter(ctx, f, PROXY_PHASE_UPSTREAM_REQUEST_FILTER, session, extra).await
+    }
+
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
+        let f = self.cbs.request_body_filter;
+        let extra = Extra::Body(body, end);
+        self.filter(ctx, f, PROXY_PHASE_REQUEST_BODY_FILTER, session, extra).await
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        h: &mut ResponseHead,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
+        let f = self.cbs.upstream_response_filter;
+        let extra = Extra::Response(h);
+        self.filter(ctx, f, PROXY_PHASE_UPSTREAM_RESPONSE_FILTER, session, extra).await
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        h: &mut ResponseHead,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
+        let f = self.cbs.response_filter;
+        let extra = Extra::Response(h);
+        self.filter(ctx, f, PROXY_PHASE_RESPONSE_FILTER, session, extra).await
+    }
+
+    async fn upstream_response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
+        let f = self.cbs.upstream_response_body_filter;
+        let extra = Extra::Body(body, end);
+        self.filter(ctx, f, PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER, session, extra).await
+    }
+
+    async fn response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
+        let f = self.cbs.response_body_filter;
+        let extra = Extra::Body(body, end);
+        self.filter(ctx, f, PROXY_PHASE_RESPONSE_BODY_FILTER, session, extra).await
+    }
+
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut FfiCtx,
+        e: Box<Error>,
+    ) -> Box<Error> {
+        self.retry_decision(ctx, self.cbs.fail_to_connect, PROXY_PHASE_FAIL_TO_CONNECT, session, e)
+    }
+
+    fn error_while_proxy(
+        &self,
+        _peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut FfiCtx,
+        _client_reused: bool,
+    ) -> Box<Error> {
+        self.retry_decision(ctx, self.cbs.error_while_proxy, PROXY_PHASE_ERROR_WHILE_PROXY, session, e)
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut FfiCtx) -> u16 {
+        let status = e.status();
+        let Some(f) = self.cbs.fail_to_proxy else { return status };
+        let phase = PROXY_PHASE_FAIL_TO_PROXY;
+        let extra = Extra::Failure { error: e.to_string(), retry: false };
+        match self.cross(ctx, f, phase, session, extra).await.0 {
+            Outcome::Action(PROXY_CONTINUE | PROXY_RESPONDED) => status,
+            _ => {
+                session.local_response = None;
+                500
+            }
+        }
+    }
+
+    fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut FfiCtx) {
+        let Some(f) = self.cbs.logging else { return };
+        let (a, _) = self.sync(ctx, f, PROXY_PHASE_LOGGING, session, Extra::None);
+        if a != PROXY_CONTINUE {
+            self.shared.log(
+                PROXY_LOG_DEBUG,
+                "logging callback returned something other than PROXY_CONTINUE (ignored)",
+            );
+        }
+    }
+}

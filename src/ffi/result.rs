@@ -1,0 +1,120 @@
+//! Stable result codes, the action numbers callbacks return, and the version / feature queries.
+
+use std::ffi::c_char;
+
+/// A result code returned by every fallible function. `PROXY_OK` (0) is success; errors start at
+/// 7000 so they never look like an errno. Numbers never change; retired ones stay reserved.
+pub type proxy_result = u32;
+
+/// Success.
+pub const PROXY_OK: proxy_result = 0;
+/// A required pointer argument was NULL.
+pub const PROXY_NULL_PARAMETER: proxy_result = 7000;
+/// An argument was invalid (bad UTF-8, bad address, out-of-range number or constant).
+pub const PROXY_INVALID_PARAMETER: proxy_result = 7001;
+/// A panic inside libproxy was caught; the operation did not complete.
+pub const PROXY_PANIC: proxy_result = 7002;
+/// An operating system error (bind, thread creation, ...).
+pub const PROXY_IO: proxy_result = 7003;
+/// The accessor makes no sense in the current phase (e.g. upstream request headers in
+/// `request_filter`), or the session is not inside a callback or pending.
+pub const PROXY_WRONG_PHASE: proxy_result = 7004;
+/// The session has ended (or its pending deadline passed): nothing to resume.
+pub const PROXY_GONE: proxy_result = 7005;
+/// The session was already resumed.
+pub const PROXY_ALREADY: proxy_result = 7006;
+/// A header name or value is not valid on the wire (CR, LF, NUL, bad token), or it is a framing
+/// header the proxy manages itself (Content-Length, Transfer-Encoding). Nothing was changed.
+pub const PROXY_HEADER_INVALID: proxy_result = 7007;
+/// The header, query or error asked for does not exist.
+pub const PROXY_NOT_FOUND: proxy_result = 7008;
+/// Refused: called from inside a callback (e.g. `proxy_server_free`), which would deadlock.
+pub const PROXY_BUSY: proxy_result = 7009;
+/// The output array is too small; the needed count was written to `*out_n`.
+pub const PROXY_TOO_SMALL: proxy_result = 7010;
+/// The object is in the wrong state (e.g. a server started twice, a service added after start).
+pub const PROXY_WRONG_STATE: proxy_result = 7011;
+/// The feature is not available in this build (e.g. TLS peers).
+pub const PROXY_UNSUPPORTED: proxy_result = 7012;
+
+/// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
+/// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
+/// language that turns an exception into 0 must not let the request through.
+pub type proxy_action = i32;
+
+/// Go on with the next phase.
+pub const PROXY_CONTINUE: proxy_action = 1;
+/// The host answered with `proxy_session_respond` (in `early_request_filter`, `request_filter`,
+/// `fail_to_proxy`); the upstream is not contacted.
+pub const PROXY_RESPONDED: proxy_action = 2;
+/// The host decides later and calls `proxy_session_resume` from any thread.
+pub const PROXY_PENDING: proxy_action = 3;
+/// Fail the request: 500 if no response head was sent yet, else the connection is cut.
+pub const PROXY_ERROR: proxy_action = 4;
+
+/// ABI major version: a host built against another major must not use this library.
+pub const PROXY_ABI_VERSION_MAJOR: u32 = 0;
+/// ABI minor version: grows when functions or struct fields are appended.
+pub const PROXY_ABI_VERSION_MINOR: u32 = 2;
+
+/// Feature bit: Unix domain socket listeners and peers.
+pub const PROXY_FEATURE_UDS: u64 = 1;
+/// Feature bit: `PROXY_PENDING` and `proxy_session_resume`.
+pub const PROXY_FEATURE_PENDING: u64 = 2;
+/// Feature bit: body filter callbacks.
+pub const PROXY_FEATURE_BODY_FILTERS: u64 = 4;
+/// Feature bit: TLS listeners and peers (not in this build).
+pub const PROXY_FEATURE_TLS: u64 = 8;
+/// Feature bit: HTTP/2 (not in this build).
+pub const PROXY_FEATURE_H2: u64 = 16;
+/// Feature bit: `proxy_service_set_thread_hooks` (ABI 0.2).
+pub const PROXY_FEATURE_THREAD_HOOKS: u64 = 32;
+
+static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
+
+/// The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.
+#[no_mangle]
+pub extern "C" fn proxy_version() -> *const c_char {
+    ffi_panic_boundary! { VERSION.as_ptr().cast() }
+}
+
+/// The ABI version: `PROXY_ABI_VERSION_MAJOR << 16 | PROXY_ABI_VERSION_MINOR`. Compare the major
+/// with the header's `PROXY_ABI_VERSION_MAJOR` at start-up and refuse to run on a mismatch.
+#[no_mangle]
+pub extern "C" fn proxy_abi_version() -> u32 {
+    ffi_panic_boundary! { (PROXY_ABI_VERSION_MAJOR << 16) | PROXY_ABI_VERSION_MINOR }
+}
+
+/// The features of this build: an OR of `PROXY_FEATURE_*` bits.
+#[no_mangle]
+pub extern "C" fn proxy_features() -> u64 {
+    ffi_panic_boundary! {
+        PROXY_FEATURE_UDS | PROXY_FEATURE_PENDING | PROXY_FEATURE_BODY_FILTERS | PROXY_FEATURE_THREAD_HOOKS
+    }
+}
+
+/// A static NUL-terminated description of a result code ("unknown result" for an unknown one).
+/// Never free it.
+#[no_mangle]
+pub extern "C" fn proxy_result_message(code: proxy_result) -> *const c_char {
+    ffi_panic_boundary! {
+        let s: &'static str = match code {
+            PROXY_OK => "ok\0",
+            PROXY_NULL_PARAMETER => "a required pointer argument was NULL\0",
+            PROXY_INVALID_PARAMETER => "invalid argument\0",
+            PROXY_PANIC => "internal panic caught\0",
+            PROXY_IO => "operating system error\0",
+            PROXY_WRONG_PHASE => "not available in this phase\0",
+            PROXY_GONE => "the session has ended\0",
+            PROXY_ALREADY => "the session was already resumed\0",
+            PROXY_HEADER_INVALID => "invalid or forbidden header name or value\0",
+            PROXY_NOT_FOUND => "not found\0",
+            PROXY_BUSY => "refused from inside a callback\0",
+            PROXY_TOO_SMALL => "output array too small\0",
+            PROXY_WRONG_STATE => "object in the wrong state for this call\0",
+            PROXY_UNSUPPORTED => "not supported by this build\0",
+            _ => "unknown result\0",
+        };
+        s.as_ptr().cast()
+    }
+}

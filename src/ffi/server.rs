@@ -1,0 +1,584 @@
+//! `proxy_server` and `proxy_service`: building services, starting, running and stopping the
+//! server, resuming pending sessions, and the per-server log callback.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::callbacks::{proxy_http_callbacks, FfiHooks};
+use super::inside_callback;
+use super::result::*;
+use super::session::Registry;
+use super::types::*;
+use crate::listener::TransportStack;
+use crate::proxy::HttpProxy;
+use crate::server::{Server, ServerConf, ServerHandle};
+use crate::service::ListeningService;
+
+/// Log level: errors.
+pub const PROXY_LOG_ERROR: u32 = 1;
+/// Log level: warnings.
+pub const PROXY_LOG_WARN: u32 = 2;
+/// Log level: information.
+pub const PROXY_LOG_INFO: u32 = 3;
+/// Log level: debugging.
+pub const PROXY_LOG_DEBUG: u32 = 4;
+
+/// A log sink: `level` is a `PROXY_LOG_*`, `message` is valid only during the call. Called from
+/// any thread, concurrently; must not block and must not call back into the server.
+pub type proxy_log_fn = Option<unsafe extern "C" fn(user: *mut c_void, level: u32, message: proxy_str)>;
+
+/// A function run on a service's worker threads (see `proxy_service_set_thread_hooks`).
+pub type proxy_thread_fn = Option<unsafe extern "C" fn(user: *mut c_void)>;
+
+/// The host's thread hooks and their user pointer.
+#[derive(Clone, Copy)]
+struct HostThreadHooks {
+    on_start: proxy_thread_fn,
+    on_stop: proxy_thread_fn,
+    user: *mut c_void,
+}
+
+// SAFETY: `user` is the host's, valid from any thread by the header's contract.
+unsafe impl Send for HostThreadHooks {}
+// SAFETY: as above.
+unsafe impl Sync for HostThreadHooks {}
+
+impl HostThreadHooks {
+    fn call(&self, f: proxy_thread_fn) {
+        if let Some(f) = f {
+            // SAFETY: a host function pointer with its own user pointer. Marked as a callback so
+            // that proxy_server_shutdown / _free from a hook answer BUSY instead of deadlocking.
+            super::in_callback(|| unsafe { f(self.user) });
+        }
+    }
+}
+
+struct LogSink {
+    f: unsafe extern "C" fn(*mut c_void, u32, proxy_str),
+    user: *mut c_void,
+    max_level: u32,
+}
+
+/// What the server shares with its services' adapters.
+pub(crate) struct Shared {
+    pub(crate) registry: Arc<Registry>,
+    log: Mutex<Option<LogSink>>,
+}
+
+// SAFETY: the log sink's `user` is the host's, valid from any thread by the header's contract.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    pub(crate) fn log(&self, level: u32, msg: &str) {
+        let (f, user) = match &*self.log.lock() {
+            Some(s) if level <= s.max_level => (s.f, s.user),
+            _ => return,
+        };
+        // SAFETY: a host function pointer with its own user pointer; the message outlives the call.
+        super::in_callback(|| unsafe { f(user, level, proxy_str::from_bytes(msg.as_bytes())) });
+    }
+}
+
+enum ServerState {
+    Building(Server),
+    Running(ServerHandle),
+    Stopping,
+    Stopped,
+}
+
+/// The server: owns services, starts each on its own threads, and stops them.
+///
+/// Caller owns it and must call `proxy_server_free`. Functions on one server may be called from
+/// any thread; `proxy_server_run`, `_shutdown` and `_free` are refused from inside a callback
+/// (PROXY_BUSY) because they wait for the workers.
+///
+/// Methods: proxy_server_new, proxy_server_set_log, proxy_server_add_service, proxy_server_start,
+/// proxy_server_run, proxy_server_shutdown, proxy_server_free, proxy_session_resume.
+pub struct proxy_server {
+    shared: Arc<Shared>,
+    state: Mutex<ServerState>,
+    stopped: Condvar,
+    stop_requested: tokio::sync::Notify,
+}
+
+/// An HTTP proxy service being configured: callbacks, endpoints, threads, limits and timeouts.
+/// Caller owns it until `proxy_server_add_service` consumes it; otherwise free it with
+/// `proxy_service_free`. Not thread-safe: configure it from one thread.
+///
+/// Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
+/// proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
+/// proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_set_thread_hooks,
+/// proxy_service_free.
+pub struct proxy_service {
+    name: String,
+    stacks: Vec<TransportStack>,
+    threads: usize,
+    work_stealing: bool,
+    cbs: proxy_http_callbacks,
+    opts: crate::app::HttpServerOptions,
+    proxy: crate::proxy::ProxyOptions,
+    pending_timeout: Duration,
+    thread_hooks: Option<HostThreadHooks>,
+}
+
+/// Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
+#[no_mangle]
+pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result {
+    ffi_panic_boundary! {
+        let out = try_mut!(out);
+        let s = Box::new(proxy_server {
+            shared: Arc::new(Shared { registry: Arc::default(), log: Mutex::new(None) }),
+            state: Mutex::new(ServerState::Building(Server::new(ServerConf::default()))),
+            stopped: Condvar::new(),
+            stop_requested: tokio::sync::Notify::new(),
+        });
+        *out = Box::into_raw(s);
+        PROXY_OK
+    }
+}
+
+/// Sets (or, with `f` NULL, removes) the server's log callback; messages above `max_level`
+/// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed.
+#[no_mangle]
+pub extern "C" fn proxy_server_set_log(
+    server: *mut proxy_server,
+    f: proxy_log_fn,
+    user: *mut c_void,
+    max_level: u32,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        *s.shared.log.lock() = f.map(|f| LogSink { f, user, max_level });
+        PROXY_OK
+    }
+}
+
+/// Adds a service; it starts with the server. Consumes `service` in every case except
+/// PROXY_NULL_PARAMETER (even on WRONG_STATE): it must not be used or freed afterwards.
+/// WRONG_STATE once the server was started.
+#[no_mangle]
+pub extern "C" fn proxy_server_add_service(
+    server: *mut proxy_server,
+    service: *mut proxy_service,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        if service.is_null() {
+            return PROXY_NULL_PARAMETER;
+        }
+        // SAFETY: non-NULL and created by proxy_service_new; we take ownership as documented.
+        let svc = unsafe { Box::from_raw(service) };
+        let mut st = s.state.lock();
+        let ServerState::Building(server) = &mut *st else { return PROXY_WRONG_STATE };
+        let svc = *svc;
+        let hooks = FfiHooks { cbs: svc.cbs, shared: s.shared.clone(), pending_timeout: svc.pending_timeout };
+        let mut proxy = HttpProxy::new(hooks);
+        *proxy.server_options_mut() = svc.opts;
+        *proxy.options_mut() = svc.proxy;
+        let mut ls = ListeningService::new(&svc.name, proxy);
+        ls.set_threads(svc.threads);
+        ls.set_work_stealing(svc.work_stealing);
+        if let Some(h) = svc.thread_hooks {
+            ls.set_thread_hooks(Arc::new(move || h.call(h.on_start)), Arc::new(move || h.call(h.on_stop)));
+        }
+        for stack in svc.stacks {
+            if ls.add_stack(stack).is_err() {
+                return PROXY_IO;
+            }
+        }
+        server.add_service(ls);
+        PROXY_OK
+    }
+}
+
+fn start_locked(st: &mut ServerState) -> proxy_result {
+    match std::mem::replace(st, ServerState::Stopping) {
+        ServerState::Building(server) => match server.start() {
+            Ok(h) => {
+                *st = ServerState::Running(h);
+                PROXY_OK
+            }
+            Err(_) => {
+                *st = ServerState::Stopped;
+                PROXY_IO
+            }
+        },
+        other => {
+            *st = other;
+            PROXY_WRONG_STATE
+        }
+    }
+}
+
+/// Starts every service on its own threads and returns at once. WRONG_STATE if already started.
+#[no_mangle]
+pub extern "C" fn proxy_server_start(server: *mut proxy_server) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        start_locked(&mut s.state.lock())
+    }
+}
+
+/// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
+/// Installs process-wide handlers for those signals.
+pub const PROXY_RUN_SIGNALS: u32 = 1;
+
+/// Starts the server if needed and blocks until it has stopped: after `proxy_server_shutdown`
+/// from another thread or, with `PROXY_RUN_SIGNALS`, a signal. BUSY from inside a callback.
+#[no_mangle]
+pub extern "C" fn proxy_server_run(server: *mut proxy_server, flags: u32) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        if inside_callback() {
+            return PROXY_BUSY;
+        }
+        if flags & !PROXY_RUN_SIGNALS != 0 {
+            return PROXY_INVALID_PARAMETER;
+        }
+        {
+            let mut st = s.state.lock();
+            if let ServerState::Building(_) = &*st {
+                let r = start_locked(&mut st);
+                if r != PROXY_OK {
+                    return r;
+                }
+            }
+        }
+        if flags & PROXY_RUN_SIGNALS != 0 {
+            let r = wait_signal_or_stop(s);
+            if let Some(grace) = r {
+                shutdown(s, grace);
+            }
+        }
+        let mut st = s.state.lock();
+        while !matches!(&*st, ServerState::Stopped) {
+            s.stopped.wait(&mut st);
+        }
+        PROXY_OK
+    }
+}
+
+/// Waits for SIGTERM / SIGINT (returns the grace period to use) or a shutdown request (None).
+fn wait_signal_or_stop(s: &proxy_server) -> Option<Duration> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    rt.block_on(async {
+        let mut term = signal(SignalKind::terminate()).ok()?;
+        let mut int = signal(SignalKind::interrupt()).ok()?;
+        tokio::select! {
+            _ = term.recv() => Some(ServerConf::default().grace_period),
+            _ = int.recv() => Some(Duration::ZERO),
+            _ = s.stop_requested.notified() => None,
+        }
+    })
+}
+
+fn shutdown(s: &proxy_server, grace: Duration) -> proxy_result {
+    let handle = {
+        let mut st = s.state.lock();
+        match std::mem::replace(&mut *st, ServerState::Stopping) {
+            ServerState::Running(h) => h,
+            ServerState::Building(_) | ServerState::Stopped => {
+                *st = ServerState::Stopped;
+                s.stopped.notify_all();
+                return PROXY_OK;
+            }
+            ServerState::Stopping => {
+                // Another thread is stopping it: wait for that.
+                while !matches!(&*st, ServerState::Stopped) {
+                    s.stopped.wait(&mut st);
+                }
+                return PROXY_OK;
+            }
+        }
+    };
+    s.stop_requested.notify_one();
+    if grace.is_zero() {
+        handle.shutdown_fast();
+    } else {
+        handle.shutdown(grace);
+    }
+    *s.state.lock() = ServerState::Stopped;
+    s.stopped.notify_all();
+    PROXY_OK
+}
+
+/// Stops the server: stop accepting, let in-flight requests finish for up to `grace_ms`
+/// (0 = stop now), then stop every worker. Blocks until no callback runs any more. A second call
+/// (or one on a server never started) returns OK. BUSY from inside a callback. Pending sessions
+/// still waiting at the end are dropped (their resume answers GONE).
+#[no_mangle]
+pub extern "C" fn proxy_server_shutdown(server: *mut proxy_server, grace_ms: u32) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        if inside_callback() {
+            return PROXY_BUSY;
+        }
+        shutdown(s, Duration::from_millis(grace_ms as u64))
+    }
+}
+
+/// Shuts the server down (grace 0) if it runs, then frees it. NULL is a no-op (OK). BUSY (and
+/// nothing freed) from inside a callback. Call it only after `proxy_server_run` returned.
+#[no_mangle]
+pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
+    ffi_panic_boundary! {
+        if server.is_null() {
+            return PROXY_OK;
+        }
+        if inside_callback() {
+            return PROXY_BUSY;
+        }
+        // SAFETY: non-NULL and created by proxy_server_new; the caller gives up ownership.
+        let s = unsafe { Box::from_raw(server) };
+        shutdown(&s, Duration::ZERO);
+        drop(s);
+        PROXY_OK
+    }
+}
+
+/// Resumes a session that returned `PROXY_PENDING` with `action` (`PROXY_CONTINUE`,
+/// `PROXY_RESPONDED` or `PROXY_ERROR`). Callable from any thread, never blocks on the request,
+/// never runs a callback itself: the request continues on its worker. A resume that arrives before
+/// the callback returned PENDING is kept until it does. GONE when the session ended or its pending
+/// deadline passed, ALREADY when it was resumed before, WRONG_PHASE when it is not pending,
+/// INVALID_PARAMETER for another action.
+#[no_mangle]
+pub extern "C" fn proxy_session_resume(
+    server: *mut proxy_server,
+    session_id: u64,
+    action: i32,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        if !matches!(action, PROXY_CONTINUE | PROXY_RESPONDED | PROXY_ERROR) {
+            return PROXY_INVALID_PARAMETER;
+        }
+        s.shared.registry.resume(session_id, action)
+    }
+}
+
+/// Creates a service named `name` (used for its thread names), with one work-stealing worker
+/// thread, no endpoint, no callbacks and the default limits. `*out` receives it.
+#[no_mangle]
+pub extern "C" fn proxy_service_new(name: *const c_char, out: *mut *mut proxy_service) -> proxy_result {
+    ffi_panic_boundary! {
+        let out = try_mut!(out);
+        // SAFETY: NULL or a C string, as documented.
+        let name = try_res!(unsafe { cstr(name) });
+        let svc = Box::new(proxy_service {
+            name: name.to_owned(),
+            stacks: Vec::new(),
+            threads: 1,
+            work_stealing: true,
+            cbs: proxy_http_callbacks::empty(),
+            opts: Default::default(),
+            proxy: Default::default(),
+            pending_timeout: Duration::from_secs(30),
+            thread_hooks: None,
+        });
+        *out = Box::into_raw(svc);
+        PROXY_OK
+    }
+}
+
+/// Frees a service that was not added to a server. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn proxy_service_free(service: *mut proxy_service) {
+    ffi_panic_boundary! {
+        if !service.is_null() {
+            // SAFETY: created by proxy_service_new and not consumed, as documented.
+            drop(unsafe { Box::from_raw(service) });
+        }
+    }
+}
+
+/// Binds a TCP endpoint now (`127.0.0.1:8080`, `[::1]:0`, ...). `out_port` (may be NULL) receives
+/// the bound port, useful with port 0. INVALID_PARAMETER for a malformed address, IO when binding
+/// fails.
+#[no_mangle]
+pub extern "C" fn proxy_service_add_tcp(
+    service: *mut proxy_service,
+    addr: *const c_char,
+    out_port: *mut u16,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        // SAFETY: NULL or a C string.
+        let addr = try_res!(unsafe { cstr(addr) });
+        let Ok(a) = addr.parse::<std::net::SocketAddr>() else { return PROXY_INVALID_PARAMETER };
+        let Ok(stack) = TransportStack::bind_tcp(a) else { return PROXY_IO };
+        let port = match stack.local_addr() {
+            Ok(crate::protocol::stream::SocketAddr::Inet(a)) => a.port(),
+            _ => return PROXY_IO,
+        };
+        svc.stacks.push(stack);
+        // SAFETY: NULL or valid.
+        if let Some(p) = unsafe { out_port.as_mut() } {
+            *p = port;
+        }
+        PROXY_OK
+    }
+}
+
+/// Binds a Unix domain socket endpoint now (a stale socket file is replaced).
+#[no_mangle]
+pub extern "C" fn proxy_service_add_uds(service: *mut proxy_service, path: *const c_char) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        // SAFETY: NULL or a C string.
+        let path = try_res!(unsafe { cstr(path) });
+        if path.is_empty() {
+            return PROXY_INVALID_PARAMETER;
+        }
+        match TransportStack::bind_unix(std::path::Path::new(path)) {
+            Ok(stack) => {
+                svc.stacks.push(stack);
+                PROXY_OK
+            }
+            Err(_) => PROXY_IO,
+        }
+    }
+}
+
+/// Sets the number of worker threads (1..=1024).
+#[no_mangle]
+pub extern "C" fn proxy_service_set_threads(service: *mut proxy_service, threads: u32) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        if threads == 0 || threads > 1024 {
+            return PROXY_INVALID_PARAMETER;
+        }
+        svc.threads = threads as usize;
+        PROXY_OK
+    }
+}
+
+/// 1: one work-stealing runtime (default); 0: `threads` isolated single-thread runtimes.
+#[no_mangle]
+pub extern "C" fn proxy_service_set_work_stealing(service: *mut proxy_service, on: u32) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        svc.work_stealing = on != 0;
+        PROXY_OK
+    }
+}
+
+/// `proxy_service_set_timeout`: whole request head must arrive within (default 10 s).
+pub const PROXY_TIMEOUT_HEADER: u32 = 1;
+/// Idle keep-alive connection waits this long for the next request (default 60 s).
+pub const PROXY_TIMEOUT_KEEPALIVE: u32 = 2;
+/// Longest pause between two reads of a request body (default 30 s).
+pub const PROXY_TIMEOUT_BODY_IDLE: u32 = 3;
+/// Longest time one write to the client may take (default 30 s).
+pub const PROXY_TIMEOUT_WRITE: u32 = 4;
+/// How long a session may stay PENDING before it fails with 500 (default 30 s).
+pub const PROXY_TIMEOUT_PENDING: u32 = 5;
+
+/// Sets timeout `which` (`PROXY_TIMEOUT_*`) to `ms` milliseconds (must be > 0).
+#[no_mangle]
+pub extern "C" fn proxy_service_set_timeout(
+    service: *mut proxy_service,
+    which: u32,
+    ms: u32,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        if ms == 0 {
+            return PROXY_INVALID_PARAMETER;
+        }
+        let d = Duration::from_millis(ms as u64);
+        match which {
+            PROXY_TIMEOUT_HEADER => svc.opts.header_timeout = d,
+            PROXY_TIMEOUT_KEEPALIVE => svc.opts.keepalive_timeout = d,
+            PROXY_TIMEOUT_BODY_IDLE => svc.opts.body_idle_timeout = d,
+            PROXY_TIMEOUT_WRITE => svc.opts.write_timeout = d,
+            PROXY_TIMEOUT_PENDING => svc.pending_timeout = d,
+            _ => return PROXY_INVALID_PARAMETER,
+        }
+        PROXY_OK
+    }
+}
+
+/// `proxy_service_set_limit`: largest request head in bytes (default 32 KiB).
+pub const PROXY_LIMIT_MAX_HEADER_BYTES: u32 = 1;
+/// Most request header fields (default 100).
+pub const PROXY_LIMIT_MAX_HEADERS: u32 = 2;
+/// Longest request target (default 8 KiB).
+pub const PROXY_LIMIT_MAX_URI_LEN: u32 = 3;
+/// Most attempts beyond the first for one request (default 3; 0 allowed).
+pub const PROXY_LIMIT_MAX_RETRIES: u32 = 4;
+/// Request body bytes kept to replay on a retry (default 64 KiB; 0 allowed).
+pub const PROXY_LIMIT_RETRY_BUFFER: u32 = 5;
+/// Most unread request body bytes drained to keep a connection after an early answer (default 64 KiB).
+pub const PROXY_LIMIT_DRAIN: u32 = 6;
+
+/// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0.
+#[no_mangle]
+pub extern "C" fn proxy_service_set_limit(
+    service: *mut proxy_service,
+    which: u32,
+    value: u64,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        let Ok(v) = usize::try_from(value) else { return PROXY_INVALID_PARAMETER };
+        let nonzero = v > 0;
+        match which {
+            PROXY_LIMIT_MAX_HEADER_BYTES if nonzero => svc.opts.limits.max_header_bytes = v,
+            PROXY_LIMIT_MAX_HEADERS if nonzero => svc.opts.limits.max_headers = v,
+            PROXY_LIMIT_MAX_URI_LEN if nonzero => svc.opts.limits.max_uri_len = v,
+            PROXY_LIMIT_MAX_RETRIES => svc.proxy.max_retries = v,
+            PROXY_LIMIT_RETRY_BUFFER => svc.proxy.retry_buffer_limit = v,
+            PROXY_LIMIT_DRAIN => svc.opts.drain_limit = value,
+            _ => return PROXY_INVALID_PARAMETER,
+        }
+        PROXY_OK
+    }
+}
+
+/// Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).
+/// INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.
+#[no_mangle]
+pub extern "C" fn proxy_service_set_callbacks(
+    service: *mut proxy_service,
+    callbacks: *const proxy_http_callbacks,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        let _ = try_ref!(callbacks);
+        // SAFETY: non-NULL; the host's struct has at least `struct_size` readable bytes.
+        let cbs = try_res!(unsafe { copy_sized(callbacks, proxy_http_callbacks::MIN_SIZE) });
+        svc.cbs = cbs;
+        PROXY_OK
+    }
+}
+
+/// Sets functions run on every worker thread of this service: `on_start(user)` on each thread
+/// before it runs any callback of the service, `on_stop(user)` when the thread exits (during
+/// `proxy_server_shutdown` / `_free`, after the last callback on that thread). Either may be NULL;
+/// both NULL removes the hooks. For bindings that need per-thread state (a Python thread state,
+/// a JNI env). With work stealing on and more than one thread they may also run on the runtime's
+/// helper threads, which never run callbacks. The hooks must not block; proxy_server_run /
+/// _shutdown / _free called from one answer BUSY. `user` must stay valid until the server is freed.
+#[no_mangle]
+pub extern "C" fn proxy_service_set_thread_hooks(
+    service: *mut proxy_service,
+    on_start: proxy_thread_fn,
+    on_stop: proxy_thread_fn,
+    user: *mut c_void,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        svc.thread_hooks = match (on_start, on_stop) {
+            (None, None) => None,
+            _ => Some(HostThreadHooks { on_start, on_stop, user }),
+        };
+        PROXY_OK
+    }
+}

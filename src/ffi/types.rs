@@ -1,0 +1,173 @@
+//! Plain structs copied across the boundary: string views, headers, the peer description and the
+//! logging summary.
+
+use std::ffi::{c_char, CStr};
+use std::time::Duration;
+
+use super::result::*;
+use crate::upstream::{HttpPeer, PeerOptions};
+
+/// A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
+/// valid until the callback returns or the next call that changes what they point into; copy what
+/// you keep. Views passed in are copied before the call returns. `{NULL, 0}` is the empty string.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct proxy_str {
+    /// First byte (may be NULL when `len` is 0).
+    pub ptr: *const c_char,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+impl proxy_str {
+    pub(crate) fn from_bytes(b: &[u8]) -> Self {
+        proxy_str { ptr: b.as_ptr().cast(), len: b.len() }
+    }
+
+    /// The bytes, or `PROXY_NULL_PARAMETER` for a NULL pointer with a length.
+    pub(crate) fn bytes<'a>(&self) -> Result<&'a [u8], proxy_result> {
+        if self.len == 0 {
+            return Ok(&[]);
+        }
+        if self.ptr.is_null() {
+            return Err(PROXY_NULL_PARAMETER);
+        }
+        // SAFETY: the caller promises `ptr` points to `len` readable bytes for the call.
+        Ok(unsafe { std::slice::from_raw_parts(self.ptr.cast(), self.len) })
+    }
+}
+
+/// One header field: two views.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct proxy_header {
+    /// Field name (lowercase when handed out by libproxy).
+    pub name: proxy_str,
+    /// Field value.
+    pub value: proxy_str,
+}
+
+/// `proxy_peer.flags` bit: connect with TLS (reserved: `PROXY_UNSUPPORTED` in this build).
+pub const PROXY_PEER_TLS: u32 = 1;
+
+/// Where and how to connect upstream; passed to `proxy_session_set_peer`, which copies it.
+///
+/// Set `struct_size = sizeof(proxy_peer)`; a host built against an older, shorter struct keeps
+/// working (missing fields take their defaults). Zero everything you do not use: a timeout of 0
+/// means the library default (connect 5 s, total connect 10 s, read/write/idle 60 s).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct proxy_peer {
+    /// `sizeof(proxy_peer)` as the host knows it.
+    pub struct_size: u32,
+    /// OR of `PROXY_PEER_*` bits.
+    pub flags: u32,
+    /// `host:port`, `1.2.3.4:80`, `[::1]:80`, or a Unix socket path (`/run/x.sock` or `unix:/run/x.sock`).
+    pub address: proxy_str,
+    /// TLS server name (reserved for TLS peers; ignored now).
+    pub sni: proxy_str,
+    /// TCP/UDS connect timeout in milliseconds (0 = default).
+    pub connect_timeout_ms: u32,
+    /// Connect plus handshake timeout in milliseconds (0 = default).
+    pub total_connection_timeout_ms: u32,
+    /// Per-read timeout towards the peer in milliseconds (0 = default).
+    pub read_timeout_ms: u32,
+    /// Per-write timeout towards the peer in milliseconds (0 = default).
+    pub write_timeout_ms: u32,
+    /// How long an idle pooled connection to the peer is kept, in milliseconds (0 = default).
+    pub idle_timeout_ms: u32,
+    /// Pool partition: peers in different groups never share a connection.
+    pub pool_group: u64,
+}
+
+/// Copies a host struct that starts with `uint32_t struct_size` into a zeroed `T`, reading only as
+/// many bytes as both sides know (Linux `copy_struct_from_user` semantics without the zero check).
+/// `min` is the smallest size accepted.
+///
+/// SAFETY: `p` is non-NULL and points to at least `struct_size` readable bytes.
+pub(crate) unsafe fn copy_sized<T: Copy>(p: *const T, min: usize) -> Result<T, proxy_result> {
+    // SAFETY: the first field of every such struct is a u32 struct_size.
+    let size = unsafe { p.cast::<u32>().read_unaligned() } as usize;
+    if size < min {
+        return Err(PROXY_INVALID_PARAMETER);
+    }
+    let n = size.min(std::mem::size_of::<T>());
+    let mut out = std::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: n <= size_of::<T>() and n <= the host's struct size; every T used here is valid when
+    // zeroed (integers, pointers, Option<fn>).
+    unsafe {
+        std::ptr::copy_nonoverlapping(p.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), n);
+        Ok(out.assume_init())
+    }
+}
+
+fn ms(v: u32, default: Option<Duration>) -> Option<Duration> {
+    if v == 0 {
+        default
+    } else {
+        Some(Duration::from_millis(v as u64))
+    }
+}
+
+impl proxy_peer {
+    /// The smallest struct accepted: up to and including `address`.
+    pub(crate) const MIN_SIZE: usize = std::mem::offset_of!(proxy_peer, sni);
+
+    pub(crate) fn to_peer(self) -> Result<HttpPeer, proxy_result> {
+        if self.flags & PROXY_PEER_TLS != 0 {
+            return Err(PROXY_UNSUPPORTED);
+        }
+        if self.flags & !PROXY_PEER_TLS != 0 {
+            return Err(PROXY_INVALID_PARAMETER);
+        }
+        let addr = std::str::from_utf8(self.address.bytes()?).map_err(|_| PROXY_INVALID_PARAMETER)?;
+        let mut peer = HttpPeer::new(addr).map_err(|_| PROXY_INVALID_PARAMETER)?;
+        let d = PeerOptions::default();
+        peer.options = PeerOptions {
+            connect_timeout: ms(self.connect_timeout_ms, d.connect_timeout),
+            total_connection_timeout: ms(self.total_connection_timeout_ms, d.total_connection_timeout),
+            read_timeout: ms(self.read_timeout_ms, d.read_timeout),
+            write_timeout: ms(self.write_timeout_ms, d.write_timeout),
+            idle_timeout: ms(self.idle_timeout_ms, d.idle_timeout),
+            ..d
+        };
+        peer.group = self.pool_group;
+        Ok(peer)
+    }
+}
+
+/// What the proxy knows about a request, for the `logging` phase (`proxy_session_summary`).
+/// Set `struct_size = sizeof(proxy_summary)`; only that many bytes are written.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct proxy_summary {
+    /// `sizeof(proxy_summary)` as the host knows it.
+    pub struct_size: u32,
+    /// Status sent downstream (0 when nothing was sent).
+    pub status: u32,
+    /// Request body bytes received from the client.
+    pub bytes_in: u64,
+    /// Response body bytes sent to the client.
+    pub bytes_out: u64,
+    /// Time to open the last upstream connection in µs (0 when reused or none).
+    pub upstream_connect_us: u64,
+    /// From request start to the first upstream response byte in µs (0 when none).
+    pub time_to_first_byte_us: u64,
+    /// From the first request byte to the end of the response in µs (complete in `logging`).
+    pub total_us: u64,
+    /// Attempts beyond the first.
+    pub retries: u32,
+    /// 1 when the last upstream connection came from the pool.
+    pub reused: u32,
+}
+
+/// A NUL-terminated configuration string (address, path, name) as UTF-8.
+///
+/// SAFETY: `p` is NULL or a valid C string.
+pub(crate) unsafe fn cstr<'a>(p: *const c_char) -> Result<&'a str, proxy_result> {
+    if p.is_null() {
+        return Err(PROXY_NULL_PARAMETER);
+    }
+    // SAFETY: see above.
+    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| PROXY_INVALID_PARAMETER)
+}

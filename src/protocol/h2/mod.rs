@@ -1,0 +1,223 @@
+//! HTTP/2 on top of the `h2` crate: edge-safe settings for both roles, conversions between h2's
+//! messages and our heads (RFC 9113 §8.2: no connection-specific fields; Host ↔ :authority), and
+//! body I/O with flow control (capacity released as data is consumed, reserved before sending).
+
+pub mod body;
+
+use http::header::{HeaderName, CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, HeaderValue, Request, Response, Uri, Version};
+
+use super::h1::{H1Error, RequestHead, ResponseHead};
+
+/// HTTP/2 limits. Defaults follow `notes/http-hardening.md` §2: h2's raw defaults (unlimited
+/// streams, 16 MiB header lists) are not safe at an edge.
+#[derive(Debug, Clone)]
+pub struct H2Options {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS we announce to clients.
+    pub max_concurrent_streams: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE (decoded bytes), bounding HPACK bombs and CONTINUATION floods.
+    pub max_header_list_size: u32,
+    /// Per-stream receive window.
+    pub initial_window_size: u32,
+    /// Connection receive window.
+    pub initial_connection_window_size: u32,
+    /// Streams a client may reset before we accept them (rapid reset) before GOAWAY.
+    pub max_pending_accept_reset_streams: usize,
+    /// Streams we reset because of peer errors over the connection's life before GOAWAY.
+    pub max_local_error_reset_streams: usize,
+    /// Bytes buffered per stream before a sender waits for the peer to read.
+    pub max_send_buffer_size: usize,
+}
+
+impl Default for H2Options {
+    fn default() -> Self {
+        H2Options {
+            max_concurrent_streams: 100,
+            max_header_list_size: 64 * 1024,
+            initial_window_size: 256 * 1024,
+            initial_connection_window_size: 1024 * 1024,
+            max_pending_accept_reset_streams: 20,
+            max_local_error_reset_streams: 1024,
+            max_send_buffer_size: 256 * 1024,
+        }
+    }
+}
+
+impl H2Options {
+    /// A server builder with these limits.
+    pub fn server(&self) -> h2::server::Builder {
+        let mut b = h2::server::Builder::new();
+        b.max_concurrent_streams(self.max_concurrent_streams)
+            .max_header_list_size(self.max_header_list_size)
+            .initial_window_size(self.initial_window_size)
+            .initial_connection_window_size(self.initial_connection_window_size)
+            .max_pending_accept_reset_streams(self.max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(Some(self.max_local_error_reset_streams))
+            .max_send_buffer_size(self.max_send_buffer_size);
+        b
+    }
+
+    /// A client builder with these limits.
+    pub fn client(&self) -> h2::client::Builder {
+        let mut b = h2::client::Builder::new();
+        b.max_header_list_size(self.max_header_list_size)
+            .initial_window_size(self.initial_window_size)
+            .initial_connection_window_size(self.initial_connection_window_size)
+            .max_local_error_reset_streams(Some(self.max_local_error_reset_streams))
+            .max_send_buffer_size(self.max_send_buffer_size)
+            .enable_push(false);
+        b
+    }
+}
+
+/// The first bytes of every HTTP/2 connection (RFC 9113 §3.4).
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+fn bad(reason: &'static str) -> H1Error {
+    H1Error::new(400, reason)
+}
+
+/// Fields that mean something only to one HTTP/1.1 connection (RFC 9113 §8.2.2).
+pub fn is_connection_specific(name: &HeaderName) -> bool {
+    name == CONNECTION
+        || name == TRANSFER_ENCODING
+        || name == UPGRADE
+        || name == "keep-alive"
+        || name == "proxy-connection"
+}
+
+/// Removes connection-specific fields (and `TE` other than `trailers`) before sending over H2.
+pub fn strip_connection_specific(headers: &mut HeaderMap) {
+    if !headers.keys().any(|n| is_connection_specific(n) || n == TE) {
+        return;
+    }
+    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    let te_trailers = headers.get(TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    if !te_trailers {
+        headers.remove(TE);
+    }
+}
+
+/// A request received over H2 as a head the phases and an H1 upstream understand: `Host` from
+/// `:authority` (RFC 9113 §8.3.1), values checked for what h2 lets through (§8.2.1: no leading or
+/// trailing whitespace).
+pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, H1Error> {
+    let http::request::Parts { method, uri, mut headers, .. } = parts;
+    for (name, value) in &headers {
+        let v = value.as_bytes();
+        if name.as_str().is_empty() || v.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            return Err(bad("field value with leading whitespace"));
+        }
+        if v.last().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            return Err(bad("field value with trailing whitespace"));
+        }
+    }
+    match (uri.authority(), headers.get(HOST)) {
+        (Some(a), Some(h)) if !a.as_str().as_bytes().eq_ignore_ascii_case(h.as_bytes()) => {
+            return Err(bad("Host differs from :authority"));
+        }
+        (Some(a), None) => {
+            let v = HeaderValue::from_str(a.as_str()).map_err(|_| bad("invalid :authority"))?;
+            headers.insert(HOST, v);
+        }
+        (None, None) => return Err(bad("no :authority and no Host")),
+        _ => {}
+    }
+    if headers.get_all(HOST).iter().nth(1).is_some() {
+        return Err(bad("repeated Host"));
+    }
+    Ok(RequestHead { method, uri, version: Version::HTTP_2, headers })
+}
+
+/// An outgoing H2 request for `head`: `:scheme` and `:authority` from the peer and Host, the
+/// Host field folded into `:authority`, connection-specific fields removed.
+pub fn request_to_h2(head: &RequestHead, tls: bool) -> Result<Request<()>, H1Error> {
+    let authority = head
+        .uri
+        .authority()
+        .cloned()
+        .or_else(|| head.headers.get(HOST).and_then(|h| Authority::try_from(h.as_bytes()).ok()))
+        .ok_or(bad("no authority for an HTTP/2 request"))?;
+    let path =
+        head.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    let scheme = if tls { Scheme::HTTPS } else { Scheme::HTTP };
+    let uri = Uri::builder()
+        .scheme(scheme)
+        .authority(authority)
+        .path_and_query(path)
+        .build()
+        .map_err(|_| bad("invalid request target"))?;
+    let mut headers = head.headers.clone();
+    headers.remove(HOST);
+    strip_connection_specific(&mut headers);
+    let mut req = Request::new(());
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_2;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+/// A response head to send over H2.
+pub fn response_to_h2(head: &ResponseHead) -> Response<()> {
+    let mut headers = head.headers.clone();
+    strip_connection_specific(&mut headers);
+    let mut resp = Response::new(());
+    *resp.status_mut() = head.status;
+    *resp.version_mut() = Version::HTTP_2;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// A response received over H2 as our head.
+pub fn response_head(parts: http::response::Parts) -> ResponseHead {
+    ResponseHead {
+        status: parts.status,
+        version: Version::HTTP_2,
+        reason: bytes::Bytes::new(),
+        headers: parts.headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = Request::builder().uri(uri).version(Version::HTTP_2);
+        for (n, v) in headers {
+            b = b.header(*n, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn authority_becomes_host_and_must_agree() {
+        let h = request_head(parts("https://a.example/x?y", &[])).unwrap();
+        assert_eq!(h.headers[HOST], "a.example");
+        assert_eq!(h.version, Version::HTTP_2);
+        assert!(request_head(parts("https://a.example/", &[("host", "b.example")])).is_err());
+        assert!(request_head(parts("https://a.example/", &[("host", "A.example")])).is_ok());
+        assert!(request_head(parts("https://a.example/", &[("x", " padded")])).is_err());
+        assert!(request_head(parts("https://a.example/", &[("x", "padded\t")])).is_err());
+    }
+
+    #[test]
+    fn h1_head_converts_to_h2_without_connection_fields() {
+        let mut head = request_head(parts("http://a.example/p", &[("te", "trailers")])).unwrap();
+        head.uri = Uri::from_static("/p?q=1");
+        head.headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        head.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        let req = request_to_h2(&head, true).unwrap();
+        assert_eq!(req.uri(), "https://a.example/p?q=1");
+        assert!(req.headers().get(HOST).is_none());
+        assert!(req.headers().get(CONNECTION).is_none());
+        assert!(req.headers().get(TRANSFER_ENCODING).is_none());
+        assert_eq!(req.headers()[TE], "trailers");
+    }
+}

@@ -1,0 +1,283 @@
+//! The client side of one request, over HTTP/1.x or HTTP/2, behind one interface so the phase
+//! pipeline and the upstream exchange do not care which: read the request body, send interim and
+//! final heads, stream the response body, end it (with trailers), and notice a client reset.
+
+use std::future::poll_fn;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::{RecvStream, SendStream};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, Version};
+
+use super::Session;
+use crate::error::{Error, ErrorKind, ErrorSource, Result};
+use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
+use crate::protocol::h1::encode::{encode_response_head, strip_hop_by_hop};
+use crate::protocol::h1::ResponseHead;
+use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
+use crate::protocol::h2::response_to_h2;
+
+/// What is known about the response body when its head goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyHint {
+    /// No body may follow (HEAD, 204, 304); a Content-Length in the head is kept as it is.
+    None,
+    /// Exactly this many bytes follow.
+    Length(u64),
+    /// Unknown length.
+    Unknown,
+}
+
+/// An HTTP/1.x client connection serving one request.
+pub(crate) struct H1Downstream<'a> {
+    pub conn: &'a mut H1Conn,
+    pub body: BodyReader,
+    writer: BodyWriter,
+    write_timeout: Duration,
+}
+
+/// One HTTP/2 stream.
+pub(crate) struct H2Downstream {
+    body: RecvStream,
+    body_done: bool,
+    body_bytes: u64,
+    trailers: Option<HeaderMap>,
+    respond: SendResponse<Bytes>,
+    send: Option<SendStream<Bytes>>,
+}
+
+/// The client side of a request.
+pub(crate) enum Downstream<'a> {
+    H1(H1Downstream<'a>),
+    H2(H2Downstream),
+}
+
+fn h2_err(e: h2::Error, reading: bool, ctx: &'static str) -> Box<Error> {
+    let kind = if e.is_reset() || e.is_go_away() || e.is_io() {
+        ErrorKind::ConnectionClosed
+    } else if reading {
+        ErrorKind::ReadError
+    } else {
+        ErrorKind::WriteError
+    };
+    Error::new(kind, ErrorSource::Downstream, ctx).with_cause(e)
+}
+
+impl<'a> Downstream<'a> {
+    pub(crate) fn h1(conn: &'a mut H1Conn, body: BodyReader, write_timeout: Duration) -> Self {
+        Downstream::H1(H1Downstream { conn, body, writer: BodyWriter::Empty, write_timeout })
+    }
+
+    pub(crate) fn h2(body: RecvStream, respond: SendResponse<Bytes>) -> Self {
+        let body_done = body.is_end_stream();
+        Downstream::H2(H2Downstream { body, body_done, body_bytes: 0, trailers: None, respond, send: None })
+    }
+
+    /// Whether the request body has been read to its end.
+    pub(crate) fn body_done(&self) -> bool {
+        match self {
+            Downstream::H1(d) => d.body.is_done(),
+            Downstream::H2(d) => d.body_done,
+        }
+    }
+
+    /// Request body bytes read so far.
+    pub(crate) fn body_bytes(&self) -> u64 {
+        match self {
+            Downstream::H1(d) => d.body.bytes,
+            Downstream::H2(d) => d.body_bytes,
+        }
+    }
+
+    /// Trailers that followed the request body.
+    pub(crate) fn trailers(&self) -> Option<&HeaderMap> {
+        match self {
+            Downstream::H1(d) => d.body.trailers.as_ref(),
+            Downstream::H2(d) => d.trailers.as_ref(),
+        }
+    }
+
+    /// The HTTP/1 connection, for what only exists there (tunnels, draining).
+    pub(crate) fn as_h1(&mut self) -> Option<&mut H1Downstream<'a>> {
+        match self {
+            Downstream::H1(d) => Some(d),
+            Downstream::H2(_) => None,
+        }
+    }
+
+    /// The next piece of request body (`None` at its end) when `read` is set; in any case an
+    /// error as soon as an HTTP/2 client resets the stream, so the upstream request is dropped with
+    /// it. (An HTTP/1 client that goes away shows up as an I/O error on the next read or write.)
+    pub(crate) async fn next_event(&mut self, read: bool, idle: Option<Duration>) -> Result<Option<Bytes>> {
+        match self {
+            Downstream::H1(d) if read => d.conn.read_body(&mut d.body, idle).await,
+            Downstream::H1(_) => std::future::pending().await,
+            Downstream::H2(d) => {
+                let H2Downstream { body, body_done, body_bytes, trailers, respond, send } = d;
+                let reading = async {
+                    if !read || *body_done {
+                        return std::future::pending().await;
+                    }
+                    let piece = async {
+                        match recv_data(body).await.map_err(|e| h2_err(e, true, "reading a body"))? {
+                            Some(data) => Ok::<_, Box<Error>>(Some(data)),
+                            None => {
+                                *trailers = recv_trailers(body)
+                                    .await
+                                    .map_err(|e| h2_err(e, true, "reading trailers"))?;
+                                Ok(None)
+                            }
+                        }
+                    };
+                    let r = match idle {
+                        Some(t) => tokio::time::timeout(t, piece)
+                            .await
+                            .map_err(|_| Error::downstream(ErrorKind::ReadTimeout, "reading a body"))?,
+                        None => piece.await,
+                    }?;
+                    match &r {
+                        Some(data) => *body_bytes += data.len() as u64,
+                        None => *body_done = true,
+                    }
+                    Ok(r)
+                };
+                let reset = async {
+                    let reason = match send.as_mut() {
+                        Some(s) => poll_fn(|cx| s.poll_reset(cx)).await,
+                        None => poll_fn(|cx| respond.poll_reset(cx)).await,
+                    };
+                    let cause = match reason {
+                        Ok(r) => format!("client reset the stream: {r}"),
+                        Err(e) => e.to_string(),
+                    };
+                    Err(Error::downstream(ErrorKind::ConnectionClosed, "proxying").with_cause(cause))
+                };
+                tokio::select! {
+                    r = reading => r,
+                    r = reset => r,
+                }
+            }
+        }
+    }
+
+    /// Forwards a 1xx. HTTP/1.0 clients never see one (RFC 9110 §15.2).
+    pub(crate) async fn send_interim(&mut self, req_version: Version, mut head: ResponseHead) -> Result<()> {
+        match self {
+            Downstream::H1(d) => {
+                if req_version != Version::HTTP_11 {
+                    return Ok(());
+                }
+                strip_hop_by_hop(&mut head.headers, false);
+                d.conn.queue(|b| encode_response_head(&head, b));
+                d.conn.flush(Some(d.write_timeout)).await
+            }
+            Downstream::H2(d) => {
+                // Interim responses are advisory; a client that cannot take one loses nothing.
+                let _ = d.respond.send_informational(response_to_h2(&head));
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends the final head. For HTTP/1 it picks the framing (Content-Length, chunked for 1.1,
+    /// close-delimited for 1.0) and the Connection field; for HTTP/2 it strips connection-specific
+    /// fields. The head is recorded in the session.
+    pub(crate) async fn send_head(
+        &mut self,
+        session: &mut Session,
+        mut head: ResponseHead,
+        hint: BodyHint,
+    ) -> Result<()> {
+        session.summary.status = head.status.as_u16();
+        session.head_sent = true;
+        match self {
+            Downstream::H1(d) => {
+                d.writer = match hint {
+                    BodyHint::None => BodyWriter::Empty,
+                    BodyHint::Length(n) => {
+                        head.headers.remove(TRANSFER_ENCODING);
+                        head.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+                        BodyWriter::Length(n)
+                    }
+                    BodyHint::Unknown if session.req.version == Version::HTTP_11 => {
+                        head.headers.remove(CONTENT_LENGTH);
+                        head.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+                        BodyWriter::Chunked
+                    }
+                    BodyHint::Unknown => {
+                        head.headers.remove(CONTENT_LENGTH);
+                        session.keepalive = false;
+                        BodyWriter::UntilClose
+                    }
+                };
+                if !session.keepalive {
+                    head.headers.insert(CONNECTION, HeaderValue::from_static("close"));
+                } else if session.req.version == Version::HTTP_10 {
+                    // A persistent HTTP/1.0 client would otherwise assume close.
+                    head.headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+                }
+                d.conn.queue(|b| encode_response_head(&head, b));
+                if d.writer == BodyWriter::Empty {
+                    d.conn.flush(Some(d.write_timeout)).await?;
+                }
+            }
+            Downstream::H2(d) => {
+                match hint {
+                    BodyHint::Length(n) => {
+                        head.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+                    }
+                    BodyHint::Unknown => {
+                        head.headers.remove(CONTENT_LENGTH);
+                    }
+                    BodyHint::None => {}
+                }
+                let end = matches!(hint, BodyHint::None | BodyHint::Length(0));
+                let send = d
+                    .respond
+                    .send_response(response_to_h2(&head), end)
+                    .map_err(|e| h2_err(e, false, "sending the response head"))?;
+                d.send = (!end).then_some(send);
+            }
+        }
+        session.response = Some(head);
+        Ok(())
+    }
+
+    /// Sends a piece of response body.
+    pub(crate) async fn write_body(&mut self, data: Bytes) -> Result<()> {
+        match self {
+            Downstream::H1(d) => d.conn.write_body(&mut d.writer, data, Some(d.write_timeout)).await,
+            Downstream::H2(d) => match d.send.as_mut() {
+                Some(send) => {
+                    send_data(send, data, false).await.map_err(|e| h2_err(e, false, "sending a body"))
+                }
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Ends the response body, with trailers where the framing can carry them.
+    pub(crate) async fn finish(&mut self, trailers: Option<&HeaderMap>) -> Result<()> {
+        match self {
+            Downstream::H1(d) => d.conn.finish_body(&d.writer, trailers, Some(d.write_timeout)).await,
+            Downstream::H2(d) => {
+                let Some(mut send) = d.send.take() else { return Ok(()) };
+                let r = match trailers.filter(|t| !t.is_empty()) {
+                    Some(t) => send.send_trailers(t.clone()),
+                    None => send.send_data(Bytes::new(), true),
+                };
+                r.map_err(|e| h2_err(e, false, "ending the response"))
+            }
+        }
+    }
+
+    /// Whether the connection may carry another request after this response (HTTP/1).
+    pub(crate) fn reusable(&self) -> bool {
+        match self {
+            Downstream::H1(d) => d.writer != BodyWriter::UntilClose,
+            Downstream::H2(_) => true,
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! HTTP/2 streams entering the proxy: each becomes a session exactly like an HTTP/1 request (the
+//! phases see `version == HTTP/2`), with `Host` taken from `:authority`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::RecvStream;
+use http::{Method, Response, StatusCode};
+
+use super::downstream::Downstream;
+use super::upstream_session::content_length;
+use super::{HttpProxy, ProxyHttp, Session};
+use crate::protocol::h1::BodyFraming;
+use crate::protocol::h2::request_head;
+use crate::protocol::stream::SocketAddr;
+use crate::server::ShutdownWatch;
+
+impl<H: ProxyHttp> HttpProxy<H> {
+    pub(crate) async fn serve_h2_stream(
+        self: &Arc<Self>,
+        req: http::Request<RecvStream>,
+        mut respond: SendResponse<Bytes>,
+        (client, local): (Option<SocketAddr>, Option<SocketAddr>),
+        shutdown: &ShutdownWatch,
+    ) {
+        let (parts, body) = req.into_parts();
+        let head = match request_head(parts) {
+            Ok(h) => h,
+            Err(e) => return reject(&mut respond, e.status),
+        };
+        if head.method == Method::CONNECT && !self.server.allow_connect {
+            return reject(&mut respond, 405);
+        }
+        // h2 has already checked Content-Length against the DATA frames it announces.
+        let framing = if body.is_end_stream() {
+            BodyFraming::Empty
+        } else {
+            match content_length(&head.headers) {
+                Some(n) => BodyFraming::Length(n),
+                None => BodyFraming::Chunked,
+            }
+        };
+        let mut session = Session::new(head, framing, client, local, true);
+        let mut ds = Downstream::h2(body, respond);
+        self.handle(&mut session, &mut ds, shutdown).await;
+    }
+}
+
+/// Answers a stream we will not process with an empty response.
+fn reject(respond: &mut SendResponse<Bytes>, status: u16) {
+    let mut resp = Response::new(());
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let _ = respond.send_response(resp, true);
+}
