@@ -57,7 +57,11 @@ impl TlsOrigin {
                 let acceptor = acceptor.clone();
                 conns.spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    serve(tls, serial, idle_close).await;
+                    if tls.get_ref().1.alpn_protocol() == Some(ALPN_H2) {
+                        serve_h2(tls, serial).await;
+                    } else {
+                        serve(tls, serial, idle_close).await;
+                    }
                 });
                 while conns.try_join_next().is_some() {}
             }
@@ -114,6 +118,23 @@ async fn serve(
             return;
         }
         first = false;
+    }
+}
+
+/// HTTP/2 over TLS: every stream gets `h2 conn=<serial> path=<path> scheme=<scheme>`.
+async fn serve_h2(tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>, serial: usize) {
+    let Ok(mut conn) = h2::server::handshake(tls).await else { return };
+    while let Some(Ok((req, mut respond))) = conn.accept().await {
+        tokio::spawn(async move {
+            let scheme = req.uri().scheme_str().unwrap_or("-").to_owned();
+            let body = format!("h2 conn={serial} path={} scheme={scheme}", req.uri().path());
+            // A little delay so concurrent requests overlap on the connection.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let resp = http::Response::builder().status(200).body(()).unwrap();
+            if let Ok(mut send) = respond.send_response(resp, false) {
+                let _ = send.send_data(bytes::Bytes::from(body), true);
+            }
+        });
     }
 }
 
@@ -368,4 +389,39 @@ async fn pooled_tls_connection_closed_by_the_origin_is_not_reused() {
     let s = last_log(&logs, 2).await;
     assert!(!s.reused && s.retries == 0 && s.error.is_none(), "{s:?}");
     assert_eq!(origin.accepts(), 2);
+}
+
+#[tokio::test]
+async fn h2_then_h1_peer_multiplexes_over_tls_when_the_origin_picks_h2() {
+    let pki = Pki::new("h2tls");
+    let origin = TlsOrigin::start(origin_config(&pki.leaf, &[ALPN_H2, ALPN_HTTP11], None), None).await;
+    let mut peer = tls_peer(origin.addr, "origin.test", Some(pki.ca_file.clone()));
+    peer.options.alpn = Alpn::H2ThenH1;
+    let (p, _) = start_proxy(peer);
+    let addr = p.addr;
+    let tasks: Vec<_> = (0..6)
+        .map(|i| tokio::spawn(async move { support::client::get(addr, &format!("/c{i}")).await }))
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = within(10, t).await.unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), format!("h2 conn=1 path=/c{i} scheme=https"));
+    }
+    assert_eq!(origin.accepts(), 1, "6 concurrent requests on one TLS HTTP/2 connection");
+}
+
+#[tokio::test]
+async fn h2_then_h1_peer_falls_back_to_pooled_http11_over_tls() {
+    let pki = Pki::new("h1fallback");
+    let origin = TlsOrigin::start(origin_config(&pki.leaf, &[ALPN_HTTP11], None), None).await;
+    let mut peer = tls_peer(origin.addr, "origin.test", Some(pki.ca_file.clone()));
+    peer.options.alpn = Alpn::H2ThenH1;
+    let (p, logs) = start_proxy(peer);
+    for i in 0..4 {
+        let r = within(10, support::client::get(p.addr, &format!("/f{i}"))).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), format!("sni=origin.test alpn=http/1.1 conn=1 path=/f{i}"));
+    }
+    assert_eq!(origin.accepts(), 1);
+    assert!(last_log(&logs, 4).await.reused);
 }

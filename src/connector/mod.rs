@@ -79,12 +79,22 @@ impl Connector {
     }
 
     /// A connection to `peer`: a pooled one when possible, else a new one.
+    ///
+    /// `H2` always speaks HTTP/2 (by ALPN over TLS, prior knowledge in cleartext). `H2ThenH1` over
+    /// TLS lets ALPN decide: an existing HTTP/2 connection or an idle HTTP/1 one is reused, else a
+    /// new connection goes to whichever protocol the peer picked. In cleartext it is HTTP/1.1.
     pub async fn get(&self, peer: &HttpPeer) -> Result<UpstreamConn> {
         let key = peer.reuse_hash();
-        let tls = false;
-        if peer.options.alpn == Alpn::H2 {
+        let tls = peer.options.tls.is_some();
+        let alpn = peer.options.alpn;
+        if alpn == Alpn::H2 || (alpn == Alpn::H2ThenH1 && tls) {
             if let Some((send, ticket)) = self.h2.take(key) {
                 return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
+            }
+            if alpn == Alpn::H2ThenH1 {
+                if let Some(conn) = self.pool.take(key) {
+                    return Ok(UpstreamConn { conn: Connection::H1(conn), reused: true, tls });
+                }
             }
             let lock = self.h2.connect_lock(key);
             let _one_at_a_time = lock.lock().await;
@@ -92,9 +102,13 @@ impl Connector {
                 return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
             }
             let stream = connect(peer).await?;
-            let (send, ticket) =
-                self.h2.open(key, stream, &self.h2_options, peer.options.max_h2_streams).await?;
-            return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: false, tls });
+            if alpn == Alpn::H2 || stream.is_h2() {
+                let (send, ticket) =
+                    self.h2.open(key, stream, &self.h2_options, peer.options.max_h2_streams).await?;
+                return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: false, tls });
+            }
+            let conn = Connection::H1(H1Conn::new(stream, ErrorSource::Upstream));
+            return Ok(UpstreamConn { conn, reused: false, tls });
         }
         if let Some(conn) = self.pool.take(key) {
             return Ok(UpstreamConn { conn: Connection::H1(conn), reused: true, tls });
