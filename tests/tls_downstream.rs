@@ -77,30 +77,52 @@ async fn tls13_and_tls12_handshakes_serve_requests() {
 }
 
 #[tokio::test]
-async fn alpn_defaults_to_http11_and_is_configurable() {
+async fn alpn_offers_h2_and_http11_by_default_and_is_configurable() {
     let ca = Ca::new("Test CA");
     let leaf = ca.server(&["proxy.test"]);
     let origin = Origin::start().await;
 
-    // Default: only http/1.1 is offered, even to a client that prefers h2.
+    // Default: h2 for a client that prefers it, http/1.1 for one that only speaks that.
     let settings = TlsSettings::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap();
     let (_p, addr) = start_tls(&origin, &settings);
     let cfg = client_config(Trust::Ca(&ca), &[], &[ALPN_H2, ALPN_HTTP11], None);
     let tls = tls_connect(addr, "proxy.test", cfg).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(ALPN_H2));
+    let cfg = client_config(Trust::Ca(&ca), &[], &[ALPN_HTTP11], None);
+    let tls = tls_connect(addr, "proxy.test", cfg).await.unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(ALPN_HTTP11));
     assert_eq!(get_over(tls, "/echo").await.status, 200);
 
-    // A client that offers only h2 to an http/1.1-only endpoint is refused (no_application_protocol).
-    let cfg = client_config(Trust::Ca(&ca), &[], &[ALPN_H2], None);
-    assert!(tls_connect(addr, "proxy.test", cfg).await.is_err());
+    // curl --http2 over TLS is served HTTP/2 (ALPN h2, then the app sees the preface).
+    let dir = temp_dir("h2");
+    let ca_path = write(&dir, "ca.pem", &ca.pem);
+    let resolve = format!("proxy.test:{}:127.0.0.1", addr.port());
+    let url = format!("https://proxy.test:{}/echo", addr.port());
+    let (ok, out, err) = curl(&[
+        "--http2",
+        "-w",
+        "\nversion=%{http_version}",
+        "--cacert",
+        ca_path.to_str().unwrap(),
+        "--resolve",
+        &resolve,
+        &url,
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.ends_with("version=2"), "{out}");
+    assert!(out.starts_with("GET /echo HTTP/1.1\n"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
 
-    // An endpoint configured for h2 first negotiates it (the H2 app picks it up from Stream::alpn).
-    let mut settings = settings.clone();
-    settings.set_alpn(&[ALPN_H2, ALPN_HTTP11]);
-    let (_p2, addr2) = start_tls(&origin, &settings);
+    // An endpoint kept on HTTP/1.1 refuses a client that offers only h2 (no_application_protocol).
+    let mut h1_only = settings.clone();
+    h1_only.set_alpn(&[ALPN_HTTP11]);
+    let (_p2, addr2) = start_tls(&origin, &h1_only);
     let cfg = client_config(Trust::Ca(&ca), &[], &[ALPN_H2, ALPN_HTTP11], None);
     let tls = tls_connect(addr2, "proxy.test", cfg).await.unwrap();
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(ALPN_H2));
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(ALPN_HTTP11));
+    let cfg = client_config(Trust::Ca(&ca), &[], &[ALPN_H2], None);
+    assert!(tls_connect(addr2, "proxy.test", cfg).await.is_err());
 }
 
 #[tokio::test]
@@ -141,7 +163,7 @@ async fn curl_with_cacert_over_tls12_and_tls13() {
         assert!(ok, "curl failed: {err}");
         assert!(out.starts_with("GET /echo HTTP/1.1\n"), "{out}");
         assert!(err.contains(&format!("SSL connection using {expect}")), "{err}");
-        assert!(err.contains("ALPN: server accepted http/1.1"), "{err}");
+        assert!(err.contains("ALPN: server accepted h2"), "{err}");
     }
     // The wrong CA makes curl refuse the certificate.
     let other = Ca::new("Other CA");

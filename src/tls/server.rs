@@ -20,7 +20,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::ServerName;
 
-use super::{certified_key, invalid, parse_roots, provider, read_pem_file, ALPN_HTTP11};
+use super::{certified_key, invalid, parse_roots, provider, read_pem_file, ALPN_H2, ALPN_HTTP11};
 use crate::protocol::stream::Stream;
 
 /// A TLS protocol version.
@@ -63,8 +63,8 @@ impl Default for TlsSettings {
             default: None,
             by_name: HashMap::new(),
             client_auth: ClientAuth::None,
-            // Only HTTP/1.1 until the H2 server app lands; `set_alpn` opts into `h2`.
-            alpn: vec![ALPN_HTTP11.to_vec()],
+            // The HTTP app serves HTTP/2 on a connection that starts with its preface.
+            alpn: vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()],
             versions: vec![TlsVersion::Tls13, TlsVersion::Tls12],
             handshake_timeout: TlsSettings::DEFAULT_HANDSHAKE_TIMEOUT,
         }
@@ -185,8 +185,8 @@ impl TlsSettings {
         self
     }
 
-    /// The ALPN protocols offered, most preferred first (default: `http/1.1` only; the H2 app will
-    /// use `[ALPN_H2, ALPN_HTTP11]`). An empty list disables ALPN.
+    /// The ALPN protocols accepted, most preferred first (default `h2`, `http/1.1`; pass
+    /// `[ALPN_HTTP11]` to keep an endpoint on HTTP/1.1). An empty list disables ALPN.
     pub fn set_alpn(&mut self, protocols: &[&[u8]]) -> &mut Self {
         self.alpn = protocols.iter().map(|p| p.to_vec()).collect();
         self
