@@ -26,6 +26,9 @@ pub enum ErrorKind {
     ConnectTimeout,
     /// Other connect failure (address resolution, no such socket file, ...).
     ConnectError,
+    /// The TLS handshake with the peer failed (bad or untrusted certificate, wrong name, protocol
+    /// error); the cause says why. A timeout is a [`ErrorKind::ConnectTimeout`] instead.
+    TlsHandshake,
     /// A read did not complete in time.
     ReadTimeout,
     /// A write did not complete in time.
@@ -58,6 +61,7 @@ impl ErrorKind {
             ErrorKind::ConnectRefused => "connect refused",
             ErrorKind::ConnectTimeout => "connect timeout",
             ErrorKind::ConnectError => "connect error",
+            ErrorKind::TlsHandshake => "TLS handshake failed",
             ErrorKind::ReadTimeout => "read timeout",
             ErrorKind::WriteTimeout => "write timeout",
             ErrorKind::ReadError => "read error",
@@ -205,6 +209,7 @@ mod tests {
         assert_eq!(Error::upstream(ErrorKind::InvalidHttp(400), "x").status(), 502);
         assert_eq!(Error::downstream(ErrorKind::InvalidHttp(431), "x").status(), 431);
         assert_eq!(Error::internal("x").status(), 500);
+        assert_eq!(Error::upstream(ErrorKind::TlsHandshake, "x").status(), 502);
         let e = Error::upstream(ErrorKind::ConnectRefused, "connecting").with_cause("refused");
         assert_eq!(e.to_string(), "upstream connect refused while connecting: refused");
     }

@@ -2,7 +2,8 @@
 //!
 //! A [`server::Server`] spawns [`service`]s; each service owns its own tokio runtime and listens on
 //! several endpoints ([`listener`]); a task per downstream connection runs the [`app`] layer, which
-//! hands each request to the [`proxy::HttpProxy`] phase pipeline; upstream connections come from the
+//! hands each request to the [`proxy::HttpProxy`] phase pipeline; [`tls`] holds the rustls configs of
+//! TLS endpoints and TLS peers; upstream connections come from the
 //! [`connector`] and its pool; [`upstream`] describes peers and picks among them. [`ffi`] is the C ABI.
 
 #![warn(missing_docs)]
@@ -16,4 +17,5 @@ pub mod protocol;
 pub mod proxy;
 pub mod server;
 pub mod service;
+pub mod tls;
 pub mod upstream;

@@ -79,12 +79,22 @@ impl Connector {
     }
 
     /// A connection to `peer`: a pooled one when possible, else a new one.
+    ///
+    /// `H2` always speaks HTTP/2 (by ALPN over TLS, prior knowledge in cleartext). `H2ThenH1` over
+    /// TLS lets ALPN decide: an existing HTTP/2 connection or an idle HTTP/1 one is reused, else a
+    /// new connection goes to whichever protocol the peer picked. In cleartext it is HTTP/1.1.
     pub async fn get(&self, peer: &HttpPeer) -> Result<UpstreamConn> {
         let key = peer.reuse_hash();
-        let tls = false;
-        if peer.options.alpn == Alpn::H2 {
+        let tls = peer.options.tls.is_some();
+        let alpn = peer.options.alpn;
+        if alpn == Alpn::H2 || (alpn == Alpn::H2ThenH1 && tls) {
             if let Some((send, ticket)) = self.h2.take(key) {
                 return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
+            }
+            if alpn == Alpn::H2ThenH1 {
+                if let Some(conn) = self.pool.take(key) {
+                    return Ok(UpstreamConn { conn: Connection::H1(conn), reused: true, tls });
+                }
             }
             let lock = self.h2.connect_lock(key);
             let _one_at_a_time = lock.lock().await;
@@ -92,9 +102,13 @@ impl Connector {
                 return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
             }
             let stream = connect(peer).await?;
-            let (send, ticket) =
-                self.h2.open(key, stream, &self.h2_options, peer.options.max_h2_streams).await?;
-            return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: false, tls });
+            if alpn == Alpn::H2 || stream.is_h2() {
+                let (send, ticket) =
+                    self.h2.open(key, stream, &self.h2_options, peer.options.max_h2_streams).await?;
+                return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: false, tls });
+            }
+            let conn = Connection::H1(H1Conn::new(stream, ErrorSource::Upstream));
+            return Ok(UpstreamConn { conn, reused: false, tls });
         }
         if let Some(conn) = self.pool.take(key) {
             return Ok(UpstreamConn { conn: Connection::H1(conn), reused: true, tls });
@@ -118,25 +132,64 @@ impl Connector {
     }
 }
 
-/// Opens a new transport to `peer` under its connect timeouts.
+/// Opens a new transport to `peer`: the TCP/UDS connect under the connect timeout, then (for a TLS
+/// peer) the TLS handshake, all of it under the total connection timeout.
+///
+/// A failed handshake is [`ErrorKind::TlsHandshake`] (502) with the rustls reason as its cause and
+/// no retry: the same peer would fail the same way (a hook may still set `retry`). A handshake
+/// that runs out of time is a retryable [`ErrorKind::ConnectTimeout`], like a slow connect.
 pub async fn connect(peer: &HttpPeer) -> Result<Stream> {
     let opts = &peer.options;
+    // The TLS config first (cached after the first call): a bad CA file or client key is a
+    // configuration error, not worth opening a socket for.
+    let tls = match &opts.tls {
+        Some(t) => Some((t, tls_setup(t, opts.alpn, &peer.address)?)),
+        None => None,
+    };
+    let started = tokio::time::Instant::now();
     let limit = match (opts.connect_timeout, opts.total_connection_timeout) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let fut = connect_l4(&peer.address);
-    match limit {
-        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
-            Error::new(
-                ErrorKind::ConnectTimeout,
-                ErrorSource::Upstream,
-                format!("connecting to {}", peer.address),
-            )
+    let timed_out = |what: &str| {
+        Error::new(ErrorKind::ConnectTimeout, ErrorSource::Upstream, format!("{what} {}", peer.address))
             .with_retry(true)
-        })?,
+    };
+    let fut = connect_l4(&peer.address);
+    let stream = match limit {
+        Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| timed_out("connecting to"))??,
+        None => fut.await?,
+    };
+    let Some((t, (config, name))) = tls else {
+        return Ok(stream);
+    };
+    // The handshake gets what is left of the total budget (or the connect timeout without one).
+    let deadline = opts.total_connection_timeout.or(opts.connect_timeout).map(|t| started + t);
+    let fut = crate::tls::client::handshake(stream, config, name);
+    let r = match deadline {
+        Some(d) => tokio::time::timeout_at(d, fut).await.map_err(|_| timed_out("handshaking TLS with"))?,
         None => fut.await,
-    }
+    };
+    r.map_err(|e| {
+        Error::new(
+            ErrorKind::TlsHandshake,
+            ErrorSource::Upstream,
+            format!("connecting to {} over TLS (SNI {:?})", peer.address, t.sni),
+        )
+        .with_cause(e)
+    })
+}
+
+type TlsSetup = (Arc<rustls::ClientConfig>, rustls_pki_types::ServerName<'static>);
+
+fn tls_setup(t: &crate::upstream::PeerTls, alpn: Alpn, addr: &PeerAddress) -> Result<TlsSetup> {
+    let config_err = |e: std::io::Error| {
+        Error::new(ErrorKind::TlsHandshake, ErrorSource::Upstream, format!("setting up TLS to {addr}"))
+            .with_cause(e)
+    };
+    let config = crate::tls::client::client_config(t, alpn).map_err(config_err)?;
+    let name = crate::tls::client::server_name(t, addr).map_err(config_err)?;
+    Ok((config, name))
 }
 
 async fn connect_l4(addr: &PeerAddress) -> Result<Stream> {

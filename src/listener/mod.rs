@@ -1,6 +1,10 @@
 //! Listeners (Pingora's `listeners/`): endpoints a service accepts connections on. Each bound
 //! endpoint becomes a [`TransportStack`] whose accept loop runs as its own task.
 //!
+//! A TLS endpoint's stack carries a [`TlsAcceptor`]. The accept loop only accepts; the TLS
+//! handshake runs (under the acceptor's time limit) in the connection's own task, so a slow or
+//! silent client never holds up other accepts.
+//!
 //! Endpoints are bound when they are added, so a bad address fails at configuration time and a
 //! port of 0 is known before the server starts. The stack keeps the slots Pingora has for a TLS
 //! acceptor and for listening sockets inherited from a previous process (graceful upgrade).
@@ -9,10 +13,12 @@ use std::io;
 use std::net::SocketAddr as InetAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use socket2::{Domain, Socket, Type};
 
 use crate::protocol::stream::{SocketAddr, Stream};
+use crate::tls::TlsAcceptor;
 
 const BACKLOG: i32 = 4096;
 
@@ -22,7 +28,9 @@ pub struct TransportStack {
     listener: StdListener,
     /// Unix socket file we created and remove on drop.
     unlink: Option<PathBuf>,
-    // Slots kept for later issues: a TLS acceptor (rustls) and an inherited FD (upgrade).
+    /// The TLS configuration of a TLS endpoint.
+    tls: Option<Arc<TlsAcceptor>>,
+    // Slot kept for a later issue: an inherited FD (graceful upgrade).
 }
 
 #[derive(Debug)]
@@ -43,7 +51,7 @@ impl TransportStack {
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;
-        Ok(TransportStack { listener: StdListener::Tcp(socket.into()), unlink: None })
+        Ok(TransportStack { listener: StdListener::Tcp(socket.into()), unlink: None, tls: None })
     }
 
     /// Binds a Unix domain socket, replacing a stale socket file left by a dead process.
@@ -60,7 +68,7 @@ impl TransportStack {
         }
         let l = std::os::unix::net::UnixListener::bind(path)?;
         l.set_nonblocking(true)?;
-        Ok(TransportStack { listener: StdListener::Unix(l), unlink: Some(path.to_owned()) })
+        Ok(TransportStack { listener: StdListener::Unix(l), unlink: Some(path.to_owned()), tls: None })
     }
 
     /// Adopts an already listening socket (inherited from a previous process or the host).
@@ -71,7 +79,18 @@ impl TransportStack {
             Some(_) => StdListener::Tcp(socket.into()),
             None => StdListener::Unix(socket.into()),
         };
-        Ok(TransportStack { listener, unlink: None })
+        Ok(TransportStack { listener, unlink: None, tls: None })
+    }
+
+    /// Makes this a TLS endpoint: every accepted connection is handshaken with `tls` first.
+    pub fn with_tls(mut self, tls: TlsAcceptor) -> Self {
+        self.tls = Some(Arc::new(tls));
+        self
+    }
+
+    /// The TLS configuration, on a TLS endpoint.
+    pub fn tls(&self) -> Option<&Arc<TlsAcceptor>> {
+        self.tls.as_ref()
     }
 
     /// Where this endpoint listens.
@@ -95,10 +114,11 @@ impl TransportStack {
     /// A tokio listener on the current runtime sharing this socket. Every runtime of a service
     /// that does not steal work gets its own, so connections stay on the runtime that accepted them.
     pub fn attach(&self) -> io::Result<Listener> {
-        Ok(match &self.listener {
-            StdListener::Tcp(l) => Listener::Tcp(tokio::net::TcpListener::from_std(l.try_clone()?)?),
-            StdListener::Unix(l) => Listener::Unix(tokio::net::UnixListener::from_std(l.try_clone()?)?),
-        })
+        let inner = match &self.listener {
+            StdListener::Tcp(l) => ListenerInner::Tcp(tokio::net::TcpListener::from_std(l.try_clone()?)?),
+            StdListener::Unix(l) => ListenerInner::Unix(tokio::net::UnixListener::from_std(l.try_clone()?)?),
+        };
+        Ok(Listener { inner, tls: self.tls.clone() })
     }
 }
 
@@ -112,23 +132,51 @@ impl Drop for TransportStack {
 
 /// A listener attached to a runtime.
 #[derive(Debug)]
-pub enum Listener {
-    /// TCP.
+pub struct Listener {
+    inner: ListenerInner,
+    tls: Option<Arc<TlsAcceptor>>,
+}
+
+#[derive(Debug)]
+enum ListenerInner {
     Tcp(tokio::net::TcpListener),
-    /// Unix domain socket.
     Unix(tokio::net::UnixListener),
 }
 
 impl Listener {
-    /// Accepts one connection.
-    pub async fn accept(&self) -> io::Result<Stream> {
-        match self {
-            Listener::Tcp(l) => {
+    /// Accepts one connection (without any handshake: see [`Accepted::handshake`]).
+    pub async fn accept(&self) -> io::Result<Accepted> {
+        let stream = match &self.inner {
+            ListenerInner::Tcp(l) => {
                 let (s, _) = l.accept().await?;
                 let _ = s.set_nodelay(true);
-                Ok(Stream::Tcp(s))
+                Stream::Tcp(s)
             }
-            Listener::Unix(l) => Ok(Stream::Unix(l.accept().await?.0)),
+            ListenerInner::Unix(l) => Stream::Unix(l.accept().await?.0),
+        };
+        Ok(Accepted { stream, tls: self.tls.clone() })
+    }
+}
+
+/// A connection just accepted, before any handshake.
+#[derive(Debug)]
+pub struct Accepted {
+    stream: Stream,
+    tls: Option<Arc<TlsAcceptor>>,
+}
+
+impl Accepted {
+    /// Whether a TLS handshake is due.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The stream ready for the app: after the TLS handshake (bounded by the endpoint's
+    /// handshake timeout) on a TLS endpoint, as accepted otherwise. Run it in the connection's task.
+    pub async fn handshake(self) -> io::Result<Stream> {
+        match self.tls {
+            Some(tls) => tls.handshake(self.stream).await,
+            None => Ok(self.stream),
         }
     }
 }

@@ -1,7 +1,9 @@
-//! The byte stream under every connection: TCP or a Unix domain socket (TLS joins here later).
+//! The byte stream under every connection: TCP or a Unix domain socket, optionally with TLS on top.
 //!
 //! One enum rather than a boxed trait object: the hot path stays monomorphic and a connection can
-//! still be moved between the pool and a request without knowing its transport.
+//! still be moved between the pool and a request without knowing its transport. The TLS variants
+//! are boxed (a rustls session is a few hundred bytes) and wrap a `Stream` themselves, so TLS runs
+//! over TCP and Unix sockets alike.
 
 use std::io;
 use std::net::SocketAddr as InetAddr;
@@ -19,6 +21,10 @@ pub enum Stream {
     Tcp(TcpStream),
     /// A Unix domain stream socket.
     Unix(UnixStream),
+    /// The server side of a TLS session (a connection accepted on a TLS endpoint).
+    TlsServer(Box<tokio_rustls::server::TlsStream<Stream>>),
+    /// The client side of a TLS session (a connection to a TLS peer).
+    TlsClient(Box<tokio_rustls::client::TlsStream<Stream>>),
 }
 
 /// An address of either kind, for logs and the session accessors.
@@ -51,6 +57,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok().map(SocketAddr::Inet),
             Stream::Unix(s) => unix_addr(s.peer_addr()),
+            Stream::TlsServer(s) => s.get_ref().0.peer_addr(),
+            Stream::TlsClient(s) => s.get_ref().0.peer_addr(),
         }
     }
 
@@ -59,18 +67,93 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.local_addr().ok().map(SocketAddr::Inet),
             Stream::Unix(s) => unix_addr(s.local_addr()),
+            Stream::TlsServer(s) => s.get_ref().0.local_addr(),
+            Stream::TlsClient(s) => s.get_ref().0.local_addr(),
+        }
+    }
+
+    /// Whether TLS runs on this connection.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::TlsServer(_) | Stream::TlsClient(_))
+    }
+
+    /// The ALPN protocol negotiated in the TLS handshake (`b"h2"`, `b"http/1.1"`), if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Stream::TlsServer(s) => s.get_ref().1.alpn_protocol(),
+            Stream::TlsClient(s) => s.get_ref().1.alpn_protocol(),
+            _ => None,
+        }
+    }
+
+    /// Whether HTTP/2 was negotiated by ALPN.
+    pub fn is_h2(&self) -> bool {
+        self.alpn() == Some(crate::tls::ALPN_H2)
+    }
+
+    /// The server name the client asked for (SNI), on a TLS connection we accepted.
+    pub fn sni(&self) -> Option<&str> {
+        match self {
+            Stream::TlsServer(s) => s.get_ref().1.server_name(),
+            _ => None,
+        }
+    }
+
+    /// The TLS version in use.
+    pub fn tls_version(&self) -> Option<crate::tls::TlsVersion> {
+        let v = match self {
+            Stream::TlsServer(s) => s.get_ref().1.protocol_version(),
+            Stream::TlsClient(s) => s.get_ref().1.protocol_version(),
+            _ => None,
+        }?;
+        match v {
+            rustls::ProtocolVersion::TLSv1_2 => Some(crate::tls::TlsVersion::Tls12),
+            rustls::ProtocolVersion::TLSv1_3 => Some(crate::tls::TlsVersion::Tls13),
+            _ => None,
+        }
+    }
+
+    /// The certificate chain the other side presented (a client certificate under mTLS, or the
+    /// upstream's chain), end-entity first.
+    pub fn peer_certificates(&self) -> Option<&[rustls_pki_types::CertificateDer<'static>]> {
+        match self {
+            Stream::TlsServer(s) => s.get_ref().1.peer_certificates(),
+            Stream::TlsClient(s) => s.get_ref().1.peer_certificates(),
+            _ => None,
         }
     }
 
     /// Non-blocking probe used before reusing a pooled connection: `true` when the peer closed it
     /// or sent bytes nobody asked for (either way the connection must not carry a new request).
+    ///
+    /// For TLS the underlying socket is peeked rather than read (a read would tear a record):
+    /// pending bytes on an idle session are a close_notify alert or unsolicited data, and EOF is a
+    /// close; either way the connection is not reused.
     pub fn is_closed_or_dirty(&self) -> bool {
         let mut probe = [0u8; 1];
         let r = match self {
             Stream::Tcp(s) => s.try_read(&mut probe),
             Stream::Unix(s) => s.try_read(&mut probe),
+            Stream::TlsServer(s) => return s.get_ref().0.peek_closed_or_dirty(),
+            Stream::TlsClient(s) => return s.get_ref().0.peek_closed_or_dirty(),
         };
         !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// The probe of [`Self::is_closed_or_dirty`] without consuming anything.
+    fn peek_closed_or_dirty(&self) -> bool {
+        let sock = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s),
+            Stream::Unix(s) => socket2::SockRef::from(s),
+            Stream::TlsServer(s) => return s.get_ref().0.peek_closed_or_dirty(),
+            Stream::TlsClient(s) => return s.get_ref().0.peek_closed_or_dirty(),
+        };
+        // The socket is non-blocking (tokio's), so the peek returns WouldBlock when nothing waits.
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match sock.peek(&mut probe) {
+            Err(e) => !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted),
+            Ok(_) => true, // 0: EOF; 1: bytes pending on an idle connection
+        }
     }
 }
 
@@ -79,6 +162,8 @@ macro_rules! delegate {
         match $self.get_mut() {
             Stream::Tcp($s) => $e,
             Stream::Unix($s) => $e,
+            Stream::TlsServer($s) => $e,
+            Stream::TlsClient($s) => $e,
         }
     };
 }

@@ -10,6 +10,7 @@ use crate::app::ServerApp;
 use crate::listener::{Listener, TransportStack};
 use crate::protocol::stream::SocketAddr;
 use crate::server::{ShutdownState, ShutdownWatch};
+use crate::tls::TlsSettings;
 
 /// A listening service running app `A` (for example an [`crate::proxy::HttpProxy`]).
 #[derive(Debug)]
@@ -65,6 +66,21 @@ impl<A: ServerApp> ListeningService<A> {
         let a =
             addr.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TCP address"))?;
         self.add_stack(TransportStack::bind_tcp(a)?)
+    }
+
+    /// Binds a TLS endpoint over TCP now. The settings are built here, so a missing or bad
+    /// certificate or key fails this call rather than the first connection.
+    pub fn add_tls(&mut self, addr: &str, settings: &TlsSettings) -> io::Result<SocketAddr> {
+        let acceptor = settings.build()?;
+        let a =
+            addr.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid TCP address"))?;
+        self.add_stack(TransportStack::bind_tcp(a)?.with_tls(acceptor))
+    }
+
+    /// Binds a TLS endpoint over a Unix domain socket now (see [`Self::add_tls`]).
+    pub fn add_tls_uds(&mut self, path: impl AsRef<Path>, settings: &TlsSettings) -> io::Result<SocketAddr> {
+        let acceptor = settings.build()?;
+        self.add_stack(TransportStack::bind_unix(path.as_ref())?.with_tls(acceptor))
     }
 
     /// Binds a Unix domain socket endpoint now.
@@ -134,9 +150,29 @@ async fn accept_loop<A: ServerApp>(
             r = listener.accept() => r,
         };
         match accepted {
-            Ok(stream) => {
+            Ok(accepted) => {
                 let (app, shutdown) = (app.clone(), shutdown.clone());
-                spawn_tracked(handle, &tracker, async move { app.process_new(stream, shutdown).await });
+                spawn_tracked(handle, &tracker, async move {
+                    // The TLS handshake (if any) runs here, in the connection's task, bounded by
+                    // the endpoint's handshake timeout; shutdown abandons it.
+                    let stream = if accepted.is_tls() {
+                        let r = tokio::select! {
+                            biased;
+                            _ = shutdown.reached(ShutdownState::Graceful) => return,
+                            r = accepted.handshake() => r,
+                        };
+                        match r {
+                            Ok(s) => s,
+                            Err(_) => return,
+                        }
+                    } else {
+                        match accepted.handshake().await {
+                            Ok(s) => s,
+                            Err(_) => return,
+                        }
+                    };
+                    app.process_new(stream, shutdown).await
+                });
             }
             // Out of descriptors or a connection reset while queued: back off briefly rather than
             // spinning, and keep serving the connections we have.

@@ -4,5 +4,5 @@
 mod peer;
 mod selection;
 
-pub use peer::{Alpn, HttpPeer, PeerAddress, PeerOptions};
+pub use peer::{Alpn, HttpPeer, PeerAddress, PeerOptions, PeerTls};
 pub use selection::RoundRobin;

@@ -73,7 +73,7 @@ pub enum Alpn {
 pub struct PeerOptions {
     /// Limit for the TCP/UDS connect.
     pub connect_timeout: Option<Duration>,
-    /// Limit for connect plus any handshake layered on it (TLS, later).
+    /// Limit for connect plus any handshake layered on it (TLS).
     pub total_connection_timeout: Option<Duration>,
     /// Limit for each read from the upstream (response head and each body read).
     pub read_timeout: Option<Duration>,
@@ -81,11 +81,13 @@ pub struct PeerOptions {
     pub write_timeout: Option<Duration>,
     /// How long an unused connection may wait in the pool.
     pub idle_timeout: Option<Duration>,
-    /// HTTP version to use.
+    /// HTTP version to use (offered by ALPN over TLS).
     pub alpn: Alpn,
     /// Most concurrent requests multiplexed on one HTTP/2 connection (the peer's own
     /// SETTINGS_MAX_CONCURRENT_STREAMS applies too).
     pub max_h2_streams: usize,
+    /// TLS on top of the connection (`None`: plaintext).
+    pub tls: Option<PeerTls>,
 }
 
 impl Default for PeerOptions {
@@ -98,7 +100,50 @@ impl Default for PeerOptions {
             idle_timeout: Some(Duration::from_secs(60)),
             alpn: Alpn::H1,
             max_h2_streams: 100,
+            tls: None,
         }
+    }
+}
+
+/// TLS towards a peer. Part of the pool key like every option. The rustls config for a given set
+/// of these options (everything but `sni`) and [`PeerOptions::alpn`] is built once and shared by
+/// all connections; the protocol ALPN settled on is on the stream
+/// ([`crate::protocol::stream::Stream::alpn`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerTls {
+    /// The name sent by SNI and checked against the certificate. Empty: the peer's host name, or
+    /// its IP address (checked against the certificate's IP SANs; no SNI is sent for an IP).
+    pub sni: String,
+    /// Verify the peer's certificate chain (and, with `verify_hostname`, its name). On by default;
+    /// turning it off makes the connection open to interception.
+    pub verify: bool,
+    /// Check that the certificate is valid for `sni` (when `verify` is on). On by default.
+    pub verify_hostname: bool,
+    /// CA bundle (PEM) to verify against; `None`: the system's trust store.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM) presented to the peer, with `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of `client_cert`.
+    pub client_key: Option<PathBuf>,
+}
+
+impl PeerTls {
+    /// TLS with SNI `sni`, full verification against the system roots, HTTP/1.1.
+    pub fn new(sni: &str) -> Self {
+        PeerTls {
+            sni: sni.to_owned(),
+            verify: true,
+            verify_hostname: true,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+        }
+    }
+}
+
+impl Default for PeerTls {
+    fn default() -> Self {
+        Self::new("")
     }
 }
 
@@ -118,6 +163,13 @@ impl HttpPeer {
     /// A peer with default options; `address` as accepted by [`PeerAddress::from_str`].
     pub fn new(address: &str) -> Result<Self, &'static str> {
         Ok(HttpPeer { address: address.parse()?, options: PeerOptions::default(), group: 0 })
+    }
+
+    /// A TLS peer with default options and [`PeerTls::new`]`(sni)`.
+    pub fn new_tls(address: &str, sni: &str) -> Result<Self, &'static str> {
+        let mut p = Self::new(address)?;
+        p.options.tls = Some(PeerTls::new(sni));
+        Ok(p)
     }
 
     /// The pool key: equal for peers that may share connections.
@@ -170,5 +222,22 @@ mod tests {
         let mut c = a.clone();
         c.group = 7;
         assert_ne!(a.reuse_hash(), c.reuse_hash());
+    }
+
+    #[test]
+    fn tls_options_are_part_of_the_pool_key() {
+        let plain = HttpPeer::new("127.0.0.1:1").unwrap();
+        let a = HttpPeer::new_tls("127.0.0.1:1", "a.test").unwrap();
+        assert_ne!(plain.reuse_hash(), a.reuse_hash());
+        let mut b = a.clone();
+        assert_eq!(a.reuse_hash(), b.reuse_hash());
+        b.options.tls.as_mut().unwrap().sni = "b.test".into();
+        assert_ne!(a.reuse_hash(), b.reuse_hash());
+        let mut c = a.clone();
+        c.options.alpn = Alpn::H2;
+        assert_ne!(a.reuse_hash(), c.reuse_hash());
+        let mut d = a.clone();
+        d.options.tls.as_mut().unwrap().ca_file = Some("/x.pem".into());
+        assert_ne!(a.reuse_hash(), d.reuse_hash());
     }
 }
