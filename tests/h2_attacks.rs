@@ -5,7 +5,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use proxy::error::Result;
@@ -19,7 +18,8 @@ use support::within;
 use tokio::net::TcpStream;
 
 /// Attacks run one at a time so each one's RSS figure is its own.
-static SERIAL: Mutex<()> = Mutex::new(());
+// The attacks run one at a time so each one's memory figures are its own.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Memory growth allowed per attack.
 const RSS_BOUND: u64 = 64 * 1024 * 1024;
@@ -100,7 +100,7 @@ fn bystander(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rapid_reset_flood_is_cut_off() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = SERIAL.lock().await;
     let origin = Origin::start().await;
     let p = Proxy::start(To(origin.addr.to_string()));
     still_serves(p.addr).await;
@@ -159,7 +159,7 @@ async fn rapid_reset_flood_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continuation_flood_is_cut_off() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = SERIAL.lock().await;
     let origin = Origin::start().await;
     let p = Proxy::start(To(origin.addr.to_string()));
     still_serves(p.addr).await;
@@ -230,7 +230,7 @@ async fn continuation_flood_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpack_bomb_is_refused() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = SERIAL.lock().await;
     let origin = Origin::start().await;
     let p = Proxy::start(To(origin.addr.to_string()));
     still_serves(p.addr).await;
