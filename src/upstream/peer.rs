@@ -174,25 +174,52 @@ impl HttpPeer {
 
     /// The pool key: equal for peers that may share connections.
     ///
-    /// FNV-1a rather than SipHash: the key is computed twice per request, and its inputs come from
-    /// the host's configuration, not from clients, so there is no flooding to defend against.
+    /// A cheap multiplicative hash rather than SipHash: the key is computed twice per request, and
+    /// its inputs come from the host's configuration, not from clients, so there is no flooding to
+    /// defend against.
     pub fn reuse_hash(&self) -> u64 {
-        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        let mut h = KeyHasher(0xcbf2_9ce4_8422_2325);
         self.hash(&mut h);
         h.finish()
     }
 }
 
-struct Fnv(u64);
+/// FxHash-style mixing: a word at a time, no SipHash rounds.
+struct KeyHasher(u64);
 
-impl Hasher for Fnv {
+impl KeyHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.mix(u64::from_le_bytes(c.try_into().expect("8 bytes")));
         }
+        for b in chunks.remainder() {
+            self.mix(u64::from(*b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.mix(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.mix(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
     }
 }
 
