@@ -3,7 +3,8 @@
 //! Without an upstream it also starts an embedded demo origin (a second service that answers every
 //! request itself), so it works out of the box: `curl -v http://127.0.0.1:8080/`.
 //! SIGTERM shuts down gracefully, SIGINT at once. `PROXY_QUIET=1` turns the access log off;
-//! `PROXY_H2_ONLY=1` serves only HTTP/2 (prior knowledge) on the listening port.
+//! `PROXY_H2_ONLY=1` serves only HTTP/2 (prior knowledge) on the listening port;
+//! `PROXY_TLS_CERT` and `PROXY_TLS_KEY` (PEM files) make it a TLS endpoint (ALPN h2, http/1.1).
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use proxy::protocol::h1::ResponseHead;
 use proxy::proxy::{HttpProxy, ProxyHttp, Session};
 use proxy::server::{Server, ServerConf};
 use proxy::service::ListeningService;
+use proxy::tls::TlsSettings;
 use proxy::upstream::HttpPeer;
 
 /// Forwards everything to one peer; logs one line per request unless `quiet`.
@@ -90,7 +92,10 @@ fn main() -> std::io::Result<()> {
     let mut app = HttpProxy::new(Forward { peer, quiet: std::env::var_os("PROXY_QUIET").is_some() });
     app.server_options_mut().h2_only = std::env::var_os("PROXY_H2_ONLY").is_some();
     let mut svc = ListeningService::new("proxy", app);
-    let addr = svc.add_tcp(&listen)?;
+    let addr = match (std::env::var_os("PROXY_TLS_CERT"), std::env::var_os("PROXY_TLS_KEY")) {
+        (Some(cert), Some(key)) => svc.add_tls(&listen, &TlsSettings::from_pem_files(cert, key)?)?,
+        _ => svc.add_tcp(&listen)?,
+    };
     server.add_service(svc);
     eprintln!("proxy listening on {addr}, forwarding to {upstream}");
     server.run_forever()

@@ -100,17 +100,21 @@ impl<T: HttpServerApp> ServerApp for T {
     async fn process_new(self: Arc<Self>, stream: Stream, shutdown: ShutdownWatch) {
         let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
         let deadline = Some(Instant::now() + self.server_options().header_timeout);
-        let is_h2 = tokio::select! {
-            biased;
-            h2 = sniff_h2_preface(&mut conn, deadline) => h2,
-            _ = shutdown.reached(ShutdownState::Graceful) => return,
+        // Over TLS, ALPN has decided; in cleartext the first bytes do (prior knowledge).
+        let is_h2 = match conn.io.alpn() {
+            Some(proto) => proto == crate::tls::ALPN_H2,
+            None => tokio::select! {
+                biased;
+                h2 = sniff_h2_preface(&mut conn, deadline) => h2,
+                _ = shutdown.reached(ShutdownState::Graceful) => return,
+            },
         };
         if is_h2 {
             let addrs = conn.addrs();
             let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
             return h2::serve(self, io, addrs, shutdown).await;
         }
-        if conn.rbuf.is_empty() || self.server_options().h2_only {
+        if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
             return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
         }
         let mut idle = self.server_options().keepalive_timeout;
