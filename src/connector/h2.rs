@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -14,10 +13,6 @@ use super::pool::slot_key;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h2::H2Options;
 use crate::protocol::stream::Stream;
-
-/// How often an idle connection is pinged, and how long its answer may take.
-const PING_EVERY: Duration = Duration::from_secs(10);
-const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Shared {
     sender: SendRequest<Bytes>,
@@ -87,8 +82,9 @@ impl H2Pool {
         let active = Arc::new(AtomicUsize::new(1));
         let mut ping = conn.ping_pong();
         let (flag, idle) = (closed.clone(), active.clone());
+        let (every, patience) = (opts.ping_interval, opts.ping_timeout);
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(PING_EVERY);
+            let mut ticker = tokio::time::interval(every);
             ticker.tick().await;
             loop {
                 tokio::select! {
@@ -99,7 +95,7 @@ impl H2Pool {
                             continue;
                         }
                         let Some(p) = ping.as_mut() else { continue };
-                        let pong = tokio::time::timeout(PING_TIMEOUT, p.ping(h2::Ping::opaque()));
+                        let pong = tokio::time::timeout(patience, p.ping(h2::Ping::opaque()));
                         let alive = tokio::select! {
                             r = pong => matches!(r, Ok(Ok(_))),
                             _ = &mut conn => false,

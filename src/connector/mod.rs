@@ -68,6 +68,11 @@ impl Connector {
         }
     }
 
+    /// Uses `options` for upstream HTTP/2 connections opened from now on.
+    pub fn set_h2_options(&mut self, options: H2Options) {
+        self.h2_options = Arc::new(options);
+    }
+
     /// The HTTP/1 pool, for statistics.
     pub fn pool(&self) -> &ConnectionPool {
         &self.pool

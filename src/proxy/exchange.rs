@@ -53,10 +53,17 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
         self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
 
-        // Until the upstream says anything, a failure on a reused connection means it was stale:
-        // the request can go again.
+        // Until the upstream says anything, a reused connection found closed or reset was stale: the
+        // request can go again. A timeout is different: the upstream may be working on it.
         let mut heard = false;
-        let stale = |e: Box<Error>, heard: bool| if reused && !heard { e.with_retry(true) } else { e };
+        let stale = |e: Box<Error>, heard: bool| {
+            let closed = matches!(e.kind, ErrorKind::ConnectionClosed | ErrorKind::WriteError);
+            if reused && !heard && closed {
+                e.with_retry(true)
+            } else {
+                e
+            }
+        };
 
         us.send_head(up, session.req_framing, wto).await.map_err(|e| stale(e, false))?;
         if let Some(sent) = session.replay.as_ref().filter(|b| !b.is_empty()) {

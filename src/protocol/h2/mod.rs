@@ -28,6 +28,10 @@ pub struct H2Options {
     pub max_local_error_reset_streams: usize,
     /// Bytes buffered per stream before a sender waits for the peer to read.
     pub max_send_buffer_size: usize,
+    /// Upstream connections: how often an idle one is pinged to prove it is alive.
+    pub ping_interval: std::time::Duration,
+    /// Upstream connections: how long a PING answer may take before the connection is retired.
+    pub ping_timeout: std::time::Duration,
 }
 
 impl Default for H2Options {
@@ -40,6 +44,8 @@ impl Default for H2Options {
             max_pending_accept_reset_streams: 20,
             max_local_error_reset_streams: 1024,
             max_send_buffer_size: 256 * 1024,
+            ping_interval: std::time::Duration::from_secs(10),
+            ping_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
