@@ -112,7 +112,7 @@ impl<T: HttpServerApp> ServerApp for T {
         if is_h2 {
             let addrs = conn.addrs();
             let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
-            return h2::serve(self, io, addrs, shutdown).await;
+            return Box::pin(h2::serve(self, io, addrs, shutdown)).await;
         }
         if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
             return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
@@ -127,7 +127,9 @@ impl<T: HttpServerApp> ServerApp for T {
             if !matches!(ready, Ok(true)) {
                 return;
             }
-            match self.process_request(conn, &shutdown).await {
+            // Boxed: the request's state machine (phases, exchange, both sides' I/O) is large, and
+            // an idle keep-alive connection should hold only this loop's few words, not its space.
+            match Box::pin(self.process_request(conn, &shutdown)).await {
                 Some(c) => conn = c,
                 None => return,
             }
