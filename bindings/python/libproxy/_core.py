@@ -750,15 +750,15 @@ THREAD_STATE_MODE = os.environ.get("LIBPROXY_THREAD_STATE") or (
 if THREAD_STATE_MODE == "hooks" and not _ffi.HAVE_THREAD_HOOKS:
     THREAD_STATE_MODE = "lazy"
 _lazy_pin = THREAD_STATE_MODE == "lazy"
-_pinned: set = set()
-_get_ident = threading.get_ident
 
 
 def _pin_current_thread() -> None:
-    ident = _get_ident()
-    if ident not in _pinned:
-        _pinned.add(ident)
+    # A thread-local survives only as long as the thread state: when it is missing, this callback
+    # runs on a state ctypes made for it alone, and one more Ensure (never released) keeps it.
+    # (Thread ids are not used: a new worker may reuse a dead one's id.)
+    if not getattr(_tls, "pinned", False):
         _api.PyGILState_Ensure()
+        _tls.pinned = True
 
 
 def _thread_start(user: Optional[int]) -> None:

@@ -4,9 +4,9 @@ helper that starts a libproxy server with given hooks on 127.0.0.1:0."""
 from __future__ import annotations
 
 import http.client
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
@@ -14,45 +14,19 @@ import pytest
 import libproxy
 
 
-class _Echo(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def _answer(self) -> None:
-        n = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(n) if n else b""
-        doc = {
-            "method": self.command,
-            "path": self.path,
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": body.decode("latin-1"),
-        }
-        out = json.dumps(doc).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("x-origin", "yes")
-        self.send_header("content-length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _answer
-
-    def log_message(self, *a: Any) -> None:  # quiet
-        pass
-
-
-class _Origin(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
+ORIGIN_SCRIPT = Path(__file__).resolve().parent / "origin.py"
 
 
 @pytest.fixture(scope="session")
 def origin() -> Iterator[str]:
-    srv = _Origin(("127.0.0.1", 0), _Echo)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    """The echo origin, in its own process so that its threads do not compete with the hooks
+    (and the clients) for this process's GIL."""
+    p = subprocess.Popen([sys.executable, str(ORIGIN_SCRIPT)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    port = int(p.stdout.readline())
+    yield f"127.0.0.1:{port}"
+    p.terminate()
+    p.wait(10)
 
 
 class Running:
