@@ -1158,6 +1158,10 @@ class Service(_Managed):
             b.release()
 
 
+def _ignore_signal(*_: Any) -> None:
+    pass
+
+
 _live_servers: "weakref.WeakSet[Server]" = weakref.WeakSet()
 
 
@@ -1207,7 +1211,22 @@ class Server(_Managed):
     def run(self, signals: bool = False) -> None:
         """Starts if needed and blocks until stopped (:meth:`shutdown` from another thread or,
         with ``signals=True``, SIGTERM/SIGINT -- libproxy then owns those signals)."""
-        rc = lib.proxy_server_run(self.ptr(), _ffi.PROXY_RUN_SIGNALS if signals else 0)
+        p = self.ptr()
+        if not signals:
+            rc = lib.proxy_server_run(p, 0)
+        else:
+            # libproxy's handler chains to Python's C-level SIGINT handler, which would raise
+            # KeyboardInterrupt once run() returns: the stop is libproxy's, so swallow it here.
+            import signal as _signal
+
+            main = threading.current_thread() is threading.main_thread()
+            prev = _signal.signal(_signal.SIGINT, _ignore_signal) if main else None
+            try:
+                rc = lib.proxy_server_run(p, _ffi.PROXY_RUN_SIGNALS)
+            finally:
+                if main:
+                    _ignore_signal()  # a Python-level call: pending handlers run here
+                    _signal.signal(_signal.SIGINT, prev)
         if rc:
             raise _err(rc, "proxy_server_run")
 
