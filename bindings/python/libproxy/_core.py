@@ -382,10 +382,10 @@ class Session:
     raises :class:`ClosedError`. Properties return copies (``str``); absent optional values
     (query, client address, error) are ``None``."""
 
-    __slots__ = ("_ptr", "_b", "_responded", "_deferred", "__weakref__")
+    __slots__ = ("_ptr", "_b", "_responded", "_deferred")
 
     def __init__(self, ptr: int, binding: "_Binding") -> None:
-        self._ptr: Optional[int] = ptr
+        self._ptr = ptr
         self._b = binding
         self._responded = False
         self._deferred: Optional[Deferred] = None
@@ -782,48 +782,59 @@ _THREAD_START = _ffi.proxy_thread_fn(_thread_start)
 _THREAD_STOP = _ffi.proxy_thread_fn(_thread_stop)
 
 
+# Hook results the fast path understands; IntEnum members hash like their ints. 0 = "None".
+_RESULTS: Dict[Any, int] = {None: 0, 1: 1, 2: 2, 3: 3, 4: 4}
+
+
+_PY_TRAMPOLINES: List[Callable[[Optional[int], Optional[int]], int]] = []
+
+
 def _make_trampoline(idx: int) -> Any:
     name = _ffi.PHASES[idx]
     pendable = idx in _PENDABLE
     CONTINUE, RESPONDED, PENDING, ERROR = 1, 2, 3, 4
     slab = _SLAB
+    results_get = _RESULTS.get
+    tls = _tls
+    api_ensure = _api.PyGILState_Ensure
+
+    def slow_result(s: Session, r: Any) -> int:
+        if inspect.isawaitable(r):
+            if not pendable:
+                if inspect.iscoroutine(r):
+                    r.close()  # type: ignore[union-attr]
+                raise TypeError(f"{name} cannot be async: that phase cannot wait")
+            _schedule(r, s)
+            return PENDING
+        s._ptr = None
+        log.error("libproxy: %s returned %r, not an Action; failing the request", name, r)
+        return ERROR
 
     def trampoline(user: Optional[int], sp: Optional[int]) -> int:
+        s = None
         try:
-            if _lazy_pin:
-                _pin_current_thread()
+            if _lazy_pin and not getattr(tls, "pinned", False):
+                api_ensure()  # see _pin_current_thread
+                tls.pinned = True
             b = slab[user]  # type: ignore[index]
             s = Session(sp, b)  # type: ignore[arg-type]
             r = b.fns[idx](s)
-            if s._deferred is not None:
-                if not pendable:
-                    s._deferred._cancel()
-                    raise RuntimeError(f"{name} cannot defer")
-                if r is not None and not isinstance(r, int):
-                    raise TypeError(f"{name}: a deferring hook returns None, got {type(r).__name__}")
-                return PENDING
-            if r is None:
-                s._ptr = None
-                return RESPONDED if s._responded else CONTINUE
-            if r.__class__ is int or isinstance(r, int):
-                s._ptr = None
-                if r in _VALID_ACTIONS:
-                    return int(r)
-                log.error("libproxy: %s returned %r, not an Action; failing the request", name, r)
-                return ERROR
-            if inspect.isawaitable(r):
-                if not pendable:
-                    if inspect.iscoroutine(r):
-                        r.close()
-                    raise TypeError(f"{name} cannot be async: that phase cannot wait")
-                _schedule(r, s)
-                return PENDING
-            s._ptr = None
-            log.error("libproxy: %s returned %r, not an Action; failing the request", name, r)
-            return ERROR
+            if s._deferred is None:
+                a = results_get(r, -1)
+                if a > 0:
+                    s._ptr = None
+                    return a
+                if a == 0:
+                    s._ptr = None
+                    return RESPONDED if s._responded else CONTINUE
+                return slow_result(s, r)
+            if not pendable:
+                raise RuntimeError(f"{name} cannot defer: that phase cannot wait")
+            if r is not None:
+                raise TypeError(f"{name}: a deferring hook returns None, got {r!r}")
+            return PENDING
         except BaseException:
             try:
-                s = locals().get("s")
                 if s is not None:
                     if s._deferred is not None:
                         s._deferred._cancel()
@@ -834,6 +845,7 @@ def _make_trampoline(idx: int) -> Any:
             return ERROR
 
     trampoline.__name__ = f"_trampoline_{name}"
+    _PY_TRAMPOLINES.append(trampoline)
     return _ffi.proxy_phase_fn(trampoline)
 
 
