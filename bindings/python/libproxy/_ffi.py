@@ -1,0 +1,327 @@
+"""Low-level ctypes declarations for ``include/proxy.h``: constants, structs, and every function's
+``argtypes`` / ``restype``, declared once here. Nothing else in the package calls ``ctypes.CDLL``.
+
+Library lookup order:
+
+1. ``LIBPROXY_PATH`` (a path to ``libproxy.so`` or a directory holding it);
+2. the copy bundled into the installed package (``libproxy/_lib/libproxy.so``);
+3. a source checkout's ``target/release`` or ``target/debug`` (when imported from the repository);
+4. the system loader, by the library's own SONAME ``libproxy-rt.so.0`` (never Debian's unrelated
+   ``libproxy.so.1``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_int32,
+    c_size_t,
+    c_uint16,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+from typing import List, Optional
+
+#: The ABI major version this binding was written against (``PROXY_ABI_VERSION_MAJOR``).
+ABI_MAJOR = 0
+#: The ABI minor version this binding knows (``PROXY_ABI_VERSION_MINOR``).
+ABI_MINOR = 1
+
+# ---- result codes -------------------------------------------------------------------------------
+PROXY_OK = 0
+PROXY_NULL_PARAMETER = 7000
+PROXY_INVALID_PARAMETER = 7001
+PROXY_PANIC = 7002
+PROXY_IO = 7003
+PROXY_WRONG_PHASE = 7004
+PROXY_GONE = 7005
+PROXY_ALREADY = 7006
+PROXY_HEADER_INVALID = 7007
+PROXY_NOT_FOUND = 7008
+PROXY_BUSY = 7009
+PROXY_TOO_SMALL = 7010
+PROXY_WRONG_STATE = 7011
+PROXY_UNSUPPORTED = 7012
+
+# ---- actions ------------------------------------------------------------------------------------
+PROXY_CONTINUE = 1
+PROXY_RESPONDED = 2
+PROXY_PENDING = 3
+PROXY_ERROR = 4
+
+# ---- features, log levels, flags ----------------------------------------------------------------
+PROXY_FEATURE_UDS = 1
+PROXY_FEATURE_PENDING = 2
+PROXY_FEATURE_BODY_FILTERS = 4
+PROXY_FEATURE_TLS = 8
+PROXY_FEATURE_H2 = 16
+
+PROXY_LOG_ERROR = 1
+PROXY_LOG_WARN = 2
+PROXY_LOG_INFO = 3
+PROXY_LOG_DEBUG = 4
+
+PROXY_RUN_SIGNALS = 1
+
+PROXY_TIMEOUT_HEADER = 1
+PROXY_TIMEOUT_KEEPALIVE = 2
+PROXY_TIMEOUT_BODY_IDLE = 3
+PROXY_TIMEOUT_WRITE = 4
+PROXY_TIMEOUT_PENDING = 5
+
+PROXY_LIMIT_MAX_HEADER_BYTES = 1
+PROXY_LIMIT_MAX_HEADERS = 2
+PROXY_LIMIT_MAX_URI_LEN = 3
+PROXY_LIMIT_MAX_RETRIES = 4
+PROXY_LIMIT_RETRY_BUFFER = 5
+PROXY_LIMIT_DRAIN = 6
+
+PROXY_PEER_TLS = 1
+
+PROXY_HEADERS_REQUEST = 1
+PROXY_HEADERS_UPSTREAM_REQUEST = 2
+PROXY_HEADERS_RESPONSE = 3
+
+#: Phase names in ``proxy_http_callbacks`` field order; index + 1 is the ``PROXY_PHASE_*`` number.
+PHASES = (
+    "early_request_filter",
+    "request_filter",
+    "upstream_peer",
+    "connected_to_upstream",
+    "upstream_request_filter",
+    "request_body_filter",
+    "upstream_response_filter",
+    "response_filter",
+    "upstream_response_body_filter",
+    "response_body_filter",
+    "logging",
+    "fail_to_connect",
+    "error_while_proxy",
+    "fail_to_proxy",
+    "request_end",
+)
+
+
+# ---- POD structs --------------------------------------------------------------------------------
+class proxy_str(Structure):
+    """``proxy_str``: a borrowed byte string (ptr + len, not NUL-terminated)."""
+
+    _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
+
+
+class proxy_header(Structure):
+    """``proxy_header``: one header field as two views."""
+
+    _fields_ = [("name", proxy_str), ("value", proxy_str)]
+
+
+class proxy_str_in(Structure):
+    """``proxy_str`` as passed *in*: same layout, ``ptr`` is a ``c_char_p`` so that assigning
+    ``bytes`` keeps them alive with the struct (no NUL is needed: ``len`` counts)."""
+
+    _fields_ = [("ptr", c_char_p), ("len", c_size_t)]
+
+
+class proxy_header_in(Structure):
+    """``proxy_header`` as passed in (``respond``)."""
+
+    _fields_ = [("name", proxy_str_in), ("value", proxy_str_in)]
+
+
+proxy_phase_fn = CFUNCTYPE(c_int32, c_void_p, c_void_p)
+proxy_log_fn = CFUNCTYPE(None, c_void_p, c_uint32, proxy_str)
+proxy_thread_fn = CFUNCTYPE(None, c_void_p)
+
+
+class proxy_http_callbacks(Structure):
+    """``proxy_http_callbacks``: ``struct_size``, ``user`` and one pointer per phase."""
+
+    _fields_ = [("struct_size", c_uint32), ("user", c_void_p)] + [
+        (name, proxy_phase_fn) for name in PHASES
+    ]
+
+
+class proxy_peer(Structure):
+    """``proxy_peer``: where and how to connect upstream."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("flags", c_uint32),
+        ("address", proxy_str_in),
+        ("sni", proxy_str_in),
+        ("connect_timeout_ms", c_uint32),
+        ("total_connection_timeout_ms", c_uint32),
+        ("read_timeout_ms", c_uint32),
+        ("write_timeout_ms", c_uint32),
+        ("idle_timeout_ms", c_uint32),
+        ("pool_group", c_uint64),
+    ]
+
+
+class proxy_summary(Structure):
+    """``proxy_summary``: what the proxy knows about a request (logging phase)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("status", c_uint32),
+        ("bytes_in", c_uint64),
+        ("bytes_out", c_uint64),
+        ("upstream_connect_us", c_uint64),
+        ("time_to_first_byte_us", c_uint64),
+        ("total_us", c_uint64),
+        ("retries", c_uint32),
+        ("reused", c_uint32),
+    ]
+
+
+# ---- loading ------------------------------------------------------------------------------------
+_HERE = Path(__file__).resolve().parent
+
+NOT_FOUND_HELP = """libproxy: cannot find the native library libproxy.so.
+Do one of:
+  * install the package from a source checkout so that it builds and bundles the library
+    (needs Rust's cargo on PATH):   pip install ./bindings/python
+  * or build it yourself and point the binding at it:
+        cargo build --release
+        export LIBPROXY_PATH=$PWD/target/release/libproxy.so
+Tried: {tried}"""
+
+
+def _candidates() -> List[str]:
+    out: List[str] = []
+    env = os.environ.get("LIBPROXY_PATH")
+    if env:
+        p = Path(env)
+        out.append(str(p / "libproxy.so") if p.is_dir() else str(p))
+        return out  # an explicit choice is never second-guessed
+    out.append(str(_HERE / "_lib" / "libproxy.so"))
+    for parent in _HERE.parents:
+        if (parent / "Cargo.toml").is_file() and (parent / "include" / "proxy.h").is_file():
+            out.append(str(parent / "target" / "release" / "libproxy.so"))
+            out.append(str(parent / "target" / "debug" / "libproxy.so"))
+            break
+    out.append("libproxy-rt.so.0")  # system loader, by SONAME
+    return out
+
+
+def _load() -> ctypes.CDLL:
+    tried: List[str] = []
+    for cand in _candidates():
+        if os.sep in cand and not os.path.exists(cand):
+            tried.append(cand + " (missing)")
+            continue
+        try:
+            lib = ctypes.CDLL(cand)
+        except OSError as e:
+            tried.append(f"{cand} ({e})")
+            continue
+        if not hasattr(lib, "proxy_abi_version"):
+            raise ImportError(
+                f"libproxy: {cand} is not this project's libproxy (no proxy_abi_version; Debian's "
+                "libproxy.so is an unrelated PAC library). Set LIBPROXY_PATH to target/release/libproxy.so."
+            )
+        lib.proxy_abi_version.argtypes = []
+        lib.proxy_abi_version.restype = c_uint32
+        abi = lib.proxy_abi_version()
+        if abi >> 16 != ABI_MAJOR:
+            raise ImportError(
+                f"libproxy: {cand} has ABI {abi >> 16}.{abi & 0xFFFF}, this binding needs ABI "
+                f"{ABI_MAJOR}.x. Rebuild the library from the same checkout as the binding "
+                "(pip install ./bindings/python) or point LIBPROXY_PATH at a matching libproxy.so."
+            )
+        global LIBRARY_PATH
+        LIBRARY_PATH = cand
+        return lib
+    raise ImportError(NOT_FOUND_HELP.format(tried="; ".join(tried)))
+
+
+LIBRARY_PATH: Optional[str] = None
+lib = _load()
+
+_R = c_uint32  # proxy_result
+_S = c_void_p  # proxy_session*
+
+
+def _decl(name: str, restype, *argtypes) -> None:
+    f = getattr(lib, name)
+    f.argtypes = list(argtypes)
+    f.restype = restype
+
+
+_decl("proxy_version", c_char_p)
+_decl("proxy_features", c_uint64)
+_decl("proxy_result_message", c_char_p, c_uint32)
+_decl("proxy_server_new", _R, POINTER(c_void_p))
+_decl("proxy_server_set_log", _R, c_void_p, proxy_log_fn, c_void_p, c_uint32)
+_decl("proxy_server_add_service", _R, c_void_p, c_void_p)
+_decl("proxy_server_start", _R, c_void_p)
+_decl("proxy_server_run", _R, c_void_p, c_uint32)
+_decl("proxy_server_shutdown", _R, c_void_p, c_uint32)
+_decl("proxy_server_free", _R, c_void_p)
+_decl("proxy_session_resume", _R, c_void_p, c_uint64, c_int32)
+_decl("proxy_service_new", _R, c_char_p, POINTER(c_void_p))
+_decl("proxy_service_free", None, c_void_p)
+_decl("proxy_service_add_tcp", _R, c_void_p, c_char_p, POINTER(c_uint16))
+_decl("proxy_service_add_uds", _R, c_void_p, c_char_p)
+_decl("proxy_service_set_threads", _R, c_void_p, c_uint32)
+_decl("proxy_service_set_work_stealing", _R, c_void_p, c_uint32)
+_decl("proxy_service_set_timeout", _R, c_void_p, c_uint32, c_uint32)
+_decl("proxy_service_set_limit", _R, c_void_p, c_uint32, c_uint64)
+_decl("proxy_service_set_callbacks", _R, c_void_p, POINTER(proxy_http_callbacks))
+_decl("proxy_session_id", _R, _S, POINTER(c_uint64))
+_decl("proxy_session_phase", _R, _S, POINTER(c_uint32))
+for _n in ("method", "uri", "path", "query", "client_addr", "server_addr", "error"):
+    _decl("proxy_session_" + _n, _R, _S, POINTER(proxy_str))
+_decl("proxy_session_version", _R, _S, POINTER(c_uint32))
+_decl("proxy_session_header_count", _R, _S, c_uint32, POINTER(c_size_t))
+_decl(
+    "proxy_session_header_get",
+    _R,
+    _S,
+    c_uint32,
+    proxy_str_in,
+    c_size_t,
+    POINTER(proxy_str),
+    POINTER(c_size_t),
+)
+_decl("proxy_session_header_nth", _R, _S, c_uint32, c_size_t, POINTER(proxy_header))
+_decl("proxy_session_headers", _R, _S, c_uint32, POINTER(proxy_header), c_size_t, POINTER(c_size_t))
+_decl("proxy_session_header_set", _R, _S, c_uint32, proxy_str_in, proxy_str_in)
+_decl("proxy_session_header_add", _R, _S, c_uint32, proxy_str_in, proxy_str_in)
+_decl("proxy_session_header_remove", _R, _S, c_uint32, proxy_str_in)
+_decl("proxy_session_set_peer", _R, _S, POINTER(proxy_peer))
+_decl("proxy_session_response_status", _R, _S, POINTER(c_uint32))
+_decl("proxy_session_set_response_status", _R, _S, c_uint32)
+_decl(
+    "proxy_session_respond", _R, _S, c_uint32, POINTER(proxy_header_in), c_size_t, c_char_p, c_size_t
+)
+_decl("proxy_session_body", _R, _S, POINTER(proxy_str), POINTER(c_uint32))
+_decl("proxy_session_set_body", _R, _S, c_char_p, c_size_t)
+_decl("proxy_session_upstream_reused", _R, _S, POINTER(c_uint32))
+_decl("proxy_session_set_retry", _R, _S, c_uint32)
+_decl("proxy_session_retries", _R, _S, POINTER(c_uint32))
+_decl("proxy_session_summary", _R, _S, POINTER(proxy_summary))
+
+#: True when the library exports ``proxy_service_set_thread_hooks`` (worker start/stop hooks).
+HAVE_THREAD_HOOKS = hasattr(lib, "proxy_service_set_thread_hooks")
+if HAVE_THREAD_HOOKS:
+    _decl(
+        "proxy_service_set_thread_hooks", _R, c_void_p, proxy_thread_fn, proxy_thread_fn, c_void_p
+    )
+
+
+def result_message(code: int) -> str:
+    """``proxy_result_message``: the static description of a result code."""
+    return lib.proxy_result_message(code).decode()
+
+
+def to_str(ps: proxy_str) -> bytes:
+    """Copies a view into ``bytes`` (views die when the callback returns)."""
+    return ctypes.string_at(ps.ptr, ps.len) if ps.len else b""

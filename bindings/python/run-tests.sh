@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Python binding tests: a fresh venv, `pip install` of the package (which runs cargo build --release
+# and bundles libproxy.so), pytest + httpx, then the suite against the installed package.
+#   bindings/python/run-tests.sh [pytest args...]
+# Env: VENV (default bindings/python/.venv), PYTHON (default python3).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-$HERE/.venv}
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+"$VENV/bin/python" -m pip install -q "$HERE"
+"$VENV/bin/python" -m pip install -q pytest || { echo "pytest is required" >&2; exit 1; }
+"$VENV/bin/python" -m pip install -q httpx || echo "httpx not installable; its test is skipped" >&2
+# Run from the tests directory so that `import libproxy` is the installed package, not the source tree.
+cd "$HERE/tests"
+unset LIBPROXY_PATH
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" .

@@ -1,0 +1,58 @@
+"""A minimal reverse proxy: listen on argv[1] (default 127.0.0.1:8080) and forward every request to
+argv[2]. Without argv[2] it also starts an embedded demo origin (a second service answering every
+request itself), so `python minimal_proxy.py` works out of the box:
+
+  python examples/python/minimal_proxy.py 127.0.0.1:8080 &  curl -i http://127.0.0.1:8080/hello
+
+Stop with Ctrl-C (fast) or SIGTERM (graceful). Mirrors examples/c/minimal_proxy.c."""
+import logging
+import sys
+
+import libproxy
+
+
+class Config(libproxy.Proxy):
+    def __init__(self, upstream: str) -> None:
+        self.upstream = libproxy.Peer(upstream)
+
+    # upstream_peer: every request goes to the configured upstream.
+    def upstream_peer(self, s: libproxy.Session) -> None:
+        s.set_peer(self.upstream)
+
+    # logging: one access-log line per request.
+    def logging(self, s: libproxy.Session) -> None:
+        sum_ = s.summary()
+        print(f"{s.method} {s.path} -> {sum_.status}, {sum_.bytes_out} bytes, {sum_.total_us} us", flush=True)
+
+
+class DemoOrigin(libproxy.Proxy):
+    # The demo origin's request_filter: answer every request here.
+    def request_filter(self, s: libproxy.Session) -> None:
+        body = f"hello from the libproxy demo origin, you asked for {s.path}\n"
+        s.respond(200, {"content-type": "text/plain"}, body)
+
+
+def main(argv: list) -> int:
+    listen = argv[1] if len(argv) > 1 else "127.0.0.1:8080"
+    logging.basicConfig(level=logging.INFO, format="libproxy[%(levelname)s]: %(message)s")
+    # `import libproxy` already refused a library with another ABI major.
+    with libproxy.Server() as server:
+        if len(argv) > 2:
+            upstream = argv[2]
+        else:
+            origin = libproxy.Service("demo-origin", DemoOrigin(), listen="127.0.0.1:0")
+            upstream = f"127.0.0.1:{origin.port}"
+            server.add_service(origin)
+            print(f"demo origin on {upstream}")
+
+        svc = libproxy.Service("proxy", Config(upstream), listen=listen, threads=2)
+        port = svc.port
+        server.add_service(svc)
+
+        print(f"{libproxy.version()} proxying on port {port} to {upstream}", flush=True)
+        server.run(signals=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
