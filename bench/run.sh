@@ -32,6 +32,7 @@ PINGORA_BIN=$PINGORA_DIR/target/release/pingora-bench
 # ---- knobs ----------------------------------------------------------------------------------------
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then DUR=${DUR:-2}; REPS=${REPS:-1}; else DUR=${DUR:-5}; REPS=${REPS:-3}; fi
+ONLY=${ONLY:-}                  # e.g. ONLY="ka13 idle": run only these scenarios
 WARM=${WARM:-1}                 # seconds of warm-up load before every measured load
 IDLE_N=${IDLE_N:-9000}          # idle keep-alive connections (fits under RLIMIT_NOFILE 20000)
 CONC=50                         # wrk/oha connections
@@ -98,12 +99,22 @@ nginx_worker() {  # the (single) worker of an nginx master: CPU and RSS are meas
   echo "$w"
 }
 up_accepts() { curl -s --max-time 2 http://127.0.0.1:$UP_STATUS/ | awk 'NR==3{print $1}' || echo 0; }
-# TIME_WAIT sockets involving the front port or the upstream port (reuse check)
-tw_count() { ss -Htan state time-wait "( sport = :$1 or dport = :$1 or sport = :$UP or dport = :$UP )" | wc -l; }
+# TIME_WAIT sockets on the front port or the upstream port created in the last $2 seconds (reuse
+# check): the TIME_WAIT timer starts at 60 s and ss shows whole seconds (floored), so with a 2 s
+# pause between warm-up and load, "remaining > 60 - elapsed - 1.5" counts exactly those created during
+# the load. Sampled just before the load ends, so the generator's own final close is not counted.
+tw_new() {
+  ss -Htan -o state time-wait "( sport = :$1 or dport = :$1 or sport = :$UP or dport = :$UP )" |
+    awk -v w="$2" '{ if (match($0, /timewait,[0-9.]+(ms|sec|min)/)) { t = substr($0, RSTART + 9, RLENGTH - 9);
+      v = t + 0; if (t ~ /ms$/) v /= 1000; else if (t ~ /min$/) v *= 60; if (v > 60 - w - 1.5) n++ } }
+      END { print n + 0 }'
+}
 
 # ---- tools ------------------------------------------------------------------------------------------
 install_tools() {
+  export PATH=$HOME/.cargo/bin:$PATH
   local need=()
+  [ "${NO_INSTALL:-0}" = 1 ] && need=(skip)
   command -v nginx >/dev/null || need+=(nginx)
   command -v haproxy >/dev/null || need+=(haproxy)
   command -v wrk >/dev/null || need+=(wrk)
@@ -111,13 +122,12 @@ install_tools() {
   command -v openssl >/dev/null || need+=(openssl)
   command -v curl >/dev/null || need+=(curl)
   command -v cmake >/dev/null || need+=(cmake)   # Pingora's build needs it
-  if [ ${#need[@]} -gt 0 ]; then
+  if [ ${#need[@]} -gt 0 ] && [ "${need[0]}" != skip ]; then
     log "apt-get install ${need[*]}"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; } >"$DIR/logs/apt.log" 2>&1 \
       || log "apt-get failed (see below); scenarios needing the missing tools are skipped"
   fi
-  export PATH=$HOME/.cargo/bin:$PATH
-  if ! command -v oha >/dev/null; then
+  if [ "${NO_INSTALL:-0}" != 1 ] && ! command -v oha >/dev/null; then
     log "cargo install oha --locked (about 4 min, once)"
     cargo install oha --locked >"$DIR/logs/oha-install.log" 2>&1 || log "oha did not install"
   fi
@@ -154,11 +164,13 @@ write_configs() {
   cat "$DIR/cert.pem" "$DIR/key.pem" > "$DIR/combined.pem"
   head -c 16384 /dev/urandom > "$DIR/www/16k"
   head -c 1048576 /dev/urandom > "$DIR/www/1m"
+  # the workers must read $DIR/www and write $DIR/tmp (mktemp makes $DIR 0700): run them as us
+  local user=""; [ "$(id -u)" = 0 ] && user="user root;"
   local common="access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
   client_body_temp_path $DIR/tmp; proxy_temp_path $DIR/tmp; fastcgi_temp_path $DIR/tmp;
   uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;"
   cat > "$DIR/upstream.conf" <<CONF
-worker_processes 1; worker_rlimit_nofile 20000; daemon off; pid $DIR/upstream.pid; error_log $DIR/logs/upstream.err warn;
+$user worker_processes 1; worker_rlimit_nofile 20000; daemon off; pid $DIR/upstream.pid; error_log $DIR/logs/upstream.err warn;
 events { worker_connections 19000; }
 http { $common
   server { listen 127.0.0.1:$UP reuseport backlog=4096; listen 127.0.0.1:$UP_H2C http2;
@@ -170,7 +182,7 @@ http { $common
   server { listen 127.0.0.1:$UP_STATUS; location / { stub_status; } } }
 CONF
   cat > "$DIR/nginx-proxy.conf" <<CONF
-worker_processes 1; worker_rlimit_nofile 20000; daemon off; pid $DIR/nginx-proxy.pid; error_log $DIR/logs/nginx-proxy.err warn;
+$user worker_processes 1; worker_rlimit_nofile 20000; daemon off; pid $DIR/nginx-proxy.pid; error_log $DIR/logs/nginx-proxy.err warn;
 events { worker_connections 19000; }
 http { $common
   upstream backend { server 127.0.0.1:$UP; keepalive 128; keepalive_requests 1000000; }
@@ -243,7 +255,9 @@ start_path() {  # start_path NAME -> starts it fresh, fills MPID, or SKIP on fai
   else
     # each path must answer 200 before it is measured
     local code; code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:${PORT[$n]}/ || true)
-    [ "$code" = 200 ] || { SKIP[$n]="answered $code instead of 200"; }
+    [ "$code" = 200 ] || { SKIP[$n]="answered $code instead of 200"; return; }
+    local size; size=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' --max-time 5 http://127.0.0.1:${PORT[$n]}/1m || true)
+    [ "$size" = "200 1048576" ] || SKIP[$n]="/1m answered '$size' instead of '200 1048576'"
   fi
 }
 
@@ -253,12 +267,18 @@ measure() {
   local scen=$1 path=$2 rep=$3 kind=$4 fport=$5; shift 5
   local raw="$DIR/raw/$scen-$path-$rep.txt" upw=${MPID[direct]}
   local pid=${MPID[$path]}
-  local c0 u0 a0 t0 c1 u1 a1 t1
-  c0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$upw"); a0=$(up_accepts); t0=$(tw_count "$fport")
-  timeout $((DUR + 30)) taskset -c $LOADCPU "$@" >"$raw" 2>&1 || echo "exit=$?" >>"$raw"
-  c1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$upw"); a1=$(up_accepts); t1=$(tw_count "$fport")
+  local c0 u0 a0 c1 u1 a1 tw lp t0 rc=0
+  sleep 2     # keeps the warm-up's TIME_WAITs out of tw_new's window
+  c0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$upw"); a0=$(up_accepts)
+  t0=$(date +%s.%N)
+  timeout $((DUR + 30)) taskset -c $LOADCPU "$@" >"$raw" 2>&1 & lp=$!
+  sleep "$(awk -v d=$DUR 'BEGIN{print (d > 1.5 ? d - 0.4 : d * 0.7)}')"
+  tw=$(tw_new "$fport" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b - a}')")
+  wait $lp || rc=$?
+  [ $rc = 0 ] || echo "exit=$rc" >>"$raw"
+  c1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$upw"); a1=$(up_accepts)
   rec scenario="$scen" path="$path" rep="$rep" kind="$kind" raw="$raw" \
-      cpu_ticks=$((c1 - c0)) up_ticks=$((u1 - u0)) up_accepts=$((a1 - a0 - 1)) tw_delta=$((t1 - t0))
+      cpu_ticks=$((c1 - c0)) up_ticks=$((u1 - u0)) up_accepts=$((a1 - a0 - 1)) tw_delta="$tw"
 }
 warm() { timeout 20 taskset -c $LOADCPU "$@" >/dev/null 2>&1 || true; }
 skip_all() { local scen=$1 why=$2 p; for p in "${PATHS[@]}"; do rec scenario="$scen" path="$p" status=skip note="$why"; done; }
@@ -311,10 +331,10 @@ sc_h2() {  # sc_h2 SCEN h2c|tls
     fi
     if [ -z "$port" ]; then
       local why="no h2c front configured"
-      case $p in libproxy|libproxy-hooked) why="n/a: libproxy's HTTP/2 front is not implemented yet";;
-                 pingora) why="n/a: not configured in the bench crate";; esac
-      [ "$mode" = tls ] && [ "$p" != pingora ] && why="n/a: libproxy has no TLS+h2 front yet"
-      [ "$mode" = tls ] && [ "$p" = pingora ] && why="n/a: the bench crate is built without TLS"
+      case $p in libproxy|libproxy-hooked) why="libproxy's HTTP/2 front is not implemented yet";;
+                 pingora) why="not configured in the bench crate";; esac
+      [ "$mode" = tls ] && [ "$p" != pingora ] && why="libproxy has no TLS+h2 front yet"
+      [ "$mode" = tls ] && [ "$p" = pingora ] && why="the bench crate is built without TLS"
       rec scenario="$scen" path="$p" status=n/a note="$why"; continue
     fi
     warm h2load -t1 -c$CONC -m2 -D $WARM "$url"
@@ -358,15 +378,16 @@ for p in "${PATHS[@]}"; do [ -z "${SKIP[$p]:-}" ] || note "$p skipped: ${SKIP[$p
 [ -z "${SKIP[direct]:-}" ] || { log "the upstream did not start"; cat "$DIR/logs/upstream.out" "$DIR/logs/upstream.err" >&2; exit 1; }
 log "mode: $([ "$QUICK" = 1 ] && echo QUICK || echo full), ${DUR}s loads, $REPS reps; paths: ${PATHS[*]}"
 
-sc_wrk ka13 / $CONC "$REPS"
-sc_wrk ka16k /16k $CONC 1
-sc_wrk stream1m /1m 10 1
-sc_rate rate1k 1000 1
-sc_rate rate10k 10000 "$REPS"
-sc_h2 h2c h2c
-sc_h2 tls tls
-sc_wrk newconn / $CONC 1 -H "Connection: close"
-sc_idle
+want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
+want ka13 && sc_wrk ka13 / $CONC "$REPS"
+want ka16k && sc_wrk ka16k /16k $CONC 1
+want stream1m && sc_wrk stream1m /1m 10 1
+want rate1k && sc_rate rate1k 1000 1
+want rate10k && sc_rate rate10k 10000 "$REPS"
+want h2c && sc_h2 h2c h2c
+want tls && sc_h2 tls tls
+want newconn && sc_wrk newconn / $CONC 1 -H "Connection: close"
+want idle && sc_idle
 
 T_END=$(date +%s)
 META=$(python3 - "$QUICK" "$DUR" "$REPS" "$IDLE_N" "$((T_END - T_START))" "$PROXY_CMD" "$HOOKED_CMD" <<'PY'
