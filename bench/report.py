@@ -179,6 +179,11 @@ def fmt_cpu(a):
     return f"{v:.1f}" + ("" if a.get("cpu_trusted") else "*")
 
 
+def tw(a):
+    v = a.get("tw_delta")
+    return int(v) if isinstance(v, (int, float)) else "–"
+
+
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -220,7 +225,7 @@ def render(records, notes, meta):
                 row = [p, fmt_rps(a.get("rps")), fmt_ratio(a.get("rps"), d.get("rps")),
                        fmt_ratio(a.get("rps"), n.get("rps")), fmt_us(a.get("p50")), fmt_us(a.get("p99")),
                        fmt_cpu(a), f"{a['up_us']:.1f}" if "up_us" in a else "–",
-                       int(a.get("up_accepts", 0)), int(a.get("tw_delta", 0)), int(a.get("errors", 0))]
+                       int(a.get("up_accepts", 0)), tw(a), int(a.get("errors", 0))]
                 if scen == "stream1m":
                     row.insert(2, f"{a.get('rps', 0):,.0f}")  # MiB/s == req/s for a 1 MiB body
                 rows.append(row)
@@ -229,7 +234,7 @@ def render(records, notes, meta):
                     return fmt_add(a.get(f) - d.get(f)) if p != "direct" and a.get(f) is not None and d.get(f) is not None else "–"
                 rows.append([p, fmt_rps(a.get("rps")), fmt_us(a.get("p50")), fmt_us(a.get("p99")),
                              fmt_us(a.get("p999")), add("p50"), add("p99"), add("p999"), fmt_cpu(a),
-                             int(a.get("up_accepts", 0)), int(a.get("tw_delta", 0)), int(a.get("errors", 0))])
+                             int(a.get("up_accepts", 0)), tw(a), int(a.get("errors", 0))])
             elif scen in ("h2c", "tls"):
                 rows.append([p, fmt_rps(a.get("rps")), fmt_ratio(a.get("rps"), d.get("rps")),
                              fmt_ratio(a.get("rps"), n.get("rps")), fmt_ratio(a.get("rps"), h.get("rps")),

@@ -99,14 +99,14 @@ nginx_worker() {  # the (single) worker of an nginx master: CPU and RSS are meas
   echo "$w"
 }
 up_accepts() { curl -s --max-time 2 http://127.0.0.1:$UP_STATUS/ | awk 'NR==3{print $1}' || echo 0; }
-# TIME_WAIT sockets on the front port or the upstream port created in the last $2 seconds (reuse
-# check): the TIME_WAIT timer starts at 60 s and ss shows whole seconds (floored), so with a 2 s
-# pause between warm-up and load, "remaining > 60 - elapsed - 1.5" counts exactly those created during
-# the load. Sampled just before the load ends, so the generator's own final close is not counted.
+# TIME_WAIT sockets created during the last $2 seconds on the ports in filter $1 (reuse check): the
+# TIME_WAIT timer starts at 60 s and ss shows whole seconds, so with a 2 s pause between warm-up and
+# load, "remaining > 60 - elapsed - 1.5" counts exactly those created during the load. Sampled just
+# before the load ends, so the generator's own final close is not counted.
 tw_new() {
-  ss -Htan -o state time-wait "( sport = :$1 or dport = :$1 or sport = :$UP or dport = :$UP )" |
+  ss -Htan -o state time-wait "$1" |
     awk -v w="$2" '{ if (match($0, /timewait,[0-9.]+(ms|sec|min)/)) { t = substr($0, RSTART + 9, RLENGTH - 9);
-      v = t + 0; if (t ~ /ms$/) v /= 1000; else if (t ~ /min$/) v *= 60; if (v > 60 - w - 1.5) n++ } }
+      v = t + 0; if (t ~ /ms$/) v /= 1000; else if (t ~ /min$/) v *= 60; if (v > 60 - w - 1.5) { n++; print "time-wait: " $0 > "/dev/stderr" } } }
       END { print n + 0 }'
 }
 
@@ -273,12 +273,18 @@ measure() {
   t0=$(date +%s.%N)
   timeout $((DUR + 30)) taskset -c $LOADCPU "$@" >"$raw" 2>&1 & lp=$!
   sleep "$(awk -v d=$DUR 'BEGIN{print (d > 1.5 ? d - 0.4 : d * 0.7)}')"
-  tw=$(tw_new "$fport" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b - a}')")
+  # keep-alive runs: the proxy<->upstream connections (wrk's own probe connection to the front would
+  # count otherwise); newconn: both sides. Direct keep-alive runs have no proxy<->upstream hop.
+  local twf="( sport = :$UP or dport = :$UP )"
+  [ "$scen" = newconn ] && twf="( sport = :$fport or dport = :$fport or sport = :$UP or dport = :$UP )"
+  tw=$(tw_new "$twf" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b - a}')" 2>"$raw.tw")
   wait $lp || rc=$?
   [ $rc = 0 ] || echo "exit=$rc" >>"$raw"
+  head -5 "$raw.tw" >>"$raw"
   c1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$upw"); a1=$(up_accepts)
   rec scenario="$scen" path="$path" rep="$rep" kind="$kind" raw="$raw" \
-      cpu_ticks=$((c1 - c0)) up_ticks=$((u1 - u0)) up_accepts=$((a1 - a0 - 1)) tw_delta="$tw"
+      cpu_ticks=$((c1 - c0)) up_ticks=$((u1 - u0)) up_accepts=$((a1 - a0 - 1)) \
+      tw_delta="$([ "$path" = direct ] && [ "$scen" != newconn ] && echo - || echo "$tw")"
 }
 warm() { timeout 20 taskset -c $LOADCPU "$@" >/dev/null 2>&1 || true; }
 skip_all() { local scen=$1 why=$2 p; for p in "${PATHS[@]}"; do rec scenario="$scen" path="$p" status=skip note="$why"; done; }
