@@ -382,6 +382,7 @@ write_configs
 for p in "${PATHS[@]}"; do start_path "$p"; done
 for p in "${PATHS[@]}"; do [ -z "${SKIP[$p]:-}" ] || note "$p skipped: ${SKIP[$p]}"; done
 [ -z "${SKIP[direct]:-}" ] || { log "the upstream did not start"; cat "$DIR/logs/upstream.out" "$DIR/logs/upstream.err" >&2; exit 1; }
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 log "mode: $([ "$QUICK" = 1 ] && echo QUICK || echo full), ${DUR}s loads, $REPS reps; paths: ${PATHS[*]}"
 
 want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
@@ -396,14 +397,15 @@ want newconn && sc_wrk newconn / $CONC 1 -H "Connection: close"
 want idle && sc_idle
 
 T_END=$(date +%s)
-META=$(python3 - "$QUICK" "$DUR" "$REPS" "$IDLE_N" "$((T_END - T_START))" "$PROXY_CMD" "$HOOKED_CMD" <<'PY'
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+META=$(python3 - "$QUICK" "$DUR" "$REPS" "$IDLE_N" "$((T_END - T_START))" "$PROXY_CMD" "$HOOKED_CMD" "$LOAD0" "$LOAD1" <<'PY'
 import json, sys, subprocess, os
-q, dur, reps, idle, secs, pcmd, hcmd = sys.argv[1:]
+q, dur, reps, idle, secs, pcmd, hcmd, l0, l1 = sys.argv[1:]
 def v(c):
     try: return subprocess.run(c, shell=True, capture_output=True, text=True).stdout.strip() or subprocess.run(c, shell=True, capture_output=True, text=True).stderr.strip()
     except Exception: return ""
 print(json.dumps({"quick": q == "1", "duration_s": int(dur), "reps": int(reps), "idle_connections": int(idle),
-  "runtime_s": int(secs), "proxy_cmd": pcmd, "hooked_cmd": hcmd or None,
+  "runtime_s": int(secs), "loadavg_start": l0, "loadavg_end": l1, "proxy_cmd": pcmd, "hooked_cmd": hcmd or None,
   "git": v("git rev-parse --short HEAD"), "kernel": v("uname -r"), "cpus": os.cpu_count(),
   "nginx": v("nginx -v 2>&1"), "haproxy": v("haproxy -v | head -1"), "wrk": v("wrk -v 2>&1 | head -1"),
   "oha": v("oha --version"), "h2load": v("h2load --version | head -1")}))
