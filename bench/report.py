@@ -206,7 +206,8 @@ def render(records, notes, meta):
     md.append("CPU µs/req is the proxy process's utime+stime from /proc over the measured load (for nginx, the worker; "
               "for direct, the upstream worker). `*` = fewer than 50k requests, so only indicative (10 ms ticks). "
               "Upstream conns = accepts counted by the upstream's stub_status during the load; TIME_WAIT Δ = sockets "
-              "in TIME_WAIT on the front or upstream port, after minus before.")
+              "that entered TIME_WAIT during the load on the proxy↔upstream hop (newconn: both hops); see bench/README.md. "
+              "Latency deltas vs direct can be negative: direct's own tail is noisy on a shared core.")
     for scen, title in SCENARIOS:
         rows = []
         d = agg.get((scen, "direct"), {})
