@@ -173,9 +173,12 @@ impl Accepted {
 
     /// The stream ready for the app: after the TLS handshake (bounded by the endpoint's
     /// handshake timeout) on a TLS endpoint, as accepted otherwise. Run it in the connection's task.
+    ///
+    /// The handshake's state (a whole rustls connection) is boxed: inline, it would size every
+    /// connection task for it, and an idle plaintext connection would pay for TLS it never did.
     pub async fn handshake(self) -> io::Result<Stream> {
         match self.tls {
-            Some(tls) => tls.handshake(self.stream).await,
+            Some(tls) => Box::pin(tls.handshake(self.stream)).await,
             None => Ok(self.stream),
         }
     }

@@ -123,6 +123,25 @@ impl Stream {
         }
     }
 
+    /// Waits for socket readiness to read. `None` for transports without it (TLS: rustls may
+    /// hold decrypted bytes the socket does not show), which must be read the usual way.
+    pub async fn readable(&self) -> Option<io::Result<()>> {
+        match self {
+            Stream::Tcp(s) => Some(s.readable().await),
+            Stream::Unix(s) => Some(s.readable().await),
+            _ => None,
+        }
+    }
+
+    /// Reads what is there without waiting (TCP and Unix sockets; `WouldBlock` otherwise).
+    pub fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read_buf(buf),
+            Stream::Unix(s) => s.try_read_buf(buf),
+            _ => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
     /// Non-blocking probe used before reusing a pooled connection: `true` when the peer closed it
     /// or sent bytes nobody asked for (either way the connection must not carry a new request).
     ///

@@ -129,6 +129,11 @@ impl H1Conn {
     /// Reads more bytes into the buffer. Returns 0 at EOF.
     async fn fill(&mut self, want: usize, deadline: Option<Instant>, ctx: &'static str) -> Result<usize> {
         if self.rbuf.capacity() == 0 {
+            // Idle: take a buffer only once bytes are there, so waiting costs no buffer memory.
+            // `readable` alone is not enough: a new socket starts out "ready".
+            if let Some(n) = self.read_idle(deadline, ctx).await? {
+                return Ok(n);
+            }
             self.rbuf = buffers::take();
         }
         self.rbuf.reserve(want);
@@ -138,6 +143,33 @@ impl H1Conn {
             None => read.await,
         };
         r.map_err(|e| self.io_err(&e, true, ctx))
+    }
+
+    /// Waits for bytes on a connection that holds no buffer and reads them into a fresh one, so
+    /// that waiting costs no buffer memory. Readiness alone is not proof (a new socket starts out
+    /// "ready"): the buffer goes back if the read would block. `None` for TLS: read the usual way.
+    async fn read_idle(&mut self, deadline: Option<Instant>, ctx: &'static str) -> Result<Option<usize>> {
+        loop {
+            let ready = self.io.readable();
+            let r = match deadline {
+                Some(d) => timeout_at(d, ready).await.map_err(|_| self.timeout_err(true, ctx))?,
+                None => ready.await,
+            };
+            match r {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(self.io_err(&e, true, ctx)),
+                Some(Ok(())) => {}
+            }
+            let mut buf = buffers::take();
+            match self.io.try_read_buf(&mut buf) {
+                Ok(n) => {
+                    self.rbuf = buf;
+                    return Ok(Some(n));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => buffers::give(buf),
+                Err(e) => return Err(self.io_err(&e, true, ctx)),
+            }
+        }
     }
 
     /// Reads more bytes into the buffer, whatever is already there. Returns 0 at EOF.
