@@ -138,10 +138,7 @@ impl H1Conn {
         }
         self.rbuf.reserve(want);
         let read = self.io.read_buf(&mut self.rbuf);
-        let r = match deadline {
-            Some(d) => timeout_at(d, read).await.map_err(|_| self.timeout_err(true, ctx))?,
-            None => read.await,
-        };
+        let r = until(deadline, read).await.map_err(|_| self.timeout_err(true, ctx))?;
         r.map_err(|e| self.io_err(&e, true, ctx))
     }
 
@@ -394,12 +391,27 @@ async fn write_timed(
     timeout: Option<Duration>,
 ) -> Result<()> {
     const CTX: &str = "writing";
-    let fut = io.write_all_buf(&mut buf);
-    let r = match timeout {
-        Some(t) => {
-            tokio::time::timeout(t, fut).await.map_err(|_| Error::new(ErrorKind::WriteTimeout, side, CTX))?
-        }
-        None => fut.await,
-    };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let r = until(deadline, io.write_all_buf(&mut buf))
+        .await
+        .map_err(|_| Error::new(ErrorKind::WriteTimeout, side, CTX))?;
     r.map_err(|e| Error::from_io(&e, side, false, CTX))
+}
+
+/// Runs `fut` until `deadline`, arming the timer only when the first poll does not finish it:
+/// most reads and writes on a busy connection complete at once, and a timer costs a registration
+/// in the wheel and its removal.
+async fn until<F: std::future::Future>(
+    deadline: Option<Instant>,
+    fut: F,
+) -> std::result::Result<F::Output, ()> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(v) = first {
+        return Ok(v);
+    }
+    match deadline {
+        Some(d) => timeout_at(d, fut).await.map_err(|_| ()),
+        None => Ok(fut.await),
+    }
 }

@@ -123,41 +123,77 @@ pub fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut BytesMut) {
 /// With `keep_upgrade` the Upgrade field survives, but Connection is still removed: the caller
 /// must add `Connection: upgrade` back when forwarding an upgrade offer or a 101.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none of these: one pass over the names is far cheaper than hashing
-    // each candidate for a removal that finds nothing.
-    let is_hop = |n: &HeaderName| {
-        n == CONNECTION
-            || n == TE
-            || n == TRANSFER_ENCODING
-            || (n == UPGRADE && !keep_upgrade)
-            || n == "keep-alive"
-            || n == "proxy-connection"
-    };
-    if !headers.keys().any(is_hop) {
+    // One pass over the names notes which hop-by-hop fields are present, so only those are
+    // removed: most messages carry none, or just `Connection: keep-alive`, and a removal that
+    // finds nothing still costs a hash and a probe.
+    const CONN: u8 = 1;
+    const TE_: u8 = 2;
+    const TRANSFER: u8 = 4;
+    const UPGRADE_: u8 = 8;
+    const KEEP_ALIVE: u8 = 16;
+    const PROXY_CONN: u8 = 32;
+    let mut found = 0u8;
+    for n in headers.keys() {
+        found |= if n == CONNECTION {
+            CONN
+        } else if n == TE {
+            TE_
+        } else if n == TRANSFER_ENCODING {
+            TRANSFER
+        } else if n == UPGRADE {
+            UPGRADE_
+        } else if n == "keep-alive" {
+            KEEP_ALIVE
+        } else if n == "proxy-connection" {
+            PROXY_CONN
+        } else {
+            0
+        };
+    }
+    if keep_upgrade {
+        found &= !UPGRADE_;
+    }
+    if found == 0 {
         return;
     }
-    let mut named: Vec<HeaderName> = Vec::new();
-    for value in headers.get_all(CONNECTION) {
-        for token in value.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            if let Ok(name) = HeaderName::from_bytes(token) {
-                named.push(name);
+    if found & CONN != 0 {
+        // Fields named by Connection go too, except the ones handled below, connection options
+        // that are not fields (`close`), and fields a client must not be able to strip.
+        let mut named: Vec<HeaderName> = Vec::new();
+        for value in headers.get_all(CONNECTION) {
+            for token in value.as_bytes().split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                let skip = [&b"close"[..], b"keep-alive", b"upgrade", b"te", b"transfer-encoding"]
+                    .iter()
+                    .any(|t| token.eq_ignore_ascii_case(t));
+                if skip {
+                    continue;
+                }
+                if let Ok(name) = HeaderName::from_bytes(token) {
+                    if !matches!(name.as_str(), "content-length" | "host" | "trailer") {
+                        named.push(name);
+                    }
+                }
             }
         }
-    }
-    headers.remove(CONNECTION);
-    for name in named {
-        let protected = matches!(name.as_str(), "content-length" | "host" | "trailer")
-            || (keep_upgrade && name == UPGRADE);
-        if !protected {
+        headers.remove(CONNECTION);
+        for name in named {
             headers.remove(&name);
         }
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-    headers.remove(TE);
-    headers.remove(TRANSFER_ENCODING);
-    if !keep_upgrade {
+    if found & KEEP_ALIVE != 0 {
+        headers.remove("keep-alive");
+    }
+    if found & PROXY_CONN != 0 {
+        headers.remove("proxy-connection");
+    }
+    if found & TE_ != 0 {
+        headers.remove(TE);
+    }
+    if found & TRANSFER != 0 {
+        headers.remove(TRANSFER_ENCODING);
+    }
+    if found & UPGRADE_ != 0 {
         headers.remove(UPGRADE);
     }
 }
