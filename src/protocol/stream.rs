@@ -149,6 +149,12 @@ impl Stream {
     /// pending bytes on an idle session are a close_notify alert or unsolicited data, and EOF is a
     /// close; either way the connection is not reused.
     pub fn is_closed_or_dirty(&self) -> bool {
+        // Ask the reactor first: if no read event arrived since the socket last reported
+        // WouldBlock (or a short read), nothing was sent and it was not closed, and no syscall is
+        // needed. Only a socket the reactor calls readable is probed.
+        if !self.reactor_says_readable() {
+            return false;
+        }
         let mut probe = [0u8; 1];
         let r = match self {
             Stream::Tcp(s) => s.try_read(&mut probe),
@@ -157,6 +163,18 @@ impl Stream {
             Stream::TlsClient(s) => return s.get_ref().0.peek_closed_or_dirty(),
         };
         !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Read readiness as the reactor knows it, without a syscall. A no-op waker is fine here: the
+    /// connection is idle in the pool, and whoever takes it next polls with its own waker.
+    fn reactor_says_readable(&self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self {
+            Stream::Tcp(s) => s.poll_read_ready(&mut cx).is_ready(),
+            Stream::Unix(s) => s.poll_read_ready(&mut cx).is_ready(),
+            Stream::TlsServer(s) => s.get_ref().0.reactor_says_readable(),
+            Stream::TlsClient(s) => s.get_ref().0.reactor_says_readable(),
+        }
     }
 
     /// The probe of [`Self::is_closed_or_dirty`] without consuming anything.

@@ -88,12 +88,14 @@ pub struct H1Conn {
     side: ErrorSource,
     /// Remote and local addresses, asked of the OS once per connection rather than per request.
     addrs: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
+    /// Nothing was read yet: the reactor's readiness is not trustworthy (see `first_read`).
+    fresh: bool,
 }
 
 impl H1Conn {
     /// Wraps a stream; `side` is who to blame for I/O errors on it.
     pub fn new(io: Stream, side: ErrorSource) -> Self {
-        H1Conn { io, rbuf: BytesMut::new(), wbuf: BytesMut::new(), side, addrs: None }
+        H1Conn { io, rbuf: BytesMut::new(), wbuf: BytesMut::new(), side, addrs: None, fresh: true }
     }
 
     /// The (remote, local) addresses of the transport.
@@ -129,11 +131,13 @@ impl H1Conn {
     /// Reads more bytes into the buffer. Returns 0 at EOF.
     async fn fill(&mut self, want: usize, deadline: Option<Instant>, ctx: &'static str) -> Result<usize> {
         if self.rbuf.capacity() == 0 {
-            // Idle: take a buffer only once bytes are there, so waiting costs no buffer memory.
-            // `readable` alone is not enough: a new socket starts out "ready".
-            if let Some(n) = self.read_idle(deadline, ctx).await? {
-                return Ok(n);
+            if self.fresh {
+                self.fresh = false;
+                if let Some(n) = self.first_read(deadline, ctx).await? {
+                    return Ok(n);
+                }
             }
+            self.wait_idle(deadline, ctx).await?;
             self.rbuf = buffers::take();
         }
         self.rbuf.reserve(want);
@@ -142,31 +146,48 @@ impl H1Conn {
         r.map_err(|e| self.io_err(&e, true, ctx))
     }
 
-    /// Waits for bytes on a connection that holds no buffer and reads them into a fresh one, so
-    /// that waiting costs no buffer memory. Readiness alone is not proof (a new socket starts out
-    /// "ready"): the buffer goes back if the read would block. `None` for TLS: read the usual way.
-    async fn read_idle(&mut self, deadline: Option<Instant>, ctx: &'static str) -> Result<Option<usize>> {
-        loop {
-            let ready = self.io.readable();
-            let r = match deadline {
-                Some(d) => timeout_at(d, ready).await.map_err(|_| self.timeout_err(true, ctx))?,
-                None => ready.await,
-            };
-            match r {
-                None => return Ok(None),
-                Some(Err(e)) => return Err(self.io_err(&e, true, ctx)),
-                Some(Ok(())) => {}
+    /// Waits for read readiness on a connection that holds no buffer, so that waiting costs no
+    /// buffer memory. The read itself then goes through `poll_read`, which (unlike `try_read`)
+    /// clears tokio's readiness after a short read: readiness stays accurate, and neither the
+    /// next wait nor the pool's reuse probe pays for a stale "ready" with an EAGAIN syscall.
+    async fn wait_idle(&mut self, deadline: Option<Instant>, ctx: &'static str) -> Result<()> {
+        match until(deadline, self.io.readable()).await.map_err(|_| self.timeout_err(true, ctx))? {
+            Some(Err(e)) => Err(self.io_err(&e, true, ctx)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The first read of a new connection. A new socket starts out "ready" in tokio whether or
+    /// not bytes arrived, so waiting with a buffer would hold one on every silent connection.
+    /// Instead: try a read into a fresh buffer; on WouldBlock give it back (readiness is now
+    /// accurate) and let the caller wait without one. After bytes, one more try clears the
+    /// readiness `try_read` leaves set. At most one extra syscall per connection.
+    async fn first_read(&mut self, deadline: Option<Instant>, ctx: &'static str) -> Result<Option<usize>> {
+        match until(deadline, self.io.readable()).await.map_err(|_| self.timeout_err(true, ctx))? {
+            None => return Ok(None), // TLS: no socket readiness to go by
+            Some(Err(e)) => return Err(self.io_err(&e, true, ctx)),
+            Some(Ok(())) => {}
+        }
+        let mut buf = buffers::take();
+        let n = match self.io.try_read_buf(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                buffers::give(buf);
+                return Ok(None);
             }
-            let mut buf = buffers::take();
+            Err(e) => return Err(self.io_err(&e, true, ctx)),
+        };
+        let more = if n > 0 && buf.len() < buf.capacity() {
             match self.io.try_read_buf(&mut buf) {
-                Ok(n) => {
-                    self.rbuf = buf;
-                    return Ok(Some(n));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => buffers::give(buf),
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
                 Err(e) => return Err(self.io_err(&e, true, ctx)),
             }
-        }
+        } else {
+            0
+        };
+        self.rbuf = buf;
+        Ok(Some(n + more))
     }
 
     /// Reads more bytes into the buffer, whatever is already there. Returns 0 at EOF.
