@@ -677,8 +677,6 @@ void *proxy_session_get_user(const struct proxy_session *s);
 }  // extern "C"
 #endif  // __cplusplus
 
-#endif  /* LIBPROXY_PROXY_H */
-
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -692,3 +690,5 @@ static inline proxy_str proxy_str_from_cstr(const char *s) {
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif
+
+#endif  /* LIBPROXY_PROXY_H */

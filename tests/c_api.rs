@@ -114,6 +114,11 @@ fn c_set_uri() {
 }
 
 #[test]
+fn c_include_twice() {
+    run_c_test("test_include_twice");
+}
+
+#[test]
 fn exported_symbols_all_start_with_proxy() {
     let lib = lib_dir().join("libproxy.so");
     let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm");
