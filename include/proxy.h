@@ -18,8 +18,9 @@
  *     request state in thread-locals.
  *  2. Callbacks must not block. To decide later, call proxy_session_id(), return PROXY_PENDING and
  *     call proxy_session_resume(server, id, action) from any thread. Resume never runs a callback
- *     itself; after the session ended it answers PROXY_GONE, a second time PROXY_ALREADY. A session
- *     not resumed within the service's PROXY_TIMEOUT_PENDING fails with 500.
+ *     itself; after the session ended (or its deadline passed) it answers PROXY_GONE, a second
+ *     time PROXY_ALREADY (even while later phases run), and PROXY_WRONG_STATE when nothing is
+ *     pending. A session not resumed within the service's PROXY_TIMEOUT_PENDING fails with 500.
  *  3. A proxy_session is valid inside its callback and, while PENDING, on the one thread that will
  *     resume it, until it calls proxy_session_resume (or the pending deadline passes).
  *  4. proxy_server_run / _shutdown / _free from inside a callback answer PROXY_BUSY (they would wait
@@ -472,8 +473,14 @@ proxy_result proxy_server_free(struct proxy_server *server);
 // Resumes a session that returned `PROXY_PENDING` with `action` (`PROXY_CONTINUE`,
 // `PROXY_RESPONDED` or `PROXY_ERROR`). Callable from any thread, never blocks on the request,
 // never runs a callback itself: the request continues on its worker. A resume that arrives before
-// the callback returned PENDING is kept until it does. GONE when the session ended or its pending
-// deadline passed, ALREADY when it was resumed before, WRONG_PHASE when it is not pending,
+// the callback returned PENDING is kept until it does (the callback must have called
+// `proxy_session_id`, which arms its decision).
+//
+// Answers: OK when it decided the pending wait (or the armed callback); ALREADY when that
+// decision was resumed before, also while later phases of the session run, until a later
+// callback arms a new decision; WRONG_STATE when the session is alive but has nothing to resume
+// (no callback armed a decision: it is between phases or in a callback that did not ask for the
+// id); GONE when the session ended, its pending deadline passed, or the wait ended otherwise;
 // INVALID_PARAMETER for another action.
 proxy_result proxy_session_resume(struct proxy_server *server, uint64_t session_id, int32_t action);
 
@@ -524,8 +531,11 @@ proxy_result proxy_service_set_thread_hooks(struct proxy_service *service,
                                             void *user);
 
 // The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
-// reused, so resuming an old id safely answers `PROXY_GONE`. Call it before returning
-// `PROXY_PENDING`. Errors: NULL_PARAMETER, WRONG_PHASE (not inside a callback), GONE.
+// reused, so resuming an old id safely answers `PROXY_GONE`. The id is the same in every phase,
+// but calling this inside a callback also arms that callback's resume decision: call it in the
+// callback that returns `PROXY_PENDING` before handing the id to another thread (a resume that
+// arrives before the callback returned is honoured only then). Errors: NULL_PARAMETER,
+// WRONG_PHASE (not inside a callback nor pending), GONE.
 proxy_result proxy_session_id(const struct proxy_session *s, uint64_t *out_id);
 
 // The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).

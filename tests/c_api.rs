@@ -114,6 +114,11 @@ fn c_set_uri() {
 }
 
 #[test]
+fn c_resume_states() {
+    run_c_test("test_resume_states");
+}
+
+#[test]
 fn c_include_twice() {
     run_c_test("test_include_twice");
 }

@@ -345,8 +345,14 @@ pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
 /// Resumes a session that returned `PROXY_PENDING` with `action` (`PROXY_CONTINUE`,
 /// `PROXY_RESPONDED` or `PROXY_ERROR`). Callable from any thread, never blocks on the request,
 /// never runs a callback itself: the request continues on its worker. A resume that arrives before
-/// the callback returned PENDING is kept until it does. GONE when the session ended or its pending
-/// deadline passed, ALREADY when it was resumed before, WRONG_PHASE when it is not pending,
+/// the callback returned PENDING is kept until it does (the callback must have called
+/// `proxy_session_id`, which arms its decision).
+///
+/// Answers: OK when it decided the pending wait (or the armed callback); ALREADY when that
+/// decision was resumed before, also while later phases of the session run, until a later
+/// callback arms a new decision; WRONG_STATE when the session is alive but has nothing to resume
+/// (no callback armed a decision: it is between phases or in a callback that did not ask for the
+/// id); GONE when the session ended, its pending deadline passed, or the wait ended otherwise;
 /// INVALID_PARAMETER for another action.
 #[no_mangle]
 pub extern "C" fn proxy_session_resume(

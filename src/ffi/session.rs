@@ -90,6 +90,19 @@ pub(crate) enum Extra {
 // cell's lock while the worker is parked; moving them between threads with the future is fine.
 unsafe impl Send for Extra {}
 
+/// The resume decision of a session (see `proxy_session_resume`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Nothing to resume: no callback asked for the id since the last decision was consumed.
+    None,
+    /// The callback with this sequence number asked for the id (or returned PENDING): the next
+    /// resume decides it.
+    Armed(u64),
+    /// The decision of the callback with this sequence number was resumed: later resumes answer
+    /// ALREADY until a later callback arms a new decision.
+    Resumed(u64),
+}
+
 pub(crate) struct Access {
     pub(crate) state: State,
     pub(crate) phase: proxy_phase,
@@ -97,12 +110,14 @@ pub(crate) struct Access {
     pub(crate) extra: Extra,
     /// Chosen in `upstream_peer`.
     pub(crate) peer: Option<HttpPeer>,
+    /// Counts callbacks (`enter`), so a decision knows which callback it belongs to.
+    pub(crate) seq: u64,
+    pub(crate) decision: Decision,
     /// A resume that arrived while the callback was still running.
     pub(crate) early: Option<proxy_action>,
     pub(crate) waker: Option<oneshot::Sender<proxy_action>>,
-    /// The last pending wait was resumed (a second resume answers ALREADY).
-    pub(crate) resumed: bool,
-    /// The last pending wait passed its deadline (a late resume answers GONE).
+    /// A pending deadline passed: resumes answer GONE from then on, and the host's threads
+    /// (outside callbacks) get GONE from every accessor.
     pub(crate) expired: bool,
     user: *mut c_void,
     client_addr: Option<String>,
@@ -152,24 +167,30 @@ impl Registry {
             None => return PROXY_GONE,
         };
         let mut a = cell.access.lock();
-        match a.state {
-            State::Ended => PROXY_GONE,
-            State::InCallback if a.early.is_some() || a.resumed => PROXY_ALREADY,
-            State::InCallback => {
-                a.early = Some(action);
-                PROXY_OK
-            }
-            State::Pending => match a.waker.take() {
-                Some(tx) => {
-                    a.resumed = true;
-                    let _ = tx.send(action);
+        if a.expired {
+            PROXY_GONE
+        } else {
+            match (a.state, a.decision) {
+                (State::Ended, _) => PROXY_GONE,
+                (_, Decision::Resumed(_)) => PROXY_ALREADY,
+                (State::Pending, Decision::Armed(n)) => match a.waker.take() {
+                    Some(tx) => {
+                        a.decision = Decision::Resumed(n);
+                        let _ = tx.send(action);
+                        PROXY_OK
+                    }
+                    None => PROXY_GONE,
+                },
+                // Resumed before the callback returned PENDING: kept until it does.
+                (State::InCallback, Decision::Armed(n)) if n == a.seq => {
+                    a.early = Some(action);
+                    a.decision = Decision::Resumed(n);
                     PROXY_OK
                 }
-                None => PROXY_ALREADY,
-            },
-            State::Idle if a.expired => PROXY_GONE,
-            State::Idle if a.resumed => PROXY_ALREADY,
-            State::Idle => PROXY_WRONG_PHASE,
+                // The wait this decision belonged to is over without a resume.
+                (_, Decision::Armed(_)) => PROXY_GONE,
+                (_, Decision::None) => PROXY_WRONG_STATE,
+            }
         }
     }
 }
@@ -184,9 +205,10 @@ impl proxy_session {
                 session: std::ptr::null_mut(),
                 extra: Extra::None,
                 peer: None,
+                seq: 0,
+                decision: Decision::None,
                 early: None,
                 waker: None,
-                resumed: false,
                 expired: false,
                 user: std::ptr::null_mut(),
                 client_addr: None,
@@ -205,17 +227,22 @@ impl proxy_session {
         a.phase = phase;
         a.session = session;
         a.extra = extra;
+        a.seq += 1;
+    }
+
+    /// Forgets what a callback that did not wait left of its decision: an unused arming, or an
+    /// early resume it did not honour (the decision stays resumed: a second resume is ALREADY).
+    fn settle(a: &mut Access) {
         a.early = None;
-        a.resumed = false;
-        a.expired = false;
+        if a.state == State::InCallback && a.decision == Decision::Armed(a.seq) {
+            a.decision = Decision::None;
+        }
     }
 
     /// Closes the cell: no pointer into the request survives this.
     pub(crate) fn leave(&self) -> Access2 {
         let mut a = self.access.lock();
-        if a.early.take().is_some() {
-            a.resumed = true;
-        }
+        Self::settle(&mut a);
         a.state = State::Idle;
         a.phase = PROXY_PHASE_NONE;
         a.session = std::ptr::null_mut();
@@ -233,9 +260,7 @@ impl proxy_session {
     /// Like `leave` for phases that choose neither a peer nor a retry: nothing is moved out.
     pub(crate) fn close(&self) {
         let mut a = self.access.lock();
-        if a.early.take().is_some() {
-            a.resumed = true;
-        }
+        Self::settle(&mut a);
         a.state = State::Idle;
         a.phase = PROXY_PHASE_NONE;
         a.session = std::ptr::null_mut();
@@ -260,6 +285,11 @@ impl proxy_session {
     /// Locks the cell and runs `f` if a callback is running or the request is pending.
     fn with<R>(&self, f: impl FnOnce(&mut Access) -> Result<R, proxy_result>) -> Result<R, proxy_result> {
         let mut a = self.access.lock();
+        // After a pending deadline the host's threads get GONE; later callbacks on the worker
+        // (fail_to_proxy, logging) still see the session.
+        if a.expired && !super::inside_callback() {
+            return Err(PROXY_GONE);
+        }
         match a.state {
             State::InCallback | State::Pending => f(&mut a),
             State::Ended => Err(PROXY_GONE),
@@ -355,14 +385,27 @@ fn header_value(value: &proxy_str) -> Result<HeaderValue, proxy_result> {
 }
 
 /// The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
-/// reused, so resuming an old id safely answers `PROXY_GONE`. Call it before returning
-/// `PROXY_PENDING`. Errors: NULL_PARAMETER, WRONG_PHASE (not inside a callback), GONE.
+/// reused, so resuming an old id safely answers `PROXY_GONE`. The id is the same in every phase,
+/// but calling this inside a callback also arms that callback's resume decision: call it in the
+/// callback that returns `PROXY_PENDING` before handing the id to another thread (a resume that
+/// arrives before the callback returned is honoured only then). Errors: NULL_PARAMETER,
+/// WRONG_PHASE (not inside a callback nor pending), GONE.
 #[no_mangle]
 pub extern "C" fn proxy_session_id(s: *const proxy_session, out_id: *mut u64) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out_id);
-        let r = s.with(|_| Ok(()));
+        let r = s.with(|a| {
+            // Inside a callback, asking for the id arms the callback's resume decision (unless
+            // it was already armed or resumed by this very callback).
+            if a.state == State::InCallback && !a.expired {
+                match a.decision {
+                    Decision::Armed(n) | Decision::Resumed(n) if n == a.seq => {}
+                    _ => a.decision = Decision::Armed(a.seq),
+                }
+            }
+            Ok(())
+        });
         try_res!(r);
         let mut id = s.id.load(Ordering::Acquire);
         if id == 0 {
