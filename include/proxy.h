@@ -22,7 +22,10 @@
  *     time PROXY_ALREADY (even while later phases run), and PROXY_WRONG_STATE when nothing is
  *     pending. A session not resumed within the service's PROXY_TIMEOUT_PENDING fails with 500.
  *  3. A proxy_session is valid inside its callback and, while PENDING, on the one thread that will
- *     resume it, until it calls proxy_session_resume (or the pending deadline passes).
+ *     resume it, until that thread calls proxy_session_resume. If the pending deadline passes or
+ *     the request ends first, the handle stays valid for that thread: its accessors answer
+ *     PROXY_GONE, and its resume answers PROXY_GONE and releases the handle (a handle never
+ *     resumed is released by proxy_server_free).
  *  4. proxy_server_run / _shutdown / _free from inside a callback answer PROXY_BUSY (they would wait
  *     for the very worker they run on). Callback `user` pointers and the callbacks themselves must
  *     stay valid until proxy_server_shutdown (or _free) returned.
@@ -136,8 +139,9 @@ typedef struct proxy_server proxy_server;
 typedef struct proxy_service proxy_service;
 
 // One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
-// and, while the request is PENDING, from the one thread that will resume it (until it calls
-// `proxy_session_resume`). Never free it.
+// and, while the request is PENDING, from the one thread that will resume it until it calls
+// `proxy_session_resume`, even when the pending deadline passed or the request ended meanwhile
+// (accessors then answer GONE; the resume answers GONE and releases the handle). Never free it.
 //
 // Methods: proxy_session_id, proxy_session_phase, proxy_session_method, proxy_session_uri,
 // proxy_session_set_uri,

@@ -248,6 +248,11 @@ impl FfiHooks {
                 let (tx, rx) = oneshot::channel();
                 a.waker = Some(tx);
                 a.state = State::Pending;
+                a.host_holds = true;
+                drop(a);
+                // Registered even when the callback never asked for the id: a host thread may
+                // hold the handle, and the registry keeps the cell alive for it.
+                cell.register();
                 Step::Wait(rx)
             }
             PROXY_PENDING => {

@@ -337,6 +337,7 @@ pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
         // SAFETY: non-NULL and created by proxy_server_new; the caller gives up ownership.
         let s = unsafe { Box::from_raw(server) };
         shutdown(&s, Duration::ZERO);
+        s.shared.registry.clear();
         drop(s);
         PROXY_OK
     }

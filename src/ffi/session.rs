@@ -119,6 +119,9 @@ pub(crate) struct Access {
     /// A pending deadline passed: resumes answer GONE from then on, and the host's threads
     /// (outside callbacks) get GONE from every accessor.
     pub(crate) expired: bool,
+    /// A host thread holds the handle of a pending wait it has not resumed yet: the cell must
+    /// outlive the request until it does.
+    pub(crate) host_holds: bool,
     user: *mut c_void,
     client_addr: Option<String>,
     server_addr: Option<String>,
@@ -126,8 +129,9 @@ pub(crate) struct Access {
 }
 
 /// One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
-/// and, while the request is PENDING, from the one thread that will resume it (until it calls
-/// `proxy_session_resume`). Never free it.
+/// and, while the request is PENDING, from the one thread that will resume it until it calls
+/// `proxy_session_resume`, even when the pending deadline passed or the request ended meanwhile
+/// (accessors then answer GONE; the resume answers GONE and releases the handle). Never free it.
 ///
 /// Methods: proxy_session_id, proxy_session_phase, proxy_session_method, proxy_session_uri,
 /// proxy_session_set_uri,
@@ -153,21 +157,25 @@ unsafe impl Send for proxy_session {}
 unsafe impl Sync for proxy_session {}
 
 /// Pending-capable sessions of one server, by id. Ids are never reused (a u64 counter), so a stale
-/// id can only miss: GONE.
+/// id can only miss: GONE. The cells form a cycle with the registry while registered; `end`,
+/// `resume` and `clear` (at server free) break it.
 #[derive(Default)]
 pub(crate) struct Registry {
     next: AtomicU64,
-    map: Mutex<HashMap<u64, Weak<proxy_session>>>,
+    /// Strong: a cell stays alive while its id is registered, which lasts until the request ended
+    /// and, when a host thread still holds the handle of an unresumed pending wait, until that
+    /// thread resumes (answered GONE) or the server is freed.
+    map: Mutex<HashMap<u64, Arc<proxy_session>>>,
 }
 
 impl Registry {
     pub(crate) fn resume(&self, id: u64, action: proxy_action) -> proxy_result {
-        let cell = match self.map.lock().get(&id).and_then(Weak::upgrade) {
-            Some(c) => c,
+        let cell = match self.map.lock().get(&id) {
+            Some(c) => c.clone(),
             None => return PROXY_GONE,
         };
         let mut a = cell.access.lock();
-        if a.expired {
+        let r = if a.expired {
             PROXY_GONE
         } else {
             match (a.state, a.decision) {
@@ -191,7 +199,26 @@ impl Registry {
                 (_, Decision::Armed(_)) => PROXY_GONE,
                 (_, Decision::None) => PROXY_WRONG_STATE,
             }
+        };
+        if r == PROXY_OK || r == PROXY_GONE {
+            // The host gives its handle back with this call.
+            a.host_holds = false;
         }
+        let release = a.state == State::Ended && r == PROXY_GONE;
+        drop(a);
+        if release {
+            // Kept only for this host thread: nothing can reach the cell any more.
+            let cell = self.map.lock().remove(&id);
+            drop(cell);
+        }
+        r
+    }
+
+    /// Drops the cells still kept for hosts that never resumed (the server is being freed; the
+    /// header's contract ends every handle there).
+    pub(crate) fn clear(&self) {
+        let cells = std::mem::take(&mut *self.map.lock());
+        drop(cells);
     }
 }
 
@@ -210,6 +237,7 @@ impl proxy_session {
                 early: None,
                 waker: None,
                 expired: false,
+                host_holds: false,
                 user: std::ptr::null_mut(),
                 client_addr: None,
                 server_addr: None,
@@ -218,6 +246,25 @@ impl proxy_session {
             registry,
             id: AtomicU64::new(0),
         })
+    }
+
+    /// The session's id, registering the cell under it on first use (the worker going PENDING and
+    /// a host thread asking for the id may race: one id wins).
+    pub(crate) fn register(&self) -> u64 {
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 {
+            return id;
+        }
+        let new = self.registry.next.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.id.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                if let Some(me) = self.me.upgrade() {
+                    self.registry.map.lock().insert(new, me);
+                }
+                new
+            }
+            Err(won) => won,
+        }
     }
 
     /// Opens the cell for a callback of `phase`.
@@ -268,17 +315,22 @@ impl proxy_session {
         a.extra = Extra::None;
     }
 
-    /// The request is over: later resumes answer GONE.
+    /// The request is over: later resumes and accessors answer GONE. When a host thread still
+    /// holds the handle of a wait it did not resume (deadline passed, client gone, shutdown), the
+    /// registry keeps the cell until that thread resumes, so its accessors read a live cell.
     pub(crate) fn end(&self) {
-        {
+        let keep = {
             let mut a = self.access.lock();
             a.state = State::Ended;
             a.session = std::ptr::null_mut();
+            a.extra = Extra::None;
             a.waker = None;
-        }
+            a.host_holds
+        };
         let id = self.id.load(Ordering::Acquire);
-        if id != 0 {
-            self.registry.map.lock().remove(&id);
+        if id != 0 && !keep {
+            let cell = self.registry.map.lock().remove(&id);
+            drop(cell);
         }
     }
 
@@ -407,14 +459,7 @@ pub extern "C" fn proxy_session_id(s: *const proxy_session, out_id: *mut u64) ->
             Ok(())
         });
         try_res!(r);
-        let mut id = s.id.load(Ordering::Acquire);
-        if id == 0 {
-            id = s.registry.next.fetch_add(1, Ordering::Relaxed) + 1;
-            s.id.store(id, Ordering::Release);
-            // The request owns the Arc; the registry only a Weak: no cycle.
-            s.registry.map.lock().insert(id, s.me.clone());
-        }
-        *out = id;
+        *out = s.register();
         PROXY_OK
     }
 }
