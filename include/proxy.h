@@ -446,7 +446,9 @@ const char *proxy_result_message(proxy_result code);
 proxy_result proxy_server_new(struct proxy_server **out);
 
 // Sets (or, with `f` NULL, removes) the server's log callback; messages above `max_level`
-// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed.
+// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed. It gets
+// the adapter's messages (unknown actions, pending deadlines) and the core's (an endpoint that
+// cannot start, accept errors, failed TLS handshakes at DEBUG); libproxy never writes to stderr.
 proxy_result proxy_server_set_log(struct proxy_server *server,
                                   proxy_log_fn f,
                                   void *user,

@@ -14,7 +14,7 @@ use super::session::Registry;
 use super::types::*;
 use crate::listener::TransportStack;
 use crate::proxy::HttpProxy;
-use crate::server::{Server, ServerConf, ServerHandle};
+use crate::server::{Logger, Server, ServerConf, ServerHandle};
 use crate::service::ListeningService;
 
 /// Log level: errors.
@@ -131,9 +131,14 @@ pub struct proxy_service {
 pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result {
     ffi_panic_boundary! {
         let out = try_mut!(out);
+        let shared = Arc::new(Shared { registry: Arc::default(), log: Mutex::new(None) });
+        // The core's own messages (accept / attach errors, failed handshakes) go to this server's
+        // log callback, never to stderr.
+        let sink = shared.clone();
+        let conf = ServerConf { log: Logger::new(move |level, msg| sink.log(level as u32, msg)), ..ServerConf::default() };
         let s = Box::new(proxy_server {
-            shared: Arc::new(Shared { registry: Arc::default(), log: Mutex::new(None) }),
-            state: Mutex::new(ServerState::Building(Server::new(ServerConf::default()))),
+            shared,
+            state: Mutex::new(ServerState::Building(Server::new(conf))),
             stopped: Condvar::new(),
             stop_requested: tokio::sync::Notify::new(),
         });
@@ -143,7 +148,9 @@ pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result 
 }
 
 /// Sets (or, with `f` NULL, removes) the server's log callback; messages above `max_level`
-/// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed.
+/// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed. It gets
+/// the adapter's messages (unknown actions, pending deadlines) and the core's (an endpoint that
+/// cannot start, accept errors, failed TLS handshakes at DEBUG); libproxy never writes to stderr.
 #[no_mangle]
 pub extern "C" fn proxy_server_set_log(
     server: *mut proxy_server,
