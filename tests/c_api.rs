@@ -3,6 +3,7 @@
 //! checks its exit code. Also checks the dynamic symbol table and the SONAME.
 
 mod support;
+mod tls_pki;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,6 +67,10 @@ fn compile_with(src: &Path, out: &Path, lib: &Path, sanitize: bool) {
 }
 
 fn run_c_test(name: &str) {
+    run_c_test_args(name, &[])
+}
+
+fn run_c_test_args(name: &str, extra: &[&std::ffi::OsStr]) {
     let lib = lib_dir();
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_api");
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -76,6 +81,7 @@ fn run_c_test(name: &str) {
     let origin = rt.block_on(Origin::start());
     let output = Command::new(&bin)
         .arg(origin.addr.to_string())
+        .args(extra)
         // cargo test puts target/<profile> (with a possibly stale libproxy.so) on
         // LD_LIBRARY_PATH, which beats the binary's RUNPATH: point it at our copy.
         .env("LD_LIBRARY_PATH", &lib)
@@ -161,6 +167,25 @@ fn c_pending_expiry_valgrind() {
     drop(rt);
     let se = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "valgrind run failed: {:?}\n{se}", output.status);
+}
+
+/// TLS endpoints, TLS peers, HTTP/2 both ways (tests/c/test_tls.c), with certificates generated
+/// here (rcgen) and curl as the client.
+#[test]
+fn c_tls() {
+    let ca = tls_pki::Ca::new("libproxy C test CA");
+    let dir = tls_pki::temp_dir("c_tls");
+    let server = ca.server(&["localhost", "127.0.0.1", "origin.test"]);
+    let other = ca.server(&["other.test"]);
+    let client = ca.client("c-test-client");
+    tls_pki::write(&dir, "ca.pem", &ca.pem);
+    tls_pki::write(&dir, "server.pem", &server.cert_pem);
+    tls_pki::write(&dir, "server.key", &server.key_pem);
+    tls_pki::write(&dir, "other.pem", &other.cert_pem);
+    tls_pki::write(&dir, "other.key", &other.key_pem);
+    tls_pki::write(&dir, "client.pem", &client.cert_pem);
+    tls_pki::write(&dir, "client.key", &client.key_pem);
+    run_c_test_args("test_tls", &[dir.as_os_str()]);
 }
 
 #[test]

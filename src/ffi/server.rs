@@ -111,6 +111,7 @@ pub struct proxy_server {
 /// `proxy_service_free`. Not thread-safe: configure it from one thread.
 ///
 /// Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
+/// proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
 /// proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
 /// proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_set_thread_hooks,
 /// proxy_service_free.
@@ -440,6 +441,12 @@ pub extern "C" fn proxy_service_add_tcp(
     }
 }
 
+impl proxy_service {
+    pub(crate) fn push_stack(&mut self, stack: TransportStack) {
+        self.stacks.push(stack);
+    }
+}
+
 /// Binds a Unix domain socket endpoint now (a stale socket file is replaced).
 #[no_mangle]
 pub extern "C" fn proxy_service_add_uds(service: *mut proxy_service, path: *const c_char) -> proxy_result {
@@ -469,6 +476,18 @@ pub extern "C" fn proxy_service_set_threads(service: *mut proxy_service, threads
             return PROXY_INVALID_PARAMETER;
         }
         svc.threads = threads as usize;
+        PROXY_OK
+    }
+}
+
+/// 1: serve only HTTP/2 (h2c by prior knowledge on plaintext endpoints; anything else is refused);
+/// 0 (default): HTTP/1.x, plus HTTP/2 for connections that start with its preface or negotiate
+/// `h2` by ALPN. (ABI 0.3)
+#[no_mangle]
+pub extern "C" fn proxy_service_set_h2_only(service: *mut proxy_service, on: u32) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        svc.opts.h2_only = on != 0;
         PROXY_OK
     }
 }

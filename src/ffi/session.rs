@@ -572,7 +572,14 @@ pub extern "C" fn proxy_session_query(s: *const proxy_session, out: *mut proxy_s
     }
 }
 
-/// The request's HTTP version as 10, 11 or 20.
+/// `proxy_session_version`: HTTP/1.0.
+pub const PROXY_HTTP_10: u32 = 10;
+/// `proxy_session_version`: HTTP/1.1.
+pub const PROXY_HTTP_11: u32 = 11;
+/// `proxy_session_version`: HTTP/2 (over TLS by ALPN, or h2c by prior knowledge).
+pub const PROXY_HTTP_20: u32 = 20;
+
+/// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`.
 #[no_mangle]
 pub extern "C" fn proxy_session_version(s: *const proxy_session, out: *mut u32) -> proxy_result {
     ffi_panic_boundary! {
@@ -580,10 +587,10 @@ pub extern "C" fn proxy_session_version(s: *const proxy_session, out: *mut u32) 
         let out = try_mut!(out);
         put(out, s.with(|a| Ok(match a.session()?.req.version {
             http::Version::HTTP_09 => 9,
-            http::Version::HTTP_10 => 10,
-            http::Version::HTTP_2 => 20,
+            http::Version::HTTP_10 => PROXY_HTTP_10,
+            http::Version::HTTP_2 => PROXY_HTTP_20,
             http::Version::HTTP_3 => 30,
-            _ => 11,
+            _ => PROXY_HTTP_11,
         })))
     }
 }
@@ -770,7 +777,9 @@ pub extern "C" fn proxy_session_header_remove(
 }
 
 /// Chooses the upstream (only in `upstream_peer`). The struct is copied. INVALID_PARAMETER for a
-/// bad address or a too-small `struct_size`; UNSUPPORTED for `PROXY_PEER_TLS` in this build.
+/// bad address, a too-small `struct_size`, an unknown flag or `alpn`, verification flags without
+/// `PROXY_PEER_TLS`, or a client certificate without its key. TLS files are read when connecting:
+/// a missing or bad one fails that connection (502, reason in `proxy_session_error`).
 #[no_mangle]
 pub extern "C" fn proxy_session_set_peer(s: *const proxy_session, peer: *const proxy_peer) -> proxy_result {
     ffi_panic_boundary! {
