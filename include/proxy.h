@@ -18,10 +18,14 @@
  *     request state in thread-locals.
  *  2. Callbacks must not block. To decide later, call proxy_session_id(), return PROXY_PENDING and
  *     call proxy_session_resume(server, id, action) from any thread. Resume never runs a callback
- *     itself; after the session ended it answers PROXY_GONE, a second time PROXY_ALREADY. A session
- *     not resumed within the service's PROXY_TIMEOUT_PENDING fails with 500.
+ *     itself; after the session ended (or its deadline passed) it answers PROXY_GONE, a second
+ *     time PROXY_ALREADY (even while later phases run), and PROXY_WRONG_STATE when nothing is
+ *     pending. A session not resumed within the service's PROXY_TIMEOUT_PENDING fails with 500.
  *  3. A proxy_session is valid inside its callback and, while PENDING, on the one thread that will
- *     resume it, until it calls proxy_session_resume (or the pending deadline passes).
+ *     resume it, until that thread calls proxy_session_resume. If the pending deadline passes or
+ *     the request ends first, the handle stays valid for that thread: its accessors answer
+ *     PROXY_GONE, and its resume answers PROXY_GONE and releases the handle (a handle never
+ *     resumed is released by proxy_server_free).
  *  4. proxy_server_run / _shutdown / _free from inside a callback answer PROXY_BUSY (they would wait
  *     for the very worker they run on). Callback `user` pointers and the callbacks themselves must
  *     stay valid until proxy_server_shutdown (or _free) returned.
@@ -42,7 +46,7 @@
 #define PROXY_ABI_VERSION_MAJOR 0
 
 // ABI minor version: grows when functions or struct fields are appended.
-#define PROXY_ABI_VERSION_MINOR 2
+#define PROXY_ABI_VERSION_MINOR 3
 
 // Feature bit: Unix domain socket listeners and peers.
 #define PROXY_FEATURE_UDS 1
@@ -53,10 +57,12 @@
 // Feature bit: body filter callbacks.
 #define PROXY_FEATURE_BODY_FILTERS 4
 
-// Feature bit: TLS listeners and peers (not in this build).
+// Feature bit: TLS endpoints (`proxy_tls_settings`, `proxy_service_add_tls`) and TLS peers
+// (`PROXY_PEER_TLS` with the ABI 0.3 `proxy_peer` fields).
 #define PROXY_FEATURE_TLS 8
 
-// Feature bit: HTTP/2 (not in this build).
+// Feature bit: HTTP/2 downstream (ALPN `h2` on TLS endpoints, h2c by prior knowledge on
+// plaintext ones) and upstream (`proxy_peer.alpn`).
 #define PROXY_FEATURE_H2 16
 
 // Feature bit: `proxy_service_set_thread_hooks` and `proxy_session_set_uri` (ABI 0.2).
@@ -111,8 +117,50 @@
 // Most unread request body bytes drained to keep a connection after an early answer (default 64 KiB).
 #define PROXY_LIMIT_DRAIN 6
 
-// `proxy_peer.flags` bit: connect with TLS (reserved: `PROXY_UNSUPPORTED` in this build).
+// `proxy_session_version`: HTTP/1.0.
+#define PROXY_HTTP_10 10
+
+// `proxy_session_version`: HTTP/1.1.
+#define PROXY_HTTP_11 11
+
+// `proxy_session_version`: HTTP/2 (over TLS by ALPN, or h2c by prior knowledge).
+#define PROXY_HTTP_20 20
+
+// `proxy_tls_settings_set_client_auth` mode: ask for no client certificate (default).
+#define PROXY_TLS_CLIENT_AUTH_NONE 0
+
+// Ask for a client certificate; clients without one are let in, a bad one is refused.
+#define PROXY_TLS_CLIENT_AUTH_OPTIONAL 1
+
+// Require a client certificate signed by one of the CAs.
+#define PROXY_TLS_CLIENT_AUTH_REQUIRED 2
+
+// `proxy_tls_settings_set_versions` bit: TLS 1.2.
+#define PROXY_TLS_VERSION_1_2 1
+
+// `proxy_tls_settings_set_versions` bit: TLS 1.3.
+#define PROXY_TLS_VERSION_1_3 2
+
+// `proxy_peer.flags` bit: connect with TLS (SNI from `sni`, verification against `ca_file` or the
+// system roots, optional client certificate).
 #define PROXY_PEER_TLS 1
+
+// `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): do not verify the peer's certificate at all
+// (open to interception; for tests and private networks). (ABI 0.3)
+#define PROXY_PEER_TLS_NO_VERIFY 2
+
+// `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): verify the chain but not that it is valid for
+// the SNI name. (ABI 0.3)
+#define PROXY_PEER_TLS_NO_VERIFY_HOSTNAME 4
+
+// `proxy_peer.alpn`: HTTP/1.1 (default).
+#define PROXY_ALPN_H1 0
+
+// `proxy_peer.alpn`: HTTP/2 only (over TLS by ALPN, or h2c by prior knowledge on plaintext).
+#define PROXY_ALPN_H2 1
+
+// `proxy_peer.alpn`: HTTP/2 when the TLS peer agrees by ALPN, else HTTP/1.1 (plaintext: HTTP/1.1).
+#define PROXY_ALPN_H2THENH1 2
 
 // The server: owns services, starts each on its own threads, and stops them.
 //
@@ -129,14 +177,16 @@ typedef struct proxy_server proxy_server;
 // `proxy_service_free`. Not thread-safe: configure it from one thread.
 //
 // Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
+// proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
 // proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
 // proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_set_thread_hooks,
 // proxy_service_free.
 typedef struct proxy_service proxy_service;
 
 // One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
-// and, while the request is PENDING, from the one thread that will resume it (until it calls
-// `proxy_session_resume`). Never free it.
+// and, while the request is PENDING, from the one thread that will resume it until it calls
+// `proxy_session_resume`, even when the pending deadline passed or the request ended meanwhile
+// (accessors then answer GONE; the resume answers GONE and releases the handle). Never free it.
 //
 // Methods: proxy_session_id, proxy_session_phase, proxy_session_method, proxy_session_uri,
 // proxy_session_set_uri,
@@ -149,6 +199,19 @@ typedef struct proxy_service proxy_service;
 // proxy_session_set_retry, proxy_session_retries, proxy_session_summary, proxy_session_set_user,
 // proxy_session_get_user.
 typedef struct proxy_session proxy_session;
+
+// The configuration of TLS endpoints: create it, set a certificate (and optionally more), pass it
+// to `proxy_service_add_tls` (which copies it; one settings object may serve several endpoints)
+// and free it. Defaults: ALPN `h2`, `http/1.1`; TLS 1.2 and 1.3; no client auth; handshake
+// timeout 10 s. Not thread-safe: configure it from one thread.
+//
+// Methods: proxy_tls_settings_new, proxy_tls_settings_set_cert_files,
+// proxy_tls_settings_set_cert_pem, proxy_tls_settings_add_sni_cert_files,
+// proxy_tls_settings_add_sni_cert_pem, proxy_tls_settings_set_client_auth_file,
+// proxy_tls_settings_set_client_auth_pem, proxy_tls_settings_set_alpn,
+// proxy_tls_settings_set_versions, proxy_tls_settings_set_handshake_timeout,
+// proxy_tls_settings_last_error, proxy_tls_settings_free.
+typedef struct proxy_tls_settings proxy_tls_settings;
 
 // A result code returned by every fallible function. `PROXY_OK` (0) is success; errors start at
 // 7000 so they never look like an errno. Numbers never change; retired ones stay reserved.
@@ -260,7 +323,8 @@ typedef struct proxy_peer {
   uint32_t flags;
   // `host:port`, `1.2.3.4:80`, `[::1]:80`, or a Unix socket path (`/run/x.sock` or `unix:/run/x.sock`).
   struct proxy_str address;
-  // TLS server name (reserved for TLS peers; ignored now).
+  // TLS server name sent by SNI and checked against the certificate (empty: the host of
+  // `address`; no SNI for an IP address).
   struct proxy_str sni;
   // TCP/UDS connect timeout in milliseconds (0 = default).
   uint32_t connect_timeout_ms;
@@ -274,6 +338,16 @@ typedef struct proxy_peer {
   uint32_t idle_timeout_ms;
   // Pool partition: peers in different groups never share a connection.
   uint64_t pool_group;
+  // (ABI 0.3) TLS: CA bundle (PEM file path) to verify the peer against; empty: system roots.
+  struct proxy_str ca_file;
+  // (ABI 0.3) TLS: client certificate chain (PEM file path) presented to the peer.
+  struct proxy_str client_cert;
+  // (ABI 0.3) TLS: private key (PEM file path) of `client_cert`.
+  struct proxy_str client_key;
+  // (ABI 0.3) `PROXY_ALPN_*`: the HTTP version spoken to the peer.
+  uint32_t alpn;
+  // (ABI 0.3) Most concurrent requests on one HTTP/2 connection to the peer (0 = default).
+  uint32_t max_h2_streams;
 } proxy_peer;
 
 // What the proxy knows about a request, for the `logging` phase (`proxy_session_summary`).
@@ -346,8 +420,13 @@ typedef uint32_t proxy_headers_kind;
 // The object is in the wrong state (e.g. a server started twice, a service added after start).
 #define PROXY_WRONG_STATE 7011
 
-// The feature is not available in this build (e.g. TLS peers).
+// The feature is not available in this build.
 #define PROXY_UNSUPPORTED 7012
+
+// TLS configuration refused (missing or bad certificate / key / CA file, a key that does not match
+// its certificate, an SNI name the certificate does not cover, settings without a certificate).
+// The reason is in `proxy_tls_settings_last_error`. (ABI 0.3)
+#define PROXY_TLS_INVALID 7013
 
 // Go on with the next phase.
 #define PROXY_CONTINUE 1
@@ -441,7 +520,9 @@ const char *proxy_result_message(proxy_result code);
 proxy_result proxy_server_new(struct proxy_server **out);
 
 // Sets (or, with `f` NULL, removes) the server's log callback; messages above `max_level`
-// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed.
+// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed. It gets
+// the adapter's messages (unknown actions, pending deadlines) and the core's (an endpoint that
+// cannot start, accept errors, failed TLS handshakes at DEBUG); libproxy never writes to stderr.
 proxy_result proxy_server_set_log(struct proxy_server *server,
                                   proxy_log_fn f,
                                   void *user,
@@ -472,8 +553,14 @@ proxy_result proxy_server_free(struct proxy_server *server);
 // Resumes a session that returned `PROXY_PENDING` with `action` (`PROXY_CONTINUE`,
 // `PROXY_RESPONDED` or `PROXY_ERROR`). Callable from any thread, never blocks on the request,
 // never runs a callback itself: the request continues on its worker. A resume that arrives before
-// the callback returned PENDING is kept until it does. GONE when the session ended or its pending
-// deadline passed, ALREADY when it was resumed before, WRONG_PHASE when it is not pending,
+// the callback returned PENDING is kept until it does (the callback must have called
+// `proxy_session_id`, which arms its decision).
+//
+// Answers: OK when it decided the pending wait (or the armed callback); ALREADY when that
+// decision was resumed before, also while later phases of the session run, until a later
+// callback arms a new decision; WRONG_STATE when the session is alive but has nothing to resume
+// (no callback armed a decision: it is between phases or in a callback that did not ask for the
+// id); GONE when the session ended, its pending deadline passed, or the wait ended otherwise;
 // INVALID_PARAMETER for another action.
 proxy_result proxy_session_resume(struct proxy_server *server, uint64_t session_id, int32_t action);
 
@@ -496,6 +583,11 @@ proxy_result proxy_service_add_uds(struct proxy_service *service, const char *pa
 
 // Sets the number of worker threads (1..=1024).
 proxy_result proxy_service_set_threads(struct proxy_service *service, uint32_t threads);
+
+// 1: serve only HTTP/2 (h2c by prior knowledge on plaintext endpoints; anything else is refused);
+// 0 (default): HTTP/1.x, plus HTTP/2 for connections that start with its preface or negotiate
+// `h2` by ALPN. (ABI 0.3)
+proxy_result proxy_service_set_h2_only(struct proxy_service *service, uint32_t on);
 
 // 1: one work-stealing runtime (default); 0: `threads` isolated single-thread runtimes.
 proxy_result proxy_service_set_work_stealing(struct proxy_service *service, uint32_t on);
@@ -524,8 +616,11 @@ proxy_result proxy_service_set_thread_hooks(struct proxy_service *service,
                                             void *user);
 
 // The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
-// reused, so resuming an old id safely answers `PROXY_GONE`. Call it before returning
-// `PROXY_PENDING`. Errors: NULL_PARAMETER, WRONG_PHASE (not inside a callback), GONE.
+// reused, so resuming an old id safely answers `PROXY_GONE`. The id is the same in every phase,
+// but calling this inside a callback also arms that callback's resume decision: call it in the
+// callback that returns `PROXY_PENDING` before handing the id to another thread (a resume that
+// arrives before the callback returned is honoured only then). Errors: NULL_PARAMETER,
+// WRONG_PHASE (not inside a callback nor pending), GONE.
 proxy_result proxy_session_id(const struct proxy_session *s, uint64_t *out_id);
 
 // The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).
@@ -553,7 +648,7 @@ proxy_result proxy_session_path(const struct proxy_session *s, struct proxy_str 
 // The query string without `?`. NOT_FOUND when the target has no `?`.
 proxy_result proxy_session_query(const struct proxy_session *s, struct proxy_str *out);
 
-// The request's HTTP version as 10, 11 or 20.
+// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`.
 proxy_result proxy_session_version(const struct proxy_session *s, uint32_t *out);
 
 // The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
@@ -615,7 +710,9 @@ proxy_result proxy_session_header_remove(const struct proxy_session *s,
                                          struct proxy_str name);
 
 // Chooses the upstream (only in `upstream_peer`). The struct is copied. INVALID_PARAMETER for a
-// bad address or a too-small `struct_size`; UNSUPPORTED for `PROXY_PEER_TLS` in this build.
+// bad address, a too-small `struct_size`, an unknown flag or `alpn`, verification flags without
+// `PROXY_PEER_TLS`, or a client certificate without its key. TLS files are read when connecting:
+// a missing or bad one fails that connection (502, reason in `proxy_session_error`).
 proxy_result proxy_session_set_peer(const struct proxy_session *s, const struct proxy_peer *peer);
 
 // The response status: the head being filtered in `upstream_response_filter` /
@@ -673,11 +770,88 @@ proxy_result proxy_session_set_user(const struct proxy_session *s, void *user);
 // The host data set with `proxy_session_set_user` (NULL if none, or if `s` is NULL).
 void *proxy_session_get_user(const struct proxy_session *s);
 
+// Creates TLS settings with no certificate yet. `*out` receives them (free with
+// `proxy_tls_settings_free`).
+proxy_result proxy_tls_settings_new(struct proxy_tls_settings **out);
+
+// Frees TLS settings (endpoints added with them keep their copy). NULL is a no-op.
+void proxy_tls_settings_free(struct proxy_tls_settings *tls);
+
+// Sets the default certificate (served without SNI or for names no SNI certificate covers) from
+// a PEM certificate chain file and a PEM private key file. TLS_INVALID (see
+// `proxy_tls_settings_last_error`) for a missing file, bad PEM, or a key that does not match.
+proxy_result proxy_tls_settings_set_cert_files(struct proxy_tls_settings *tls,
+                                               const char *cert_path,
+                                               const char *key_path);
+
+// Like `proxy_tls_settings_set_cert_files` from PEM documents in memory (copied).
+proxy_result proxy_tls_settings_set_cert_pem(struct proxy_tls_settings *tls,
+                                             const uint8_t *cert_pem,
+                                             size_t cert_len,
+                                             const uint8_t *key_pem,
+                                             size_t key_len);
+
+// Serves a certificate (PEM files) to clients asking by SNI for one of `names`, a comma-separated
+// list of host names or `*.example.com` wildcards; the certificate must cover each of them. An
+// exact name wins over a wildcard.
+proxy_result proxy_tls_settings_add_sni_cert_files(struct proxy_tls_settings *tls,
+                                                   const char *names_list,
+                                                   const char *cert_path,
+                                                   const char *key_path);
+
+// Like `proxy_tls_settings_add_sni_cert_files` from PEM documents in memory (copied).
+proxy_result proxy_tls_settings_add_sni_cert_pem(struct proxy_tls_settings *tls,
+                                                 const char *names_list,
+                                                 const uint8_t *cert_pem,
+                                                 size_t cert_len,
+                                                 const uint8_t *key_pem,
+                                                 size_t key_len);
+
+// Verifies client certificates (mTLS) against the CAs of a PEM bundle file; `mode` is a
+// `PROXY_TLS_CLIENT_AUTH_*` (with `_NONE` the path may be NULL).
+proxy_result proxy_tls_settings_set_client_auth_file(struct proxy_tls_settings *tls,
+                                                     const char *ca_path,
+                                                     uint32_t mode);
+
+// Like `proxy_tls_settings_set_client_auth_file` from a PEM bundle in memory (copied).
+proxy_result proxy_tls_settings_set_client_auth_pem(struct proxy_tls_settings *tls,
+                                                    const uint8_t *ca_pem,
+                                                    size_t ca_len,
+                                                    uint32_t mode);
+
+// The ALPN protocols offered, most preferred first, as a comma-separated list: `"h2,http/1.1"`
+// (the default), `"http/1.1"` to keep the endpoint on HTTP/1.1, `""` to disable ALPN.
+proxy_result proxy_tls_settings_set_alpn(struct proxy_tls_settings *tls, const char *protocols);
+
+// The TLS versions accepted: an OR of `PROXY_TLS_VERSION_*` bits (default both).
+proxy_result proxy_tls_settings_set_versions(struct proxy_tls_settings *tls, uint32_t versions);
+
+// How long a client may take to complete its handshake, in milliseconds (> 0; default 10 s).
+proxy_result proxy_tls_settings_set_handshake_timeout(struct proxy_tls_settings *tls, uint32_t ms);
+
+// The message of the last call on `tls` that answered `PROXY_TLS_INVALID` (including
+// `proxy_service_add_tls` with these settings), e.g. "key file /x.pem: No such file or
+// directory". Empty when there was none. Valid until the next call on `tls`.
+proxy_result proxy_tls_settings_last_error(const struct proxy_tls_settings *tls,
+                                           struct proxy_str *out);
+
+// Binds a TLS endpoint on TCP now (like `proxy_service_add_tcp`) with a copy of `tls`.
+// TLS_INVALID (message in `proxy_tls_settings_last_error(tls)`) when the settings cannot make a
+// server (no certificate, unusable CA bundle); INVALID_PARAMETER for a malformed address; IO
+// when binding fails. HTTP/2 is served to clients that negotiate `h2` by ALPN.
+proxy_result proxy_service_add_tls(struct proxy_service *service,
+                                   const char *addr,
+                                   const struct proxy_tls_settings *tls,
+                                   uint16_t *out_port);
+
+// Binds a TLS endpoint on a Unix domain socket now (see `proxy_service_add_tls`).
+proxy_result proxy_service_add_tls_uds(struct proxy_service *service,
+                                       const char *path,
+                                       const struct proxy_tls_settings *tls);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
-
-#endif  /* LIBPROXY_PROXY_H */
 
 #ifdef __cplusplus
 extern "C" {
@@ -692,3 +866,5 @@ static inline proxy_str proxy_str_from_cstr(const char *s) {
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif
+
+#endif  /* LIBPROXY_PROXY_H */

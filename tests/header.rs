@@ -58,3 +58,21 @@ fn header_compiles_as_c99_and_cxx() {
         assert!(st.success(), "proxy.h does not compile with {cc} {args:?}");
     }
 }
+
+/// Including the header twice must compile (its inline helpers sit inside the include guard).
+#[test]
+fn header_included_twice_compiles_as_c99_and_cxx() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let src = dir.join("twice.c");
+    std::fs::write(&src, "#include <proxy.h>\n#include <proxy.h>\nint main(void) { return (int)proxy_str_from_cstr(\"\").len; }\n").unwrap();
+    for (cc, args) in [("cc", &["-std=c99", "-x", "c"][..]), ("c++", &["-std=c++11", "-x", "c++"][..])] {
+        let st = Command::new(cc)
+            .args(["-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+            .arg(root().join("include"))
+            .args(args)
+            .arg(&src)
+            .status()
+            .expect("compiler");
+        assert!(st.success(), "including proxy.h twice fails with {cc} {args:?}");
+    }
+}

@@ -6,7 +6,9 @@
 #      SONAME, and check include/proxy.h against the pinned cbindgen;
 #   3. every C/C++ example built with -Wall -Wextra -Werror, normally and with ASan + UBSan; the
 #      minimal proxy answers a request under ASan, then under valgrind memcheck (leak check), and
-#      shuts down cleanly on SIGTERM.
+#      shuts down cleanly on SIGTERM;
+#   4. the Go binding's tests (bindings/go/run-tests.sh: go vet, go test -race) with the `go`
+#      already on PATH (installs nothing).
 # Usage: tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,5 +93,13 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 echo "== minimal_proxy under valgrind"
 smoke_minimal_proxy valgrind -q --error-exitcode=1 --leak-check=full \
   --suppressions="$ROOT/tests/c/valgrind.supp" "$BIN/minimal_proxy"
+
+echo "== Go binding (go vet, go test -race, examples) with the go on PATH"
+if command -v go >/dev/null; then
+  bindings/go/run-tests.sh
+else
+  echo "go not found on PATH: the Go binding needs Go >= 1.22 (not installed by this script)" >&2
+  exit 1
+fi
 
 echo "== all tests passed"

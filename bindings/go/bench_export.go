@@ -3,7 +3,7 @@
 package proxy
 
 /*
-#include "lp.h" // guarded: proxy.h's proxy_str_from_cstr sits outside its include guard
+#include "lp.h"
 */
 import "C"
 

@@ -29,6 +29,7 @@ const (
 	CodeTooSmall         Code = C.PROXY_TOO_SMALL
 	CodeWrongState       Code = C.PROXY_WRONG_STATE
 	CodeUnsupported      Code = C.PROXY_UNSUPPORTED
+	CodeTLSInvalid       Code = C.PROXY_TLS_INVALID
 )
 
 // String is libproxy's description of the code (proxy_result_message).
@@ -39,11 +40,15 @@ func (c Code) String() string { return C.GoString(C.proxy_result_message(C.proxy
 //
 //	if errors.Is(err, proxy.ErrNotFound) { ... }
 type Error struct {
-	Op   string // the C function, e.g. "proxy_session_header_set"
-	Code Code
+	Op     string // the C function, e.g. "proxy_session_header_set"
+	Code   Code
+	Detail string // libproxy's explanation when it gives one (TLS configuration errors)
 }
 
 func (e *Error) Error() string {
+	if e.Detail != "" {
+		return "libproxy: " + e.Op + ": " + e.Code.String() + " (" + strconv.Itoa(int(e.Code)) + "): " + e.Detail
+	}
 	if e.Op == "" {
 		return "libproxy: " + e.Code.String() + " (" + strconv.Itoa(int(e.Code)) + ")"
 	}
@@ -71,6 +76,7 @@ var (
 	ErrTooSmall         = &Error{Code: CodeTooSmall}
 	ErrWrongState       = &Error{Code: CodeWrongState}
 	ErrUnsupported      = &Error{Code: CodeUnsupported}
+	ErrTLSInvalid       = &Error{Code: CodeTLSInvalid}
 )
 
 // ErrClosed is returned by every method of a Server or Service that

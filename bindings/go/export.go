@@ -4,7 +4,7 @@ package proxy
 // preamble holds declarations only, as cgo requires for files with //export.
 
 /*
-#include "lp.h" // guarded: proxy.h's proxy_str_from_cstr sits outside its include guard
+#include "lp.h"
 */
 import "C"
 

@@ -66,7 +66,9 @@ proxy_result lp_header_remove(proxy_session *s, uint32_t kind, const char *name,
 proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, size_t alen,
                                 const char *sni, size_t slen, uint32_t connect_ms, uint32_t total_ms,
                                 uint32_t read_ms, uint32_t write_ms, uint32_t idle_ms,
-                                uint64_t pool_group) {
+                                uint64_t pool_group, const char *ca, size_t calen,
+                                const char *cert, size_t certlen, const char *key, size_t keylen,
+                                uint32_t alpn, uint32_t max_h2_streams) {
 	proxy_peer p;
 	memset(&p, 0, sizeof p);
 	p.struct_size = sizeof p;
@@ -79,6 +81,11 @@ proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, siz
 	p.write_timeout_ms = write_ms;
 	p.idle_timeout_ms = idle_ms;
 	p.pool_group = pool_group;
+	p.ca_file = lp_str(ca, calen);
+	p.client_cert = lp_str(cert, certlen);
+	p.client_key = lp_str(key, keylen);
+	p.alpn = alpn;
+	p.max_h2_streams = max_h2_streams;
 	return proxy_session_set_peer(s, &p);
 }
 

@@ -37,7 +37,9 @@ proxy_result lp_header_add(proxy_session *s, uint32_t kind, const char *name, si
 proxy_result lp_header_remove(proxy_session *s, uint32_t kind, const char *name, size_t nlen);
 proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, size_t alen,
                          const char *sni, size_t slen, uint32_t connect_ms, uint32_t total_ms,
-                         uint32_t read_ms, uint32_t write_ms, uint32_t idle_ms, uint64_t pool_group);
+                         uint32_t read_ms, uint32_t write_ms, uint32_t idle_ms, uint64_t pool_group,
+                         const char *ca, size_t calen, const char *cert, size_t certlen,
+                         const char *key, size_t keylen, uint32_t alpn, uint32_t max_h2_streams);
 /* hbuf holds name0 value0 name1 value1 ... back to back; lens[2i] / lens[2i+1] their lengths. */
 proxy_result lp_respond(proxy_session *s, uint32_t status, const char *hbuf, const size_t *lens,
                         size_t n, const uint8_t *body, size_t blen);

@@ -157,7 +157,7 @@ func (s *Session) u32(op string, f func(*C.proxy_session, *C.uint32_t) C.proxy_r
 	return uint32(out), nil
 }
 
-// Version mirrors proxy_session_version: 10, 11 or 20.
+// Version mirrors proxy_session_version: HTTP10, HTTP11 or HTTP20 (10, 11, 20).
 func (s *Session) Version() (int, error) {
 	v, err := s.u32("proxy_session_version", func(p *C.proxy_session, o *C.uint32_t) C.proxy_result { return C.proxy_session_version(p, o) })
 	return int(v), err
@@ -326,14 +326,42 @@ func (s *Session) HeaderRemove(kind HeaderKind, name string) error {
 // PeerFlags are proxy_peer.flags bits.
 type PeerFlags uint32
 
-// PeerTLS connects with TLS (ErrUnsupported in this build).
-const PeerTLS PeerFlags = C.PROXY_PEER_TLS
+// Peer flags, mirroring PROXY_PEER_*.
+const (
+	// PeerTLS connects with TLS (SNI, verification against CAFile or the system roots).
+	PeerTLS PeerFlags = C.PROXY_PEER_TLS
+	// PeerTLSNoVerify (with PeerTLS) skips certificate verification (open to interception).
+	PeerTLSNoVerify PeerFlags = C.PROXY_PEER_TLS_NO_VERIFY
+	// PeerTLSNoVerifyHostname (with PeerTLS) verifies the chain but not the name.
+	PeerTLSNoVerifyHostname PeerFlags = C.PROXY_PEER_TLS_NO_VERIFY_HOSTNAME
+)
+
+// ALPN is the HTTP version spoken to a peer (PROXY_ALPN_*).
+type ALPN uint32
+
+// Peer protocols.
+const (
+	// ALPNH1 speaks HTTP/1.1 (default).
+	ALPNH1 ALPN = C.PROXY_ALPN_H1
+	// ALPNH2 speaks HTTP/2 only (by ALPN over TLS, h2c by prior knowledge on plaintext).
+	ALPNH2 ALPN = C.PROXY_ALPN_H2
+	// ALPNH2ThenH1 speaks HTTP/2 when the TLS peer agrees, else HTTP/1.1.
+	ALPNH2ThenH1 ALPN = C.PROXY_ALPN_H2THENH1
+)
+
+// HTTP versions as Session.Version reports them (PROXY_HTTP_*).
+const (
+	HTTP10 = C.PROXY_HTTP_10
+	HTTP11 = C.PROXY_HTTP_11
+	HTTP20 = C.PROXY_HTTP_20
+)
 
 // Peer mirrors proxy_peer: where and how to connect upstream. Zero durations take the library
 // defaults.
 type Peer struct {
 	// Address is "host:port", "1.2.3.4:80", "[::1]:80" or a Unix socket path.
-	Address                string
+	Address string
+	// SNI is the TLS server name (empty: the host of Address; none for an IP address).
 	SNI                    string
 	Flags                  PeerFlags
 	ConnectTimeout         time.Duration
@@ -343,6 +371,14 @@ type Peer struct {
 	IdleTimeout            time.Duration
 	// PoolGroup partitions the connection pool: peers in different groups never share one.
 	PoolGroup uint64
+	// CAFile is a PEM bundle to verify a TLS peer against (empty: the system roots).
+	CAFile string
+	// ClientCert and ClientKey are PEM files of a client certificate for a TLS peer.
+	ClientCert, ClientKey string
+	// ALPN selects HTTP/1.1, HTTP/2 or HTTP/2-then-1.1 towards the peer.
+	ALPN ALPN
+	// MaxH2Streams limits concurrent requests on one HTTP/2 connection (0: default).
+	MaxH2Streams uint32
 }
 
 // SetPeer mirrors proxy_session_set_peer (only in UpstreamPeer).
@@ -353,10 +389,13 @@ func (s *Session) SetPeer(peer Peer) error {
 	}
 	ap, al := cstr(peer.Address)
 	sp, sl := cstr(peer.SNI)
+	cp, cl := cstr(peer.CAFile)
+	ccp, ccl := cstr(peer.ClientCert)
+	ckp, ckl := cstr(peer.ClientKey)
 	return check("proxy_session_set_peer", C.lp_set_peer(p, C.uint32_t(peer.Flags), ap, al, sp, sl,
 		durationMS(peer.ConnectTimeout), durationMS(peer.TotalConnectionTimeout),
 		durationMS(peer.ReadTimeout), durationMS(peer.WriteTimeout), durationMS(peer.IdleTimeout),
-		C.uint64_t(peer.PoolGroup)))
+		C.uint64_t(peer.PoolGroup), cp, cl, ccp, ccl, ckp, ckl, C.uint32_t(peer.ALPN), C.uint32_t(peer.MaxH2Streams)))
 }
 
 // Respond mirrors proxy_session_respond: answer locally with status (200..599), headers and

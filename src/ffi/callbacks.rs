@@ -226,12 +226,33 @@ impl FfiHooks {
                 let mut a = cell.access.lock();
                 if let Some(early) = a.early.take() {
                     // Resumed before the callback returned: nothing ran early, go on now.
-                    a.resumed = true;
                     return Step::Done(early);
+                }
+                if a.expired {
+                    // A deadline passed earlier: nobody may resume this session any more.
+                    drop(a);
+                    self.shared.log(
+                        PROXY_LOG_WARN,
+                        &format!(
+                            "{}: PROXY_PENDING after a pending deadline counts as PROXY_ERROR",
+                            phase_name(phase)
+                        ),
+                    );
+                    return Step::Done(PROXY_ERROR);
+                }
+                // A host that kept the id from an earlier phase may resume this wait too.
+                let seq = a.seq;
+                if a.decision != Decision::Armed(seq) {
+                    a.decision = Decision::Armed(seq);
                 }
                 let (tx, rx) = oneshot::channel();
                 a.waker = Some(tx);
                 a.state = State::Pending;
+                a.host_holds = true;
+                drop(a);
+                // Registered even when the callback never asked for the id: a host thread may
+                // hold the handle, and the registry keeps the cell alive for it.
+                cell.register();
                 Step::Wait(rx)
             }
             PROXY_PENDING => {

@@ -18,6 +18,7 @@ pub mod callbacks;
 pub mod result;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod types;
 
 thread_local! {

@@ -34,8 +34,12 @@ pub const PROXY_BUSY: proxy_result = 7009;
 pub const PROXY_TOO_SMALL: proxy_result = 7010;
 /// The object is in the wrong state (e.g. a server started twice, a service added after start).
 pub const PROXY_WRONG_STATE: proxy_result = 7011;
-/// The feature is not available in this build (e.g. TLS peers).
+/// The feature is not available in this build.
 pub const PROXY_UNSUPPORTED: proxy_result = 7012;
+/// TLS configuration refused (missing or bad certificate / key / CA file, a key that does not match
+/// its certificate, an SNI name the certificate does not cover, settings without a certificate).
+/// The reason is in `proxy_tls_settings_last_error`. (ABI 0.3)
+pub const PROXY_TLS_INVALID: proxy_result = 7013;
 
 /// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
 /// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
@@ -55,7 +59,7 @@ pub const PROXY_ERROR: proxy_action = 4;
 /// ABI major version: a host built against another major must not use this library.
 pub const PROXY_ABI_VERSION_MAJOR: u32 = 0;
 /// ABI minor version: grows when functions or struct fields are appended.
-pub const PROXY_ABI_VERSION_MINOR: u32 = 2;
+pub const PROXY_ABI_VERSION_MINOR: u32 = 3;
 
 /// Feature bit: Unix domain socket listeners and peers.
 pub const PROXY_FEATURE_UDS: u64 = 1;
@@ -63,9 +67,11 @@ pub const PROXY_FEATURE_UDS: u64 = 1;
 pub const PROXY_FEATURE_PENDING: u64 = 2;
 /// Feature bit: body filter callbacks.
 pub const PROXY_FEATURE_BODY_FILTERS: u64 = 4;
-/// Feature bit: TLS listeners and peers (not in this build).
+/// Feature bit: TLS endpoints (`proxy_tls_settings`, `proxy_service_add_tls`) and TLS peers
+/// (`PROXY_PEER_TLS` with the ABI 0.3 `proxy_peer` fields).
 pub const PROXY_FEATURE_TLS: u64 = 8;
-/// Feature bit: HTTP/2 (not in this build).
+/// Feature bit: HTTP/2 downstream (ALPN `h2` on TLS endpoints, h2c by prior knowledge on
+/// plaintext ones) and upstream (`proxy_peer.alpn`).
 pub const PROXY_FEATURE_H2: u64 = 16;
 /// Feature bit: `proxy_service_set_thread_hooks` and `proxy_session_set_uri` (ABI 0.2).
 pub const PROXY_FEATURE_THREAD_HOOKS: u64 = 32;
@@ -89,7 +95,12 @@ pub extern "C" fn proxy_abi_version() -> u32 {
 #[no_mangle]
 pub extern "C" fn proxy_features() -> u64 {
     ffi_panic_boundary! {
-        PROXY_FEATURE_UDS | PROXY_FEATURE_PENDING | PROXY_FEATURE_BODY_FILTERS | PROXY_FEATURE_THREAD_HOOKS
+        PROXY_FEATURE_UDS
+            | PROXY_FEATURE_PENDING
+            | PROXY_FEATURE_BODY_FILTERS
+            | PROXY_FEATURE_TLS
+            | PROXY_FEATURE_H2
+            | PROXY_FEATURE_THREAD_HOOKS
     }
 }
 
@@ -113,6 +124,7 @@ pub extern "C" fn proxy_result_message(code: proxy_result) -> *const c_char {
             PROXY_TOO_SMALL => "output array too small\0",
             PROXY_WRONG_STATE => "object in the wrong state for this call\0",
             PROXY_UNSUPPORTED => "not supported by this build\0",
+            PROXY_TLS_INVALID => "invalid TLS configuration (see proxy_tls_settings_last_error)\0",
             _ => "unknown result\0",
         };
         s.as_ptr().cast()

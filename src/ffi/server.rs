@@ -14,7 +14,7 @@ use super::session::Registry;
 use super::types::*;
 use crate::listener::TransportStack;
 use crate::proxy::HttpProxy;
-use crate::server::{Server, ServerConf, ServerHandle};
+use crate::server::{Logger, Server, ServerConf, ServerHandle};
 use crate::service::ListeningService;
 
 /// Log level: errors.
@@ -111,6 +111,7 @@ pub struct proxy_server {
 /// `proxy_service_free`. Not thread-safe: configure it from one thread.
 ///
 /// Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
+/// proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
 /// proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
 /// proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_set_thread_hooks,
 /// proxy_service_free.
@@ -131,9 +132,14 @@ pub struct proxy_service {
 pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result {
     ffi_panic_boundary! {
         let out = try_mut!(out);
+        let shared = Arc::new(Shared { registry: Arc::default(), log: Mutex::new(None) });
+        // The core's own messages (accept / attach errors, failed handshakes) go to this server's
+        // log callback, never to stderr.
+        let sink = shared.clone();
+        let conf = ServerConf { log: Logger::new(move |level, msg| sink.log(level as u32, msg)), ..ServerConf::default() };
         let s = Box::new(proxy_server {
-            shared: Arc::new(Shared { registry: Arc::default(), log: Mutex::new(None) }),
-            state: Mutex::new(ServerState::Building(Server::new(ServerConf::default()))),
+            shared,
+            state: Mutex::new(ServerState::Building(Server::new(conf))),
             stopped: Condvar::new(),
             stop_requested: tokio::sync::Notify::new(),
         });
@@ -143,7 +149,9 @@ pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result 
 }
 
 /// Sets (or, with `f` NULL, removes) the server's log callback; messages above `max_level`
-/// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed.
+/// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed. It gets
+/// the adapter's messages (unknown actions, pending deadlines) and the core's (an endpoint that
+/// cannot start, accept errors, failed TLS handshakes at DEBUG); libproxy never writes to stderr.
 #[no_mangle]
 pub extern "C" fn proxy_server_set_log(
     server: *mut proxy_server,
@@ -337,6 +345,7 @@ pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
         // SAFETY: non-NULL and created by proxy_server_new; the caller gives up ownership.
         let s = unsafe { Box::from_raw(server) };
         shutdown(&s, Duration::ZERO);
+        s.shared.registry.clear();
         drop(s);
         PROXY_OK
     }
@@ -345,8 +354,14 @@ pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
 /// Resumes a session that returned `PROXY_PENDING` with `action` (`PROXY_CONTINUE`,
 /// `PROXY_RESPONDED` or `PROXY_ERROR`). Callable from any thread, never blocks on the request,
 /// never runs a callback itself: the request continues on its worker. A resume that arrives before
-/// the callback returned PENDING is kept until it does. GONE when the session ended or its pending
-/// deadline passed, ALREADY when it was resumed before, WRONG_PHASE when it is not pending,
+/// the callback returned PENDING is kept until it does (the callback must have called
+/// `proxy_session_id`, which arms its decision).
+///
+/// Answers: OK when it decided the pending wait (or the armed callback); ALREADY when that
+/// decision was resumed before, also while later phases of the session run, until a later
+/// callback arms a new decision; WRONG_STATE when the session is alive but has nothing to resume
+/// (no callback armed a decision: it is between phases or in a callback that did not ask for the
+/// id); GONE when the session ended, its pending deadline passed, or the wait ended otherwise;
 /// INVALID_PARAMETER for another action.
 #[no_mangle]
 pub extern "C" fn proxy_session_resume(
@@ -426,6 +441,12 @@ pub extern "C" fn proxy_service_add_tcp(
     }
 }
 
+impl proxy_service {
+    pub(crate) fn push_stack(&mut self, stack: TransportStack) {
+        self.stacks.push(stack);
+    }
+}
+
 /// Binds a Unix domain socket endpoint now (a stale socket file is replaced).
 #[no_mangle]
 pub extern "C" fn proxy_service_add_uds(service: *mut proxy_service, path: *const c_char) -> proxy_result {
@@ -455,6 +476,18 @@ pub extern "C" fn proxy_service_set_threads(service: *mut proxy_service, threads
             return PROXY_INVALID_PARAMETER;
         }
         svc.threads = threads as usize;
+        PROXY_OK
+    }
+}
+
+/// 1: serve only HTTP/2 (h2c by prior knowledge on plaintext endpoints; anything else is refused);
+/// 0 (default): HTTP/1.x, plus HTTP/2 for connections that start with its preface or negotiate
+/// `h2` by ALPN. (ABI 0.3)
+#[no_mangle]
+pub extern "C" fn proxy_service_set_h2_only(service: *mut proxy_service, on: u32) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        svc.opts.h2_only = on != 0;
         PROXY_OK
     }
 }

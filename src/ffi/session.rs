@@ -90,6 +90,19 @@ pub(crate) enum Extra {
 // cell's lock while the worker is parked; moving them between threads with the future is fine.
 unsafe impl Send for Extra {}
 
+/// The resume decision of a session (see `proxy_session_resume`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Nothing to resume: no callback asked for the id since the last decision was consumed.
+    None,
+    /// The callback with this sequence number asked for the id (or returned PENDING): the next
+    /// resume decides it.
+    Armed(u64),
+    /// The decision of the callback with this sequence number was resumed: later resumes answer
+    /// ALREADY until a later callback arms a new decision.
+    Resumed(u64),
+}
+
 pub(crate) struct Access {
     pub(crate) state: State,
     pub(crate) phase: proxy_phase,
@@ -97,13 +110,18 @@ pub(crate) struct Access {
     pub(crate) extra: Extra,
     /// Chosen in `upstream_peer`.
     pub(crate) peer: Option<HttpPeer>,
+    /// Counts callbacks (`enter`), so a decision knows which callback it belongs to.
+    pub(crate) seq: u64,
+    pub(crate) decision: Decision,
     /// A resume that arrived while the callback was still running.
     pub(crate) early: Option<proxy_action>,
     pub(crate) waker: Option<oneshot::Sender<proxy_action>>,
-    /// The last pending wait was resumed (a second resume answers ALREADY).
-    pub(crate) resumed: bool,
-    /// The last pending wait passed its deadline (a late resume answers GONE).
+    /// A pending deadline passed: resumes answer GONE from then on, and the host's threads
+    /// (outside callbacks) get GONE from every accessor.
     pub(crate) expired: bool,
+    /// A host thread holds the handle of a pending wait it has not resumed yet: the cell must
+    /// outlive the request until it does.
+    pub(crate) host_holds: bool,
     user: *mut c_void,
     client_addr: Option<String>,
     server_addr: Option<String>,
@@ -111,8 +129,9 @@ pub(crate) struct Access {
 }
 
 /// One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
-/// and, while the request is PENDING, from the one thread that will resume it (until it calls
-/// `proxy_session_resume`). Never free it.
+/// and, while the request is PENDING, from the one thread that will resume it until it calls
+/// `proxy_session_resume`, even when the pending deadline passed or the request ended meanwhile
+/// (accessors then answer GONE; the resume answers GONE and releases the handle). Never free it.
 ///
 /// Methods: proxy_session_id, proxy_session_phase, proxy_session_method, proxy_session_uri,
 /// proxy_session_set_uri,
@@ -138,39 +157,68 @@ unsafe impl Send for proxy_session {}
 unsafe impl Sync for proxy_session {}
 
 /// Pending-capable sessions of one server, by id. Ids are never reused (a u64 counter), so a stale
-/// id can only miss: GONE.
+/// id can only miss: GONE. The cells form a cycle with the registry while registered; `end`,
+/// `resume` and `clear` (at server free) break it.
 #[derive(Default)]
 pub(crate) struct Registry {
     next: AtomicU64,
-    map: Mutex<HashMap<u64, Weak<proxy_session>>>,
+    /// Strong: a cell stays alive while its id is registered, which lasts until the request ended
+    /// and, when a host thread still holds the handle of an unresumed pending wait, until that
+    /// thread resumes (answered GONE) or the server is freed.
+    map: Mutex<HashMap<u64, Arc<proxy_session>>>,
 }
 
 impl Registry {
     pub(crate) fn resume(&self, id: u64, action: proxy_action) -> proxy_result {
-        let cell = match self.map.lock().get(&id).and_then(Weak::upgrade) {
-            Some(c) => c,
+        let cell = match self.map.lock().get(&id) {
+            Some(c) => c.clone(),
             None => return PROXY_GONE,
         };
         let mut a = cell.access.lock();
-        match a.state {
-            State::Ended => PROXY_GONE,
-            State::InCallback if a.early.is_some() || a.resumed => PROXY_ALREADY,
-            State::InCallback => {
-                a.early = Some(action);
-                PROXY_OK
-            }
-            State::Pending => match a.waker.take() {
-                Some(tx) => {
-                    a.resumed = true;
-                    let _ = tx.send(action);
+        let r = if a.expired {
+            PROXY_GONE
+        } else {
+            match (a.state, a.decision) {
+                (State::Ended, _) => PROXY_GONE,
+                (_, Decision::Resumed(_)) => PROXY_ALREADY,
+                (State::Pending, Decision::Armed(n)) => match a.waker.take() {
+                    Some(tx) => {
+                        a.decision = Decision::Resumed(n);
+                        let _ = tx.send(action);
+                        PROXY_OK
+                    }
+                    None => PROXY_GONE,
+                },
+                // Resumed before the callback returned PENDING: kept until it does.
+                (State::InCallback, Decision::Armed(n)) if n == a.seq => {
+                    a.early = Some(action);
+                    a.decision = Decision::Resumed(n);
                     PROXY_OK
                 }
-                None => PROXY_ALREADY,
-            },
-            State::Idle if a.expired => PROXY_GONE,
-            State::Idle if a.resumed => PROXY_ALREADY,
-            State::Idle => PROXY_WRONG_PHASE,
+                // The wait this decision belonged to is over without a resume.
+                (_, Decision::Armed(_)) => PROXY_GONE,
+                (_, Decision::None) => PROXY_WRONG_STATE,
+            }
+        };
+        if r == PROXY_OK || r == PROXY_GONE {
+            // The host gives its handle back with this call.
+            a.host_holds = false;
         }
+        let release = a.state == State::Ended && r == PROXY_GONE;
+        drop(a);
+        if release {
+            // Kept only for this host thread: nothing can reach the cell any more.
+            let cell = self.map.lock().remove(&id);
+            drop(cell);
+        }
+        r
+    }
+
+    /// Drops the cells still kept for hosts that never resumed (the server is being freed; the
+    /// header's contract ends every handle there).
+    pub(crate) fn clear(&self) {
+        let cells = std::mem::take(&mut *self.map.lock());
+        drop(cells);
     }
 }
 
@@ -184,10 +232,12 @@ impl proxy_session {
                 session: std::ptr::null_mut(),
                 extra: Extra::None,
                 peer: None,
+                seq: 0,
+                decision: Decision::None,
                 early: None,
                 waker: None,
-                resumed: false,
                 expired: false,
+                host_holds: false,
                 user: std::ptr::null_mut(),
                 client_addr: None,
                 server_addr: None,
@@ -198,6 +248,25 @@ impl proxy_session {
         })
     }
 
+    /// The session's id, registering the cell under it on first use (the worker going PENDING and
+    /// a host thread asking for the id may race: one id wins).
+    pub(crate) fn register(&self) -> u64 {
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 {
+            return id;
+        }
+        let new = self.registry.next.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.id.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                if let Some(me) = self.me.upgrade() {
+                    self.registry.map.lock().insert(new, me);
+                }
+                new
+            }
+            Err(won) => won,
+        }
+    }
+
     /// Opens the cell for a callback of `phase`.
     pub(crate) fn enter(&self, phase: proxy_phase, session: *mut Session, extra: Extra) {
         let mut a = self.access.lock();
@@ -205,17 +274,22 @@ impl proxy_session {
         a.phase = phase;
         a.session = session;
         a.extra = extra;
+        a.seq += 1;
+    }
+
+    /// Forgets what a callback that did not wait left of its decision: an unused arming, or an
+    /// early resume it did not honour (the decision stays resumed: a second resume is ALREADY).
+    fn settle(a: &mut Access) {
         a.early = None;
-        a.resumed = false;
-        a.expired = false;
+        if a.state == State::InCallback && a.decision == Decision::Armed(a.seq) {
+            a.decision = Decision::None;
+        }
     }
 
     /// Closes the cell: no pointer into the request survives this.
     pub(crate) fn leave(&self) -> Access2 {
         let mut a = self.access.lock();
-        if a.early.take().is_some() {
-            a.resumed = true;
-        }
+        Self::settle(&mut a);
         a.state = State::Idle;
         a.phase = PROXY_PHASE_NONE;
         a.session = std::ptr::null_mut();
@@ -233,9 +307,7 @@ impl proxy_session {
     /// Like `leave` for phases that choose neither a peer nor a retry: nothing is moved out.
     pub(crate) fn close(&self) {
         let mut a = self.access.lock();
-        if a.early.take().is_some() {
-            a.resumed = true;
-        }
+        Self::settle(&mut a);
         a.state = State::Idle;
         a.phase = PROXY_PHASE_NONE;
         a.session = std::ptr::null_mut();
@@ -243,23 +315,33 @@ impl proxy_session {
         a.extra = Extra::None;
     }
 
-    /// The request is over: later resumes answer GONE.
+    /// The request is over: later resumes and accessors answer GONE. When a host thread still
+    /// holds the handle of a wait it did not resume (deadline passed, client gone, shutdown), the
+    /// registry keeps the cell until that thread resumes, so its accessors read a live cell.
     pub(crate) fn end(&self) {
-        {
+        let keep = {
             let mut a = self.access.lock();
             a.state = State::Ended;
             a.session = std::ptr::null_mut();
+            a.extra = Extra::None;
             a.waker = None;
-        }
+            a.host_holds
+        };
         let id = self.id.load(Ordering::Acquire);
-        if id != 0 {
-            self.registry.map.lock().remove(&id);
+        if id != 0 && !keep {
+            let cell = self.registry.map.lock().remove(&id);
+            drop(cell);
         }
     }
 
     /// Locks the cell and runs `f` if a callback is running or the request is pending.
     fn with<R>(&self, f: impl FnOnce(&mut Access) -> Result<R, proxy_result>) -> Result<R, proxy_result> {
         let mut a = self.access.lock();
+        // After a pending deadline the host's threads get GONE; later callbacks on the worker
+        // (fail_to_proxy, logging) still see the session.
+        if a.expired && !super::inside_callback() {
+            return Err(PROXY_GONE);
+        }
         match a.state {
             State::InCallback | State::Pending => f(&mut a),
             State::Ended => Err(PROXY_GONE),
@@ -355,23 +437,29 @@ fn header_value(value: &proxy_str) -> Result<HeaderValue, proxy_result> {
 }
 
 /// The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
-/// reused, so resuming an old id safely answers `PROXY_GONE`. Call it before returning
-/// `PROXY_PENDING`. Errors: NULL_PARAMETER, WRONG_PHASE (not inside a callback), GONE.
+/// reused, so resuming an old id safely answers `PROXY_GONE`. The id is the same in every phase,
+/// but calling this inside a callback also arms that callback's resume decision: call it in the
+/// callback that returns `PROXY_PENDING` before handing the id to another thread (a resume that
+/// arrives before the callback returned is honoured only then). Errors: NULL_PARAMETER,
+/// WRONG_PHASE (not inside a callback nor pending), GONE.
 #[no_mangle]
 pub extern "C" fn proxy_session_id(s: *const proxy_session, out_id: *mut u64) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out_id);
-        let r = s.with(|_| Ok(()));
+        let r = s.with(|a| {
+            // Inside a callback, asking for the id arms the callback's resume decision (unless
+            // it was already armed or resumed by this very callback).
+            if a.state == State::InCallback && !a.expired {
+                match a.decision {
+                    Decision::Armed(n) | Decision::Resumed(n) if n == a.seq => {}
+                    _ => a.decision = Decision::Armed(a.seq),
+                }
+            }
+            Ok(())
+        });
         try_res!(r);
-        let mut id = s.id.load(Ordering::Acquire);
-        if id == 0 {
-            id = s.registry.next.fetch_add(1, Ordering::Relaxed) + 1;
-            s.id.store(id, Ordering::Release);
-            // The request owns the Arc; the registry only a Weak: no cycle.
-            s.registry.map.lock().insert(id, s.me.clone());
-        }
-        *out = id;
+        *out = s.register();
         PROXY_OK
     }
 }
@@ -484,7 +572,14 @@ pub extern "C" fn proxy_session_query(s: *const proxy_session, out: *mut proxy_s
     }
 }
 
-/// The request's HTTP version as 10, 11 or 20.
+/// `proxy_session_version`: HTTP/1.0.
+pub const PROXY_HTTP_10: u32 = 10;
+/// `proxy_session_version`: HTTP/1.1.
+pub const PROXY_HTTP_11: u32 = 11;
+/// `proxy_session_version`: HTTP/2 (over TLS by ALPN, or h2c by prior knowledge).
+pub const PROXY_HTTP_20: u32 = 20;
+
+/// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`.
 #[no_mangle]
 pub extern "C" fn proxy_session_version(s: *const proxy_session, out: *mut u32) -> proxy_result {
     ffi_panic_boundary! {
@@ -492,10 +587,10 @@ pub extern "C" fn proxy_session_version(s: *const proxy_session, out: *mut u32) 
         let out = try_mut!(out);
         put(out, s.with(|a| Ok(match a.session()?.req.version {
             http::Version::HTTP_09 => 9,
-            http::Version::HTTP_10 => 10,
-            http::Version::HTTP_2 => 20,
+            http::Version::HTTP_10 => PROXY_HTTP_10,
+            http::Version::HTTP_2 => PROXY_HTTP_20,
             http::Version::HTTP_3 => 30,
-            _ => 11,
+            _ => PROXY_HTTP_11,
         })))
     }
 }
@@ -682,7 +777,9 @@ pub extern "C" fn proxy_session_header_remove(
 }
 
 /// Chooses the upstream (only in `upstream_peer`). The struct is copied. INVALID_PARAMETER for a
-/// bad address or a too-small `struct_size`; UNSUPPORTED for `PROXY_PEER_TLS` in this build.
+/// bad address, a too-small `struct_size`, an unknown flag or `alpn`, verification flags without
+/// `PROXY_PEER_TLS`, or a client certificate without its key. TLS files are read when connecting:
+/// a missing or bad one fails that connection (502, reason in `proxy_session_error`).
 #[no_mangle]
 pub extern "C" fn proxy_session_set_peer(s: *const proxy_session, peer: *const proxy_peer) -> proxy_result {
     ffi_panic_boundary! {

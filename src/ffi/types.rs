@@ -5,7 +5,9 @@ use std::ffi::{c_char, CStr};
 use std::time::Duration;
 
 use super::result::*;
-use crate::upstream::{HttpPeer, PeerOptions};
+use std::path::PathBuf;
+
+use crate::upstream::{Alpn, HttpPeer, PeerOptions, PeerTls};
 
 /// A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
 /// valid until the callback returns or the next call that changes what they point into; copy what
@@ -47,8 +49,22 @@ pub struct proxy_header {
     pub value: proxy_str,
 }
 
-/// `proxy_peer.flags` bit: connect with TLS (reserved: `PROXY_UNSUPPORTED` in this build).
+/// `proxy_peer.flags` bit: connect with TLS (SNI from `sni`, verification against `ca_file` or the
+/// system roots, optional client certificate).
 pub const PROXY_PEER_TLS: u32 = 1;
+/// `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): do not verify the peer's certificate at all
+/// (open to interception; for tests and private networks). (ABI 0.3)
+pub const PROXY_PEER_TLS_NO_VERIFY: u32 = 2;
+/// `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): verify the chain but not that it is valid for
+/// the SNI name. (ABI 0.3)
+pub const PROXY_PEER_TLS_NO_VERIFY_HOSTNAME: u32 = 4;
+
+/// `proxy_peer.alpn`: HTTP/1.1 (default).
+pub const PROXY_ALPN_H1: u32 = 0;
+/// `proxy_peer.alpn`: HTTP/2 only (over TLS by ALPN, or h2c by prior knowledge on plaintext).
+pub const PROXY_ALPN_H2: u32 = 1;
+/// `proxy_peer.alpn`: HTTP/2 when the TLS peer agrees by ALPN, else HTTP/1.1 (plaintext: HTTP/1.1).
+pub const PROXY_ALPN_H2THENH1: u32 = 2;
 
 /// Where and how to connect upstream; passed to `proxy_session_set_peer`, which copies it.
 ///
@@ -64,7 +80,8 @@ pub struct proxy_peer {
     pub flags: u32,
     /// `host:port`, `1.2.3.4:80`, `[::1]:80`, or a Unix socket path (`/run/x.sock` or `unix:/run/x.sock`).
     pub address: proxy_str,
-    /// TLS server name (reserved for TLS peers; ignored now).
+    /// TLS server name sent by SNI and checked against the certificate (empty: the host of
+    /// `address`; no SNI for an IP address).
     pub sni: proxy_str,
     /// TCP/UDS connect timeout in milliseconds (0 = default).
     pub connect_timeout_ms: u32,
@@ -78,6 +95,16 @@ pub struct proxy_peer {
     pub idle_timeout_ms: u32,
     /// Pool partition: peers in different groups never share a connection.
     pub pool_group: u64,
+    /// (ABI 0.3) TLS: CA bundle (PEM file path) to verify the peer against; empty: system roots.
+    pub ca_file: proxy_str,
+    /// (ABI 0.3) TLS: client certificate chain (PEM file path) presented to the peer.
+    pub client_cert: proxy_str,
+    /// (ABI 0.3) TLS: private key (PEM file path) of `client_cert`.
+    pub client_key: proxy_str,
+    /// (ABI 0.3) `PROXY_ALPN_*`: the HTTP version spoken to the peer.
+    pub alpn: u32,
+    /// (ABI 0.3) Most concurrent requests on one HTTP/2 connection to the peer (0 = default).
+    pub max_h2_streams: u32,
 }
 
 /// Copies a host struct that starts with `uint32_t struct_size` into a zeroed `T`, reading only as
@@ -114,12 +141,41 @@ impl proxy_peer {
     pub(crate) const MIN_SIZE: usize = std::mem::offset_of!(proxy_peer, sni);
 
     pub(crate) fn to_peer(self) -> Result<HttpPeer, proxy_result> {
-        if self.flags & PROXY_PEER_TLS != 0 {
-            return Err(PROXY_UNSUPPORTED);
-        }
-        if self.flags & !PROXY_PEER_TLS != 0 {
+        let known = PROXY_PEER_TLS | PROXY_PEER_TLS_NO_VERIFY | PROXY_PEER_TLS_NO_VERIFY_HOSTNAME;
+        if self.flags & !known != 0 {
             return Err(PROXY_INVALID_PARAMETER);
         }
+        let alpn = match self.alpn {
+            PROXY_ALPN_H1 => Alpn::H1,
+            PROXY_ALPN_H2 => Alpn::H2,
+            PROXY_ALPN_H2THENH1 => Alpn::H2ThenH1,
+            _ => return Err(PROXY_INVALID_PARAMETER),
+        };
+        let tls = if self.flags & PROXY_PEER_TLS != 0 {
+            let path = |s: proxy_str| -> Result<Option<PathBuf>, proxy_result> {
+                let b = s.bytes()?;
+                if b.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(PathBuf::from(std::str::from_utf8(b).map_err(|_| PROXY_INVALID_PARAMETER)?)))
+            };
+            let sni = std::str::from_utf8(self.sni.bytes()?).map_err(|_| PROXY_INVALID_PARAMETER)?;
+            let mut t = PeerTls::new(sni);
+            t.verify = self.flags & PROXY_PEER_TLS_NO_VERIFY == 0;
+            t.verify_hostname = self.flags & PROXY_PEER_TLS_NO_VERIFY_HOSTNAME == 0;
+            t.ca_file = path(self.ca_file)?;
+            t.client_cert = path(self.client_cert)?;
+            t.client_key = path(self.client_key)?;
+            if t.client_cert.is_some() != t.client_key.is_some() {
+                return Err(PROXY_INVALID_PARAMETER);
+            }
+            Some(t)
+        } else if self.flags != 0 {
+            // Verification flags without TLS make no sense.
+            return Err(PROXY_INVALID_PARAMETER);
+        } else {
+            None
+        };
         let addr = std::str::from_utf8(self.address.bytes()?).map_err(|_| PROXY_INVALID_PARAMETER)?;
         let mut peer = HttpPeer::new(addr).map_err(|_| PROXY_INVALID_PARAMETER)?;
         let d = PeerOptions::default();
@@ -129,7 +185,13 @@ impl proxy_peer {
             read_timeout: ms(self.read_timeout_ms, d.read_timeout),
             write_timeout: ms(self.write_timeout_ms, d.write_timeout),
             idle_timeout: ms(self.idle_timeout_ms, d.idle_timeout),
-            ..d
+            alpn,
+            max_h2_streams: if self.max_h2_streams == 0 {
+                d.max_h2_streams
+            } else {
+                self.max_h2_streams as usize
+            },
+            tls,
         };
         peer.group = self.pool_group;
         Ok(peer)

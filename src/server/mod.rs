@@ -5,6 +5,7 @@
 //! Signals are opt-in ([`Server::run_forever`]); an embedder that owns the process's signal handlers
 //! uses [`Server::start`] and [`ServerHandle::shutdown`] instead.
 
+mod log;
 mod shutdown;
 
 use std::io;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+pub use log::{LogFn, LogLevel, Logger};
 pub use shutdown::{ShutdownState, ShutdownWatch};
 
 use crate::service::{Service, ServiceRuntime, Tracker};
@@ -24,11 +26,18 @@ pub struct ServerConf {
     pub grace_period: Duration,
     /// After the grace period, how long tasks get to notice the fast shutdown before being dropped.
     pub final_timeout: Duration,
+    /// Where the server's own messages go (accept / attach errors, failed handshakes); the
+    /// default discards them. The library never prints.
+    pub log: Logger,
 }
 
 impl Default for ServerConf {
     fn default() -> Self {
-        ServerConf { grace_period: Duration::from_secs(30), final_timeout: Duration::from_secs(1) }
+        ServerConf {
+            grace_period: Duration::from_secs(30),
+            final_timeout: Duration::from_secs(1),
+            log: Logger::default(),
+        }
     }
 }
 
@@ -81,7 +90,7 @@ impl Server {
             let runtime =
                 ServiceRuntime::new(svc.name(), svc.threads(), svc.work_stealing(), svc.thread_hooks())?;
             let tracker = Arc::new(Tracker::default());
-            svc.start(&runtime, ShutdownWatch::new(rx.clone()), tracker.clone());
+            svc.start(&runtime, ShutdownWatch::new(rx.clone()), tracker.clone(), &self.conf.log);
             running.push(Running { runtime, tracker });
         }
         Ok(ServerHandle { conf: self.conf, tx, running })

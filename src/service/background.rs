@@ -41,7 +41,13 @@ impl<T: BackgroundService> Service for GenBackgroundService<T> {
     fn work_stealing(&self) -> bool {
         true
     }
-    fn start(&mut self, runtime: &ServiceRuntime, shutdown: ShutdownWatch, tracker: Arc<Tracker>) {
+    fn start(
+        &mut self,
+        runtime: &ServiceRuntime,
+        shutdown: ShutdownWatch,
+        tracker: Arc<Tracker>,
+        _log: &crate::server::Logger,
+    ) {
         let task = self.task.clone();
         let handle = &runtime.handles()[0];
         spawn_tracked(handle, &tracker, async move { task.start(shutdown).await });

@@ -9,7 +9,7 @@ use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, Tracker};
 use crate::app::ServerApp;
 use crate::listener::{Listener, TransportStack};
 use crate::protocol::stream::SocketAddr;
-use crate::server::{ShutdownState, ShutdownWatch};
+use crate::server::{LogLevel, Logger, ShutdownState, ShutdownWatch};
 use crate::tls::TlsSettings;
 
 /// A listening service running app `A` (for example an [`crate::proxy::HttpProxy`]).
@@ -115,19 +115,25 @@ impl<A: ServerApp> Service for ListeningService<A> {
         self.hooks.clone()
     }
 
-    fn start(&mut self, runtime: &ServiceRuntime, shutdown: ShutdownWatch, tracker: Arc<Tracker>) {
+    fn start(
+        &mut self,
+        runtime: &ServiceRuntime,
+        shutdown: ShutdownWatch,
+        tracker: Arc<Tracker>,
+        log: &Logger,
+    ) {
         // The stacks move into the accept tasks; a Unix socket file is removed when the last
         // accept loop of its endpoint ends.
         for stack in self.stacks.drain(..) {
             let stack = Arc::new(stack);
             for handle in runtime.handles() {
-                let (stack, app, shutdown, tracker) =
-                    (stack.clone(), self.app.clone(), shutdown.clone(), tracker.clone());
+                let (stack, app, shutdown, tracker, log) =
+                    (stack.clone(), self.app.clone(), shutdown.clone(), tracker.clone(), log.clone());
                 let h = handle.clone();
                 handle.spawn(async move {
                     match stack.attach() {
-                        Ok(l) => accept_loop(l, &h, app, shutdown, tracker).await,
-                        Err(e) => eprintln!("libproxy: cannot attach listener: {e}"),
+                        Ok(l) => accept_loop(l, &h, app, shutdown, tracker, log).await,
+                        Err(e) => log.log(LogLevel::Error, &format!("cannot attach listener: {e}")),
                     }
                     drop(stack);
                 });
@@ -142,7 +148,10 @@ async fn accept_loop<A: ServerApp>(
     app: Arc<A>,
     shutdown: ShutdownWatch,
     tracker: Arc<Tracker>,
+    log: Logger,
 ) {
+    // Accept errors repeat while the cause lasts (out of descriptors): report one per second.
+    let mut last_report: Option<std::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -151,7 +160,7 @@ async fn accept_loop<A: ServerApp>(
         };
         match accepted {
             Ok(accepted) => {
-                let (app, shutdown) = (app.clone(), shutdown.clone());
+                let (app, shutdown, log) = (app.clone(), shutdown.clone(), log.clone());
                 spawn_tracked(handle, &tracker, async move {
                     // The TLS handshake (if any) runs here, in the connection's task, bounded by
                     // the endpoint's handshake timeout; shutdown abandons it.
@@ -163,7 +172,12 @@ async fn accept_loop<A: ServerApp>(
                         };
                         match r {
                             Ok(s) => s,
-                            Err(_) => return,
+                            Err(e) => {
+                                if log.enabled() {
+                                    log.log(LogLevel::Debug, &format!("TLS handshake failed: {e}"));
+                                }
+                                return;
+                            }
                         }
                     } else {
                         match accepted.handshake().await {
@@ -176,7 +190,13 @@ async fn accept_loop<A: ServerApp>(
             }
             // Out of descriptors or a connection reset while queued: back off briefly rather than
             // spinning, and keep serving the connections we have.
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(e) => {
+                if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    last_report = Some(std::time::Instant::now());
+                    log.log(LogLevel::Warn, &format!("accept failed (backing off): {e}"));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ pub use background::{background_service, BackgroundService, GenBackgroundService
 pub use listening::ListeningService;
 pub use runtime::{ServiceRuntime, ThreadHooks};
 
-use crate::server::ShutdownWatch;
+use crate::server::{Logger, ShutdownWatch};
 
 /// What a server needs from a service.
 pub trait Service: Send + 'static {
@@ -31,7 +31,14 @@ pub trait Service: Send + 'static {
         None
     }
     /// Spawns the service's tasks on its runtime. Called once.
-    fn start(&mut self, runtime: &ServiceRuntime, shutdown: ShutdownWatch, tracker: Arc<Tracker>);
+    /// `log` is the server's log sink.
+    fn start(
+        &mut self,
+        runtime: &ServiceRuntime,
+        shutdown: ShutdownWatch,
+        tracker: Arc<Tracker>,
+        log: &Logger,
+    );
 }
 
 /// Counts a service's in-flight connections/tasks so a graceful shutdown knows when it is done.

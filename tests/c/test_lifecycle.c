@@ -13,12 +13,12 @@ static proxy_action to_origin(void *user, proxy_session *s) {
   if (proxy_server_free(g_server) == PROXY_BUSY && proxy_server_shutdown(g_server, 0) == PROXY_BUSY &&
       proxy_server_run(g_server, 0) == PROXY_BUSY)
     busy_seen = 1;
-  /* TLS peers are reserved; a bad address and a too-small struct are refused. */
+  /* Unknown flags, a bad address and a too-small struct are refused. */
   memset(&p, 0, sizeof p);
   p.struct_size = sizeof p;
-  p.flags = PROXY_PEER_TLS;
+  p.flags = 1u << 30;
   p.address = proxy_str_from_cstr(origin);
-  if (proxy_session_set_peer(s, &p) != PROXY_UNSUPPORTED) return PROXY_ERROR;
+  if (proxy_session_set_peer(s, &p) != PROXY_INVALID_PARAMETER) return PROXY_ERROR;
   p.flags = 0;
   p.address = proxy_str_from_cstr("no port here");
   if (proxy_session_set_peer(s, &p) != PROXY_INVALID_PARAMETER) return PROXY_ERROR;
@@ -52,7 +52,9 @@ int main(int argc, char **argv) {
   CHECK((proxy_abi_version() >> 16) == PROXY_ABI_VERSION_MAJOR);
   CHECK((proxy_abi_version() & 0xffff) == PROXY_ABI_VERSION_MINOR);
   CHECK((proxy_features() & PROXY_FEATURE_PENDING) != 0);
-  CHECK((proxy_features() & PROXY_FEATURE_TLS) == 0);
+  CHECK((proxy_features() & PROXY_FEATURE_TLS) != 0);
+  CHECK((proxy_features() & PROXY_FEATURE_H2) != 0);
+  CHECK(PROXY_ABI_VERSION_MINOR >= 3);
   CHECK(strcmp(proxy_result_message(PROXY_OK), "ok") == 0);
   CHECK(strcmp(proxy_result_message(PROXY_GONE), "the session has ended") == 0);
   CHECK(strcmp(proxy_result_message(123456), "unknown result") == 0);
