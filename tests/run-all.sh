@@ -8,7 +8,10 @@
 #      minimal proxy answers a request under ASan, then under valgrind memcheck (leak check), and
 #      shuts down cleanly on SIGTERM;
 #   4. the Go binding's tests (bindings/go/run-tests.sh: go vet, go test -race) with the `go`
-#      already on PATH (installs nothing).
+#      already on PATH (installs nothing);
+#   5. the Python binding's tests (bindings/python/run-tests.sh: venv, pip install, pytest);
+#   6. HTTP/2 with Python clients (tests/python: httpx over TLS and h2c, the h2 library);
+#   7. h2spec (strict) against the h2c and the TLS listener (tests/h2spec.sh; `go install`s it).
 # Usage: tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +28,8 @@ command -v c++ >/dev/null || need_apt+=(g++)
 command -v make >/dev/null || need_apt+=(make)
 command -v nm >/dev/null && command -v readelf >/dev/null || need_apt+=(binutils)
 command -v valgrind >/dev/null || need_apt+=(valgrind)
+command -v openssl >/dev/null || need_apt+=(openssl)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
@@ -101,5 +106,14 @@ else
   echo "go not found on PATH: the Go binding needs Go >= 1.22 (not installed by this script)" >&2
   exit 1
 fi
+
+echo "== Python binding (venv, pip install ./bindings/python, pytest)"
+bindings/python/run-tests.sh
+
+echo "== HTTP/2 with Python clients (httpx, h2)"
+tests/python/run.sh
+
+echo "== h2spec (strict) against the h2c and TLS listeners"
+tests/h2spec.sh
 
 echo "== all tests passed"
