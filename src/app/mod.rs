@@ -103,9 +103,11 @@ impl<T: HttpServerApp> ServerApp for T {
         // Over TLS, ALPN has decided; in cleartext the first bytes do (prior knowledge).
         let is_h2 = match conn.io.alpn() {
             Some(proto) => proto == crate::tls::ALPN_H2,
+            // Boxed: it runs once per connection, and its read machinery would otherwise size
+            // the connection's task for its whole (mostly idle) life.
             None => tokio::select! {
                 biased;
-                h2 = sniff_h2_preface(&mut conn, deadline) => h2,
+                h2 = Box::pin(sniff_h2_preface(&mut conn, deadline)) => h2,
                 _ = shutdown.reached(ShutdownState::Graceful) => return,
             },
         };
@@ -117,14 +119,14 @@ impl<T: HttpServerApp> ServerApp for T {
         if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
             return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
         }
-        let mut idle = self.server_options().keepalive_timeout;
+        let idle = self.server_options().keepalive_timeout;
         loop {
             let ready = tokio::select! {
                 biased;
-                r = conn.wait_readable(Some(Instant::now() + idle)) => r,
+                r = conn.wait_next(Some(Instant::now() + idle)) => r,
                 _ = shutdown.reached(ShutdownState::Graceful), if conn.rbuf.is_empty() => return,
             };
-            if !matches!(ready, Ok(true)) {
+            if ready.is_err() {
                 return;
             }
             // Boxed: the request's state machine (phases, exchange, both sides' I/O) is large, and
@@ -134,7 +136,6 @@ impl<T: HttpServerApp> ServerApp for T {
                 None => return,
             }
             conn.release_buffers();
-            idle = self.server_options().keepalive_timeout;
         }
     }
 }

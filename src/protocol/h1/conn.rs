@@ -195,12 +195,21 @@ impl H1Conn {
         self.fill(HEAD_READ, deadline, "reading").await
     }
 
-    /// Waits until at least one byte is buffered. `Ok(false)` on a clean EOF with nothing buffered.
-    pub async fn wait_readable(&mut self, deadline: Option<Instant>) -> Result<bool> {
+    /// Waits, holding no buffer, until the connection has something for us: buffered bytes
+    /// (pipelining), or socket readiness (bytes or EOF, read by whoever reads next). TLS streams
+    /// have no socket readiness to go by and report ready at once.
+    ///
+    /// This is the keep-alive wait, the state an idle connection spends its life in, so it is
+    /// kept small: no read machinery, just readiness and a timer.
+    pub async fn wait_next(&self, deadline: Option<Instant>) -> Result<()> {
+        const CTX: &str = "waiting for a request";
         if !self.rbuf.is_empty() {
-            return Ok(true);
+            return Ok(());
         }
-        Ok(self.fill(HEAD_READ, deadline, "waiting for a request").await? > 0)
+        match until(deadline, self.io.readable()).await.map_err(|_| self.timeout_err(true, CTX))? {
+            Some(Err(e)) => Err(self.io_err(&e, true, CTX)),
+            _ => Ok(()),
+        }
     }
 
     /// Reads one head with `parse`, under `deadline` for the whole head.
