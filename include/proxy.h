@@ -615,48 +615,6 @@ proxy_result proxy_service_set_thread_hooks(struct proxy_service *service,
                                             proxy_thread_fn on_stop,
                                             void *user);
 
-// The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
-// reused, so resuming an old id safely answers `PROXY_GONE`. The id is the same in every phase,
-// but calling this inside a callback also arms that callback's resume decision: call it in the
-// callback that returns `PROXY_PENDING` before handing the id to another thread (a resume that
-// arrives before the callback returned is honoured only then). Errors: NULL_PARAMETER,
-// WRONG_PHASE (not inside a callback nor pending), GONE.
-proxy_result proxy_session_id(const struct proxy_session *s, uint64_t *out_id);
-
-// The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).
-proxy_result proxy_session_phase(const struct proxy_session *s, uint32_t *out_phase);
-
-// The request method, e.g. "GET". Any phase but `request_end`.
-proxy_result proxy_session_method(const struct proxy_session *s, struct proxy_str *out);
-
-// The request target as received (origin form `/a?b`, or absolute / authority form), or as set
-// by `proxy_session_set_uri` in an earlier phase.
-proxy_result proxy_session_uri(const struct proxy_session *s, struct proxy_str *out);
-
-// Replaces the request target sent upstream with `uri`, which must be origin-form (`/path` with an
-// optional `?query`; no scheme, authority, fragment, whitespace or control bytes: INVALID_PARAMETER,
-// nothing changed). In early_request_filter, request_filter, upstream_peer and
-// connected_to_upstream it rewrites the request itself (later `proxy_session_uri` / `_path` /
-// `_query` see the new target); in upstream_request_filter only the upstream request. Other
-// phases: WRONG_PHASE. Views from `proxy_session_uri` obtained before are invalidated.
-proxy_result proxy_session_set_uri(const struct proxy_session *s,
-                                   struct proxy_str uri);
-
-// The path of the request target, without the query.
-proxy_result proxy_session_path(const struct proxy_session *s, struct proxy_str *out);
-
-// The query string without `?`. NOT_FOUND when the target has no `?`.
-proxy_result proxy_session_query(const struct proxy_session *s, struct proxy_str *out);
-
-// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`.
-proxy_result proxy_session_version(const struct proxy_session *s, uint32_t *out);
-
-// The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
-proxy_result proxy_session_client_addr(const struct proxy_session *s, struct proxy_str *out);
-
-// The local address the request arrived on, as text. NOT_FOUND if unknown.
-proxy_result proxy_session_server_addr(const struct proxy_session *s, struct proxy_str *out);
-
 // The number of header fields (each value of a repeated name counts) in block `kind`
 // (`PROXY_HEADERS_*`). WRONG_PHASE when the block does not exist in this phase.
 proxy_result proxy_session_header_count(const struct proxy_session *s,
@@ -708,6 +666,48 @@ proxy_result proxy_session_header_add(const struct proxy_session *s,
 proxy_result proxy_session_header_remove(const struct proxy_session *s,
                                          uint32_t kind,
                                          struct proxy_str name);
+
+// The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
+// reused, so resuming an old id safely answers `PROXY_GONE`. The id is the same in every phase,
+// but calling this inside a callback also arms that callback's resume decision: call it in the
+// callback that returns `PROXY_PENDING` before handing the id to another thread (a resume that
+// arrives before the callback returned is honoured only then). Errors: NULL_PARAMETER,
+// WRONG_PHASE (not inside a callback nor pending), GONE.
+proxy_result proxy_session_id(const struct proxy_session *s, uint64_t *out_id);
+
+// The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).
+proxy_result proxy_session_phase(const struct proxy_session *s, uint32_t *out_phase);
+
+// The request method, e.g. "GET". Any phase but `request_end`.
+proxy_result proxy_session_method(const struct proxy_session *s, struct proxy_str *out);
+
+// The request target as received (origin form `/a?b`, or absolute / authority form), or as set
+// by `proxy_session_set_uri` in an earlier phase.
+proxy_result proxy_session_uri(const struct proxy_session *s, struct proxy_str *out);
+
+// Replaces the request target sent upstream with `uri`, which must be origin-form (`/path` with an
+// optional `?query`; no scheme, authority, fragment, whitespace or control bytes: INVALID_PARAMETER,
+// nothing changed). In early_request_filter, request_filter, upstream_peer and
+// connected_to_upstream it rewrites the request itself (later `proxy_session_uri` / `_path` /
+// `_query` see the new target); in upstream_request_filter only the upstream request. Other
+// phases: WRONG_PHASE. Views from `proxy_session_uri` obtained before are invalidated.
+proxy_result proxy_session_set_uri(const struct proxy_session *s,
+                                   struct proxy_str uri);
+
+// The path of the request target, without the query.
+proxy_result proxy_session_path(const struct proxy_session *s, struct proxy_str *out);
+
+// The query string without `?`. NOT_FOUND when the target has no `?`.
+proxy_result proxy_session_query(const struct proxy_session *s, struct proxy_str *out);
+
+// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`.
+proxy_result proxy_session_version(const struct proxy_session *s, uint32_t *out);
+
+// The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
+proxy_result proxy_session_client_addr(const struct proxy_session *s, struct proxy_str *out);
+
+// The local address the request arrived on, as text. NOT_FOUND if unknown.
+proxy_result proxy_session_server_addr(const struct proxy_session *s, struct proxy_str *out);
 
 // Chooses the upstream (only in `upstream_peer`). The struct is copied. INVALID_PARAMETER for a
 // bad address, a too-small `struct_size`, an unknown flag or `alpn`, verification flags without

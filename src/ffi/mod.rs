@@ -18,6 +18,9 @@ pub mod callbacks;
 pub mod result;
 pub mod server;
 pub mod session;
+pub mod session_headers;
+pub mod session_request;
+pub mod session_response;
 pub mod tls;
 pub mod types;
 
