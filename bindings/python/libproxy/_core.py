@@ -30,6 +30,7 @@ import enum
 import inspect
 import logging
 import os
+import sys
 import threading
 import weakref
 from ctypes import byref, c_size_t, c_uint16, c_uint32, c_uint64, c_void_p, string_at
@@ -776,7 +777,7 @@ class _Binding:
     """What ``proxy_http_callbacks.user`` (a slab key) stands for: the hook object, its methods
     per phase, and the server that owns the service once it was added."""
 
-    __slots__ = ("key", "hooks", "fns", "server", "pending_ms", "__weakref__")
+    __slots__ = ("key", "hooks", "fns", "server", "pending_ms", "free", "pyfuncs", "cfuncs", "__weakref__")
 
     def __init__(self, hooks: Any) -> None:
         global _slab_next
@@ -796,6 +797,12 @@ class _Binding:
         self.fns = tuple(fns)
         self.server: Optional[Server] = None
         self.pending_ms = 30_000
+        #: Session objects nobody holds any more, reused by this binding's trampolines.
+        self.free: List[Session] = []
+        #: Per overridden phase: the Python trampoline (hook method bound in) and its CFUNCTYPE,
+        #: kept alive with the binding, which lives until the server is freed.
+        self.pyfuncs = tuple(_make_trampoline(i, fn, self) if fn is not None else None for i, fn in enumerate(fns))
+        self.cfuncs = tuple(_ffi.proxy_phase_fn(f) if f is not None else None for f in self.pyfuncs)
         with _slab_lock:
             self.key = _slab_next
             _slab_next += 1
@@ -858,19 +865,29 @@ _THREAD_START = _ffi.proxy_thread_fn(_thread_start)
 _THREAD_STOP = _ffi.proxy_thread_fn(_thread_stop)
 
 
-# Hook results the fast path understands; IntEnum members hash like their ints. 0 = "None".
-_RESULTS: Dict[Any, int] = {None: 0, 1: 1, 2: 2, 3: 3, 4: 4}
+# Hook results the fast path understands; IntEnum members hash like their ints.
+_RESULTS: Dict[Any, int] = {1: 1, 2: 2, 3: 3, 4: 4}
+_getrefcount = sys.getrefcount
+# References to a Session that only the trampoline holds: its local plus getrefcount's argument.
+_UNSHARED = 2
 
 
-_PY_TRAMPOLINES: List[Callable[[Optional[int], Optional[int]], int]] = []
-
-
-def _make_trampoline(idx: int) -> Any:
+def _make_trampoline(idx: int, fn: Callable[[Session], Any], b: "_Binding") -> Callable[[Optional[int], Optional[int]], int]:
+    """The callback of phase ``idx`` for one binding, with the hook method bound in (no slab
+    lookup, no method lookup per call). Hot path: take a Session from the binding's free list (or
+    make one), call the hook, map None / an Action to the result, and give the Session back when
+    nobody else holds a reference to it -- a hook that kept it (or a Headers view of it) keeps an
+    invalidated object that raises ClosedError, and the next call gets a fresh one."""
     name = _ffi.PHASES[idx]
     pendable = idx in _PENDABLE
     CONTINUE, RESPONDED, PENDING, ERROR = 1, 2, 3, 4
-    slab = _SLAB
     results_get = _RESULTS.get
+    free = b.free
+    pop, push = free.pop, free.append
+    getrefcount = _getrefcount
+    unshared = _UNSHARED
+    new = Session.__new__
+    lazy_pin = _lazy_pin
     tls = _tls
     api_ensure = _api.PyGILState_Ensure
 
@@ -889,21 +906,30 @@ def _make_trampoline(idx: int) -> Any:
     def trampoline(user: Optional[int], sp: Optional[int]) -> int:
         s = None
         try:
-            if _lazy_pin and not getattr(tls, "pinned", False):
+            if lazy_pin and not getattr(tls, "pinned", False):
                 api_ensure()  # see _pin_current_thread
                 tls.pinned = True
-            b = slab[user]  # type: ignore[index]
-            s = Session(sp, b)  # type: ignore[arg-type]
-            r = b.fns[idx](s)
+            try:
+                s = pop()
+            except IndexError:
+                s = new(Session)
+                s._b = b
+                s._responded = False
+                s._deferred = None
+            s._ptr = sp
+            r = fn(s)
             if s._deferred is None:
-                a = results_get(r, -1)
-                if a > 0:
-                    s._ptr = None
-                    return a
-                if a == 0:
-                    s._ptr = None
-                    return RESPONDED if s._responded else CONTINUE
-                return slow_result(s, r)
+                if r is None:
+                    a = RESPONDED if s._responded else CONTINUE
+                else:
+                    a = results_get(r, -1)
+                    if a < 0:
+                        return slow_result(s, r)
+                s._ptr = None
+                if getrefcount(s) == unshared:
+                    s._responded = False
+                    push(s)
+                return a
             if not pendable:
                 raise RuntimeError(f"{name} cannot defer: that phase cannot wait")
             if r is not None:
@@ -921,11 +947,8 @@ def _make_trampoline(idx: int) -> Any:
             return ERROR
 
     trampoline.__name__ = f"_trampoline_{name}"
-    _PY_TRAMPOLINES.append(trampoline)
-    return _ffi.proxy_phase_fn(trampoline)
+    return trampoline
 
-
-_TRAMPOLINES = tuple(_make_trampoline(i) for i in range(len(_ffi.PHASES)))
 
 _LOG_LEVELS = {
     _ffi.PROXY_LOG_ERROR: logging.ERROR,
@@ -1427,7 +1450,7 @@ class Service(_Managed):
         cbs.user = b.key
         for i, name in enumerate(_ffi.PHASES):
             if b.fns[i] is not None:
-                setattr(cbs, name, _TRAMPOLINES[i])
+                setattr(cbs, name, b.cfuncs[i])
         rc = lib.proxy_service_set_callbacks(p, byref(cbs))
         if rc:
             b.release()

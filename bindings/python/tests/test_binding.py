@@ -703,3 +703,28 @@ def test_abi_major_mismatch_is_refused(tmp_path: Path) -> None:
     r = _run_py("import libproxy", {"LIBPROXY_PATH": str(so)})
     assert r.returncode != 0
     assert "ABI 0.2" in r.stderr and "x >= 3" in r.stderr
+
+
+def test_reused_sessions_never_alias_a_kept_one(run_proxy: Any, origin: str) -> None:
+    """The trampolines reuse Session objects nobody holds; one a hook kept (or a Headers view
+    of it) stays closed, and every later request gets a different object."""
+    kept: List[Any] = []
+    seen_ids: List[int] = []
+
+    class Keep(ToOrigin):
+        def request_filter(self, s):  # type: ignore[no-untyped-def]
+            seen_ids.append(id(s))
+            if s.path == "/keep":
+                kept.append(s)
+            elif s.path == "/keep-headers":
+                kept.append(s.request_headers)
+
+    p = run_proxy(Keep(origin), threads=1)
+    for path in ("/a", "/keep", "/b", "/keep-headers", "/c", "/d"):
+        assert p.get(path)[0] == 200
+    with pytest.raises(libproxy.ClosedError):
+        kept[0].path
+    with pytest.raises(libproxy.ClosedError):
+        kept[1].get("host")
+    assert id(kept[0]) not in seen_ids[2:]  # never handed out again
+    assert len(set(seen_ids)) < len(seen_ids)  # unshared ones were reused
