@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Added cost per request of one no-op Python hook (request_filter returning CONTINUE) against no
+# Added cost per request of one no-op Python hook (request_filter returning None = CONTINUE) against no
 # hook, same run: both proxies have upstream_peer in Python (a proxy needs a peer), one worker each.
 # Also the same pair with LIBPROXY_THREAD_STATE=off (ctypes' default: a new Python thread state per
 # callback) to show what the per-worker thread state saves.

@@ -1,5 +1,5 @@
 """Benchmark proxy: one service, one worker thread, upstream_peer in Python, and with MODE=hook a
-no-op request_filter returning CONTINUE. Usage: proxy.py MODE(nohook|hook) LISTEN UPSTREAM"""
+no-op request_filter (returns None = CONTINUE). Usage: proxy.py MODE(nohook|hook) LISTEN UPSTREAM"""
 import sys
 
 import libproxy
@@ -14,8 +14,8 @@ class NoHook(libproxy.Proxy):
 
 
 class Hook(NoHook):
-    def request_filter(self, s: libproxy.Session) -> libproxy.Action:
-        return libproxy.Action.CONTINUE
+    def request_filter(self, s: libproxy.Session) -> None:
+        pass  # None = CONTINUE (returning libproxy.Action.CONTINUE adds an enum attribute lookup)
 
 
 mode, listen, upstream = sys.argv[1:4]

@@ -30,6 +30,7 @@ import enum
 import inspect
 import logging
 import os
+import sys
 import threading
 import weakref
 from ctypes import byref, c_size_t, c_uint16, c_uint32, c_uint64, c_void_p, string_at
@@ -67,6 +68,7 @@ __all__ = [
     "Session",
     "Summary",
     "Timeout",
+    "TlsSettings",
     "abi_version",
     "features",
     "version",
@@ -97,12 +99,19 @@ class ProxyError(Exception):
     TOO_SMALL = _ffi.PROXY_TOO_SMALL
     WRONG_STATE = _ffi.PROXY_WRONG_STATE
     UNSUPPORTED = _ffi.PROXY_UNSUPPORTED
+    TLS_INVALID = _ffi.PROXY_TLS_INVALID
 
-    def __init__(self, code: int, where: str = "", message: Optional[str] = None) -> None:
+    def __init__(
+        self, code: int, where: str = "", message: Optional[str] = None, detail: Optional[str] = None
+    ) -> None:
         self.code = int(code)
         self.message = message if message is not None else _ffi.result_message(code)
+        #: The library's specific reason when it gives one (``proxy_tls_settings_last_error`` for
+        #: ``TLS_INVALID``, e.g. ``"key file /x.pem: No such file or directory"``), else None.
+        self.detail = detail
         self.where = where
-        super().__init__(f"{where + ': ' if where else ''}{self.message} ({self.code})")
+        text = self.message + (f": {detail}" if detail else "")
+        super().__init__(f"{where + ': ' if where else ''}{text} ({self.code})")
 
 
 class ClosedError(ProxyError):
@@ -189,6 +198,8 @@ def _enc(v: StrOrBytes) -> bytes:
     return v if isinstance(v, bytes) else v.encode("latin-1")
 
 
+_VERSIONS = {_ffi.PROXY_HTTP_10: "HTTP/1.0", _ffi.PROXY_HTTP_11: "HTTP/1.1", _ffi.PROXY_HTTP_20: "HTTP/2"}
+
 _PENDABLE = frozenset(
     i
     for i, n in enumerate(_ffi.PHASES)
@@ -198,11 +209,36 @@ _VALID_ACTIONS = (1, 2, 3, 4)
 
 
 # ---- Peer, Summary ------------------------------------------------------------------------------
+_ALPN = {
+    "h1": _ffi.PROXY_ALPN_H1,
+    "http/1.1": _ffi.PROXY_ALPN_H1,
+    "h2": _ffi.PROXY_ALPN_H2,
+    "h2-then-h1": _ffi.PROXY_ALPN_H2THENH1,
+}
+
+
+def _view(v: Union[str, bytes, "os.PathLike[str]", None]) -> "_ffi.proxy_str_in":
+    b = os.fsencode(v) if v else b""
+    return _ffi.proxy_str_in(b or None, len(b))
+
+
 @dataclass(frozen=True)
 class Peer:
     """Where and how to connect upstream (``proxy_peer``). ``address`` is ``host:port``,
     ``1.2.3.4:80``, ``[::1]:80`` or a Unix socket path. Timeouts of 0 take the library default.
-    The C struct is built once per Peer, so reusing Peer objects is cheapest."""
+    The C struct is built (and validated) once per Peer, so reusing Peer objects is cheapest.
+
+    TLS (``tls=True``): ``sni`` is the server name sent and checked (default: the host of
+    ``address``; none for an IP address); the certificate is verified against ``ca_file`` (a PEM
+    bundle) or the system roots; ``verify=False`` skips verification altogether (tests, private
+    networks), ``verify_hostname=False`` checks the chain but not the name; ``client_cert`` /
+    ``client_key`` (PEM files) authenticate the proxy to the peer. TLS files are read when
+    connecting: a missing one fails that request with 502.
+
+    ``alpn``: the HTTP version spoken to the peer: ``"h1"`` (default), ``"h2"`` (over TLS by ALPN,
+    or h2c by prior knowledge on plaintext) or ``"h2-then-h1"`` (HTTP/2 when the TLS peer agrees,
+    else HTTP/1.1). ``max_h2_streams``: most concurrent requests on one HTTP/2 connection
+    (0 = library default)."""
 
     address: str
     connect_timeout_ms: int = 0
@@ -213,22 +249,47 @@ class Peer:
     pool_group: int = 0
     tls: bool = False
     sni: str = ""
+    ca_file: Optional[str] = None
+    client_cert: Optional[str] = None
+    client_key: Optional[str] = None
+    verify: bool = True
+    verify_hostname: bool = True
+    alpn: str = "h1"
+    max_h2_streams: int = 0
     _c: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        alpn = _ALPN.get(self.alpn) if isinstance(self.alpn, str) else None
+        if alpn is None:
+            raise ValueError(f"Peer.alpn must be 'h1', 'h2' or 'h2-then-h1', not {self.alpn!r}")
+        flags = 0
+        if self.tls:
+            flags |= _ffi.PROXY_PEER_TLS
+            if not self.verify:
+                flags |= _ffi.PROXY_PEER_TLS_NO_VERIFY
+            if not self.verify_hostname:
+                flags |= _ffi.PROXY_PEER_TLS_NO_VERIFY_HOSTNAME
+        elif not self.verify or not self.verify_hostname or self.ca_file or self.client_cert:
+            raise ValueError("Peer: verify / verify_hostname / ca_file / client_cert need tls=True")
+        if bool(self.client_cert) != bool(self.client_key):
+            raise ValueError("Peer: client_cert and client_key go together")
         a = _enc(self.address)
-        sni = _enc(self.sni)
         c = _ffi.proxy_peer(
             ctypes.sizeof(_ffi.proxy_peer),
-            _ffi.PROXY_PEER_TLS if self.tls else 0,
+            flags,
             _ffi.proxy_str_in(a, len(a)),
-            _ffi.proxy_str_in(sni or None, len(sni)),
+            _view(_enc(self.sni)),
             self.connect_timeout_ms,
             self.total_connection_timeout_ms,
             self.read_timeout_ms,
             self.write_timeout_ms,
             self.idle_timeout_ms,
             self.pool_group,
+            _view(self.ca_file),
+            _view(self.client_cert),
+            _view(self.client_key),
+            alpn,
+            self.max_h2_streams,
         )
         object.__setattr__(self, "_c", c)
 
@@ -451,10 +512,21 @@ class Session:
         """The query string without ``?``; ``None`` when the target has no ``?``."""
         return self._str(lib.proxy_session_query, "proxy_session_query", True)
 
+    @uri.setter
+    def uri(self, value: StrOrBytes) -> None:
+        """``proxy_session_set_uri``: an origin-form target (``/path?query``); in the request
+        phases it rewrites the request, in ``upstream_request_filter`` only what goes upstream."""
+        b = _enc(value)
+        rc = lib.proxy_session_set_uri(self._p(), _ffi.proxy_str_in(b, len(b)))
+        if rc:
+            raise _err(rc, "proxy_session_set_uri")
+
     @property
-    def version(self) -> int:
-        """The request's HTTP version as 10, 11 or 20."""
-        return self._u32(lib.proxy_session_version, "proxy_session_version")
+    def version(self) -> str:
+        """The downstream request's HTTP version: ``"HTTP/1.0"``, ``"HTTP/1.1"`` or ``"HTTP/2"``
+        (HTTP/2 over TLS by ALPN, or h2c by prior knowledge)."""
+        v = self._u32(lib.proxy_session_version, "proxy_session_version")
+        return _VERSIONS.get(v) or f"HTTP/{v // 10}.{v % 10}"
 
     @property
     def client_addr(self) -> Optional[str]:
@@ -616,7 +688,8 @@ class Deferred:
     def resume(self, action: Optional[Union[Action, int]] = None) -> None:
         """Lets the request go on with ``action`` (default: RESPONDED if :meth:`Session.respond`
         was called, else CONTINUE). Raises ``ProxyError`` with ``GONE`` when the request ended
-        (pending deadline, client gone, server shut down) and ``ALREADY`` on a second call."""
+        (pending deadline, client gone, server shut down) and ``ALREADY`` on a second call
+        (``WRONG_STATE`` would mean the library saw nothing pending: a binding bug)."""
         with self._lock:
             if self._done:
                 raise ProxyError(_ffi.PROXY_ALREADY, "Deferred.resume")
@@ -704,7 +777,7 @@ class _Binding:
     """What ``proxy_http_callbacks.user`` (a slab key) stands for: the hook object, its methods
     per phase, and the server that owns the service once it was added."""
 
-    __slots__ = ("key", "hooks", "fns", "server", "pending_ms", "__weakref__")
+    __slots__ = ("key", "hooks", "fns", "server", "pending_ms", "free", "pyfuncs", "cfuncs", "__weakref__")
 
     def __init__(self, hooks: Any) -> None:
         global _slab_next
@@ -724,6 +797,12 @@ class _Binding:
         self.fns = tuple(fns)
         self.server: Optional[Server] = None
         self.pending_ms = 30_000
+        #: Session objects nobody holds any more, reused by this binding's trampolines.
+        self.free: List[Session] = []
+        #: Per overridden phase: the Python trampoline (hook method bound in) and its CFUNCTYPE,
+        #: kept alive with the binding, which lives until the server is freed.
+        self.pyfuncs = tuple(_make_trampoline(i, fn, self) if fn is not None else None for i, fn in enumerate(fns))
+        self.cfuncs = tuple(_ffi.proxy_phase_fn(f) if f is not None else None for f in self.pyfuncs)
         with _slab_lock:
             self.key = _slab_next
             _slab_next += 1
@@ -744,12 +823,14 @@ _api.PyGILState_Ensure.restype = ctypes.c_int
 _api.PyGILState_Release.argtypes = [ctypes.c_int]
 _api.PyGILState_Release.restype = None
 _tls = threading.local()
-THREAD_STATE_MODE = os.environ.get("LIBPROXY_THREAD_STATE") or (
-    "hooks" if _ffi.HAVE_THREAD_HOOKS else "lazy"
-)
-if THREAD_STATE_MODE == "hooks" and not _ffi.HAVE_THREAD_HOOKS:
-    THREAD_STATE_MODE = "lazy"
+#: How worker threads keep their Python thread state: "hooks" (default: the library's
+#: ``proxy_service_set_thread_hooks``), "lazy" or "off" (``LIBPROXY_THREAD_STATE``, for measurements).
+THREAD_STATE_MODE = os.environ.get("LIBPROXY_THREAD_STATE") or "hooks"
+if THREAD_STATE_MODE not in ("hooks", "lazy", "off"):
+    THREAD_STATE_MODE = "hooks"
 _lazy_pin = THREAD_STATE_MODE == "lazy"
+#: Worker threads whose start hook ran / whose stop hook ran (diagnostics and tests).
+thread_hook_counts = [0, 0]
 
 
 def _pin_current_thread() -> None:
@@ -764,6 +845,7 @@ def _pin_current_thread() -> None:
 def _thread_start(user: Optional[int]) -> None:
     try:
         _tls.gstate = _api.PyGILState_Ensure()
+        thread_hook_counts[0] += 1
     except BaseException:  # never let an exception cross into C
         log.exception("libproxy: worker thread start hook failed")
 
@@ -773,6 +855,7 @@ def _thread_stop(user: Optional[int]) -> None:
         g = getattr(_tls, "gstate", None)
         if g is not None:
             del _tls.gstate
+            thread_hook_counts[1] += 1
             _api.PyGILState_Release(g)
     except BaseException:
         log.exception("libproxy: worker thread stop hook failed")
@@ -782,19 +865,29 @@ _THREAD_START = _ffi.proxy_thread_fn(_thread_start)
 _THREAD_STOP = _ffi.proxy_thread_fn(_thread_stop)
 
 
-# Hook results the fast path understands; IntEnum members hash like their ints. 0 = "None".
-_RESULTS: Dict[Any, int] = {None: 0, 1: 1, 2: 2, 3: 3, 4: 4}
+# Hook results the fast path understands; IntEnum members hash like their ints.
+_RESULTS: Dict[Any, int] = {1: 1, 2: 2, 3: 3, 4: 4}
+_getrefcount = sys.getrefcount
+# References to a Session that only the trampoline holds: its local plus getrefcount's argument.
+_UNSHARED = 2
 
 
-_PY_TRAMPOLINES: List[Callable[[Optional[int], Optional[int]], int]] = []
-
-
-def _make_trampoline(idx: int) -> Any:
+def _make_trampoline(idx: int, fn: Callable[[Session], Any], b: "_Binding") -> Callable[[Optional[int], Optional[int]], int]:
+    """The callback of phase ``idx`` for one binding, with the hook method bound in (no slab
+    lookup, no method lookup per call). Hot path: take a Session from the binding's free list (or
+    make one), call the hook, map None / an Action to the result, and give the Session back when
+    nobody else holds a reference to it -- a hook that kept it (or a Headers view of it) keeps an
+    invalidated object that raises ClosedError, and the next call gets a fresh one."""
     name = _ffi.PHASES[idx]
     pendable = idx in _PENDABLE
     CONTINUE, RESPONDED, PENDING, ERROR = 1, 2, 3, 4
-    slab = _SLAB
     results_get = _RESULTS.get
+    free = b.free
+    pop, push = free.pop, free.append
+    getrefcount = _getrefcount
+    unshared = _UNSHARED
+    new = Session.__new__
+    lazy_pin = _lazy_pin
     tls = _tls
     api_ensure = _api.PyGILState_Ensure
 
@@ -813,21 +906,30 @@ def _make_trampoline(idx: int) -> Any:
     def trampoline(user: Optional[int], sp: Optional[int]) -> int:
         s = None
         try:
-            if _lazy_pin and not getattr(tls, "pinned", False):
+            if lazy_pin and not getattr(tls, "pinned", False):
                 api_ensure()  # see _pin_current_thread
                 tls.pinned = True
-            b = slab[user]  # type: ignore[index]
-            s = Session(sp, b)  # type: ignore[arg-type]
-            r = b.fns[idx](s)
+            try:
+                s = pop()
+            except IndexError:
+                s = new(Session)
+                s._b = b
+                s._responded = False
+                s._deferred = None
+            s._ptr = sp
+            r = fn(s)
             if s._deferred is None:
-                a = results_get(r, -1)
-                if a > 0:
-                    s._ptr = None
-                    return a
-                if a == 0:
-                    s._ptr = None
-                    return RESPONDED if s._responded else CONTINUE
-                return slow_result(s, r)
+                if r is None:
+                    a = RESPONDED if s._responded else CONTINUE
+                else:
+                    a = results_get(r, -1)
+                    if a < 0:
+                        return slow_result(s, r)
+                s._ptr = None
+                if getrefcount(s) == unshared:
+                    s._responded = False
+                    push(s)
+                return a
             if not pendable:
                 raise RuntimeError(f"{name} cannot defer: that phase cannot wait")
             if r is not None:
@@ -845,11 +947,8 @@ def _make_trampoline(idx: int) -> Any:
             return ERROR
 
     trampoline.__name__ = f"_trampoline_{name}"
-    _PY_TRAMPOLINES.append(trampoline)
-    return _ffi.proxy_phase_fn(trampoline)
+    return trampoline
 
-
-_TRAMPOLINES = tuple(_make_trampoline(i) for i in range(len(_ffi.PHASES)))
 
 _LOG_LEVELS = {
     _ffi.PROXY_LOG_ERROR: logging.ERROR,
@@ -1008,6 +1107,8 @@ async def _drive(coro: Awaitable[Any], d: Deferred, timeout: float) -> None:
     try:
         d.resume(action)
     except ProxyError as e:
+        # GONE: the request ended meanwhile (client gone, deadline, shutdown) -- nothing to do.
+        # ALREADY / WRONG_STATE: someone else decided (or nothing was pending) -- worth a warning.
         if e.code != _ffi.PROXY_GONE:
             log.warning("libproxy: resume failed: %s", e)
 
@@ -1048,6 +1149,179 @@ class _Managed:
             pass
 
 
+PathOrBytes = Union[str, bytes, "os.PathLike[str]"]
+_CLIENT_AUTH = {
+    "none": _ffi.PROXY_TLS_CLIENT_AUTH_NONE,
+    "optional": _ffi.PROXY_TLS_CLIENT_AUTH_OPTIONAL,
+    "required": _ffi.PROXY_TLS_CLIENT_AUTH_REQUIRED,
+}
+_TLS_VERSIONS = {"1.2": _ffi.PROXY_TLS_VERSION_1_2, "1.3": _ffi.PROXY_TLS_VERSION_1_3}
+
+
+def _pem(v: Union[str, bytes]) -> bytes:
+    return v.encode() if isinstance(v, str) else bytes(v)
+
+
+class TlsSettings(_Managed):
+    """How a TLS endpoint serves (``proxy_tls_settings``): pass it to :meth:`Service.add_tls`,
+    which copies it (one object may configure several endpoints). Defaults: ALPN ``h2`` then
+    ``http/1.1``, TLS 1.2 and 1.3, no client authentication, 10 s handshake timeout.
+
+    Everything can be given to the constructor::
+
+        TlsSettings(cert="cert.pem", key="key.pem")                 # PEM files
+        TlsSettings(cert_pem=chain_bytes, key_pem=key_bytes)        # PEM in memory
+        TlsSettings(cert="a.pem", key="a.key",
+                    sni={"b.example,*.b.example": ("b.pem", "b.key")},
+                    client_ca="clients-ca.pem", client_auth="required",
+                    alpn=["http/1.1"], versions=["1.3"], handshake_timeout_ms=5000)
+
+    A bad or missing certificate / key / CA raises :class:`ProxyError` with code ``TLS_INVALID``
+    at configuration time; its ``detail`` (and message) carries the library's reason."""
+
+    _what = "TLS settings"
+
+    def __init__(
+        self,
+        cert: Optional[PathOrBytes] = None,
+        key: Optional[PathOrBytes] = None,
+        *,
+        cert_pem: Union[str, bytes, None] = None,
+        key_pem: Union[str, bytes, None] = None,
+        sni: Optional[Mapping[str, Tuple[Any, Any]]] = None,
+        sni_pem: Optional[Mapping[str, Tuple[Union[str, bytes], Union[str, bytes]]]] = None,
+        client_ca: Optional[PathOrBytes] = None,
+        client_ca_pem: Union[str, bytes, None] = None,
+        client_auth: Optional[str] = None,
+        alpn: Union[str, Sequence[str], None] = None,
+        versions: Optional[Sequence[str]] = None,
+        handshake_timeout_ms: Optional[int] = None,
+    ) -> None:
+        out = c_void_p()
+        rc = lib.proxy_tls_settings_new(byref(out))
+        if rc:
+            raise _err(rc, "proxy_tls_settings_new")
+        self._ptr = out.value
+        try:
+            if cert is not None or key is not None:
+                self.set_cert_files(cert, key)  # type: ignore[arg-type]
+            if cert_pem is not None or key_pem is not None:
+                self.set_cert_pem(cert_pem or b"", key_pem or b"")
+            for names, (c, k) in (sni or {}).items():
+                self.add_sni_cert_files(names, c, k)
+            for names, (c, k) in (sni_pem or {}).items():
+                self.add_sni_cert_pem(names, c, k)
+            if client_ca is not None or client_ca_pem is not None or client_auth is not None:
+                self.set_client_auth(client_auth or "required", ca_file=client_ca, ca_pem=client_ca_pem)
+            if alpn is not None:
+                self.set_alpn(alpn)
+            if versions is not None:
+                self.set_versions(versions)
+            if handshake_timeout_ms is not None:
+                self.set_handshake_timeout(handshake_timeout_ms)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def last_error(self) -> str:
+        """``proxy_tls_settings_last_error``: the reason of the last ``TLS_INVALID`` ("" if none)."""
+        out = _ffi.proxy_str()
+        rc = lib.proxy_tls_settings_last_error(self.ptr(), byref(out))
+        if rc:
+            raise _err(rc, "proxy_tls_settings_last_error")
+        return _ffi.to_str(out).decode("utf-8", "replace")
+
+    def _check(self, rc: int, where: str) -> None:
+        if rc:
+            detail = None
+            if rc == _ffi.PROXY_TLS_INVALID and self._ptr is not None:
+                detail = self.last_error or None
+            raise ProxyError(rc, where, detail=detail)
+
+    def set_cert_files(self, cert: PathOrBytes, key: PathOrBytes) -> None:
+        """The default certificate: a PEM chain file and its PEM private key file."""
+        if cert is None or key is None:
+            raise ValueError("TlsSettings: cert and key go together")
+        rc = lib.proxy_tls_settings_set_cert_files(self.ptr(), os.fsencode(cert), os.fsencode(key))
+        self._check(rc, "proxy_tls_settings_set_cert_files")
+
+    def set_cert_pem(self, cert_pem: Union[str, bytes], key_pem: Union[str, bytes]) -> None:
+        """The default certificate from PEM documents in memory."""
+        c, k = _pem(cert_pem), _pem(key_pem)
+        rc = lib.proxy_tls_settings_set_cert_pem(self.ptr(), c, len(c), k, len(k))
+        self._check(rc, "proxy_tls_settings_set_cert_pem")
+
+    def add_sni_cert_files(self, names: Union[str, Sequence[str]], cert: PathOrBytes, key: PathOrBytes) -> None:
+        """Serves ``cert`` to clients asking by SNI for one of ``names`` (host names or
+        ``*.example.com`` wildcards, a list or a comma-separated string)."""
+        n = names if isinstance(names, str) else ",".join(names)
+        rc = lib.proxy_tls_settings_add_sni_cert_files(
+            self.ptr(), n.encode(), os.fsencode(cert), os.fsencode(key)
+        )
+        self._check(rc, "proxy_tls_settings_add_sni_cert_files")
+
+    def add_sni_cert_pem(
+        self, names: Union[str, Sequence[str]], cert_pem: Union[str, bytes], key_pem: Union[str, bytes]
+    ) -> None:
+        """Like :meth:`add_sni_cert_files` from PEM documents in memory."""
+        n = names if isinstance(names, str) else ",".join(names)
+        c, k = _pem(cert_pem), _pem(key_pem)
+        rc = lib.proxy_tls_settings_add_sni_cert_pem(self.ptr(), n.encode(), c, len(c), k, len(k))
+        self._check(rc, "proxy_tls_settings_add_sni_cert_pem")
+
+    def set_client_auth(
+        self,
+        mode: str = "required",
+        *,
+        ca_file: Optional[PathOrBytes] = None,
+        ca_pem: Union[str, bytes, None] = None,
+    ) -> None:
+        """Client certificates (mTLS): ``mode`` is ``"none"``, ``"optional"`` (clients without
+        one are let in, a bad one is refused) or ``"required"``; the CAs come from ``ca_file``
+        or ``ca_pem``."""
+        m = _CLIENT_AUTH.get(mode)
+        if m is None:
+            raise ValueError(f"client_auth must be 'none', 'optional' or 'required', not {mode!r}")
+        if ca_pem is not None:
+            b = _pem(ca_pem)
+            rc = lib.proxy_tls_settings_set_client_auth_pem(self.ptr(), b, len(b), m)
+            self._check(rc, "proxy_tls_settings_set_client_auth_pem")
+        else:
+            p = os.fsencode(ca_file) if ca_file is not None else None
+            rc = lib.proxy_tls_settings_set_client_auth_file(self.ptr(), p, m)
+            self._check(rc, "proxy_tls_settings_set_client_auth_file")
+
+    def set_alpn(self, protocols: Union[str, Sequence[str]]) -> None:
+        """ALPN protocols offered, most preferred first: ``["h2", "http/1.1"]`` (default),
+        ``["http/1.1"]`` to keep the endpoint on HTTP/1.1, ``[]`` to disable ALPN."""
+        p = protocols if isinstance(protocols, str) else ",".join(protocols)
+        rc = lib.proxy_tls_settings_set_alpn(self.ptr(), p.encode())
+        self._check(rc, "proxy_tls_settings_set_alpn")
+
+    def set_versions(self, versions: Sequence[str]) -> None:
+        """TLS versions accepted: a subset of ``("1.2", "1.3")`` (default both)."""
+        bits = 0
+        for v in versions:
+            b = _TLS_VERSIONS.get(v)
+            if b is None:
+                raise ValueError(f"TLS version must be '1.2' or '1.3', not {v!r}")
+            bits |= b
+        rc = lib.proxy_tls_settings_set_versions(self.ptr(), bits)
+        self._check(rc, "proxy_tls_settings_set_versions")
+
+    def set_handshake_timeout(self, ms: int) -> None:
+        """How long a client may take to complete its handshake (milliseconds, > 0)."""
+        rc = lib.proxy_tls_settings_set_handshake_timeout(self.ptr(), ms)
+        self._check(rc, "proxy_tls_settings_set_handshake_timeout")
+
+    def close(self) -> None:
+        """Frees the settings (endpoints added with them keep their copy). Idempotent."""
+        p, self._ptr = self._ptr, None
+        if p is not None:
+            lib.proxy_tls_settings_free(p)
+
+
 class Service(_Managed):
     """An HTTP proxy service being configured (``proxy_service``): endpoints, threads, limits,
     timeouts and the hooks. Configure from one thread, then :meth:`Server.add_service`, which
@@ -1066,6 +1340,9 @@ class Service(_Managed):
         listen: Union[str, Sequence[str], None] = None,
         threads: Optional[int] = None,
         work_stealing: Optional[bool] = None,
+        tls: Optional[TlsSettings] = None,
+        listen_tls: Union[str, Sequence[str], None] = None,
+        h2_only: Optional[bool] = None,
     ) -> None:
         self._binding: Optional[_Binding] = None
         self.port: Optional[int] = None
@@ -1082,6 +1359,14 @@ class Service(_Managed):
             listen = [listen]
         for a in listen or ():
             self.add_tcp(a)
+        if isinstance(listen_tls, str):
+            listen_tls = [listen_tls]
+        if listen_tls and tls is None:
+            raise ValueError("Service: listen_tls needs tls=TlsSettings(...)")
+        for a in listen_tls or ():
+            self.add_tls(a, tls)  # type: ignore[arg-type]
+        if h2_only is not None:
+            self.set_h2_only(h2_only)
         if hooks is not None:
             self.set_hooks(hooks)
 
@@ -1099,6 +1384,31 @@ class Service(_Managed):
         rc = lib.proxy_service_add_uds(self.ptr(), os.fsencode(path))
         if rc:
             raise _err(rc, f"proxy_service_add_uds({path!r})")
+
+    def add_tls(self, addr: str, tls: TlsSettings) -> int:
+        """Binds a TLS endpoint on TCP now with a copy of ``tls``; returns the bound port (and
+        sets :attr:`port`). HTTP/2 is served to clients that negotiate ``h2`` by ALPN.
+        ``ProxyError(TLS_INVALID)`` (with ``detail``) when the settings cannot make a server."""
+        port = c_uint16(0)
+        rc = lib.proxy_service_add_tls(self.ptr(), addr.encode(), tls.ptr(), byref(port))
+        if rc:
+            tls._check(rc, f"proxy_service_add_tls({addr!r})")
+        self.port = port.value
+        return port.value
+
+    def add_tls_uds(self, path: str, tls: TlsSettings) -> None:
+        """Binds a TLS endpoint on a Unix domain socket now (see :meth:`add_tls`)."""
+        rc = lib.proxy_service_add_tls_uds(self.ptr(), os.fsencode(path), tls.ptr())
+        if rc:
+            tls._check(rc, f"proxy_service_add_tls_uds({path!r})")
+
+    def set_h2_only(self, on: bool = True) -> None:
+        """True: serve only HTTP/2 (h2c by prior knowledge on plaintext endpoints); False
+        (default): HTTP/1.x plus HTTP/2 for connections that start with its preface or negotiate
+        ``h2`` by ALPN."""
+        rc = lib.proxy_service_set_h2_only(self.ptr(), 1 if on else 0)
+        if rc:
+            raise _err(rc, "proxy_service_set_h2_only")
 
     def set_threads(self, n: int) -> None:
         """Number of worker threads (1..=1024)."""
@@ -1140,7 +1450,7 @@ class Service(_Managed):
         cbs.user = b.key
         for i, name in enumerate(_ffi.PHASES):
             if b.fns[i] is not None:
-                setattr(cbs, name, _TRAMPOLINES[i])
+                setattr(cbs, name, b.cfuncs[i])
         rc = lib.proxy_service_set_callbacks(p, byref(cbs))
         if rc:
             b.release()
@@ -1250,8 +1560,10 @@ class Server(_Managed):
             raise _err(rc, "proxy_server_shutdown")
 
     def resume(self, session_id: int, action: Union[Action, int] = Action.CONTINUE) -> None:
-        """``proxy_session_resume``: any thread, never blocks. Raises ``ProxyError`` (GONE,
-        ALREADY, WRONG_PHASE, INVALID_PARAMETER)."""
+        """``proxy_session_resume``: any thread, never blocks. Raises ``ProxyError``: ``GONE``
+        after the session ended (or its pending deadline passed), ``ALREADY`` for a second resume
+        of the same decision, ``WRONG_STATE`` when the session is alive but nothing is pending,
+        ``INVALID_PARAMETER`` for an action other than CONTINUE / RESPONDED / ERROR."""
         with self._lock:
             p = self._ptr
             if p is None:

@@ -31,8 +31,11 @@ from typing import List, Optional
 
 #: The ABI major version this binding was written against (``PROXY_ABI_VERSION_MAJOR``).
 ABI_MAJOR = 0
-#: The ABI minor version this binding knows (``PROXY_ABI_VERSION_MINOR``).
-ABI_MINOR = 1
+#: The ABI minor version this binding was written against (``PROXY_ABI_VERSION_MINOR``).
+ABI_MINOR = 3
+#: The oldest minor version this binding accepts: it declares the ABI 0.3 functions (TLS,
+#: ``proxy_service_set_thread_hooks``, ``proxy_service_set_h2_only``) and the ABI 0.3 ``proxy_peer``.
+ABI_MIN_MINOR = 3
 
 # ---- result codes -------------------------------------------------------------------------------
 PROXY_OK = 0
@@ -49,6 +52,7 @@ PROXY_BUSY = 7009
 PROXY_TOO_SMALL = 7010
 PROXY_WRONG_STATE = 7011
 PROXY_UNSUPPORTED = 7012
+PROXY_TLS_INVALID = 7013
 
 # ---- actions ------------------------------------------------------------------------------------
 PROXY_CONTINUE = 1
@@ -62,6 +66,7 @@ PROXY_FEATURE_PENDING = 2
 PROXY_FEATURE_BODY_FILTERS = 4
 PROXY_FEATURE_TLS = 8
 PROXY_FEATURE_H2 = 16
+PROXY_FEATURE_THREAD_HOOKS = 32
 
 PROXY_LOG_ERROR = 1
 PROXY_LOG_WARN = 2
@@ -83,7 +88,24 @@ PROXY_LIMIT_MAX_RETRIES = 4
 PROXY_LIMIT_RETRY_BUFFER = 5
 PROXY_LIMIT_DRAIN = 6
 
+PROXY_HTTP_10 = 10
+PROXY_HTTP_11 = 11
+PROXY_HTTP_20 = 20
+
+PROXY_TLS_CLIENT_AUTH_NONE = 0
+PROXY_TLS_CLIENT_AUTH_OPTIONAL = 1
+PROXY_TLS_CLIENT_AUTH_REQUIRED = 2
+
+PROXY_TLS_VERSION_1_2 = 1
+PROXY_TLS_VERSION_1_3 = 2
+
 PROXY_PEER_TLS = 1
+PROXY_PEER_TLS_NO_VERIFY = 2
+PROXY_PEER_TLS_NO_VERIFY_HOSTNAME = 4
+
+PROXY_ALPN_H1 = 0
+PROXY_ALPN_H2 = 1
+PROXY_ALPN_H2THENH1 = 2
 
 PROXY_HEADERS_REQUEST = 1
 PROXY_HEADERS_UPSTREAM_REQUEST = 2
@@ -162,6 +184,12 @@ class proxy_peer(Structure):
         ("write_timeout_ms", c_uint32),
         ("idle_timeout_ms", c_uint32),
         ("pool_group", c_uint64),
+        # ABI 0.3
+        ("ca_file", proxy_str_in),
+        ("client_cert", proxy_str_in),
+        ("client_key", proxy_str_in),
+        ("alpn", c_uint32),
+        ("max_h2_streams", c_uint32),
     ]
 
 
@@ -230,11 +258,12 @@ def _load() -> ctypes.CDLL:
         lib.proxy_abi_version.argtypes = []
         lib.proxy_abi_version.restype = c_uint32
         abi = lib.proxy_abi_version()
-        if abi >> 16 != ABI_MAJOR:
+        if abi >> 16 != ABI_MAJOR or (abi & 0xFFFF) < ABI_MIN_MINOR:
             raise ImportError(
                 f"libproxy: {cand} has ABI {abi >> 16}.{abi & 0xFFFF}, this binding needs ABI "
-                f"{ABI_MAJOR}.x. Rebuild the library from the same checkout as the binding "
-                "(pip install ./bindings/python) or point LIBPROXY_PATH at a matching libproxy.so."
+                f"{ABI_MAJOR}.x with x >= {ABI_MIN_MINOR}. Rebuild the library from the same checkout "
+                "as the binding (pip install ./bindings/python) or point LIBPROXY_PATH at a matching "
+                "libproxy.so."
             )
         global LIBRARY_PATH
         LIBRARY_PATH = cand
@@ -275,11 +304,16 @@ _decl("proxy_service_set_work_stealing", _R, c_void_p, c_uint32)
 _decl("proxy_service_set_timeout", _R, c_void_p, c_uint32, c_uint32)
 _decl("proxy_service_set_limit", _R, c_void_p, c_uint32, c_uint64)
 _decl("proxy_service_set_callbacks", _R, c_void_p, POINTER(proxy_http_callbacks))
+_decl("proxy_service_set_thread_hooks", _R, c_void_p, proxy_thread_fn, proxy_thread_fn, c_void_p)
+_decl("proxy_service_set_h2_only", _R, c_void_p, c_uint32)
+_decl("proxy_service_add_tls", _R, c_void_p, c_char_p, c_void_p, POINTER(c_uint16))
+_decl("proxy_service_add_tls_uds", _R, c_void_p, c_char_p, c_void_p)
 _decl("proxy_session_id", _R, _S, POINTER(c_uint64))
 _decl("proxy_session_phase", _R, _S, POINTER(c_uint32))
 for _n in ("method", "uri", "path", "query", "client_addr", "server_addr", "error"):
     _decl("proxy_session_" + _n, _R, _S, POINTER(proxy_str))
 _decl("proxy_session_version", _R, _S, POINTER(c_uint32))
+_decl("proxy_session_set_uri", _R, _S, proxy_str_in)
 _decl("proxy_session_header_count", _R, _S, c_uint32, POINTER(c_size_t))
 _decl(
     "proxy_session_header_get",
@@ -309,12 +343,24 @@ _decl("proxy_session_set_retry", _R, _S, c_uint32)
 _decl("proxy_session_retries", _R, _S, POINTER(c_uint32))
 _decl("proxy_session_summary", _R, _S, POINTER(proxy_summary))
 
-#: True when the library exports ``proxy_service_set_thread_hooks`` (worker start/stop hooks).
-HAVE_THREAD_HOOKS = hasattr(lib, "proxy_service_set_thread_hooks")
-if HAVE_THREAD_HOOKS:
-    _decl(
-        "proxy_service_set_thread_hooks", _R, c_void_p, proxy_thread_fn, proxy_thread_fn, c_void_p
-    )
+# TLS settings (ABI 0.3). Byte buffers go in as c_char_p (bytes, with an explicit length).
+_T = c_void_p  # proxy_tls_settings*
+_decl("proxy_tls_settings_new", _R, POINTER(c_void_p))
+_decl("proxy_tls_settings_free", None, _T)
+_decl("proxy_tls_settings_set_cert_files", _R, _T, c_char_p, c_char_p)
+_decl("proxy_tls_settings_set_cert_pem", _R, _T, c_char_p, c_size_t, c_char_p, c_size_t)
+_decl("proxy_tls_settings_add_sni_cert_files", _R, _T, c_char_p, c_char_p, c_char_p)
+_decl("proxy_tls_settings_add_sni_cert_pem", _R, _T, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t)
+_decl("proxy_tls_settings_set_client_auth_file", _R, _T, c_char_p, c_uint32)
+_decl("proxy_tls_settings_set_client_auth_pem", _R, _T, c_char_p, c_size_t, c_uint32)
+_decl("proxy_tls_settings_set_alpn", _R, _T, c_char_p)
+_decl("proxy_tls_settings_set_versions", _R, _T, c_uint32)
+_decl("proxy_tls_settings_set_handshake_timeout", _R, _T, c_uint32)
+_decl("proxy_tls_settings_last_error", _R, _T, POINTER(proxy_str))
+
+#: True when the library has ``proxy_service_set_thread_hooks`` (always, from ABI 0.3 on: the
+#: binding refuses older libraries). Kept for callers of earlier versions of the binding.
+HAVE_THREAD_HOOKS = True
 
 
 def result_message(code: int) -> str:

@@ -21,6 +21,10 @@ class _Echo(BaseHTTPRequestHandler):
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": body.decode("latin-1"),
         }
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        if getpeercert is not None:  # TLS origin: who the client (the proxy) said it was
+            cert = getpeercert() or {}
+            doc["tls"] = {"client_cn": dict(x[0] for x in cert.get("subject", ())).get("commonName")}
         out = json.dumps(doc).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -42,6 +46,29 @@ class _Origin(ThreadingHTTPServer):
 
 
 if __name__ == "__main__":
-    srv = _Origin(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0), _Echo)
+    # origin.py [port] [--tls CERT KEY [--client-ca CA]]: with --tls, HTTPS (HTTP/1.1 by ALPN);
+    # with --client-ca, client certificates signed by CA are required.
+    args = sys.argv[1:]
+    tls = None
+    if "--tls" in args:
+        i = args.index("--tls")
+        tls = args[i + 1 : i + 3]
+        del args[i : i + 3]
+    client_ca = None
+    if "--client-ca" in args:
+        i = args.index("--client-ca")
+        client_ca = args[i + 1]
+        del args[i : i + 2]
+    srv = _Origin(("127.0.0.1", int(args[0]) if args else 0), _Echo)
+    if tls:
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls[0], tls[1])
+        ctx.set_alpn_protocols(["http/1.1"])
+        if client_ca:
+            ctx.load_verify_locations(client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print(srv.server_address[1], flush=True)
     srv.serve_forever()

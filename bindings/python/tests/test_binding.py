@@ -67,7 +67,7 @@ def test_every_phase_in_order(run_proxy: Any, origin: str) -> None:
                 problems.append(f"{want}: phase {s.phase}")
 
         def check_request(self, s: libproxy.Session) -> None:
-            if (s.method, s.path, s.query, s.uri, s.version) != ("POST", "/p", "a=1", "/p?a=1", 11):
+            if (s.method, s.path, s.query, s.uri, s.version) != ("POST", "/p", "a=1", "/p?a=1", "HTTP/1.1"):
                 problems.append(f"request accessors {(s.method, s.path, s.query, s.uri, s.version)}")
             if not (s.client_addr or "").startswith("127.0.0.1:") or not s.server_addr:
                 problems.append("addresses")
@@ -413,7 +413,7 @@ def test_resume_errors(run_proxy: Any, origin: str) -> None:
 
     p = run_proxy(Ids(origin))
     assert p.get("/")[0] == 200
-    # Not pending: WRONG_PHASE while the session still finishes (logging), GONE once it ended.
+    # Nothing pending: WRONG_STATE while the session still finishes (logging), GONE once it ended.
     codes = []
     for _ in range(100):
         with pytest.raises(ProxyError) as e:
@@ -422,10 +422,61 @@ def test_resume_errors(run_proxy: Any, origin: str) -> None:
         if e.value.code == ProxyError.GONE:
             break
         time.sleep(0.01)
-    assert codes[-1] == ProxyError.GONE and set(codes) <= {ProxyError.GONE, ProxyError.WRONG_PHASE}
+    assert codes[-1] == ProxyError.GONE and set(codes) <= {ProxyError.GONE, ProxyError.WRONG_STATE}
     with pytest.raises(ProxyError) as e:
         p.server.resume(ids[0], Action.PENDING)
     assert e.value.code in (ProxyError.INVALID_PARAMETER, ProxyError.GONE)
+
+
+def test_resume_states(run_proxy: Any, origin: str) -> None:
+    """ABI 0.3 resume answers: OK once, ALREADY for a second resume of that decision (also while
+    later phases run), WRONG_STATE for a live session with nothing pending, GONE after the end."""
+    got: dict = {}
+    later_phase = threading.Event()
+    release = threading.Event()
+
+    class States(ToOrigin):
+        def request_filter(self, s):  # type: ignore[no-untyped-def]
+            sid = s.id
+            got["id"] = sid
+            srv = got["server"]
+
+            def decide() -> None:
+                time.sleep(0.02)
+                srv.resume(sid, Action.CONTINUE)  # OK (raw resume: the binding's Deferred is not used)
+                try:
+                    srv.resume(sid, Action.CONTINUE)
+                except ProxyError as e:
+                    got["second"] = e.code
+
+            threading.Thread(target=decide).start()
+            return Action.PENDING
+
+        def response_filter(self, s):  # type: ignore[no-untyped-def]
+            # A later phase that arms no decision of its own (no s.id, no defer): held here
+            # (blocking a worker, for the test only) while the old decision is resumed again.
+            later_phase.set()
+            release.wait(5)
+
+    p = run_proxy(States(origin))
+    got["server"] = p.server
+    t = threading.Thread(target=lambda: got.__setitem__("status", p.get("/")[0]))
+    t.start()
+    assert later_phase.wait(10)
+    assert got.get("second") == ProxyError.ALREADY
+    with pytest.raises(ProxyError) as e:  # still ALREADY while later phases run
+        p.server.resume(got["id"], Action.CONTINUE)
+    assert e.value.code == ProxyError.ALREADY
+    release.set()
+    t.join(10)
+    assert got["status"] == 200
+    for _ in range(100):
+        with pytest.raises(ProxyError) as e:
+            p.server.resume(got["id"], Action.CONTINUE)
+        if e.value.code == ProxyError.GONE:
+            break
+        time.sleep(0.01)
+    assert e.value.code == ProxyError.GONE
 
 
 def _concurrent_http_client(port: int, n: int) -> List[int]:
@@ -523,19 +574,64 @@ def test_httpx_client(run_proxy: Any, origin: str) -> None:
 
 def test_worker_thread_state_persists(run_proxy: Any, origin: str) -> None:
     """With the per-worker thread state, threading.local survives between callbacks on a worker
-    (with a fresh state per call it would be empty every time)."""
+    (with a fresh state per call it would be empty every time). By default the state comes from
+    the library's thread hooks (proxy_service_set_thread_hooks): the start hook ran on the very
+    thread state the callbacks use, and the stop hook runs when the server stops."""
+    from libproxy import _core
+
     local = threading.local()
     counts: List[int] = []
+    pinned_by_hook: List[bool] = []
 
     class Count(ToOrigin):
         def request_filter(self, s):  # type: ignore[no-untyped-def]
             local.n = getattr(local, "n", 0) + 1
             counts.append(local.n)
+            pinned_by_hook.append(getattr(_core._tls, "gstate", None) is not None)
 
+    assert libproxy.THREAD_STATE_MODE == "hooks"  # the default with an ABI >= 0.3 library
+    starts0, stops0 = _core.thread_hook_counts
     p = run_proxy(Count(origin), threads=1)
     for _ in range(5):
         assert p.get("/")[0] == 200
     assert max(counts) == 5, counts
+    assert all(pinned_by_hook), pinned_by_hook
+    assert _core.thread_hook_counts[0] > starts0
+    p.close()
+    starts1, stops1 = _core.thread_hook_counts
+    assert stops1 - stops0 == starts1 - starts0  # every worker released its state
+
+
+def test_thread_hooks_mode_in_subprocess(origin: str) -> None:
+    """LIBPROXY_THREAD_STATE selects the mode; unset means "hooks"; "lazy" still works."""
+    code = f"""
+        import http.client, threading, libproxy
+        from libproxy import _core
+        seen = []
+        class P(libproxy.Proxy):
+            def request_filter(self, s):
+                seen.append(getattr(_core._tls, "gstate", None) is not None)
+            def upstream_peer(self, s):
+                s.set_peer("{origin}")
+        with libproxy.Server() as srv:
+            svc = libproxy.Service("m", P(), listen="127.0.0.1:0", threads=1)
+            port = svc.port
+            srv.add_service(svc)
+            srv.start()
+            for _ in range(3):
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                c.request("GET", "/")
+                assert c.getresponse().status == 200
+                c.close()
+        print(libproxy.THREAD_STATE_MODE, all(seen), _core.thread_hook_counts[0] > 0)
+    """
+    env = {k: v for k, v in os.environ.items() if k != "LIBPROXY_THREAD_STATE"}
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["hooks", "True", "True"]
+    r = _run_py(code, {"LIBPROXY_THREAD_STATE": "lazy"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["lazy", "False", "False"]
 
 
 def _run_py(code: str, env_extra: dict, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -601,3 +697,34 @@ def test_abi_major_mismatch_is_refused(tmp_path: Path) -> None:
     r = _run_py("import libproxy", {"LIBPROXY_PATH": str(so)})
     assert r.returncode != 0
     assert "ABI 1.0" in r.stderr and "needs ABI 0" in r.stderr
+    # Same major, too old a minor (no TLS, thread hooks or ABI 0.3 proxy_peer): refused too.
+    src.write_text("unsigned proxy_abi_version(void) { return (0u << 16) | 2; }\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src)], check=True)
+    r = _run_py("import libproxy", {"LIBPROXY_PATH": str(so)})
+    assert r.returncode != 0
+    assert "ABI 0.2" in r.stderr and "x >= 3" in r.stderr
+
+
+def test_reused_sessions_never_alias_a_kept_one(run_proxy: Any, origin: str) -> None:
+    """The trampolines reuse Session objects nobody holds; one a hook kept (or a Headers view
+    of it) stays closed, and every later request gets a different object."""
+    kept: List[Any] = []
+    seen_ids: List[int] = []
+
+    class Keep(ToOrigin):
+        def request_filter(self, s):  # type: ignore[no-untyped-def]
+            seen_ids.append(id(s))
+            if s.path == "/keep":
+                kept.append(s)
+            elif s.path == "/keep-headers":
+                kept.append(s.request_headers)
+
+    p = run_proxy(Keep(origin), threads=1)
+    for path in ("/a", "/keep", "/b", "/keep-headers", "/c", "/d"):
+        assert p.get(path)[0] == 200
+    with pytest.raises(libproxy.ClosedError):
+        kept[0].path
+    with pytest.raises(libproxy.ClosedError):
+        kept[1].get("host")
+    assert id(kept[0]) not in seen_ids[2:]  # never handed out again
+    assert len(set(seen_ids)) < len(seen_ids)  # unshared ones were reused
