@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import libproxy
-from libproxy import _core, _ffi
+from libproxy import _ffi, _hooks, _threads
 
 HERE = Path(__file__).resolve().parent
 
@@ -55,13 +55,13 @@ class NoOpEnum(libproxy.Proxy):
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 200_000
     h = build_helper()
-    binding = _core._Binding(NoOp())
-    binding_enum = _core._Binding(NoOpEnum())
+    binding = _hooks._Binding(NoOp())
+    binding_enum = _hooks._Binding(NoOpEnum())
     fake_session = 0x1000  # never dereferenced by a no-op hook
     bare = _ffi.proxy_phase_fn(lambda u, s: 1)
     idx = _ffi.PHASES.index("request_filter")
-    tramp = binding.cfuncs[idx] if hasattr(binding, "cfuncs") else _core._TRAMPOLINES[idx]
-    tramp_enum = binding_enum.cfuncs[idx] if hasattr(binding, "cfuncs") else _core._TRAMPOLINES[idx]
+    tramp = binding.cfuncs[idx]
+    tramp_enum = binding_enum.cfuncs[idx]
     null = _ffi.proxy_thread_fn()
     last = ctypes.c_int32()
     rows = []
@@ -74,13 +74,13 @@ def main() -> None:
     ]:
         best = min(
             h.bench_phase(fn, b.key, fake_session, n if hooks else n // 10,
-                          _core._THREAD_START if hooks else null,
-                          _core._THREAD_STOP if hooks else null, ctypes.byref(last))
+                          _threads._THREAD_START if hooks else null,
+                          _threads._THREAD_STOP if hooks else null, ctypes.byref(last))
             for _ in range(3)
         )
         assert last.value == 1, last.value
         rows.append((label, "persistent (thread hooks)" if hooks else "per call (no hooks)", best))
-    py = binding.pyfuncs[idx] if hasattr(binding, "pyfuncs") else _core._PY_TRAMPOLINES[idx]
+    py = binding.pyfuncs[idx]
     best = float("inf")
     for _ in range(3):
         t0 = time.perf_counter_ns()

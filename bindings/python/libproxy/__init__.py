@@ -16,29 +16,18 @@ One class per C handle (:class:`Server`, :class:`Service`, :class:`Session`), ho
 :class:`Proxy` subclass (only overridden ones are registered), errors as :class:`ProxyError`.
 """
 
-from ._core import (
-    Action,
-    ClosedError,
-    Deferred,
-    Headers,
-    Limit,
-    Peer,
-    Phase,
-    Proxy,
-    ProxyError,
-    Server,
-    Service,
-    Session,
-    Summary,
-    THREAD_STATE_MODE,
-    Timeout,
-    TlsSettings,
-    abi_version,
-    features,
-    loop,
-    version,
-)
+from ._async import Deferred, loop
+from ._enums import Action, Limit, Phase, Timeout
+from ._errors import ClosedError, ProxyError
 from ._ffi import HAVE_THREAD_HOOKS, LIBRARY_PATH
+from ._hooks import Proxy
+from ._peer import Peer
+from ._server import Server
+from ._service import Service
+from ._session import Headers, Session, Summary
+from ._threads import THREAD_STATE_MODE
+from ._tls import TlsSettings
+from ._version import abi_version, features, version
 
 __version__ = "0.1.0"
 

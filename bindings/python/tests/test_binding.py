@@ -45,7 +45,7 @@ def test_library_info() -> None:
 
 
 def test_only_overridden_hooks_are_registered(origin: str) -> None:
-    from libproxy._core import _Binding
+    from libproxy._hooks import _Binding
 
     b = _Binding(ToOrigin(origin))
     try:
@@ -577,7 +577,7 @@ def test_worker_thread_state_persists(run_proxy: Any, origin: str) -> None:
     (with a fresh state per call it would be empty every time). By default the state comes from
     the library's thread hooks (proxy_service_set_thread_hooks): the start hook ran on the very
     thread state the callbacks use, and the stop hook runs when the server stops."""
-    from libproxy import _core
+    from libproxy import _threads
 
     local = threading.local()
     counts: List[int] = []
@@ -587,18 +587,18 @@ def test_worker_thread_state_persists(run_proxy: Any, origin: str) -> None:
         def request_filter(self, s):  # type: ignore[no-untyped-def]
             local.n = getattr(local, "n", 0) + 1
             counts.append(local.n)
-            pinned_by_hook.append(getattr(_core._tls, "gstate", None) is not None)
+            pinned_by_hook.append(getattr(_threads._tls, "gstate", None) is not None)
 
     assert libproxy.THREAD_STATE_MODE == "hooks"  # the default with an ABI >= 0.3 library
-    starts0, stops0 = _core.thread_hook_counts
+    starts0, stops0 = _threads.thread_hook_counts
     p = run_proxy(Count(origin), threads=1)
     for _ in range(5):
         assert p.get("/")[0] == 200
     assert max(counts) == 5, counts
     assert all(pinned_by_hook), pinned_by_hook
-    assert _core.thread_hook_counts[0] > starts0
+    assert _threads.thread_hook_counts[0] > starts0
     p.close()
-    starts1, stops1 = _core.thread_hook_counts
+    starts1, stops1 = _threads.thread_hook_counts
     assert stops1 - stops0 == starts1 - starts0  # every worker released its state
 
 
@@ -606,11 +606,11 @@ def test_thread_hooks_mode_in_subprocess(origin: str) -> None:
     """LIBPROXY_THREAD_STATE selects the mode; unset means "hooks"; "lazy" still works."""
     code = f"""
         import http.client, threading, libproxy
-        from libproxy import _core
+        from libproxy import _threads
         seen = []
         class P(libproxy.Proxy):
             def request_filter(self, s):
-                seen.append(getattr(_core._tls, "gstate", None) is not None)
+                seen.append(getattr(_threads._tls, "gstate", None) is not None)
             def upstream_peer(self, s):
                 s.set_peer("{origin}")
         with libproxy.Server() as srv:
@@ -623,7 +623,7 @@ def test_thread_hooks_mode_in_subprocess(origin: str) -> None:
                 c.request("GET", "/")
                 assert c.getresponse().status == 200
                 c.close()
-        print(libproxy.THREAD_STATE_MODE, all(seen), _core.thread_hook_counts[0] > 0)
+        print(libproxy.THREAD_STATE_MODE, all(seen), _threads.thread_hook_counts[0] > 0)
     """
     env = {k: v for k, v in os.environ.items() if k != "LIBPROXY_THREAD_STATE"}
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=60)

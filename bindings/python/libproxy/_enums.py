@@ -1,0 +1,59 @@
+"""The C enums as ``IntEnum``: Action (hook results), Phase, Timeout and Limit."""
+
+from __future__ import annotations
+
+import enum
+
+from . import _ffi
+
+
+class Action(enum.IntEnum):
+    """What a hook tells the proxy to do next (``PROXY_CONTINUE`` ... ``PROXY_ERROR``).
+    Returning ``None`` from a hook means CONTINUE, or RESPONDED after :meth:`Session.respond`."""
+
+    CONTINUE = _ffi.PROXY_CONTINUE
+    RESPONDED = _ffi.PROXY_RESPONDED
+    PENDING = _ffi.PROXY_PENDING
+    ERROR = _ffi.PROXY_ERROR
+
+
+class Phase(enum.IntEnum):
+    """``PROXY_PHASE_*``: the phase a callback runs in."""
+
+    NONE = 0
+    EARLY_REQUEST_FILTER = 1
+    REQUEST_FILTER = 2
+    UPSTREAM_PEER = 3
+    CONNECTED_TO_UPSTREAM = 4
+    UPSTREAM_REQUEST_FILTER = 5
+    REQUEST_BODY_FILTER = 6
+    UPSTREAM_RESPONSE_FILTER = 7
+    RESPONSE_FILTER = 8
+    UPSTREAM_RESPONSE_BODY_FILTER = 9
+    RESPONSE_BODY_FILTER = 10
+    LOGGING = 11
+    FAIL_TO_CONNECT = 12
+    ERROR_WHILE_PROXY = 13
+    FAIL_TO_PROXY = 14
+    REQUEST_END = 15
+
+
+class Timeout(enum.IntEnum):
+    """``PROXY_TIMEOUT_*`` for :meth:`Service.set_timeout`."""
+
+    HEADER = _ffi.PROXY_TIMEOUT_HEADER
+    KEEPALIVE = _ffi.PROXY_TIMEOUT_KEEPALIVE
+    BODY_IDLE = _ffi.PROXY_TIMEOUT_BODY_IDLE
+    WRITE = _ffi.PROXY_TIMEOUT_WRITE
+    PENDING = _ffi.PROXY_TIMEOUT_PENDING
+
+
+class Limit(enum.IntEnum):
+    """``PROXY_LIMIT_*`` for :meth:`Service.set_limit`."""
+
+    MAX_HEADER_BYTES = _ffi.PROXY_LIMIT_MAX_HEADER_BYTES
+    MAX_HEADERS = _ffi.PROXY_LIMIT_MAX_HEADERS
+    MAX_URI_LEN = _ffi.PROXY_LIMIT_MAX_URI_LEN
+    MAX_RETRIES = _ffi.PROXY_LIMIT_MAX_RETRIES
+    RETRY_BUFFER = _ffi.PROXY_LIMIT_RETRY_BUFFER
+    DRAIN = _ffi.PROXY_LIMIT_DRAIN

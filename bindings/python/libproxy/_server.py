@@ -1,0 +1,146 @@
+"""Server: owns services, starts and stops them (``proxy_server``). ``atexit`` shuts every live
+server down before the interpreter finalises."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from ctypes import byref, c_void_p
+from typing import Any, List, Optional, Union
+
+from . import _ffi
+from ._async import _LOOP, _cancel_sessions_of
+from ._enums import Action
+from ._errors import ClosedError, _err
+from ._ffi import lib
+from ._hooks import _Binding
+from ._log import _LOG_SINK, _max_level_for, log
+from ._managed import _Managed
+from ._service import Service
+
+
+def _ignore_signal(*_: Any) -> None:
+    pass
+
+
+_live_servers: "weakref.WeakSet[Server]" = weakref.WeakSet()
+
+
+class Server(_Managed):
+    """The server (``proxy_server``): owns services, starts them on their own threads, stops them.
+
+    ``with Server() as srv: srv.add_service(svc); srv.start(); ...`` -- leaving the block (or
+    :meth:`close`, or interpreter exit) shuts it down and frees it. Library diagnostics go to the
+    ``"libproxy"`` logger."""
+
+    _what = "server"
+
+    def __init__(self, *, log_level: Optional[int] = None) -> None:
+        self._lock = threading.Lock()
+        self._bindings: List[_Binding] = []
+        out = c_void_p()
+        rc = lib.proxy_server_new(byref(out))
+        if rc:
+            raise _err(rc, "proxy_server_new")
+        self._ptr = out.value
+        lvl = _max_level_for(log) if log_level is None else log_level
+        rc = lib.proxy_server_set_log(self._ptr, _LOG_SINK, None, lvl)
+        if rc:
+            lib.proxy_server_free(self._ptr)
+            self._ptr = None
+            raise _err(rc, "proxy_server_set_log")
+        _live_servers.add(self)
+
+    def add_service(self, service: Service) -> None:
+        """Adds (and consumes) ``service``; it starts with the server."""
+        p = self.ptr()
+        sp = service.ptr()
+        b = service._consumed()
+        rc = lib.proxy_server_add_service(p, sp)
+        if b is not None:
+            b.server = self
+            self._bindings.append(b)
+        if rc:
+            raise _err(rc, "proxy_server_add_service")
+
+    def start(self) -> None:
+        """Starts every service on its own threads and returns at once."""
+        rc = lib.proxy_server_start(self.ptr())
+        if rc:
+            raise _err(rc, "proxy_server_start")
+
+    def run(self, signals: bool = False) -> None:
+        """Starts if needed and blocks until stopped (:meth:`shutdown` from another thread or,
+        with ``signals=True``, SIGTERM/SIGINT -- libproxy then owns those signals)."""
+        p = self.ptr()
+        if not signals:
+            rc = lib.proxy_server_run(p, 0)
+        else:
+            # libproxy's handler chains to Python's C-level SIGINT handler, which would raise
+            # KeyboardInterrupt once run() returns: the stop is libproxy's, so swallow it here.
+            import signal as _signal
+
+            main = threading.current_thread() is threading.main_thread()
+            prev = _signal.signal(_signal.SIGINT, _ignore_signal) if main else None
+            try:
+                rc = lib.proxy_server_run(p, _ffi.PROXY_RUN_SIGNALS)
+            finally:
+                if main:
+                    _ignore_signal()  # a Python-level call: pending handlers run here
+                    _signal.signal(_signal.SIGINT, prev)
+        if rc:
+            raise _err(rc, "proxy_server_run")
+
+    def shutdown(self, grace_ms: int = 0) -> None:
+        """Stops accepting, lets in-flight requests finish for up to ``grace_ms``, stops the
+        workers; returns when no hook runs any more. Pending sessions are dropped."""
+        rc = lib.proxy_server_shutdown(self.ptr(), grace_ms)
+        if rc:
+            raise _err(rc, "proxy_server_shutdown")
+
+    def resume(self, session_id: int, action: Union[Action, int] = Action.CONTINUE) -> None:
+        """``proxy_session_resume``: any thread, never blocks. Raises ``ProxyError``: ``GONE``
+        after the session ended (or its pending deadline passed), ``ALREADY`` for a second resume
+        of the same decision, ``WRONG_STATE`` when the session is alive but nothing is pending,
+        ``INVALID_PARAMETER`` for an action other than CONTINUE / RESPONDED / ERROR."""
+        with self._lock:
+            p = self._ptr
+            if p is None:
+                raise ClosedError("server")
+            rc = lib.proxy_session_resume(p, session_id, int(action))
+        if rc:
+            raise _err(rc, "proxy_session_resume")
+
+    def close(self) -> None:
+        """Shuts down (grace 0) and frees the server, then releases the hooks. Idempotent.
+        From inside a hook it raises ``ProxyError(BUSY)``."""
+        p = self._ptr
+        if p is None:
+            return
+        _cancel_sessions_of(self)
+        rc = lib.proxy_server_shutdown(p, 0)
+        if rc == _ffi.PROXY_BUSY:
+            raise _err(rc, "proxy_server_shutdown")
+        with self._lock:
+            if self._ptr is None:
+                return
+            self._ptr = None
+        rc = lib.proxy_server_free(p)
+        bindings, self._bindings = self._bindings, []
+        for b in bindings:
+            b.release()
+        _live_servers.discard(self)
+        if rc:
+            raise _err(rc, "proxy_server_free")
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    """Before the interpreter finalises: no worker may call into Python afterwards."""
+    for srv in list(_live_servers):
+        try:
+            srv.close()
+        except Exception:  # pragma: no cover
+            log.exception("libproxy: closing a server at exit failed")
+    _LOOP.stop()

@@ -1,0 +1,175 @@
+"""Service: an HTTP proxy service being configured (``proxy_service``) and its hooks' registration."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import byref, c_uint16, c_void_p
+from typing import Any, Optional, Sequence, Union
+
+from . import _ffi
+from ._enums import Limit, Timeout
+from ._errors import _err
+from ._ffi import lib
+from ._hooks import _Binding
+from ._managed import _Managed
+from ._threads import _THREAD_START, _THREAD_STOP, THREAD_STATE_MODE
+from ._tls import TlsSettings
+
+
+class Service(_Managed):
+    """An HTTP proxy service being configured (``proxy_service``): endpoints, threads, limits,
+    timeouts and the hooks. Configure from one thread, then :meth:`Server.add_service`, which
+    consumes it (the Service object is closed afterwards).
+
+    ``Service("api", MyProxy(), listen="127.0.0.1:0", threads=2)`` does the common set-up in one
+    call; :attr:`port` is the last bound TCP port."""
+
+    _what = "service"
+
+    def __init__(
+        self,
+        name: str = "proxy",
+        hooks: Any = None,
+        *,
+        listen: Union[str, Sequence[str], None] = None,
+        threads: Optional[int] = None,
+        work_stealing: Optional[bool] = None,
+        tls: Optional[TlsSettings] = None,
+        listen_tls: Union[str, Sequence[str], None] = None,
+        h2_only: Optional[bool] = None,
+    ) -> None:
+        self._binding: Optional[_Binding] = None
+        self.port: Optional[int] = None
+        out = c_void_p()
+        rc = lib.proxy_service_new(name.encode(), byref(out))
+        if rc:
+            raise _err(rc, "proxy_service_new")
+        self._ptr = out.value
+        if threads is not None:
+            self.set_threads(threads)
+        if work_stealing is not None:
+            self.set_work_stealing(work_stealing)
+        if isinstance(listen, str):
+            listen = [listen]
+        for a in listen or ():
+            self.add_tcp(a)
+        if isinstance(listen_tls, str):
+            listen_tls = [listen_tls]
+        if listen_tls and tls is None:
+            raise ValueError("Service: listen_tls needs tls=TlsSettings(...)")
+        for a in listen_tls or ():
+            self.add_tls(a, tls)  # type: ignore[arg-type]
+        if h2_only is not None:
+            self.set_h2_only(h2_only)
+        if hooks is not None:
+            self.set_hooks(hooks)
+
+    def add_tcp(self, addr: str) -> int:
+        """Binds a TCP endpoint now (``127.0.0.1:0`` picks a port); returns the bound port."""
+        port = c_uint16(0)
+        rc = lib.proxy_service_add_tcp(self.ptr(), addr.encode(), byref(port))
+        if rc:
+            raise _err(rc, f"proxy_service_add_tcp({addr!r})")
+        self.port = port.value
+        return port.value
+
+    def add_uds(self, path: str) -> None:
+        """Binds a Unix domain socket endpoint now."""
+        rc = lib.proxy_service_add_uds(self.ptr(), os.fsencode(path))
+        if rc:
+            raise _err(rc, f"proxy_service_add_uds({path!r})")
+
+    def add_tls(self, addr: str, tls: TlsSettings) -> int:
+        """Binds a TLS endpoint on TCP now with a copy of ``tls``; returns the bound port (and
+        sets :attr:`port`). HTTP/2 is served to clients that negotiate ``h2`` by ALPN.
+        ``ProxyError(TLS_INVALID)`` (with ``detail``) when the settings cannot make a server."""
+        port = c_uint16(0)
+        rc = lib.proxy_service_add_tls(self.ptr(), addr.encode(), tls.ptr(), byref(port))
+        if rc:
+            tls._check(rc, f"proxy_service_add_tls({addr!r})")
+        self.port = port.value
+        return port.value
+
+    def add_tls_uds(self, path: str, tls: TlsSettings) -> None:
+        """Binds a TLS endpoint on a Unix domain socket now (see :meth:`add_tls`)."""
+        rc = lib.proxy_service_add_tls_uds(self.ptr(), os.fsencode(path), tls.ptr())
+        if rc:
+            tls._check(rc, f"proxy_service_add_tls_uds({path!r})")
+
+    def set_h2_only(self, on: bool = True) -> None:
+        """True: serve only HTTP/2 (h2c by prior knowledge on plaintext endpoints); False
+        (default): HTTP/1.x plus HTTP/2 for connections that start with its preface or negotiate
+        ``h2`` by ALPN."""
+        rc = lib.proxy_service_set_h2_only(self.ptr(), 1 if on else 0)
+        if rc:
+            raise _err(rc, "proxy_service_set_h2_only")
+
+    def set_threads(self, n: int) -> None:
+        """Number of worker threads (1..=1024)."""
+        rc = lib.proxy_service_set_threads(self.ptr(), n)
+        if rc:
+            raise _err(rc, "proxy_service_set_threads")
+
+    def set_work_stealing(self, on: bool) -> None:
+        """One work-stealing runtime (True, default) or isolated single-thread runtimes."""
+        rc = lib.proxy_service_set_work_stealing(self.ptr(), 1 if on else 0)
+        if rc:
+            raise _err(rc, "proxy_service_set_work_stealing")
+
+    def set_timeout(self, which: Union[Timeout, int], ms: int) -> None:
+        """Sets a ``Timeout`` in milliseconds."""
+        rc = lib.proxy_service_set_timeout(self.ptr(), int(which), ms)
+        if rc:
+            raise _err(rc, "proxy_service_set_timeout")
+        if int(which) == _ffi.PROXY_TIMEOUT_PENDING:
+            self._pending_ms = ms
+            if self._binding is not None:
+                self._binding.pending_ms = ms
+
+    def set_limit(self, which: Union[Limit, int], value: int) -> None:
+        """Sets a ``Limit``."""
+        rc = lib.proxy_service_set_limit(self.ptr(), int(which), value)
+        if rc:
+            raise _err(rc, "proxy_service_set_limit")
+
+    def set_hooks(self, hooks: Any) -> None:
+        """Registers ``hooks`` (a :class:`Proxy` subclass instance, or any object with phase-named
+        methods): each overridden phase gets its trampoline, the rest stay NULL. The object is kept
+        alive as long as the server that runs the service."""
+        p = self.ptr()
+        b = _Binding(hooks)
+        b.pending_ms = getattr(self, "_pending_ms", b.pending_ms)
+        cbs = _ffi.proxy_http_callbacks()
+        cbs.struct_size = ctypes.sizeof(cbs)
+        cbs.user = b.key
+        for i, name in enumerate(_ffi.PHASES):
+            if b.fns[i] is not None:
+                setattr(cbs, name, b.cfuncs[i])
+        rc = lib.proxy_service_set_callbacks(p, byref(cbs))
+        if rc:
+            b.release()
+            raise _err(rc, "proxy_service_set_callbacks")
+        if THREAD_STATE_MODE == "hooks":
+            rc = lib.proxy_service_set_thread_hooks(p, _THREAD_START, _THREAD_STOP, None)
+            if rc:
+                b.release()
+                raise _err(rc, "proxy_service_set_thread_hooks")
+        if self._binding is not None:
+            self._binding.release()
+        self._binding = b
+
+    def _consumed(self) -> Optional[_Binding]:
+        b = self._binding
+        self._binding = None
+        self._ptr = None
+        return b
+
+    def close(self) -> None:
+        """Frees the service if it was not added to a server. Idempotent."""
+        p, self._ptr = self._ptr, None
+        if p is not None:
+            lib.proxy_service_free(p)
+        b, self._binding = self._binding, None
+        if b is not None:
+            b.release()
