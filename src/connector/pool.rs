@@ -66,7 +66,7 @@ pub(crate) fn slot_key(key: u64) -> u64 {
 
 impl ConnectionPool {
     /// Default bound on idle connections in one pool.
-    pub const DEFAULT_MAX_IDLE: usize = 1024;
+    pub(crate) const DEFAULT_MAX_IDLE: usize = 1024;
 
     /// A pool that keeps at most `max_idle` idle connections.
     pub fn new(max_idle: usize) -> Self {
