@@ -68,7 +68,7 @@ declare -A STOPSIG=()    # name -> signal for a fast stop
 cleanup() {
   set +e
   for n in "${!PID[@]}"; do stop "$n"; done
-  rm -rf "$DIR"
+  [ "${KEEP:-0}" = 1 ] && log "kept $DIR" || rm -rf "$DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -297,6 +297,11 @@ measure() {
   rec scenario="$scen" path="$path" rep="$rep" kind="$kind" raw="$raw" \
       cpu_ticks=$((c1 - c0)) user_ticks=$((us1 - us0)) sys_ticks=$((sy1 - sy0)) up_ticks=$((u1 - u0)) up_accepts=$((a1 - a0 - 1)) \
       tw_delta="$([ "$path" = direct ] && [ "$scen" != newconn ] && echo - || echo "$tw")"
+  if ! kill -0 "$pid" 2>/dev/null; then   # a path that died is not measured again
+    local rc2=0; [ -n "${PID[$path]:-}" ] && { wait "${PID[$path]}" 2>/dev/null || rc2=$?; }
+    note "$path died during $scen rep $rep (exit $rc2; log: $(tail -c 300 "$DIR/logs/$path.out" 2>/dev/null | tr '\n' ' '))"
+    SKIP[$path]="died during $scen (exit $rc2)"; unset "PID[$path]"
+  fi
 }
 warm() { timeout 20 taskset -c $LOADCPU "$@" >/dev/null 2>&1 || true; }
 skip_all() { local scen=$1 why=$2 p; for p in "${PATHS[@]}"; do rec scenario="$scen" path="$p" status=skip note="$why"; done; }
