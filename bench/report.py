@@ -210,7 +210,7 @@ def render(records, notes, meta):
     md.append(f"# libproxy benchmark — {meta.get('stamp')}")
     md.append("")
     md.append(f"Mode: {mode}; {meta.get('duration_s')} s per load, median of {meta.get('reps')} interleaved "
-              f"repetition(s) for ka13/rate10k; commit {meta.get('git')}; {meta.get('cpus')} CPUs, kernel {meta.get('kernel')}; "
+              f"repetition(s) for ka13/rate10k/h2c/tls; commit {meta.get('git')}; {meta.get('cpus')} CPUs, kernel {meta.get('kernel')}; "
               f"total {meta.get('runtime_s')} s; load average {meta.get('loadavg_start')} at the start of the loads, "
               f"{meta.get('loadavg_end')} at the end (should be < 2.5: 2 cores, the load itself makes ~2). Load generator on CPU 0; proxy + upstream (nginx, 1 worker) on CPU 1.")
     md.append(f"libproxy = `{meta.get('proxy_cmd')}`; tools: {meta.get('nginx')}, {meta.get('haproxy')}, "
