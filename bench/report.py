@@ -67,8 +67,11 @@ def parse_oha(t):
             r[key] = lp[k] * 1e6
     codes = d.get("statusCodeDistribution", {}) or {}
     r["requests"] = sum(codes.values())
-    r["errors"] = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(
-        (d.get("errorDistribution") or {}).values())
+    # "aborted due to deadline": requests still in flight when -z ends (oha's own cut-off, any path),
+    # counted apart from errors
+    ed = dict(d.get("errorDistribution") or {})
+    r["aborted_at_end"] = ed.pop("aborted due to deadline", 0)
+    r["errors"] = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(ed.values())
     return r
 
 
