@@ -40,8 +40,8 @@ callgrind_control -d $VG >/dev/null
 kill -INT $VG; wait $VG || true; kill $NG || true
 dump=$(ls "$DIR"/cg.out.* 2>/dev/null | head -1)
 total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
+mkdir -p bench/results; cp "$dump" bench/results/callgrind.out
 echo "mode=$MODE cmd=$CG_CMD requests=$n instructions=$total per_request=$((total / n))"
 echo "top functions by exclusive instructions per request:"
-callgrind_annotate --inclusive=no --threshold=100 "$dump" 2>/dev/null | grep -v "PROGRAM TOTALS\|(100.0%)" | awk -v n="$n" '/^-+$/{s++} s>=2 && $1 ~ /^[0-9,]+$/ {v=$1; gsub(",","",v); $1=""; $2=""; printf "%8.0f %s\n", v/n, $0; if (++k==20) exit}'
-mkdir -p bench/results; cp "$dump" bench/results/callgrind.out
+callgrind_annotate --inclusive=no --threshold=100 "$dump" 2>/dev/null | grep -v "PROGRAM TOTALS\|(100.0%)" | awk -v n="$n" '/^-+$/{s++} s>=2 && $1 ~ /^[0-9,]+$/ {v=$1; gsub(",","",v); $1=""; $2=""; printf "%8.0f %s\n", v/n, $0; if (++k==20) exit}' || true
 rm -rf "$DIR"
