@@ -67,8 +67,11 @@ def parse_oha(t):
             r[key] = lp[k] * 1e6
     codes = d.get("statusCodeDistribution", {}) or {}
     r["requests"] = sum(codes.values())
-    r["errors"] = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(
-        (d.get("errorDistribution") or {}).values())
+    # "aborted due to deadline": requests still in flight when -z ends (oha's own cut-off, any path),
+    # counted apart from errors
+    ed = dict(d.get("errorDistribution") or {})
+    r["aborted_at_end"] = ed.pop("aborted due to deadline", 0)
+    r["errors"] = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(ed.values())
     return r
 
 
@@ -143,7 +146,20 @@ def aggregate(records):
                 a[f] = statistics.median(vals)
         if len(ok) > 1:
             a["rps_reps"] = [round(r.get("rps", 0)) for r in ok]
-        a["cpu_trusted"] = all(r.get("cpu_trusted", True) for r in ok)
+            a["rep_ids"] = [r.get("rep") for r in ok]
+        # CPU per request pooled over the repetitions: sum of ticks / sum of requests (10 ms ticks
+        # need many requests; ≥ 50k makes it trusted)
+        nreq = sum(r.get("requests") or 0 for r in ok)
+        if nreq and any("cpu_ticks" in r for r in ok):
+            a["cpu_requests"] = nreq
+            a["cpu_us"] = sum(r.get("cpu_ticks", 0) for r in ok) * 1e6 / CLK_TCK / nreq
+            a["up_us"] = sum(r.get("up_ticks", 0) for r in ok) * 1e6 / CLK_TCK / nreq
+            if all("user_ticks" in r for r in ok):
+                a["user_us"] = sum(r["user_ticks"] for r in ok) * 1e6 / CLK_TCK / nreq
+                a["sys_us"] = sum(r["sys_ticks"] for r in ok) * 1e6 / CLK_TCK / nreq
+            a["cpu_trusted"] = nreq >= MIN_CPU_REQUESTS
+        else:
+            a["cpu_trusted"] = all(r.get("cpu_trusted", True) for r in ok)
         if f"errors" in a and a["errors"]:
             a["note"] = f"{int(a['errors'])} errors"
         agg[key] = a
@@ -197,14 +213,15 @@ def render(records, notes, meta):
     md.append(f"# libproxy benchmark — {meta.get('stamp')}")
     md.append("")
     md.append(f"Mode: {mode}; {meta.get('duration_s')} s per load, median of {meta.get('reps')} interleaved "
-              f"repetition(s) for ka13/rate10k; commit {meta.get('git')}; {meta.get('cpus')} CPUs, kernel {meta.get('kernel')}; "
+              f"repetition(s) for ka13/rate10k/h2c/tls; commit {meta.get('git')}; {meta.get('cpus')} CPUs, kernel {meta.get('kernel')}; "
               f"total {meta.get('runtime_s')} s; load average {meta.get('loadavg_start')} at the start of the loads, "
               f"{meta.get('loadavg_end')} at the end (should be < 2.5: 2 cores, the load itself makes ~2). Load generator on CPU 0; proxy + upstream (nginx, 1 worker) on CPU 1.")
     md.append(f"libproxy = `{meta.get('proxy_cmd')}`; tools: {meta.get('nginx')}, {meta.get('haproxy')}, "
               f"{meta.get('wrk')}, {meta.get('oha')}, {meta.get('h2load')}.")
     md.append("")
-    md.append("CPU µs/req is the proxy process's utime+stime from /proc over the measured load (for nginx, the worker; "
-              "for direct, the upstream worker). `*` = fewer than 50k requests, so only indicative (10 ms ticks). "
+    md.append("CPU µs/req is the proxy process's utime+stime from /proc over the measured loads, pooled over the "
+              "repetitions (sum of ticks / sum of requests; for nginx, the worker; for direct, the upstream worker). "
+              "`*` = fewer than 50k requests pooled, so only indicative (10 ms ticks). req/s, p50, p99 are medians of the repetitions. "
               "Upstream conns = accepts counted by the upstream's stub_status during the load; TIME_WAIT Δ = sockets "
               "that entered TIME_WAIT during the load on the proxy↔upstream hop (newconn: both hops); see bench/README.md. "
               "Latency deltas vs direct can be negative: direct's own tail is noisy on a shared core.")
@@ -261,6 +278,46 @@ def render(records, notes, meta):
             hdr = ["path", "connections held", "RSS before (MiB)", "RSS after (MiB)", "KB per idle conn"]
         md += ["", f"### {title}", "", table(hdr, rows)]
 
+    # where the CPU goes: user vs sys µs/request (bench/cpu_split.sh style), pooled over repetitions
+    rows = []
+    for scen in ("ka13", "rate10k", "h2c", "tls"):
+        n = agg.get((scen, "nginx"), {})
+        for p in PATHS:
+            a = agg.get((scen, p), {})
+            if a.get("status") != "ok" or "user_us" not in a:
+                continue
+            rows.append([scen, p, f"{a['cpu_requests']:,}", f"{a['user_us']:.1f}", f"{a['sys_us']:.1f}",
+                         f"{a['cpu_us']:.1f}" + ("" if a.get("cpu_trusted") else "*"),
+                         fmt_ratio(a["user_us"], n.get("user_us")), fmt_ratio(a["sys_us"], n.get("sys_us")),
+                         fmt_ratio(a["cpu_us"], n.get("cpu_us"))])
+    if rows:
+        md += ["", "### Where the CPU goes: user vs sys µs/request of the proxy process (/proc/PID/stat utime, stime)", "",
+               table(["scenario", "path", "requests (pooled)", "user µs/req", "sys µs/req", "total µs/req",
+                      "user × nginx", "sys × nginx", "total × nginx"], rows)]
+
+    # same-run ratios, repetition by repetition (adjacent loads of the interleaved rounds)
+    def per_rep(scen, num, den):
+        by = {}
+        for r in records:
+            if r.get("scenario") == scen and r.get("status") == "ok" and r.get("rps"):
+                by.setdefault(r.get("rep"), {})[r["path"]] = r["rps"]
+        return [v[num] / v[den] for k, v in sorted(by.items()) if num in v and den in v]
+
+    rows = []
+    for scen, num, den in (("ka13", "libproxy", "nginx"), ("ka13", "libproxy-hooked", "libproxy"),
+                           ("rate10k", "libproxy-hooked", "libproxy"),
+                           ("h2c", "libproxy", "haproxy"), ("h2c", "libproxy", "nginx"),
+                           ("h2c", "libproxy-hooked", "libproxy"),
+                           ("tls", "libproxy", "haproxy"), ("tls", "libproxy", "nginx")):
+        rs = per_rep(scen, num, den)
+        if rs:
+            an, ad = agg.get((scen, num), {}), agg.get((scen, den), {})
+            rows.append([scen, f"{num} / {den}", ", ".join(f"{x:.2f}" for x in rs), f"{statistics.median(rs):.2f}",
+                         fmt_ratio(an.get("cpu_us"), ad.get("cpu_us"))])
+    if rows:
+        md += ["", "### Same-run ratios (req/s per interleaved repetition; CPU/req pooled)", "",
+               table(["scenario", "ratio", "req/s ratio per rep", "median", "CPU µs/req ratio"], rows)]
+
     # targets (issue 6), for libproxy
     def g(s, p, f):
         a = agg.get((s, p), {})
@@ -282,20 +339,23 @@ def render(records, notes, meta):
     T.append(["added p99 at 10k req/s ≤ nginx's", fmt_add(la), f"nginx {fmt_add(na)}",
               verdict(la <= na if la is not None and na is not None else None)])
     lh, hh = g("h2c", "libproxy", "rps"), g("h2c", "haproxy", "rps")
-    T.append(["h2c throughput ≥ 1.1× HAProxy", fmt_rps(lh) if lh else "n/a (no H2 front yet)",
+    T.append(["h2c throughput ≥ 1.1× HAProxy", (fmt_rps(lh) + f" ({lh / hh:.2f}×)" if hh else fmt_rps(lh)) if lh else "n/a",
               f"HAProxy {fmt_rps(hh)}" if hh else "–", verdict(lh >= 1.1 * hh if lh and hh else None)])
+    lt, ht = g("tls", "libproxy", "rps"), g("tls", "haproxy", "rps")
+    T.append(["(TLS+h2 throughput vs HAProxy, informative)", (fmt_rps(lt) + f" ({lt / ht:.2f}×)" if ht else fmt_rps(lt)) if lt else "n/a",
+              f"HAProxy {fmt_rps(ht)}" if ht else "–", "–"])
     li = g("idle", "libproxy", "kb_per_conn")
     T.append(["≤ 2 KB RSS per idle keep-alive conn", f"{li:.2f} KB" if li is not None else "–",
               "nginx {}".format(f"{g('idle', 'nginx', 'kb_per_conn'):.2f} KB" if g('idle', 'nginx', 'kb_per_conn') is not None else "–"),
               verdict(li <= 2 if li is not None else None)])
     hk = g("ka13", "libproxy-hooked", "rps")
-    T.append(["C hooks on every phase ≥ 0.95× no-hook", fmt_rps(hk) if hk else "skipped (no C ABI yet)",
+    T.append(["C hooks on every phase ≥ 0.95× no-hook (ka13)", (fmt_rps(hk) + f" ({hk / lr:.2f}×)" if lr else fmt_rps(hk)) if hk else "skipped",
               f"no-hook {fmt_rps(lr)}", verdict(hk >= 0.95 * lr if hk and lr else None)])
     tws = [g(s, "libproxy", "tw_delta") for s in ("ka13", "ka16k", "stream1m", "rate1k", "rate10k")]
     tws = [t for t in tws if t is not None]
     T.append(["0 TIME_WAIT growth in keep-alive runs", ", ".join(str(int(t)) for t in tws) if tws else "–",
               "ka13, ka16k, stream1m, rate1k, rate10k", verdict(all(t <= 0 for t in tws) if tws else None)])
-    md += ["", "### Targets from issue 6 (libproxy)", "", table(["target", "libproxy", "reference", "verdict"], T)]
+    md += ["", "### Targets from issue 6 (libproxy; medians of the interleaved repetitions)", "", table(["target", "libproxy", "reference", "verdict"], T)]
     if notes.strip():
         md += ["", "### Notes", ""] + [f"- {l}" for l in notes.strip().splitlines()]
     md.append("")

@@ -1,0 +1,105 @@
+/* The proxy under test in bench/run.sh: the C example examples/c/minimal_proxy.c's proxy service
+ * (upstream_peer sends every request to one peer), with 1 worker thread and no access-log line
+ * (nginx and HAProxy run with access logs off too), plus two bench-only switches:
+ *
+ *   bench_proxy [--hooks] LISTEN UPSTREAM
+ *
+ *   --hooks  a C callback on every phase (the 14 others return PROXY_CONTINUE at once), like
+ *            bench/ffi/bench_proxy.c "all": the "libproxy-hooked" path.
+ *   PROXY_TLS_LISTEN, PROXY_TLS_CERT, PROXY_TLS_KEY (environment, all three): also a TLS endpoint
+ *            on PROXY_TLS_LISTEN, added with proxy_service_add_tls (ALPN h2,http/1.1), same service.
+ *
+ * The plaintext port answers HTTP/1.1 and h2c by prior knowledge. Stops on SIGINT / SIGTERM.
+ *
+ * SIGPIPE is ignored (BENCH_SIGPIPE=default keeps the default action): with the default action this
+ * C host dies with exit 141 (SIGPIPE) when TLS clients disconnect under load (h2load -c50 over TLS),
+ * because the library writes to sockets the peer has closed without MSG_NOSIGNAL and, unlike a Rust
+ * binary's main, a C main does not ignore SIGPIPE. Reported; the bench works around it here. */
+#define _POSIX_C_SOURCE 200809L
+#include <proxy.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char upstream[256];
+
+static proxy_action pass(void *user, proxy_session *s) {
+  (void)user;
+  (void)s;
+  return PROXY_CONTINUE;
+}
+
+/* minimal_proxy.c's pick_upstream */
+static proxy_action pick(void *user, proxy_session *s) {
+  proxy_peer p;
+  (void)user;
+  memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
+  p.address = proxy_str_from_cstr(upstream);
+  return proxy_session_set_peer(s, &p) == PROXY_OK ? PROXY_CONTINUE : PROXY_ERROR;
+}
+
+static int fail(const char *what, proxy_result r) {
+  fprintf(stderr, "bench_proxy: %s failed: %s (%u)\n", what, proxy_result_message(r), (unsigned)r);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  proxy_server *srv = NULL;
+  proxy_service *svc = NULL;
+  proxy_http_callbacks c;
+  proxy_result r;
+  int hooks = 0, a = 1;
+  const char *tls_listen = getenv("PROXY_TLS_LISTEN"), *cert = getenv("PROXY_TLS_CERT"),
+             *key = getenv("PROXY_TLS_KEY");
+  if (!getenv("BENCH_SIGPIPE") || strcmp(getenv("BENCH_SIGPIPE"), "default") != 0) signal(SIGPIPE, SIG_IGN);
+  if (a < argc && strcmp(argv[a], "--hooks") == 0) {
+    hooks = 1;
+    a++;
+  }
+  if (argc - a != 2) {
+    fprintf(stderr, "usage: %s [--hooks] LISTEN UPSTREAM\n", argv[0]);
+    return 2;
+  }
+  snprintf(upstream, sizeof upstream, "%s", argv[a + 1]);
+  memset(&c, 0, sizeof c);
+  c.struct_size = sizeof c;
+  c.upstream_peer = pick;
+  if (hooks) {
+    c.early_request_filter = pass;
+    c.request_filter = pass;
+    c.connected_to_upstream = pass;
+    c.upstream_request_filter = pass;
+    c.request_body_filter = pass;
+    c.upstream_response_filter = pass;
+    c.response_filter = pass;
+    c.upstream_response_body_filter = pass;
+    c.response_body_filter = pass;
+    c.logging = pass;
+    c.fail_to_connect = pass;
+    c.error_while_proxy = pass;
+    c.fail_to_proxy = pass;
+    c.request_end = pass;
+  }
+  if ((r = proxy_server_new(&srv)) != PROXY_OK) return fail("proxy_server_new", r);
+  if ((r = proxy_service_new("bench", &svc)) != PROXY_OK) return fail("proxy_service_new", r);
+  if ((r = proxy_service_add_tcp(svc, argv[a], NULL)) != PROXY_OK) return fail("proxy_service_add_tcp", r);
+  if (tls_listen && *tls_listen && cert && key) {
+    proxy_tls_settings *tls = NULL;
+    if ((r = proxy_tls_settings_new(&tls)) != PROXY_OK) return fail("proxy_tls_settings_new", r);
+    if ((r = proxy_tls_settings_set_cert_files(tls, cert, key)) != PROXY_OK ||
+        (r = proxy_service_add_tls(svc, tls_listen, tls, NULL)) != PROXY_OK) {
+      proxy_str m = {0};
+      proxy_tls_settings_last_error(tls, &m);
+      fprintf(stderr, "bench_proxy: TLS: %.*s\n", (int)m.len, m.ptr);
+      return fail("TLS endpoint", r);
+    }
+    proxy_tls_settings_free(tls);
+  }
+  if ((r = proxy_service_set_threads(svc, 1)) != PROXY_OK) return fail("proxy_service_set_threads", r);
+  if ((r = proxy_service_set_callbacks(svc, &c)) != PROXY_OK) return fail("proxy_service_set_callbacks", r);
+  if ((r = proxy_server_add_service(srv, svc)) != PROXY_OK) return fail("proxy_server_add_service", r);
+  if ((r = proxy_server_run(srv, PROXY_RUN_SIGNALS)) != PROXY_OK) return fail("proxy_server_run", r);
+  return proxy_server_free(srv) == PROXY_OK ? 0 : 1;
+}
