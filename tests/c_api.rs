@@ -189,6 +189,11 @@ fn c_tls() {
 }
 
 #[test]
+fn c_sigpipe() {
+    run_c_test("test_sigpipe");
+}
+
+#[test]
 fn c_include_twice() {
     run_c_test("test_include_twice");
 }

@@ -46,6 +46,22 @@ pub struct Isolated {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Keeps SIGPIPE from this thread. A write to a socket the peer closed raises SIGPIPE on the
+/// writing thread, and its default action kills the process: Rust programs ignore it at startup,
+/// but a C, Go or Python host embedding us may not, and a library must not change the process's
+/// dispositions behind the host's back. Blocked in our own threads only, the signal stays pending
+/// there and the write fails with EPIPE, which the proxy handles like any closed connection.
+fn block_sigpipe() {
+    // SAFETY: sigemptyset/sigaddset initialise a local sigset_t; pthread_sigmask only changes the
+    // calling thread's mask and reads the set we pass.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Slot 0 belongs to work-stealing runtimes; isolated ones count from 1.
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(1);
 
@@ -67,9 +83,18 @@ impl ServiceRuntime {
             b.worker_threads(threads)
                 .thread_name_fn(move || format!("{prefix}-{}", counter.fetch_add(1, Ordering::Relaxed)))
                 .enable_all();
-            if let Some(h) = hooks {
-                let (start, stop) = (h.start, h.stop);
-                b.on_thread_start(move || start()).on_thread_stop(move || stop());
+            match hooks {
+                Some(h) => {
+                    let (start, stop) = (h.start, h.stop);
+                    b.on_thread_start(move || {
+                        block_sigpipe();
+                        start()
+                    })
+                    .on_thread_stop(move || stop());
+                }
+                None => {
+                    b.on_thread_start(block_sigpipe);
+                }
             }
             let rt = b.build()?;
             return Ok(ServiceRuntime::Steal(rt));
@@ -82,6 +107,7 @@ impl ServiceRuntime {
             let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) as u64;
             let hooks = hooks.clone();
             let thread = std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+                block_sigpipe();
                 if let Some(h) = &hooks {
                     (h.start)();
                 }
