@@ -43,7 +43,11 @@ where
         match accepted {
             Some(Ok((req, respond))) => {
                 let (app, addrs, shutdown) = (app.clone(), addrs.clone(), shutdown.clone());
-                tokio::spawn(async move { app.process_h2_stream(req, respond, addrs, &shutdown).await });
+                // Boxed once here: tokio moves a spawned future through several frames on its
+                // way into the task cell, and a stream's request state is kilobytes.
+                tokio::spawn(Box::pin(
+                    async move { app.process_h2_stream(req, respond, addrs, &shutdown).await },
+                ));
             }
             // A protocol error ends the connection (h2 already sent GOAWAY); EOF ends it too.
             Some(Err(_)) | None => break,
