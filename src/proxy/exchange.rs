@@ -80,8 +80,37 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let mut pump_failed = false;
         let mut sent_continue = false;
         loop {
+            // Client side first: what the client already sent (a reset, the rest of a malformed
+            // body) must be seen before a response that raced it goes out.
             tokio::select! {
                 biased;
+                ev = ds.next_event(!req_done && !pump_failed, body_idle) => {
+                    let data = ev?;
+                    let mut sent = Ok(());
+                    if let Some(d) = data {
+                        let mut body = Some(d);
+                        self.hooks.request_body_filter(session, &mut body, false, ctx).await?;
+                        sent = self.send_request_body(session, us, body, wto).await;
+                    }
+                    // The end of the body is handled in the same turn as its last bytes, so the
+                    // end-of-stream filter call always precedes the response phases.
+                    if ds.body_done() && sent.is_ok() {
+                        req_done = true;
+                        let mut tail = None;
+                        self.hooks.request_body_filter(session, &mut tail, true, ctx).await?;
+                        sent = self.send_request_body(session, us, tail, wto).await;
+                        if sent.is_ok() {
+                            sent = us.finish(ds.trailers(), wto).await;
+                        }
+                    }
+                    if let Err(e) = sent {
+                        if !streaming && !heard {
+                            return Err(stale(e, heard));
+                        }
+                        // The upstream already answered and stopped reading: finish its response.
+                        pump_failed = true;
+                    }
+                }
                 ev = us.next_event(&method, limits, rto) => {
                     let ev = ev.map_err(|e| stale(e, heard))?;
                     heard = true;
@@ -119,33 +148,6 @@ impl<H: ProxyHttp> HttpProxy<H> {
                             self.end_response(session, ds, us, ctx).await?;
                             return Ok(Outcome { downstream_reusable: ds.reusable() });
                         }
-                    }
-                }
-                ev = ds.next_event(!req_done && !pump_failed, body_idle) => {
-                    let data = ev?;
-                    let mut sent = Ok(());
-                    if let Some(d) = data {
-                        let mut body = Some(d);
-                        self.hooks.request_body_filter(session, &mut body, false, ctx).await?;
-                        sent = self.send_request_body(session, us, body, wto).await;
-                    }
-                    // The end of the body is handled in the same turn as its last bytes, so the
-                    // end-of-stream filter call always precedes the response phases.
-                    if ds.body_done() && sent.is_ok() {
-                        req_done = true;
-                        let mut tail = None;
-                        self.hooks.request_body_filter(session, &mut tail, true, ctx).await?;
-                        sent = self.send_request_body(session, us, tail, wto).await;
-                        if sent.is_ok() {
-                            sent = us.finish(ds.trailers(), wto).await;
-                        }
-                    }
-                    if let Err(e) = sent {
-                        if !streaming && !heard {
-                            return Err(stale(e, heard));
-                        }
-                        // The upstream already answered and stopped reading: finish its response.
-                        pump_failed = true;
                     }
                 }
             }

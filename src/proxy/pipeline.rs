@@ -120,6 +120,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
             if unread && (expects_continue(&session.req) || too_long) {
                 session.keepalive = false;
             }
+            if ds.as_h1().is_none() {
+                self.read_h2_body(ds).await?;
+            }
             self.send_local(session, ds, head, body).await?;
             return Ok(ds.reusable() && self.settle_downstream(session, ds).await);
         }
@@ -168,6 +171,23 @@ impl<H: ProxyHttp> HttpProxy<H> {
             return Ok(());
         }
         Err(e)
+    }
+
+    /// Reads (and drops) what is left of an HTTP/2 request body, up to the drain limit, before it
+    /// is answered locally: a malformed body (a Content-Length its DATA frames contradict) must end
+    /// in a stream error, not in an answer that raced it (RFC 9113 §8.1.1). A longer body is left
+    /// unread; the stream is reset when the answer ends.
+    async fn read_h2_body(&self, ds: &mut Downstream<'_>) -> Result<()> {
+        let o = &self.server;
+        let idle = Some(o.body_idle_timeout.min(Duration::from_secs(2)));
+        let mut seen = 0u64;
+        while !ds.body_done() && seen <= o.drain_limit {
+            match ds.next_event(true, idle).await? {
+                Some(d) => seen += d.len() as u64,
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     /// After the response: an HTTP/1 connection carries another request only if this request's
