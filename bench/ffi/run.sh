@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The C ABI's overhead, not a timed test: the same one-worker C proxy (bench/ffi/bench_proxy.c)
+# The C ABI's overhead, not a timed test: the same one-worker C proxy (bench/c/bench_proxy.c, shared with bench/run.sh)
 # with a C callback on every phase ("all": trivial ones returning PROXY_CONTINUE, upstream_peer
 # setting the peer) vs. only upstream_peer ("peer"), in the same run. Keep-alive load from
 # `wrk -t1 -c50` pinned to CPU 0; both proxies and the upstream (nginx, 1 worker, 13-byte body)
@@ -18,7 +18,7 @@ done
 cargo build --release --lib >/dev/null 2>&1
 ln -sf libproxy.so target/release/libproxy-rt.so.0
 DIR=$(mktemp -d); mkdir -p "$DIR/logs" "$DIR/tmp"
-cc -std=c99 -Wall -Wextra -Werror -O2 -g -Iinclude bench/ffi/bench_proxy.c -o "$DIR/bench_proxy" \
+cc -std=c99 -Wall -Wextra -Werror -O2 -g -Iinclude bench/c/bench_proxy.c -o "$DIR/bench_proxy" \
   -Ltarget/release -lproxy -Wl,-rpath,"$ROOT/target/release"
 UP=18281; ALL=18282; PEER=18283
 cat > "$DIR/upstream.conf" <<CONF
@@ -33,9 +33,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$DIR"; }
 trap cleanup EXIT
 setsid taskset -c 1 nginx -c "$DIR/upstream.conf" -p "$DIR" </dev/null & pids+=($!)
-setsid taskset -c 1 "$DIR/bench_proxy" 127.0.0.1:$ALL 127.0.0.1:$UP all </dev/null & pids+=($!)
+setsid taskset -c 1 "$DIR/bench_proxy" --hooks 127.0.0.1:$ALL 127.0.0.1:$UP </dev/null & pids+=($!)
 ALL_PID=$!
-setsid taskset -c 1 "$DIR/bench_proxy" 127.0.0.1:$PEER 127.0.0.1:$UP peer </dev/null & pids+=($!)
+setsid taskset -c 1 "$DIR/bench_proxy" 127.0.0.1:$PEER 127.0.0.1:$UP </dev/null & pids+=($!)
 PEER_PID=$!
 sleep 1
 for p in $ALL $PEER; do
