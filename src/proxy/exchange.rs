@@ -8,10 +8,11 @@ use http::{HeaderValue, Method, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 
 use super::downstream::{BodyHint, Downstream};
-use super::upstream_session::{content_length, UpEvent, UpstreamSession};
+use super::upstream_session::{UpEvent, UpstreamSession};
 use super::{keep_for_replay, HttpProxy, ProxyHttp, Session};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::encode::strip_hop_by_hop;
+use crate::protocol::h1::framing::declared_length;
 use crate::protocol::h1::framing::{expects_continue, has_token, is_upgrade_request};
 use crate::protocol::h1::ResponseHead;
 use crate::server::ShutdownWatch;
@@ -187,7 +188,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let no_body = session.req.method == Method::HEAD
             || h.status == StatusCode::NO_CONTENT
             || h.status == StatusCode::NOT_MODIFIED;
-        let hint = match content_length(&h.headers) {
+        let hint = match declared_length(&h.headers) {
             _ if no_body => BodyHint::None,
             Some(n) if us.length_is_framing() => BodyHint::Length(n),
             _ => BodyHint::Unknown,

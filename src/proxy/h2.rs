@@ -9,8 +9,8 @@ use h2::RecvStream;
 use http::{Method, Response, StatusCode};
 
 use super::downstream::Downstream;
-use super::upstream_session::content_length;
 use super::{HttpProxy, ProxyHttp, Session};
+use crate::protocol::h1::framing::declared_length;
 use crate::protocol::h1::BodyFraming;
 use crate::protocol::h2::request_head;
 use crate::protocol::stream::SocketAddr;
@@ -36,7 +36,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let framing = if body.is_end_stream() {
             BodyFraming::Empty
         } else {
-            match content_length(&head.headers) {
+            match declared_length(&head.headers) {
                 Some(n) => BodyFraming::Length(n),
                 None => BodyFraming::Chunked,
             }

@@ -15,7 +15,7 @@ use crate::connector::H2Ticket;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::encode_request_head;
-use crate::protocol::h1::framing::response_keep_alive;
+use crate::protocol::h1::framing::{declared_length, response_keep_alive};
 use crate::protocol::h1::{parse_response, response_framing, BodyFraming, Limits, RequestHead, ResponseHead};
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
 use crate::protocol::h2::{request_to_h2, response_head};
@@ -104,7 +104,7 @@ impl UpstreamSession {
             UpstreamSession::H1(u) => {
                 u.writer = if framing == BodyFraming::Empty {
                     BodyWriter::Empty
-                } else if let Some(n) = content_length(&up.headers) {
+                } else if let Some(n) = declared_length(&up.headers) {
                     up.headers.remove(TRANSFER_ENCODING);
                     BodyWriter::Length(n)
                 } else {
@@ -285,13 +285,4 @@ impl UpstreamSession {
             UpstreamSession::H2(_) => None,
         }
     }
-}
-
-/// A single valid Content-Length value (the codec already rejected conflicting ones).
-pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    let v = headers.get(CONTENT_LENGTH)?.to_str().ok()?;
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok()
 }

@@ -111,6 +111,12 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Bad> {
     Ok(found)
 }
 
+/// The length a head announces, when it announces exactly one valid length (the same rule as
+/// parsing: `1*DIGIT`, identical repeats collapse). For heads hooks may have edited.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    content_length(headers).ok().flatten()
+}
+
 fn length_framing(headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
     Ok(content_length(headers)?.map(|n| if n == 0 { BodyFraming::Empty } else { BodyFraming::Length(n) }))
 }
