@@ -165,7 +165,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
     ) -> Result<()> {
         match body {
             Some(d) if !d.is_empty() => {
-                keep_for_replay(&mut session.replay, &d, self.options.retry_buffer_limit);
+                // No copy at all when retries are off: the body could never be replayed.
+                let limit = if self.options.max_retries == 0 { 0 } else { self.options.retry_buffer_limit };
+                keep_for_replay(&mut session.replay, &d, limit);
                 us.write_body(d, wto).await
             }
             _ => Ok(()),
