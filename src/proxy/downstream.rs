@@ -15,6 +15,7 @@ use super::Session;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::{encode_response_head, strip_hop_by_hop};
+use crate::protocol::h1::framing::set_content_length;
 use crate::protocol::h1::ResponseHead;
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
 use crate::protocol::h2::response_to_h2;
@@ -198,7 +199,7 @@ impl<'a> Downstream<'a> {
                     BodyHint::None => BodyWriter::Empty,
                     BodyHint::Length(n) => {
                         head.headers.remove(TRANSFER_ENCODING);
-                        head.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+                        set_content_length(&mut head.headers, n);
                         BodyWriter::Length(n)
                     }
                     BodyHint::Unknown if session.req.version == Version::HTTP_11 => {
@@ -226,7 +227,7 @@ impl<'a> Downstream<'a> {
             Downstream::H2(d) => {
                 match hint {
                     BodyHint::Length(n) => {
-                        head.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+                        set_content_length(&mut head.headers, n);
                     }
                     BodyHint::Unknown => {
                         head.headers.remove(CONTENT_LENGTH);

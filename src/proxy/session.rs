@@ -110,7 +110,7 @@ impl Session {
     /// Answers the request locally with `status`, `head`'s headers and `body` (a Content-Length is
     /// set). Used from `request_filter` (then return `Ok(true)`) or `fail_to_proxy`.
     pub fn respond(&mut self, mut head: ResponseHead, body: Bytes) {
-        head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        crate::protocol::h1::framing::set_content_length(&mut head.headers, body.len() as u64);
         self.local_response = Some((head, body));
     }
 

@@ -2,7 +2,7 @@
 //! the root of request smuggling, so anything but one unambiguous length is refused.
 
 use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderMap, Method, Version};
+use http::{HeaderMap, HeaderValue, Method, Version};
 
 use super::{H1Error, RequestHead, ResponseHead};
 
@@ -115,6 +115,29 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Bad> {
 /// parsing: `1*DIGIT`, identical repeats collapse). For heads hooks may have edited.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
     content_length(headers).ok().flatten()
+}
+
+/// Sets `Content-Length: n`. A head that already says exactly that (a proxied response usually
+/// does) is left alone: a new value costs two allocations and a formatting per response.
+pub fn set_content_length(headers: &mut HeaderMap, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut lines = headers.get_all(CONTENT_LENGTH).iter();
+    if let (Some(line), None) = (lines.next(), lines.next()) {
+        if line.as_bytes() == &digits[start..] {
+            return;
+        }
+    }
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
 }
 
 fn length_framing(headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
@@ -329,6 +352,23 @@ mod tests {
                 Err(502),
                 "{fields:?}"
             );
+        }
+    }
+
+    #[test]
+    fn content_length_is_set_once_and_canonically() {
+        for (fields, n) in [
+            ("", 0),
+            ("Content-Length: 13\r\n", 13),
+            ("Content-Length: 013\r\n", 13),
+            ("Content-Length: 7\r\nContent-Length: 7\r\n", 7),
+            ("Content-Length: 5\r\n", u64::MAX),
+        ] {
+            let mut h = head(fields).headers;
+            set_content_length(&mut h, n);
+            let lines: Vec<_> =
+                h.get_all(CONTENT_LENGTH).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+            assert_eq!(lines, [n.to_string()], "{fields:?}");
         }
     }
 
