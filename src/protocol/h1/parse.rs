@@ -1,6 +1,7 @@
 //! Request and response head parsing: httparse tokenizes, this module enforces RFC 9112 rules
 //! httparse does not know about (limits, request-target form, Host) and builds zero-copy heads.
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
@@ -46,9 +47,20 @@ pub(super) fn span(base: &[u8], part: &[u8]) -> Range<usize> {
     start..start + part.len()
 }
 
+thread_local! {
+    /// A field list lent to each parse on this thread: names and value positions live only from
+    /// tokenizing a head to building its map, and a fresh vector per head showed in profiles.
+    static SPARE_FIELDS: Cell<Fields> = const { Cell::new(Vec::new()) };
+}
+
+/// Lists above this many fields are not kept for the next parse.
+const SPARE_FIELDS_MAX: usize = 256;
+
 /// Copies names (they need lowercasing anyway) and records where values sit.
 pub(super) fn collect_fields(base: &[u8], headers: &[httparse::Header<'_>]) -> Option<Fields> {
-    let mut fields = Vec::with_capacity(headers.len());
+    let mut fields = SPARE_FIELDS.take();
+    fields.clear();
+    fields.reserve(headers.len());
     for h in headers {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
         fields.push((name, span(base, h.value)));
@@ -58,11 +70,14 @@ pub(super) fn collect_fields(base: &[u8], headers: &[httparse::Header<'_>]) -> O
 
 /// Builds the map with values that share `head`'s memory. The checked constructor is kept (no
 /// `unsafe` in the core); it is a cheap rescan of bytes httparse already accepted.
-pub(super) fn build_headers(head: &Bytes, fields: Fields) -> Option<HeaderMap> {
+pub(super) fn build_headers(head: &Bytes, mut fields: Fields) -> Option<HeaderMap> {
     let mut map = HeaderMap::with_capacity(fields.len());
-    for (name, range) in fields {
+    for (name, range) in fields.drain(..) {
         let value = HeaderValue::from_maybe_shared(head.slice(range)).ok()?;
         map.append(name, value);
+    }
+    if fields.capacity() <= SPARE_FIELDS_MAX {
+        SPARE_FIELDS.set(fields);
     }
     Some(map)
 }
