@@ -1,13 +1,14 @@
 //! Plain structs copied across the boundary: string views, headers, the peer description and the
 //! logging summary.
 
+use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::time::Duration;
 
 use super::result::*;
 use std::path::PathBuf;
 
-use crate::upstream::{Alpn, HttpPeer, PeerOptions, PeerTls};
+use crate::upstream::{Alpn, HttpPeer, PeerAddress, PeerOptions, PeerTls};
 
 /// A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
 /// valid until the callback returns or the next call that changes what they point into; copy what
@@ -176,10 +177,9 @@ impl proxy_peer {
         } else {
             None
         };
-        let addr = std::str::from_utf8(self.address.bytes()?).map_err(|_| PROXY_INVALID_PARAMETER)?;
-        let mut peer = HttpPeer::new(addr).map_err(|_| PROXY_INVALID_PARAMETER)?;
+        let address = parse_address(self.address.bytes()?)?;
         let d = PeerOptions::default();
-        peer.options = PeerOptions {
+        let options = PeerOptions {
             connect_timeout: ms(self.connect_timeout_ms, d.connect_timeout),
             total_connection_timeout: ms(self.total_connection_timeout_ms, d.total_connection_timeout),
             read_timeout: ms(self.read_timeout_ms, d.read_timeout),
@@ -193,9 +193,29 @@ impl proxy_peer {
             },
             tls,
         };
-        peer.group = self.pool_group;
-        Ok(peer)
+        Ok(HttpPeer { address, options, group: self.pool_group })
     }
+}
+
+thread_local! {
+    /// The address text last parsed on this thread, and what it parsed to: a host names the same
+    /// peer on nearly every request, and parsing the text each time showed in profiles. The text
+    /// buffer keeps its capacity, so a miss costs a copy, not an allocation.
+    static LAST_ADDRESS: RefCell<(Vec<u8>, Option<PeerAddress>)> = const { RefCell::new((Vec::new(), None)) };
+}
+
+fn parse_address(text: &[u8]) -> Result<PeerAddress, proxy_result> {
+    LAST_ADDRESS.with_borrow_mut(|(last_text, last)| {
+        if let Some(a) = last.as_ref().filter(|_| last_text.as_slice() == text) {
+            return Ok(a.clone());
+        }
+        let s = std::str::from_utf8(text).map_err(|_| PROXY_INVALID_PARAMETER)?;
+        let a: PeerAddress = s.parse().map_err(|_| PROXY_INVALID_PARAMETER)?;
+        last_text.clear();
+        last_text.extend_from_slice(text);
+        *last = Some(a.clone());
+        Ok(a)
+    })
 }
 
 /// What the proxy knows about a request, for the `logging` phase (`proxy_session_summary`).
