@@ -48,8 +48,34 @@ fn trim_ows(s: &[u8]) -> &[u8] {
 }
 
 /// Every comma-separated element of every line of `name`, OWS-trimmed; empty ones included.
-fn list_elements(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+fn list_elements<'h>(headers: &'h HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'h [u8]> {
     headers.get_all(name).into_iter().flat_map(|v| v.as_bytes().split(|&b| b == b',')).map(trim_ows)
+}
+
+/// Which of the fields that framing and persistence depend on a head carries, found in one pass
+/// over its names: most heads lack most of them, and a lookup that misses still costs a hash and
+/// a probe.
+#[derive(Debug, Clone, Copy, Default)]
+struct Present {
+    content_length: bool,
+    transfer_encoding: bool,
+    connection: bool,
+}
+
+impl Present {
+    fn of(headers: &HeaderMap) -> Self {
+        let mut p = Present::default();
+        for name in headers.keys() {
+            if name == CONTENT_LENGTH {
+                p.content_length = true;
+            } else if name == TRANSFER_ENCODING {
+                p.transfer_encoding = true;
+            } else if name == CONNECTION {
+                p.connection = true;
+            }
+        }
+        p
+    }
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -62,7 +88,7 @@ fn check_transfer_encoding(headers: &HeaderMap) -> Result<(), Bad> {
     let mut chunked = 0;
     let mut other = false;
     let mut last_is_chunked = false;
-    for element in list_elements(headers, TRANSFER_ENCODING) {
+    for element in list_elements(headers, &TRANSFER_ENCODING) {
         if element.is_empty() {
             return Err(Bad::Invalid("empty Transfer-Encoding element"));
         }
@@ -94,7 +120,7 @@ fn check_transfer_encoding(headers: &HeaderMap) -> Result<(), Bad> {
 /// `1*DIGIT` per element; identical values collapse (RFC 9110 §8.6), anything else is an error.
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Bad> {
     let mut found = None;
-    for element in list_elements(headers, CONTENT_LENGTH) {
+    for element in list_elements(headers, &CONTENT_LENGTH) {
         // Parsed by hand: u64::from_str accepts a leading '+'.
         if element.is_empty() || !element.iter().all(u8::is_ascii_digit) {
             return Err(Bad::Invalid("invalid Content-Length"));
@@ -145,17 +171,21 @@ fn length_framing(headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
 }
 
 fn message_framing(version: Version, headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
-    if headers.contains_key(TRANSFER_ENCODING) {
+    let present = Present::of(headers);
+    if present.transfer_encoding {
         // RFC 9112 §6.1: a 1.0 recipient would not understand the coding, so the length is unknown.
         if version != Version::HTTP_11 {
             return Err(Bad::Invalid("Transfer-Encoding in HTTP/1.0"));
         }
         // §6.1 allows "TE wins", but a proxy that forwards either value desyncs someone.
-        if headers.contains_key(CONTENT_LENGTH) {
+        if present.content_length {
             return Err(Bad::Invalid("both Transfer-Encoding and Content-Length"));
         }
         check_transfer_encoding(headers)?;
         return Ok(Some(BodyFraming::Chunked));
+    }
+    if !present.content_length {
+        return Ok(None);
     }
     length_framing(headers)
 }
@@ -190,16 +220,17 @@ pub fn has_connection_token(headers: &HeaderMap, token: &str) -> bool {
 /// Whether any line of the comma-separated list field `name` holds `token` (case-insensitive;
 /// parameters such as `;q=1` are not stripped).
 pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    list_elements(headers, name.clone()).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+    list_elements(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    if has_connection_token(headers, "close") {
+    let connection = Present::of(headers).connection;
+    if connection && has_connection_token(headers, "close") {
         return false;
     }
     match version {
         Version::HTTP_11 => true,
-        Version::HTTP_10 => has_connection_token(headers, "keep-alive"),
+        Version::HTTP_10 => connection && has_connection_token(headers, "keep-alive"),
         _ => false,
     }
 }
@@ -217,13 +248,14 @@ pub fn response_keep_alive(head: &ResponseHead) -> bool {
 /// `Expect: 100-continue` on HTTP/1.1 (RFC 9110 §10.1.1 says to ignore it on 1.0).
 pub fn expects_continue(head: &RequestHead) -> bool {
     head.version == Version::HTTP_11
-        && list_elements(&head.headers, EXPECT).any(|e| e.eq_ignore_ascii_case(b"100-continue"))
+        && list_elements(&head.headers, &EXPECT).any(|e| e.eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// An HTTP/1.1 upgrade offer: `Connection: upgrade` plus an Upgrade field. The tunnel may only
 /// start once the upstream answered 101.
 pub fn is_upgrade_request(head: &RequestHead) -> bool {
     head.version == Version::HTTP_11
+        && Present::of(&head.headers).connection
         && has_connection_token(&head.headers, "upgrade")
         && head.headers.contains_key(UPGRADE)
 }
