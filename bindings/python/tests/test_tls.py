@@ -9,6 +9,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
@@ -230,6 +231,10 @@ def test_peer_tls_verification_and_alpn(start: Any, tls_origin: str, certs: Any)
         r = c.getresponse()
         r.read()
         c.close()
+        # `logging` runs once the response has gone out, so it may still be running here.
+        deadline = time.monotonic() + 5
+        while not hooks.errors and time.monotonic() < deadline:
+            time.sleep(0.01)
         return r.status, hooks.errors
 
     # System roots do not know the test CA: 502, the reason in the session's error.
