@@ -278,6 +278,25 @@ fn valid_host(a: &Authority) -> bool {
 
 /// The same rule as [`valid_host`] checked on the raw field value, without building an
 /// `Authority` (which copies the bytes) for every request.
+/// Bytes of a `reg-name` (RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims), as a table: the
+/// Host of every request is checked against it.
+const REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let extra = b"-._~%!$&'()*+,;=";
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 fn valid_host_value(v: &[u8]) -> bool {
     let (host, port) = if v.first() == Some(&b'[') {
         let Some(end) = v.iter().position(|&b| b == b']') else { return false };
@@ -288,8 +307,7 @@ fn valid_host_value(v: &[u8]) -> bool {
         v.split_at(end + 1)
     } else {
         let (host, port) = v.split_at(v.iter().position(|&b| b == b':').unwrap_or(v.len()));
-        let reg_name = |b: &u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(b);
-        if host.is_empty() || !host.iter().all(reg_name) {
+        if host.is_empty() || !host.iter().all(|&b| REG_NAME[usize::from(b)]) {
             return false;
         }
         (host, port)
