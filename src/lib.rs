@@ -19,3 +19,13 @@ pub mod server;
 pub mod service;
 pub mod tls;
 pub mod upstream;
+
+/// Release builds allocate with mimalloc. A proxied request makes a dozen short-lived allocations
+/// (heads, the request's state machine, the FFI session cell), several of them over glibc's
+/// per-thread cache limit; mimalloc serves them all from thread-local free lists (C bench proxy:
+/// 31.5k -> 30.0k instructions per request). It replaces the allocator of this library's Rust code
+/// only, never the host's `malloc`. Debug builds keep the system allocator so that valgrind and the
+/// sanitizers in the test suite see every allocation.
+#[cfg(all(feature = "mimalloc", not(debug_assertions)))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
