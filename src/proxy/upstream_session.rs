@@ -238,6 +238,18 @@ impl UpstreamSession {
         }
     }
 
+    /// The next piece of response body if it needs no waiting (HTTP/1 bytes that arrived with the
+    /// head): `Some(Some(data))`, `Some(None)` at the end, `None` when only waiting can tell.
+    pub(crate) fn buffered_body(&mut self) -> Result<Option<Option<Bytes>>> {
+        match self {
+            UpstreamSession::H1(u) => match u.reader.as_mut() {
+                Some(reader) => u.conn.buffered_body(reader),
+                None => Ok(None),
+            },
+            UpstreamSession::H2(_) => Ok(None),
+        }
+    }
+
     /// Trailers received after the response body.
     pub(crate) fn take_trailers(&mut self) -> Option<HeaderMap> {
         match self {

@@ -24,6 +24,8 @@ use crate::protocol::stream::{SocketAddr, Stream};
 const HEAD_READ: usize = 4 * 1024;
 /// Bytes asked of the kernel per read while streaming a body.
 const BODY_READ: usize = 16 * 1024;
+/// Error context of body reads.
+const BODY_CTX: &str = "reading a body";
 /// Below this size a body chunk is copied next to a pending head so both leave in one write.
 const COALESCE: usize = 8 * 1024;
 
@@ -248,58 +250,63 @@ impl H1Conn {
         reader: &mut BodyReader,
         idle: Option<Duration>,
     ) -> Result<Option<Bytes>> {
-        const CTX: &str = "reading a body";
+        loop {
+            if let Some(piece) = self.buffered_body(reader)? {
+                return Ok(piece);
+            }
+            let deadline = idle.map(|d| Instant::now() + d);
+            if self.fill(BODY_READ, deadline, BODY_CTX).await? == 0 {
+                if matches!(reader.state, ReadState::UntilClose) {
+                    reader.state = ReadState::Done;
+                    return Ok(None);
+                }
+                return Err(Error::new(ErrorKind::ConnectionClosed, self.side, BODY_CTX)
+                    .with_cause("EOF before the end of the body"));
+            }
+        }
+    }
+
+    /// What [`H1Conn::read_body`] would return from the bytes already buffered, without reading:
+    /// `Some(Some(data))`, `Some(None)` at the end of the body, or `None` when more must be read.
+    /// A small response usually arrives with its head, so its whole body is here.
+    pub fn buffered_body(&mut self, reader: &mut BodyReader) -> Result<Option<Option<Bytes>>> {
         loop {
             let data = match &mut reader.state {
-                ReadState::Done => return Ok(None),
+                ReadState::Done => return Ok(Some(None)),
                 ReadState::Length(remaining) => {
                     if self.rbuf.is_empty() {
-                        None
-                    } else {
-                        let n = (*remaining).min(self.rbuf.len() as u64) as usize;
-                        *remaining -= n as u64;
-                        let data = self.rbuf.split_to(n).freeze();
-                        if *remaining == 0 {
-                            reader.state = ReadState::Done;
-                        }
-                        Some(data)
+                        return Ok(None);
                     }
+                    let n = (*remaining).min(self.rbuf.len() as u64) as usize;
+                    *remaining -= n as u64;
+                    let data = self.rbuf.split_to(n).freeze();
+                    if *remaining == 0 {
+                        reader.state = ReadState::Done;
+                    }
+                    data
                 }
                 ReadState::Chunked(dec) => match dec.decode(&mut self.rbuf) {
-                    Ok(Decoded::Data(d)) => Some(d),
-                    Ok(Decoded::NeedMore) => None,
+                    Ok(Decoded::Data(d)) => d,
+                    Ok(Decoded::NeedMore) => return Ok(None),
                     Ok(Decoded::End(trailers)) => {
                         if !trailers.is_empty() {
                             reader.trailers = Some(trailers);
                         }
                         reader.state = ReadState::Done;
-                        return Ok(None);
+                        return Ok(Some(None));
                     }
-                    Err(e) => return Err(self.http_err(e, CTX)),
+                    Err(e) => return Err(self.http_err(e, BODY_CTX)),
                 },
                 ReadState::UntilClose => {
                     if self.rbuf.is_empty() {
-                        None
-                    } else {
-                        Some(self.rbuf.split().freeze())
+                        return Ok(None);
                     }
+                    self.rbuf.split().freeze()
                 }
             };
-            if let Some(d) = data {
-                if !d.is_empty() {
-                    reader.bytes += d.len() as u64;
-                    return Ok(Some(d));
-                }
-                continue;
-            }
-            let deadline = idle.map(|d| Instant::now() + d);
-            if self.fill(BODY_READ, deadline, CTX).await? == 0 {
-                if matches!(reader.state, ReadState::UntilClose) {
-                    reader.state = ReadState::Done;
-                    return Ok(None);
-                }
-                return Err(Error::new(ErrorKind::ConnectionClosed, self.side, CTX)
-                    .with_cause("EOF before the end of the body"));
+            if !data.is_empty() {
+                reader.bytes += data.len() as u64;
+                return Ok(Some(Some(data)));
             }
         }
     }
