@@ -130,10 +130,23 @@ impl<'a> Downstream<'a> {
             Downstream::H1(_) => std::future::pending().await,
             Downstream::H2(d) => {
                 let H2Downstream { body, body_done, body_bytes, trailers, respond, send, .. } = d;
+                let reset = async {
+                    let reason = match send.as_mut() {
+                        Some(s) => poll_fn(|cx| s.poll_reset(cx)).await,
+                        None => poll_fn(|cx| respond.poll_reset(cx)).await,
+                    };
+                    let cause = match reason {
+                        Ok(r) => format!("client reset the stream: {r}"),
+                        Err(e) => e.to_string(),
+                    };
+                    Err(Error::downstream(ErrorKind::ConnectionClosed, "proxying").with_cause(cause))
+                };
+                // Nothing to read: only a reset can end the wait, and the select below would be
+                // rebuilt around a body future that never runs at every poll of the exchange.
+                if !read || *body_done {
+                    return reset.await;
+                }
                 let reading = async {
-                    if !read || *body_done {
-                        return std::future::pending().await;
-                    }
                     let piece = async {
                         match recv_data(body).await.map_err(|e| h2_err(e, true, "reading a body"))? {
                             Some(data) => Ok::<_, Box<Error>>(Some(data)),
@@ -156,17 +169,6 @@ impl<'a> Downstream<'a> {
                         None => *body_done = true,
                     }
                     Ok(r)
-                };
-                let reset = async {
-                    let reason = match send.as_mut() {
-                        Some(s) => poll_fn(|cx| s.poll_reset(cx)).await,
-                        None => poll_fn(|cx| respond.poll_reset(cx)).await,
-                    };
-                    let cause = match reason {
-                        Ok(r) => format!("client reset the stream: {r}"),
-                        Err(e) => e.to_string(),
-                    };
-                    Err(Error::downstream(ErrorKind::ConnectionClosed, "proxying").with_cause(cause))
                 };
                 tokio::select! {
                     r = reading => r,
