@@ -17,7 +17,7 @@ use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::{encode_response_head, strip_hop_by_hop};
 use crate::protocol::h1::ResponseHead;
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
-use crate::protocol::h2::response_to_h2;
+use crate::protocol::h2::{content_length_is, response_to_h2};
 
 /// What is known about the response body when its head goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,9 +241,10 @@ impl<'a> Downstream<'a> {
             }
             Downstream::H2(d) => {
                 match hint {
-                    BodyHint::Length(n) => {
+                    BodyHint::Length(n) if !content_length_is(&head.headers, n) => {
                         head.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
                     }
+                    BodyHint::Length(_) => {}
                     BodyHint::Unknown => {
                         head.headers.remove(CONTENT_LENGTH);
                     }

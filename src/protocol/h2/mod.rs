@@ -4,7 +4,7 @@
 
 pub mod body;
 
-use http::header::{HeaderName, CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING, UPGRADE};
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderValue, Request, Response, Uri, Version};
 
@@ -109,6 +109,20 @@ pub fn strip_connection_specific(headers: &mut HeaderMap) {
     }
 }
 
+/// Whether `headers` hold exactly one Content-Length, written canonically as `n`: then it can go
+/// out as it is rather than be formatted again into a new field value.
+pub fn content_length_is(headers: &HeaderMap, n: u64) -> bool {
+    let mut all = headers.get_all(CONTENT_LENGTH).iter();
+    let (Some(v), None) = (all.next(), all.next()) else { return false };
+    let b = v.as_bytes();
+    let canonical = b == b"0" || (!b.is_empty() && b.len() <= 20 && b[0] != b'0');
+    canonical
+        && b.iter().try_fold(0u64, |acc, c| {
+            c.is_ascii_digit().then_some(())?;
+            acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        }) == Some(n)
+}
+
 /// A request received over H2 as a head the phases and an H1 upstream understand: `Host` from
 /// `:authority` (RFC 9113 §8.3.1), values checked for what h2 lets through (§8.2.1: no leading or
 /// trailing whitespace).
@@ -211,6 +225,26 @@ mod tests {
         assert!(request_head(parts("https://a.example/", &[("host", "A.example")])).is_ok());
         assert!(request_head(parts("https://a.example/", &[("x", " padded")])).is_err());
         assert!(request_head(parts("https://a.example/", &[("x", "padded\t")])).is_err());
+    }
+
+    #[test]
+    fn canonical_content_length_is_recognised() {
+        let mut h = HeaderMap::new();
+        assert!(!content_length_is(&h, 0));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("13"));
+        assert!(content_length_is(&h, 13));
+        assert!(!content_length_is(&h, 12));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("013"));
+        assert!(!content_length_is(&h, 13));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        assert!(content_length_is(&h, 0));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("18446744073709551616"));
+        assert!(!content_length_is(&h, 0));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("1 3"));
+        assert!(!content_length_is(&h, 13));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("13"));
+        h.append(CONTENT_LENGTH, HeaderValue::from_static("13"));
+        assert!(!content_length_is(&h, 13));
     }
 
     #[test]
