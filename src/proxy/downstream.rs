@@ -296,8 +296,10 @@ impl<'a> Downstream<'a> {
                 let Some(mut send) = d.send.take() else { return Ok(()) };
                 let trailers = trailers.filter(|t| !t.is_empty());
                 if let Some(held) = d.last.take() {
-                    send_data(&mut send, held, trailers.is_none())
-                        .await
+                    // Handed over without waiting for window: h2 requests the capacity itself and
+                    // sends it as the client's window allows. Nothing follows this piece, so the
+                    // buffering stays bounded by one read per open stream, held here anyway.
+                    send.send_data(held, trailers.is_none())
                         .map_err(|e| h2_err(e, false, "sending a body"))?;
                 }
                 let r = match trailers {
