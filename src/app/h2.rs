@@ -25,16 +25,21 @@ where
     };
     let idle = opts.keepalive_timeout;
     let mut going_away = false;
+    // Made once: a fresh one per accepted stream would subscribe to the watch (and drop the
+    // subscription) for every request.
+    let mut graceful = std::pin::pin!(shutdown.reached(ShutdownState::Graceful));
     loop {
         let accepted = tokio::select! {
             biased;
             r = conn.accept() => r,
-            _ = shutdown.reached(ShutdownState::Graceful), if !going_away => {
+            _ = &mut graceful, if !going_away => {
                 conn.graceful_shutdown();
                 going_away = true;
                 continue;
             }
-            _ = tokio::time::sleep(idle), if !going_away && !conn.has_streams() => {
+            // Lazy: select! builds every branch's future even when its condition is false, and a
+            // timer read the clock and the runtime's handle for each accepted stream.
+            _ = async { tokio::time::sleep(idle).await }, if !going_away && !conn.has_streams() => {
                 conn.graceful_shutdown();
                 going_away = true;
                 continue;

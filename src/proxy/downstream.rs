@@ -47,6 +47,11 @@ pub(crate) struct H2Downstream {
     trailers: Option<HeaderMap>,
     respond: SendResponse<Bytes>,
     send: Option<SendStream<Bytes>>,
+    /// Response body bytes still due under a Content-Length, while the pieces add up to it.
+    due: Option<u64>,
+    /// The piece that completed the Content-Length, held back so that `finish` sends it with
+    /// END_STREAM (or before the trailers) instead of ending the stream with an empty DATA frame.
+    last: Option<Bytes>,
 }
 
 /// The client side of a request.
@@ -73,7 +78,16 @@ impl<'a> Downstream<'a> {
 
     pub(crate) fn h2(body: RecvStream, respond: SendResponse<Bytes>) -> Self {
         let body_done = body.is_end_stream();
-        Downstream::H2(H2Downstream { body, body_done, body_bytes: 0, trailers: None, respond, send: None })
+        Downstream::H2(H2Downstream {
+            body,
+            body_done,
+            body_bytes: 0,
+            trailers: None,
+            respond,
+            send: None,
+            due: None,
+            last: None,
+        })
     }
 
     /// Whether the request body has been read to its end.
@@ -116,11 +130,24 @@ impl<'a> Downstream<'a> {
             Downstream::H1(d) if read => d.conn.read_body(&mut d.body, idle).await,
             Downstream::H1(_) => std::future::pending().await,
             Downstream::H2(d) => {
-                let H2Downstream { body, body_done, body_bytes, trailers, respond, send } = d;
+                let H2Downstream { body, body_done, body_bytes, trailers, respond, send, .. } = d;
+                let reset = async {
+                    let reason = match send.as_mut() {
+                        Some(s) => poll_fn(|cx| s.poll_reset(cx)).await,
+                        None => poll_fn(|cx| respond.poll_reset(cx)).await,
+                    };
+                    let cause = match reason {
+                        Ok(r) => format!("client reset the stream: {r}"),
+                        Err(e) => e.to_string(),
+                    };
+                    Err(Error::downstream(ErrorKind::ConnectionClosed, "proxying").with_cause(cause))
+                };
+                // Nothing to read: only a reset can end the wait, and the select below would be
+                // rebuilt around a body future that never runs at every poll of the exchange.
+                if !read || *body_done {
+                    return reset.await;
+                }
                 let reading = async {
-                    if !read || *body_done {
-                        return std::future::pending().await;
-                    }
                     let piece = async {
                         match recv_data(body).await.map_err(|e| h2_err(e, true, "reading a body"))? {
                             Some(data) => Ok::<_, Box<Error>>(Some(data)),
@@ -143,17 +170,6 @@ impl<'a> Downstream<'a> {
                         None => *body_done = true,
                     }
                     Ok(r)
-                };
-                let reset = async {
-                    let reason = match send.as_mut() {
-                        Some(s) => poll_fn(|cx| s.poll_reset(cx)).await,
-                        None => poll_fn(|cx| respond.poll_reset(cx)).await,
-                    };
-                    let cause = match reason {
-                        Ok(r) => format!("client reset the stream: {r}"),
-                        Err(e) => e.to_string(),
-                    };
-                    Err(Error::downstream(ErrorKind::ConnectionClosed, "proxying").with_cause(cause))
                 };
                 tokio::select! {
                     r = reading => r,
@@ -240,6 +256,10 @@ impl<'a> Downstream<'a> {
                     .send_response(response_to_h2(&head), end)
                     .map_err(|e| h2_err(e, false, "sending the response head"))?;
                 d.send = (!end).then_some(send);
+                d.due = match hint {
+                    BodyHint::Length(n) if !end => Some(n),
+                    _ => None,
+                };
             }
         }
         session.response = Some(head);
@@ -250,12 +270,21 @@ impl<'a> Downstream<'a> {
     pub(crate) async fn write_body(&mut self, data: Bytes) -> Result<()> {
         match self {
             Downstream::H1(d) => d.conn.write_body(&mut d.writer, data, Some(d.write_timeout)).await,
-            Downstream::H2(d) => match d.send.as_mut() {
-                Some(send) => {
-                    send_data(send, data, false).await.map_err(|e| h2_err(e, false, "sending a body"))
+            Downstream::H2(d) => {
+                let Some(send) = d.send.as_mut() else { return Ok(()) };
+                if d.due == Some(data.len() as u64) && d.last.is_none() {
+                    d.due = Some(0);
+                    d.last = Some(data);
+                    return Ok(());
                 }
-                None => Ok(()),
-            },
+                // Counting down; a piece past the Content-Length (a body filter changed the body)
+                // ends the hold-back: plain pieces from there on.
+                d.due = d.due.and_then(|n| n.checked_sub(data.len() as u64)).filter(|n| *n > 0);
+                if let Some(held) = d.last.take() {
+                    send_data(send, held, false).await.map_err(|e| h2_err(e, false, "sending a body"))?;
+                }
+                send_data(send, data, false).await.map_err(|e| h2_err(e, false, "sending a body"))
+            }
         }
     }
 
@@ -265,8 +294,17 @@ impl<'a> Downstream<'a> {
             Downstream::H1(d) => d.conn.finish_body(&d.writer, trailers, Some(d.write_timeout)).await,
             Downstream::H2(d) => {
                 let Some(mut send) = d.send.take() else { return Ok(()) };
-                let r = match trailers.filter(|t| !t.is_empty()) {
+                let trailers = trailers.filter(|t| !t.is_empty());
+                if let Some(held) = d.last.take() {
+                    // Handed over without waiting for window: h2 requests the capacity itself and
+                    // sends it as the client's window allows. Nothing follows this piece, so the
+                    // buffering stays bounded by one read per open stream, held here anyway.
+                    send.send_data(held, trailers.is_none())
+                        .map_err(|e| h2_err(e, false, "sending a body"))?;
+                }
+                let r = match trailers {
                     Some(t) => send.send_trailers(t.clone()),
+                    None if d.due == Some(0) => return Ok(()),
                     None => send.send_data(Bytes::new(), true),
                 };
                 r.map_err(|e| h2_err(e, false, "ending the response"))

@@ -140,14 +140,16 @@ impl<H: ProxyHttp> HttpProxy<H> {
                             self.send_response_head(session, ds, us, h, ctx, shutdown).await?;
                             // With the request sent, body bytes that came with the head need no
                             // trip round the select: a small response ends right here.
-                            while req_done {
-                                match us.buffered_body()? {
-                                    Some(Some(d)) => self.forward_response_body(session, ds, Some(d), false, ctx).await?,
-                                    Some(None) => {
-                                        self.end_response(session, ds, us, ctx).await?;
-                                        return Ok(Outcome { downstream_reusable: ds.reusable() });
+                            if req_done {
+                                loop {
+                                    match us.buffered_body()? {
+                                        Some(Some(d)) => self.forward_response_body(session, ds, Some(d), false, ctx).await?,
+                                        Some(None) => {
+                                            self.end_response(session, ds, us, ctx).await?;
+                                            return Ok(Outcome { downstream_reusable: ds.reusable() });
+                                        }
+                                        None => break,
                                     }
-                                    None => break,
                                 }
                             }
                             if us.body_is_empty() {

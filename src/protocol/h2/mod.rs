@@ -114,6 +114,8 @@ pub fn strip_connection_specific(headers: &mut HeaderMap) {
 /// trailing whitespace).
 pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, H1Error> {
     let http::request::Parts { method, uri, mut headers, .. } = parts;
+    // Host fields are noted in the same pass as the value checks rather than looked up again.
+    let (mut host, mut hosts) = (None, 0);
     for (name, value) in &headers {
         let v = value.as_bytes();
         if name.as_str().is_empty() || v.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
@@ -122,8 +124,12 @@ pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, H1Error>
         if v.last().is_some_and(|b| *b == b' ' || *b == b'\t') {
             return Err(bad("field value with trailing whitespace"));
         }
+        if name == HOST {
+            hosts += 1;
+            host = host.or(Some(value));
+        }
     }
-    match (uri.authority(), headers.get(HOST)) {
+    match (uri.authority(), host) {
         (Some(a), Some(h)) if !a.as_str().as_bytes().eq_ignore_ascii_case(h.as_bytes()) => {
             return Err(bad("Host differs from :authority"));
         }
@@ -134,7 +140,7 @@ pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, H1Error>
         (None, None) => return Err(bad("no :authority and no Host")),
         _ => {}
     }
-    if headers.get_all(HOST).iter().nth(1).is_some() {
+    if hosts > 1 {
         return Err(bad("repeated Host"));
     }
     Ok(RequestHead { method, uri, version: Version::HTTP_2, headers })
@@ -211,6 +217,9 @@ mod tests {
         assert!(request_head(parts("https://a.example/", &[("host", "A.example")])).is_ok());
         assert!(request_head(parts("https://a.example/", &[("x", " padded")])).is_err());
         assert!(request_head(parts("https://a.example/", &[("x", "padded\t")])).is_err());
+        assert!(request_head(parts("/", &[("host", "a.example"), ("host", "a.example")])).is_err());
+        assert!(request_head(parts("/", &[])).is_err());
+        assert_eq!(request_head(parts("/", &[("host", "a.example")])).unwrap().headers[HOST], "a.example");
     }
 
     #[test]
