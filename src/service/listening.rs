@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, Tracker};
+use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, TrackGuard, Tracker};
 use crate::app::ServerApp;
-use crate::listener::{Listener, TransportStack};
+use crate::listener::{Accepted, Listener, TransportStack};
 use crate::protocol::stream::SocketAddr;
 use crate::server::{LogLevel, Logger, ShutdownState, ShutdownWatch};
 use crate::tls::TlsSettings;
@@ -161,32 +161,7 @@ async fn accept_loop<A: ServerApp>(
         match accepted {
             Ok(accepted) => {
                 let (app, shutdown, log) = (app.clone(), shutdown.clone(), log.clone());
-                spawn_tracked(handle, &tracker, async move {
-                    // The TLS handshake (if any) runs here, in the connection's task, bounded by
-                    // the endpoint's handshake timeout; shutdown abandons it.
-                    let stream = if accepted.is_tls() {
-                        let r = tokio::select! {
-                            biased;
-                            _ = shutdown.reached(ShutdownState::Graceful) => return,
-                            r = accepted.handshake() => r,
-                        };
-                        match r {
-                            Ok(s) => s,
-                            Err(e) => {
-                                if log.enabled() {
-                                    log.log(LogLevel::Debug, &format!("TLS handshake failed: {e}"));
-                                }
-                                return;
-                            }
-                        }
-                    } else {
-                        match accepted.handshake().await {
-                            Ok(s) => s,
-                            Err(_) => return,
-                        }
-                    };
-                    app.process_new(stream, shutdown).await
-                });
+                spawn_tracked(handle, &tracker, |guard| serve(guard, accepted, app, shutdown, log));
             }
             // Out of descriptors or a connection reset while queued: back off briefly rather than
             // spinning, and keep serving the connections we have.
@@ -199,4 +174,38 @@ async fn accept_loop<A: ServerApp>(
             }
         }
     }
+}
+
+/// One accepted connection, to its end: the TLS handshake (if any) runs here, in the connection's
+/// task, bounded by the endpoint's handshake timeout; shutdown abandons it. `_guard` is the first
+/// parameter so that it drops last, once everything else the connection held is gone.
+async fn serve<A: ServerApp>(
+    _guard: TrackGuard,
+    accepted: Accepted,
+    app: Arc<A>,
+    shutdown: ShutdownWatch,
+    log: Logger,
+) {
+    let stream = if accepted.is_tls() {
+        let r = tokio::select! {
+            biased;
+            _ = shutdown.reached(ShutdownState::Graceful) => return,
+            r = accepted.handshake() => r,
+        };
+        match r {
+            Ok(s) => s,
+            Err(e) => {
+                if log.enabled() {
+                    log.log(LogLevel::Debug, &format!("TLS handshake failed: {e}"));
+                }
+                return;
+            }
+        }
+    } else {
+        match accepted.handshake().await {
+            Ok(s) => s,
+            Err(_) => return,
+        }
+    };
+    app.process_new(stream, shutdown).await
 }
