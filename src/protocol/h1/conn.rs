@@ -4,6 +4,8 @@
 //! The read buffer starts empty, grows on demand, and is released while the connection sits idle
 //! between requests, so an idle keep-alive connection holds no buffer at all.
 
+use std::future::Future;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -24,6 +26,8 @@ use crate::protocol::stream::{SocketAddr, Stream};
 const HEAD_READ: usize = 4 * 1024;
 /// Bytes asked of the kernel per read while streaming a body.
 const BODY_READ: usize = 16 * 1024;
+/// Error context of the keep-alive wait.
+const NEXT_CTX: &str = "waiting for a request";
 /// Below this size a body chunk is copied next to a pending head so both leave in one write.
 const COALESCE: usize = 8 * 1024;
 
@@ -200,15 +204,35 @@ impl H1Conn {
     /// have no socket readiness to go by and report ready at once.
     ///
     /// This is the keep-alive wait, the state an idle connection spends its life in, so it is
-    /// kept small: no read machinery, just readiness and a timer.
+    /// kept small: [`Self::poll_next`] and a timer armed only if the first poll finds nothing.
     pub async fn wait_next(&self, deadline: Option<Instant>) -> Result<()> {
-        const CTX: &str = "waiting for a request";
+        let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = self.poll_next(cx) {
+                return Poll::Ready(r);
+            }
+            let Some(deadline) = deadline else { return Poll::Pending };
+            if timer.is_none() {
+                timer.set(Some(tokio::time::sleep_until(deadline)));
+            }
+            match timer.as_mut().as_pin_mut() {
+                Some(t) => t.poll(cx).map(|()| Err(self.timeout_err(true, NEXT_CTX))),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Polls for what [`Self::wait_next`] waits for. It keeps no state: the waker goes to the
+    /// socket's reader slot (as a read's would) rather than into a waiter node of the caller's
+    /// future, so a keep-alive wait built on it costs a connection task next to nothing.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if !self.rbuf.is_empty() {
-            return Ok(());
+            return Poll::Ready(Ok(()));
         }
-        match until(deadline, self.io.readable()).await.map_err(|_| self.timeout_err(true, CTX))? {
-            Some(Err(e)) => Err(self.io_err(&e, true, CTX)),
-            _ => Ok(()),
+        match std::task::ready!(self.io.poll_read_ready(cx)) {
+            Some(Err(e)) => Poll::Ready(Err(self.io_err(&e, true, NEXT_CTX))),
+            _ => Poll::Ready(Ok(())),
         }
     }
 
