@@ -99,40 +99,49 @@ pub trait HttpServerApp: Send + Sync + 'static {
 }
 
 impl<T: HttpServerApp> ServerApp for T {
-    async fn process_new(self: Arc<Self>, stream: Stream, mut shutdown: ShutdownWatch) {
-        let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
-        let deadline = Some(Instant::now() + self.server_options().header_timeout);
-        // Over TLS, ALPN has decided; in cleartext the first bytes do (prior knowledge).
-        let is_h2 = match conn.io.alpn() {
-            Some(proto) => proto == crate::tls::ALPN_H2,
-            // Boxed: it runs once per connection, and its read machinery would otherwise size
-            // the connection's task for its whole (mostly idle) life.
-            None => tokio::select! {
-                biased;
-                h2 = Box::pin(sniff_h2_preface(&mut conn, deadline)) => h2,
-                _ = shutdown.reached(ShutdownState::Graceful) => return,
-            },
-        };
-        if is_h2 {
-            let addrs = conn.addrs();
-            let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
-            return Box::pin(h2::serve(self, io, addrs, shutdown)).await;
-        }
-        if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
-            return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
-        }
-        let idle = self.server_options().keepalive_timeout;
-        loop {
-            if !wait_for_request(&conn, &mut shutdown, Instant::now() + idle).await {
-                return;
+    // Not an `async fn`: that would keep the parameters twice in every connection's task (as
+    // captured and as moved into the body).
+    #[allow(clippy::manual_async_fn)]
+    fn process_new(
+        self: Arc<Self>,
+        stream: Stream,
+        mut shutdown: ShutdownWatch,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
+            let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
+            let deadline = Some(Instant::now() + self.server_options().header_timeout);
+            // Over TLS, ALPN has decided; in cleartext the first bytes do (prior knowledge).
+            let is_h2 = match conn.io.alpn() {
+                Some(proto) => proto == crate::tls::ALPN_H2,
+                // Boxed: it runs once per connection, and its read machinery would otherwise size
+                // the connection's task for its whole (mostly idle) life.
+                None => tokio::select! {
+                    biased;
+                    h2 = Box::pin(sniff_h2_preface(&mut conn, deadline)) => h2,
+                    _ = shutdown.reached(ShutdownState::Graceful) => return,
+                },
+            };
+            if is_h2 {
+                let addrs = conn.addrs();
+                let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
+                return Box::pin(h2::serve(self, io, addrs, shutdown)).await;
             }
-            // Boxed: the request's state machine (phases, exchange, both sides' I/O) is large, and
-            // an idle keep-alive connection should hold only this loop's few words, not its space.
-            match Box::pin(self.process_request(conn, &shutdown)).await {
-                Some(c) => conn = c,
-                None => return,
+            if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
+                return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
             }
-            conn.release_buffers();
+            let idle = self.server_options().keepalive_timeout;
+            loop {
+                if !wait_for_request(&conn, &mut shutdown, Instant::now() + idle).await {
+                    return;
+                }
+                // Boxed: the request's state machine (phases, exchange, both sides' I/O) is large, and
+                // an idle keep-alive connection should hold only this loop's few words, not its space.
+                match Box::pin(self.process_request(conn, &shutdown)).await {
+                    Some(c) => conn = c,
+                    None => return,
+                }
+                conn.release_buffers();
+            }
         }
     }
 }
@@ -144,25 +153,33 @@ impl<T: HttpServerApp> ServerApp for T {
 /// life here, so this future sizes its task, and that pair held two waiter nodes, a receiver clone
 /// and a timer (760 bytes). Readiness first (a request that is already there needs no timer, and
 /// wins over a shutdown), then shutdown, then the timer, armed only on the first miss.
-async fn wait_for_request(conn: &H1Conn, shutdown: &mut ShutdownWatch, deadline: Instant) -> bool {
-    let mut stop = pin!(shutdown.graceful());
-    let mut timer = pin!(None::<Sleep>);
-    poll_fn(|cx| {
-        if let Poll::Ready(r) = conn.poll_next(cx) {
-            return Poll::Ready(r.is_ok());
-        }
-        if stop.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(false);
-        }
-        if timer.is_none() {
-            timer.set(Some(sleep_until(deadline)));
-        }
-        match timer.as_mut().as_pin_mut() {
-            Some(t) => t.poll(cx).map(|()| false),
-            None => Poll::Pending,
-        }
-    })
-    .await
+/// (Not an `async fn`, which would hold its parameters twice.)
+#[allow(clippy::manual_async_fn)]
+fn wait_for_request<'a>(
+    conn: &'a H1Conn,
+    shutdown: &'a mut ShutdownWatch,
+    deadline: Instant,
+) -> impl Future<Output = bool> + Send + 'a {
+    async move {
+        let mut stop = pin!(shutdown.graceful());
+        let mut timer = pin!(None::<Sleep>);
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = conn.poll_next(cx) {
+                return Poll::Ready(r.is_ok());
+            }
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            if timer.is_none() {
+                timer.set(Some(sleep_until(deadline)));
+            }
+            match timer.as_mut().as_pin_mut() {
+                Some(t) => t.poll(cx).map(|()| false),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
 }
 
 /// Reads until the first bytes either are the HTTP/2 connection preface or cannot be (an HTTP/1

@@ -41,10 +41,14 @@ impl ShutdownWatch {
     /// Resolves once a graceful (or fast) shutdown has begun, or the server is gone. Unlike
     /// [`Self::reached`] it clones no receiver and keeps no predicate, so the future is a third
     /// of the size: an idle keep-alive connection holds one for its whole life.
-    pub async fn graceful(&mut self) {
-        while self.state() < ShutdownState::Graceful {
-            if self.0.changed().await.is_err() {
-                return;
+    // Not an `async fn`, which would hold `self` twice.
+    #[allow(clippy::manual_async_fn)]
+    pub fn graceful(&mut self) -> impl std::future::Future<Output = ()> + Send + '_ {
+        async move {
+            while self.state() < ShutdownState::Graceful {
+                if self.0.changed().await.is_err() {
+                    return;
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! A service that listens on endpoints and hands every accepted connection to its app as a task.
 
+use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, TrackGuard, Tracker};
 use crate::app::ServerApp;
 use crate::listener::{Accepted, Listener, TransportStack};
-use crate::protocol::stream::SocketAddr;
+use crate::protocol::stream::{SocketAddr, Stream};
 use crate::server::{LogLevel, Logger, ShutdownState, ShutdownWatch};
 use crate::tls::TlsSettings;
 
@@ -176,36 +177,45 @@ async fn accept_loop<A: ServerApp>(
     }
 }
 
-/// One accepted connection, to its end: the TLS handshake (if any) runs here, in the connection's
-/// task, bounded by the endpoint's handshake timeout; shutdown abandons it. `_guard` is the first
-/// parameter so that it drops last, once everything else the connection held is gone.
-async fn serve<A: ServerApp>(
-    _guard: TrackGuard,
+/// One accepted connection, to its end. A plain function around an `async move` block rather than
+/// an `async fn`: an `async fn` keeps its parameters twice in the task (as captured and as moved
+/// into its body), and this is the outermost frame of every connection's task. Everything else
+/// is moved out before `guard` drops, so the tracker sees the connection gone only once it is.
+#[allow(clippy::manual_async_fn)]
+fn serve<A: ServerApp>(
+    guard: TrackGuard,
     accepted: Accepted,
     app: Arc<A>,
     shutdown: ShutdownWatch,
     log: Logger,
-) {
-    let stream = if accepted.is_tls() {
-        let r = tokio::select! {
-            biased;
-            _ = shutdown.reached(ShutdownState::Graceful) => return,
-            r = accepted.handshake() => r,
-        };
-        match r {
-            Ok(s) => s,
-            Err(e) => {
-                if log.enabled() {
-                    log.log(LogLevel::Debug, &format!("TLS handshake failed: {e}"));
-                }
-                return;
-            }
+) -> impl Future<Output = ()> + Send {
+    async move {
+        match handshake(accepted, &shutdown, log).await {
+            Some(stream) => app.process_new(stream, shutdown).await,
+            None => drop((app, shutdown)),
         }
-    } else {
-        match accepted.handshake().await {
-            Ok(s) => s,
-            Err(_) => return,
-        }
+        drop(guard);
+    }
+}
+
+/// The TLS handshake (if any), in the connection's task, bounded by the endpoint's handshake
+/// timeout; shutdown abandons it. `None`: no stream to serve.
+async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) -> Option<Stream> {
+    if !accepted.is_tls() {
+        return accepted.handshake().await.ok();
+    }
+    let r = tokio::select! {
+        biased;
+        _ = shutdown.reached(ShutdownState::Graceful) => return None,
+        r = accepted.handshake() => r,
     };
-    app.process_new(stream, shutdown).await
+    match r {
+        Ok(s) => Some(s),
+        Err(e) => {
+            if log.enabled() {
+                log.log(LogLevel::Debug, &format!("TLS handshake failed: {e}"));
+            }
+            None
+        }
+    }
 }
