@@ -6,9 +6,9 @@
 mod h2;
 
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant, Sleep};
@@ -131,7 +131,15 @@ impl<T: HttpServerApp> ServerApp for T {
             }
             let idle = self.server_options().keepalive_timeout;
             loop {
-                if !wait_for_request(&conn, &mut shutdown, Instant::now() + idle).await {
+                // Inline rather than a function of its own, whose parameters would add to the
+                // state every idle connection holds (see `poll_wait`).
+                let ready = {
+                    let (conn, deadline) = (&conn, Instant::now() + idle);
+                    let mut stop = pin!(shutdown.graceful());
+                    let mut timer = pin!(None::<Sleep>);
+                    poll_fn(move |cx| poll_wait(conn, stop.as_mut(), timer.as_mut(), deadline, cx)).await
+                };
+                if !ready {
                     return;
                 }
                 // Boxed: the request's state machine (phases, exchange, both sides' I/O) is large, and
@@ -146,39 +154,32 @@ impl<T: HttpServerApp> ServerApp for T {
     }
 }
 
-/// The keep-alive wait: `true` once a request (or EOF) is there to read, `false` when the
-/// connection should close instead: keep-alive timeout, graceful shutdown, socket error.
+/// The keep-alive wait: `Ready(true)` once a request (or EOF) is there to read, `Ready(false)`
+/// when the connection should close instead: keep-alive timeout, graceful shutdown, socket error.
 ///
 /// Hand-polled rather than a `select!` of `wait_next` and `reached`: an idle connection spends its
-/// life here, so this future sizes its task, and that pair held two waiter nodes, a receiver clone
+/// life here, so this state sizes its task, and that pair held two waiter nodes, a receiver clone
 /// and a timer (760 bytes). Readiness first (a request that is already there needs no timer, and
 /// wins over a shutdown), then shutdown, then the timer, armed only on the first miss.
-/// (Not an `async fn`, which would hold its parameters twice.)
-#[allow(clippy::manual_async_fn)]
-fn wait_for_request<'a>(
-    conn: &'a H1Conn,
-    shutdown: &'a mut ShutdownWatch,
+fn poll_wait(
+    conn: &H1Conn,
+    stop: Pin<&mut impl Future<Output = ()>>,
+    mut timer: Pin<&mut Option<Sleep>>,
     deadline: Instant,
-) -> impl Future<Output = bool> + Send + 'a {
-    async move {
-        let mut stop = pin!(shutdown.graceful());
-        let mut timer = pin!(None::<Sleep>);
-        poll_fn(|cx| {
-            if let Poll::Ready(r) = conn.poll_next(cx) {
-                return Poll::Ready(r.is_ok());
-            }
-            if stop.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(false);
-            }
-            if timer.is_none() {
-                timer.set(Some(sleep_until(deadline)));
-            }
-            match timer.as_mut().as_pin_mut() {
-                Some(t) => t.poll(cx).map(|()| false),
-                None => Poll::Pending,
-            }
-        })
-        .await
+    cx: &mut Context<'_>,
+) -> Poll<bool> {
+    if let Poll::Ready(r) = conn.poll_next(cx) {
+        return Poll::Ready(r.is_ok());
+    }
+    if stop.poll(cx).is_ready() {
+        return Poll::Ready(false);
+    }
+    if timer.is_none() {
+        timer.set(Some(sleep_until(deadline)));
+    }
+    match timer.as_pin_mut() {
+        Some(t) => t.poll(cx).map(|()| false),
+        None => Poll::Pending,
     }
 }
 

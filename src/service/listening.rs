@@ -190,10 +190,13 @@ fn serve<A: ServerApp>(
     log: Logger,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        match handshake(accepted, &shutdown, log).await {
-            Some(stream) => app.process_new(stream, shutdown).await,
-            None => drop((app, shutdown)),
-        }
+        // The stream is taken out before the connection's long await: awaiting inside a `match`
+        // on the handshake's result would keep that `Option<Stream>` in the task for good.
+        let stream = match handshake(accepted, &shutdown, log).await {
+            Some(stream) => stream,
+            None => return drop((app, shutdown, guard)),
+        };
+        app.process_new(stream, shutdown).await;
         drop(guard);
     }
 }
