@@ -5,11 +5,13 @@
 
 mod h2;
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::error::ErrorSource;
 use crate::protocol::h1::conn::H1Conn;
@@ -97,46 +99,87 @@ pub trait HttpServerApp: Send + Sync + 'static {
 }
 
 impl<T: HttpServerApp> ServerApp for T {
-    async fn process_new(self: Arc<Self>, stream: Stream, shutdown: ShutdownWatch) {
-        let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
-        let deadline = Some(Instant::now() + self.server_options().header_timeout);
-        // Over TLS, ALPN has decided; in cleartext the first bytes do (prior knowledge).
-        let is_h2 = match conn.io.alpn() {
-            Some(proto) => proto == crate::tls::ALPN_H2,
-            // Boxed: it runs once per connection, and its read machinery would otherwise size
-            // the connection's task for its whole (mostly idle) life.
-            None => tokio::select! {
-                biased;
-                h2 = Box::pin(sniff_h2_preface(&mut conn, deadline)) => h2,
-                _ = shutdown.reached(ShutdownState::Graceful) => return,
-            },
-        };
-        if is_h2 {
-            let addrs = conn.addrs();
-            let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
-            return Box::pin(h2::serve(self, io, addrs, shutdown)).await;
-        }
-        if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
-            return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
-        }
-        let idle = self.server_options().keepalive_timeout;
-        loop {
-            let ready = tokio::select! {
-                biased;
-                r = conn.wait_next(Some(Instant::now() + idle)) => r,
-                _ = shutdown.reached(ShutdownState::Graceful), if conn.rbuf.is_empty() => return,
+    // Not an `async fn`: that would keep the parameters twice in every connection's task (as
+    // captured and as moved into the body).
+    #[allow(clippy::manual_async_fn)]
+    fn process_new(
+        self: Arc<Self>,
+        stream: Stream,
+        mut shutdown: ShutdownWatch,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
+            let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
+            let deadline = Some(Instant::now() + self.server_options().header_timeout);
+            // Over TLS, ALPN has decided; in cleartext the first bytes do (prior knowledge).
+            let is_h2 = match conn.io.alpn() {
+                Some(proto) => proto == crate::tls::ALPN_H2,
+                // Boxed: it runs once per connection, and its read machinery would otherwise size
+                // the connection's task for its whole (mostly idle) life.
+                None => tokio::select! {
+                    biased;
+                    h2 = Box::pin(sniff_h2_preface(&mut conn, deadline)) => h2,
+                    _ = shutdown.reached(ShutdownState::Graceful) => return,
+                },
             };
-            if ready.is_err() {
-                return;
+            if is_h2 {
+                let addrs = conn.addrs();
+                let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
+                return Box::pin(h2::serve(self, io, addrs, shutdown)).await;
             }
-            // Boxed: the request's state machine (phases, exchange, both sides' I/O) is large, and
-            // an idle keep-alive connection should hold only this loop's few words, not its space.
-            match Box::pin(self.process_request(conn, &shutdown)).await {
-                Some(c) => conn = c,
-                None => return,
+            if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
+                return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
             }
-            conn.release_buffers();
+            let idle = self.server_options().keepalive_timeout;
+            loop {
+                // Inline rather than a function of its own, whose parameters would add to the
+                // state every idle connection holds (see `poll_wait`).
+                let ready = {
+                    let (conn, deadline) = (&conn, Instant::now() + idle);
+                    let mut stop = pin!(shutdown.graceful());
+                    let mut timer = pin!(None::<Sleep>);
+                    poll_fn(move |cx| poll_wait(conn, stop.as_mut(), timer.as_mut(), deadline, cx)).await
+                };
+                if !ready {
+                    return;
+                }
+                // Boxed: the request's state machine (phases, exchange, both sides' I/O) is large, and
+                // an idle keep-alive connection should hold only this loop's few words, not its space.
+                match Box::pin(self.process_request(conn, &shutdown)).await {
+                    Some(c) => conn = c,
+                    None => return,
+                }
+                conn.release_buffers();
+            }
         }
+    }
+}
+
+/// The keep-alive wait: `Ready(true)` once a request (or EOF) is there to read, `Ready(false)`
+/// when the connection should close instead: keep-alive timeout, graceful shutdown, socket error.
+///
+/// Hand-polled rather than a `select!` of a readiness wait and `reached`: an idle connection spends its
+/// life here, so this state sizes its task, and that pair held two waiter nodes, a receiver clone
+/// and a timer (760 bytes). Readiness first (a request that is already there needs no timer, and
+/// wins over a shutdown), then shutdown, then the timer, armed only on the first miss.
+fn poll_wait(
+    conn: &H1Conn,
+    stop: Pin<&mut impl Future<Output = ()>>,
+    mut timer: Pin<&mut Option<Sleep>>,
+    deadline: Instant,
+    cx: &mut Context<'_>,
+) -> Poll<bool> {
+    if let Poll::Ready(r) = conn.poll_next(cx) {
+        return Poll::Ready(r.is_ok());
+    }
+    if stop.poll(cx).is_ready() {
+        return Poll::Ready(false);
+    }
+    if timer.is_none() {
+        timer.set(Some(sleep_until(deadline)));
+    }
+    match timer.as_pin_mut() {
+        Some(t) => t.poll(cx).map(|()| false),
+        None => Poll::Pending,
     }
 }
 
@@ -155,5 +198,88 @@ async fn sniff_h2_preface(conn: &mut H1Conn, deadline: Option<Instant>) -> bool 
             Ok(read) if read > 0 => {}
             _ => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::watch;
+
+    /// Answers every request head with an empty 204 and keeps the connection.
+    struct Echo(HttpServerOptions, H2Options);
+
+    impl HttpServerApp for Echo {
+        fn server_options(&self) -> &HttpServerOptions {
+            &self.0
+        }
+        fn h2_options(&self) -> &H2Options {
+            &self.1
+        }
+        async fn process_h2_stream(
+            self: &Arc<Self>,
+            _: http::Request<::h2::RecvStream>,
+            _: ::h2::server::SendResponse<bytes::Bytes>,
+            _: (Option<SocketAddr>, Option<SocketAddr>),
+            _: &ShutdownWatch,
+        ) {
+        }
+        async fn process_request(self: &Arc<Self>, mut conn: H1Conn, _: &ShutdownWatch) -> Option<H1Conn> {
+            let end = loop {
+                if let Some(end) = conn.rbuf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break end;
+                }
+                if conn.read_more(None).await.ok()? == 0 {
+                    return None;
+                }
+            };
+            let _ = conn.rbuf.split_to(end + 4);
+            conn.queue(|b| b.extend_from_slice(b"HTTP/1.1 204 No Content\r\n\r\n"));
+            conn.flush(None).await.ok()?;
+            Some(conn)
+        }
+    }
+
+    /// A connection served by `Echo` with a keep-alive timeout of `idle`, after one request.
+    async fn served(idle: Duration, shutdown: ShutdownWatch) -> (TcpStream, tokio::task::JoinHandle<()>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        let opts = HttpServerOptions { keepalive_timeout: idle, ..Default::default() };
+        let app = Arc::new(Echo(opts, H2Options::default()));
+        let task = tokio::spawn(app.process_new(Stream::Tcp(s), shutdown));
+        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 204"));
+        (c, task)
+    }
+
+    #[tokio::test]
+    async fn idle_connection_serves_the_next_request_then_closes_at_the_keepalive_timeout() {
+        let (mut c, task) = served(Duration::from_millis(300), ShutdownWatch::never()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 204"));
+        let t = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(250), "closed before the keep-alive timeout");
+        assert_eq!(c.read(&mut buf).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn idle_connection_closes_on_graceful_shutdown() {
+        let (tx, rx) = watch::channel(ShutdownState::Running);
+        let (mut c, task) = served(Duration::from_secs(60), ShutdownWatch::new(rx)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!task.is_finished());
+        tx.send(ShutdownState::Graceful).unwrap();
+        tokio::time::timeout(Duration::from_secs(2), task).await.unwrap().unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(c.read(&mut buf).await.unwrap(), 0);
     }
 }

@@ -133,6 +133,17 @@ impl Stream {
         }
     }
 
+    /// Polls for socket readiness to read, as [`Self::readable`] waits for it, but with the
+    /// waker in the socket's reader slot: no waiter node, so the caller's future stays small.
+    /// Only one task may use it at a time (it shares the slot with `poll_read`).
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<Option<io::Result<()>>> {
+        match self {
+            Stream::Tcp(s) => s.poll_read_ready(cx).map(Some),
+            Stream::Unix(s) => s.poll_read_ready(cx).map(Some),
+            _ => Poll::Ready(None),
+        }
+    }
+
     /// Reads what is there without waiting (TCP and Unix sockets; `WouldBlock` otherwise).
     pub fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
         match self {

@@ -38,6 +38,21 @@ impl ShutdownWatch {
         self.state() != ShutdownState::Running
     }
 
+    /// Resolves once a graceful (or fast) shutdown has begun, or the server is gone. Unlike
+    /// [`Self::reached`] it clones no receiver and keeps no predicate, so the future is a third
+    /// of the size: an idle keep-alive connection holds one for its whole life.
+    // Not an `async fn`, which would hold `self` twice.
+    #[allow(clippy::manual_async_fn)]
+    pub fn graceful(&mut self) -> impl std::future::Future<Output = ()> + Send + '_ {
+        async move {
+            while self.state() < ShutdownState::Graceful {
+                if self.0.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Resolves once the state reaches at least `level`.
     pub async fn reached(&self, level: ShutdownState) {
         let mut rx = self.0.clone();

@@ -50,6 +50,9 @@ impl<T: BackgroundService> Service for GenBackgroundService<T> {
     ) {
         let task = self.task.clone();
         let handle = &runtime.handles()[0];
-        spawn_tracked(handle, &tracker, async move { task.start(shutdown).await });
+        spawn_tracked(handle, &tracker, move |guard| async move {
+            task.start(shutdown).await;
+            drop(guard);
+        });
     }
 }

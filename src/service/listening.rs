@@ -1,14 +1,15 @@
 //! A service that listens on endpoints and hands every accepted connection to its app as a task.
 
+use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, Tracker};
+use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, TrackGuard, Tracker};
 use crate::app::ServerApp;
-use crate::listener::{Listener, TransportStack};
-use crate::protocol::stream::SocketAddr;
+use crate::listener::{Accepted, Listener, TransportStack};
+use crate::protocol::stream::{SocketAddr, Stream};
 use crate::server::{LogLevel, Logger, ShutdownState, ShutdownWatch};
 use crate::tls::TlsSettings;
 
@@ -161,32 +162,7 @@ async fn accept_loop<A: ServerApp>(
         match accepted {
             Ok(accepted) => {
                 let (app, shutdown, log) = (app.clone(), shutdown.clone(), log.clone());
-                spawn_tracked(handle, &tracker, async move {
-                    // The TLS handshake (if any) runs here, in the connection's task, bounded by
-                    // the endpoint's handshake timeout; shutdown abandons it.
-                    let stream = if accepted.is_tls() {
-                        let r = tokio::select! {
-                            biased;
-                            _ = shutdown.reached(ShutdownState::Graceful) => return,
-                            r = accepted.handshake() => r,
-                        };
-                        match r {
-                            Ok(s) => s,
-                            Err(e) => {
-                                if log.enabled() {
-                                    log.log(LogLevel::Debug, &format!("TLS handshake failed: {e}"));
-                                }
-                                return;
-                            }
-                        }
-                    } else {
-                        match accepted.handshake().await {
-                            Ok(s) => s,
-                            Err(_) => return,
-                        }
-                    };
-                    app.process_new(stream, shutdown).await
-                });
+                spawn_tracked(handle, &tracker, |guard| serve(guard, accepted, app, shutdown, log));
             }
             // Out of descriptors or a connection reset while queued: back off briefly rather than
             // spinning, and keep serving the connections we have.
@@ -197,6 +173,52 @@ async fn accept_loop<A: ServerApp>(
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await
             }
+        }
+    }
+}
+
+/// One accepted connection, to its end. A plain function around an `async move` block rather than
+/// an `async fn`: an `async fn` keeps its parameters twice in the task (as captured and as moved
+/// into its body), and this is the outermost frame of every connection's task. Everything else
+/// is moved out before `guard` drops, so the tracker sees the connection gone only once it is.
+#[allow(clippy::manual_async_fn)]
+fn serve<A: ServerApp>(
+    guard: TrackGuard,
+    accepted: Accepted,
+    app: Arc<A>,
+    shutdown: ShutdownWatch,
+    log: Logger,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        // The stream is taken out before the connection's long await: awaiting inside a `match`
+        // on the handshake's result would keep that `Option<Stream>` in the task for good.
+        let stream = match handshake(accepted, &shutdown, log).await {
+            Some(stream) => stream,
+            None => return drop((app, shutdown, guard)),
+        };
+        app.process_new(stream, shutdown).await;
+        drop(guard);
+    }
+}
+
+/// The TLS handshake (if any), in the connection's task, bounded by the endpoint's handshake
+/// timeout; shutdown abandons it. `None`: no stream to serve.
+async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) -> Option<Stream> {
+    if !accepted.is_tls() {
+        return accepted.handshake().await.ok();
+    }
+    let r = tokio::select! {
+        biased;
+        _ = shutdown.reached(ShutdownState::Graceful) => return None,
+        r = accepted.handshake() => r,
+    };
+    match r {
+        Ok(s) => Some(s),
+        Err(e) => {
+            if log.enabled() {
+                log.log(LogLevel::Debug, &format!("TLS handshake failed: {e}"));
+            }
+            None
         }
     }
 }

@@ -86,14 +86,15 @@ impl Drop for TrackGuard {
     }
 }
 
-/// Spawns `fut` on `handle`, counted by `tracker`.
-pub(crate) fn spawn_tracked<F>(handle: &tokio::runtime::Handle, tracker: &Arc<Tracker>, fut: F)
+/// Spawns the future `task` makes on `handle`, counted by `tracker` until it ends.
+///
+/// The task gets its guard to hold rather than being wrapped in `async { fut.await; drop(guard) }`:
+/// rustc keeps a captured future and its pinned awaitee in separate slots, so such a wrapper
+/// doubles the task's size, and a connection task lives as long as its (mostly idle) connection.
+pub(crate) fn spawn_tracked<F, Fut>(handle: &tokio::runtime::Handle, tracker: &Arc<Tracker>, task: F)
 where
-    F: Future<Output = ()> + Send + 'static,
+    F: FnOnce(TrackGuard) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
 {
-    let guard = tracker.track();
-    handle.spawn(async move {
-        fut.await;
-        drop(guard);
-    });
+    handle.spawn(task(tracker.track()));
 }

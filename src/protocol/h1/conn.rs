@@ -4,6 +4,7 @@
 //! The read buffer starts empty, grows on demand, and is released while the connection sits idle
 //! between requests, so an idle keep-alive connection holds no buffer at all.
 
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -26,6 +27,8 @@ const HEAD_READ: usize = 4 * 1024;
 const BODY_READ: usize = 16 * 1024;
 /// Error context of body reads.
 const BODY_CTX: &str = "reading a body";
+/// Error context of the keep-alive wait.
+const NEXT_CTX: &str = "waiting for a request";
 /// Below this size a body chunk is copied next to a pending head so both leave in one write.
 const COALESCE: usize = 8 * 1024;
 
@@ -197,20 +200,19 @@ impl H1Conn {
         self.fill(HEAD_READ, deadline, "reading").await
     }
 
-    /// Waits, holding no buffer, until the connection has something for us: buffered bytes
-    /// (pipelining), or socket readiness (bytes or EOF, read by whoever reads next). TLS streams
-    /// have no socket readiness to go by and report ready at once.
-    ///
-    /// This is the keep-alive wait, the state an idle connection spends its life in, so it is
-    /// kept small: no read machinery, just readiness and a timer.
-    pub async fn wait_next(&self, deadline: Option<Instant>) -> Result<()> {
-        const CTX: &str = "waiting for a request";
+    /// The keep-alive wait's poll, holding no buffer: ready once the connection has something for
+    /// us, buffered bytes (pipelining) or socket readiness (bytes or EOF, read by whoever reads
+    /// next); TLS streams have no socket readiness to go by and report ready at once. It keeps no
+    /// state: the waker goes to the socket's reader slot (as a read's would) rather than into a
+    /// waiter node of the caller's future, so a wait built on it costs a connection task next to
+    /// nothing.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if !self.rbuf.is_empty() {
-            return Ok(());
+            return Poll::Ready(Ok(()));
         }
-        match until(deadline, self.io.readable()).await.map_err(|_| self.timeout_err(true, CTX))? {
-            Some(Err(e)) => Err(self.io_err(&e, true, CTX)),
-            _ => Ok(()),
+        match std::task::ready!(self.io.poll_read_ready(cx)) {
+            Some(Err(e)) => Poll::Ready(Err(self.io_err(&e, true, NEXT_CTX))),
+            _ => Poll::Ready(Ok(())),
         }
     }
 
