@@ -105,7 +105,7 @@ impl<T: HttpServerApp> ServerApp for T {
     fn process_new(
         self: Arc<Self>,
         stream: Stream,
-        mut shutdown: ShutdownWatch,
+        shutdown: ShutdownWatch,
     ) -> impl Future<Output = ()> + Send {
         async move {
             let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
@@ -130,13 +130,22 @@ impl<T: HttpServerApp> ServerApp for T {
                 return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
             }
             let idle = self.server_options().keepalive_timeout;
+            // The shutdown waiter and the timer outlive each wait: made afresh per request, they
+            // cost a registration and a removal each (the watch's waiter list, the timer wheel).
+            // Kept, the waiter stays listed and the timer is only pushed later, which tokio does
+            // without touching the wheel until the old deadline comes round.
+            let mut stop_rx = shutdown.clone();
+            let mut stop = pin!(stop_rx.graceful());
+            let mut timer = pin!(None::<Sleep>);
             loop {
                 // Inline rather than a function of its own, whose parameters would add to the
                 // state every idle connection holds (see `poll_wait`).
                 let ready = {
                     let (conn, deadline) = (&conn, Instant::now() + idle);
-                    let mut stop = pin!(shutdown.graceful());
-                    let mut timer = pin!(None::<Sleep>);
+                    if let Some(t) = timer.as_mut().as_pin_mut() {
+                        t.reset(deadline);
+                    }
+                    let (mut stop, mut timer) = (stop.as_mut(), timer.as_mut());
                     poll_fn(move |cx| poll_wait(conn, stop.as_mut(), timer.as_mut(), deadline, cx)).await
                 };
                 if !ready {
