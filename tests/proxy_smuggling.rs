@@ -220,6 +220,26 @@ async fn absolute_form_rewrites_host_to_target_authority() {
     assert!(!seen[0].contains("good.example"), "{:?}", seen[0]);
 }
 
+/// RFC 9112 §3.2.4: an absolute-form OPTIONS without path or query reaches the origin as `*`, with
+/// the target's authority as Host; one with a path keeps it.
+#[tokio::test]
+async fn absolute_form_options_without_path_becomes_asterisk() {
+    let origin = Origin::start().await;
+    let p = proxy_to(origin.addr);
+    let mut c = Conn::connect(p.addr).await.unwrap();
+    for (target, line) in
+        [("http://example.test", "OPTIONS * HTTP/1.1\n"), ("http://example.test/", "OPTIONS / HTTP/1.1\n")]
+    {
+        c.send(format!("OPTIONS {target} HTTP/1.1\r\nHost: other.test\r\n\r\n").as_bytes()).await.unwrap();
+        let r = within(10, c.read_response()).await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        let dump = r.text();
+        assert!(dump.starts_with(line), "{target}: {dump}");
+        let hosts: Vec<&str> = dump.lines().filter_map(|l| l.strip_prefix("host: ")).collect();
+        assert_eq!(hosts, vec!["example.test"], "{dump}");
+    }
+}
+
 /// A one-shot raw origin: every connection gets `response` after its request head, then closes.
 async fn raw_origin(response: &'static [u8]) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -240,6 +240,23 @@ mod tests {
             encode_req("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"),
             "OPTIONS * HTTP/1.1\r\nhost: h\r\n\r\n"
         );
+        // RFC 9112 §3.2.4: absolute-form without path or query asks about the whole server.
+        assert_eq!(
+            encode_req("OPTIONS http://h:8 HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "OPTIONS * HTTP/1.1\r\nhost: h:8\r\n\r\n"
+        );
+        assert_eq!(
+            encode_req("OPTIONS http://h/ HTTP/1.1\r\nHost: h\r\n\r\n"),
+            "OPTIONS / HTTP/1.1\r\nhost: h\r\n\r\n"
+        );
+        assert_eq!(
+            encode_req("OPTIONS http://h?q HTTP/1.1\r\nHost: h\r\n\r\n"),
+            "OPTIONS /?q HTTP/1.1\r\nhost: h\r\n\r\n"
+        );
+        assert_eq!(
+            encode_req("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n"),
+            "GET / HTTP/1.1\r\nhost: h\r\n\r\n"
+        );
         assert_eq!(
             encode_req("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n"),
             "CONNECT h:443 HTTP/1.1\r\nhost: h:443\r\n\r\n"

@@ -201,8 +201,12 @@ pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Parsed<Reque
     let _ = buf.split_to(skip);
     let head = buf.split_to(raw.len).freeze();
     let mut headers = build_headers(&head, raw.fields).ok_or(bad("invalid header value"))?;
+    let server_wide = is_server_wide_options(&raw.method, &head[raw.target.clone()]);
     let uri = parse_target(&raw.method, &head[raw.target.clone()], head.slice(raw.target))?;
     check_host(raw.version, &uri, &mut headers)?;
+    // RFC 9112 §3.2.4: the last proxy forwards it as `*` (Host now carries its authority).
+    // `http::Uri` reads `http://h` as path `/`, so this is only visible in the raw target.
+    let uri = if server_wide { Uri::from_static("*") } else { uri };
     Ok(Parsed::Complete(RequestHead { method: raw.method, uri, version: raw.version, headers }))
 }
 
@@ -226,6 +230,13 @@ fn check_partial_request(
         return Err(if no_line_end { uri_too_long } else { H1Error::new(431, "request head too large") });
     }
     Ok(())
+}
+
+/// An absolute-form OPTIONS with neither path nor query (`OPTIONS http://h`): a question about the
+/// server as a whole rather than about a resource.
+fn is_server_wide_options(method: &Method, raw: &[u8]) -> bool {
+    let rest = raw.strip_prefix(b"http://").or_else(|| raw.strip_prefix(b"https://"));
+    *method == Method::OPTIONS && rest.is_some_and(|r| !r.iter().any(|&b| b == b'/' || b == b'?'))
 }
 
 /// RFC 9112 §3.2: the form of the target must match the method.
