@@ -13,27 +13,14 @@
 # 127.0.0.1; everything started here is stopped by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 [ $# -ge 2 ] || { sed -n '2,13p' "$0"; exit 2; }
 BEFORE=$1 AFTER=$2 DUR=${3:-5} REPS=${4:-3}
 for t in wrk nginx; do command -v $t >/dev/null || { apt-get update -qq; apt-get install -y -qq wrk nginx; }; done
 DIR=$(mktemp -d); mkdir -p "$DIR/tmp"
 UP=18781; NX=18783; PB=18784; PA=18785
-common="access_log off; keepalive_requests 1000000; keepalive_timeout 300s; client_body_temp_path $DIR/tmp;
-  proxy_temp_path $DIR/tmp; fastcgi_temp_path $DIR/tmp; uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;"
-cat > "$DIR/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/upstream.pid; error_log $DIR/err warn;
-events { worker_connections 4096; }
-http { $common
-  server { listen 127.0.0.1:$UP backlog=4096; location / { default_type text/plain; return 200 "Hello, world\n"; } } }
-CONF
-cat > "$DIR/nginx-proxy.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/proxy.pid; error_log $DIR/perr warn;
-events { worker_connections 4096; }
-http { $common
-  upstream backend { server 127.0.0.1:$UP; keepalive 128; keepalive_requests 1000000; }
-  server { listen 127.0.0.1:$NX backlog=4096;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-CONF
+nginx_upstream "$DIR" $UP
+nginx_proxy "$DIR" $NX $UP
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DIR"; }
 trap cleanup EXIT

@@ -6,6 +6,7 @@
 #   MODE     h1 (wrk -c10, default) or h2c (h2load -c10 -m10 on the same port)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DUR=${1:-4}
 command -v valgrind >/dev/null && command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq; apt-get install -y -qq valgrind wrk nginx; }
 CG_CMD=${CG_CMD:-target/release/bench/bench_proxy}
@@ -15,14 +16,8 @@ ln -sf libproxy.so target/release/libproxy-rt.so.0; mkdir -p target/release/benc
 cc -std=c99 -pedantic -Wall -Wextra -Werror -O2 -g -Iinclude bench/c/bench_proxy.c -o target/release/bench/bench_proxy \
   -Ltarget/release -lproxy -lpthread -Wl,-rpath,"$PWD/target/release"
 DIR=$(mktemp -d); mkdir -p "$DIR/tmp"
-cat > "$DIR/up.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/up.pid; error_log $DIR/err warn;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 1000000; client_body_temp_path $DIR/tmp; proxy_temp_path $DIR/tmp;
-  fastcgi_temp_path $DIR/tmp; uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;
-  server { listen 127.0.0.1:18191; location / { return 200 "Hello, world\n"; } } }
-CONF
-nginx -c "$DIR/up.conf" -p "$DIR" & NG=$!
+nginx_upstream "$DIR" 18191
+nginx -c "$DIR/upstream.conf" -p "$DIR" & NG=$!
 PROXY_QUIET=1 valgrind --tool=callgrind --callgrind-out-file="$DIR/cg.out" \
   $CG_CMD 127.0.0.1:18192 127.0.0.1:18191 >/dev/null 2>&1 & VG=$!
 sleep 3

@@ -9,6 +9,7 @@
 # 28102 (nginx upstream); every process started here is stopped by its PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROOT=$PWD
 BIN=target/release/bench/bench_proxy
 IDLE_N=${IDLE_N:-9000}
@@ -38,14 +39,8 @@ wait_port() {
 rss_kb() { awk '/^VmRSS/{print $2}' /proc/$1/status; }
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-cat > "$DIR/up.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/up.pid; error_log $DIR/err warn;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 1000000; client_body_temp_path $DIR/tmp; proxy_temp_path $DIR/tmp;
-  fastcgi_temp_path $DIR/tmp; uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;
-  server { listen 127.0.0.1:$UP; location / { return 200 "Hello, world\n"; } } }
-CONF
-nginx -c "$DIR/up.conf" -p "$DIR" </dev/null >"$DIR/nginx.out" 2>&1 & NG=$!
+nginx_upstream "$DIR" $UP
+nginx -c "$DIR/upstream.conf" -p "$DIR" </dev/null >"$DIR/nginx.out" 2>&1 & NG=$!
 PROXY_QUIET=1 $BIN 127.0.0.1:$LPX 127.0.0.1:$UP </dev/null >"$DIR/proxy.out" 2>&1 & PX=$!
 wait_port $UP && wait_port $LPX
 curl -s -o /dev/null --max-time 3 http://127.0.0.1:$LPX/ || true

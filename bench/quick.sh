@@ -5,29 +5,14 @@
 # Usage: bench/quick.sh [seconds]   (installs wrk and nginx with apt when missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DUR=${1:-5}
 for t in wrk nginx; do command -v $t >/dev/null || { apt-get update -qq; apt-get install -y -qq wrk nginx; }; done
 cargo build --release --example rust_proxy >/dev/null
 DIR=$(mktemp -d); mkdir -p "$DIR/logs" "$DIR/tmp"
 UP=18081; PX=18082; NX=18083
-cat > "$DIR/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/upstream.pid; error_log $DIR/logs/err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
-  client_body_temp_path $DIR/tmp; proxy_temp_path $DIR/tmp; fastcgi_temp_path $DIR/tmp;
-  uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;
-  server { listen 127.0.0.1:$UP backlog=4096; location / { default_type text/plain; return 200 "Hello, world\n"; } } }
-CONF
-cat > "$DIR/nginx-proxy.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/proxy.pid; error_log $DIR/logs/perr warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
-  client_body_temp_path $DIR/tmp; proxy_temp_path $DIR/tmp; fastcgi_temp_path $DIR/tmp;
-  uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;
-  upstream backend { server 127.0.0.1:$UP; keepalive 128; keepalive_requests 1000000; }
-  server { listen 127.0.0.1:$NX backlog=4096;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-CONF
+nginx_upstream "$DIR" $UP
+nginx_proxy "$DIR" $NX $UP
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DIR"; }
 trap cleanup EXIT

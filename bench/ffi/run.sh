@@ -9,6 +9,7 @@
 # Usage: bench/ffi/run.sh [seconds per round] [rounds]   (installs wrk, nginx, gcc when missing)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 ROOT=$(pwd)
 DUR=${1:-10}
 ROUNDS=${2:-3}
@@ -21,14 +22,7 @@ DIR=$(mktemp -d); mkdir -p "$DIR/logs" "$DIR/tmp"
 cc -std=c99 -Wall -Wextra -Werror -O2 -g -Iinclude bench/c/bench_proxy.c -o "$DIR/bench_proxy" \
   -Ltarget/release -lproxy -Wl,-rpath,"$ROOT/target/release"
 UP=18281; ALL=18282; PEER=18283
-cat > "$DIR/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/upstream.pid; error_log $DIR/logs/err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
-  client_body_temp_path $DIR/tmp; proxy_temp_path $DIR/tmp; fastcgi_temp_path $DIR/tmp;
-  uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;
-  server { listen 127.0.0.1:$UP backlog=4096; location / { default_type text/plain; return 200 "Hello, world\n"; } } }
-CONF
+nginx_upstream "$DIR" $UP
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$DIR"; }
 trap cleanup EXIT

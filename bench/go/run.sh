@@ -5,20 +5,14 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$root/bench/lib.sh"
 DUR=${1:-5}; ROUNDS=${2:-3}
 for t in wrk nginx; do command -v $t >/dev/null || { apt-get update -qq; apt-get install -y -qq wrk nginx; }; done
 [ -f "$root/target/release/libproxy.so" ] || (cd "$root" && cargo build --release)
 ln -sf libproxy.so "$root/target/release/libproxy-rt.so.0"
 DIR=$(mktemp -d); mkdir -p "$DIR/logs" "$DIR/tmp"
 UP=$(python3 -c "import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])")
-cat > "$DIR/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/upstream.pid; error_log $DIR/logs/err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
-  client_body_temp_path $DIR/tmp; proxy_temp_path $DIR/tmp; fastcgi_temp_path $DIR/tmp;
-  uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;
-  server { listen 127.0.0.1:$UP backlog=4096; location / { default_type text/plain; return 200 "Hello, world\n"; } } }
-CONF
+nginx_upstream "$DIR" $UP
 setsid taskset -c 0 nginx -c "$DIR/upstream.conf" -p "$DIR" </dev/null & NGINX=$!
 trap 'kill $NGINX 2>/dev/null || true; rm -rf "$DIR"' EXIT
 (cd "$here" && go build -tags libproxy_bench -o "$DIR/gobench" .)

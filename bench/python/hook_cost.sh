@@ -9,6 +9,7 @@
 #        bindings/python/.venv/bin/python from run-tests.sh, else python3 with PYTHONPATH)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 DUR=${1:-5}
 PY=${2:-bindings/python/.venv/bin/python}
 [ -x "$PY" ] || { PY=python3; export PYTHONPATH=$PWD/bindings/python; }
@@ -21,14 +22,7 @@ ss=[socket.socket() for _ in range(5)]
 [s.bind(("127.0.0.1",0)) for s in ss]
 print(*[s.getsockname()[1] for s in ss])')
 ROUNDS=${ROUNDS:-3}
-cat > "$DIR/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/upstream.pid; error_log $DIR/logs/err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
-  client_body_temp_path $DIR/tmp; proxy_temp_path $DIR/tmp; fastcgi_temp_path $DIR/tmp;
-  uwsgi_temp_path $DIR/tmp; scgi_temp_path $DIR/tmp;
-  server { listen 127.0.0.1:$UP backlog=4096; location / { default_type text/plain; return 200 "Hello, world\n"; } } }
-CONF
+nginx_upstream "$DIR" $UP
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DIR"; }
 trap cleanup EXIT

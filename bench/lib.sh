@@ -1,0 +1,34 @@
+# Shared by the small bench scripts (sourced): nginx configurations. bench/run.sh writes its own,
+# with the larger bodies and stub_status its scenarios need.
+
+# nginx_upstream DIR PORT: writes DIR/upstream.conf, an origin on 127.0.0.1:PORT answering every
+# path with the 13-byte "Hello, world\n" (1 worker, connections kept for good; pid DIR/upstream.pid).
+nginx_upstream() {
+  mkdir -p "$1/tmp"
+  cat > "$1/upstream.conf" <<CONF
+worker_processes 1; daemon off; pid $1/upstream.pid; error_log $1/upstream.err warn;
+events { worker_connections 4096; }
+http { $(nginx_common "$1")
+  server { listen 127.0.0.1:$2 backlog=4096; location / { default_type text/plain; return 200 "Hello, world\n"; } } }
+CONF
+}
+
+# nginx_proxy DIR PORT UPSTREAM_PORT: writes DIR/nginx-proxy.conf, nginx as a reverse proxy on
+# 127.0.0.1:PORT (1 worker, upstream keep-alive pool of 128; pid DIR/proxy.pid).
+nginx_proxy() {
+  mkdir -p "$1/tmp"
+  cat > "$1/nginx-proxy.conf" <<CONF
+worker_processes 1; daemon off; pid $1/proxy.pid; error_log $1/proxy.err warn;
+events { worker_connections 4096; }
+http { $(nginx_common "$1")
+  upstream backend { server 127.0.0.1:$3; keepalive 128; keepalive_requests 1000000; }
+  server { listen 127.0.0.1:$2 backlog=4096;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+CONF
+}
+
+nginx_common() {
+  echo "access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  client_body_temp_path $1/tmp; proxy_temp_path $1/tmp; fastcgi_temp_path $1/tmp;
+  uwsgi_temp_path $1/tmp; scgi_temp_path $1/tmp;"
+}
