@@ -140,19 +140,8 @@ impl<H: ProxyHttp> HttpProxy<H> {
                             self.send_response_head(session, ds, us, h, ctx, shutdown).await?;
                             // With the request sent, body bytes that came with the head need no
                             // trip round the select: a small response ends right here.
-                            if req_done {
-                                loop {
-                                    match us.buffered_body()? {
-                                        Some(Some(d)) => self.forward_response_body(session, ds, Some(d), false, ctx).await?,
-                                        Some(None) => {
-                                            self.end_response(session, ds, us, ctx).await?;
-                                            return Ok(Outcome { downstream_reusable: ds.reusable() });
-                                        }
-                                        None => break,
-                                    }
-                                }
-                            }
-                            if us.body_is_empty() {
+                            let ended = req_done && self.forward_buffered(session, ds, us, ctx).await?;
+                            if ended || us.body_is_empty() {
                                 self.end_response(session, ds, us, ctx).await?;
                                 return Ok(Outcome { downstream_reusable: ds.reusable() });
                             }
@@ -213,6 +202,23 @@ impl<H: ProxyHttp> HttpProxy<H> {
             session.keepalive = false;
         }
         ds.send_head(session, h, hint).await
+    }
+
+    /// Forwards the response body bytes already buffered; whether they were the whole body.
+    async fn forward_buffered(
+        &self,
+        session: &mut Session,
+        ds: &mut Downstream<'_>,
+        us: &mut UpstreamSession,
+        ctx: &mut H::CTX,
+    ) -> Result<bool> {
+        while let Some(piece) = us.buffered_body()? {
+            match piece {
+                Some(d) => self.forward_response_body(session, ds, Some(d), false, ctx).await?,
+                None => return Ok(true),
+            }
+        }
+        Ok(false)
     }
 
     /// The upstream body ended: last call of the body filters, then the end (and trailers).
