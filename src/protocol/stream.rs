@@ -188,17 +188,41 @@ impl Stream {
         }
     }
 
-    /// The probe of [`Self::is_closed_or_dirty`] without consuming anything.
+    /// For an idle connection: `Ready` once the peer closed it, reset it or sent bytes nobody asked
+    /// for; else `Pending`, with `cx` woken on the next read event. Spurious readiness is cleared
+    /// (the probe's WouldBlock goes through the reactor), so this never spins.
+    pub(crate) fn poll_idle_event(&self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let ready = match self {
+                Stream::Tcp(s) => s.poll_read_ready(cx),
+                Stream::Unix(s) => s.poll_read_ready(cx),
+                Stream::TlsServer(s) => return s.get_ref().0.poll_idle_event(cx),
+                Stream::TlsClient(s) => return s.get_ref().0.poll_idle_event(cx),
+            };
+            match ready {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Ready(Ok(())) if self.peek_closed_or_dirty() => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+    }
+
+    /// The probe of [`Self::is_closed_or_dirty`] without consuming anything. A WouldBlock clears
+    /// the reactor's readiness, so the next readiness poll waits for a real event.
     fn peek_closed_or_dirty(&self) -> bool {
-        let sock = match self {
-            Stream::Tcp(s) => socket2::SockRef::from(s),
-            Stream::Unix(s) => socket2::SockRef::from(s),
+        // The socket is non-blocking (tokio's), so the peek returns WouldBlock when nothing waits.
+        let peek = |sock: socket2::SockRef<'_>| {
+            let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+            sock.peek(&mut probe)
+        };
+        let r = match self {
+            Stream::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, || peek(socket2::SockRef::from(s))),
+            Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, || peek(socket2::SockRef::from(s))),
             Stream::TlsServer(s) => return s.get_ref().0.peek_closed_or_dirty(),
             Stream::TlsClient(s) => return s.get_ref().0.peek_closed_or_dirty(),
         };
-        // The socket is non-blocking (tokio's), so the peek returns WouldBlock when nothing waits.
-        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-        match sock.peek(&mut probe) {
+        match r {
             Err(e) => !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted),
             Ok(_) => true, // 0: EOF; 1: bytes pending on an idle connection
         }
