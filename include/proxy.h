@@ -99,6 +99,13 @@
 // How long a session may stay PENDING before it fails with 500 (default 30 s).
 #define PROXY_TIMEOUT_PENDING 5
 
+// Longest time a whole request body may take from the start of the request; past it the request
+// fails with 408 and its upstream connection is closed (default: no limit).
+#define PROXY_TIMEOUT_BODY_TOTAL 6
+
+// How long a request body may run before `PROXY_LIMIT_BODY_MIN_RATE` applies (default 5 s).
+#define PROXY_TIMEOUT_BODY_RATE_GRACE 7
+
 // `proxy_service_set_limit`: largest request head in bytes (default 32 KiB).
 #define PROXY_LIMIT_MAX_HEADER_BYTES 1
 
@@ -116,6 +123,10 @@
 
 // Most unread request body bytes drained to keep a connection after an early answer (default 64 KiB).
 #define PROXY_LIMIT_DRAIN 6
+
+// Slowest request body accepted, in bytes per second averaged since the start of the request,
+// after `PROXY_TIMEOUT_BODY_RATE_GRACE` (408 below it; default and 0: no minimum).
+#define PROXY_LIMIT_BODY_MIN_RATE 7
 
 // `proxy_session_version`: HTTP/1.0.
 #define PROXY_HTTP_10 10

@@ -138,6 +138,10 @@ const (
 	TimeoutWrite     Timeout = C.PROXY_TIMEOUT_WRITE
 	// TimeoutPending: how long a session may stay Pending before it fails with 500.
 	TimeoutPending Timeout = C.PROXY_TIMEOUT_PENDING
+	// TimeoutBodyTotal: the whole request body, from the start of the request (408 past it).
+	TimeoutBodyTotal Timeout = C.PROXY_TIMEOUT_BODY_TOTAL
+	// TimeoutBodyRateGrace: how long a body may run before LimitBodyMinRate applies.
+	TimeoutBodyRateGrace Timeout = C.PROXY_TIMEOUT_BODY_RATE_GRACE
 )
 
 // SetTimeout mirrors proxy_service_set_timeout (d rounded up to whole milliseconds, > 0).
@@ -163,6 +167,9 @@ const (
 	LimitMaxRetries     Limit = C.PROXY_LIMIT_MAX_RETRIES
 	LimitRetryBuffer    Limit = C.PROXY_LIMIT_RETRY_BUFFER
 	LimitDrain          Limit = C.PROXY_LIMIT_DRAIN
+	// LimitBodyMinRate: slowest request body accepted, bytes/s after the grace period (408
+	// below it; 0: off).
+	LimitBodyMinRate Limit = C.PROXY_LIMIT_BODY_MIN_RATE
 )
 
 // SetLimit mirrors proxy_service_set_limit.

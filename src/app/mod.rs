@@ -42,6 +42,15 @@ pub struct HttpServerOptions {
     pub keepalive_timeout: Duration,
     /// Longest pause between two reads of a request body.
     pub body_idle_timeout: Duration,
+    /// Longest time a whole request body may take, counted from the start of the request; past it
+    /// the request fails with 408 and its upstream connection is closed. `None` (default): no limit
+    /// but the idle timeout, so a client that sends a byte now and then can hold a request open.
+    pub body_deadline: Option<Duration>,
+    /// Slowest request body accepted, in bytes per second averaged since the start of the request,
+    /// once `body_rate_grace` has passed (408 below it). 0 (default): no minimum.
+    pub body_min_rate: u64,
+    /// How long a request body may run before `body_min_rate` applies (default 5 s).
+    pub body_rate_grace: Duration,
     /// Longest time one write to the client may take.
     pub write_timeout: Duration,
     /// Accept CONNECT requests (tunnels) instead of answering 405.
@@ -55,6 +64,24 @@ pub struct HttpServerOptions {
     pub h2_only: bool,
 }
 
+impl HttpServerOptions {
+    /// When a request body that began at `start` and has delivered `bytes` so far breaks its total
+    /// deadline or falls below the minimum rate, whichever comes first; `None` without either.
+    /// Each read of the body is bounded by this as well as by the idle timeout.
+    pub(crate) fn body_cutoff(&self, start: std::time::Instant, bytes: u64) -> Option<std::time::Instant> {
+        let total = self.body_deadline.map(|d| start + d);
+        // Below the rate once the time since the grace period ends exceeds what `bytes` pay for.
+        let rate = (self.body_min_rate > 0).then(|| {
+            let paid = Duration::from_secs_f64(bytes as f64 / self.body_min_rate as f64);
+            start + self.body_rate_grace + paid
+        });
+        match (total, rate) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 impl Default for HttpServerOptions {
     fn default() -> Self {
         HttpServerOptions {
@@ -62,6 +89,9 @@ impl Default for HttpServerOptions {
             header_timeout: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),
             body_idle_timeout: Duration::from_secs(30),
+            body_deadline: None,
+            body_min_rate: 0,
+            body_rate_grace: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
             allow_connect: false,
             drain_limit: 64 * 1024,

@@ -512,6 +512,11 @@ pub const PROXY_TIMEOUT_BODY_IDLE: u32 = 3;
 pub const PROXY_TIMEOUT_WRITE: u32 = 4;
 /// How long a session may stay PENDING before it fails with 500 (default 30 s).
 pub const PROXY_TIMEOUT_PENDING: u32 = 5;
+/// Longest time a whole request body may take from the start of the request; past it the request
+/// fails with 408 and its upstream connection is closed (default: no limit).
+pub const PROXY_TIMEOUT_BODY_TOTAL: u32 = 6;
+/// How long a request body may run before `PROXY_LIMIT_BODY_MIN_RATE` applies (default 5 s).
+pub const PROXY_TIMEOUT_BODY_RATE_GRACE: u32 = 7;
 
 /// Sets timeout `which` (`PROXY_TIMEOUT_*`) to `ms` milliseconds (must be > 0).
 #[no_mangle]
@@ -532,6 +537,8 @@ pub extern "C" fn proxy_service_set_timeout(
             PROXY_TIMEOUT_BODY_IDLE => svc.opts.body_idle_timeout = d,
             PROXY_TIMEOUT_WRITE => svc.opts.write_timeout = d,
             PROXY_TIMEOUT_PENDING => svc.pending_timeout = d,
+            PROXY_TIMEOUT_BODY_TOTAL => svc.opts.body_deadline = Some(d),
+            PROXY_TIMEOUT_BODY_RATE_GRACE => svc.opts.body_rate_grace = d,
             _ => return PROXY_INVALID_PARAMETER,
         }
         PROXY_OK
@@ -550,6 +557,9 @@ pub const PROXY_LIMIT_MAX_RETRIES: u32 = 4;
 pub const PROXY_LIMIT_RETRY_BUFFER: u32 = 5;
 /// Most unread request body bytes drained to keep a connection after an early answer (default 64 KiB).
 pub const PROXY_LIMIT_DRAIN: u32 = 6;
+/// Slowest request body accepted, in bytes per second averaged since the start of the request,
+/// after `PROXY_TIMEOUT_BODY_RATE_GRACE` (408 below it; default and 0: no minimum).
+pub const PROXY_LIMIT_BODY_MIN_RATE: u32 = 7;
 
 /// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0.
 #[no_mangle]
@@ -569,6 +579,7 @@ pub extern "C" fn proxy_service_set_limit(
             PROXY_LIMIT_MAX_RETRIES => svc.proxy.max_retries = v,
             PROXY_LIMIT_RETRY_BUFFER => svc.proxy.retry_buffer_limit = v,
             PROXY_LIMIT_DRAIN => svc.opts.drain_limit = value,
+            PROXY_LIMIT_BODY_MIN_RATE => svc.opts.body_min_rate = value,
             _ => return PROXY_INVALID_PARAMETER,
         }
         PROXY_OK

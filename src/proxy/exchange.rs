@@ -85,7 +85,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             // body) must be seen before a response that raced it goes out.
             tokio::select! {
                 biased;
-                ev = ds.next_event(!req_done && !pump_failed, body_idle) => {
+                ev = paced(ds, !req_done && !pump_failed, body_idle, self.server.body_cutoff(session.start, ds.body_bytes())) => {
                     let data = ev?;
                     let mut sent = Ok(());
                     if let Some(d) = data {
@@ -303,5 +303,26 @@ impl<H: ProxyHttp> HttpProxy<H> {
             session.summary.bytes_out += downward + to_down.len() as u64;
         }
         Ok(Outcome { downstream_reusable: false })
+    }
+}
+
+/// The next request body event, failing with a downstream read timeout (408) at `cutoff`: the
+/// body's total deadline or the point where it falls below the minimum rate. The cutoff bounds
+/// the whole call, so a client trickling framing bytes (a chunk size a byte at a time) cannot
+/// stretch it with fresh idle timeouts either.
+pub(super) async fn paced(
+    ds: &mut Downstream<'_>,
+    read: bool,
+    idle: Option<std::time::Duration>,
+    cutoff: Option<std::time::Instant>,
+) -> Result<Option<Bytes>> {
+    match cutoff {
+        Some(at) if read => {
+            tokio::time::timeout_at(at.into(), ds.next_event(read, idle)).await.map_err(|_| {
+                Error::downstream(ErrorKind::ReadTimeout, "reading a body")
+                    .with_cause("the request body broke its deadline or minimum rate")
+            })?
+        }
+        _ => ds.next_event(read, idle).await,
     }
 }

@@ -46,6 +46,10 @@ class Timeout(enum.IntEnum):
     BODY_IDLE = _ffi.PROXY_TIMEOUT_BODY_IDLE
     WRITE = _ffi.PROXY_TIMEOUT_WRITE
     PENDING = _ffi.PROXY_TIMEOUT_PENDING
+    #: Whole request body, from the start of the request (408 past it).
+    BODY_TOTAL = _ffi.PROXY_TIMEOUT_BODY_TOTAL
+    #: How long a body may run before ``Limit.BODY_MIN_RATE`` applies.
+    BODY_RATE_GRACE = _ffi.PROXY_TIMEOUT_BODY_RATE_GRACE
 
 
 class Limit(enum.IntEnum):
@@ -57,3 +61,5 @@ class Limit(enum.IntEnum):
     MAX_RETRIES = _ffi.PROXY_LIMIT_MAX_RETRIES
     RETRY_BUFFER = _ffi.PROXY_LIMIT_RETRY_BUFFER
     DRAIN = _ffi.PROXY_LIMIT_DRAIN
+    #: Slowest request body accepted, bytes/s after the grace period (408 below; 0: off).
+    BODY_MIN_RATE = _ffi.PROXY_LIMIT_BODY_MIN_RATE

@@ -1,0 +1,97 @@
+//! Slow request bodies: a total body deadline and a minimum rate end a trickling upload with 408
+//! and let its upstream connection go, where the per-read idle timeout alone never fires.
+
+mod support;
+
+use std::time::Duration;
+
+use proxy::app::HttpServerOptions;
+use proxy::error::Result;
+use proxy::proxy::{HttpProxy, ProxyHttp, Session};
+use proxy::upstream::HttpPeer;
+use support::client::Conn;
+use support::harness::Proxy;
+use support::origin::Origin;
+use support::within;
+
+struct To(HttpPeer);
+
+impl ProxyHttp for To {
+    type CTX = ();
+    fn new_ctx(&self) {}
+    async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<HttpPeer> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Sends the head of a 1,000-byte POST, then its body one byte every 50 ms (far inside the 30 s
+/// idle timeout; 20 bytes/s), and returns the status line the proxy answers with while the client
+/// is still sending, with the time it took.
+async fn slow_body(origin: &Origin, tweak: impl FnOnce(&mut HttpServerOptions)) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut app = HttpProxy::new(To(HttpPeer::new(&origin.addr.to_string()).unwrap()));
+    tweak(app.server_options_mut());
+    let p = Proxy::start_with(app, |_| {});
+    let stream = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let started = std::time::Instant::now();
+    write.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n").await.unwrap();
+    let sender = tokio::spawn(async move {
+        while write.write_all(b"x").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        let n = read.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed without a response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let took = started.elapsed();
+    sender.abort();
+    let line = String::from_utf8_lossy(&got).lines().next().unwrap().to_string();
+    (line, took)
+}
+
+#[tokio::test]
+async fn slow_request_bodies_get_408_at_their_deadline_or_minimum_rate() {
+    within(20, async {
+        type Tweak = fn(&mut HttpServerOptions);
+        let cases: [(&str, Tweak); 2] = [
+            ("total deadline 400 ms", |o| o.body_deadline = Some(Duration::from_millis(400))),
+            ("minimum 200 B/s after 300 ms", |o| {
+                o.body_min_rate = 200;
+                o.body_rate_grace = Duration::from_millis(300);
+            }),
+        ];
+        for (name, tweak) in cases {
+            let origin = Origin::start().await;
+            let (line, took) = slow_body(&origin, tweak).await;
+            assert!(line.starts_with("HTTP/1.1 408 "), "{name}: {line}");
+            assert!(took < Duration::from_secs(3), "{name}: took {took:?}");
+            assert_eq!(origin.requests(), 0, "{name}: the origin never sees a complete request");
+        }
+    })
+    .await;
+}
+
+/// The limits leave a body that keeps pace alone.
+#[tokio::test]
+async fn bodies_within_the_deadline_and_rate_pass() {
+    within(10, async {
+        let origin = Origin::start().await;
+        let mut app = HttpProxy::new(To(HttpPeer::new(&origin.addr.to_string()).unwrap()));
+        let o = app.server_options_mut();
+        o.body_deadline = Some(Duration::from_secs(5));
+        o.body_min_rate = 1000;
+        o.body_rate_grace = Duration::from_millis(200);
+        let p = Proxy::start_with(app, |_| {});
+        let mut c = Conn::connect(p.addr).await.unwrap();
+        let body = vec![b'y'; 100_000];
+        let r = c.request("POST", "/echo", &[], &body).await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.ends_with(&body));
+    })
+    .await;
+}
