@@ -15,7 +15,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import pytest
 
@@ -728,3 +728,44 @@ def test_reused_sessions_never_alias_a_kept_one(run_proxy: Any, origin: str) -> 
         kept[1].get("host")
     assert id(kept[0]) not in seen_ids[2:]  # never handed out again
     assert len(set(seen_ids)) < len(seen_ids)  # unshared ones were reused
+
+
+def _slow_body_status(port: int) -> Tuple[int, float]:
+    """POSTs a 1,000-byte body one byte every 50 ms and returns the status the proxy answers with
+    while the body is still trickling in, and how long that took."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
+        c.setblocking(False)
+        got = b""
+        while b"\r\n" not in got:
+            try:
+                got += c.recv(1024)
+            except BlockingIOError:
+                c.send(b"x")
+                time.sleep(0.05)
+        return int(got.split(b" ")[1]), time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    "configure",
+    [
+        pytest.param(lambda svc: svc.set_timeout(libproxy.Timeout.BODY_TOTAL, 400), id="total"),
+        pytest.param(
+            lambda svc: (
+                svc.set_limit(libproxy.Limit.BODY_MIN_RATE, 200),
+                svc.set_timeout(libproxy.Timeout.BODY_RATE_GRACE, 300),
+            ),
+            id="min-rate",
+        ),
+    ],
+)
+def test_slow_request_body_gets_408(run_proxy: Any, origin: str, configure: Any) -> None:
+    class To(Proxy):
+        def upstream_peer(self, s):  # type: ignore[no-untyped-def]
+            s.set_peer(origin)
+
+    p = run_proxy(To(), configure=configure)
+    status, took = _slow_body_status(p.port)
+    assert status == 408 and took < 5
+    assert p.request("POST", "/echo", body=b"y" * 10_000)[0] == 200  # a body that keeps pace passes
