@@ -128,6 +128,11 @@
 // after `PROXY_TIMEOUT_BODY_RATE_GRACE` (408 below it; default and 0: no minimum).
 #define PROXY_LIMIT_BODY_MIN_RATE 7
 
+// Read whole request bodies of up to this many bytes before `upstream_peer` runs and before any
+// upstream connection exists, so a slow client never holds one; longer bodies get 413. The body
+// goes upstream with a Content-Length. Default and 0: bodies stream upstream as they arrive.
+#define PROXY_LIMIT_REQUEST_BUFFER 8
+
 // `proxy_session_version`: HTTP/1.0.
 #define PROXY_HTTP_10 10
 

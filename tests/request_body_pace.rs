@@ -95,3 +95,100 @@ async fn bodies_within_the_deadline_and_rate_pass() {
     })
     .await;
 }
+
+/// Signals each request's first piece of body (the body filter runs as bytes arrive, and with
+/// buffering on, before any peer is chosen).
+struct Buffered(HttpPeer, tokio::sync::mpsc::UnboundedSender<()>);
+
+impl ProxyHttp for Buffered {
+    type CTX = bool;
+    fn new_ctx(&self) -> bool {
+        false
+    }
+    async fn upstream_peer(&self, _s: &mut Session, _c: &mut bool) -> Result<HttpPeer> {
+        Ok(self.0.clone())
+    }
+    async fn request_body_filter(
+        &self,
+        _s: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end: bool,
+        seen: &mut bool,
+    ) -> Result<()> {
+        if body.as_ref().is_some_and(|b| !b.is_empty()) && !std::mem::replace(seen, true) {
+            let _ = self.1.send(());
+        }
+        Ok(())
+    }
+}
+
+fn buffered_proxy(origin: &Origin, bound: usize) -> (Proxy, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut app = HttpProxy::new(Buffered(HttpPeer::new(&origin.addr.to_string()).unwrap(), tx));
+    app.server_options_mut().request_buffer = bound;
+    (Proxy::start_with(app, |_| {}), rx)
+}
+
+/// With buffering on, clients still sending their bodies have no upstream connection at all; each
+/// body then reaches the origin whole, with a Content-Length instead of the client's chunking.
+#[tokio::test]
+async fn buffered_bodies_open_no_upstream_connection_until_complete() {
+    within(10, async {
+        const N: usize = 5;
+        let origin = Origin::start().await;
+        let (p, mut first_bytes) = buffered_proxy(&origin, 64 * 1024);
+        let mut clients = Vec::new();
+        for _ in 0..N {
+            let mut c = Conn::connect(p.addr).await.unwrap();
+            c.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+                .await
+                .unwrap();
+            clients.push(c);
+        }
+        for _ in 0..N {
+            first_bytes.recv().await.unwrap();
+        }
+        assert_eq!(origin.accepts(), 0, "no upstream connection while bodies trickle in");
+        for c in &mut clients {
+            c.send(b"6\r\n world\r\n0\r\n\r\n").await.unwrap();
+            let r = c.read_response().await.unwrap();
+            assert_eq!(r.status, 200);
+            let dump = r.text();
+            assert!(dump.contains("content-length: 11\n"), "{dump}");
+            assert!(!dump.contains("transfer-encoding"), "{dump}");
+            assert!(dump.ends_with("\n\nhello world"), "{dump}");
+        }
+    })
+    .await;
+}
+
+/// Past the buffer bound the request is refused with 413, whether the length is declared or found
+/// while reading, and nothing goes upstream; a slow buffered body gets 408 at its deadline.
+#[tokio::test]
+async fn buffered_bodies_past_the_bound_get_413_and_slow_ones_408() {
+    within(10, async {
+        let origin = Origin::start().await;
+        let (p, _rx) = buffered_proxy(&origin, 1000);
+        let cases: [(&str, &[u8]); 2] = [
+            ("declared", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n"),
+            ("chunked", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n"),
+        ];
+        for (name, head) in cases {
+            let mut c = Conn::connect(p.addr).await.unwrap();
+            c.send(head).await.unwrap();
+            if name == "chunked" {
+                c.send(&[b'z'; 1000]).await.unwrap();
+                c.send(b"\r\n1\r\nz\r\n0\r\n\r\n").await.unwrap();
+            }
+            assert_eq!(c.read_response().await.unwrap().status, 413, "{name}");
+        }
+        let (line, _) = slow_body(&origin, |o| {
+            o.request_buffer = 64 * 1024;
+            o.body_deadline = Some(Duration::from_millis(300));
+        })
+        .await;
+        assert!(line.starts_with("HTTP/1.1 408 "), "{line}");
+        assert_eq!(origin.accepts(), 0);
+    })
+    .await;
+}

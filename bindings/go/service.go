@@ -170,6 +170,9 @@ const (
 	// LimitBodyMinRate: slowest request body accepted, bytes/s after the grace period (408
 	// below it; 0: off).
 	LimitBodyMinRate Limit = C.PROXY_LIMIT_BODY_MIN_RATE
+	// LimitRequestBuffer: buffer whole request bodies up to this size before the peer is chosen
+	// (413 past it; 0: stream them).
+	LimitRequestBuffer Limit = C.PROXY_LIMIT_REQUEST_BUFFER
 )
 
 // SetLimit mirrors proxy_service_set_limit.

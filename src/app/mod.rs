@@ -51,6 +51,12 @@ pub struct HttpServerOptions {
     pub body_min_rate: u64,
     /// How long a request body may run before `body_min_rate` applies (default 5 s).
     pub body_rate_grace: Duration,
+    /// Read whole request bodies of up to this many bytes before `upstream_peer` runs and before
+    /// any upstream connection exists (nginx's `proxy_request_buffering on`), so a slow client never
+    /// holds an upstream connection; a longer body is refused with 413. The body goes upstream with
+    /// a Content-Length (after `request_body_filter`), so an upstream that refuses chunked requests
+    /// takes it too. 0 (default): bodies stream upstream as they arrive.
+    pub request_buffer: usize,
     /// Longest time one write to the client may take.
     pub write_timeout: Duration,
     /// Accept CONNECT requests (tunnels) instead of answering 405.
@@ -92,6 +98,7 @@ impl Default for HttpServerOptions {
             body_deadline: None,
             body_min_rate: 0,
             body_rate_grace: Duration::from_secs(5),
+            request_buffer: 0,
             write_timeout: Duration::from_secs(30),
             allow_connect: false,
             drain_limit: 64 * 1024,

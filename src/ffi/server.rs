@@ -560,6 +560,10 @@ pub const PROXY_LIMIT_DRAIN: u32 = 6;
 /// Slowest request body accepted, in bytes per second averaged since the start of the request,
 /// after `PROXY_TIMEOUT_BODY_RATE_GRACE` (408 below it; default and 0: no minimum).
 pub const PROXY_LIMIT_BODY_MIN_RATE: u32 = 7;
+/// Read whole request bodies of up to this many bytes before `upstream_peer` runs and before any
+/// upstream connection exists, so a slow client never holds one; longer bodies get 413. The body
+/// goes upstream with a Content-Length. Default and 0: bodies stream upstream as they arrive.
+pub const PROXY_LIMIT_REQUEST_BUFFER: u32 = 8;
 
 /// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0.
 #[no_mangle]
@@ -580,6 +584,7 @@ pub extern "C" fn proxy_service_set_limit(
             PROXY_LIMIT_RETRY_BUFFER => svc.proxy.retry_buffer_limit = v,
             PROXY_LIMIT_DRAIN => svc.opts.drain_limit = value,
             PROXY_LIMIT_BODY_MIN_RATE => svc.opts.body_min_rate = value,
+            PROXY_LIMIT_REQUEST_BUFFER => svc.opts.request_buffer = v,
             _ => return PROXY_INVALID_PARAMETER,
         }
         PROXY_OK

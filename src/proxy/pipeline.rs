@@ -4,18 +4,19 @@
 use std::pin::pin;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, StatusCode};
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::{HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::catch_unwind::{call_sync, CatchUnwind};
 use super::downstream::{BodyHint, Downstream};
-use super::exchange::Outcome;
+use super::exchange::{paced, Outcome};
 use super::upstream_session::UpstreamSession;
 use super::{hook_panic, HttpProxy, ProxyHttp, Session};
 use crate::connector::Connection;
-use crate::error::{Error, ErrorSource, Result};
-use crate::protocol::h1::framing::expects_continue;
+use crate::error::{Error, ErrorKind, ErrorSource, Result};
+use crate::protocol::h1::framing::{expects_continue, is_upgrade_request};
 use crate::protocol::h1::{BodyFraming, ResponseHead};
 use crate::server::ShutdownWatch;
 
@@ -126,6 +127,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
             self.send_local(session, ds, head, body).await?;
             return Ok(ds.reusable() && self.settle_downstream(session, ds).await);
         }
+        if self.server.request_buffer > 0 && session.has_body() && !is_upgrade_request(&session.req) {
+            self.buffer_request_body(session, ds, ctx).await?;
+        }
         loop {
             let peer = self.hooks.upstream_peer(session, ctx).await?;
             session.summary.peer = Some(peer.address.clone());
@@ -159,6 +163,53 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 }
             }
         }
+    }
+
+    /// Reads the whole request body (through `request_body_filter`) into the replay buffer, which
+    /// every attempt sends, and reframes the request with its Content-Length. The client's
+    /// `Expect: 100-continue` is answered here, as no upstream will see it.
+    async fn buffer_request_body(
+        &self,
+        session: &mut Session,
+        ds: &mut Downstream<'_>,
+        ctx: &mut H::CTX,
+    ) -> Result<()> {
+        let o = &self.server;
+        let too_large = || {
+            Error::downstream(ErrorKind::HttpStatus(413), "buffering the request body")
+                .with_cause(format!("longer than the request buffer ({} bytes)", o.request_buffer))
+        };
+        if matches!(session.req_framing, BodyFraming::Length(n) if n > o.request_buffer as u64) {
+            session.keepalive = false; // the body stays unread
+            return Err(too_large());
+        }
+        if expects_continue(&session.req) {
+            session.req.headers.remove(EXPECT);
+            ds.send_interim(session.req.version, ResponseHead::new(StatusCode::CONTINUE)).await?;
+        }
+        let mut buf = BytesMut::new();
+        while !ds.body_done() {
+            let cutoff = o.body_cutoff(session.start, ds.body_bytes());
+            let mut piece = match paced(ds, true, Some(o.body_idle_timeout), cutoff).await? {
+                Some(d) => Some(d),
+                None => break,
+            };
+            if ds.body_bytes() > o.request_buffer as u64 {
+                session.keepalive = false;
+                return Err(too_large());
+            }
+            self.hooks.request_body_filter(session, &mut piece, false, ctx).await?;
+            buf.extend_from_slice(piece.as_deref().unwrap_or_default());
+        }
+        let mut tail = None;
+        self.hooks.request_body_filter(session, &mut tail, true, ctx).await?;
+        buf.extend_from_slice(tail.as_deref().unwrap_or_default());
+        let n = buf.len() as u64;
+        session.req.headers.remove(TRANSFER_ENCODING);
+        session.req.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        session.req_framing = if n == 0 { BodyFraming::Empty } else { BodyFraming::Length(n) };
+        session.replay = Some(buf);
+        Ok(())
     }
 
     /// Passes `e` through unless another attempt is allowed: the error says a retry is safe, no

@@ -63,3 +63,5 @@ class Limit(enum.IntEnum):
     DRAIN = _ffi.PROXY_LIMIT_DRAIN
     #: Slowest request body accepted, bytes/s after the grace period (408 below; 0: off).
     BODY_MIN_RATE = _ffi.PROXY_LIMIT_BODY_MIN_RATE
+    #: Buffer whole request bodies up to this size before choosing a peer (413 past it; 0: stream).
+    REQUEST_BUFFER = _ffi.PROXY_LIMIT_REQUEST_BUFFER
