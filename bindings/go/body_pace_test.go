@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"bufio"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +71,26 @@ func TestSlowRequestBodyGets408(t *testing.T) {
 				t.Fatalf("a body that keeps pace: %d", r.status)
 			}
 		})
+	}
+}
+
+func TestRequestBuffering(t *testing.T) {
+	o := newOrigin(t, "o1")
+	_, base := startProxy(t, peerTo{hostPort(o)}, func(s *proxy.Service) {
+		must(t, s.SetLimit(proxy.LimitRequestBuffer, 1000))
+	})
+	// An unknown-length body goes out chunked; the origin gets it whole with a Content-Length.
+	req, err := http.NewRequest("POST", base+"/echo", io.MultiReader(strings.NewReader("hello"), strings.NewReader(" world")))
+	must(t, err)
+	res, err := http.DefaultClient.Do(req)
+	must(t, err)
+	got, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	must(t, err)
+	if s := string(got); !strings.Contains(s, "content-length: 11\n") || !strings.HasSuffix(s, "body=hello world\n") {
+		t.Fatalf("origin saw %q", s)
+	}
+	if r := do(t, "POST", base+"/echo", nil, strings.Repeat("y", 1001)); r.status != 413 {
+		t.Fatalf("past the bound: %d", r.status)
 	}
 }

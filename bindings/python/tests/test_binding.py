@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import http.client
 import json
 import logging
 import os
@@ -769,3 +770,19 @@ def test_slow_request_body_gets_408(run_proxy: Any, origin: str, configure: Any)
     status, took = _slow_body_status(p.port)
     assert status == 408 and took < 5
     assert p.request("POST", "/echo", body=b"y" * 10_000)[0] == 200  # a body that keeps pace passes
+
+
+def test_request_buffering(run_proxy: Any, origin: str) -> None:
+    class To(Proxy):
+        def upstream_peer(self, s):  # type: ignore[no-untyped-def]
+            s.set_peer(origin)
+
+    p = run_proxy(To(), configure=lambda svc: svc.set_limit(libproxy.Limit.REQUEST_BUFFER, 1000))
+    # A chunked body reaches the origin (which reads only Content-Length bodies) whole.
+    c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=10)
+    c.request("POST", "/echo", body=iter([b"hello", b" world"]), encode_chunked=True)
+    doc = json.loads(c.getresponse().read())
+    c.close()
+    assert doc["body"] == "hello world" and doc["headers"]["content-length"] == "11"
+    assert "transfer-encoding" not in doc["headers"]
+    assert p.request("POST", "/echo", body=b"y" * 1001)[0] == 413
