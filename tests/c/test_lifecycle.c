@@ -87,6 +87,11 @@ int main(int argc, char **argv) {
   CHECK_RC(proxy_service_set_limit(svc, 999, 10), PROXY_INVALID_PARAMETER);
   CHECK_RC(proxy_service_set_limit(svc, PROXY_LIMIT_MAX_HEADERS, 0), PROXY_INVALID_PARAMETER);
   OK(proxy_service_set_limit(svc, PROXY_LIMIT_MAX_RETRIES, 0));
+  /* Slow request bodies: a total deadline, a minimum rate (0 turns it off), request buffering. */
+  OK(proxy_service_set_timeout(svc, PROXY_TIMEOUT_BODY_TOTAL, 5000));
+  OK(proxy_service_set_timeout(svc, PROXY_TIMEOUT_BODY_RATE_GRACE, 1000));
+  OK(proxy_service_set_limit(svc, PROXY_LIMIT_BODY_MIN_RATE, 0));
+  OK(proxy_service_set_limit(svc, PROXY_LIMIT_REQUEST_BUFFER, 1 << 20));
   OK(proxy_service_set_work_stealing(svc, 0));
   OK(proxy_service_set_threads(svc, 2));
   cbs = callbacks_init(NULL);
