@@ -205,6 +205,31 @@ async fn h2_post_without_content_length_is_chunked_upstream() {
     assert!(raw.ends_with("0\r\n\r\n"), "{raw:?}");
 }
 
+/// With request buffering on, an HTTP/2 body without a length goes upstream whole with a
+/// Content-Length (not chunked), and one past the bound is refused with 413.
+#[tokio::test]
+async fn h2_buffered_body_reaches_h1_origin_with_content_length() {
+    let origin = Origin::start().await;
+    let mut app = HttpProxy::new(To { peer: peer(origin.addr, Alpn::H1), seen: Seen::default() });
+    app.server_options_mut().request_buffer = 100;
+    let p = Proxy::start_with(app, |_| {});
+    let mut c = h2_connect(p.addr).await;
+    let r = within(5, h2_request(&mut c, Method::POST, "http://a.test/echo", &[], Some(b"no length"), None))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let raw = origin.received_text().pop().unwrap();
+    let lower = raw.to_ascii_lowercase();
+    assert!(lower.contains("content-length: 9\r\n"), "{raw}");
+    assert!(!lower.contains("transfer-encoding"), "{raw}");
+    assert!(raw.ends_with("\r\n\r\nno length"), "{raw:?}");
+    let r = within(5, h2_request(&mut c, Method::POST, "http://a.test/echo", &[], Some(&[b'x'; 101]), None))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 413);
+    assert_eq!(origin.requests(), 1);
+}
+
 #[tokio::test]
 async fn h2_request_trailers_reach_h1_origin_chunked() {
     let origin = Origin::start().await;
