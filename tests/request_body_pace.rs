@@ -28,7 +28,7 @@ impl ProxyHttp for To {
 /// idle timeout; 20 bytes/s), and returns the status line the proxy answers with while the client
 /// is still sending, with the time it took.
 async fn slow_body(origin: &Origin, tweak: impl FnOnce(&mut HttpServerOptions)) -> (String, Duration) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut app = HttpProxy::new(To(HttpPeer::new(&origin.addr.to_string()).unwrap()));
     tweak(app.server_options_mut());
     let p = Proxy::start_with(app, |_| {});
@@ -41,6 +41,15 @@ async fn slow_body(origin: &Origin, tweak: impl FnOnce(&mut HttpServerOptions)) 
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
+    let line = status_line(&mut read).await;
+    let took = started.elapsed();
+    sender.abort();
+    (line, took)
+}
+
+/// The status line of the response arriving on `read`.
+async fn status_line(read: &mut tokio::net::tcp::OwnedReadHalf) -> String {
+    use tokio::io::AsyncReadExt;
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
     while !got.windows(2).any(|w| w == b"\r\n") {
@@ -48,10 +57,7 @@ async fn slow_body(origin: &Origin, tweak: impl FnOnce(&mut HttpServerOptions)) 
         assert!(n > 0, "closed without a response");
         got.extend_from_slice(&buf[..n]);
     }
-    let took = started.elapsed();
-    sender.abort();
-    let line = String::from_utf8_lossy(&got).lines().next().unwrap().to_string();
-    (line, took)
+    String::from_utf8_lossy(&got).lines().next().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -189,6 +195,44 @@ async fn buffered_bodies_past_the_bound_get_413_and_slow_ones_408() {
         .await;
         assert!(line.starts_with("HTTP/1.1 408 "), "{line}");
         assert_eq!(origin.accepts(), 0);
+    })
+    .await;
+}
+
+/// Streaming (no buffering), the 408 at the deadline also lets the upstream connection go: the
+/// origin, which got the head and part of the body, sees its connection closed.
+#[tokio::test]
+async fn upstream_connection_of_a_body_past_its_deadline_is_closed() {
+    use tokio::io::AsyncReadExt;
+    within(10, async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (closed_tx, closed) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            let _ = closed_tx.send(());
+        });
+        let mut app = HttpProxy::new(To(HttpPeer::new(&addr.to_string()).unwrap()));
+        app.server_options_mut().body_deadline = Some(Duration::from_millis(300));
+        let p = Proxy::start_with(app, |_| {});
+        let stream = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+        let (mut read, mut write) = stream.into_split();
+        let sender = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            write.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n").await.unwrap();
+            while write.write_all(b"x").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let line = status_line(&mut read).await;
+        assert!(line.starts_with("HTTP/1.1 408 "), "{line}");
+        tokio::time::timeout(Duration::from_secs(2), closed)
+            .await
+            .expect("the upstream connection is closed with the 408")
+            .unwrap();
+        sender.abort();
     })
     .await;
 }
