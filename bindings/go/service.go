@@ -163,6 +163,11 @@ const (
 	LimitMaxRetries     Limit = C.PROXY_LIMIT_MAX_RETRIES
 	LimitRetryBuffer    Limit = C.PROXY_LIMIT_RETRY_BUFFER
 	LimitDrain          Limit = C.PROXY_LIMIT_DRAIN
+	// LimitMaxConnections caps the connections open at once across the service's endpoints
+	// (0: no cap); past it a connection is accepted and closed unanswered.
+	LimitMaxConnections Limit = C.PROXY_LIMIT_MAX_CONNECTIONS
+	// LimitMaxConnectionsPerListener caps the connections open at once on each endpoint.
+	LimitMaxConnectionsPerListener Limit = C.PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER
 )
 
 // SetLimit mirrors proxy_service_set_limit.

@@ -125,6 +125,8 @@ pub struct proxy_service {
     proxy: crate::proxy::ProxyOptions,
     pending_timeout: Duration,
     thread_hooks: Option<HostThreadHooks>,
+    max_connections: usize,
+    max_connections_per_listener: usize,
 }
 
 /// Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
@@ -191,6 +193,8 @@ pub extern "C" fn proxy_server_add_service(
         let mut ls = ListeningService::new(&svc.name, proxy);
         ls.set_threads(svc.threads);
         ls.set_work_stealing(svc.work_stealing);
+        ls.set_max_connections(svc.max_connections);
+        ls.set_max_connections_per_listener(svc.max_connections_per_listener);
         if let Some(h) = svc.thread_hooks {
             ls.set_thread_hooks(Arc::new(move || h.call(h.on_start)), Arc::new(move || h.call(h.on_stop)));
         }
@@ -396,6 +400,8 @@ pub extern "C" fn proxy_service_new(name: *const c_char, out: *mut *mut proxy_se
             proxy: Default::default(),
             pending_timeout: Duration::from_secs(30),
             thread_hooks: None,
+            max_connections: 0,
+            max_connections_per_listener: 0,
         });
         *out = Box::into_raw(svc);
         PROXY_OK
@@ -550,8 +556,15 @@ pub const PROXY_LIMIT_MAX_RETRIES: u32 = 4;
 pub const PROXY_LIMIT_RETRY_BUFFER: u32 = 5;
 /// Most unread request body bytes drained to keep a connection after an early answer (default 64 KiB).
 pub const PROXY_LIMIT_DRAIN: u32 = 6;
+/// Most connections open at once across the service's endpoints (default 0: no cap). A
+/// connection past the cap is accepted and closed at once, unanswered; connections already open
+/// are served on; refusals are logged at warn level once per second at most.
+pub const PROXY_LIMIT_MAX_CONNECTIONS: u32 = 7;
+/// Most connections open at once on each of the service's endpoints (default 0: no cap), with
+/// the same overload behaviour as `PROXY_LIMIT_MAX_CONNECTIONS`.
+pub const PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER: u32 = 8;
 
-/// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0.
+/// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0; 0 lifts a connection cap.
 #[no_mangle]
 pub extern "C" fn proxy_service_set_limit(
     service: *mut proxy_service,
@@ -569,6 +582,8 @@ pub extern "C" fn proxy_service_set_limit(
             PROXY_LIMIT_MAX_RETRIES => svc.proxy.max_retries = v,
             PROXY_LIMIT_RETRY_BUFFER => svc.proxy.retry_buffer_limit = v,
             PROXY_LIMIT_DRAIN => svc.opts.drain_limit = value,
+            PROXY_LIMIT_MAX_CONNECTIONS => svc.max_connections = v,
+            PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER => svc.max_connections_per_listener = v,
             _ => return PROXY_INVALID_PARAMETER,
         }
         PROXY_OK

@@ -57,3 +57,8 @@ class Limit(enum.IntEnum):
     MAX_RETRIES = _ffi.PROXY_LIMIT_MAX_RETRIES
     RETRY_BUFFER = _ffi.PROXY_LIMIT_RETRY_BUFFER
     DRAIN = _ffi.PROXY_LIMIT_DRAIN
+    #: Connections open at once across the service's endpoints (0: no cap); past it a connection
+    #: is accepted and closed unanswered.
+    MAX_CONNECTIONS = _ffi.PROXY_LIMIT_MAX_CONNECTIONS
+    #: Connections open at once on each endpoint (0: no cap).
+    MAX_CONNECTIONS_PER_LISTENER = _ffi.PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER
