@@ -115,10 +115,14 @@ impl<T: HttpServerApp> ServerApp for T {
                 Some(proto) => proto == crate::tls::ALPN_H2,
                 // Boxed: it runs once per connection, and its read machinery would otherwise size
                 // the connection's task for its whole (mostly idle) life.
-                None => tokio::select! {
+                None => match tokio::select! {
                     biased;
                     h2 = Box::pin(sniff_h2_preface(&mut conn, deadline)) => h2,
                     _ = shutdown.reached(ShutdownState::Graceful) => return,
+                } {
+                    Sniffed::H2 => true,
+                    Sniffed::H1 => false,
+                    Sniffed::BadPreface => return, // closed without an HTTP/1 answer: see `Sniffed`
                 },
             };
             if is_h2 {
@@ -192,20 +196,42 @@ fn poll_wait(
     }
 }
 
+/// What a cleartext connection's first bytes say it speaks.
+#[derive(Debug, PartialEq, Eq)]
+enum Sniffed {
+    /// The whole HTTP/2 connection preface.
+    H2,
+    /// Anything that does not start with `PRI ` (or nothing at all): HTTP/1's to judge.
+    H1,
+    /// `PRI ` and then not the rest of the preface (or the connection ended inside it). The method
+    /// `PRI` is reserved for the preface alone (RFC 9113 §3.4, §11.1 of RFC 7540), so no HTTP/1
+    /// request starts this way: the client meant HTTP/2 and sent a broken preface, which is a
+    /// connection error there (RFC 9113 §3.4). The connection is closed with no HTTP/1 answer, as
+    /// on an HTTP/2-only port; an HTTP/1 400 would speak a protocol the client is not using (and
+    /// h2spec's invalid-preface case expects the connection closed).
+    BadPreface,
+}
+
 /// Reads until the first bytes either are the HTTP/2 connection preface or cannot be (an HTTP/1
 /// request). An HTTP/1 method never starts with `PRI `, so a few bytes usually settle it.
-async fn sniff_h2_preface(conn: &mut H1Conn, deadline: Option<Instant>) -> bool {
+async fn sniff_h2_preface(conn: &mut H1Conn, deadline: Option<Instant>) -> Sniffed {
+    const PRI: usize = 4; // "PRI "
     loop {
         let n = conn.rbuf.len().min(PREFACE.len());
         if conn.rbuf[..n] != PREFACE[..n] {
-            return false;
+            return if n >= PRI && conn.rbuf[..PRI] == PREFACE[..PRI] {
+                Sniffed::BadPreface
+            } else {
+                Sniffed::H1
+            };
         }
         if n == PREFACE.len() {
-            return true;
+            return Sniffed::H2;
         }
         match conn.read_more(deadline).await {
             Ok(read) if read > 0 => {}
-            _ => return false,
+            _ if n >= PRI => return Sniffed::BadPreface,
+            _ => return Sniffed::H1,
         }
     }
 }
