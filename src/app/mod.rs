@@ -209,7 +209,27 @@ enum Sniffed {
     /// connection error there (RFC 9113 §3.4). The connection is closed with no HTTP/1 answer, as
     /// on an HTTP/2-only port; an HTTP/1 400 would speak a protocol the client is not using (and
     /// h2spec's invalid-preface case expects the connection closed).
+    ///
+    /// Also a first line of three words whose last is no HTTP version (h2spec's invalid preface is
+    /// `INVALID CONNECTION PREFACE`): not HTTP/1, so no HTTP/1 answer either. A line of another
+    /// shape (`GET /`, HTTP/0.9) stays HTTP/1's to refuse with a 400.
     BadPreface,
+}
+
+/// A first line still incomplete after this many bytes is left to the HTTP/1 parser (and its
+/// length limits).
+const FIRST_LINE_SNIFF: usize = 8 * 1024;
+
+/// Whether a complete first line (`\n` included) has the shape `WORD WORD WORD` with a last word
+/// that is no `HTTP/` version.
+fn not_http(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.split(|&b| b == b' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(a), Some(b), Some(v), None) => !a.is_empty() && !b.is_empty() && !v.starts_with(b"HTTP/"),
+        _ => false,
+    }
 }
 
 /// Reads until the first bytes either are the HTTP/2 connection preface or cannot be (an HTTP/1
@@ -219,11 +239,10 @@ async fn sniff_h2_preface(conn: &mut H1Conn, deadline: Option<Instant>) -> Sniff
     loop {
         let n = conn.rbuf.len().min(PREFACE.len());
         if conn.rbuf[..n] != PREFACE[..n] {
-            return if n >= PRI && conn.rbuf[..PRI] == PREFACE[..PRI] {
-                Sniffed::BadPreface
-            } else {
-                Sniffed::H1
-            };
+            if n >= PRI && conn.rbuf[..PRI] == PREFACE[..PRI] {
+                return Sniffed::BadPreface;
+            }
+            return first_line(conn, deadline).await;
         }
         if n == PREFACE.len() {
             return Sniffed::H2;
@@ -231,6 +250,24 @@ async fn sniff_h2_preface(conn: &mut H1Conn, deadline: Option<Instant>) -> Sniff
         match conn.read_more(deadline).await {
             Ok(read) if read > 0 => {}
             _ if n >= PRI => return Sniffed::BadPreface,
+            _ => return Sniffed::H1,
+        }
+    }
+}
+
+/// Not the preface: reads on to the end of the first line (which HTTP/1 needs anyway) to tell an
+/// HTTP/1 request from bytes of no HTTP at all. The connection ending first, or a line too long
+/// to judge, is HTTP/1's to answer.
+async fn first_line(conn: &mut H1Conn, deadline: Option<Instant>) -> Sniffed {
+    loop {
+        if let Some(end) = conn.rbuf.iter().position(|&b| b == b'\n') {
+            return if not_http(&conn.rbuf[..=end]) { Sniffed::BadPreface } else { Sniffed::H1 };
+        }
+        if conn.rbuf.len() > FIRST_LINE_SNIFF {
+            return Sniffed::H1;
+        }
+        match conn.read_more(deadline).await {
+            Ok(read) if read > 0 => {}
             _ => return Sniffed::H1,
         }
     }
