@@ -221,13 +221,15 @@ enum Sniffed {
 const FIRST_LINE_SNIFF: usize = 8 * 1024;
 
 /// Whether a complete first line (`\n` included) has the shape `WORD WORD WORD` with a last word
-/// that is no `HTTP/` version.
+/// that is no `HTTP/` version (in any case: a lowercase `http/1.1` is HTTP/1's to refuse).
 fn not_http(line: &[u8]) -> bool {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut words = line.split(|&b| b == b' ');
     match (words.next(), words.next(), words.next(), words.next()) {
-        (Some(a), Some(b), Some(v), None) => !a.is_empty() && !b.is_empty() && !v.starts_with(b"HTTP/"),
+        (Some(a), Some(b), Some(v), None) => {
+            !a.is_empty() && !b.is_empty() && !v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/"))
+        }
         _ => false,
     }
 }
