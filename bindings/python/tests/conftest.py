@@ -32,11 +32,19 @@ def origin() -> Iterator[str]:
 class Running:
     """A started libproxy server with one service; ``get``/``request`` talk to it."""
 
-    def __init__(self, hooks: Any, threads: int = 2, pending_ms: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        hooks: Any,
+        threads: int = 2,
+        pending_ms: Optional[int] = None,
+        limits: Optional[Dict[libproxy.Limit, int]] = None,
+    ) -> None:
         self.server = libproxy.Server()
         svc = libproxy.Service("test", listen="127.0.0.1:0", threads=threads)
         if pending_ms:
             svc.set_timeout(libproxy.Timeout.PENDING, pending_ms)
+        for which, value in (limits or {}).items():
+            svc.set_limit(which, value)
         svc.set_hooks(hooks)
         self.port = svc.port
         self.server.add_service(svc)
