@@ -133,6 +133,15 @@
 // goes upstream with a Content-Length. Default and 0: bodies stream upstream as they arrive.
 #define PROXY_LIMIT_REQUEST_BUFFER 8
 
+// Most connections open at once across the service's endpoints (default 0: no cap). A
+// connection past the cap is accepted and closed at once, unanswered; connections already open
+// are served on; refusals are logged at warn level once per second at most.
+#define PROXY_LIMIT_MAX_CONNECTIONS 9
+
+// Most connections open at once on each of the service's endpoints (default 0: no cap), with
+// the same overload behaviour as `PROXY_LIMIT_MAX_CONNECTIONS`.
+#define PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER 10
+
 // `proxy_session_version`: HTTP/1.0.
 #define PROXY_HTTP_10 10
 
@@ -611,7 +620,7 @@ proxy_result proxy_service_set_work_stealing(struct proxy_service *service, uint
 // Sets timeout `which` (`PROXY_TIMEOUT_*`) to `ms` milliseconds (must be > 0).
 proxy_result proxy_service_set_timeout(struct proxy_service *service, uint32_t which, uint32_t ms);
 
-// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0.
+// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0; 0 lifts a connection cap.
 proxy_result proxy_service_set_limit(struct proxy_service *service, uint32_t which, uint64_t value);
 
 // Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # HTTP/2 conformance: runs h2spec (strict mode, all 146 cases) against the example proxy's h2c
-# listener (prior knowledge, HTTP/2-only port) and its TLS listener (ALPN h2, self-signed
+# listener (prior knowledge, HTTP/2-only port), its default cleartext listener (HTTP/1.1 and h2c
+# by prior knowledge on one port: "mixed") and its TLS listener (ALPN h2, self-signed
 # certificate made here), each with the embedded demo origin. Prints passed/total per listener and
 # the failing cases. Exits non-zero when the run itself fails or when a case fails (set
 # H2SPEC_REPORT_ONLY=1 to only report).
@@ -80,8 +81,10 @@ run_once() { # name port h2spec-args...
 }
 
 H2C_PORT="$(free_port)"; start h2c "$H2C_PORT" PROXY_H2_ONLY=1
+MIXED_PORT="$(free_port)"; start mixed "$MIXED_PORT"
 TLS_PORT="$(free_port)"; start tls "$TLS_PORT" PROXY_TLS_CERT="$WORK/cert.pem" PROXY_TLS_KEY="$WORK/key.pem"
 run h2c "$H2C_PORT" "$@"
+run mixed "$MIXED_PORT" "$@"
 run tls "$TLS_PORT" -t -k "$@"
 for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a proxy died during the run" >&2; exit 1; }; done
 if [[ $FAILED -ne 0 && -z "${H2SPEC_REPORT_ONLY:-}" ]]; then exit 1; fi

@@ -594,3 +594,49 @@ async fn graceful_shutdown_sends_goaway_and_finishes_in_flight_stream() {
     eprintln!("client connection ended {:?} after shutdown began", ended - t0);
     within(10, shut).await.unwrap();
 }
+
+/// On a port serving HTTP/1.1 and h2c alike, bytes that start like the HTTP/2 preface (`PRI `) and
+/// then differ are a broken HTTP/2 preface, not an HTTP/1 request, and so is a first line of three
+/// words with no HTTP version: the connection is closed with nothing sent (no HTTP/1 400), as
+/// h2spec's invalid-preface case expects. Other requests on the same port are still HTTP/1.
+#[tokio::test]
+async fn a_broken_preface_on_a_mixed_port_is_closed_without_an_http1_answer() {
+    within(20, async {
+        let origin = Origin::start().await;
+        let (p, _) = start(origin.addr, Alpn::H1);
+        let cases: [(&str, &[u8], bool); 6] = [
+            ("last line differs", b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", true),
+            ("h2spec's invalid preface", b"INVALID CONNECTION PREFACE\r\n\r\n", true),
+            ("HTTP/0.9 stays HTTP/1's", b"GET /\r\n\r\n", false),
+            ("PRI as an HTTP/1.1 method", b"PRI / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            ("PRI * HTTP/1.1", b"PRI * HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            ("preface cut short, then EOF", b"PRI * HTTP/2.0\r\n", true),
+        ];
+        for (case, bytes, silent) in cases {
+            let mut c = Conn::connect(p.addr).await.unwrap();
+            c.send(bytes).await.unwrap();
+            c.shutdown_write().await.unwrap();
+            let got = c.read_to_end().await.unwrap_or_default();
+            if silent {
+                assert!(
+                    got.is_empty(),
+                    "{case}: closed with nothing sent, got {:?}",
+                    String::from_utf8_lossy(&got)
+                );
+            } else {
+                assert!(
+                    got.starts_with(b"HTTP/1.1 400"),
+                    "{case}: HTTP/1's to judge, got {:?}",
+                    String::from_utf8_lossy(&got)
+                );
+            }
+        }
+        let mut c = Conn::connect(p.addr).await.unwrap();
+        assert_eq!(c.request("GET", "/echo", &[], b"").await.status, 200, "HTTP/1.1 still served");
+        let mut h2 = h2_connect(p.addr).await;
+        let req = Request::builder().uri(format!("http://{}/echo", p.addr)).body(()).unwrap();
+        let (resp, _) = h2.send_request(req, true).unwrap();
+        assert_eq!(resp.await.unwrap().status(), 200, "h2c still served");
+    })
+    .await;
+}

@@ -173,6 +173,11 @@ const (
 	// LimitRequestBuffer: buffer whole request bodies up to this size before the peer is chosen
 	// (413 past it; 0: stream them).
 	LimitRequestBuffer Limit = C.PROXY_LIMIT_REQUEST_BUFFER
+	// LimitMaxConnections caps the connections open at once across the service's endpoints
+	// (0: no cap); past it a connection is accepted and closed unanswered.
+	LimitMaxConnections Limit = C.PROXY_LIMIT_MAX_CONNECTIONS
+	// LimitMaxConnectionsPerListener caps the connections open at once on each endpoint.
+	LimitMaxConnectionsPerListener Limit = C.PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER
 )
 
 // SetLimit mirrors proxy_service_set_limit.

@@ -152,10 +152,14 @@ impl<T: HttpServerApp> ServerApp for T {
                 Some(proto) => proto == crate::tls::ALPN_H2,
                 // Boxed: it runs once per connection, and its read machinery would otherwise size
                 // the connection's task for its whole (mostly idle) life.
-                None => tokio::select! {
+                None => match tokio::select! {
                     biased;
                     h2 = Box::pin(sniff_h2_preface(&mut conn, deadline)) => h2,
                     _ = shutdown.reached(ShutdownState::Graceful) => return,
+                } {
+                    Sniffed::H2 => true,
+                    Sniffed::H1 => false,
+                    Sniffed::BadPreface => return, // closed without an HTTP/1 answer: see `Sniffed`
                 },
             };
             if is_h2 {
@@ -229,20 +233,81 @@ fn poll_wait(
     }
 }
 
+/// What a cleartext connection's first bytes say it speaks.
+#[derive(Debug, PartialEq, Eq)]
+enum Sniffed {
+    /// The whole HTTP/2 connection preface.
+    H2,
+    /// Anything that does not start with `PRI ` (or nothing at all): HTTP/1's to judge.
+    H1,
+    /// `PRI ` and then not the rest of the preface (or the connection ended inside it). The method
+    /// `PRI` is reserved for the preface alone (RFC 9113 §3.4, §11.1 of RFC 7540), so no HTTP/1
+    /// request starts this way: the client meant HTTP/2 and sent a broken preface, which is a
+    /// connection error there (RFC 9113 §3.4). The connection is closed with no HTTP/1 answer, as
+    /// on an HTTP/2-only port; an HTTP/1 400 would speak a protocol the client is not using (and
+    /// h2spec's invalid-preface case expects the connection closed).
+    ///
+    /// Also a first line of three words whose last is no HTTP version (h2spec's invalid preface is
+    /// `INVALID CONNECTION PREFACE`): not HTTP/1, so no HTTP/1 answer either. A line of another
+    /// shape (`GET /`, HTTP/0.9) stays HTTP/1's to refuse with a 400.
+    BadPreface,
+}
+
+/// A first line still incomplete after this many bytes is left to the HTTP/1 parser (and its
+/// length limits).
+const FIRST_LINE_SNIFF: usize = 8 * 1024;
+
+/// Whether a complete first line (`\n` included) has the shape `WORD WORD WORD` with a last word
+/// that is no `HTTP/` version (in any case: a lowercase `http/1.1` is HTTP/1's to refuse).
+fn not_http(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.split(|&b| b == b' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(a), Some(b), Some(v), None) => {
+            !a.is_empty() && !b.is_empty() && !v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/"))
+        }
+        _ => false,
+    }
+}
+
 /// Reads until the first bytes either are the HTTP/2 connection preface or cannot be (an HTTP/1
 /// request). An HTTP/1 method never starts with `PRI `, so a few bytes usually settle it.
-async fn sniff_h2_preface(conn: &mut H1Conn, deadline: Option<Instant>) -> bool {
+async fn sniff_h2_preface(conn: &mut H1Conn, deadline: Option<Instant>) -> Sniffed {
+    const PRI: usize = 4; // "PRI "
     loop {
         let n = conn.rbuf.len().min(PREFACE.len());
         if conn.rbuf[..n] != PREFACE[..n] {
-            return false;
+            if n >= PRI && conn.rbuf[..PRI] == PREFACE[..PRI] {
+                return Sniffed::BadPreface;
+            }
+            return first_line(conn, deadline).await;
         }
         if n == PREFACE.len() {
-            return true;
+            return Sniffed::H2;
         }
         match conn.read_more(deadline).await {
             Ok(read) if read > 0 => {}
-            _ => return false,
+            _ if n >= PRI => return Sniffed::BadPreface,
+            _ => return Sniffed::H1,
+        }
+    }
+}
+
+/// Not the preface: reads on to the end of the first line (which HTTP/1 needs anyway) to tell an
+/// HTTP/1 request from bytes of no HTTP at all. The connection ending first, or a line too long
+/// to judge, is HTTP/1's to answer.
+async fn first_line(conn: &mut H1Conn, deadline: Option<Instant>) -> Sniffed {
+    loop {
+        if let Some(end) = conn.rbuf.iter().position(|&b| b == b'\n') {
+            return if not_http(&conn.rbuf[..=end]) { Sniffed::BadPreface } else { Sniffed::H1 };
+        }
+        if conn.rbuf.len() > FIRST_LINE_SNIFF {
+            return Sniffed::H1;
+        }
+        match conn.read_more(deadline).await {
+            Ok(read) if read > 0 => {}
+            _ => return Sniffed::H1,
         }
     }
 }

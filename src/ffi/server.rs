@@ -125,6 +125,8 @@ pub struct proxy_service {
     proxy: crate::proxy::ProxyOptions,
     pending_timeout: Duration,
     thread_hooks: Option<HostThreadHooks>,
+    max_connections: usize,
+    max_connections_per_listener: usize,
 }
 
 /// Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
@@ -191,6 +193,8 @@ pub extern "C" fn proxy_server_add_service(
         let mut ls = ListeningService::new(&svc.name, proxy);
         ls.set_threads(svc.threads);
         ls.set_work_stealing(svc.work_stealing);
+        ls.set_max_connections(svc.max_connections);
+        ls.set_max_connections_per_listener(svc.max_connections_per_listener);
         if let Some(h) = svc.thread_hooks {
             ls.set_thread_hooks(Arc::new(move || h.call(h.on_start)), Arc::new(move || h.call(h.on_stop)));
         }
@@ -396,6 +400,8 @@ pub extern "C" fn proxy_service_new(name: *const c_char, out: *mut *mut proxy_se
             proxy: Default::default(),
             pending_timeout: Duration::from_secs(30),
             thread_hooks: None,
+            max_connections: 0,
+            max_connections_per_listener: 0,
         });
         *out = Box::into_raw(svc);
         PROXY_OK
@@ -564,8 +570,15 @@ pub const PROXY_LIMIT_BODY_MIN_RATE: u32 = 7;
 /// upstream connection exists, so a slow client never holds one; longer bodies get 413. The body
 /// goes upstream with a Content-Length. Default and 0: bodies stream upstream as they arrive.
 pub const PROXY_LIMIT_REQUEST_BUFFER: u32 = 8;
+/// Most connections open at once across the service's endpoints (default 0: no cap). A
+/// connection past the cap is accepted and closed at once, unanswered; connections already open
+/// are served on; refusals are logged at warn level once per second at most.
+pub const PROXY_LIMIT_MAX_CONNECTIONS: u32 = 9;
+/// Most connections open at once on each of the service's endpoints (default 0: no cap), with
+/// the same overload behaviour as `PROXY_LIMIT_MAX_CONNECTIONS`.
+pub const PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER: u32 = 10;
 
-/// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0.
+/// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0; 0 lifts a connection cap.
 #[no_mangle]
 pub extern "C" fn proxy_service_set_limit(
     service: *mut proxy_service,
@@ -585,6 +598,8 @@ pub extern "C" fn proxy_service_set_limit(
             PROXY_LIMIT_DRAIN => svc.opts.drain_limit = value,
             PROXY_LIMIT_BODY_MIN_RATE => svc.opts.body_min_rate = value,
             PROXY_LIMIT_REQUEST_BUFFER => svc.opts.request_buffer = v,
+            PROXY_LIMIT_MAX_CONNECTIONS => svc.max_connections = v,
+            PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER => svc.max_connections_per_listener = v,
             _ => return PROXY_INVALID_PARAMETER,
         }
         PROXY_OK

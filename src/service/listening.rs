@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::caps::{Admission, Cap, Caps, Refused};
 use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, TrackGuard, Tracker};
 use crate::app::ServerApp;
 use crate::listener::{Accepted, Listener, TransportStack};
@@ -22,6 +23,8 @@ pub struct ListeningService<A> {
     threads: usize,
     work_stealing: bool,
     hooks: Option<ThreadHooks>,
+    max_connections: usize,
+    max_connections_per_listener: usize,
 }
 
 impl<A: ServerApp> ListeningService<A> {
@@ -34,6 +37,8 @@ impl<A: ServerApp> ListeningService<A> {
             threads: 1,
             work_stealing: true,
             hooks: None,
+            max_connections: 0,
+            max_connections_per_listener: 0,
         }
     }
 
@@ -60,6 +65,17 @@ impl<A: ServerApp> ListeningService<A> {
         stop: Arc<dyn Fn() + Send + Sync>,
     ) {
         self.hooks = Some(ThreadHooks { start, stop });
+    }
+
+    /// Caps the connections open at once across all endpoints (0: no cap, the default). One
+    /// past the cap is accepted and closed at once (see [`super::caps`]).
+    pub fn set_max_connections(&mut self, max: usize) {
+        self.max_connections = max;
+    }
+
+    /// Caps the connections open at once on each endpoint (0: no cap, the default).
+    pub fn set_max_connections_per_listener(&mut self, max: usize) {
+        self.max_connections_per_listener = max;
     }
 
     /// Binds a TCP endpoint now (`127.0.0.1:0`, `[::1]:8080`, ...) and returns the bound address.
@@ -124,16 +140,20 @@ impl<A: ServerApp> Service for ListeningService<A> {
         log: &Logger,
     ) {
         // The stacks move into the accept tasks; a Unix socket file is removed when the last
-        // accept loop of its endpoint ends.
+        // accept loop of its endpoint ends. An endpoint's cap is shared by its accept loops (one
+        // per runtime), the service's by every endpoint.
+        let service_cap = Cap::new(self.max_connections);
         for stack in self.stacks.drain(..) {
             let stack = Arc::new(stack);
+            let caps =
+                Caps { listener: Cap::new(self.max_connections_per_listener), service: service_cap.clone() };
             for handle in runtime.handles() {
                 let (stack, app, shutdown, tracker, log) =
                     (stack.clone(), self.app.clone(), shutdown.clone(), tracker.clone(), log.clone());
-                let h = handle.clone();
+                let (h, caps) = (handle.clone(), caps.clone());
                 handle.spawn(async move {
                     match stack.attach() {
-                        Ok(l) => accept_loop(l, &h, app, shutdown, tracker, log).await,
+                        Ok(l) => accept_loop(l, &h, caps, app, shutdown, tracker, log).await,
                         Err(e) => log.log(LogLevel::Error, &format!("cannot attach listener: {e}")),
                     }
                     drop(stack);
@@ -146,6 +166,7 @@ impl<A: ServerApp> Service for ListeningService<A> {
 async fn accept_loop<A: ServerApp>(
     listener: Listener,
     handle: &tokio::runtime::Handle,
+    caps: Caps,
     app: Arc<A>,
     shutdown: ShutdownWatch,
     tracker: Arc<Tracker>,
@@ -153,6 +174,7 @@ async fn accept_loop<A: ServerApp>(
 ) {
     // Accept errors repeat while the cause lasts (out of descriptors): report one per second.
     let mut last_report: Option<std::time::Instant> = None;
+    let mut refusals = Refusals::default();
     loop {
         let accepted = tokio::select! {
             biased;
@@ -160,10 +182,16 @@ async fn accept_loop<A: ServerApp>(
             r = listener.accept() => r,
         };
         match accepted {
-            Ok(accepted) => {
-                let (app, shutdown, log) = (app.clone(), shutdown.clone(), log.clone());
-                spawn_tracked(handle, &tracker, |guard| serve(guard, accepted, app, shutdown, log));
-            }
+            Ok(accepted) => match caps.admit() {
+                Ok(slot) => {
+                    let (app, shutdown, log) = (app.clone(), shutdown.clone(), log.clone());
+                    spawn_tracked(handle, &tracker, |guard| serve(guard, slot, accepted, app, shutdown, log));
+                }
+                Err(cap) => {
+                    drop(accepted);
+                    refusals.note(cap, &log);
+                }
+            },
             // Out of descriptors or a connection reset while queued: back off briefly rather than
             // spinning, and keep serving the connections we have.
             Err(e) => {
@@ -177,13 +205,42 @@ async fn accept_loop<A: ServerApp>(
     }
 }
 
+/// Connections refused at a cap since the last report: reported once per second at most, since
+/// under overload there may be thousands a second.
+#[derive(Default)]
+struct Refusals {
+    last_report: Option<std::time::Instant>,
+    since: u64,
+}
+
+impl Refusals {
+    fn note(&mut self, cap: Refused, log: &Logger) {
+        self.since += 1;
+        if self.last_report.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        self.last_report = Some(std::time::Instant::now());
+        let (what, max) = match cap {
+            Refused::Listener(m) => ("endpoint", m),
+            Refused::Service(m) => ("service", m),
+        };
+        log.log(
+            LogLevel::Warn,
+            &format!("connection refused: {what} at its cap of {max} connections ({} refused since the last report)", self.since),
+        );
+        self.since = 0;
+    }
+}
+
 /// One accepted connection, to its end. A plain function around an `async move` block rather than
 /// an `async fn`: an `async fn` keeps its parameters twice in the task (as captured and as moved
 /// into its body), and this is the outermost frame of every connection's task. Everything else
-/// is moved out before `guard` drops, so the tracker sees the connection gone only once it is.
+/// is moved out before `guard` drops, so the tracker sees the connection gone only once it is;
+/// `slot` too, so a cap admits the next connection only once this one's socket is closed.
 #[allow(clippy::manual_async_fn)]
 fn serve<A: ServerApp>(
     guard: TrackGuard,
+    slot: Admission,
     accepted: Accepted,
     app: Arc<A>,
     shutdown: ShutdownWatch,
@@ -194,10 +251,10 @@ fn serve<A: ServerApp>(
         // on the handshake's result would keep that `Option<Stream>` in the task for good.
         let stream = match handshake(accepted, &shutdown, log).await {
             Some(stream) => stream,
-            None => return drop((app, shutdown, guard)),
+            None => return drop((app, shutdown, slot, guard)),
         };
         app.process_new(stream, shutdown).await;
-        drop(guard);
+        drop((slot, guard));
     }
 }
 

@@ -2,6 +2,7 @@
 //! listening endpoints ([`ListeningService`]) or a background task ([`BackgroundService`]).
 
 mod background;
+mod caps;
 mod listening;
 mod runtime;
 

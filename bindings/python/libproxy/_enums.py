@@ -65,3 +65,8 @@ class Limit(enum.IntEnum):
     BODY_MIN_RATE = _ffi.PROXY_LIMIT_BODY_MIN_RATE
     #: Buffer whole request bodies up to this size before choosing a peer (413 past it; 0: stream).
     REQUEST_BUFFER = _ffi.PROXY_LIMIT_REQUEST_BUFFER
+    #: Connections open at once across the service's endpoints (0: no cap); past it a connection
+    #: is accepted and closed unanswered.
+    MAX_CONNECTIONS = _ffi.PROXY_LIMIT_MAX_CONNECTIONS
+    #: Connections open at once on each endpoint (0: no cap).
+    MAX_CONNECTIONS_PER_LISTENER = _ffi.PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER

@@ -38,6 +38,7 @@ class Running:
         threads: int = 2,
         pending_ms: Optional[int] = None,
         configure: Optional[Callable[[Any], None]] = None,
+        limits: Optional[Dict[libproxy.Limit, int]] = None,
     ) -> None:
         self.server = libproxy.Server()
         svc = libproxy.Service("test", listen="127.0.0.1:0", threads=threads)
@@ -45,6 +46,8 @@ class Running:
             svc.set_timeout(libproxy.Timeout.PENDING, pending_ms)
         if configure:
             configure(svc)
+        for which, value in (limits or {}).items():
+            svc.set_limit(which, value)
         svc.set_hooks(hooks)
         self.port = svc.port
         self.server.add_service(svc)

@@ -232,6 +232,31 @@ def test_respond(run_proxy: Any, origin: str) -> None:
     assert p.get("/pass")[0] == 200
 
 
+@pytest.mark.parametrize("cap", [libproxy.Limit.MAX_CONNECTIONS, libproxy.Limit.MAX_CONNECTIONS_PER_LISTENER])
+def test_connection_cap_refuses_fast_and_serves_the_open_ones(run_proxy: Any, origin: str, cap: Any) -> None:
+    p = run_proxy(ToOrigin(origin), limits={cap: 2})
+    open_ones = [http.client.HTTPConnection("127.0.0.1", p.port, timeout=10) for _ in range(2)]
+    for c in open_ones:  # kept alive: each holds a slot
+        c.request("GET", "/a")
+        r = c.getresponse()
+        assert r.status == 200
+        r.read()
+    extra = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    extra.sendall(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+    try:
+        got = extra.recv(100)
+    except ConnectionResetError:
+        got = b""
+    assert got == b"", "a connection past the cap is closed unanswered"
+    extra.close()
+    for c in open_ones:
+        c.request("GET", "/b")
+        r = c.getresponse()
+        assert r.status == 200
+        r.read()
+        c.close()
+
+
 def test_peer_selection_and_retry(run_proxy: Any, origin: str) -> None:
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))
