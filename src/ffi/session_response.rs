@@ -275,12 +275,12 @@ pub extern "C" fn proxy_session_summary(s: *const proxy_session, out: *mut proxy
 pub extern "C" fn proxy_session_set_user(s: *const proxy_session, user: *mut c_void) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
-        let mut a = s.access.lock();
-        match a.state {
-            State::InCallback | State::Pending => a.user = user,
-            State::Idle => return PROXY_WRONG_PHASE,
-            State::Ended => return PROXY_GONE,
-        }
+        // Through `with`, so a host thread still holding an expired pending session gets GONE
+        // like from every other accessor, whatever the worker is doing meanwhile.
+        try_res!(s.with(|a| {
+            a.user = user;
+            Ok(())
+        }));
         PROXY_OK
     }
 }
