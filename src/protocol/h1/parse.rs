@@ -170,6 +170,25 @@ fn tokenize_request(buf: &[u8], limits: &Limits) -> Result<Tokenized<RawRequest>
     })
 }
 
+/// RFC 9110 §2.5: a message with a higher minor version of a major version we speak is processed
+/// as the highest minor we implement. httparse knows only `HTTP/1.0` and `HTTP/1.1`, so when the
+/// request line ends in `HTTP/1.2`..`HTTP/1.9` (the line may still be incomplete) its minor digit is
+/// rewritten to `1` in place and the caller tokenizes again; the digit belongs to no field value and
+/// the head is re-serialised as HTTP/1.1 anyway. Only reached after httparse refused the version,
+/// so well-formed requests pay nothing. Returns whether it rewrote the digit.
+fn fold_minor_version(buf: &mut [u8]) -> bool {
+    let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let line_end = if end > 0 && buf[end - 1] == b'\r' { end - 1 } else { end };
+    let Some(start) = line_end.checked_sub(9) else { return false };
+    match &mut buf[start..line_end] {
+        [b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if (b'2'..=b'9').contains(minor) => {
+            *minor = b'1';
+            true
+        }
+        _ => false,
+    }
+}
+
 /// httparse reports any bad version token as `Version`; only a well-formed `HTTP/x.y` we do not
 /// speak deserves 505, garbage is a plain 400.
 fn looks_like_http_version(buf: &[u8]) -> bool {
@@ -180,12 +199,19 @@ fn looks_like_http_version(buf: &[u8]) -> bool {
 }
 
 /// Parses one request head from the front of `buf`. On `Complete` the head bytes (and any empty
-/// lines before it) have been removed from `buf`; on `Partial` it is untouched.
+/// lines before it) have been removed from `buf`; on `Partial` it is untouched but for a 1.x minor
+/// version folded to `1.1` (see [`fold_minor_version`]).
 pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Parsed<RequestHead>, H1Error> {
     let Some(skip) = skip_empty_lines(buf)? else {
         return Ok(Parsed::Partial);
     };
-    let raw = match tokenize_request(&buf[skip..], limits)? {
+    let tokenized = match tokenize_request(&buf[skip..], limits) {
+        Err(e) if e.status == 505 && fold_minor_version(&mut buf[skip..]) => {
+            tokenize_request(&buf[skip..], limits)
+        }
+        r => r,
+    };
+    let raw = match tokenized? {
         Tokenized::Done(raw) => raw,
         Tokenized::Partial(target_len) => {
             check_partial_request(&buf[skip..], buf.len(), target_len, limits)?;
@@ -479,6 +505,25 @@ mod tests {
         assert_eq!(ok(b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n").uri, "/");
     }
 
+    /// RFC 9110 §2.5: later 1.x minors are served as 1.1, with 1.1's rules (Host required).
+    #[test]
+    fn higher_minor_versions_are_served_as_1_1() {
+        for minor in 2..=9 {
+            let raw = format!("GET /m HTTP/1.{minor}\r\nHost: a\r\nX-V: HTTP/1.{minor}\r\n\r\n");
+            let h = ok(raw.as_bytes());
+            assert_eq!(h.version, Version::HTTP_11, "{raw:?}");
+            assert_eq!(h.headers["x-v"], format!("HTTP/1.{minor}").as_str(), "field values untouched");
+        }
+        assert_eq!(ok(b"GET / HTTP/1.9\nHost: a\n\n").version, Version::HTTP_11);
+        // The line may arrive in pieces, cut anywhere (also right after the version digit).
+        let full = b"GET / HTTP/1.5\r\nHost: a\r\n\r\n";
+        for cut in 0..full.len() {
+            let mut buf = BytesMut::from(&full[..cut]);
+            assert!(matches!(parse_request(&mut buf, &Limits::default()), Ok(Parsed::Partial)), "{cut}");
+        }
+        assert_eq!(ok(full).version, Version::HTTP_11);
+    }
+
     #[test]
     #[rustfmt::skip]
     fn malformed_requests_get_exact_status() {
@@ -486,8 +531,17 @@ mod tests {
             (b"GET / HTTP/1.1\r\n\r\n", 400),                           // missing Host
             (b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 400),   // two Hosts on 1.0
             (b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400),            // fragment
-            (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
             (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/2.1\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/1.2\r\n\r\n", 400),                           // 1.x minor: Host needed
+            (b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400),             // two-digit minor
+            (b"GET / HTTP/1.\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.2 \r\nHost: a\r\n\r\n", 400),             // trailing space
+            (b"GET / HTTP/12\r\nHost: a\r\n\r\n", 400),
+            (b"GET / http/1.2\r\nHost: a\r\n\r\n", 400),
             (b"GET / FOO/1.1\r\nHost: a\r\n\r\n", 400),
             (b"GET /\r\n\r\n", 400),                                   // HTTP/0.9 style
             (b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),              // leading space
