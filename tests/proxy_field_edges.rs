@@ -6,7 +6,12 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use http::{Method, Request};
 
 use proxy::error::Result;
 use proxy::proxy::{HttpProxy, ProxyHttp, Session};
@@ -15,6 +20,8 @@ use support::client::{Conn, Response};
 use support::harness::Proxy;
 use support::origin::Origin;
 use support::within;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Proxies everything to one peer.
 struct To(HttpPeer);
@@ -41,8 +48,7 @@ async fn probe(addr: SocketAddr, raw: &[u8]) -> Response {
         .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(raw)))
 }
 
-/// The head of the one request the origin received since `before` requests (lowercased names as
-/// sent; the origin records the raw bytes).
+/// The lines of a recorded request head (the origin records raw wire bytes).
 fn head_lines(raw: &str) -> Vec<String> {
     let head = raw.split("\r\n\r\n").next().unwrap_or("");
     head.split("\r\n").map(str::to_owned).collect()
@@ -126,4 +132,190 @@ async fn http1_minor_version_connection_is_persistent_like_1_1() {
     }
     assert!(!c.closed_within(Duration::from_millis(100)).await);
     assert_eq!(origin.requests(), 2);
+}
+
+/// An origin that answers every request head with `response` and closes; records each head.
+async fn canned_origin(response: &'static [u8]) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut scratch = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut scratch).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&scratch[..n]),
+                    }
+                }
+                seen.lock().unwrap().push(String::from_utf8_lossy(&buf).into_owned());
+                let _ = s.write_all(response).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (addr, heads)
+}
+
+/// An h2c client connection (prior knowledge); the connection task runs in the background.
+async fn h2_connect(addr: SocketAddr) -> SendRequest<Bytes> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// Sends one HTTP/2 request and returns its status (the body is read and dropped).
+async fn h2_status(client: &SendRequest<Bytes>, req: Request<()>, body: Option<&'static [u8]>) -> u16 {
+    let mut client = client.clone().ready().await.unwrap();
+    let (resp, mut send) = client.send_request(req, body.is_none()).unwrap();
+    if let Some(b) = body {
+        send.send_data(Bytes::from_static(b), true).unwrap();
+    }
+    let resp = within(10, resp).await.unwrap();
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    while let Some(d) = within(10, body.data()).await {
+        let d = d.unwrap();
+        let _ = body.flow_control().release_capacity(d.len());
+    }
+    status
+}
+
+/// RFC 9110 §8.6: Content-Length values that are all one number (`03` and `3`, `5, 5`) reach the
+/// origin as exactly one canonical `Content-Length`; differing ones are a 400 that reaches nothing.
+#[tokio::test]
+async fn equal_request_content_lengths_reach_origin_as_one_canonical_value() {
+    let origin = Origin::start().await;
+    let p = proxy_to(origin.addr);
+    let cases: &[(&str, &str, &str, u16, &[&str])] = &[
+        ("03 and 3", "Content-Length: 03\r\nContent-Length: 3\r\n", "abc", 200, &["3"]),
+        ("3 and 003", "Content-Length: 3\r\nContent-Length: 003\r\n", "abc", 200, &["3"]),
+        ("list 3, 03", "Content-Length: 3, 03\r\n", "abc", 200, &["3"]),
+        ("lone 003", "Content-Length: 003\r\n", "abc", 200, &["3"]),
+        ("5 and 5", "Content-Length: 5\r\nContent-Length: 5\r\n", "hello", 200, &["5"]),
+        ("list and line", "Content-Length: 5,5\r\nContent-Length: 05\r\n", "hello", 200, &["5"]),
+        ("00, 0", "Content-Length: 00, 0\r\n", "", 200, &["0"]),
+        ("03 and 4", "Content-Length: 03\r\nContent-Length: 4\r\n", "abcd", 400, &[]),
+        ("list 3, 4", "Content-Length: 3, 4\r\n", "abcd", 400, &[]),
+        ("list 3, +3", "Content-Length: 3, +3\r\n", "abc", 400, &[]),
+    ];
+    let mut failures = Vec::new();
+    for (name, fields, body, want, lines) in cases {
+        let before = origin.received().len();
+        let raw = format!("POST /echo HTTP/1.1\r\nHost: a\r\n{fields}\r\n{body}");
+        let r = probe(p.addr, raw.as_bytes()).await;
+        if r.status != *want {
+            failures.push(format!("{name}: status {} (want {want}): {}", r.status, r.text()));
+            continue;
+        }
+        let seen = origin.received_text();
+        if *want != 200 {
+            if seen.len() != before {
+                failures.push(format!("{name}: origin received {:?}", &seen[before..]));
+            }
+            continue;
+        }
+        let Some(req) = seen.get(before) else {
+            failures.push(format!("{name}: nothing reached the origin"));
+            continue;
+        };
+        let got = field_values(&head_lines(req), "content-length");
+        if got != *lines {
+            failures.push(format!("{name}: origin got Content-Length {got:?} in {req:?}"));
+        }
+        if !req.ends_with(&format!("\r\n\r\n{body}")) {
+            failures.push(format!("{name}: origin got body framed as {req:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The same over HTTP/2: h2 checks that every value is one number, the H1 origin gets one field.
+#[tokio::test]
+async fn equal_h2_content_lengths_reach_h1_origin_as_one_canonical_value() {
+    let origin = Origin::start().await;
+    let p = proxy_to(origin.addr);
+    let client = h2_connect(p.addr).await;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://{}/echo", p.addr))
+        .header("content-length", "03")
+        .header("content-length", "3")
+        .body(())
+        .unwrap();
+    assert_eq!(h2_status(&client, req, Some(b"abc")).await, 200);
+    let seen = origin.received_text();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(field_values(&head_lines(&seen[0]), "content-length"), ["3"], "{:?}", seen[0]);
+    assert!(seen[0].ends_with("\r\n\r\nabc"), "{:?}", seen[0]);
+}
+
+/// Responses follow the same rule: equal values reach the client as one canonical field (also
+/// on a HEAD response, which has no body but keeps its length); differing values are a 502.
+#[tokio::test]
+async fn equal_response_content_lengths_merge_and_differing_ones_are_502() {
+    let cases: &[(&str, &str, &'static [u8], u16, &[&str], &str)] = &[
+        (
+            "03 and 3",
+            "GET",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 03\r\nContent-Length: 3\r\n\r\nabc",
+            200,
+            &["3"],
+            "abc",
+        ),
+        ("list 3, 03", "GET", b"HTTP/1.1 200 OK\r\nContent-Length: 3, 03\r\n\r\nabc", 200, &["3"], "abc"),
+        ("lone 0003", "GET", b"HTTP/1.1 200 OK\r\nContent-Length: 0003\r\n\r\nabc", 200, &["3"], "abc"),
+        (
+            "3 and 4",
+            "GET",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            502,
+            &[],
+            "",
+        ),
+        ("HEAD 03, 3", "HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 03, 3\r\n\r\n", 200, &["3"], ""),
+        ("HEAD 1, 2", "HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n", 502, &[], ""),
+        (
+            "304 7 and 07",
+            "GET",
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\nContent-Length: 07\r\n\r\n",
+            304,
+            &["7"],
+            "",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, method, response, want, lines, body) in cases {
+        let (addr, heads) = canned_origin(response).await;
+        let p = proxy_to(addr);
+        let mut c = Conn::connect(p.addr).await.unwrap();
+        c.send(format!("{method} /x HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes()).await.unwrap();
+        let r = within(10, c.read_response_with(*method == "HEAD"))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if heads.lock().unwrap().len() != 1 {
+            failures.push(format!("{name}: origin saw {:?}", heads.lock().unwrap()));
+        }
+        if r.status != *want {
+            failures.push(format!("{name}: status {} (want {want})", r.status));
+            continue;
+        }
+        if *want == 502 {
+            continue;
+        }
+        if r.header_all("content-length") != *lines {
+            failures.push(format!("{name}: client got Content-Length {:?}", r.header_all("content-length")));
+        }
+        if r.text() != *body {
+            failures.push(format!("{name}: client got body {:?}", r.text()));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -28,7 +28,7 @@ use crate::error::{Error, ErrorKind, ErrorSource};
 use crate::protocol::h1::conn::{BodyReader, H1Conn};
 use crate::protocol::h1::encode::encode_response_head;
 use crate::protocol::h1::framing::request_keep_alive;
-use crate::protocol::h1::{parse_request, request_framing, ResponseHead};
+use crate::protocol::h1::{canonical_request_framing, parse_request, ResponseHead};
 use crate::protocol::h2::H2Options;
 use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
@@ -123,7 +123,7 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
     async fn process_request(self: &Arc<Self>, mut conn: H1Conn, shutdown: &ShutdownWatch) -> Option<H1Conn> {
         let opts = &self.server;
         let deadline = Some(Instant::now() + opts.header_timeout);
-        let head =
+        let mut head =
             match conn.read_head(&opts.limits, deadline, parse_request, "reading the request head").await {
                 Ok(Some(h)) => h,
                 Ok(None) => return None,
@@ -135,7 +135,7 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
                     return None;
                 }
             };
-        let framing = match request_framing(&head) {
+        let framing = match canonical_request_framing(&mut head) {
             Ok(f) => f,
             Err(e) => {
                 send_error(&mut conn, e.status, opts.write_timeout).await;
