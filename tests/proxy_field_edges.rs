@@ -15,8 +15,9 @@ use http::{Method, Request};
 
 use proxy::error::Result;
 use proxy::proxy::{HttpProxy, ProxyHttp, Session};
-use proxy::upstream::HttpPeer;
+use proxy::upstream::{Alpn, HttpPeer};
 use support::client::{Conn, Response};
+use support::h2origin::{raw, H2Origin};
 use support::harness::Proxy;
 use support::origin::Origin;
 use support::within;
@@ -315,6 +316,240 @@ async fn equal_response_content_lengths_merge_and_differing_ones_are_502() {
         }
         if r.text() != *body {
             failures.push(format!("{name}: client got body {:?}", r.text()));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// RFC 9112 §3.2: the origin always gets exactly one valid Host. An HTTP/1.0 request without one
+/// gets the peer's name; absolute-form (1.0 or 1.1) gets the target's authority; HTTP/1.1
+/// origin-form without Host, and any invalid Host, is a 400 that reaches nothing.
+#[tokio::test]
+async fn requests_without_host_reach_origin_with_exactly_one_valid_host() {
+    let origin = Origin::start().await;
+    let p = proxy_to(origin.addr);
+    let peer_host = origin.addr.to_string();
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("1.0 origin-form", "GET /echo HTTP/1.0\r\n\r\n", 200, &peer_host),
+        ("1.0 keep-alive", "GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200, &peer_host),
+        ("1.0 POST", "POST /echo HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi", 200, &peer_host),
+        ("1.0 with Host", "GET /echo HTTP/1.0\r\nHost: given.test\r\n\r\n", 200, "given.test"),
+        ("1.0 absolute-form", "GET http://abs.test/echo HTTP/1.0\r\n\r\n", 200, "abs.test"),
+        ("1.1 absolute-form", "GET http://abs.test:81/echo?q HTTP/1.1\r\n\r\n", 200, "abs.test:81"),
+        (
+            "1.1 absolute-form over Host",
+            "GET http://abs.test/echo HTTP/1.1\r\nHost: other\r\n\r\n",
+            200,
+            "abs.test",
+        ),
+        ("1.1 origin-form", "GET /echo HTTP/1.1\r\n\r\n", 400, ""),
+        ("1.1 OPTIONS *", "OPTIONS * HTTP/1.1\r\n\r\n", 400, ""),
+        ("1.1 empty Host", "GET /echo HTTP/1.1\r\nHost:\r\n\r\n", 400, ""),
+        ("1.0 empty Host", "GET /echo HTTP/1.0\r\nHost: \r\n\r\n", 400, ""),
+        ("1.0 Host with userinfo", "GET /echo HTTP/1.0\r\nHost: u@a\r\n\r\n", 400, ""),
+        ("1.0 Host port -1", "GET /echo HTTP/1.0\r\nHost: a:-1\r\n\r\n", 400, ""),
+        ("1.0 two Hosts", "GET /echo HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 400, ""),
+    ];
+    let mut failures = Vec::new();
+    for (name, raw, want, host) in cases {
+        let before = origin.received().len();
+        let r = probe(p.addr, raw.as_bytes()).await;
+        if r.status != *want {
+            failures.push(format!("{name}: status {} (want {want}): {}", r.status, r.text()));
+            continue;
+        }
+        let seen = origin.received_text();
+        if *want != 200 {
+            if seen.len() != before {
+                failures.push(format!("{name}: origin received {:?}", &seen[before..]));
+            }
+            continue;
+        }
+        match seen.get(before) {
+            Some(req) => {
+                let hosts = field_values(&head_lines(req), "host");
+                if hosts != [*host] {
+                    failures.push(format!("{name}: origin got Host {hosts:?} (want [{host:?}]) in {req:?}"));
+                }
+            }
+            None => failures.push(format!("{name}: nothing reached the origin")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The peer's name: its host name when it has one, and the TLS server name over the address.
+#[tokio::test]
+async fn http10_without_host_gets_the_peers_host_name() {
+    let origin = Origin::start().await;
+    let name = format!("localhost:{}", origin.addr.port());
+    let p = Proxy::start(To(HttpPeer::new(&name).unwrap()));
+    let r = probe(p.addr, b"GET /echo HTTP/1.0\r\n\r\n").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = origin.received_text();
+    assert_eq!(field_values(&head_lines(&seen[0]), "host"), [name], "{:?}", seen[0]);
+}
+
+/// An HTTP/2 upstream needs an `:authority`: HTTP/1.0 without Host gets the peer's name there too
+/// (it used to fail with 400 "no authority for an HTTP/2 request").
+#[tokio::test]
+async fn http10_without_host_to_h2_upstream_gets_the_peers_authority() {
+    let origin = H2Origin::start().await;
+    let mut peer = HttpPeer::new(&origin.addr.to_string()).unwrap();
+    peer.options.alpn = Alpn::H2;
+    let p = Proxy::start(To(peer));
+    let r = probe(p.addr, b"GET /echo HTTP/1.0\r\n\r\n").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let reqs = origin.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].uri, format!("http://{}/echo", origin.addr), "{:?}", reqs[0]);
+    assert!(reqs[0].headers.get("host").is_none(), "{:?}", reqs[0].headers);
+}
+
+/// A hook that removes Host has the peer's put back; one that leaves an invalid Host fails the
+/// request with 500 instead of sending it.
+struct EditHost(HttpPeer);
+
+impl ProxyHttp for EditHost {
+    type CTX = ();
+    fn new_ctx(&self) {}
+
+    async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<HttpPeer> {
+        Ok(self.0.clone())
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        s: &mut Session,
+        up: &mut proxy::protocol::h1::RequestHead,
+        _c: &mut (),
+    ) -> Result<()> {
+        match s.req.uri.path() {
+            "/remove" => {
+                up.headers.remove("host");
+            }
+            "/invalid" => {
+                up.headers.insert("host", http::HeaderValue::from_static("a b"));
+            }
+            "/two" => {
+                up.headers.append("host", http::HeaderValue::from_static("second.test"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn upstream_request_filter_cannot_send_a_request_without_one_valid_host() {
+    let origin = Origin::start().await;
+    let p = Proxy::start(EditHost(HttpPeer::new(&origin.addr.to_string()).unwrap()));
+    let r = probe(p.addr, b"GET /remove HTTP/1.1\r\nHost: client.test\r\n\r\n").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = origin.received_text();
+    assert_eq!(field_values(&head_lines(&seen[0]), "host"), [origin.addr.to_string()], "{:?}", seen[0]);
+    for path in ["/invalid", "/two"] {
+        let r = probe(p.addr, format!("GET {path} HTTP/1.1\r\nHost: client.test\r\n\r\n").as_bytes()).await;
+        assert_eq!(r.status, 500, "{path}: {}", r.text());
+    }
+    assert_eq!(origin.received().len(), 1, "{:?}", origin.received_text());
+}
+
+/// Sends one HTTP/2 request (HEADERS with END_STREAM) on a raw connection and returns the status
+/// of the response: 200 and 400 are read from HPACK's static table, anything else is `Some(0)`;
+/// `None` when the stream was reset or the connection closed instead.
+async fn h2_raw_status(addr: SocketAddr, block: &[u8]) -> Option<u16> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = tcp.into_split();
+    let mut out = raw::client_start();
+    raw::frame_into(&mut out, raw::HEADERS, raw::END_STREAM | raw::END_HEADERS, 1, block);
+    assert!(raw::write(&mut wr, &out, Duration::from_secs(5)).await);
+    loop {
+        let f = raw::read_frame(&mut rd, Duration::from_secs(10)).await?;
+        if f.ty == raw::SETTINGS && f.flags & raw::ACK == 0 {
+            let ack = raw::frame(raw::SETTINGS, raw::ACK, 0, &[]);
+            let _ = raw::write(&mut wr, &ack, Duration::from_secs(5)).await;
+        }
+        if f.stream != 1 {
+            continue;
+        }
+        if f.ty == raw::RST_STREAM {
+            return None;
+        }
+        if f.ty == raw::HEADERS {
+            return Some(match f.payload.first() {
+                Some(0x88) => 200,
+                Some(0x8c) => 400,
+                _ => 0,
+            });
+        }
+    }
+}
+
+/// A request block: :method GET, :scheme http, :path, then `:authority` if given, then `fields`.
+fn h2_block(path: &str, authority: Option<&str>, fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    raw::hpack_indexed(&mut b, 2); // :method GET
+    raw::hpack_indexed(&mut b, 6); // :scheme http
+    raw::hpack_literal_name_idx(&mut b, 4, path.as_bytes()); // :path
+    if let Some(a) = authority {
+        raw::hpack_literal_name_idx(&mut b, 1, a.as_bytes()); // :authority
+    }
+    for (n, v) in fields {
+        raw::hpack_literal(&mut b, n.as_bytes(), v.as_bytes());
+    }
+    b
+}
+
+/// H2 -> H1: the origin gets exactly one valid Host: from `:authority`, else from Host, else the
+/// peer's name (no authority at all is allowed, RFC 9113 §8.3.1). An invalid `:authority` or Host
+/// is a 400 that reaches nothing.
+#[tokio::test]
+async fn h2_requests_reach_h1_origin_with_exactly_one_valid_host() {
+    let origin = Origin::start().await;
+    let p = proxy_to(origin.addr);
+    let peer_host = origin.addr.to_string();
+    let cases: &[(&str, Option<&str>, &[(&str, &str)], Option<u16>, &str)] = &[
+        ("no :authority, no Host", None, &[], Some(200), &peer_host),
+        (":authority", Some("auth.test"), &[], Some(200), "auth.test"),
+        (":authority with port", Some("auth.test:8443"), &[], Some(200), "auth.test:8443"),
+        (":authority = Host", Some("auth.test"), &[("host", "AUTH.test")], Some(200), "AUTH.test"),
+        ("Host only", None, &[("host", "host.test")], Some(200), "host.test"),
+        ("IPv6 :authority", Some("[::1]:8080"), &[], Some(200), "[::1]:8080"),
+        (":authority with userinfo", Some("u@evil.test"), &[], Some(400), ""),
+        (":authority port -1", Some("a.test:-1"), &[], Some(400), ""),
+        (":authority port 99999", Some("a.test:99999"), &[], Some(400), ""),
+        (":authority empty port", Some("a.test:"), &[], Some(400), ""),
+        ("Host with space", None, &[("host", "a b")], Some(400), ""),
+        ("Host with userinfo", None, &[("host", "u@a")], Some(400), ""),
+        ("Host with path", None, &[("host", "a/b")], Some(400), ""),
+        ("Host port 99999", None, &[("host", "a:99999")], Some(400), ""),
+        ("Host differs from :authority", Some("a.test"), &[("host", "b.test")], Some(400), ""),
+        ("two Hosts", None, &[("host", "a.test"), ("host", "a.test")], Some(400), ""),
+    ];
+    let mut failures = Vec::new();
+    for (name, authority, fields, want, host) in cases {
+        let before = origin.received().len();
+        let got = within(15, h2_raw_status(p.addr, &h2_block("/echo", *authority, fields))).await;
+        if got != *want {
+            failures.push(format!("{name}: status {got:?} (want {want:?})"));
+            continue;
+        }
+        let seen = origin.received_text();
+        if *want != Some(200) {
+            if seen.len() != before {
+                failures.push(format!("{name}: origin received {:?}", &seen[before..]));
+            }
+            continue;
+        }
+        match seen.get(before) {
+            Some(req) => {
+                let hosts = field_values(&head_lines(req), "host");
+                if hosts != [*host] {
+                    failures.push(format!("{name}: origin got Host {hosts:?} (want [{host:?}]) in {req:?}"));
+                }
+            }
+            None => failures.push(format!("{name}: nothing reached the origin")),
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");

@@ -313,8 +313,6 @@ fn valid_host(a: &Authority) -> bool {
     }
 }
 
-/// The same rule as [`valid_host`] checked on the raw field value, without building an
-/// `Authority` (which copies the bytes) for every request.
 /// Bytes of a `reg-name` (RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims), as a table: the
 /// Host of every request is checked against it.
 const REG_NAME: [bool; 256] = {
@@ -334,7 +332,9 @@ const REG_NAME: [bool; 256] = {
     t
 };
 
-fn valid_host_value(v: &[u8]) -> bool {
+/// Whether `v` is a valid Host value: `uri-host [":" port]` (RFC 9110 §7.2) with a non-empty
+/// reg-name or IP-literal, no userinfo, and a port of at most 65535.
+pub fn valid_host_value(v: &[u8]) -> bool {
     let (host, port) = if v.first() == Some(&b'[') {
         let Some(end) = v.iter().position(|&b| b == b']') else { return false };
         let inner = &v[1..end];
@@ -366,24 +366,30 @@ fn has_port(a: &Authority) -> bool {
     a.as_str().len() > a.host().len()
 }
 
-/// RFC 9112 §3.2: exactly one valid Host in 1.1 (at most one in 1.0); absolute-form wins over it.
+/// RFC 9112 §3.2: at most one Host, and a valid one. Absolute-form wins over it (§3.2.2) and
+/// stands in for a missing one, as does the authority of a CONNECT; HTTP/1.1 origin-form without
+/// Host is a 400. HTTP/1.0 may go without: the upstream request gets the peer's name then.
 fn check_host(version: Version, uri: &Uri, headers: &mut HeaderMap) -> Result<(), H1Error> {
     let mut hosts = headers.get_all(HOST).iter();
-    match (hosts.next(), hosts.next()) {
+    let missing = match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => return Err(bad("repeated Host")),
-        (None, _) if version == Version::HTTP_11 => return Err(bad("missing Host")),
         (Some(v), None) => {
             if !valid_host_value(v.as_bytes()) {
                 return Err(bad("invalid Host"));
             }
+            false
         }
-        (None, _) => {}
-    }
-    if uri.scheme().is_some() {
-        if let Some(a) = uri.authority() {
+        (None, _) => true,
+    };
+    // Only absolute-form and CONNECT's authority-form have an authority (see `parse_target`).
+    let authority = uri.authority().filter(|_| missing || uri.scheme().is_some());
+    match authority {
+        Some(a) => {
             let value = HeaderValue::from_str(a.as_str()).map_err(|_| bad("invalid authority"))?;
             headers.insert(HOST, value);
         }
+        None if missing && version == Version::HTTP_11 => return Err(bad("missing Host")),
+        None => {}
     }
     Ok(())
 }
@@ -522,6 +528,34 @@ mod tests {
             assert!(matches!(parse_request(&mut buf, &Limits::default()), Ok(Parsed::Partial)), "{cut}");
         }
         assert_eq!(ok(full).version, Version::HTTP_11);
+    }
+
+    /// RFC 9112 §3.2: the target's authority stands in for a missing Host; origin-form HTTP/1.1
+    /// without Host is refused; HTTP/1.0 may go without (the peer's name is added upstream).
+    #[test]
+    fn host_from_the_target_when_missing() {
+        let hosts = |h: &RequestHead| {
+            h.headers.get_all("host").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(hosts(&ok(b"GET http://h.test:8/p HTTP/1.1\r\n\r\n")), ["h.test:8"]);
+        assert_eq!(hosts(&ok(b"GET https://h.test/p HTTP/1.0\r\n\r\n")), ["h.test"]);
+        assert_eq!(hosts(&ok(b"OPTIONS http://h.test HTTP/1.1\r\n\r\n")), ["h.test"]);
+        assert_eq!(hosts(&ok(b"CONNECT h.test:443 HTTP/1.1\r\n\r\n")), ["h.test:443"]);
+        assert_eq!(hosts(&ok(b"CONNECT h.test:443 HTTP/1.0\r\n\r\n")), ["h.test:443"]);
+        assert_eq!(hosts(&ok(b"CONNECT h.test:443 HTTP/1.1\r\nHost: h.test:443\r\n\r\n")), ["h.test:443"]);
+        assert!(hosts(&ok(b"GET / HTTP/1.0\r\n\r\n")).is_empty());
+        assert!(hosts(&ok(b"OPTIONS * HTTP/1.0\r\n\r\n")).is_empty());
+        for raw in [
+            &b"GET / HTTP/1.1\r\n\r\n"[..],
+            b"OPTIONS * HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+        ] {
+            assert_eq!(status(raw), 400, "{:?}", String::from_utf8_lossy(raw));
+        }
+        for host in ["", "a b", "u@a", "a:-1", "[::1"] {
+            let raw = format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "1.0 Host {host:?}");
+        }
     }
 
     #[test]
