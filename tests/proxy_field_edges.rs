@@ -13,6 +13,7 @@ use bytes::Bytes;
 use h2::client::SendRequest;
 use http::{Method, Request};
 
+use proxy::app::UnderscoreFields;
 use proxy::error::Result;
 use proxy::proxy::{HttpProxy, ProxyHttp, Session};
 use proxy::upstream::{Alpn, HttpPeer};
@@ -553,4 +554,102 @@ async fn h2_requests_reach_h1_origin_with_exactly_one_valid_host() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+fn proxy_with(addr: SocketAddr, policy: UnderscoreFields) -> Proxy {
+    let mut app = HttpProxy::new(To(HttpPeer::new(&addr.to_string()).unwrap()));
+    app.server_options_mut().underscore_fields = policy;
+    Proxy::start_with(app, |_| {})
+}
+
+/// A field a CGI/WSGI origin reads as `Content-Length` (`Content_Length`) or `Transfer-Encoding`
+/// never reaches it by default; with `Refuse` the request is a 400 that reaches nothing; with
+/// `Forward` the fields go on as sent. HTTP/1 and HTTP/2 alike.
+#[tokio::test]
+async fn underscore_fields_are_dropped_refused_or_forwarded() {
+    let origin = Origin::start().await;
+    let fields = "Content_Length: 40\r\nTransfer_Encoding: chunked\r\nX_Real_IP: 10.0.0.1\r\nX-Keep: k\r\n";
+    let raw = format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n{fields}\r\nhello");
+    let underscored = ["content_length", "transfer_encoding", "x_real_ip"];
+    for (policy, want) in
+        [(UnderscoreFields::Drop, 200), (UnderscoreFields::Refuse, 400), (UnderscoreFields::Forward, 200)]
+    {
+        let p = proxy_with(origin.addr, policy);
+        let before = origin.received().len();
+        let mut c = Conn::connect(p.addr).await.unwrap();
+        c.send(raw.as_bytes()).await.unwrap();
+        let r = within(10, c.read_response()).await.unwrap();
+        assert_eq!(r.status, want, "{policy:?}: {}", r.text());
+        let seen = origin.received_text();
+        if want == 400 {
+            assert_eq!(r.header("connection"), Some("close"), "{policy:?}");
+            assert!(c.closed_within(Duration::from_secs(2)).await, "{policy:?}");
+            assert_eq!(seen.len(), before, "{policy:?}: {:?}", &seen[before..]);
+            continue;
+        }
+        assert_eq!(seen.len(), before + 1, "{policy:?}");
+        let lines = head_lines(&seen[before]);
+        for name in underscored {
+            let got = field_values(&lines, name);
+            let expect: &[&str] = match (policy, name) {
+                (UnderscoreFields::Drop, _) => &[],
+                (_, "content_length") => &["40"],
+                (_, "transfer_encoding") => &["chunked"],
+                _ => &["10.0.0.1"],
+            };
+            assert_eq!(got, expect, "{policy:?} {name}: {:?}", seen[before]);
+        }
+        assert_eq!(field_values(&lines, "x-keep"), ["k"], "{policy:?}");
+        assert_eq!(field_values(&lines, "content-length"), ["5"], "{policy:?}");
+        assert!(seen[before].ends_with("\r\n\r\nhello"), "{policy:?}: {:?}", seen[before]);
+    }
+
+    // HTTP/2 downstream, HTTP/1 origin.
+    for (policy, want) in [
+        (UnderscoreFields::Drop, Some(200)),
+        (UnderscoreFields::Refuse, Some(400)),
+        (UnderscoreFields::Forward, Some(200)),
+    ] {
+        let p = proxy_with(origin.addr, policy);
+        let before = origin.received().len();
+        let block = h2_block("/echo", Some("a.test"), &[("content_length", "40"), ("x-keep", "k")]);
+        assert_eq!(within(15, h2_raw_status(p.addr, &block)).await, want, "h2 {policy:?}");
+        let seen = origin.received_text();
+        if want == Some(400) {
+            assert_eq!(seen.len(), before, "h2 {policy:?}: {:?}", &seen[before..]);
+            continue;
+        }
+        let lines = head_lines(&seen[before]);
+        let expect: &[&str] = if policy == UnderscoreFields::Drop { &[] } else { &["40"] };
+        assert_eq!(field_values(&lines, "content_length"), expect, "h2 {policy:?}: {:?}", seen[before]);
+        assert_eq!(field_values(&lines, "x-keep"), ["k"], "h2 {policy:?}");
+    }
+}
+
+/// Hooks never see a dropped field (they would otherwise route or authorise on it).
+struct SeeFields(HttpPeer, Arc<Mutex<Vec<String>>>);
+
+impl ProxyHttp for SeeFields {
+    type CTX = ();
+    fn new_ctx(&self) {}
+
+    async fn request_filter(&self, s: &mut Session, _c: &mut ()) -> Result<bool> {
+        let names = s.req.headers.keys().map(|n| n.as_str().to_owned());
+        self.1.lock().unwrap().extend(names);
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<HttpPeer> {
+        Ok(self.0.clone())
+    }
+}
+
+#[tokio::test]
+async fn dropped_underscore_fields_are_invisible_to_hooks() {
+    let origin = Origin::start().await;
+    let names = Arc::new(Mutex::new(Vec::new()));
+    let p = Proxy::start(SeeFields(HttpPeer::new(&origin.addr.to_string()).unwrap(), names.clone()));
+    let r = probe(p.addr, b"GET /echo HTTP/1.1\r\nHost: a\r\nX_User: admin\r\nX-User: guest\r\n\r\n").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(*names.lock().unwrap(), ["host", "x-user"]);
 }

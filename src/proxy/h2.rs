@@ -9,7 +9,7 @@ use h2::RecvStream;
 use http::{Method, Response, StatusCode};
 
 use super::downstream::Downstream;
-use super::{HttpProxy, ProxyHttp, Session};
+use super::{underscore_fields, HttpProxy, ProxyHttp, Session};
 use crate::protocol::h1::framing::{declared_length, set_content_length};
 use crate::protocol::h1::BodyFraming;
 use crate::protocol::h2::request_head;
@@ -31,6 +31,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
         };
         if head.method == Method::CONNECT && !self.server.allow_connect {
             return reject(&mut respond, 405);
+        }
+        if let Err(e) = underscore_fields(self.server.underscore_fields, &mut head.headers) {
+            return reject(&mut respond, e.status);
         }
         // h2 has already checked Content-Length against the DATA frames it announces, and that
         // all its values are one number; `03` and `3` still go upstream as one canonical value.

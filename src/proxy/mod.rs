@@ -22,13 +22,14 @@ pub use session::{Session, Summary};
 
 use downstream::Downstream;
 
-use crate::app::{HttpServerApp, HttpServerOptions};
+use crate::app::{HttpServerApp, HttpServerOptions, UnderscoreFields};
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
 use crate::protocol::h1::conn::{BodyReader, H1Conn};
 use crate::protocol::h1::encode::encode_response_head;
 use crate::protocol::h1::framing::request_keep_alive;
-use crate::protocol::h1::{canonical_request_framing, parse_request, ResponseHead};
+use crate::protocol::h1::parse::strip_underscore_fields;
+use crate::protocol::h1::{canonical_request_framing, parse_request, H1Error, ResponseHead};
 use crate::protocol::h2::H2Options;
 use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
@@ -135,6 +136,10 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
                     return None;
                 }
             };
+        if let Err(e) = underscore_fields(opts.underscore_fields, &mut head.headers) {
+            send_error(&mut conn, e.status, opts.write_timeout).await;
+            return None;
+        }
         let framing = match canonical_request_framing(&mut head) {
             Ok(f) => f,
             Err(e) => {
@@ -159,6 +164,18 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
             conn.shutdown().await;
             None
         }
+    }
+}
+
+/// Applies the service's [`UnderscoreFields`] policy to a request head before any hook sees it.
+pub(crate) fn underscore_fields(
+    policy: UnderscoreFields,
+    headers: &mut http::HeaderMap,
+) -> Result<(), H1Error> {
+    match policy {
+        UnderscoreFields::Forward => Ok(()),
+        UnderscoreFields::Drop => strip_underscore_fields(headers, true),
+        UnderscoreFields::Refuse => strip_underscore_fields(headers, false),
     }
 }
 

@@ -394,6 +394,32 @@ fn check_host(version: Version, uri: &Uri, headers: &mut HeaderMap) -> Result<()
     Ok(())
 }
 
+/// Request fields whose names contain `_`: with `drop`, removes them and returns `Ok`; otherwise
+/// an `Err` (400) when there is one. One pass over the names, which rarely hold one.
+pub fn strip_underscore_fields(headers: &mut HeaderMap, drop: bool) -> Result<(), H1Error> {
+    if !headers.keys().any(|n| n.as_str().as_bytes().contains(&b'_')) {
+        return Ok(());
+    }
+    if !drop {
+        return Err(bad("field name with an underscore"));
+    }
+    // Rebuilt rather than removed from: removal moves the last name into the gap, and the other
+    // fields should go on in the order they came.
+    let old = std::mem::take(headers);
+    headers.reserve(old.len());
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in old {
+        // `None`: another value of the name before.
+        if let Some(name) = name {
+            current = (!name.as_str().as_bytes().contains(&b'_')).then_some(name);
+        }
+        if let Some(name) = &current {
+            headers.append(name.clone(), value);
+        }
+    }
+    Ok(())
+}
+
 struct RawResponse {
     len: usize,
     version: Version,
@@ -625,6 +651,21 @@ mod tests {
             let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
             assert_eq!(status(raw.as_bytes()), 400, "Host {host:?}");
         }
+    }
+
+    #[test]
+    fn underscore_fields_are_dropped_or_refused() {
+        let raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent_Length: 5\r\nX-A: 1\r\n\
+                    transfer_encoding: chunked\r\nX_A: 2\r\nContent-Length: 0\r\nx-a: 3\r\n\r\n";
+        let mut h = ok(raw).headers;
+        let mut refused = h.clone();
+        assert_eq!(strip_underscore_fields(&mut h, true), Ok(()));
+        let fields: Vec<_> = h.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())).collect();
+        assert_eq!(fields, [("host", "a"), ("x-a", "1"), ("x-a", "3"), ("content-length", "0")]);
+        assert_eq!(strip_underscore_fields(&mut refused, false).map_err(|e| e.status), Err(400));
+        let mut clean = ok(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n").headers;
+        assert_eq!(strip_underscore_fields(&mut clean, false), Ok(()));
+        assert_eq!(clean.len(), 2);
     }
 
     #[test]
