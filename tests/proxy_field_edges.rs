@@ -259,11 +259,14 @@ async fn equal_h2_content_lengths_reach_h1_origin_as_one_canonical_value() {
     assert!(seen[0].ends_with("\r\n\r\nabc"), "{:?}", seen[0]);
 }
 
+/// Name, request method, the origin's response, status, Content-Length values and body downstream.
+type ResponseCase = (&'static str, &'static str, &'static [u8], u16, &'static [&'static str], &'static str);
+
 /// Responses follow the same rule: equal values reach the client as one canonical field (also
 /// on a HEAD response, which has no body but keeps its length); differing values are a 502.
 #[tokio::test]
 async fn equal_response_content_lengths_merge_and_differing_ones_are_502() {
-    let cases: &[(&str, &str, &'static [u8], u16, &[&str], &str)] = &[
+    let cases: &[ResponseCase] = &[
         (
             "03 and 3",
             "GET",
@@ -502,6 +505,10 @@ fn h2_block(path: &str, authority: Option<&str>, fields: &[(&str, &str)]) -> Vec
     b
 }
 
+/// Name, `:authority`, other fields, status (`None`: reset), the Host the origin gets.
+type H2HostCase<'a> =
+    (&'static str, Option<&'static str>, &'static [(&'static str, &'static str)], Option<u16>, &'a str);
+
 /// H2 -> H1: the origin gets exactly one valid Host: from `:authority`, else from Host, else the
 /// peer's name (no authority at all is allowed, RFC 9113 §8.3.1). An invalid `:authority` or Host
 /// is a 400 that reaches nothing.
@@ -510,7 +517,7 @@ async fn h2_requests_reach_h1_origin_with_exactly_one_valid_host() {
     let origin = Origin::start().await;
     let p = proxy_to(origin.addr);
     let peer_host = origin.addr.to_string();
-    let cases: &[(&str, Option<&str>, &[(&str, &str)], Option<u16>, &str)] = &[
+    let cases: &[H2HostCase] = &[
         ("no :authority, no Host", None, &[], Some(200), &peer_host),
         (":authority", Some("auth.test"), &[], Some(200), "auth.test"),
         (":authority with port", Some("auth.test:8443"), &[], Some(200), "auth.test:8443"),
