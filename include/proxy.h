@@ -142,6 +142,21 @@
 // the same overload behaviour as `PROXY_LIMIT_MAX_CONNECTIONS`.
 #define PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER 10
 
+// `proxy_service_set_option`: what becomes of request fields whose names contain `_`
+// (`Content_Length`), over HTTP/1 and HTTP/2; a `PROXY_UNDERSCORE_*` value. CGI/WSGI-style
+// origins read `_` as `-`, so such a field can pass for a framing field there.
+#define PROXY_OPTION_UNDERSCORE_FIELDS 1
+
+// `PROXY_OPTION_UNDERSCORE_FIELDS`: remove them before any callback sees the request (default,
+// like nginx's `underscores_in_headers off`).
+#define PROXY_UNDERSCORE_DROP 0
+
+// `PROXY_OPTION_UNDERSCORE_FIELDS`: answer 400 (and close an HTTP/1 connection).
+#define PROXY_UNDERSCORE_REFUSE 1
+
+// `PROXY_OPTION_UNDERSCORE_FIELDS`: forward them like any other field.
+#define PROXY_UNDERSCORE_FORWARD 2
+
 // `proxy_session_version`: HTTP/1.0.
 #define PROXY_HTTP_10 10
 
@@ -204,8 +219,8 @@ typedef struct proxy_server proxy_server;
 // Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
 // proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
 // proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
-// proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_set_thread_hooks,
-// proxy_service_free.
+// proxy_service_set_limit, proxy_service_set_option, proxy_service_set_callbacks,
+// proxy_service_set_thread_hooks, proxy_service_free.
 typedef struct proxy_service proxy_service;
 
 // One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
@@ -622,6 +637,13 @@ proxy_result proxy_service_set_timeout(struct proxy_service *service, uint32_t w
 
 // Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0; 0 lifts a connection cap.
 proxy_result proxy_service_set_limit(struct proxy_service *service, uint32_t which, uint64_t value);
+
+// Sets option `which` (`PROXY_OPTION_*`) to `value` (one of the values documented with the
+// option). INVALID_PARAMETER for an unknown option or value; the service is unchanged then.
+// Like every `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+proxy_result proxy_service_set_option(struct proxy_service *service,
+                                      uint32_t which,
+                                      uint32_t value);
 
 // Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).
 // INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.

@@ -128,7 +128,7 @@ fn head_level_cases() -> Vec<(&'static str, Vec<u8>, u16)> {
         ("Host with userinfo", b"GET /echo HTTP/1.1\r\nHost: u@a\r\n\r\n".to_vec(), 400),
         ("# in target", b"GET /echo#frag HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), 400),
         ("NUL in target", b"GET /ec\0ho HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), 400),
-        ("HTTP/1.2", b"GET /echo HTTP/1.2\r\nHost: a\r\n\r\n".to_vec(), 505),
+        ("HTTP/2.0", b"GET /echo HTTP/2.0\r\nHost: a\r\n\r\n".to_vec(), 505),
         ("lowercase http/1.1", b"GET /echo http/1.1\r\nHost: a\r\n\r\n".to_vec(), 400),
         ("HTTP/0.9 GET /", b"GET /\r\n\r\n".to_vec(), 400),
         ("too many headers", req(&many_headers), 431),

@@ -192,6 +192,38 @@ func (s *Service) SetLimit(which Limit, value uint64) error {
 	return err
 }
 
+// Option selects a service option (PROXY_OPTION_*) for SetOption.
+type Option uint32
+
+// Options, mirroring PROXY_OPTION_*.
+const (
+	// OptionUnderscoreFields: what becomes of request fields whose names contain '_'
+	// (Content_Length, which CGI/WSGI-style origins read as Content-Length); an Underscore* value.
+	OptionUnderscoreFields Option = C.PROXY_OPTION_UNDERSCORE_FIELDS
+)
+
+// Values of OptionUnderscoreFields, mirroring PROXY_UNDERSCORE_*.
+const (
+	// UnderscoreDrop removes such fields before any handler sees the request (default, like nginx).
+	UnderscoreDrop uint32 = C.PROXY_UNDERSCORE_DROP
+	// UnderscoreRefuse answers such a request with 400.
+	UnderscoreRefuse uint32 = C.PROXY_UNDERSCORE_REFUSE
+	// UnderscoreForward forwards such fields like any other.
+	UnderscoreForward uint32 = C.PROXY_UNDERSCORE_FORWARD
+)
+
+// SetOption mirrors proxy_service_set_option: ErrInvalidParameter for an unknown option or value.
+func (s *Service) SetOption(which Option, value uint32) error {
+	p, err := s.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	err = check("proxy_service_set_option", C.proxy_service_set_option(p, C.uint32_t(which), C.uint32_t(value)))
+	runtime.KeepAlive(s)
+	return err
+}
+
 // SetHandler mirrors proxy_service_set_callbacks: h is any value; each phase interface it
 // implements (RequestFilter, UpstreamPeer, ResponseFilter, Logging, ...) registers that phase,
 // the others stay NULL. C receives a cgo.Handle, never a Go pointer; the server releases it

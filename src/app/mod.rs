@@ -31,6 +31,21 @@ pub trait ServerApp: Send + Sync + 'static {
     ) -> impl Future<Output = ()> + Send;
 }
 
+/// What becomes of request fields whose names contain `_` (`Content_Length`, `X_Forwarded_For`).
+/// CGI, WSGI and many frameworks map `-` and `_` to the same name, so such a field can pass for a
+/// framing or trust field at a lenient origin (a `Content_Length` read as `Content-Length`
+/// desyncs it from us). nginx drops them by default (`underscores_in_headers off`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnderscoreFields {
+    /// Remove them before any hook sees the request (default).
+    #[default]
+    Drop,
+    /// Answer 400 and close.
+    Refuse,
+    /// Forward them like any other field.
+    Forward,
+}
+
 /// Downstream HTTP settings. Defaults are edge-safe (see `notes/http-hardening.md` §3).
 #[derive(Debug, Clone)]
 pub struct HttpServerOptions {
@@ -68,6 +83,9 @@ pub struct HttpServerOptions {
     /// open with the HTTP/2 preface is closed without an answer (RFC 9113 §3.4). Off by default,
     /// so one port serves HTTP/1.1 and h2c.
     pub h2_only: bool,
+    /// Request fields with `_` in their names, over HTTP/1 and HTTP/2: dropped (default),
+    /// refused with 400, or forwarded.
+    pub underscore_fields: UnderscoreFields,
 }
 
 impl HttpServerOptions {
@@ -103,6 +121,7 @@ impl Default for HttpServerOptions {
             allow_connect: false,
             drain_limit: 64 * 1024,
             h2_only: false,
+            underscore_fields: UnderscoreFields::Drop,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::inside_callback;
 use super::result::*;
 use super::session::Registry;
 use super::types::*;
+use crate::app::UnderscoreFields;
 use crate::listener::TransportStack;
 use crate::proxy::HttpProxy;
 use crate::server::{Logger, Server, ServerConf, ServerHandle};
@@ -113,8 +114,8 @@ pub struct proxy_server {
 /// Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
 /// proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
 /// proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
-/// proxy_service_set_limit, proxy_service_set_callbacks, proxy_service_set_thread_hooks,
-/// proxy_service_free.
+/// proxy_service_set_limit, proxy_service_set_option, proxy_service_set_callbacks,
+/// proxy_service_set_thread_hooks, proxy_service_free.
 pub struct proxy_service {
     name: String,
     stacks: Vec<TransportStack>,
@@ -600,6 +601,45 @@ pub extern "C" fn proxy_service_set_limit(
             PROXY_LIMIT_REQUEST_BUFFER => svc.opts.request_buffer = v,
             PROXY_LIMIT_MAX_CONNECTIONS => svc.max_connections = v,
             PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER => svc.max_connections_per_listener = v,
+            _ => return PROXY_INVALID_PARAMETER,
+        }
+        PROXY_OK
+    }
+}
+
+/// `proxy_service_set_option`: what becomes of request fields whose names contain `_`
+/// (`Content_Length`), over HTTP/1 and HTTP/2; a `PROXY_UNDERSCORE_*` value. CGI/WSGI-style
+/// origins read `_` as `-`, so such a field can pass for a framing field there.
+pub const PROXY_OPTION_UNDERSCORE_FIELDS: u32 = 1;
+/// `PROXY_OPTION_UNDERSCORE_FIELDS`: remove them before any callback sees the request (default,
+/// like nginx's `underscores_in_headers off`).
+pub const PROXY_UNDERSCORE_DROP: u32 = 0;
+/// `PROXY_OPTION_UNDERSCORE_FIELDS`: answer 400 (and close an HTTP/1 connection).
+pub const PROXY_UNDERSCORE_REFUSE: u32 = 1;
+/// `PROXY_OPTION_UNDERSCORE_FIELDS`: forward them like any other field.
+pub const PROXY_UNDERSCORE_FORWARD: u32 = 2;
+
+/// Sets option `which` (`PROXY_OPTION_*`) to `value` (one of the values documented with the
+/// option). INVALID_PARAMETER for an unknown option or value; the service is unchanged then.
+/// Like every `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+#[no_mangle]
+pub extern "C" fn proxy_service_set_option(
+    service: *mut proxy_service,
+    which: u32,
+    value: u32,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        match (which, value) {
+            (PROXY_OPTION_UNDERSCORE_FIELDS, PROXY_UNDERSCORE_DROP) => {
+                svc.opts.underscore_fields = UnderscoreFields::Drop;
+            }
+            (PROXY_OPTION_UNDERSCORE_FIELDS, PROXY_UNDERSCORE_REFUSE) => {
+                svc.opts.underscore_fields = UnderscoreFields::Refuse;
+            }
+            (PROXY_OPTION_UNDERSCORE_FIELDS, PROXY_UNDERSCORE_FORWARD) => {
+                svc.opts.underscore_fields = UnderscoreFields::Forward;
+            }
             _ => return PROXY_INVALID_PARAMETER,
         }
         PROXY_OK

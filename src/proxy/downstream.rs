@@ -15,7 +15,7 @@ use super::Session;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::{encode_response_head, strip_hop_by_hop};
-use crate::protocol::h1::framing::set_content_length;
+use crate::protocol::h1::framing::{declared_length, set_content_length};
 use crate::protocol::h1::ResponseHead;
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
 use crate::protocol::h2::response_to_h2;
@@ -69,6 +69,14 @@ fn h2_err(e: h2::Error, reading: bool, ctx: &'static str) -> Box<Error> {
         ErrorKind::WriteError
     };
     Error::new(kind, ErrorSource::Downstream, ctx).with_cause(e)
+}
+
+/// A response without a body keeps its Content-Length (the length a GET would get), as one
+/// canonical value when it holds a valid one (`03, 3` is 3).
+fn canonical_length_field(headers: &mut HeaderMap) {
+    if let Some(n) = declared_length(headers) {
+        set_content_length(headers, n);
+    }
 }
 
 impl<'a> Downstream<'a> {
@@ -212,7 +220,10 @@ impl<'a> Downstream<'a> {
         match self {
             Downstream::H1(d) => {
                 d.writer = match hint {
-                    BodyHint::None => BodyWriter::Empty,
+                    BodyHint::None => {
+                        canonical_length_field(&mut head.headers);
+                        BodyWriter::Empty
+                    }
                     BodyHint::Length(n) => {
                         head.headers.remove(TRANSFER_ENCODING);
                         set_content_length(&mut head.headers, n);
@@ -248,7 +259,7 @@ impl<'a> Downstream<'a> {
                     BodyHint::Unknown => {
                         head.headers.remove(CONTENT_LENGTH);
                     }
-                    BodyHint::None => {}
+                    BodyHint::None => canonical_length_field(&mut head.headers),
                 }
                 let end = matches!(hint, BodyHint::None | BodyHint::Length(0));
                 let send = d

@@ -3,7 +3,7 @@
 //! response body down, and switch to a tunnel only after a real `101` (or a 2xx to CONNECT).
 
 use bytes::Bytes;
-use http::header::{CONNECTION, TE};
+use http::header::{CONNECTION, HOST, TE};
 use http::{HeaderValue, Method, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 
@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::encode::strip_hop_by_hop;
 use crate::protocol::h1::framing::declared_length;
 use crate::protocol::h1::framing::{expects_continue, has_token, is_upgrade_request};
+use crate::protocol::h1::parse::valid_host_value;
 use crate::protocol::h1::ResponseHead;
 use crate::server::ShutdownWatch;
 use crate::upstream::HttpPeer;
@@ -52,7 +53,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
         if us.is_h2() && has_token(&session.req.headers, &TE, "trailers") {
             up.headers.insert(TE, HeaderValue::from_static("trailers"));
         }
+        // Before the filter, so that hooks see (and may change) the Host the origin will get.
+        if !up.headers.contains_key(HOST) {
+            add_default_host(&mut up.headers, peer);
+        }
         self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
+        check_upstream_host(&mut up.headers, peer)?;
 
         // Until the upstream says anything, a reused connection found closed or reset was stale: the
         // request can go again. A timeout is different: the upstream may be working on it.
@@ -304,6 +310,35 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
         Ok(Outcome { downstream_reusable: false })
     }
+}
+
+/// RFC 9112 §3.2: a request without Host (HTTP/1.0, HTTP/2 without `:authority`) goes upstream
+/// with the peer's name, so the origin never has to guess.
+fn add_default_host(headers: &mut http::HeaderMap, peer: &HttpPeer) {
+    let host = peer.default_host();
+    // A server name or address that is no valid Host (unlikely: they come from the host's
+    // configuration) is not worth failing the request for.
+    let host = if valid_host_value(host.as_bytes()) { host } else { "localhost".to_owned() };
+    if let Ok(v) = HeaderValue::from_str(&host) {
+        headers.insert(HOST, v);
+    }
+}
+
+/// After `upstream_request_filter`: exactly one valid Host goes upstream. A filter that removed it
+/// gets the peer's name back; one that left several or an invalid one fails the request (500)
+/// rather than sending what an origin would have to guess at.
+fn check_upstream_host(headers: &mut http::HeaderMap, peer: &HttpPeer) -> Result<()> {
+    let mut hosts = headers.get_all(HOST).iter();
+    let cause = match (hosts.next(), hosts.next()) {
+        (None, _) => {
+            add_default_host(headers, peer);
+            return Ok(());
+        }
+        (Some(v), None) if valid_host_value(v.as_bytes()) => return Ok(()),
+        (Some(_), None) => "upstream_request_filter left an invalid Host",
+        (Some(_), Some(_)) => "upstream_request_filter left more than one Host",
+    };
+    Err(Error::internal("preparing the upstream request").with_cause(cause))
 }
 
 /// The next request body event, failing with a downstream read timeout (408) at `cutoff`: the

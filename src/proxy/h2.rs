@@ -9,8 +9,8 @@ use h2::RecvStream;
 use http::{Method, Response, StatusCode};
 
 use super::downstream::Downstream;
-use super::{HttpProxy, ProxyHttp, Session};
-use crate::protocol::h1::framing::declared_length;
+use super::{underscore_fields, HttpProxy, ProxyHttp, Session};
+use crate::protocol::h1::framing::{declared_length, set_content_length};
 use crate::protocol::h1::BodyFraming;
 use crate::protocol::h2::request_head;
 use crate::protocol::stream::SocketAddr;
@@ -25,18 +25,26 @@ impl<H: ProxyHttp> HttpProxy<H> {
         shutdown: &ShutdownWatch,
     ) {
         let (parts, body) = req.into_parts();
-        let head = match request_head(parts) {
+        let mut head = match request_head(parts) {
             Ok(h) => h,
             Err(e) => return reject(&mut respond, e.status),
         };
         if head.method == Method::CONNECT && !self.server.allow_connect {
             return reject(&mut respond, 405);
         }
-        // h2 has already checked Content-Length against the DATA frames it announces.
+        if let Err(e) = underscore_fields(self.server.underscore_fields, &mut head.headers) {
+            return reject(&mut respond, e.status);
+        }
+        // h2 has already checked Content-Length against the DATA frames it announces, and that
+        // all its values are one number; `03` and `3` still go upstream as one canonical value.
+        let declared = declared_length(&head.headers);
+        if let Some(n) = declared {
+            set_content_length(&mut head.headers, n);
+        }
         let framing = if body.is_end_stream() {
             BodyFraming::Empty
         } else {
-            match declared_length(&head.headers) {
+            match declared {
                 Some(n) => BodyFraming::Length(n),
                 None => BodyFraming::Chunked,
             }

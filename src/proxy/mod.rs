@@ -22,13 +22,14 @@ pub use session::{Session, Summary};
 
 use downstream::Downstream;
 
-use crate::app::{HttpServerApp, HttpServerOptions};
+use crate::app::{HttpServerApp, HttpServerOptions, UnderscoreFields};
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
 use crate::protocol::h1::conn::{BodyReader, H1Conn};
 use crate::protocol::h1::encode::encode_response_head;
 use crate::protocol::h1::framing::request_keep_alive;
-use crate::protocol::h1::{parse_request, request_framing, ResponseHead};
+use crate::protocol::h1::parse::strip_underscore_fields;
+use crate::protocol::h1::{canonical_request_framing, parse_request, H1Error, ResponseHead};
 use crate::protocol::h2::H2Options;
 use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
@@ -123,7 +124,7 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
     async fn process_request(self: &Arc<Self>, mut conn: H1Conn, shutdown: &ShutdownWatch) -> Option<H1Conn> {
         let opts = &self.server;
         let deadline = Some(Instant::now() + opts.header_timeout);
-        let head =
+        let mut head =
             match conn.read_head(&opts.limits, deadline, parse_request, "reading the request head").await {
                 Ok(Some(h)) => h,
                 Ok(None) => return None,
@@ -135,7 +136,11 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
                     return None;
                 }
             };
-        let framing = match request_framing(&head) {
+        if let Err(e) = underscore_fields(opts.underscore_fields, &mut head.headers) {
+            send_error(&mut conn, e.status, opts.write_timeout).await;
+            return None;
+        }
+        let framing = match canonical_request_framing(&mut head) {
             Ok(f) => f,
             Err(e) => {
                 send_error(&mut conn, e.status, opts.write_timeout).await;
@@ -159,6 +164,18 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
             conn.shutdown().await;
             None
         }
+    }
+}
+
+/// Applies the service's [`UnderscoreFields`] policy to a request head before any hook sees it.
+pub(crate) fn underscore_fields(
+    policy: UnderscoreFields,
+    headers: &mut http::HeaderMap,
+) -> Result<(), H1Error> {
+    match policy {
+        UnderscoreFields::Forward => Ok(()),
+        UnderscoreFields::Drop => strip_underscore_fields(headers, true),
+        UnderscoreFields::Refuse => strip_underscore_fields(headers, false),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::connector::H2Ticket;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::encode_request_head;
-use crate::protocol::h1::framing::{declared_length, response_keep_alive};
+use crate::protocol::h1::framing::{declared_length, response_keep_alive, set_content_length};
 use crate::protocol::h1::{parse_response, response_framing, BodyFraming, Limits, RequestHead, ResponseHead};
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
 use crate::protocol::h2::{request_to_h2, response_head};
@@ -105,7 +105,9 @@ impl UpstreamSession {
                 u.writer = if framing == BodyFraming::Empty {
                     BodyWriter::Empty
                 } else if let Some(n) = declared_length(&up.headers) {
+                    // Hooks may have edited the field: still exactly one canonical value.
                     up.headers.remove(TRANSFER_ENCODING);
+                    set_content_length(&mut up.headers, n);
                     BodyWriter::Length(n)
                 } else {
                     up.headers.remove(CONTENT_LENGTH);

@@ -172,6 +172,32 @@ impl HttpPeer {
         Ok(p)
     }
 
+    /// The Host an upstream request gets when the client sent none (an HTTP/1.0 request, an
+    /// HTTP/2 request without `:authority`): the TLS server name if one is set, else the address's
+    /// host; with the port unless it is the scheme's default. `localhost` for a Unix socket.
+    pub fn default_host(&self) -> String {
+        let default_port = if self.options.tls.is_some() { 443 } else { 80 };
+        let with_port = |host: &str, port: u16| {
+            if port == default_port {
+                host.to_owned()
+            } else {
+                format!("{host}:{port}")
+            }
+        };
+        let port = match &self.address {
+            PeerAddress::Inet(a) => Some(a.port()),
+            PeerAddress::Host(_, p) => Some(*p),
+            PeerAddress::Unix(_) => None,
+        };
+        match (self.options.tls.as_ref().map(|t| t.sni.as_str()), &self.address) {
+            (Some(sni), _) if !sni.is_empty() => port.map_or_else(|| sni.to_owned(), |p| with_port(sni, p)),
+            (_, PeerAddress::Inet(a)) if a.is_ipv6() => with_port(&format!("[{}]", a.ip()), a.port()),
+            (_, PeerAddress::Inet(a)) => with_port(&a.ip().to_string(), a.port()),
+            (_, PeerAddress::Host(h, p)) => with_port(h, *p),
+            (_, PeerAddress::Unix(_)) => "localhost".to_owned(),
+        }
+    }
+
     /// The pool key: equal for peers that may share connections.
     ///
     /// A cheap multiplicative hash rather than SipHash: the key is computed twice per request, and
@@ -237,6 +263,25 @@ mod tests {
         assert!("nohost".parse::<PeerAddress>().is_err());
         assert!("a:99999".parse::<PeerAddress>().is_err());
         assert!("unix:".parse::<PeerAddress>().is_err());
+    }
+
+    #[test]
+    fn default_host_names_the_peer() {
+        let host = |addr: &str, sni: Option<&str>| {
+            let mut p = HttpPeer::new(addr).unwrap();
+            p.options.tls = sni.map(PeerTls::new);
+            p.default_host()
+        };
+        assert_eq!(host("127.0.0.1:8080", None), "127.0.0.1:8080");
+        assert_eq!(host("127.0.0.1:80", None), "127.0.0.1");
+        assert_eq!(host("[::1]:8080", None), "[::1]:8080");
+        assert_eq!(host("origin.test:80", None), "origin.test");
+        assert_eq!(host("origin.test:443", Some("")), "origin.test");
+        assert_eq!(host("origin.test:80", Some("")), "origin.test:80");
+        assert_eq!(host("10.0.0.1:443", Some("api.test")), "api.test");
+        assert_eq!(host("10.0.0.1:8443", Some("api.test")), "api.test:8443");
+        assert_eq!(host("/run/o.sock", None), "localhost");
+        assert_eq!(host("/run/o.sock", Some("api.test")), "api.test");
     }
 
     #[test]

@@ -92,6 +92,13 @@ int main(int argc, char **argv) {
   OK(proxy_service_set_timeout(svc, PROXY_TIMEOUT_BODY_RATE_GRACE, 1000));
   OK(proxy_service_set_limit(svc, PROXY_LIMIT_BODY_MIN_RATE, 0));
   OK(proxy_service_set_limit(svc, PROXY_LIMIT_REQUEST_BUFFER, 1 << 20));
+  /* Options: an unknown option or value is refused, each documented value is taken. */
+  CHECK_RC(proxy_service_set_option(NULL, PROXY_OPTION_UNDERSCORE_FIELDS, 0), PROXY_NULL_PARAMETER);
+  CHECK_RC(proxy_service_set_option(svc, 999, 0), PROXY_INVALID_PARAMETER);
+  CHECK_RC(proxy_service_set_option(svc, PROXY_OPTION_UNDERSCORE_FIELDS, 3), PROXY_INVALID_PARAMETER);
+  OK(proxy_service_set_option(svc, PROXY_OPTION_UNDERSCORE_FIELDS, PROXY_UNDERSCORE_REFUSE));
+  OK(proxy_service_set_option(svc, PROXY_OPTION_UNDERSCORE_FIELDS, PROXY_UNDERSCORE_FORWARD));
+  OK(proxy_service_set_option(svc, PROXY_OPTION_UNDERSCORE_FIELDS, PROXY_UNDERSCORE_DROP));
   OK(proxy_service_set_work_stealing(svc, 0));
   OK(proxy_service_set_threads(svc, 2));
   cbs = callbacks_init(NULL);

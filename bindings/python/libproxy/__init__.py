@@ -17,7 +17,7 @@ One class per C handle (:class:`Server`, :class:`Service`, :class:`Session`), ho
 """
 
 from ._async import Deferred, loop
-from ._enums import Action, Limit, Phase, Timeout
+from ._enums import Action, Limit, Option, Phase, Timeout, Underscore
 from ._errors import ClosedError, ProxyError
 from ._ffi import HAVE_THREAD_HOOKS, LIBRARY_PATH
 from ._hooks import Proxy
@@ -39,6 +39,7 @@ __all__ = [
     "Headers",
     "LIBRARY_PATH",
     "Limit",
+    "Option",
     "Peer",
     "Phase",
     "Proxy",
@@ -50,6 +51,7 @@ __all__ = [
     "THREAD_STATE_MODE",
     "Timeout",
     "TlsSettings",
+    "Underscore",
     "abi_version",
     "features",
     "loop",

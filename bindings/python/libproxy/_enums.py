@@ -1,4 +1,4 @@
-"""The C enums as ``IntEnum``: Action (hook results), Phase, Timeout and Limit."""
+"""The C enums as ``IntEnum``: Action (hook results), Phase, Timeout, Limit, Option and Underscore."""
 
 from __future__ import annotations
 
@@ -70,3 +70,22 @@ class Limit(enum.IntEnum):
     MAX_CONNECTIONS = _ffi.PROXY_LIMIT_MAX_CONNECTIONS
     #: Connections open at once on each endpoint (0: no cap).
     MAX_CONNECTIONS_PER_LISTENER = _ffi.PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER
+
+
+class Option(enum.IntEnum):
+    """``PROXY_OPTION_*`` for :meth:`Service.set_option`."""
+
+    #: What becomes of request fields whose names contain ``_`` (an ``Underscore`` value).
+    UNDERSCORE_FIELDS = _ffi.PROXY_OPTION_UNDERSCORE_FIELDS
+
+
+class Underscore(enum.IntEnum):
+    """``PROXY_UNDERSCORE_*``: values of ``Option.UNDERSCORE_FIELDS``. A ``Content_Length`` field
+    reads as ``Content-Length`` to CGI/WSGI-style origins, which map ``_`` and ``-`` alike."""
+
+    #: Removed before any hook sees the request (default, like nginx).
+    DROP = _ffi.PROXY_UNDERSCORE_DROP
+    #: The request is answered 400.
+    REFUSE = _ffi.PROXY_UNDERSCORE_REFUSE
+    #: Forwarded like any other field.
+    FORWARD = _ffi.PROXY_UNDERSCORE_FORWARD

@@ -94,6 +94,11 @@ PROXY_LIMIT_REQUEST_BUFFER = 8
 PROXY_LIMIT_MAX_CONNECTIONS = 9
 PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER = 10
 
+PROXY_OPTION_UNDERSCORE_FIELDS = 1
+PROXY_UNDERSCORE_DROP = 0
+PROXY_UNDERSCORE_REFUSE = 1
+PROXY_UNDERSCORE_FORWARD = 2
+
 PROXY_HTTP_10 = 10
 PROXY_HTTP_11 = 11
 PROXY_HTTP_20 = 20
@@ -309,6 +314,7 @@ _decl("proxy_service_set_threads", _R, c_void_p, c_uint32)
 _decl("proxy_service_set_work_stealing", _R, c_void_p, c_uint32)
 _decl("proxy_service_set_timeout", _R, c_void_p, c_uint32, c_uint32)
 _decl("proxy_service_set_limit", _R, c_void_p, c_uint32, c_uint64)
+_decl("proxy_service_set_option", _R, c_void_p, c_uint32, c_uint32)
 _decl("proxy_service_set_callbacks", _R, c_void_p, POINTER(proxy_http_callbacks))
 _decl("proxy_service_set_thread_hooks", _R, c_void_p, proxy_thread_fn, proxy_thread_fn, c_void_p)
 _decl("proxy_service_set_h2_only", _R, c_void_p, c_uint32)

@@ -8,7 +8,7 @@ from ctypes import byref, c_uint16, c_void_p
 from typing import Any, Optional, Sequence, Union
 
 from . import _ffi
-from ._enums import Limit, Timeout
+from ._enums import Limit, Option, Timeout, Underscore
 from ._errors import _err
 from ._ffi import lib
 from ._hooks import _Binding
@@ -132,6 +132,13 @@ class Service(_Managed):
         rc = lib.proxy_service_set_limit(self.ptr(), int(which), value)
         if rc:
             raise _err(rc, "proxy_service_set_limit")
+
+    def set_option(self, which: Union[Option, int], value: Union[Underscore, int]) -> None:
+        """Sets an ``Option``, e.g. ``set_option(Option.UNDERSCORE_FIELDS, Underscore.REFUSE)``.
+        ``ProxyError(INVALID_PARAMETER)`` for an unknown option or value."""
+        rc = lib.proxy_service_set_option(self.ptr(), int(which), int(value))
+        if rc:
+            raise _err(rc, "proxy_service_set_option")
 
     def set_hooks(self, hooks: Any) -> None:
         """Registers ``hooks`` (a :class:`Proxy` subclass instance, or any object with phase-named

@@ -257,6 +257,46 @@ def test_connection_cap_refuses_fast_and_serves_the_open_ones(run_proxy: Any, or
         c.close()
 
 
+@pytest.mark.parametrize(
+    "mode", [None, libproxy.Underscore.DROP, libproxy.Underscore.REFUSE, libproxy.Underscore.FORWARD]
+)
+def test_underscore_fields_knob(run_proxy: Any, origin: str, mode: Any) -> None:
+    """A ``Content_Length`` field (read as Content-Length by CGI/WSGI-style origins) never reaches
+    the origin by default or with DROP, is a 400 with REFUSE, and goes on as sent with FORWARD."""
+
+    def configure(svc: libproxy.Service) -> None:
+        if mode is not None:
+            svc.set_option(libproxy.Option.UNDERSCORE_FIELDS, mode)
+
+    p = run_proxy(ToOrigin(origin), configure=configure)
+    fields = {"Content_Length": "40", "Transfer_Encoding": "chunked", "X-Keep": "k"}
+    st, _, body = p.request("POST", "/u", headers=fields, body=b"hello")
+    if mode == libproxy.Underscore.REFUSE:
+        assert st == 400
+        return
+    assert st == 200, body
+    got = json.loads(body)
+    assert got["body"] == "hello"
+    assert got["headers"]["x-keep"] == "k"
+    assert got["headers"]["content-length"] == "5"
+    if mode == libproxy.Underscore.FORWARD:
+        assert (got["headers"]["content_length"], got["headers"]["transfer_encoding"]) == ("40", "chunked")
+    else:
+        assert "content_length" not in got["headers"] and "transfer_encoding" not in got["headers"], got
+
+
+def test_set_option_refuses_unknown_options_and_values() -> None:
+    svc = libproxy.Service("t")
+    try:
+        for which, value in [(999, 0), (libproxy.Option.UNDERSCORE_FIELDS, 3)]:
+            with pytest.raises(ProxyError) as e:
+                svc.set_option(which, value)
+            assert e.value.code == ProxyError.INVALID_PARAMETER
+        svc.set_option(libproxy.Option.UNDERSCORE_FIELDS, libproxy.Underscore.FORWARD)
+    finally:
+        svc.close()
+
+
 def test_peer_selection_and_retry(run_proxy: Any, origin: str) -> None:
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))

@@ -170,8 +170,11 @@ fn length_framing(headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
     Ok(content_length(headers)?.map(|n| if n == 0 { BodyFraming::Empty } else { BodyFraming::Length(n) }))
 }
 
-fn message_framing(version: Version, headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
-    let present = Present::of(headers);
+fn message_framing(
+    version: Version,
+    headers: &HeaderMap,
+    present: Present,
+) -> Result<Option<BodyFraming>, Bad> {
     if present.transfer_encoding {
         // RFC 9112 §6.1: a 1.0 recipient would not understand the coding, so the length is unknown.
         if version != Version::HTTP_11 {
@@ -193,21 +196,44 @@ fn message_framing(version: Version, headers: &HeaderMap) -> Result<Option<BodyF
 /// Body framing of a request (RFC 9112 §6.3). Requests are never close-delimited: no CL and no TE
 /// means no body.
 pub fn request_framing(head: &RequestHead) -> Result<BodyFraming, H1Error> {
-    message_framing(head.version, &head.headers)
+    message_framing(head.version, &head.headers, Present::of(&head.headers))
         .map(|f| f.unwrap_or(BodyFraming::Empty))
         .map_err(Bad::request)
+}
+
+/// [`request_framing`], with the Content-Length it came from rewritten as one canonical decimal:
+/// `03` and `3`, or `5, 5` on one line, all announce one length (RFC 9110 §8.6), but forwarded as
+/// they came the next hop has to pick one, and an origin that refuses the list or reads the other
+/// value desyncs from us. Hooks and the upstream see exactly one `Content-Length`.
+pub fn canonical_request_framing(head: &mut RequestHead) -> Result<BodyFraming, H1Error> {
+    let present = Present::of(&head.headers);
+    let framing = message_framing(head.version, &head.headers, present)
+        .map(|f| f.unwrap_or(BodyFraming::Empty))
+        .map_err(Bad::request)?;
+    match framing {
+        BodyFraming::Length(n) => set_content_length(&mut head.headers, n),
+        BodyFraming::Empty if present.content_length => set_content_length(&mut head.headers, 0),
+        _ => {}
+    }
+    Ok(framing)
 }
 
 /// Body framing of a response to `request_method` (RFC 9112 §6.3). Errors are 502.
 pub fn response_framing(request_method: &Method, head: &ResponseHead) -> Result<BodyFraming, H1Error> {
     let code = head.status.as_u16();
+    let present = Present::of(&head.headers);
     if request_method == Method::HEAD || head.status.is_informational() || code == 204 || code == 304 {
+        // No body whatever the fields say, but a Content-Length still goes downstream (the length
+        // a GET would get): conflicting values are refused as in any other response.
+        if present.content_length {
+            content_length(&head.headers).map_err(Bad::response)?;
+        }
         return Ok(BodyFraming::Empty);
     }
     if request_method == Method::CONNECT && head.status.is_success() {
         return Ok(BodyFraming::UntilClose);
     }
-    message_framing(head.version, &head.headers)
+    message_framing(head.version, &head.headers, present)
         .map(|f| f.unwrap_or(BodyFraming::UntilClose))
         .map_err(Bad::response)
 }
@@ -384,6 +410,54 @@ mod tests {
                 Err(502),
                 "{fields:?}"
             );
+        }
+    }
+
+    #[test]
+    fn equal_content_lengths_merge_into_one_canonical_value() {
+        use BodyFraming::*;
+        let cases: &[(&str, BodyFraming, &[&str])] = &[
+            ("", Empty, &[]),
+            ("Content-Length: 3\r\n", Length(3), &["3"]),
+            ("Content-Length: 03\r\n", Length(3), &["3"]),
+            ("Content-Length: 03\r\nContent-Length: 3\r\n", Length(3), &["3"]),
+            ("Content-Length: 3\r\nContent-Length: 003\r\n", Length(3), &["3"]),
+            ("Content-Length: 3, 03\r\n", Length(3), &["3"]),
+            ("Content-Length: 5\r\nContent-Length: 5\r\n", Length(5), &["5"]),
+            ("Content-Length: 5,5, 5\r\nContent-Length: 05\r\n", Length(5), &["5"]),
+            ("Content-Length: 0\r\n", Empty, &["0"]),
+            ("Content-Length: 00, 0\r\nContent-Length: 000\r\n", Empty, &["0"]),
+            ("Transfer-Encoding: chunked\r\n", Chunked, &[]),
+        ];
+        for (fields, framing, lines) in cases {
+            let mut h = head(fields);
+            assert_eq!(canonical_request_framing(&mut h), Ok(*framing), "{fields:?}");
+            let got: Vec<_> = h.headers.get_all(CONTENT_LENGTH).iter().map(|v| v.to_str().unwrap()).collect();
+            assert_eq!(got, *lines, "{fields:?}");
+        }
+        for fields in ["Content-Length: 03\r\nContent-Length: 4\r\n", "Content-Length: 3, 04\r\n"] {
+            let mut h = head(fields);
+            assert_eq!(canonical_request_framing(&mut h).map_err(|e| e.status), Err(400), "{fields:?}");
+        }
+    }
+
+    #[test]
+    fn responses_without_a_body_still_refuse_conflicting_lengths() {
+        for (method, line) in [
+            (Method::HEAD, "HTTP/1.1 200 OK"),
+            (Method::GET, "HTTP/1.1 304 Not Modified"),
+            (Method::GET, "HTTP/1.1 204 No Content"),
+        ] {
+            let ok = resp(line, "Content-Length: 03\r\nContent-Length: 3\r\n");
+            assert_eq!(response_framing(&method, &ok), Ok(BodyFraming::Empty), "{line}");
+            for fields in ["Content-Length: 1, 2\r\n", "Content-Length: 1\r\nContent-Length: 2\r\n"] {
+                let bad = resp(line, fields);
+                assert_eq!(
+                    response_framing(&method, &bad).map_err(|e| e.status),
+                    Err(502),
+                    "{line} {fields:?}"
+                );
+            }
         }
     }
 

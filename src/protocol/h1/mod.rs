@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 pub use chunk::{ChunkedDecoder, Decoded};
-pub use framing::{request_framing, response_framing, BodyFraming};
+pub use framing::{canonical_request_framing, request_framing, response_framing, BodyFraming};
 pub use parse::{parse_request, parse_response, Parsed};
 
 /// Size limits applied while parsing. Defaults are edge-safe (see `notes/http-hardening.md` §3).

@@ -170,6 +170,25 @@ fn tokenize_request(buf: &[u8], limits: &Limits) -> Result<Tokenized<RawRequest>
     })
 }
 
+/// RFC 9110 §2.5: a message with a higher minor version of a major version we speak is processed
+/// as the highest minor we implement. httparse knows only `HTTP/1.0` and `HTTP/1.1`, so when the
+/// request line ends in `HTTP/1.2`..`HTTP/1.9` (the line may still be incomplete) its minor digit is
+/// rewritten to `1` in place and the caller tokenizes again; the digit belongs to no field value and
+/// the head is re-serialised as HTTP/1.1 anyway. Only reached after httparse refused the version,
+/// so well-formed requests pay nothing. Returns whether it rewrote the digit.
+fn fold_minor_version(buf: &mut [u8]) -> bool {
+    let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let line_end = if end > 0 && buf[end - 1] == b'\r' { end - 1 } else { end };
+    let Some(start) = line_end.checked_sub(9) else { return false };
+    match &mut buf[start..line_end] {
+        [b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if (b'2'..=b'9').contains(minor) => {
+            *minor = b'1';
+            true
+        }
+        _ => false,
+    }
+}
+
 /// httparse reports any bad version token as `Version`; only a well-formed `HTTP/x.y` we do not
 /// speak deserves 505, garbage is a plain 400.
 fn looks_like_http_version(buf: &[u8]) -> bool {
@@ -180,12 +199,19 @@ fn looks_like_http_version(buf: &[u8]) -> bool {
 }
 
 /// Parses one request head from the front of `buf`. On `Complete` the head bytes (and any empty
-/// lines before it) have been removed from `buf`; on `Partial` it is untouched.
+/// lines before it) have been removed from `buf`; on `Partial` it is untouched but for a 1.x minor
+/// version folded to `1.1` (see [`fold_minor_version`]).
 pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Parsed<RequestHead>, H1Error> {
     let Some(skip) = skip_empty_lines(buf)? else {
         return Ok(Parsed::Partial);
     };
-    let raw = match tokenize_request(&buf[skip..], limits)? {
+    let tokenized = match tokenize_request(&buf[skip..], limits) {
+        Err(e) if e.status == 505 && fold_minor_version(&mut buf[skip..]) => {
+            tokenize_request(&buf[skip..], limits)
+        }
+        r => r,
+    };
+    let raw = match tokenized? {
         Tokenized::Done(raw) => raw,
         Tokenized::Partial(target_len) => {
             check_partial_request(&buf[skip..], buf.len(), target_len, limits)?;
@@ -287,8 +313,6 @@ fn valid_host(a: &Authority) -> bool {
     }
 }
 
-/// The same rule as [`valid_host`] checked on the raw field value, without building an
-/// `Authority` (which copies the bytes) for every request.
 /// Bytes of a `reg-name` (RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims), as a table: the
 /// Host of every request is checked against it.
 const REG_NAME: [bool; 256] = {
@@ -308,7 +332,9 @@ const REG_NAME: [bool; 256] = {
     t
 };
 
-fn valid_host_value(v: &[u8]) -> bool {
+/// Whether `v` is a valid Host value: `uri-host [":" port]` (RFC 9110 §7.2) with a non-empty
+/// reg-name or IP-literal, no userinfo, and a port of at most 65535.
+pub fn valid_host_value(v: &[u8]) -> bool {
     let (host, port) = if v.first() == Some(&b'[') {
         let Some(end) = v.iter().position(|&b| b == b']') else { return false };
         let inner = &v[1..end];
@@ -340,23 +366,55 @@ fn has_port(a: &Authority) -> bool {
     a.as_str().len() > a.host().len()
 }
 
-/// RFC 9112 §3.2: exactly one valid Host in 1.1 (at most one in 1.0); absolute-form wins over it.
+/// RFC 9112 §3.2: at most one Host, and a valid one. Absolute-form wins over it (§3.2.2) and
+/// stands in for a missing one, as does the authority of a CONNECT; HTTP/1.1 origin-form without
+/// Host is a 400. HTTP/1.0 may go without: the upstream request gets the peer's name then.
 fn check_host(version: Version, uri: &Uri, headers: &mut HeaderMap) -> Result<(), H1Error> {
     let mut hosts = headers.get_all(HOST).iter();
-    match (hosts.next(), hosts.next()) {
+    let missing = match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => return Err(bad("repeated Host")),
-        (None, _) if version == Version::HTTP_11 => return Err(bad("missing Host")),
         (Some(v), None) => {
             if !valid_host_value(v.as_bytes()) {
                 return Err(bad("invalid Host"));
             }
+            false
         }
-        (None, _) => {}
-    }
-    if uri.scheme().is_some() {
-        if let Some(a) = uri.authority() {
+        (None, _) => true,
+    };
+    // Only absolute-form and CONNECT's authority-form have an authority (see `parse_target`).
+    let authority = uri.authority().filter(|_| missing || uri.scheme().is_some());
+    match authority {
+        Some(a) => {
             let value = HeaderValue::from_str(a.as_str()).map_err(|_| bad("invalid authority"))?;
             headers.insert(HOST, value);
+        }
+        None if missing && version == Version::HTTP_11 => return Err(bad("missing Host")),
+        None => {}
+    }
+    Ok(())
+}
+
+/// Request fields whose names contain `_`: with `drop`, removes them and returns `Ok`; otherwise
+/// an `Err` (400) when there is one. One pass over the names, which rarely hold one.
+pub fn strip_underscore_fields(headers: &mut HeaderMap, drop: bool) -> Result<(), H1Error> {
+    if !headers.keys().any(|n| n.as_str().as_bytes().contains(&b'_')) {
+        return Ok(());
+    }
+    if !drop {
+        return Err(bad("field name with an underscore"));
+    }
+    // Rebuilt rather than removed from: removal moves the last name into the gap, and the other
+    // fields should go on in the order they came.
+    let old = std::mem::take(headers);
+    headers.reserve(old.len());
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in old {
+        // `None`: another value of the name before.
+        if let Some(name) = name {
+            current = (!name.as_str().as_bytes().contains(&b'_')).then_some(name);
+        }
+        if let Some(name) = &current {
+            headers.append(name.clone(), value);
         }
     }
     Ok(())
@@ -479,6 +537,53 @@ mod tests {
         assert_eq!(ok(b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n").uri, "/");
     }
 
+    /// RFC 9110 §2.5: later 1.x minors are served as 1.1, with 1.1's rules (Host required).
+    #[test]
+    fn higher_minor_versions_are_served_as_1_1() {
+        for minor in 2..=9 {
+            let raw = format!("GET /m HTTP/1.{minor}\r\nHost: a\r\nX-V: HTTP/1.{minor}\r\n\r\n");
+            let h = ok(raw.as_bytes());
+            assert_eq!(h.version, Version::HTTP_11, "{raw:?}");
+            assert_eq!(h.headers["x-v"], format!("HTTP/1.{minor}").as_str(), "field values untouched");
+        }
+        assert_eq!(ok(b"GET / HTTP/1.9\nHost: a\n\n").version, Version::HTTP_11);
+        // The line may arrive in pieces, cut anywhere (also right after the version digit).
+        let full = b"GET / HTTP/1.5\r\nHost: a\r\n\r\n";
+        for cut in 0..full.len() {
+            let mut buf = BytesMut::from(&full[..cut]);
+            assert!(matches!(parse_request(&mut buf, &Limits::default()), Ok(Parsed::Partial)), "{cut}");
+        }
+        assert_eq!(ok(full).version, Version::HTTP_11);
+    }
+
+    /// RFC 9112 §3.2: the target's authority stands in for a missing Host; origin-form HTTP/1.1
+    /// without Host is refused; HTTP/1.0 may go without (the peer's name is added upstream).
+    #[test]
+    fn host_from_the_target_when_missing() {
+        let hosts = |h: &RequestHead| {
+            h.headers.get_all("host").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(hosts(&ok(b"GET http://h.test:8/p HTTP/1.1\r\n\r\n")), ["h.test:8"]);
+        assert_eq!(hosts(&ok(b"GET https://h.test/p HTTP/1.0\r\n\r\n")), ["h.test"]);
+        assert_eq!(hosts(&ok(b"OPTIONS http://h.test HTTP/1.1\r\n\r\n")), ["h.test"]);
+        assert_eq!(hosts(&ok(b"CONNECT h.test:443 HTTP/1.1\r\n\r\n")), ["h.test:443"]);
+        assert_eq!(hosts(&ok(b"CONNECT h.test:443 HTTP/1.0\r\n\r\n")), ["h.test:443"]);
+        assert_eq!(hosts(&ok(b"CONNECT h.test:443 HTTP/1.1\r\nHost: h.test:443\r\n\r\n")), ["h.test:443"]);
+        assert!(hosts(&ok(b"GET / HTTP/1.0\r\n\r\n")).is_empty());
+        assert!(hosts(&ok(b"OPTIONS * HTTP/1.0\r\n\r\n")).is_empty());
+        for raw in [
+            &b"GET / HTTP/1.1\r\n\r\n"[..],
+            b"OPTIONS * HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+        ] {
+            assert_eq!(status(raw), 400, "{:?}", String::from_utf8_lossy(raw));
+        }
+        for host in ["", "a b", "u@a", "a:-1", "[::1"] {
+            let raw = format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "1.0 Host {host:?}");
+        }
+    }
+
     #[test]
     #[rustfmt::skip]
     fn malformed_requests_get_exact_status() {
@@ -486,8 +591,17 @@ mod tests {
             (b"GET / HTTP/1.1\r\n\r\n", 400),                           // missing Host
             (b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 400),   // two Hosts on 1.0
             (b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400),            // fragment
-            (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
             (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/2.1\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/1.2\r\n\r\n", 400),                           // 1.x minor: Host needed
+            (b"GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400),             // two-digit minor
+            (b"GET / HTTP/1.\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.2 \r\nHost: a\r\n\r\n", 400),             // trailing space
+            (b"GET / HTTP/12\r\nHost: a\r\n\r\n", 400),
+            (b"GET / http/1.2\r\nHost: a\r\n\r\n", 400),
             (b"GET / FOO/1.1\r\nHost: a\r\n\r\n", 400),
             (b"GET /\r\n\r\n", 400),                                   // HTTP/0.9 style
             (b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),              // leading space
@@ -537,6 +651,21 @@ mod tests {
             let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
             assert_eq!(status(raw.as_bytes()), 400, "Host {host:?}");
         }
+    }
+
+    #[test]
+    fn underscore_fields_are_dropped_or_refused() {
+        let raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent_Length: 5\r\nX-A: 1\r\n\
+                    transfer_encoding: chunked\r\nX_A: 2\r\nContent-Length: 0\r\nx-a: 3\r\n\r\n";
+        let mut h = ok(raw).headers;
+        let mut refused = h.clone();
+        assert_eq!(strip_underscore_fields(&mut h, true), Ok(()));
+        let fields: Vec<_> = h.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())).collect();
+        assert_eq!(fields, [("host", "a"), ("x-a", "1"), ("x-a", "3"), ("content-length", "0")]);
+        assert_eq!(strip_underscore_fields(&mut refused, false).map_err(|e| e.status), Err(400));
+        let mut clean = ok(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n").headers;
+        assert_eq!(strip_underscore_fields(&mut clean, false), Ok(()));
+        assert_eq!(clean.len(), 2);
     }
 
     #[test]

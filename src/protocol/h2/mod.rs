@@ -8,6 +8,7 @@ use http::header::{HeaderName, CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE}
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderValue, Request, Response, Uri, Version};
 
+use super::h1::parse::valid_host_value;
 use super::h1::{H1Error, RequestHead, ResponseHead};
 
 /// HTTP/2 limits. Defaults follow `notes/http-hardening.md` §2: h2's raw defaults (unlimited
@@ -129,19 +130,26 @@ pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, H1Error>
             host = host.or(Some(value));
         }
     }
+    if hosts > 1 {
+        return Err(bad("repeated Host"));
+    }
+    // The HTTP/1 upstream reads Host as its routing key: it must be the valid `host[:port]` an
+    // HTTP/1 client would have had to send (the `http` crate lets userinfo, `:-1` ports or spaces
+    // in a Host value through). Neither field is allowed (RFC 9113 §8.3.1: no authority to convey),
+    // as for HTTP/1.0 without Host: the upstream request gets the peer's name.
     match (uri.authority(), host) {
         (Some(a), Some(h)) if !a.as_str().as_bytes().eq_ignore_ascii_case(h.as_bytes()) => {
             return Err(bad("Host differs from :authority"));
         }
         (Some(a), None) => {
+            if !valid_host_value(a.as_str().as_bytes()) {
+                return Err(bad("invalid :authority"));
+            }
             let v = HeaderValue::from_str(a.as_str()).map_err(|_| bad("invalid :authority"))?;
             headers.insert(HOST, v);
         }
-        (None, None) => return Err(bad("no :authority and no Host")),
+        (_, Some(h)) if !valid_host_value(h.as_bytes()) => return Err(bad("invalid Host")),
         _ => {}
-    }
-    if hosts > 1 {
-        return Err(bad("repeated Host"));
     }
     Ok(RequestHead { method, uri, version: Version::HTTP_2, headers })
 }
@@ -218,8 +226,22 @@ mod tests {
         assert!(request_head(parts("https://a.example/", &[("x", " padded")])).is_err());
         assert!(request_head(parts("https://a.example/", &[("x", "padded\t")])).is_err());
         assert!(request_head(parts("/", &[("host", "a.example"), ("host", "a.example")])).is_err());
-        assert!(request_head(parts("/", &[])).is_err());
         assert_eq!(request_head(parts("/", &[("host", "a.example")])).unwrap().headers[HOST], "a.example");
+        // No authority at all: no Host either (the upstream request gets the peer's).
+        assert!(!request_head(parts("/", &[])).unwrap().headers.contains_key(HOST));
+    }
+
+    #[test]
+    fn invalid_authority_or_host_is_refused() {
+        for a in ["u@a.example", "a.example:-1", "a.example:99999", "a.example:"] {
+            let e = request_head(parts(&format!("https://{a}/"), &[]));
+            assert_eq!(e.map(|_| ()).map_err(|e| e.status), Err(400), ":authority {a:?}");
+        }
+        for h in ["a b", "u@a", "a:-1", "a:", "[::1", "a/b", "a\\b"] {
+            let e = request_head(parts("/", &[("host", h)]));
+            assert_eq!(e.map(|_| ()).map_err(|e| e.status), Err(400), "Host {h:?}");
+        }
+        assert!(request_head(parts("https://[::1]:8443/", &[])).is_ok());
     }
 
     #[test]
