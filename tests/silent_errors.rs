@@ -21,14 +21,17 @@ use support::{eventually, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// Per logged request: the summary and the error the logging phase got.
+type Logs = Arc<Mutex<Vec<(Summary, Option<String>)>>>;
+
 /// How the hooks misbehave, chosen per request by the `x-mode` header.
 struct Hooks {
     peer: SocketAddr,
-    logs: Arc<Mutex<Vec<(Summary, Option<String>)>>>,
+    logs: Logs,
 }
 
 impl Hooks {
-    fn new(peer: SocketAddr) -> (Hooks, Arc<Mutex<Vec<(Summary, Option<String>)>>>) {
+    fn new(peer: SocketAddr) -> (Hooks, Logs) {
         let logs = Arc::new(Mutex::new(Vec::new()));
         (Hooks { peer, logs: logs.clone() }, logs)
     }
@@ -67,7 +70,7 @@ impl ProxyHttp for Hooks {
     }
 }
 
-fn start(peer: SocketAddr) -> (Proxy, Arc<Mutex<Vec<(Summary, Option<String>)>>>) {
+fn start(peer: SocketAddr) -> (Proxy, Logs) {
     let (h, logs) = Hooks::new(peer);
     let mut app = HttpProxy::new(h);
     app.options_mut().max_retries = 0;
@@ -243,4 +246,42 @@ async fn complete_response_is_not_an_error() {
     assert!(e.is_none() && sum.error.is_none(), "{e:?}");
     assert!(!sum.truncated);
     assert_eq!(sum.error_status, 0);
+}
+
+/// Status, content-length and body of one HTTP/2 request (prior knowledge, h2c).
+async fn h2_exchange(addr: SocketAddr, method: &str, uri: &str) -> (u16, Option<String>, Vec<u8>) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::builder().method(method).uri(uri).body(()).unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    let resp = resp.await.unwrap();
+    let status = resp.status().as_u16();
+    let len = resp.headers().get("content-length").map(|v| v.to_str().unwrap().to_string());
+    let mut body = resp.into_body();
+    let mut data = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        data.extend_from_slice(&chunk);
+    }
+    (status, len, data)
+}
+
+#[tokio::test]
+async fn http2_error_responses_name_their_status() {
+    let (p, _) = start(refused_addr().await);
+    let base = format!("http://{}", p.addr);
+    within(5, async {
+        let (status, len, body) = h2_exchange(p.addr, "GET", &format!("{base}/echo")).await;
+        assert_eq!((status, body.as_slice()), (502, page(502).as_bytes()));
+        assert_eq!(len, Some(page(502).len().to_string()));
+        // Refused before it becomes a session (no CONNECT on this service).
+        let (status, _, body) = h2_exchange(p.addr, "CONNECT", "a.test:443").await;
+        assert_eq!((status, body.as_slice()), (405, page(405).as_bytes()));
+        let (status, _, body) = h2_exchange(p.addr, "HEAD", &format!("{base}/echo")).await;
+        assert_eq!(status, 502);
+        assert!(body.is_empty());
+    })
+    .await;
 }

@@ -34,7 +34,9 @@ def wait_for(cond: Any, limit: float = 5.0) -> bool:
     return bool(cond())
 
 
-@pytest.mark.parametrize("bad,good", [("upstream_pear", "upstream_peer"), ("requestfilter", "request_filter"), ("Logging", "logging")])
+@pytest.mark.parametrize(
+    "bad,good", [("upstream_pear", "upstream_peer"), ("requestfilter", "request_filter"), ("Logging", "logging")]
+)
 def test_misspelled_hook_is_refused_at_registration(bad: str, good: str) -> None:
     Hooks = type("Hooks", (Proxy,), {bad: lambda self, s: None})
     svc = libproxy.Service("t")
@@ -153,3 +155,16 @@ def test_cut_response_is_truncated_in_the_summary(run_proxy: Any) -> None:
     sm, err = logged[0]
     assert (sm.status, sm.bytes_out, sm.truncated, sm.error_status) == (200, 500, True, 502)
     assert err is not None and err.startswith("response truncated (200 sent, 500 body bytes)")
+
+
+def test_no_upstream_peer_hook_is_500_and_warned(run_proxy: Any, caplog: Any) -> None:
+    class FilterOnly(Proxy):
+        def request_filter(self, s: libproxy.Session) -> None:
+            if s.path == "/local":
+                s.respond(200, None, "here\n")
+
+    with caplog.at_level(logging.WARNING, logger="libproxy"):
+        p = run_proxy(FilterOnly())
+        assert p.get("/local")[0] == 200
+        assert p.get("/x")[:3:2] == (500, b"500 Internal Server Error\n")
+        assert wait_for(lambda: "no upstream_peer callback is set" in caplog.text)
