@@ -142,6 +142,15 @@ async fn error_response_to_head_has_no_body() {
         let r = c.read_response().await.unwrap();
         assert_eq!(r.status, 502);
         assert_eq!(r.text(), page(502));
+        // Refused before it becomes a session (conflicting lengths): still no body for HEAD.
+        let mut c = Conn::connect(p.addr).await.unwrap();
+        c.send(b"HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+            .await
+            .unwrap();
+        let r = c.read_response_for_head().await.unwrap();
+        assert_eq!(r.status, 400);
+        assert_eq!(r.header("content-length"), None);
+        assert!(c.read_to_end().await.unwrap().is_empty(), "nothing after the head");
     })
     .await;
 }

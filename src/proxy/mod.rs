@@ -165,8 +165,11 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
 /// Writes an error page (no body for HEAD) that closes the connection.
 async fn send_error(conn: &mut H1Conn, status: u16, head_request: bool, timeout: Duration) {
     let (mut head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+    // Like every local answer to HEAD (see `send_local`): neither a body nor a length for one.
     let n = if head_request { 0 } else { body.len() };
-    head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+    if !head_request {
+        head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
     head.headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     conn.queue(|b| {
         encode_response_head(&head, b);
