@@ -297,7 +297,10 @@ typedef proxy_action (*proxy_phase_fn)(void *user, struct proxy_session *session
 //
 // What each action means per phase: CONTINUE goes on. RESPONDED is valid in early_request_filter
 // and request_filter (after `proxy_session_respond`; the upstream is skipped) and in fail_to_proxy
-// (the host's response replaces the error page). PENDING is valid in every phase except
+// (the host's response replaces the error page). A response set with `proxy_session_respond` is
+// sent even when the callback then returns CONTINUE (logged at PROXY_LOG_WARN); RESPONDED without
+// one fails the request with 500 (logged too), as does an upstream_peer that returns CONTINUE
+// without `proxy_session_set_peer`. PENDING is valid in every phase except
 // fail_to_connect, error_while_proxy, logging and request_end (which cannot wait: PENDING is an
 // ERROR there). ERROR fails the request: 500 before the response head, a cut connection after.
 // In fail_to_connect / error_while_proxy ERROR forbids a retry. Return values of logging and
@@ -411,6 +414,14 @@ typedef struct proxy_summary {
   uint32_t retries;
   // 1 when the last upstream connection came from the pool.
   uint32_t reused;
+  // 0 when the request succeeded; otherwise the status its error maps to (502 an upstream
+  // fault, 504 an upstream timeout, 4xx the client's, 500 the host's or ours), also when the
+  // client already got another `status` (see `truncated`). The reason is `proxy_session_error`.
+  uint32_t error_status;
+  // 1 when the response head went out but the response did not reach its end (the upstream
+  // cut its body, the client went away): the client got `status` with an incomplete body of
+  // `bytes_out` bytes. Log it as a failure, not as a `status`.
+  uint32_t truncated;
 } proxy_summary;
 
 // The phase a callback runs in (`proxy_session_phase`).
@@ -441,7 +452,8 @@ typedef uint32_t proxy_headers_kind;
 // The session has ended (or its pending deadline passed): nothing to resume.
 #define PROXY_GONE 7005
 
-// The session was already resumed.
+// Already done once: the session was already resumed, or already answered with
+// `proxy_session_respond`.
 #define PROXY_ALREADY 7006
 
 // A header name or value is not valid on the wire (CR, LF, NUL, bad token), or it is a framing
@@ -774,6 +786,9 @@ proxy_result proxy_session_set_response_status(const struct proxy_session *s, ui
 // body (Content-Length is set by the proxy). Everything is copied. Then return `PROXY_RESPONDED`
 // (or resume with it). Allowed in `early_request_filter`, `request_filter` and `fail_to_proxy`.
 // Nothing is stored when any header is invalid (HEADER_INVALID) or the status is out of range.
+// Once per request: a second call answers ALREADY and keeps the first response. A callback that
+// responds and then returns `PROXY_CONTINUE` still gets its response sent as given (the upstream
+// is skipped), with a warning in the server's log.
 proxy_result proxy_session_respond(const struct proxy_session *s,
                                    uint32_t status,
                                    const struct proxy_header *headers,

@@ -120,6 +120,11 @@ fn c_fail_closed() {
 }
 
 #[test]
+fn c_silent_errors() {
+    run_c_test("test_silent_errors");
+}
+
+#[test]
 fn c_thread_hooks() {
     run_c_test("test_thread_hooks");
 }

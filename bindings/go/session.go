@@ -401,7 +401,8 @@ func (s *Session) SetPeer(peer Peer) error {
 // Respond mirrors proxy_session_respond: answer locally with status (200..599), headers and
 // body (Content-Length is set by the proxy), then return Responded (or resume with it).
 // EarlyRequestFilter, RequestFilter and FailToProxy only. Nothing is stored when a header is
-// invalid.
+// invalid. Once per request: a second call is ErrAlready and the first response stands. A hook
+// that responds and then returns Continue still gets its response sent, with a warning logged.
 func (s *Session) Respond(status int, headers []Header, body []byte) error {
 	p, err := s.ptr()
 	if err != nil {
@@ -471,6 +472,12 @@ type Summary struct {
 	Total           time.Duration
 	Retries         int
 	Reused          bool
+	// ErrorStatus is 0 when the request succeeded, else the status its error maps to (502 for an
+	// upstream fault), even when the client already got another Status (see Truncated).
+	ErrorStatus int
+	// Truncated: the head went out but the response did not reach its end; the client got
+	// Status with an incomplete body of BytesOut bytes. Session.ErrorText says why.
+	Truncated bool
 }
 
 // Summary mirrors proxy_session_summary.
@@ -493,6 +500,8 @@ func (s *Session) Summary() (Summary, error) {
 		Total:           time.Duration(c.total_us) * time.Microsecond,
 		Retries:         int(c.retries),
 		Reused:          c.reused == 1,
+		ErrorStatus:     int(c.error_status),
+		Truncated:       c.truncated == 1,
 	}, nil
 }
 

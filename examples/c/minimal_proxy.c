@@ -33,9 +33,10 @@ static proxy_action pick_upstream(void *user, proxy_session *s) {
   return proxy_session_set_peer(s, &peer) == PROXY_OK ? PROXY_CONTINUE : PROXY_ERROR;
 }
 
-/* logging: one access-log line per request. */
+/* logging: one access-log line per request. A failed request says why; one whose response was
+ * cut short (head sent, body incomplete) says so instead of looking like a plain 200. */
 static proxy_action access_log(void *user, proxy_session *s) {
-  proxy_str method, path;
+  proxy_str method, path, error;
   proxy_summary sum;
   (void)user;
   memset(&sum, 0, sizeof sum);
@@ -43,9 +44,11 @@ static proxy_action access_log(void *user, proxy_session *s) {
   if (proxy_session_method(s, &method) != PROXY_OK || proxy_session_path(s, &path) != PROXY_OK ||
       proxy_session_summary(s, &sum) != PROXY_OK)
     return PROXY_CONTINUE;
-  printf("%.*s %.*s -> %u, %llu bytes, %llu us\n", (int)method.len, method.ptr, (int)path.len,
-         path.ptr, (unsigned)sum.status, (unsigned long long)sum.bytes_out,
-         (unsigned long long)sum.total_us);
+  if (proxy_session_error(s, &error) != PROXY_OK) error.len = 0;
+  printf("%.*s %.*s -> %u%s, %llu bytes, %llu us%s%.*s\n", (int)method.len, method.ptr,
+         (int)path.len, path.ptr, (unsigned)sum.status, sum.truncated ? " TRUNCATED" : "",
+         (unsigned long long)sum.bytes_out, (unsigned long long)sum.total_us,
+         error.len ? ", error: " : "", (int)error.len, error.len ? error.ptr : "");
   fflush(stdout);
   return PROXY_CONTINUE;
 }

@@ -19,10 +19,13 @@ class Config(libproxy.Proxy):
     def upstream_peer(self, s: libproxy.Session) -> None:
         s.set_peer(self.upstream)
 
-    # logging: one access-log line per request.
+    # logging: one access-log line per request. A failed request says why; one whose response
+    # was cut short (head sent, body incomplete) says so instead of looking like a plain 200.
     def logging(self, s: libproxy.Session) -> None:
         sum_ = s.summary()
-        print(f"{s.method} {s.path} -> {sum_.status}, {sum_.bytes_out} bytes, {sum_.total_us} us", flush=True)
+        cut = " TRUNCATED" if sum_.truncated else ""
+        err = f", error: {s.error}" if s.error else ""
+        print(f"{s.method} {s.path} -> {sum_.status}{cut}, {sum_.bytes_out} bytes, {sum_.total_us} us{err}", flush=True)
 
 
 class DemoOrigin(libproxy.Proxy):

@@ -32,22 +32,24 @@ impl ProxyHttp for Forward {
         Ok(self.peer.clone())
     }
 
-    fn logging(&self, session: &mut Session, e: Option<&proxy::error::Error>, _ctx: &mut ()) {
+    fn logging(&self, session: &mut Session, _e: Option<&proxy::error::Error>, _ctx: &mut ()) {
         if self.quiet {
             return;
         }
         let s = &session.summary;
         eprintln!(
-            "{} {} -> {} {} in={} out={} reused={} total={:?}{}",
+            "{} {} -> {} {}{} in={} out={} reused={} total={:?}{}",
             session.req.method,
             session.req.uri,
             s.peer.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             s.status,
+            if s.truncated { " TRUNCATED" } else { "" },
             s.bytes_in,
             s.bytes_out,
             s.reused,
             s.total,
-            e.map(|e| format!(" error: {e}")).unwrap_or_default()
+            // The summary's text, which says when a response was cut short.
+            s.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()
         );
     }
 }

@@ -40,7 +40,10 @@ pub type proxy_phase_fn =
 ///
 /// What each action means per phase: CONTINUE goes on. RESPONDED is valid in early_request_filter
 /// and request_filter (after `proxy_session_respond`; the upstream is skipped) and in fail_to_proxy
-/// (the host's response replaces the error page). PENDING is valid in every phase except
+/// (the host's response replaces the error page). A response set with `proxy_session_respond` is
+/// sent even when the callback then returns CONTINUE (logged at PROXY_LOG_WARN); RESPONDED without
+/// one fails the request with 500 (logged too), as does an upstream_peer that returns CONTINUE
+/// without `proxy_session_set_peer`. PENDING is valid in every phase except
 /// fail_to_connect, error_while_proxy, logging and request_end (which cannot wait: PENDING is an
 /// ERROR there). ERROR fails the request: 500 before the response head, a cut connection after.
 /// In fail_to_connect / error_while_proxy ERROR forbids a retry. Return values of logging and
@@ -169,6 +172,7 @@ enum Step {
 }
 
 /// How a crossing ended.
+#[derive(Clone, Copy)]
 enum Outcome {
     Action(proxy_action),
     Expired,
@@ -199,12 +203,52 @@ fn failed(phase: proxy_phase) -> Box<Error> {
         .with_cause("the host callback returned PROXY_ERROR (or an unknown action)")
 }
 
+/// A host mistake the proxy turns into a failed request: the error carries `cause`.
+fn misuse(phase: proxy_phase, cause: &'static str) -> Box<Error> {
+    Error::internal(phase_name(phase)).with_cause(cause)
+}
+
 fn expired(phase: proxy_phase) -> Box<Error> {
     Error::new(ErrorKind::PendingTimeout, ErrorSource::Internal, phase_name(phase))
         .with_cause("proxy_session_resume was not called before the service's pending deadline")
 }
 
 impl FfiHooks {
+    /// Reports a host mistake that decides what the client gets, with the request it hit: without
+    /// it the client sees a 500 (or an unexpected answer) that nothing explains.
+    fn warn(&self, session: &Session, phase: proxy_phase, what: &str) {
+        let r = &session.req;
+        self.shared.log(PROXY_LOG_WARN, &format!("{}: {what} ({} {})", phase_name(phase), r.method, r.uri));
+    }
+
+    /// What an answering phase's action means given whether the host set a response: `Ok(true)`
+    /// answer with it, `Ok(false)` go on, or the request fails. A response set and then CONTINUE
+    /// is sent anyway: dropping it would forward a request the host meant to stop (an auth
+    /// filter that answered 401 and returned the wrong action).
+    fn answered(&self, session: &Session, phase: proxy_phase, out: Outcome) -> Result<bool> {
+        let responded = session.has_local_response();
+        match out {
+            Outcome::Action(PROXY_CONTINUE) if responded => {
+                self.warn(
+                    session,
+                    phase,
+                    "returned PROXY_CONTINUE after proxy_session_respond: sending that response \
+                     (return PROXY_RESPONDED)",
+                );
+                Ok(true)
+            }
+            Outcome::Action(PROXY_CONTINUE) => Ok(false),
+            Outcome::Action(PROXY_RESPONDED) if responded => Ok(true),
+            Outcome::Action(PROXY_RESPONDED) => {
+                let cause = "returned PROXY_RESPONDED without proxy_session_respond: no response to send, failing the request";
+                self.warn(session, phase, cause);
+                Err(misuse(phase, cause))
+            }
+            Outcome::Action(_) => Err(failed(phase)),
+            Outcome::Expired => Err(expired(phase)),
+        }
+    }
+
     /// Calls `f` for `phase`; returns at once unless it answers PENDING (then only when
     /// `may_wait`), in which case the result tells the caller to wait.
     fn call(
@@ -385,15 +429,9 @@ impl ProxyHttp for FfiHooks {
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<()> {
         let Some(f) = self.cbs.early_request_filter else { return Ok(()) };
         let phase = PROXY_PHASE_EARLY_REQUEST_FILTER;
-        match self.cross(ctx, f, phase, session, Extra::None).await.0 {
-            Outcome::Action(PROXY_CONTINUE) => Ok(()),
-            Outcome::Action(PROXY_RESPONDED) => {
-                ctx.responded_early = true;
-                Ok(())
-            }
-            Outcome::Action(_) => Err(failed(phase)),
-            Outcome::Expired => Err(expired(phase)),
-        }
+        let out = self.cross(ctx, f, phase, session, Extra::None).await.0;
+        ctx.responded_early = self.answered(session, phase, out)?;
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<bool> {
@@ -402,24 +440,24 @@ impl ProxyHttp for FfiHooks {
         }
         let Some(f) = self.cbs.request_filter else { return Ok(false) };
         let phase = PROXY_PHASE_REQUEST_FILTER;
-        match self.cross(ctx, f, phase, session, Extra::None).await.0 {
-            Outcome::Action(PROXY_CONTINUE) => Ok(false),
-            // Without a proxy_session_respond the core answers 500: fail closed.
-            Outcome::Action(PROXY_RESPONDED) => Ok(true),
-            Outcome::Action(_) => Err(failed(phase)),
-            Outcome::Expired => Err(expired(phase)),
-        }
+        let out = self.cross(ctx, f, phase, session, Extra::None).await.0;
+        self.answered(session, phase, out)
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<HttpPeer> {
         let phase = PROXY_PHASE_UPSTREAM_PEER;
         let Some(f) = self.cbs.upstream_peer else {
-            return Err(Error::internal("upstream_peer").with_cause("no upstream_peer callback is set"));
+            let cause = "no upstream_peer callback is set, so no request can be forwarded: answering 500";
+            self.warn(session, phase, cause);
+            return Err(misuse(phase, cause));
         };
         match self.cross(ctx, f, phase, session, Extra::None).await {
             (Outcome::Action(PROXY_CONTINUE), Some(peer)) => Ok(peer),
-            (Outcome::Action(PROXY_CONTINUE), None) => Err(Error::internal("upstream_peer")
-                .with_cause("the callback did not call proxy_session_set_peer")),
+            (Outcome::Action(PROXY_CONTINUE), None) => {
+                let cause = "returned PROXY_CONTINUE without proxy_session_set_peer: answering 500";
+                self.warn(session, phase, cause);
+                Err(misuse(phase, cause))
+            }
             (Outcome::Action(_), _) => Err(failed(phase)),
             (Outcome::Expired, _) => Err(expired(phase)),
         }
@@ -531,11 +569,17 @@ impl ProxyHttp for FfiHooks {
         let Some(f) = self.cbs.fail_to_proxy else { return status };
         let phase = PROXY_PHASE_FAIL_TO_PROXY;
         let extra = Extra::Failure { error: e.to_string(), retry: false };
-        match self.cross(ctx, f, phase, session, extra).await.0 {
-            Outcome::Action(PROXY_CONTINUE | PROXY_RESPONDED) => status,
-            _ => {
+        let out = self.cross(ctx, f, phase, session, extra).await.0;
+        match self.answered(session, phase, out) {
+            Ok(_) => status,
+            Err(_) => {
+                // The error page stands in for whatever the host left.
                 session.local_response = None;
-                500
+                if matches!(out, Outcome::Action(PROXY_RESPONDED)) {
+                    status
+                } else {
+                    500
+                }
             }
         }
     }

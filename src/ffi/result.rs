@@ -21,7 +21,8 @@ pub const PROXY_IO: proxy_result = 7003;
 pub const PROXY_WRONG_PHASE: proxy_result = 7004;
 /// The session has ended (or its pending deadline passed): nothing to resume.
 pub const PROXY_GONE: proxy_result = 7005;
-/// The session was already resumed.
+/// Already done once: the session was already resumed, or already answered with
+/// `proxy_session_respond`.
 pub const PROXY_ALREADY: proxy_result = 7006;
 /// A header name or value is not valid on the wire (CR, LF, NUL, bad token), or it is a framing
 /// header the proxy manages itself (Content-Length, Transfer-Encoding). Nothing was changed.
@@ -117,7 +118,7 @@ pub extern "C" fn proxy_result_message(code: proxy_result) -> *const c_char {
             PROXY_IO => "operating system error\0",
             PROXY_WRONG_PHASE => "not available in this phase\0",
             PROXY_GONE => "the session has ended\0",
-            PROXY_ALREADY => "the session was already resumed\0",
+            PROXY_ALREADY => "already done (the session was already resumed or answered)\0",
             PROXY_HEADER_INVALID => "invalid or forbidden header name or value\0",
             PROXY_NOT_FOUND => "not found\0",
             PROXY_BUSY => "refused from inside a callback\0",

@@ -80,6 +80,9 @@ pub extern "C" fn proxy_session_set_response_status(s: *const proxy_session, sta
 /// body (Content-Length is set by the proxy). Everything is copied. Then return `PROXY_RESPONDED`
 /// (or resume with it). Allowed in `early_request_filter`, `request_filter` and `fail_to_proxy`.
 /// Nothing is stored when any header is invalid (HEADER_INVALID) or the status is out of range.
+/// Once per request: a second call answers ALREADY and keeps the first response. A callback that
+/// responds and then returns `PROXY_CONTINUE` still gets its response sent as given (the upstream
+/// is skipped), with a warning in the server's log.
 #[no_mangle]
 pub extern "C" fn proxy_session_respond(
     s: *const proxy_session,
@@ -114,7 +117,13 @@ pub extern "C" fn proxy_session_respond(
         };
         try_res!(s.with(|a| match a.phase {
             PROXY_PHASE_EARLY_REQUEST_FILTER | PROXY_PHASE_REQUEST_FILTER | PROXY_PHASE_FAIL_TO_PROXY => {
-                a.session_mut()?.respond(head, body);
+                let session = a.session_mut()?;
+                // Silently replacing the first answer would hide a host bug (two code paths
+                // answering one request); the first one stands.
+                if session.has_local_response() {
+                    return Err(PROXY_ALREADY);
+                }
+                session.respond(head, body);
                 Ok(())
             }
             _ => Err(PROXY_WRONG_PHASE),
@@ -259,6 +268,8 @@ pub extern "C" fn proxy_session_summary(s: *const proxy_session, out: *mut proxy
                 total_us: m.total.as_micros() as u64,
                 retries: m.retries as u32,
                 reused: m.reused as u32,
+                error_status: m.error_status as u32,
+                truncated: m.truncated as u32,
             })
         });
         let v = try_res!(r);

@@ -241,6 +241,14 @@ pub struct proxy_summary {
     pub retries: u32,
     /// 1 when the last upstream connection came from the pool.
     pub reused: u32,
+    /// 0 when the request succeeded; otherwise the status its error maps to (502 an upstream
+    /// fault, 504 an upstream timeout, 4xx the client's, 500 the host's or ours), also when the
+    /// client already got another `status` (see `truncated`). The reason is `proxy_session_error`.
+    pub error_status: u32,
+    /// 1 when the response head went out but the response did not reach its end (the upstream
+    /// cut its body, the client went away): the client got `status` with an incomplete body of
+    /// `bytes_out` bytes. Log it as a failure, not as a `status`.
+    pub truncated: u32,
 }
 
 /// A NUL-terminated configuration string (address, path, name) as UTF-8.

@@ -9,7 +9,7 @@ use h2::RecvStream;
 use http::{Method, Response, StatusCode};
 
 use super::downstream::Downstream;
-use super::{underscore_fields, HttpProxy, ProxyHttp, Session};
+use super::{error_page, underscore_fields, HttpProxy, ProxyHttp, Session};
 use crate::protocol::h1::framing::{declared_length, set_content_length};
 use crate::protocol::h1::BodyFraming;
 use crate::protocol::h2::request_head;
@@ -25,15 +25,16 @@ impl<H: ProxyHttp> HttpProxy<H> {
         shutdown: &ShutdownWatch,
     ) {
         let (parts, body) = req.into_parts();
+        let head_request = parts.method == Method::HEAD;
         let mut head = match request_head(parts) {
             Ok(h) => h,
-            Err(e) => return reject(&mut respond, e.status),
+            Err(e) => return reject(&mut respond, e.status, head_request),
         };
         if head.method == Method::CONNECT && !self.server.allow_connect {
-            return reject(&mut respond, 405);
+            return reject(&mut respond, 405, false);
         }
         if let Err(e) = underscore_fields(self.server.underscore_fields, &mut head.headers) {
-            return reject(&mut respond, e.status);
+            return reject(&mut respond, e.status, head_request);
         }
         // h2 has already checked Content-Length against the DATA frames it announces, and that
         // all its values are one number; `03` and `3` still go upstream as one canonical value.
@@ -55,9 +56,18 @@ impl<H: ProxyHttp> HttpProxy<H> {
     }
 }
 
-/// Answers a stream we will not process with an empty response.
-fn reject(respond: &mut SendResponse<Bytes>, status: u16) {
+/// Answers a stream we will not process with an error page (no body for HEAD).
+fn reject(respond: &mut SendResponse<Bytes>, status: u16, head_request: bool) {
+    let (head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
     let mut resp = Response::new(());
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    let _ = respond.send_response(resp, true);
+    *resp.status_mut() = head.status;
+    *resp.headers_mut() = head.headers;
+    if head_request {
+        let _ = respond.send_response(resp, true);
+        return;
+    }
+    resp.headers_mut().insert(http::header::CONTENT_LENGTH, body.len().into());
+    if let Ok(mut send) = respond.send_response(resp, false) {
+        let _ = send.send_data(body, true);
+    }
 }

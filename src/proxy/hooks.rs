@@ -43,7 +43,8 @@ pub trait ProxyHttp: Send + Sync + 'static {
     }
 
     /// May answer by itself: call [`Session::respond`] and return `Ok(true)`; the upstream is then
-    /// never contacted.
+    /// never contacted. A response set here is sent even if the filter returns `Ok(false)`;
+    /// `Ok(true)` without one fails the request (500, the cause in the logging phase's error).
     fn request_filter(
         &self,
         _session: &mut Session,

@@ -131,24 +131,24 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
                 Err(e) => {
                     // Nothing of a bad head is forwarded, and the connection is out of sync: answer, close.
                     if e.kind != ErrorKind::ConnectionClosed {
-                        send_error(&mut conn, e.status(), opts.write_timeout).await;
+                        send_error(&mut conn, e.status(), false, opts.write_timeout).await;
                     }
                     return None;
                 }
             };
         if let Err(e) = underscore_fields(opts.underscore_fields, &mut head.headers) {
-            send_error(&mut conn, e.status, opts.write_timeout).await;
+            send_error(&mut conn, e.status, head.method == Method::HEAD, opts.write_timeout).await;
             return None;
         }
         let framing = match canonical_request_framing(&mut head) {
             Ok(f) => f,
             Err(e) => {
-                send_error(&mut conn, e.status, opts.write_timeout).await;
+                send_error(&mut conn, e.status, head.method == Method::HEAD, opts.write_timeout).await;
                 return None;
             }
         };
         if head.method == Method::CONNECT && !opts.allow_connect {
-            send_error(&mut conn, 405, opts.write_timeout).await;
+            send_error(&mut conn, 405, false, opts.write_timeout).await;
             return None;
         }
         let keepalive = request_keep_alive(&head) && !shutdown.is_shutting_down();
@@ -179,14 +179,31 @@ pub(crate) fn underscore_fields(
     }
 }
 
-/// Writes a bare error response that closes the connection.
-async fn send_error(conn: &mut H1Conn, status: u16, timeout: Duration) {
-    let mut head = ResponseHead::new(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
-    head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
+/// Writes an error page (no body for HEAD) that closes the connection.
+async fn send_error(conn: &mut H1Conn, status: u16, head_request: bool, timeout: Duration) {
+    let (mut head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+    // Like every local answer to HEAD (see `send_local`): neither a body nor a length for one.
+    let n = if head_request { 0 } else { body.len() };
+    if !head_request {
+        head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
     head.headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    conn.queue(|b| encode_response_head(&head, b));
+    conn.queue(|b| {
+        encode_response_head(&head, b);
+        b.extend_from_slice(&body[..n]);
+    });
     let _ = conn.flush(Some(timeout)).await;
     conn.shutdown().await;
+}
+
+/// An error response the proxy makes itself: a one-line text body naming the status, so a client
+/// (or someone with curl) sees which failure it got instead of an empty page. The framing is left
+/// to the sender (no body for HEAD).
+pub(crate) fn error_page(status: StatusCode) -> (ResponseHead, Bytes) {
+    let mut head = ResponseHead::new(status);
+    head.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    let body = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
+    (head, Bytes::from(body))
 }
 
 /// Keeps up to `limit` request body bytes for a retry; drops the copy once it grows past that.

@@ -13,7 +13,7 @@ use super::catch_unwind::{call_sync, CatchUnwind};
 use super::downstream::{BodyHint, Downstream};
 use super::exchange::{paced, Outcome};
 use super::upstream_session::UpstreamSession;
-use super::{hook_panic, HttpProxy, ProxyHttp, Session};
+use super::{error_page, hook_panic, HttpProxy, ProxyHttp, Session};
 use crate::connector::Connection;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::framing::{expects_continue, is_upgrade_request};
@@ -33,6 +33,8 @@ impl<H: ProxyHttp> HttpProxy<H> {
             let fut = pin!(self.run_phases(session, ds, &mut ctx, shutdown));
             CatchUnwind(fut).await.unwrap_or_else(|_| Err(hook_panic()))
         };
+        // Whether the failure came after the head went out: the error page sets `head_sent` too.
+        let cut = result.is_err() && session.head_sent;
         let (reuse, e) = match result {
             Ok(reuse) => (reuse, None),
             Err(e) => (self.fail(session, ds, &e, &mut ctx).await, Some(e)),
@@ -40,7 +42,17 @@ impl<H: ProxyHttp> HttpProxy<H> {
         session.summary.total = session.start.elapsed();
         session.summary.bytes_in += ds.body_bytes();
         if let Some(e) = &e {
-            session.summary.error = Some(e.to_string());
+            let m = &mut session.summary;
+            m.error_status = e.status();
+            // A failure after the head went out is invisible in the status: the client saw a 200
+            // (say) and a short body. The summary says so, so an access log line built from it
+            // does not read like a success.
+            m.truncated = cut;
+            m.error = Some(if m.truncated {
+                format!("response truncated ({} sent, {} body bytes): {e}", m.status, m.bytes_out)
+            } else {
+                e.to_string()
+            });
         }
         // A panicking logger loses its own log line, nothing else.
         let _ = call_sync(|| self.hooks.logging(session, e.as_deref(), &mut ctx));
@@ -66,7 +78,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let (head, body) = match session.local_response.take() {
             Some(r) => r,
             None => match StatusCode::from_u16(status) {
-                Ok(s) if status >= 400 => (ResponseHead::new(s), Bytes::new()),
+                Ok(s) if status >= 400 => error_page(s),
                 // 0 or nonsense: drop the connection without an answer.
                 _ => return false,
             },
@@ -108,11 +120,15 @@ impl<H: ProxyHttp> HttpProxy<H> {
         shutdown: &ShutdownWatch,
     ) -> Result<bool> {
         self.hooks.early_request_filter(session, ctx).await?;
-        if self.hooks.request_filter(session, ctx).await? {
-            let (head, body) = session
-                .local_response
-                .take()
-                .unwrap_or_else(|| (ResponseHead::new(StatusCode::INTERNAL_SERVER_ERROR), Bytes::new()));
+        // A response the filter set is sent even when it returned Ok(false): forwarding a request
+        // the hook meant to answer (an auth check's 401) would be the worse mistake.
+        if self.hooks.request_filter(session, ctx).await? || session.has_local_response() {
+            // Answering without an answer is the hook's bug: fail the request (500, logged with
+            // this cause) rather than send an empty 500 nobody can explain.
+            let (head, body) = session.local_response.take().ok_or_else(|| {
+                Error::internal("request_filter")
+                    .with_cause("it answered (Ok(true)) without Session::respond")
+            })?;
             // Announce the close when the unread body will not be drained: the client waits for
             // a 100 that will not come, or the body is longer than we are willing to discard.
             let unread = !ds.body_done();

@@ -30,8 +30,16 @@ pub struct Summary {
     pub total: Duration,
     /// Attempts beyond the first.
     pub retries: usize,
-    /// The error, as text, if the request failed.
+    /// The error, as text, if the request failed. When the response was already under way it
+    /// starts with "response truncated" and says what the client got.
     pub error: Option<String>,
+    /// The status the error maps to (see [`crate::error::Error::status`]), 0 if the request did
+    /// not fail. Differs from `status` when the error came after the head went out.
+    pub error_status: u16,
+    /// The response head went downstream but the response did not reach its end (the upstream
+    /// cut its body, the client went away, a body filter failed): the client got `status` with an
+    /// incomplete body of `bytes_out` bytes.
+    pub truncated: bool,
 }
 
 /// The request being proxied.

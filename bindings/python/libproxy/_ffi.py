@@ -217,6 +217,8 @@ class proxy_summary(Structure):
         ("total_us", c_uint64),
         ("retries", c_uint32),
         ("reused", c_uint32),
+        ("error_status", c_uint32),
+        ("truncated", c_uint32),
     ]
 
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import sys
 import threading
@@ -99,6 +100,29 @@ _slab_lock = threading.Lock()
 _slab_next = 1
 
 
+def _check_names(hooks: Any) -> None:
+    """Refuses a hook object with a method named like a phase but not quite (``upstream_pear``,
+    ``requestfilter``): that method would never be called, and the request would fail with a 500
+    (or pass unfiltered) with nothing to say why. Other helper methods are left alone."""
+    known = set(_ffi.PHASES)
+    own = set()
+    for klass in type(hooks).__mro__:
+        if klass in (Proxy, object):
+            continue
+        own.update(n for n, v in vars(klass).items() if callable(v) and not n.startswith("_"))
+    try:
+        own.update(n for n, v in vars(hooks).items() if callable(v) and not n.startswith("_"))
+    except TypeError:
+        pass  # no instance __dict__ (__slots__)
+    for name in sorted(own - known):
+        close = difflib.get_close_matches(name.lower(), _ffi.PHASES, n=1, cutoff=0.85)
+        if close:
+            raise ValueError(
+                f"{type(hooks).__name__}.{name} is not a libproxy hook and would never be called; "
+                f"did you mean {close[0]!r}? (hooks: {', '.join(_ffi.PHASES)})"
+            )
+
+
 class _Binding:
     """What ``proxy_http_callbacks.user`` (a slab key) stands for: the hook object, its methods
     per phase, and the server that owns the service once it was added."""
@@ -107,6 +131,7 @@ class _Binding:
 
     def __init__(self, hooks: Any) -> None:
         global _slab_next
+        _check_names(hooks)
         self.hooks = hooks
         fns: List[Optional[Callable[[Session], Any]]] = []
         for i, name in enumerate(_ffi.PHASES):

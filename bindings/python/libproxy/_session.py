@@ -34,6 +34,12 @@ class Summary:
     total_us: int
     retries: int
     reused: bool
+    #: 0 when the request succeeded, else the status its error maps to (502 for an upstream
+    #: fault), even when the client already got another ``status`` (see ``truncated``).
+    error_status: int = 0
+    #: The head went out but the response did not reach its end: the client got ``status`` with
+    #: an incomplete body of ``bytes_out`` bytes. :attr:`Session.error` says why.
+    truncated: bool = False
 
 
 class Headers:
@@ -294,7 +300,10 @@ class Session:
     def respond(self, status: int, headers: HeaderList = None, body: StrOrBytes = b"") -> None:
         """Answers the request locally (``early_request_filter``, ``request_filter``,
         ``fail_to_proxy``, or while deferred). A hook that then returns ``None`` answers
-        RESPONDED. ``body`` as ``str`` is UTF-8 encoded; Content-Length is set by the proxy."""
+        RESPONDED (one that returns ``Action.CONTINUE`` gets the response sent anyway, with a
+        warning in the ``"libproxy"`` log). ``body`` as ``str`` is UTF-8 encoded; Content-Length
+        is set by the proxy. Once per request: a second call raises ``ProxyError`` (``ALREADY``)
+        and the first response stands."""
         pairs = list(headers.items() if isinstance(headers, Mapping) else headers or ())
         arr = (_ffi.proxy_header_in * len(pairs))()
         for i, (k, v) in enumerate(pairs):
@@ -378,6 +387,8 @@ class Session:
             s.total_us,
             s.retries,
             bool(s.reused),
+            s.error_status,
+            bool(s.truncated),
         )
 
     def defer(self) -> "Deferred":

@@ -36,7 +36,8 @@ func (cfg *config) UpstreamPeer(s *proxy.Session) proxy.Action {
 	return proxy.Continue
 }
 
-// Logging: one access-log line per request.
+// Logging: one access-log line per request. A failed request says why; one whose response was
+// cut short (head sent, body incomplete) says so instead of looking like a plain 200.
 func (cfg *config) Logging(s *proxy.Session) {
 	method, err1 := s.Method()
 	path, err2 := s.Path()
@@ -44,8 +45,15 @@ func (cfg *config) Logging(s *proxy.Session) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return
 	}
-	fmt.Printf("%s %s -> %d, %d bytes, %d us\n", method, path, sum.Status, sum.BytesOut,
-		sum.Total.Microseconds())
+	cut, reason := "", ""
+	if sum.Truncated {
+		cut = " TRUNCATED"
+	}
+	if e, err := s.ErrorText(); err == nil {
+		reason = ", error: " + e
+	}
+	fmt.Printf("%s %s -> %d%s, %d bytes, %d us%s\n", method, path, sum.Status, cut, sum.BytesOut,
+		sum.Total.Microseconds(), reason)
 }
 
 // demoOrigin's RequestFilter: answer every request here.

@@ -262,8 +262,13 @@ impl H1Conn {
                     reader.state = ReadState::Done;
                     return Ok(None);
                 }
-                return Err(Error::new(ErrorKind::ConnectionClosed, self.side, BODY_CTX)
-                    .with_cause("EOF before the end of the body"));
+                let cause = match &reader.state {
+                    ReadState::Length(left) => {
+                        format!("EOF after {} body bytes, {left} short of the Content-Length", reader.bytes)
+                    }
+                    _ => format!("EOF inside a chunked body after {} bytes", reader.bytes),
+                };
+                return Err(Error::new(ErrorKind::ConnectionClosed, self.side, BODY_CTX).with_cause(cause));
             }
         }
     }
