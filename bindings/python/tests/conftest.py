@@ -108,7 +108,7 @@ def certs(tmp_path_factory: Any) -> Certs:
     import shutil
 
     if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl CLI to generate test certificates")
+        pytest.fail("the openssl CLI is required to generate test certificates (apt-get install openssl)")
     d = tmp_path_factory.mktemp("certs")
     c = Certs(d)
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]

@@ -8,7 +8,6 @@ import http.client
 import json
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -612,7 +611,7 @@ def test_1000_concurrent_requests_asyncio(run_proxy: Any, origin: str) -> None:
 
 
 def test_httpx_client(run_proxy: Any, origin: str) -> None:
-    httpx = pytest.importorskip("httpx")
+    import httpx
 
     class AsyncConcurrent(Concurrent):
         async def request_filter(self, s):  # type: ignore[no-untyped-def]
@@ -754,7 +753,6 @@ def test_missing_library_error_says_what_to_do(tmp_path: Path) -> None:
     assert "ImportError" in r.stderr and "LIBPROXY_PATH" in r.stderr and "cargo build --release" in r.stderr
 
 
-@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 def test_abi_major_mismatch_is_refused(tmp_path: Path) -> None:
     src = tmp_path / "fake.c"
     src.write_text("unsigned proxy_abi_version(void) { return (1u << 16) | 0; }\n")

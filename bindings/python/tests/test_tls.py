@@ -136,8 +136,8 @@ def test_tls_endpoint_client_auth(start: Any, origin: str, certs: Any) -> None:
 
 
 def test_tls_endpoint_http2_with_httpx(start: Any, origin: str, certs: Any) -> None:
-    httpx = pytest.importorskip("httpx")
-    pytest.importorskip("h2")
+    import httpx
+    import h2  # noqa: F401  (httpx needs it for HTTP/2)
     hooks = Recorder(Peer(origin))
     p = start(hooks, tls=TlsSettings(cert=certs.server, key=certs.server_key))
     with httpx.Client(http2=True, verify=client_ctx(certs), timeout=10) as c:
@@ -151,8 +151,8 @@ def test_tls_endpoint_http2_with_httpx(start: Any, origin: str, certs: Any) -> N
 
 
 def test_h2c_prior_knowledge_version(start: Any, origin: str) -> None:
-    httpx = pytest.importorskip("httpx")
-    pytest.importorskip("h2")
+    import httpx
+    import h2  # noqa: F401  (httpx needs it for HTTP/2)
     hooks = Recorder(Peer(origin))
     p = start(hooks)
     with httpx.Client(http1=False, http2=True, timeout=10) as c:
@@ -164,8 +164,8 @@ def test_h2c_prior_knowledge_version(start: Any, origin: str) -> None:
 
 
 def test_h2_only_refuses_http1(start: Any, origin: str) -> None:
-    httpx = pytest.importorskip("httpx")
-    pytest.importorskip("h2")
+    import httpx
+    import h2  # noqa: F401  (httpx needs it for HTTP/2)
     p = start(Recorder(Peer(origin)), h2_only=True)
     with httpx.Client(http1=False, http2=True, timeout=10) as c:
         assert c.get(f"http://127.0.0.1:{p.port}/").status_code == 200
