@@ -171,7 +171,8 @@ async fn graceful_shutdown_lets_in_flight_request_finish_and_stops_accepting() {
         let closed = c.closed_within(Duration::from_secs(1)).await;
         (r, closed)
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The origin has the request (and answers 800 ms later): it is in flight.
+    assert!(eventually(|| origin.requests() == 1).await, "the request did not reach the origin");
     let shut = shutdown_in_background(handle, Duration::from_secs(5));
 
     // The listener goes away as soon as the graceful shutdown starts.

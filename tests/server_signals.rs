@@ -4,13 +4,13 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::client::Conn;
 use support::origin::Origin;
-use support::within;
+use support::{eventually, within};
 
 fn example_binary() -> PathBuf {
     // target/<profile>/deps/<test> → target/<profile>/examples/rust_proxy
@@ -29,9 +29,9 @@ fn free_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
-async fn start(upstream: SocketAddr) -> (Child, SocketAddr) {
+async fn start(bin: &Path, upstream: SocketAddr) -> (Child, SocketAddr) {
     let addr = free_port();
-    let child = Command::new(example_binary())
+    let child = Command::new(bin)
         .args([addr.to_string(), upstream.to_string()])
         .env("PROXY_QUIET", "1")
         .stdout(Stdio::null())
@@ -64,12 +64,15 @@ async fn wait_exit(child: &mut Child, within_secs: u64) -> std::process::ExitSta
 
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish() {
+    // Building the example can take longer than the whole test may (under load): not inside `within`.
+    let bin = example_binary();
     within(30, async {
         let origin = Origin::start().await;
-        let (mut child, addr) = start(origin.addr).await;
+        let (mut child, addr) = start(&bin, origin.addr).await;
         let mut c = Conn::connect(addr).await.unwrap();
         c.send(b"GET /delay/800 HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The origin has the request (and answers 800 ms later): it is in flight.
+        assert!(eventually(|| origin.requests() == 1).await, "the request did not reach the origin");
         signal(&child, libc::SIGTERM);
         let r = c.read_response().await.unwrap();
         assert_eq!(r.status, 200);
@@ -83,12 +86,13 @@ async fn sigterm_lets_in_flight_requests_finish() {
 
 #[tokio::test]
 async fn sigint_stops_at_once() {
+    let bin = example_binary();
     within(30, async {
         let origin = Origin::start().await;
-        let (mut child, addr) = start(origin.addr).await;
+        let (mut child, addr) = start(&bin, origin.addr).await;
         let mut c = Conn::connect(addr).await.unwrap();
         c.send(b"GET /hang HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(eventually(|| origin.requests() == 1).await, "the request did not reach the origin");
         let t = Instant::now();
         signal(&child, libc::SIGINT);
         let status = wait_exit(&mut child, 5).await;

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -820,7 +821,17 @@ func TestThousandConcurrentRequests(t *testing.T) {
 }
 
 func TestRunUntilCancelled(t *testing.T) {
-	o := newOrigin(t, "o1")
+	// The origin reports when the slow request has reached it, so the shutdown starts while that
+	// request is known to be in flight.
+	arrived := make(chan struct{}, 1)
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
+			time.Sleep(300 * time.Millisecond) // still answering when the shutdown begins
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer o.Close()
 	srv, err := proxy.NewServer()
 	must(t, err)
 	defer srv.Close()
@@ -838,8 +849,12 @@ func TestRunUntilCancelled(t *testing.T) {
 	eventually(t, "server up", func() bool { r, err := doErr("GET", base+"/echo", nil, ""); return err == nil && r.status == 200 })
 	// An in-flight request finishes during the graceful shutdown.
 	slow := make(chan response, 1)
-	go func() { r, _ := doErr("GET", base+"/slow/300", nil, ""); slow <- r }()
-	time.Sleep(100 * time.Millisecond)
+	go func() { r, _ := doErr("GET", base+"/slow", nil, ""); slow <- r }()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow request did not reach the origin")
+	}
 	cancel()
 	select {
 	case err := <-done:

@@ -40,6 +40,7 @@ const MAX_HEAD: usize = 1024 * 1024;
 struct State {
     accepts: AtomicUsize,
     requests: AtomicUsize,
+    closes: AtomicUsize,
     received: Mutex<Vec<Vec<u8>>>,
 }
 
@@ -70,7 +71,7 @@ impl Origin {
                 };
                 let _ = stream.set_nodelay(true);
                 let serial = st.accepts.fetch_add(1, Ordering::SeqCst) + 1;
-                conns.spawn(serve(stream, serial, st.clone()));
+                conns.spawn(serve_counting_close(stream, serial, st.clone()));
                 while conns.try_join_next().is_some() {}
             }
         });
@@ -92,7 +93,7 @@ impl Origin {
                     continue;
                 };
                 let serial = st.accepts.fetch_add(1, Ordering::SeqCst) + 1;
-                conns.spawn(serve(stream, serial, st.clone()));
+                conns.spawn(serve_counting_close(stream, serial, st.clone()));
                 while conns.try_join_next().is_some() {}
             }
         });
@@ -102,6 +103,11 @@ impl Origin {
     /// Connections accepted so far.
     pub fn accepts(&self) -> usize {
         self.state.accepts.load(Ordering::SeqCst)
+    }
+
+    /// Connections this origin has finished with (closed its end, or seen the peer close).
+    pub fn closes(&self) -> usize {
+        self.state.closes.load(Ordering::SeqCst)
     }
 
     /// Requests whose head and body were completely received.
@@ -159,7 +165,10 @@ pub fn blackhole_listener() -> (std::net::TcpListener, SocketAddr) {
             Err(_) => return (listener, addr),
         }
     }
-    panic!("could not fill the accept queue of {addr}");
+    panic!(
+        "could not fill the accept queue of {addr}: this kernel completes every loopback connect \
+         to a full accept queue, so no connect timeout can be produced"
+    );
 }
 
 struct Request {
@@ -200,6 +209,16 @@ enum Next {
     Hang,
     /// The route consumed the connection (upgrade).
     Done,
+}
+
+async fn serve_counting_close<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    serial: usize,
+    state: Arc<State>,
+) {
+    serve(stream, serial, state.clone()).await;
+    // `serve` has dropped the stream: the socket is closed when this is counted.
+    state.closes.fetch_add(1, Ordering::SeqCst);
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, serial: usize, state: Arc<State>) {
