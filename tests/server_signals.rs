@@ -3,48 +3,13 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use support::client::Conn;
+use support::example::{self, Options};
 use support::origin::Origin;
 use support::{eventually, within};
-
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/<test> → target/<profile>/examples/rust_proxy
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let bin = profile_dir.join("examples").join("rust_proxy");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "--example", "rust_proxy"]).status().unwrap();
-        assert!(status.success(), "building the example failed");
-    }
-    bin
-}
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-async fn start(bin: &Path, upstream: SocketAddr) -> (Child, SocketAddr) {
-    let addr = free_port();
-    let child = Command::new(bin)
-        .args([addr.to_string(), upstream.to_string()])
-        .env("PROXY_QUIET", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "the example did not start listening");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (child, addr)
-}
 
 fn signal(child: &Child, sig: i32) {
     // SAFETY: kill(2) on our own child's PID has no memory-safety preconditions.
@@ -65,19 +30,20 @@ async fn wait_exit(child: &mut Child, within_secs: u64) -> std::process::ExitSta
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish() {
     // Building the example can take longer than the whole test may (under load): not inside `within`.
-    let bin = example_binary();
+    let bin = example::binary();
     within(30, async {
         let origin = Origin::start().await;
-        let (mut child, addr) = start(&bin, origin.addr).await;
+        let mut ex = example::start(&bin, origin.addr, Options::default()).await;
+        let addr = ex.addr;
         let mut c = Conn::connect(addr).await.unwrap();
         c.send(b"GET /delay/800 HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
         // The origin has the request (and answers 800 ms later): it is in flight.
         assert!(eventually(|| origin.requests() == 1).await, "the request did not reach the origin");
-        signal(&child, libc::SIGTERM);
+        signal(&ex.child, libc::SIGTERM);
         let r = c.read_response().await.unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.header("connection"), Some("close"));
-        let status = wait_exit(&mut child, 10).await;
+        let status = wait_exit(&mut ex.child, 10).await;
         assert!(status.success(), "{status:?}");
         assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting after exit");
     })
@@ -86,16 +52,17 @@ async fn sigterm_lets_in_flight_requests_finish() {
 
 #[tokio::test]
 async fn sigint_stops_at_once() {
-    let bin = example_binary();
+    let bin = example::binary();
     within(30, async {
         let origin = Origin::start().await;
-        let (mut child, addr) = start(&bin, origin.addr).await;
+        let mut ex = example::start(&bin, origin.addr, Options::default()).await;
+        let addr = ex.addr;
         let mut c = Conn::connect(addr).await.unwrap();
         c.send(b"GET /hang HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
         assert!(eventually(|| origin.requests() == 1).await, "the request did not reach the origin");
         let t = Instant::now();
-        signal(&child, libc::SIGINT);
-        let status = wait_exit(&mut child, 5).await;
+        signal(&ex.child, libc::SIGINT);
+        let status = wait_exit(&mut ex.child, 5).await;
         assert!(status.success(), "{status:?}");
         assert!(t.elapsed() < Duration::from_secs(3), "fast shutdown took {:?}", t.elapsed());
         assert!(

@@ -4,7 +4,8 @@
 //! request itself), so it works out of the box: `curl -v http://127.0.0.1:8080/`.
 //! SIGTERM shuts down gracefully, SIGINT at once. `PROXY_QUIET=1` turns the access log off;
 //! `PROXY_H2_ONLY=1` serves only HTTP/2 (prior knowledge) on the listening port;
-//! `PROXY_TLS_CERT` and `PROXY_TLS_KEY` (PEM files) make it a TLS endpoint (ALPN h2, http/1.1).
+//! `PROXY_TLS_CERT` and `PROXY_TLS_KEY` (PEM files) make it a TLS endpoint (ALPN h2, http/1.1);
+//! `PROXY_MAX_CONNECTIONS=n` caps the connections open at once.
 
 use std::time::Duration;
 
@@ -94,6 +95,9 @@ fn main() -> std::io::Result<()> {
     let mut app = HttpProxy::new(Forward { peer, quiet: std::env::var_os("PROXY_QUIET").is_some() });
     app.server_options_mut().h2_only = std::env::var_os("PROXY_H2_ONLY").is_some();
     let mut svc = ListeningService::new("proxy", app);
+    if let Some(max) = std::env::var("PROXY_MAX_CONNECTIONS").ok().and_then(|v| v.parse().ok()) {
+        svc.set_max_connections(max);
+    }
     let addr = match (std::env::var_os("PROXY_TLS_CERT"), std::env::var_os("PROXY_TLS_KEY")) {
         (Some(cert), Some(key)) => svc.add_tls(&listen, &TlsSettings::from_pem_files(cert, key)?)?,
         _ => svc.add_tcp(&listen)?,

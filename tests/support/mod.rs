@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod example;
 pub mod h2origin;
 pub mod harness;
 pub mod origin;
