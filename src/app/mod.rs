@@ -15,6 +15,7 @@ use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::error::ErrorSource;
 use crate::protocol::h1::conn::H1Conn;
+use crate::protocol::h1::upgrade::UpgradePolicy;
 use crate::protocol::h1::Limits;
 use crate::protocol::h2::{H2Options, PREFACE};
 use crate::protocol::rewind::Rewind;
@@ -86,6 +87,10 @@ pub struct HttpServerOptions {
     /// Request fields with `_` in their names, over HTTP/1 and HTTP/2: dropped (default),
     /// refused with 400, or forwarded.
     pub underscore_fields: UnderscoreFields,
+    /// The `Upgrade` protocols forwarded to upstreams (default: WebSocket only). Any other offer
+    /// reaches the upstream as a plain request, without `Upgrade` and the `upgrade` connection
+    /// option; `h2c`, `h2` and `HTTP2-Settings` never do. See [`UpgradePolicy`].
+    pub upgrades: UpgradePolicy,
 }
 
 impl HttpServerOptions {
@@ -122,6 +127,7 @@ impl Default for HttpServerOptions {
             drain_limit: 64 * 1024,
             h2_only: false,
             underscore_fields: UnderscoreFields::Drop,
+            upgrades: UpgradePolicy::default(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! response body down, and switch to a tunnel only after a real `101` (or a 2xx to CONNECT).
 
 use bytes::Bytes;
-use http::header::{CONNECTION, HOST, TE};
+use http::header::{CONNECTION, HOST, TE, UPGRADE};
 use http::{HeaderValue, Method, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 
@@ -15,6 +15,7 @@ use crate::protocol::h1::encode::strip_hop_by_hop;
 use crate::protocol::h1::framing::declared_length;
 use crate::protocol::h1::framing::{expects_continue, has_token, is_upgrade_request};
 use crate::protocol::h1::parse::valid_host_value;
+use crate::protocol::h1::upgrade::{answers_offer, restrict_upgrade};
 use crate::protocol::h1::ResponseHead;
 use crate::server::ShutdownWatch;
 use crate::upstream::HttpPeer;
@@ -59,6 +60,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
         self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
         check_upstream_host(&mut up.headers, peer)?;
+        // Checked again as it leaves: the hook may have removed the offer (the request then goes
+        // up plain) or added protocols, and h2c must not go up whoever put it there. What remains
+        // is the offer a 101 has to answer.
+        let upgrade = restrict_upgrade(&mut up.headers, upgrade, &self.server.upgrades);
+        let offer = if upgrade { up.headers.get(UPGRADE).cloned() } else { None };
 
         // Until the upstream says anything, a reused connection found closed or reset was stale: the
         // request can go again. A timeout is different: the upstream may be working on it.
@@ -127,11 +133,17 @@ impl<H: ProxyHttp> HttpProxy<H> {
                                 session.summary.time_to_first_byte = Some(session.start.elapsed());
                             }
                             let status = h.status.as_u16();
-                            if status == 101 && !upgrade {
-                                return Err(Error::upstream(ErrorKind::InvalidHttp(502), "reading the response head")
-                                    .with_cause("101 to a request that did not ask to upgrade"));
+                            if status == 101 {
+                                let Some(offer) = &offer else {
+                                    return Err(Error::upstream(ErrorKind::InvalidHttp(502), "reading the response head")
+                                        .with_cause("101 to a request that was not forwarded as an upgrade"));
+                                };
+                                if !answers_offer(&h.headers, offer, &self.server.upgrades) {
+                                    return Err(Error::upstream(ErrorKind::InvalidHttp(502), "reading the response head")
+                                        .with_cause("101 to a protocol that was not offered"));
+                                }
                             }
-                            if (status == 101 && upgrade) || (method == Method::CONNECT && h.status.is_success()) {
+                            if status == 101 || (method == Method::CONNECT && h.status.is_success()) {
                                 return self.tunnel(session, ds, us, h, ctx).await;
                             }
                             if h.status.is_informational() {

@@ -29,6 +29,7 @@ use crate::protocol::h1::conn::{BodyReader, H1Conn};
 use crate::protocol::h1::encode::encode_response_head;
 use crate::protocol::h1::framing::request_keep_alive;
 use crate::protocol::h1::parse::strip_underscore_fields;
+use crate::protocol::h1::upgrade::restrict_upgrade;
 use crate::protocol::h1::{canonical_request_framing, parse_request, H1Error, ResponseHead};
 use crate::protocol::h2::H2Options;
 use crate::protocol::stream::SocketAddr;
@@ -152,6 +153,10 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
             return None;
         }
         let keepalive = request_keep_alive(&head) && !shutdown.is_shutting_down();
+        // Cut on arrival, so every hook sees the offer as it will be forwarded and
+        // `Session::is_upgrade` tells whether a tunnel may follow.
+        let may_upgrade = head.version == http::Version::HTTP_11;
+        restrict_upgrade(&mut head.headers, may_upgrade, &opts.upgrades);
         let body = BodyReader::new(framing, &opts.limits);
         let (client, local) = conn.addrs();
         let mut session = Session::new(head, framing, client, local, keepalive);

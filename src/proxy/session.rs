@@ -110,6 +110,17 @@ impl Session {
         self.response.as_ref()
     }
 
+    /// Whether the request offers a protocol upgrade the service forwards: HTTP/1.1 with
+    /// `Connection: upgrade` and an `Upgrade` protocol the service's
+    /// [`UpgradePolicy`](crate::protocol::h1::upgrade::UpgradePolicy) allows. The offer was already
+    /// cut to the allowed protocols when the request arrived (`h2c` and `HTTP2-Settings` are gone),
+    /// so `req` shows what the upstream will be offered. A hook refuses an upgrade by answering in
+    /// `request_filter`, by failing `upstream_request_filter`, or by removing `Upgrade` there (the
+    /// request then goes up plain). No tunnel opens unless an HTTP/1.1 upstream answers 101.
+    pub fn is_upgrade(&self) -> bool {
+        crate::protocol::h1::framing::is_upgrade_request(&self.req)
+    }
+
     /// Whether the request carries a body.
     pub fn has_body(&self) -> bool {
         self.req_framing != BodyFraming::Empty

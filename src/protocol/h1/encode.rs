@@ -116,7 +116,8 @@ pub fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut BytesMut) {
 }
 
 /// Removes hop-by-hop fields (RFC 9110 §7.6.1): Connection and every field it names, Keep-Alive,
-/// Proxy-Connection, TE, Transfer-Encoding and Upgrade. `Trailer` and `Content-Length` stay (the
+/// Proxy-Connection, TE, Transfer-Encoding, Upgrade and HTTP2-Settings (hop-by-hop by RFC 7540
+/// §3.2.1, and the h2c upgrade it serves is never forwarded). `Trailer` and `Content-Length` stay (the
 /// caller decides framing). A Connection token naming `content-length` or `host` is ignored, so a
 /// client cannot make us drop framing or routing fields.
 ///
@@ -132,6 +133,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     const UPGRADE_: u8 = 8;
     const KEEP_ALIVE: u8 = 16;
     const PROXY_CONN: u8 = 32;
+    const H2_SETTINGS: u8 = 64;
     let mut found = 0u8;
     for n in headers.keys() {
         found |= if n == CONNECTION {
@@ -146,6 +148,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             KEEP_ALIVE
         } else if n == "proxy-connection" {
             PROXY_CONN
+        } else if n == super::upgrade::HTTP2_SETTINGS {
+            H2_SETTINGS
         } else {
             0
         };
@@ -186,6 +190,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
     if found & PROXY_CONN != 0 {
         headers.remove("proxy-connection");
+    }
+    if found & H2_SETTINGS != 0 {
+        headers.remove(super::upgrade::HTTP2_SETTINGS);
     }
     if found & TE_ != 0 {
         headers.remove(TE);

@@ -10,6 +10,7 @@ pub mod conn;
 pub mod encode;
 pub mod framing;
 pub mod parse;
+pub mod upgrade;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
