@@ -657,6 +657,19 @@ proxy_result proxy_service_set_option(struct proxy_service *service,
                                       uint32_t which,
                                       uint32_t value);
 
+// Lets requests offering the `Upgrade` protocol `protocol` (`"name"` for every version, or
+// `"name/version"`) reach the upstream as upgrades; WebSocket is allowed by default. Any other
+// offer goes upstream as a plain request without `Upgrade`, and a 101 that does not answer an
+// allowed offer is a 502. INVALID_PARAMETER (and the service unchanged) for anything that is not
+// a protocol token, and for `h2c` / `h2`, which are never forwarded: an h2c upgrade would turn the
+// connection into HTTP/2 straight to the upstream, past every callback. Like every
+// `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+proxy_result proxy_service_allow_upgrade(struct proxy_service *service, const char *protocol);
+
+// Stops forwarding upgrades to `protocol`, spelled as it was allowed (`"websocket"` turns the
+// default WebSocket support off). NOT_FOUND when it was not allowed.
+proxy_result proxy_service_deny_upgrade(struct proxy_service *service, const char *protocol);
+
 // Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).
 // INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.
 proxy_result proxy_service_set_callbacks(struct proxy_service *service,

@@ -224,6 +224,36 @@ func (s *Service) SetOption(which Option, value uint32) error {
 	return err
 }
 
+// AllowUpgrade mirrors proxy_service_allow_upgrade: requests offering protocol ("name" or
+// "name/version") reach the upstream as upgrades; WebSocket is allowed by default. h2c and h2
+// are refused (ErrInvalidParameter): they are never forwarded.
+func (s *Service) AllowUpgrade(protocol string) error {
+	return s.upgradeCall("proxy_service_allow_upgrade", protocol, true)
+}
+
+// DenyUpgrade mirrors proxy_service_deny_upgrade ("websocket" turns the default off).
+func (s *Service) DenyUpgrade(protocol string) error {
+	return s.upgradeCall("proxy_service_deny_upgrade", protocol, false)
+}
+
+func (s *Service) upgradeCall(name, protocol string, allow bool) error {
+	p, err := s.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	cp := C.CString(protocol)
+	defer C.free(unsafe.Pointer(cp))
+	var rc C.proxy_result
+	if allow {
+		rc = C.proxy_service_allow_upgrade(p, cp)
+	} else {
+		rc = C.proxy_service_deny_upgrade(p, cp)
+	}
+	runtime.KeepAlive(s)
+	return check(name, rc)
+}
+
 // SetHandler mirrors proxy_service_set_callbacks: h is any value; each phase interface it
 // implements (RequestFilter, UpstreamPeer, ResponseFilter, Logging, ...) registers that phase,
 // the others stay NULL. C receives a cgo.Handle, never a Go pointer; the server releases it

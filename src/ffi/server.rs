@@ -646,6 +646,48 @@ pub extern "C" fn proxy_service_set_option(
     }
 }
 
+/// Lets requests offering the `Upgrade` protocol `protocol` (`"name"` for every version, or
+/// `"name/version"`) reach the upstream as upgrades; WebSocket is allowed by default. Any other
+/// offer goes upstream as a plain request without `Upgrade`, and a 101 that does not answer an
+/// allowed offer is a 502. INVALID_PARAMETER (and the service unchanged) for anything that is not
+/// a protocol token, and for `h2c` / `h2`, which are never forwarded: an h2c upgrade would turn the
+/// connection into HTTP/2 straight to the upstream, past every callback. Like every
+/// `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+#[no_mangle]
+pub extern "C" fn proxy_service_allow_upgrade(
+    service: *mut proxy_service,
+    protocol: *const c_char,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        // SAFETY: NULL or a C string.
+        let protocol = try_res!(unsafe { cstr(protocol) });
+        match svc.opts.upgrades.allow(protocol) {
+            Ok(()) => PROXY_OK,
+            Err(_) => PROXY_INVALID_PARAMETER,
+        }
+    }
+}
+
+/// Stops forwarding upgrades to `protocol`, spelled as it was allowed (`"websocket"` turns the
+/// default WebSocket support off). NOT_FOUND when it was not allowed.
+#[no_mangle]
+pub extern "C" fn proxy_service_deny_upgrade(
+    service: *mut proxy_service,
+    protocol: *const c_char,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        // SAFETY: NULL or a C string.
+        let protocol = try_res!(unsafe { cstr(protocol) });
+        if svc.opts.upgrades.deny(protocol) {
+            PROXY_OK
+        } else {
+            PROXY_NOT_FOUND
+        }
+    }
+}
+
 /// Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).
 /// INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.
 #[no_mangle]

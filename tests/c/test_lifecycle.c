@@ -85,6 +85,13 @@ int main(int argc, char **argv) {
   CHECK_RC(proxy_service_set_timeout(svc, 999, 10), PROXY_INVALID_PARAMETER);
   CHECK_RC(proxy_service_set_timeout(svc, PROXY_TIMEOUT_PENDING, 0), PROXY_INVALID_PARAMETER);
   CHECK_RC(proxy_service_set_limit(svc, 999, 10), PROXY_INVALID_PARAMETER);
+  /* h2c is never forwarded, whatever the host allows; other tokens may be. */
+  CHECK_RC(proxy_service_allow_upgrade(svc, "h2c"), PROXY_INVALID_PARAMETER);
+  CHECK_RC(proxy_service_allow_upgrade(svc, "not a token"), PROXY_INVALID_PARAMETER);
+  CHECK_RC(proxy_service_allow_upgrade(svc, NULL), PROXY_NULL_PARAMETER);
+  OK(proxy_service_allow_upgrade(svc, "foo/1"));
+  OK(proxy_service_deny_upgrade(svc, "foo/1"));
+  CHECK_RC(proxy_service_deny_upgrade(svc, "foo/1"), PROXY_NOT_FOUND);
   CHECK_RC(proxy_service_set_limit(svc, PROXY_LIMIT_MAX_HEADERS, 0), PROXY_INVALID_PARAMETER);
   OK(proxy_service_set_limit(svc, PROXY_LIMIT_MAX_RETRIES, 0));
   /* Slow request bodies: a total deadline, a minimum rate (0 turns it off), request buffering. */

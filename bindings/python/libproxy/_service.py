@@ -140,6 +140,21 @@ class Service(_Managed):
         if rc:
             raise _err(rc, "proxy_service_set_option")
 
+    def allow_upgrade(self, protocol: str) -> None:
+        """Forwards upgrades to ``protocol`` (``"name"`` or ``"name/version"``); WebSocket is allowed
+        by default, other offers go upstream as plain requests. ``ProxyError(INVALID_PARAMETER)``
+        for a non-token and for ``h2c`` / ``h2``, which are never forwarded."""
+        rc = lib.proxy_service_allow_upgrade(self.ptr(), protocol.encode())
+        if rc:
+            raise _err(rc, "proxy_service_allow_upgrade")
+
+    def deny_upgrade(self, protocol: str) -> None:
+        """Stops forwarding upgrades to ``protocol`` as it was allowed (``"websocket"`` turns the
+        default off). ``ProxyError(NOT_FOUND)`` when it was not allowed."""
+        rc = lib.proxy_service_deny_upgrade(self.ptr(), protocol.encode())
+        if rc:
+            raise _err(rc, "proxy_service_deny_upgrade")
+
     def set_hooks(self, hooks: Any) -> None:
         """Registers ``hooks`` (a :class:`Proxy` subclass instance, or any object with phase-named
         methods): each overridden phase gets its trampoline, the rest stay NULL. The object is kept

@@ -849,3 +849,39 @@ def test_request_buffering(run_proxy: Any, origin: str) -> None:
     assert doc["body"] == "hello world" and doc["headers"]["content-length"] == "11"
     assert "transfer-encoding" not in doc["headers"]
     assert p.request("POST", "/echo", body=b"y" * 1001)[0] == 413
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_upgrade_allowlist_knob(run_proxy: Any, origin: str, allow: bool) -> None:
+    """An ``Upgrade: foo/1`` offer reaches the origin only once ``allow_upgrade("foo")``; without
+    it the request goes up plain (no Upgrade, no ``upgrade`` connection option). ``h2c`` never."""
+
+    def configure(svc: libproxy.Service) -> None:
+        if allow:
+            svc.allow_upgrade("foo")
+
+    p = run_proxy(ToOrigin(origin), configure=configure)
+    fields = {"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c, foo/1", "HTTP2-Settings": "AAMAAABkAAQAAP__"}
+    st, _, body = p.request("GET", "/up", headers=fields)
+    assert st == 200, body
+    got = json.loads(body)["headers"]
+    assert "http2-settings" not in got, got
+    if allow:
+        assert got["upgrade"] == "foo/1", got
+    else:
+        assert "upgrade" not in got and "upgrade" not in got.get("connection", "").lower(), got
+
+
+def test_allow_upgrade_refuses_h2c_and_non_tokens() -> None:
+    svc = libproxy.Service("t")
+    try:
+        for bad in ["h2c", "H2", "not a token", ""]:
+            with pytest.raises(ProxyError) as e:
+                svc.allow_upgrade(bad)
+            assert e.value.code == ProxyError.INVALID_PARAMETER, bad
+        svc.deny_upgrade("websocket")
+        with pytest.raises(ProxyError) as e:
+            svc.deny_upgrade("websocket")
+        assert e.value.code == ProxyError.NOT_FOUND
+    finally:
+        svc.close()
