@@ -46,7 +46,7 @@
 #define PROXY_ABI_VERSION_MAJOR 0
 
 // ABI minor version: grows when functions or struct fields are appended.
-#define PROXY_ABI_VERSION_MINOR 3
+#define PROXY_ABI_VERSION_MINOR 4
 
 // Feature bit: Unix domain socket listeners and peers.
 #define PROXY_FEATURE_UDS 1

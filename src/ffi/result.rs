@@ -60,7 +60,7 @@ pub const PROXY_ERROR: proxy_action = 4;
 /// ABI major version: a host built against another major must not use this library.
 pub const PROXY_ABI_VERSION_MAJOR: u32 = 0;
 /// ABI minor version: grows when functions or struct fields are appended.
-pub const PROXY_ABI_VERSION_MINOR: u32 = 3;
+pub const PROXY_ABI_VERSION_MINOR: u32 = 4;
 
 /// Feature bit: Unix domain socket listeners and peers.
 pub const PROXY_FEATURE_UDS: u64 = 1;

@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
   CHECK((proxy_features() & PROXY_FEATURE_PENDING) != 0);
   CHECK((proxy_features() & PROXY_FEATURE_TLS) != 0);
   CHECK((proxy_features() & PROXY_FEATURE_H2) != 0);
-  CHECK(PROXY_ABI_VERSION_MINOR >= 3);
+  CHECK(PROXY_ABI_VERSION_MINOR >= 4);
   CHECK(strcmp(proxy_result_message(PROXY_OK), "ok") == 0);
   CHECK(strcmp(proxy_result_message(PROXY_GONE), "the session has ended") == 0);
   CHECK(strcmp(proxy_result_message(123456), "unknown result") == 0);

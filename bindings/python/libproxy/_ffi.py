@@ -32,10 +32,11 @@ from typing import List, Optional
 #: The ABI major version this binding was written against (``PROXY_ABI_VERSION_MAJOR``).
 ABI_MAJOR = 0
 #: The ABI minor version this binding was written against (``PROXY_ABI_VERSION_MINOR``).
-ABI_MINOR = 3
-#: The oldest minor version this binding accepts: it declares the ABI 0.3 functions (TLS,
-#: ``proxy_service_set_thread_hooks``, ``proxy_service_set_h2_only``) and the ABI 0.3 ``proxy_peer``.
-ABI_MIN_MINOR = 3
+ABI_MINOR = 4
+#: The oldest minor version this binding accepts: it declares the ABI 0.4 functions
+#: (``proxy_service_set_option``, ``proxy_service_allow_upgrade`` / ``_deny_upgrade``) besides the
+#: 0.3 ones (TLS, thread hooks, h2-only) and reads the 0.4 ``proxy_summary``.
+ABI_MIN_MINOR = 4
 
 # ---- result codes -------------------------------------------------------------------------------
 PROXY_OK = 0

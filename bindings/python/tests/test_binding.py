@@ -761,12 +761,12 @@ def test_abi_major_mismatch_is_refused(tmp_path: Path) -> None:
     r = _run_py("import libproxy", {"LIBPROXY_PATH": str(so)})
     assert r.returncode != 0
     assert "ABI 1.0" in r.stderr and "needs ABI 0" in r.stderr
-    # Same major, too old a minor (no TLS, thread hooks or ABI 0.3 proxy_peer): refused too.
-    src.write_text("unsigned proxy_abi_version(void) { return (0u << 16) | 2; }\n")
+    # Same major, too old a minor (no set_option / allow_upgrade, the 0.3 proxy_summary): refused too.
+    src.write_text("unsigned proxy_abi_version(void) { return (0u << 16) | 3; }\n")
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src)], check=True)
     r = _run_py("import libproxy", {"LIBPROXY_PATH": str(so)})
     assert r.returncode != 0
-    assert "ABI 0.2" in r.stderr and "x >= 3" in r.stderr
+    assert "ABI 0.3" in r.stderr and "x >= 4" in r.stderr
 
 
 def test_reused_sessions_never_alias_a_kept_one(run_proxy: Any, origin: str) -> None:
