@@ -9,7 +9,7 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderValue, Version};
+use http::{HeaderMap, HeaderValue, Response, Version};
 
 use super::Session;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
@@ -46,12 +46,35 @@ pub(crate) struct H2Downstream {
     body_bytes: u64,
     trailers: Option<HeaderMap>,
     respond: SendResponse<Bytes>,
+    /// The final head, not yet sent: it goes out with the first piece of body, with the trailers,
+    /// or alone with END_STREAM when the body turns out empty. A head block that ends the stream
+    /// upstream (a gRPC Trailers-Only response carrying `grpc-status`) must end it here too:
+    /// HEADERS followed by an empty DATA frame with END_STREAM is a different message to gRPC
+    /// clients, which then report `UNKNOWN` instead of the status. The exchange calls
+    /// [`Downstream::commit_head`] before it waits for the upstream, so a head is never delayed.
+    head: Option<Response<()>>,
     send: Option<SendStream<Bytes>>,
     /// Response body bytes still due under a Content-Length, while the pieces add up to it.
     due: Option<u64>,
     /// The piece that completed the Content-Length, held back so that `finish` sends it with
     /// END_STREAM (or before the trailers) instead of ending the stream with an empty DATA frame.
     last: Option<Bytes>,
+}
+
+impl H2Downstream {
+    /// The stream to send body on, sending the held-back head first.
+    fn open(&mut self) -> Result<&mut SendStream<Bytes>> {
+        if let Some(head) = self.head.take() {
+            let send = self
+                .respond
+                .send_response(head, false)
+                .map_err(|e| h2_err(e, false, "sending the response head"))?;
+            self.send = Some(send);
+        }
+        self.send.as_mut().ok_or_else(|| {
+            Error::downstream(ErrorKind::WriteError, "sending a body").with_cause("stream ended")
+        })
+    }
 }
 
 /// The client side of a request.
@@ -92,6 +115,7 @@ impl<'a> Downstream<'a> {
             body_bytes: 0,
             trailers: None,
             respond,
+            head: None,
             send: None,
             due: None,
             last: None,
@@ -262,11 +286,13 @@ impl<'a> Downstream<'a> {
                     BodyHint::None => canonical_length_field(&mut head.headers),
                 }
                 let end = matches!(hint, BodyHint::None | BodyHint::Length(0));
-                let send = d
-                    .respond
-                    .send_response(response_to_h2(&head), end)
-                    .map_err(|e| h2_err(e, false, "sending the response head"))?;
-                d.send = (!end).then_some(send);
+                if end {
+                    d.respond
+                        .send_response(response_to_h2(&head), true)
+                        .map_err(|e| h2_err(e, false, "sending the response head"))?;
+                } else {
+                    d.head = Some(response_to_h2(&head));
+                }
                 d.due = match hint {
                     BodyHint::Length(n) if !end => Some(n),
                     _ => None,
@@ -282,7 +308,9 @@ impl<'a> Downstream<'a> {
         match self {
             Downstream::H1(d) => d.conn.write_body(&mut d.writer, data, Some(d.write_timeout)).await,
             Downstream::H2(d) => {
-                let Some(send) = d.send.as_mut() else { return Ok(()) };
+                if d.send.is_none() && d.head.is_none() {
+                    return Ok(()); // the head ended the stream: no body may follow
+                }
                 if d.due == Some(data.len() as u64) && d.last.is_none() {
                     d.due = Some(0);
                     d.last = Some(data);
@@ -291,11 +319,23 @@ impl<'a> Downstream<'a> {
                 // Counting down; a piece past the Content-Length (a body filter changed the body)
                 // ends the hold-back: plain pieces from there on.
                 d.due = d.due.and_then(|n| n.checked_sub(data.len() as u64)).filter(|n| *n > 0);
-                if let Some(held) = d.last.take() {
+                let held = d.last.take();
+                let send = d.open()?;
+                if let Some(held) = held {
                     send_data(send, held, false).await.map_err(|e| h2_err(e, false, "sending a body"))?;
                 }
                 send_data(send, data, false).await.map_err(|e| h2_err(e, false, "sending a body"))
             }
+        }
+    }
+
+    /// Sends a final head still held back (HTTP/2), before the exchange waits for more of the
+    /// upstream's response: a streaming client (gRPC server streaming, a bidirectional call) needs
+    /// the head before the first message, which may be a long time coming.
+    pub(crate) fn commit_head(&mut self) -> Result<()> {
+        match self {
+            Downstream::H2(d) if d.head.is_some() => d.open().map(|_| ()),
+            _ => Ok(()),
         }
     }
 
@@ -304,8 +344,26 @@ impl<'a> Downstream<'a> {
         match self {
             Downstream::H1(d) => d.conn.finish_body(&d.writer, trailers, Some(d.write_timeout)).await,
             Downstream::H2(d) => {
-                let Some(mut send) = d.send.take() else { return Ok(()) };
                 let trailers = trailers.filter(|t| !t.is_empty());
+                if d.last.is_none() {
+                    if let Some(head) = d.head.take() {
+                        // Nothing followed the head: it ends the stream itself, or goes right
+                        // before the trailers, never with an empty DATA frame.
+                        let mut send = d
+                            .respond
+                            .send_response(head, trailers.is_none())
+                            .map_err(|e| h2_err(e, false, "sending the response head"))?;
+                        if let Some(t) = trailers {
+                            send.send_trailers(t.clone())
+                                .map_err(|e| h2_err(e, false, "ending the response"))?;
+                        }
+                        return Ok(());
+                    }
+                }
+                if d.head.is_some() {
+                    d.open()?; // a held-back piece follows the head
+                }
+                let Some(mut send) = d.send.take() else { return Ok(()) };
                 if let Some(held) = d.last.take() {
                     // Handed over without waiting for window: h2 requests the capacity itself and
                     // sends it as the client's window allows. Nothing follows this piece, so the

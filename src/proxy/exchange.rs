@@ -163,6 +163,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
                                 self.end_response(session, ds, us, ctx).await?;
                                 return Ok(Outcome { downstream_reusable: ds.reusable() });
                             }
+                            // Only now is it known that more is to come: an HTTP/2 head held back
+                            // in case it ended the stream goes out before the wait.
+                            ds.commit_head()?;
                             streaming = true;
                         }
                         UpEvent::Data(d) => self.forward_response_body(session, ds, Some(d), false, ctx).await?,
