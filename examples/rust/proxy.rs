@@ -5,7 +5,8 @@
 //! SIGTERM shuts down gracefully, SIGINT at once. `PROXY_QUIET=1` turns the access log off;
 //! `PROXY_H2_ONLY=1` serves only HTTP/2 (prior knowledge) on the listening port;
 //! `PROXY_TLS_CERT` and `PROXY_TLS_KEY` (PEM files) make it a TLS endpoint (ALPN h2, http/1.1);
-//! `PROXY_MAX_CONNECTIONS=n` caps the connections open at once.
+//! `PROXY_MAX_CONNECTIONS=n` caps the connections open at once; `PROXY_UPSTREAM_H2=1` speaks
+//! HTTP/2 with prior knowledge (h2c) to the upstream.
 
 use std::time::Duration;
 
@@ -90,8 +91,11 @@ fn main() -> std::io::Result<()> {
             addr.to_string()
         }
     };
-    let peer =
+    let mut peer =
         HttpPeer::new(&upstream).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if std::env::var_os("PROXY_UPSTREAM_H2").is_some() {
+        peer.options.alpn = proxy::upstream::Alpn::H2;
+    }
     let mut app = HttpProxy::new(Forward { peer, quiet: std::env::var_os("PROXY_QUIET").is_some() });
     app.server_options_mut().h2_only = std::env::var_os("PROXY_H2_ONLY").is_some();
     let mut svc = ListeningService::new("proxy", app);
