@@ -11,7 +11,8 @@
 #      already on PATH (installs nothing);
 #   5. the Python binding's tests (bindings/python/run-tests.sh: venv, pip install, pytest);
 #   6. HTTP/2 with Python clients (tests/python: httpx over TLS and h2c, the h2 library);
-#   7. h2spec (strict) against the h2c and the TLS listener (tests/h2spec.sh; `go install`s it).
+#   7. h2spec (strict) against the h2c and the TLS listener (tests/h2spec.sh; `go install`s it);
+#   8. a bounded run of every cargo-fuzz target (fuzz/run.sh 10: nightly, libFuzzer, ASan).
 # Usage: tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,5 +114,8 @@ tests/python/run.sh
 
 echo "== h2spec (strict) against the h2c and TLS listeners"
 tests/h2spec.sh
+
+echo "== fuzz targets, 10 s each (fuzz/run.sh; installs nightly and cargo-fuzz when missing)"
+fuzz/run.sh 10
 
 echo "== all tests passed"
