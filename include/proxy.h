@@ -5,7 +5,13 @@
  *
  * Conventions
  *  - Every function returns a proxy_result (PROXY_OK = 0, errors from 7000) unless documented
- *    otherwise; out-parameters are written only on PROXY_OK; proxy_result_message() describes one.
+ *    otherwise (every *_free too); out-parameters are written only on PROXY_OK;
+ *    proxy_result_message() names the kind of error and proxy_last_error() gives the failure's
+ *    cause ("bind 127.0.0.1:80: Permission denied (os error 13)"), per thread, until the next
+ *    failing call on that thread.
+ *  - Structs with a struct_size: a smaller one (an older header) is accepted with the missing
+ *    fields zero; a larger one (a newer header) only when the bytes past this library's struct
+ *    are all zero, else PROXY_UNSUPPORTED.
  *  - Configuration strings (names, addresses, paths) are NUL-terminated UTF-8; request data is
  *    proxy_str (ptr + len). Inputs are copied before a call returns; views handed out are valid
  *    until the callback returns or the next call that changes what they point into.
@@ -31,6 +37,12 @@
  *     stay valid until proxy_server_shutdown (or _free) returned.
  *  5. Every export catches panics (PROXY_PANIC); a callback's unknown return value counts as
  *     PROXY_ERROR: 500 before the response head, a cut connection after.
+ *  6. Callbacks must return normally: never throw a C++ exception out of one, and never longjmp
+ *     (or pthread_exit, or a Go panic unwind) across libproxy frames. Catch in the callback and
+ *     return PROXY_ERROR; anything else is undefined behaviour (locks stay held, the worker's
+ *     state is lost).
+ *  7. proxy_server_free may be called while other threads are blocked in proxy_server_run: it
+ *     stops the server and waits for them to return before freeing.
  */
 
 #ifndef LIBPROXY_PROXY_H
@@ -43,10 +55,14 @@
 #include <string.h>
 
 // ABI major version: a host built against another major must not use this library.
+//
+// The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
+// from it and `tests/abi_version.rs` checks the Python and Go bindings against it.
 #define PROXY_ABI_VERSION_MAJOR 0
 
-// ABI minor version: grows when functions or struct fields are appended.
-#define PROXY_ABI_VERSION_MINOR 3
+// ABI minor version: grows when functions or struct fields are appended (and, while the major is
+// 0, when signatures are tidied, as in 0.4).
+#define PROXY_ABI_VERSION_MINOR 4
 
 // Feature bit: Unix domain socket listeners and peers.
 #define PROXY_FEATURE_UDS 1
@@ -527,6 +543,23 @@ typedef uint32_t proxy_headers_kind;
 extern "C" {
 #endif // __cplusplus
 
+// Copies the message of the last error on the calling thread into `buf` (NUL-terminated,
+// truncated to `len - 1` bytes) and returns its full length without the NUL, so a return value
+// `>= len` means it was truncated (snprintf's convention). `buf` may be NULL when `len` is 0 (to
+// ask for the length). Returns 0 (and writes an empty string) when no call on this thread failed.
+//
+// Every function that returns an error code other than PROXY_OK sets it, with the cause when the
+// library knows one: `"operating system error: bind 127.0.0.1:8080: Address already in use (os
+// error 98)"`. It is per thread (a failure on another thread never changes it), is left as it
+// was by calls that succeed, and is replaced by the next failing call on the thread — read it
+// right after the call that failed. Reading it changes nothing. (ABI 0.4)
+size_t proxy_last_error(char *buf, size_t len);
+
+// The code of the last error on the calling thread (the one `proxy_last_error` describes), or
+// PROXY_OK when no call on this thread failed. Lets a binding check that the message belongs to
+// the failure it is reporting. (ABI 0.4)
+proxy_result proxy_last_error_code(void);
+
 // The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.
 const char *proxy_version(void);
 
@@ -538,7 +571,7 @@ uint32_t proxy_abi_version(void);
 uint64_t proxy_features(void);
 
 // A static NUL-terminated description of a result code ("unknown result" for an unknown one).
-// Never free it.
+// Never free it. It names the kind of error only; `proxy_last_error` has the cause.
 const char *proxy_result_message(proxy_result code);
 
 // Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
@@ -562,7 +595,8 @@ proxy_result proxy_server_add_service(struct proxy_server *server, struct proxy_
 proxy_result proxy_server_start(struct proxy_server *server);
 
 // Starts the server if needed and blocks until it has stopped: after `proxy_server_shutdown`
-// from another thread or, with `PROXY_RUN_SIGNALS`, a signal. BUSY from inside a callback.
+// or `proxy_server_free` from another thread or, with `PROXY_RUN_SIGNALS`, a signal. BUSY from
+// inside a callback.
 proxy_result proxy_server_run(struct proxy_server *server, uint32_t flags);
 
 // Stops the server: stop accepting, let in-flight requests finish for up to `grace_ms`
@@ -571,8 +605,11 @@ proxy_result proxy_server_run(struct proxy_server *server, uint32_t flags);
 // still waiting at the end are dropped (their resume answers GONE).
 proxy_result proxy_server_shutdown(struct proxy_server *server, uint32_t grace_ms);
 
-// Shuts the server down (grace 0) if it runs, then frees it. NULL is a no-op (OK). BUSY (and
-// nothing freed) from inside a callback. Call it only after `proxy_server_run` returned.
+// Shuts the server down (grace 0) if it runs, waits until every `proxy_server_run` blocked on
+// it in other threads has returned (they return PROXY_OK), then frees it. So a host may free the
+// server from a destructor or finalizer while another thread still runs it; it must not start a
+// new `proxy_server_run` / `_shutdown` once `_free` was called. NULL is a no-op (OK). BUSY (and
+// nothing freed) from inside a callback.
 proxy_result proxy_server_free(struct proxy_server *server);
 
 // Resumes a session that returned `PROXY_PENDING` with `action` (`PROXY_CONTINUE`,
@@ -593,8 +630,9 @@ proxy_result proxy_session_resume(struct proxy_server *server, uint64_t session_
 // thread, no endpoint, no callbacks and the default limits. `*out` receives it.
 proxy_result proxy_service_new(const char *name, struct proxy_service **out);
 
-// Frees a service that was not added to a server. NULL is a no-op.
-void proxy_service_free(struct proxy_service *service);
+// Frees a service that was not added to a server. NULL is a no-op. Always PROXY_OK: it returns a
+// result like every `_free` (since ABI 0.4), of which only `proxy_server_free` can refuse.
+proxy_result proxy_service_free(struct proxy_service *service);
 
 // Binds a TCP endpoint now (`127.0.0.1:8080`, `[::1]:0`, ...). `out_port` (may be NULL) receives
 // the bound port, useful with port 0. INVALID_PARAMETER for a malformed address, IO when binding
@@ -799,8 +837,9 @@ void *proxy_session_get_user(const struct proxy_session *s);
 // `proxy_tls_settings_free`).
 proxy_result proxy_tls_settings_new(struct proxy_tls_settings **out);
 
-// Frees TLS settings (endpoints added with them keep their copy). NULL is a no-op.
-void proxy_tls_settings_free(struct proxy_tls_settings *tls);
+// Frees TLS settings (endpoints added with them keep their copy). NULL is a no-op. Always
+// PROXY_OK (a result like every `_free`, since ABI 0.4).
+proxy_result proxy_tls_settings_free(struct proxy_tls_settings *tls);
 
 // Sets the default certificate (served without SNI or for names no SNI certificate covers) from
 // a PEM certificate chain file and a PEM private key file. TLS_INVALID (see

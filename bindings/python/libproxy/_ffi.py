@@ -29,13 +29,14 @@ from ctypes import (
 from pathlib import Path
 from typing import List, Optional
 
-#: The ABI major version this binding was written against (``PROXY_ABI_VERSION_MAJOR``).
+#: The ABI major version this binding was written against (``PROXY_ABI_VERSION_MAJOR``; checked
+#: against src/ffi/result.rs by tests/abi_version.rs).
 ABI_MAJOR = 0
 #: The ABI minor version this binding was written against (``PROXY_ABI_VERSION_MINOR``).
-ABI_MINOR = 3
-#: The oldest minor version this binding accepts: it declares the ABI 0.3 functions (TLS,
-#: ``proxy_service_set_thread_hooks``, ``proxy_service_set_h2_only``) and the ABI 0.3 ``proxy_peer``.
-ABI_MIN_MINOR = 3
+ABI_MINOR = 4
+#: The oldest minor version this binding accepts: 0.4 changed the ``_free`` signatures (they
+#: return a result) and added ``proxy_last_error``.
+ABI_MIN_MINOR = 4
 
 # ---- result codes -------------------------------------------------------------------------------
 PROXY_OK = 0
@@ -302,7 +303,7 @@ _decl("proxy_server_shutdown", _R, c_void_p, c_uint32)
 _decl("proxy_server_free", _R, c_void_p)
 _decl("proxy_session_resume", _R, c_void_p, c_uint64, c_int32)
 _decl("proxy_service_new", _R, c_char_p, POINTER(c_void_p))
-_decl("proxy_service_free", None, c_void_p)
+_decl("proxy_service_free", _R, c_void_p)
 _decl("proxy_service_add_tcp", _R, c_void_p, c_char_p, POINTER(c_uint16))
 _decl("proxy_service_add_uds", _R, c_void_p, c_char_p)
 _decl("proxy_service_set_threads", _R, c_void_p, c_uint32)
@@ -352,7 +353,7 @@ _decl("proxy_session_summary", _R, _S, POINTER(proxy_summary))
 # TLS settings (ABI 0.3). Byte buffers go in as c_char_p (bytes, with an explicit length).
 _T = c_void_p  # proxy_tls_settings*
 _decl("proxy_tls_settings_new", _R, POINTER(c_void_p))
-_decl("proxy_tls_settings_free", None, _T)
+_decl("proxy_tls_settings_free", _R, _T)
 _decl("proxy_tls_settings_set_cert_files", _R, _T, c_char_p, c_char_p)
 _decl("proxy_tls_settings_set_cert_pem", _R, _T, c_char_p, c_size_t, c_char_p, c_size_t)
 _decl("proxy_tls_settings_add_sni_cert_files", _R, _T, c_char_p, c_char_p, c_char_p)
