@@ -25,6 +25,7 @@ from ctypes import (
     c_uint32,
     c_uint64,
     c_void_p,
+    create_string_buffer,
 )
 from pathlib import Path
 from typing import List, Optional
@@ -294,6 +295,8 @@ def _decl(name: str, restype, *argtypes) -> None:
 _decl("proxy_version", c_char_p)
 _decl("proxy_features", c_uint64)
 _decl("proxy_result_message", c_char_p, c_uint32)
+_decl("proxy_last_error", c_size_t, c_char_p, c_size_t)
+_decl("proxy_last_error_code", _R)
 _decl("proxy_server_new", _R, POINTER(c_void_p))
 _decl("proxy_server_set_log", _R, c_void_p, proxy_log_fn, c_void_p, c_uint32)
 _decl("proxy_server_add_service", _R, c_void_p, c_void_p)
@@ -373,6 +376,23 @@ HAVE_THREAD_HOOKS = True
 def result_message(code: int) -> str:
     """``proxy_result_message``: the static description of a result code."""
     return lib.proxy_result_message(code).decode()
+
+
+def last_error_cause(code: int) -> Optional[str]:
+    """The cause ``proxy_last_error`` gives for the failure with ``code`` that this thread just
+    saw (a ctypes call runs on the calling Python thread, whose last error it is), without the
+    ``proxy_result_message`` prefix; None when the library gave no cause or its last error is
+    another code."""
+    if lib.proxy_last_error_code() != code:
+        return None
+    n = lib.proxy_last_error(None, 0)
+    buf = create_string_buffer(n + 1)
+    lib.proxy_last_error(buf, n + 1)
+    text = buf.value.decode(errors="replace")
+    prefix = result_message(code)
+    if text == prefix:
+        return None
+    return text[len(prefix) + 2 :] if text.startswith(prefix + ": ") else text
 
 
 def to_str(ps: proxy_str) -> bytes:
