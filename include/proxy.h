@@ -713,20 +713,20 @@ proxy_result proxy_session_headers(const struct proxy_session *s,
 // Replaces every value of `name` in block `kind` with `value`. Validated like the wire: a name
 // that is not a token, a value with CR/LF/NUL/controls, or Content-Length / Transfer-Encoding
 // (managed by the proxy) answer HEADER_INVALID and change nothing. Views into the block die.
-proxy_result proxy_session_header_set(const struct proxy_session *s,
+proxy_result proxy_session_header_set(struct proxy_session *s,
                                       uint32_t kind,
                                       struct proxy_str name,
                                       struct proxy_str value);
 
 // Appends a value to `name` in block `kind` (validated as for `proxy_session_header_set`).
-proxy_result proxy_session_header_add(const struct proxy_session *s,
+proxy_result proxy_session_header_add(struct proxy_session *s,
                                       uint32_t kind,
                                       struct proxy_str name,
                                       struct proxy_str value);
 
 // Removes every value of `name` from block `kind`. NOT_FOUND when there was none.
 // (Removing Content-Length from a response is allowed: the proxy then chunks the body.)
-proxy_result proxy_session_header_remove(const struct proxy_session *s,
+proxy_result proxy_session_header_remove(struct proxy_session *s,
                                          uint32_t kind,
                                          struct proxy_str name);
 
@@ -754,7 +754,7 @@ proxy_result proxy_session_uri(const struct proxy_session *s, struct proxy_str *
 // connected_to_upstream it rewrites the request itself (later `proxy_session_uri` / `_path` /
 // `_query` see the new target); in upstream_request_filter only the upstream request. Other
 // phases: WRONG_PHASE. Views from `proxy_session_uri` obtained before are invalidated.
-proxy_result proxy_session_set_uri(const struct proxy_session *s,
+proxy_result proxy_session_set_uri(struct proxy_session *s,
                                    struct proxy_str uri);
 
 // The path of the request target, without the query.
@@ -763,7 +763,9 @@ proxy_result proxy_session_path(const struct proxy_session *s, struct proxy_str 
 // The query string without `?`. NOT_FOUND when the target has no `?`.
 proxy_result proxy_session_query(const struct proxy_session *s, struct proxy_str *out);
 
-// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`.
+// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`
+// (the only versions the listeners accept; the version number times ten, so a future HTTP/3
+// would read 30).
 proxy_result proxy_session_version(const struct proxy_session *s, uint32_t *out);
 
 // The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
@@ -776,7 +778,7 @@ proxy_result proxy_session_server_addr(const struct proxy_session *s, struct pro
 // bad address, a too-small `struct_size`, an unknown flag or `alpn`, verification flags without
 // `PROXY_PEER_TLS`, or a client certificate without its key. TLS files are read when connecting:
 // a missing or bad one fails that connection (502, reason in `proxy_session_error`).
-proxy_result proxy_session_set_peer(const struct proxy_session *s, const struct proxy_peer *peer);
+proxy_result proxy_session_set_peer(struct proxy_session *s, const struct proxy_peer *peer);
 
 // The response status: the head being filtered in `upstream_response_filter` /
 // `response_filter`, the status sent downstream afterwards. WRONG_PHASE before there is one.
@@ -784,13 +786,13 @@ proxy_result proxy_session_response_status(const struct proxy_session *s, uint32
 
 // Changes the response status (only in `upstream_response_filter` / `response_filter`;
 // 200..=599). The reason phrase becomes the canonical one.
-proxy_result proxy_session_set_response_status(const struct proxy_session *s, uint32_t status);
+proxy_result proxy_session_set_response_status(struct proxy_session *s, uint32_t status);
 
 // Answers the request locally: `status` (200..=599), `n_headers` headers, and `body_len` bytes of
 // body (Content-Length is set by the proxy). Everything is copied. Then return `PROXY_RESPONDED`
 // (or resume with it). Allowed in `early_request_filter`, `request_filter` and `fail_to_proxy`.
 // Nothing is stored when any header is invalid (HEADER_INVALID) or the status is out of range.
-proxy_result proxy_session_respond(const struct proxy_session *s,
+proxy_result proxy_session_respond(struct proxy_session *s,
                                    uint32_t status,
                                    const struct proxy_header *headers,
                                    size_t n_headers,
@@ -805,7 +807,7 @@ proxy_result proxy_session_body(const struct proxy_session *s,
 
 // Replaces the body chunk in a body filter phase with a copy of `data` (`len` 0 drops the chunk).
 // For response bodies whose length changes, remove Content-Length in `response_filter` first.
-proxy_result proxy_session_set_body(const struct proxy_session *s, const uint8_t *data, size_t len);
+proxy_result proxy_session_set_body(struct proxy_session *s, const uint8_t *data, size_t len);
 
 // In `connected_to_upstream`: 1 when the upstream connection came from the pool, else 0.
 proxy_result proxy_session_upstream_reused(const struct proxy_session *s, uint32_t *out);
@@ -817,7 +819,7 @@ proxy_result proxy_session_error(const struct proxy_session *s, struct proxy_str
 // In `fail_to_connect` / `error_while_proxy`: allow (1) or forbid (0) another attempt (which calls
 // `upstream_peer` again). Connect failures are retryable by default. The retry budget and body
 // replay rules still apply.
-proxy_result proxy_session_set_retry(const struct proxy_session *s, uint32_t retry);
+proxy_result proxy_session_set_retry(struct proxy_session *s, uint32_t retry);
 
 // Attempts beyond the first so far (useful in `upstream_peer` to pick another peer).
 proxy_result proxy_session_retries(const struct proxy_session *s, uint32_t *out);
@@ -828,7 +830,7 @@ proxy_result proxy_session_summary(const struct proxy_session *s, struct proxy_s
 
 // Attaches host data to the request (any phase, `request_end` included). libproxy never touches
 // it; free it in the `request_end` callback.
-proxy_result proxy_session_set_user(const struct proxy_session *s, void *user);
+proxy_result proxy_session_set_user(struct proxy_session *s, void *user);
 
 // The host data set with `proxy_session_set_user` (NULL if none, or if `s` is NULL).
 void *proxy_session_get_user(const struct proxy_session *s);

@@ -132,7 +132,7 @@ pub extern "C" fn proxy_session_headers(
 /// (managed by the proxy) answer HEADER_INVALID and change nothing. Views into the block die.
 #[no_mangle]
 pub extern "C" fn proxy_session_header_set(
-    s: *const proxy_session,
+    s: *mut proxy_session,
     kind: u32,
     name: proxy_str,
     value: proxy_str,
@@ -149,7 +149,7 @@ pub extern "C" fn proxy_session_header_set(
 /// Appends a value to `name` in block `kind` (validated as for `proxy_session_header_set`).
 #[no_mangle]
 pub extern "C" fn proxy_session_header_add(
-    s: *const proxy_session,
+    s: *mut proxy_session,
     kind: u32,
     name: proxy_str,
     value: proxy_str,
@@ -167,7 +167,7 @@ pub extern "C" fn proxy_session_header_add(
 /// (Removing Content-Length from a response is allowed: the proxy then chunks the body.)
 #[no_mangle]
 pub extern "C" fn proxy_session_header_remove(
-    s: *const proxy_session,
+    s: *mut proxy_session,
     kind: u32,
     name: proxy_str,
 ) -> proxy_result {
