@@ -344,6 +344,9 @@ typedef struct proxy_http_callbacks {
 // A function run on a service's worker threads (see `proxy_service_set_thread_hooks`).
 typedef void (*proxy_thread_fn)(void *user);
 
+// Which header block a header accessor works on.
+typedef uint32_t proxy_headers_kind;
+
 // One header field: two views.
 typedef struct proxy_header {
   // Field name (lowercase when handed out by libproxy).
@@ -351,6 +354,9 @@ typedef struct proxy_header {
   // Field value.
   struct proxy_str value;
 } proxy_header;
+
+// The phase a callback runs in (`proxy_session_phase`).
+typedef uint32_t proxy_phase;
 
 // Where and how to connect upstream; passed to `proxy_session_set_peer`, which copies it.
 //
@@ -413,12 +419,6 @@ typedef struct proxy_summary {
   // 1 when the last upstream connection came from the pool.
   uint32_t reused;
 } proxy_summary;
-
-// The phase a callback runs in (`proxy_session_phase`).
-typedef uint32_t proxy_phase;
-
-// Which header block a header accessor works on.
-typedef uint32_t proxy_headers_kind;
 
 // Success.
 #define PROXY_OK 0
@@ -681,14 +681,14 @@ proxy_result proxy_service_set_thread_hooks(struct proxy_service *service,
 // The number of header fields (each value of a repeated name counts) in block `kind`
 // (`PROXY_HEADERS_*`). WRONG_PHASE when the block does not exist in this phase.
 proxy_result proxy_session_header_count(const struct proxy_session *s,
-                                        uint32_t kind,
+                                        proxy_headers_kind kind,
                                         size_t *out_n);
 
 // The `index`-th value (0-based) of header `name` (case-insensitive) in block `kind`.
 // `out_count` (may be NULL) receives how many values `name` has. NOT_FOUND when there is no such
 // value; `*out_count` is still written then. HEADER_INVALID for a malformed name.
 proxy_result proxy_session_header_get(const struct proxy_session *s,
-                                      uint32_t kind,
+                                      proxy_headers_kind kind,
                                       struct proxy_str name,
                                       size_t index,
                                       struct proxy_str *out,
@@ -697,7 +697,7 @@ proxy_result proxy_session_header_get(const struct proxy_session *s,
 // The `index`-th header field (0-based, grouped by name in first-arrival order) of block `kind`.
 // NOT_FOUND past the end.
 proxy_result proxy_session_header_nth(const struct proxy_session *s,
-                                      uint32_t kind,
+                                      proxy_headers_kind kind,
                                       size_t index,
                                       struct proxy_header *out);
 
@@ -705,7 +705,7 @@ proxy_result proxy_session_header_nth(const struct proxy_session *s,
 // When `cap` is too small, answers TOO_SMALL and sets only `*out_n` (call again with a bigger
 // array). `out` may be NULL when `cap` is 0.
 proxy_result proxy_session_headers(const struct proxy_session *s,
-                                   uint32_t kind,
+                                   proxy_headers_kind kind,
                                    struct proxy_header *out,
                                    size_t cap,
                                    size_t *out_n);
@@ -714,20 +714,20 @@ proxy_result proxy_session_headers(const struct proxy_session *s,
 // that is not a token, a value with CR/LF/NUL/controls, or Content-Length / Transfer-Encoding
 // (managed by the proxy) answer HEADER_INVALID and change nothing. Views into the block die.
 proxy_result proxy_session_header_set(struct proxy_session *s,
-                                      uint32_t kind,
+                                      proxy_headers_kind kind,
                                       struct proxy_str name,
                                       struct proxy_str value);
 
 // Appends a value to `name` in block `kind` (validated as for `proxy_session_header_set`).
 proxy_result proxy_session_header_add(struct proxy_session *s,
-                                      uint32_t kind,
+                                      proxy_headers_kind kind,
                                       struct proxy_str name,
                                       struct proxy_str value);
 
 // Removes every value of `name` from block `kind`. NOT_FOUND when there was none.
 // (Removing Content-Length from a response is allowed: the proxy then chunks the body.)
 proxy_result proxy_session_header_remove(struct proxy_session *s,
-                                         uint32_t kind,
+                                         proxy_headers_kind kind,
                                          struct proxy_str name);
 
 // The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
@@ -739,7 +739,7 @@ proxy_result proxy_session_header_remove(struct proxy_session *s,
 proxy_result proxy_session_id(const struct proxy_session *s, uint64_t *out_id);
 
 // The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).
-proxy_result proxy_session_phase(const struct proxy_session *s, uint32_t *out_phase);
+proxy_result proxy_session_phase(const struct proxy_session *s, proxy_phase *out_phase);
 
 // The request method, e.g. "GET". Any phase but `request_end`.
 proxy_result proxy_session_method(const struct proxy_session *s, struct proxy_str *out);

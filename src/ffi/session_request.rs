@@ -35,7 +35,7 @@ pub extern "C" fn proxy_session_id(s: *const proxy_session, out_id: *mut u64) ->
 
 /// The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).
 #[no_mangle]
-pub extern "C" fn proxy_session_phase(s: *const proxy_session, out_phase: *mut u32) -> proxy_result {
+pub extern "C" fn proxy_session_phase(s: *const proxy_session, out_phase: *mut proxy_phase) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out_phase);
