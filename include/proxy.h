@@ -624,7 +624,9 @@ proxy_result proxy_server_free(struct proxy_server *server);
 // (no callback armed a decision: it is between phases or in a callback that did not ask for the
 // id); GONE when the session ended, its pending deadline passed, or the wait ended otherwise;
 // INVALID_PARAMETER for another action.
-proxy_result proxy_session_resume(struct proxy_server *server, uint64_t session_id, int32_t action);
+proxy_result proxy_session_resume(struct proxy_server *server,
+                                  uint64_t session_id,
+                                  proxy_action action);
 
 // Creates a service named `name` (used for its thread names), with one work-stealing worker
 // thread, no endpoint, no callbacks and the default limits. `*out` receives it.

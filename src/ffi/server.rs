@@ -428,7 +428,7 @@ pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
 pub extern "C" fn proxy_session_resume(
     server: *mut proxy_server,
     session_id: u64,
-    action: i32,
+    action: proxy_action,
 ) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(server);
