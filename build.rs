@@ -1,13 +1,33 @@
-//! Build script: stamps the C ABI version into the library and sets the shared library's SONAME.
+//! Build script: sets the shared library's SONAME from the ABI major version.
 //!
 //! Debian ships an unrelated `libproxy` (a PAC resolver) as `libproxy.so.1` (and, long ago, `.so.0`).
 //! A program linked against that one must never load ours, so our SONAME carries a name of its own:
 //! `libproxy-rt.so.<abi major>`. `tests/` and the examples create the matching symlink next to the
 //! built `libproxy.so`.
+//!
+//! The ABI version has one source, `PROXY_ABI_VERSION_MAJOR` / `_MINOR` in `src/ffi/result.rs`
+//! (cbindgen copies them into the header); the major is read from there, so the SONAME cannot
+//! drift from it. `tests/abi_version.rs` checks the bindings against the same file.
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/ffi/result.rs");
+    let src = std::fs::read_to_string("src/ffi/result.rs").expect("read src/ffi/result.rs");
+    let major = abi_const(&src, "PROXY_ABI_VERSION_MAJOR");
+    // Parsed too so that a result.rs the test below cannot read fails the build, not later.
+    let _minor = abi_const(&src, "PROXY_ABI_VERSION_MINOR");
+    println!("cargo:rustc-env=PROXY_ABI_SONAME=libproxy-rt.so.{major}");
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if target_os == "linux" {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libproxy-rt.so.0");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libproxy-rt.so.{major}");
     }
+}
+
+/// The value of `pub const NAME: u32 = N;` in result.rs.
+fn abi_const(src: &str, name: &str) -> u32 {
+    let decl = format!("pub const {name}: u32 = ");
+    let line = src
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(decl.as_str()))
+        .unwrap_or_else(|| panic!("{name} not found in src/ffi/result.rs"));
+    line.trim_end_matches(';').trim().parse().unwrap_or_else(|_| panic!("{name} is not a plain number"))
 }

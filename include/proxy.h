@@ -5,7 +5,13 @@
  *
  * Conventions
  *  - Every function returns a proxy_result (PROXY_OK = 0, errors from 7000) unless documented
- *    otherwise; out-parameters are written only on PROXY_OK; proxy_result_message() describes one.
+ *    otherwise (every *_free too); out-parameters are written only on PROXY_OK;
+ *    proxy_result_message() names the kind of error and proxy_last_error() gives the failure's
+ *    cause ("bind 127.0.0.1:80: Permission denied (os error 13)"), per thread, until the next
+ *    failing call on that thread.
+ *  - Structs with a struct_size: a smaller one (an older header) is accepted with the missing
+ *    fields zero; a larger one (a newer header) only when the bytes past this library's struct
+ *    are all zero, else PROXY_UNSUPPORTED.
  *  - Configuration strings (names, addresses, paths) are NUL-terminated UTF-8; request data is
  *    proxy_str (ptr + len). Inputs are copied before a call returns; views handed out are valid
  *    until the callback returns or the next call that changes what they point into.
@@ -31,6 +37,12 @@
  *     stay valid until proxy_server_shutdown (or _free) returned.
  *  5. Every export catches panics (PROXY_PANIC); a callback's unknown return value counts as
  *     PROXY_ERROR: 500 before the response head, a cut connection after.
+ *  6. Callbacks must return normally: never throw a C++ exception out of one, and never longjmp
+ *     (or pthread_exit, or a Go panic unwind) across libproxy frames. Catch in the callback and
+ *     return PROXY_ERROR; anything else is undefined behaviour (locks stay held, the worker's
+ *     state is lost).
+ *  7. proxy_server_free may be called while other threads are blocked in proxy_server_run: it
+ *     stops the server and waits for them to return before freeing.
  */
 
 #ifndef LIBPROXY_PROXY_H
@@ -43,9 +55,13 @@
 #include <string.h>
 
 // ABI major version: a host built against another major must not use this library.
+//
+// The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
+// from it and `tests/abi_version.rs` checks the Python and Go bindings against it.
 #define PROXY_ABI_VERSION_MAJOR 0
 
-// ABI minor version: grows when functions or struct fields are appended.
+// ABI minor version: grows when functions or struct fields are appended (and, while the major is
+// 0, when signatures are tidied, as in 0.4).
 #define PROXY_ABI_VERSION_MINOR 4
 
 // Feature bit: Unix domain socket listeners and peers.
@@ -346,6 +362,9 @@ typedef struct proxy_http_callbacks {
 // A function run on a service's worker threads (see `proxy_service_set_thread_hooks`).
 typedef void (*proxy_thread_fn)(void *user);
 
+// Which header block a header accessor works on.
+typedef uint32_t proxy_headers_kind;
+
 // One header field: two views.
 typedef struct proxy_header {
   // Field name (lowercase when handed out by libproxy).
@@ -353,6 +372,9 @@ typedef struct proxy_header {
   // Field value.
   struct proxy_str value;
 } proxy_header;
+
+// The phase a callback runs in (`proxy_session_phase`).
+typedef uint32_t proxy_phase;
 
 // Where and how to connect upstream; passed to `proxy_session_set_peer`, which copies it.
 //
@@ -423,12 +445,6 @@ typedef struct proxy_summary {
   // `bytes_out` bytes. Log it as a failure, not as a `status`.
   uint32_t truncated;
 } proxy_summary;
-
-// The phase a callback runs in (`proxy_session_phase`).
-typedef uint32_t proxy_phase;
-
-// Which header block a header accessor works on.
-typedef uint32_t proxy_headers_kind;
 
 // Success.
 #define PROXY_OK 0
@@ -554,6 +570,23 @@ typedef uint32_t proxy_headers_kind;
 extern "C" {
 #endif // __cplusplus
 
+// Copies the message of the last error on the calling thread into `buf` (NUL-terminated,
+// truncated to `len - 1` bytes) and returns its full length without the NUL, so a return value
+// `>= len` means it was truncated (snprintf's convention). `buf` may be NULL when `len` is 0 (to
+// ask for the length). Returns 0 (and writes an empty string) when no call on this thread failed.
+//
+// Every function that returns an error code other than PROXY_OK sets it, with the cause when the
+// library knows one: `"operating system error: bind 127.0.0.1:8080: Address already in use (os
+// error 98)"`. It is per thread (a failure on another thread never changes it), is left as it
+// was by calls that succeed, and is replaced by the next failing call on the thread — read it
+// right after the call that failed. Reading it changes nothing. (ABI 0.4)
+size_t proxy_last_error(char *buf, size_t len);
+
+// The code of the last error on the calling thread (the one `proxy_last_error` describes), or
+// PROXY_OK when no call on this thread failed. Lets a binding check that the message belongs to
+// the failure it is reporting. (ABI 0.4)
+proxy_result proxy_last_error_code(void);
+
 // The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.
 const char *proxy_version(void);
 
@@ -565,7 +598,7 @@ uint32_t proxy_abi_version(void);
 uint64_t proxy_features(void);
 
 // A static NUL-terminated description of a result code ("unknown result" for an unknown one).
-// Never free it.
+// Never free it. It names the kind of error only; `proxy_last_error` has the cause.
 const char *proxy_result_message(proxy_result code);
 
 // Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
@@ -589,7 +622,8 @@ proxy_result proxy_server_add_service(struct proxy_server *server, struct proxy_
 proxy_result proxy_server_start(struct proxy_server *server);
 
 // Starts the server if needed and blocks until it has stopped: after `proxy_server_shutdown`
-// from another thread or, with `PROXY_RUN_SIGNALS`, a signal. BUSY from inside a callback.
+// or `proxy_server_free` from another thread or, with `PROXY_RUN_SIGNALS`, a signal. BUSY from
+// inside a callback.
 proxy_result proxy_server_run(struct proxy_server *server, uint32_t flags);
 
 // Stops the server: stop accepting, let in-flight requests finish for up to `grace_ms`
@@ -598,8 +632,11 @@ proxy_result proxy_server_run(struct proxy_server *server, uint32_t flags);
 // still waiting at the end are dropped (their resume answers GONE).
 proxy_result proxy_server_shutdown(struct proxy_server *server, uint32_t grace_ms);
 
-// Shuts the server down (grace 0) if it runs, then frees it. NULL is a no-op (OK). BUSY (and
-// nothing freed) from inside a callback. Call it only after `proxy_server_run` returned.
+// Shuts the server down (grace 0) if it runs, waits until every `proxy_server_run` blocked on
+// it in other threads has returned (they return PROXY_OK), then frees it. So a host may free the
+// server from a destructor or finalizer while another thread still runs it; it must not start a
+// new `proxy_server_run` / `_shutdown` once `_free` was called. NULL is a no-op (OK). BUSY (and
+// nothing freed) from inside a callback.
 proxy_result proxy_server_free(struct proxy_server *server);
 
 // Resumes a session that returned `PROXY_PENDING` with `action` (`PROXY_CONTINUE`,
@@ -614,14 +651,17 @@ proxy_result proxy_server_free(struct proxy_server *server);
 // (no callback armed a decision: it is between phases or in a callback that did not ask for the
 // id); GONE when the session ended, its pending deadline passed, or the wait ended otherwise;
 // INVALID_PARAMETER for another action.
-proxy_result proxy_session_resume(struct proxy_server *server, uint64_t session_id, int32_t action);
+proxy_result proxy_session_resume(struct proxy_server *server,
+                                  uint64_t session_id,
+                                  proxy_action action);
 
 // Creates a service named `name` (used for its thread names), with one work-stealing worker
 // thread, no endpoint, no callbacks and the default limits. `*out` receives it.
 proxy_result proxy_service_new(const char *name, struct proxy_service **out);
 
-// Frees a service that was not added to a server. NULL is a no-op.
-void proxy_service_free(struct proxy_service *service);
+// Frees a service that was not added to a server. NULL is a no-op. Always PROXY_OK: it returns a
+// result like every `_free` (since ABI 0.4), of which only `proxy_server_free` can refuse.
+proxy_result proxy_service_free(struct proxy_service *service);
 
 // Binds a TCP endpoint now (`127.0.0.1:8080`, `[::1]:0`, ...). `out_port` (may be NULL) receives
 // the bound port, useful with port 0. INVALID_PARAMETER for a malformed address, IO when binding
@@ -690,14 +730,14 @@ proxy_result proxy_service_set_thread_hooks(struct proxy_service *service,
 // The number of header fields (each value of a repeated name counts) in block `kind`
 // (`PROXY_HEADERS_*`). WRONG_PHASE when the block does not exist in this phase.
 proxy_result proxy_session_header_count(const struct proxy_session *s,
-                                        uint32_t kind,
+                                        proxy_headers_kind kind,
                                         size_t *out_n);
 
 // The `index`-th value (0-based) of header `name` (case-insensitive) in block `kind`.
 // `out_count` (may be NULL) receives how many values `name` has. NOT_FOUND when there is no such
 // value; `*out_count` is still written then. HEADER_INVALID for a malformed name.
 proxy_result proxy_session_header_get(const struct proxy_session *s,
-                                      uint32_t kind,
+                                      proxy_headers_kind kind,
                                       struct proxy_str name,
                                       size_t index,
                                       struct proxy_str *out,
@@ -706,7 +746,7 @@ proxy_result proxy_session_header_get(const struct proxy_session *s,
 // The `index`-th header field (0-based, grouped by name in first-arrival order) of block `kind`.
 // NOT_FOUND past the end.
 proxy_result proxy_session_header_nth(const struct proxy_session *s,
-                                      uint32_t kind,
+                                      proxy_headers_kind kind,
                                       size_t index,
                                       struct proxy_header *out);
 
@@ -714,7 +754,7 @@ proxy_result proxy_session_header_nth(const struct proxy_session *s,
 // When `cap` is too small, answers TOO_SMALL and sets only `*out_n` (call again with a bigger
 // array). `out` may be NULL when `cap` is 0.
 proxy_result proxy_session_headers(const struct proxy_session *s,
-                                   uint32_t kind,
+                                   proxy_headers_kind kind,
                                    struct proxy_header *out,
                                    size_t cap,
                                    size_t *out_n);
@@ -722,21 +762,21 @@ proxy_result proxy_session_headers(const struct proxy_session *s,
 // Replaces every value of `name` in block `kind` with `value`. Validated like the wire: a name
 // that is not a token, a value with CR/LF/NUL/controls, or Content-Length / Transfer-Encoding
 // (managed by the proxy) answer HEADER_INVALID and change nothing. Views into the block die.
-proxy_result proxy_session_header_set(const struct proxy_session *s,
-                                      uint32_t kind,
+proxy_result proxy_session_header_set(struct proxy_session *s,
+                                      proxy_headers_kind kind,
                                       struct proxy_str name,
                                       struct proxy_str value);
 
 // Appends a value to `name` in block `kind` (validated as for `proxy_session_header_set`).
-proxy_result proxy_session_header_add(const struct proxy_session *s,
-                                      uint32_t kind,
+proxy_result proxy_session_header_add(struct proxy_session *s,
+                                      proxy_headers_kind kind,
                                       struct proxy_str name,
                                       struct proxy_str value);
 
 // Removes every value of `name` from block `kind`. NOT_FOUND when there was none.
 // (Removing Content-Length from a response is allowed: the proxy then chunks the body.)
-proxy_result proxy_session_header_remove(const struct proxy_session *s,
-                                         uint32_t kind,
+proxy_result proxy_session_header_remove(struct proxy_session *s,
+                                         proxy_headers_kind kind,
                                          struct proxy_str name);
 
 // The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
@@ -748,7 +788,7 @@ proxy_result proxy_session_header_remove(const struct proxy_session *s,
 proxy_result proxy_session_id(const struct proxy_session *s, uint64_t *out_id);
 
 // The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).
-proxy_result proxy_session_phase(const struct proxy_session *s, uint32_t *out_phase);
+proxy_result proxy_session_phase(const struct proxy_session *s, proxy_phase *out_phase);
 
 // The request method, e.g. "GET". Any phase but `request_end`.
 proxy_result proxy_session_method(const struct proxy_session *s, struct proxy_str *out);
@@ -763,7 +803,7 @@ proxy_result proxy_session_uri(const struct proxy_session *s, struct proxy_str *
 // connected_to_upstream it rewrites the request itself (later `proxy_session_uri` / `_path` /
 // `_query` see the new target); in upstream_request_filter only the upstream request. Other
 // phases: WRONG_PHASE. Views from `proxy_session_uri` obtained before are invalidated.
-proxy_result proxy_session_set_uri(const struct proxy_session *s,
+proxy_result proxy_session_set_uri(struct proxy_session *s,
                                    struct proxy_str uri);
 
 // The path of the request target, without the query.
@@ -772,7 +812,9 @@ proxy_result proxy_session_path(const struct proxy_session *s, struct proxy_str 
 // The query string without `?`. NOT_FOUND when the target has no `?`.
 proxy_result proxy_session_query(const struct proxy_session *s, struct proxy_str *out);
 
-// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`.
+// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`
+// (the only versions the listeners accept; the version number times ten, so a future HTTP/3
+// would read 30).
 proxy_result proxy_session_version(const struct proxy_session *s, uint32_t *out);
 
 // The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
@@ -785,7 +827,7 @@ proxy_result proxy_session_server_addr(const struct proxy_session *s, struct pro
 // bad address, a too-small `struct_size`, an unknown flag or `alpn`, verification flags without
 // `PROXY_PEER_TLS`, or a client certificate without its key. TLS files are read when connecting:
 // a missing or bad one fails that connection (502, reason in `proxy_session_error`).
-proxy_result proxy_session_set_peer(const struct proxy_session *s, const struct proxy_peer *peer);
+proxy_result proxy_session_set_peer(struct proxy_session *s, const struct proxy_peer *peer);
 
 // The response status: the head being filtered in `upstream_response_filter` /
 // `response_filter`, the status sent downstream afterwards. WRONG_PHASE before there is one.
@@ -793,7 +835,7 @@ proxy_result proxy_session_response_status(const struct proxy_session *s, uint32
 
 // Changes the response status (only in `upstream_response_filter` / `response_filter`;
 // 200..=599). The reason phrase becomes the canonical one.
-proxy_result proxy_session_set_response_status(const struct proxy_session *s, uint32_t status);
+proxy_result proxy_session_set_response_status(struct proxy_session *s, uint32_t status);
 
 // Answers the request locally: `status` (200..=599), `n_headers` headers, and `body_len` bytes of
 // body (Content-Length is set by the proxy). Everything is copied. Then return `PROXY_RESPONDED`
@@ -802,7 +844,7 @@ proxy_result proxy_session_set_response_status(const struct proxy_session *s, ui
 // Once per request: a second call answers ALREADY and keeps the first response. A callback that
 // responds and then returns `PROXY_CONTINUE` still gets its response sent as given (the upstream
 // is skipped), with a warning in the server's log.
-proxy_result proxy_session_respond(const struct proxy_session *s,
+proxy_result proxy_session_respond(struct proxy_session *s,
                                    uint32_t status,
                                    const struct proxy_header *headers,
                                    size_t n_headers,
@@ -817,7 +859,7 @@ proxy_result proxy_session_body(const struct proxy_session *s,
 
 // Replaces the body chunk in a body filter phase with a copy of `data` (`len` 0 drops the chunk).
 // For response bodies whose length changes, remove Content-Length in `response_filter` first.
-proxy_result proxy_session_set_body(const struct proxy_session *s, const uint8_t *data, size_t len);
+proxy_result proxy_session_set_body(struct proxy_session *s, const uint8_t *data, size_t len);
 
 // In `connected_to_upstream`: 1 when the upstream connection came from the pool, else 0.
 proxy_result proxy_session_upstream_reused(const struct proxy_session *s, uint32_t *out);
@@ -829,7 +871,7 @@ proxy_result proxy_session_error(const struct proxy_session *s, struct proxy_str
 // In `fail_to_connect` / `error_while_proxy`: allow (1) or forbid (0) another attempt (which calls
 // `upstream_peer` again). Connect failures are retryable by default. The retry budget and body
 // replay rules still apply.
-proxy_result proxy_session_set_retry(const struct proxy_session *s, uint32_t retry);
+proxy_result proxy_session_set_retry(struct proxy_session *s, uint32_t retry);
 
 // Attempts beyond the first so far (useful in `upstream_peer` to pick another peer).
 proxy_result proxy_session_retries(const struct proxy_session *s, uint32_t *out);
@@ -840,7 +882,7 @@ proxy_result proxy_session_summary(const struct proxy_session *s, struct proxy_s
 
 // Attaches host data to the request (any phase, `request_end` included). libproxy never touches
 // it; free it in the `request_end` callback.
-proxy_result proxy_session_set_user(const struct proxy_session *s, void *user);
+proxy_result proxy_session_set_user(struct proxy_session *s, void *user);
 
 // The host data set with `proxy_session_set_user` (NULL if none, or if `s` is NULL).
 void *proxy_session_get_user(const struct proxy_session *s);
@@ -849,8 +891,9 @@ void *proxy_session_get_user(const struct proxy_session *s);
 // `proxy_tls_settings_free`).
 proxy_result proxy_tls_settings_new(struct proxy_tls_settings **out);
 
-// Frees TLS settings (endpoints added with them keep their copy). NULL is a no-op.
-void proxy_tls_settings_free(struct proxy_tls_settings *tls);
+// Frees TLS settings (endpoints added with them keep their copy). NULL is a no-op. Always
+// PROXY_OK (a result like every `_free`, since ABI 0.4).
+proxy_result proxy_tls_settings_free(struct proxy_tls_settings *tls);
 
 // Sets the default certificate (served without SNI or for names no SNI certificate covers) from
 // a PEM certificate chain file and a PEM private key file. TLS_INVALID (see

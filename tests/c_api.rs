@@ -29,7 +29,7 @@ fn prepare_lib_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_api/lib");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(&built, dir.join("libproxy.so")).unwrap();
-    let link = dir.join("libproxy-rt.so.0");
+    let link = dir.join(env!("PROXY_ABI_SONAME"));
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink("libproxy.so", &link).unwrap();
     dir
@@ -102,6 +102,19 @@ fn run_c_test_args(name: &str, extra: &[&std::ffi::OsStr]) {
 #[test]
 fn c_lifecycle() {
     run_c_test("test_lifecycle");
+}
+
+/// Every error carries its cause: address in use vs permission denied (tests/c/test_errors.c),
+/// and struct_size larger than the library knows.
+#[test]
+fn c_errors() {
+    run_c_test("test_errors");
+}
+
+/// proxy_server_free while another thread is blocked in proxy_server_run.
+#[test]
+fn c_free_while_run() {
+    run_c_test("test_free_while_run");
 }
 
 #[test]
@@ -219,5 +232,5 @@ fn soname_is_our_own() {
     let lib = lib_dir().join("libproxy.so");
     let out = Command::new("readelf").arg("-d").arg(&lib).output().expect("readelf");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Library soname: [libproxy-rt.so.0]"), "{text}");
+    assert!(text.contains(&format!("Library soname: [{}]", env!("PROXY_ABI_SONAME"))), "{text}");
 }

@@ -8,6 +8,8 @@ import "C"
 import (
 	"errors"
 	"strconv"
+	"strings"
+	"unsafe"
 )
 
 // Code is a libproxy result code (proxy_result). 0 is success; errors start at 7000.
@@ -42,7 +44,7 @@ func (c Code) String() string { return C.GoString(C.proxy_result_message(C.proxy
 type Error struct {
 	Op     string // the C function, e.g. "proxy_session_header_set"
 	Code   Code
-	Detail string // libproxy's explanation when it gives one (TLS configuration errors)
+	Detail string // libproxy's cause when it gives one (proxy_last_error), e.g. "bind 127.0.0.1:80: Permission denied (os error 13)"
 }
 
 func (e *Error) Error() string {
@@ -88,9 +90,31 @@ var ErrClosed = errors.New("libproxy: use of a closed or consumed object")
 // the session was resumed): the C session may already be gone, so it is not touched.
 var ErrSessionDone = errors.New("libproxy: session used outside its callback")
 
+// check turns a result into an error with the library's cause (proxy_last_error) as Detail.
+// The last error is per OS thread and a goroutine can move to another thread between two cgo
+// calls (rarely: only after a long call lost its P), so the cause is taken only when the thread's
+// last error has the same code; calls whose cause matters most (binding endpoints) lock the
+// thread around the call and the read.
 func check(op string, r C.proxy_result) error {
 	if r == C.PROXY_OK {
 		return nil
 	}
-	return &Error{Op: op, Code: Code(r)}
+	return &Error{Op: op, Code: Code(r), Detail: lastErrorCause(r)}
+}
+
+// lastErrorCause is this thread's proxy_last_error for a failure with code r, without the
+// proxy_result_message prefix that Error.Error already prints; "" when there is none.
+func lastErrorCause(r C.proxy_result) string {
+	if C.proxy_last_error_code() != r {
+		return ""
+	}
+	n := C.proxy_last_error(nil, 0)
+	buf := make([]byte, int(n)+1)
+	C.proxy_last_error((*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	text := string(buf[:n])
+	prefix := Code(r).String()
+	if text == prefix {
+		return ""
+	}
+	return strings.TrimPrefix(text, prefix+": ")
 }

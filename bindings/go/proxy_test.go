@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -889,5 +893,39 @@ func TestSetUserNeedsRequestEnd(t *testing.T) {
 	do(t, "GET", base+"/echo", nil, "")
 	if err := <-h.err; !errors.Is(err, proxy.ErrWrongState) {
 		t.Fatalf("SetUser without RequestEnd: %v", err)
+	}
+}
+
+// Every failed call's error carries the library's cause: an address in use and a permission
+// refusal are told apart by the OS error text, not only by CodeIO.
+func TestErrorsCarryTheirCause(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer busy.Close()
+	svc, err := proxy.NewService("errors")
+	must(t, err)
+	defer svc.Close()
+	addr := busy.Addr().String()
+	_, err = svc.AddTCP(addr)
+	var pe *proxy.Error
+	if !errors.As(err, &pe) || pe.Code != proxy.CodeIO {
+		t.Fatalf("AddTCP(in use): %#v", err)
+	}
+	inUse := syscall.EADDRINUSE.Error()
+	if !strings.Contains(pe.Detail, addr) || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(inUse)) {
+		t.Errorf("AddTCP(in use): %q lacks %q / %q", err.Error(), addr, inUse)
+	}
+	_, err = svc.AddTCP("not an address")
+	if !errors.As(err, &pe) || !strings.Contains(pe.Detail, "not an address") {
+		t.Errorf("AddTCP(bad): %#v", err)
+	}
+	if os.Geteuid() != 0 { // root may bind anywhere
+		ro := filepath.Join(t.TempDir(), "ro")
+		must(t, os.Mkdir(ro, 0o500))
+		err = svc.AddUDS(filepath.Join(ro, "s.sock"))
+		denied := strings.ToLower(syscall.EACCES.Error())
+		if !errors.As(err, &pe) || pe.Code != proxy.CodeIO || !strings.Contains(strings.ToLower(pe.Detail), denied) {
+			t.Errorf("AddUDS(unwritable dir): %#v", err)
+		}
 	}
 }

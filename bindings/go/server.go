@@ -306,9 +306,14 @@ const (
 // Features returns the OR of the features of the loaded library.
 func Features() Feature { return Feature(C.proxy_features()) }
 
+// minABIMinor is the oldest ABI minor version the binding works with: 0.4 changed the _free
+// signatures (they return a proxy_result) and added proxy_last_error. The major comes
+// from the header; tests/abi_version.rs checks this number against src/ffi/result.rs.
+const minABIMinor = 4
+
 var abiErr = sync.OnceValue(func() error {
-	if major, minor := ABIVersion(); major != HeaderABIMajor {
-		return fmt.Errorf("libproxy: library ABI %d.%d, binding built for major %d: refusing to run", major, minor, HeaderABIMajor)
+	if major, minor := ABIVersion(); major != HeaderABIMajor || minor < minABIMinor {
+		return fmt.Errorf("libproxy: library ABI %d.%d, binding needs %d.x with x >= %d: refusing to run", major, minor, HeaderABIMajor, minABIMinor)
 	}
 	return nil
 })

@@ -76,6 +76,9 @@ func (s *Service) AddTCP(addr string) (port int, err error) {
 	caddr := C.CString(addr)
 	defer C.free(unsafe.Pointer(caddr))
 	var out C.uint16_t
+	// The cause ("address in use" vs "permission denied") is read on the thread that failed.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	err = check("proxy_service_add_tcp", C.proxy_service_add_tcp(p, caddr, &out))
 	runtime.KeepAlive(s)
 	return int(out), err
@@ -90,6 +93,8 @@ func (s *Service) AddUDS(path string) error {
 	defer s.mu.Unlock()
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	err = check("proxy_service_add_uds", C.proxy_service_add_uds(p, cpath))
 	runtime.KeepAlive(s)
 	return err

@@ -15,6 +15,7 @@ use std::cell::Cell;
 #[macro_use]
 mod macros;
 pub mod callbacks;
+pub mod error;
 pub mod result;
 pub mod server;
 pub mod session;

@@ -58,8 +58,12 @@ pub const PROXY_PENDING: proxy_action = 3;
 pub const PROXY_ERROR: proxy_action = 4;
 
 /// ABI major version: a host built against another major must not use this library.
+///
+/// The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
+/// from it and `tests/abi_version.rs` checks the Python and Go bindings against it.
 pub const PROXY_ABI_VERSION_MAJOR: u32 = 0;
-/// ABI minor version: grows when functions or struct fields are appended.
+/// ABI minor version: grows when functions or struct fields are appended (and, while the major is
+/// 0, when signatures are tidied, as in 0.4).
 pub const PROXY_ABI_VERSION_MINOR: u32 = 4;
 
 /// Feature bit: Unix domain socket listeners and peers.
@@ -89,7 +93,7 @@ pub extern "C" fn proxy_version() -> *const c_char {
 /// with the header's `PROXY_ABI_VERSION_MAJOR` at start-up and refuse to run on a mismatch.
 #[no_mangle]
 pub extern "C" fn proxy_abi_version() -> u32 {
-    ffi_panic_boundary! { (PROXY_ABI_VERSION_MAJOR << 16) | PROXY_ABI_VERSION_MINOR }
+    ffi_panic_boundary! { value: (PROXY_ABI_VERSION_MAJOR << 16) | PROXY_ABI_VERSION_MINOR }
 }
 
 /// The features of this build: an OR of `PROXY_FEATURE_*` bits.
@@ -105,29 +109,36 @@ pub extern "C" fn proxy_features() -> u64 {
     }
 }
 
+/// The description of a result code, with its NUL (C) — see [`message`].
+fn message_nul(code: proxy_result) -> &'static str {
+    match code {
+        PROXY_OK => "ok\0",
+        PROXY_NULL_PARAMETER => "a required pointer argument was NULL\0",
+        PROXY_INVALID_PARAMETER => "invalid argument\0",
+        PROXY_PANIC => "internal panic caught\0",
+        PROXY_IO => "operating system error\0",
+        PROXY_WRONG_PHASE => "not available in this phase\0",
+        PROXY_GONE => "the session has ended\0",
+        PROXY_ALREADY => "already done (the session was already resumed or answered)\0",
+        PROXY_HEADER_INVALID => "invalid or forbidden header name or value\0",
+        PROXY_NOT_FOUND => "not found\0",
+        PROXY_BUSY => "refused from inside a callback\0",
+        PROXY_TOO_SMALL => "output array too small\0",
+        PROXY_WRONG_STATE => "object in the wrong state for this call\0",
+        PROXY_UNSUPPORTED => "not supported by this build\0",
+        PROXY_TLS_INVALID => "invalid TLS configuration (see proxy_tls_settings_last_error)\0",
+        _ => "unknown result\0",
+    }
+}
+
+/// The description of a result code, as `proxy_result_message` gives it.
+pub(crate) fn message(code: proxy_result) -> &'static str {
+    message_nul(code).trim_end_matches('\0')
+}
+
 /// A static NUL-terminated description of a result code ("unknown result" for an unknown one).
-/// Never free it.
+/// Never free it. It names the kind of error only; `proxy_last_error` has the cause.
 #[no_mangle]
 pub extern "C" fn proxy_result_message(code: proxy_result) -> *const c_char {
-    ffi_panic_boundary! {
-        let s: &'static str = match code {
-            PROXY_OK => "ok\0",
-            PROXY_NULL_PARAMETER => "a required pointer argument was NULL\0",
-            PROXY_INVALID_PARAMETER => "invalid argument\0",
-            PROXY_PANIC => "internal panic caught\0",
-            PROXY_IO => "operating system error\0",
-            PROXY_WRONG_PHASE => "not available in this phase\0",
-            PROXY_GONE => "the session has ended\0",
-            PROXY_ALREADY => "already done (the session was already resumed or answered)\0",
-            PROXY_HEADER_INVALID => "invalid or forbidden header name or value\0",
-            PROXY_NOT_FOUND => "not found\0",
-            PROXY_BUSY => "refused from inside a callback\0",
-            PROXY_TOO_SMALL => "output array too small\0",
-            PROXY_WRONG_STATE => "object in the wrong state for this call\0",
-            PROXY_UNSUPPORTED => "not supported by this build\0",
-            PROXY_TLS_INVALID => "invalid TLS configuration (see proxy_tls_settings_last_error)\0",
-            _ => "unknown result\0",
-        };
-        s.as_ptr().cast()
-    }
+    ffi_panic_boundary! { message_nul(code).as_ptr().cast() }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use super::callbacks::{proxy_http_callbacks, FfiHooks};
+use super::error::fail;
 use super::inside_callback;
 use super::result::*;
 use super::session::Registry;
@@ -101,10 +102,27 @@ enum ServerState {
 /// Methods: proxy_server_new, proxy_server_set_log, proxy_server_add_service, proxy_server_start,
 /// proxy_server_run, proxy_server_shutdown, proxy_server_free, proxy_session_resume.
 pub struct proxy_server {
+    // Shared with the threads blocked in `proxy_server_run` / `_shutdown`, so that
+    // `proxy_server_free` from another thread can free the handle while they return.
+    core: Arc<ServerCore>,
+}
+
+/// The server behind a `proxy_server` handle (not part of the C ABI).
+pub struct ServerCore {
     shared: Arc<Shared>,
     state: Mutex<ServerState>,
     stopped: Condvar,
     stop_requested: tokio::sync::Notify,
+    /// How many `proxy_server_run` calls are inside; `proxy_server_free` waits for 0.
+    runs: Mutex<usize>,
+    runs_done: Condvar,
+}
+
+impl std::ops::Deref for proxy_server {
+    type Target = ServerCore;
+    fn deref(&self) -> &ServerCore {
+        &self.core
+    }
 }
 
 /// An HTTP proxy service being configured: callbacks, endpoints, threads, limits and timeouts.
@@ -141,10 +159,14 @@ pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result 
         let sink = shared.clone();
         let conf = ServerConf { log: Logger::new(move |level, msg| sink.log(level as u32, msg)), ..ServerConf::default() };
         let s = Box::new(proxy_server {
-            shared,
-            state: Mutex::new(ServerState::Building(Server::new(conf))),
-            stopped: Condvar::new(),
-            stop_requested: tokio::sync::Notify::new(),
+            core: Arc::new(ServerCore {
+                shared,
+                state: Mutex::new(ServerState::Building(Server::new(conf))),
+                stopped: Condvar::new(),
+                stop_requested: tokio::sync::Notify::new(),
+                runs: Mutex::new(0),
+                runs_done: Condvar::new(),
+            }),
         });
         *out = Box::into_raw(s);
         PROXY_OK
@@ -200,8 +222,8 @@ pub extern "C" fn proxy_server_add_service(
             ls.set_thread_hooks(Arc::new(move || h.call(h.on_start)), Arc::new(move || h.call(h.on_stop)));
         }
         for stack in svc.stacks {
-            if ls.add_stack(stack).is_err() {
-                return PROXY_IO;
+            if let Err(e) = ls.add_stack(stack) {
+                return fail(PROXY_IO, format_args!("service {:?}: endpoint: {e}", svc.name));
             }
         }
         server.add_service(ls);
@@ -216,9 +238,9 @@ fn start_locked(st: &mut ServerState) -> proxy_result {
                 *st = ServerState::Running(h);
                 PROXY_OK
             }
-            Err(_) => {
+            Err(e) => {
                 *st = ServerState::Stopped;
-                PROXY_IO
+                fail(PROXY_IO, format_args!("starting the service threads: {e}"))
             }
         },
         other => {
@@ -242,16 +264,21 @@ pub extern "C" fn proxy_server_start(server: *mut proxy_server) -> proxy_result 
 pub const PROXY_RUN_SIGNALS: u32 = 1;
 
 /// Starts the server if needed and blocks until it has stopped: after `proxy_server_shutdown`
-/// from another thread or, with `PROXY_RUN_SIGNALS`, a signal. BUSY from inside a callback.
+/// or `proxy_server_free` from another thread or, with `PROXY_RUN_SIGNALS`, a signal. BUSY from
+/// inside a callback.
 #[no_mangle]
 pub extern "C" fn proxy_server_run(server: *mut proxy_server, flags: u32) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(server);
         if inside_callback() {
-            return PROXY_BUSY;
+            return fail(PROXY_BUSY, "proxy_server_run from inside a callback would wait for its own worker");
         }
+        // From here on only the shared core is touched: the handle may be freed meanwhile.
+        let core = s.core.clone();
+        let s = &*core;
+        let _running = RunGuard::enter(s);
         if flags & !PROXY_RUN_SIGNALS != 0 {
-            return PROXY_INVALID_PARAMETER;
+            return fail(PROXY_INVALID_PARAMETER, format_args!("unknown proxy_server_run flags {:#x}", flags & !PROXY_RUN_SIGNALS));
         }
         {
             let mut st = s.state.lock();
@@ -276,8 +303,28 @@ pub extern "C" fn proxy_server_run(server: *mut proxy_server, flags: u32) -> pro
     }
 }
 
+/// Counts a `proxy_server_run` in progress for `proxy_server_free` to wait on.
+struct RunGuard<'a>(&'a ServerCore);
+
+impl<'a> RunGuard<'a> {
+    fn enter(s: &'a ServerCore) -> Self {
+        *s.runs.lock() += 1;
+        RunGuard(s)
+    }
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.runs.lock();
+        *n -= 1;
+        if *n == 0 {
+            self.0.runs_done.notify_all();
+        }
+    }
+}
+
 /// Waits for SIGTERM / SIGINT (returns the grace period to use) or a shutdown request (None).
-fn wait_signal_or_stop(s: &proxy_server) -> Option<Duration> {
+fn wait_signal_or_stop(s: &ServerCore) -> Option<Duration> {
     use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
     rt.block_on(async {
@@ -291,7 +338,7 @@ fn wait_signal_or_stop(s: &proxy_server) -> Option<Duration> {
     })
 }
 
-fn shutdown(s: &proxy_server, grace: Duration) -> proxy_result {
+fn shutdown(s: &ServerCore, grace: Duration) -> proxy_result {
     let handle = {
         let mut st = s.state.lock();
         match std::mem::replace(&mut *st, ServerState::Stopping) {
@@ -330,14 +377,19 @@ pub extern "C" fn proxy_server_shutdown(server: *mut proxy_server, grace_ms: u32
     ffi_panic_boundary! {
         let s = try_ref!(server);
         if inside_callback() {
-            return PROXY_BUSY;
+            return fail(PROXY_BUSY, "proxy_server_shutdown from inside a callback would wait for its own worker");
         }
-        shutdown(s, Duration::from_millis(grace_ms as u64))
+        // The shared core, not the handle: a proxy_server_free on another thread may free it.
+        let core = s.core.clone();
+        shutdown(&core, Duration::from_millis(grace_ms as u64))
     }
 }
 
-/// Shuts the server down (grace 0) if it runs, then frees it. NULL is a no-op (OK). BUSY (and
-/// nothing freed) from inside a callback. Call it only after `proxy_server_run` returned.
+/// Shuts the server down (grace 0) if it runs, waits until every `proxy_server_run` blocked on
+/// it in other threads has returned (they return PROXY_OK), then frees it. So a host may free the
+/// server from a destructor or finalizer while another thread still runs it; it must not start a
+/// new `proxy_server_run` / `_shutdown` once `_free` was called. NULL is a no-op (OK). BUSY (and
+/// nothing freed) from inside a callback.
 #[no_mangle]
 pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
     ffi_panic_boundary! {
@@ -345,11 +397,16 @@ pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
             return PROXY_OK;
         }
         if inside_callback() {
-            return PROXY_BUSY;
+            return fail(PROXY_BUSY, "proxy_server_free from inside a callback would wait for its own worker");
         }
         // SAFETY: non-NULL and created by proxy_server_new; the caller gives up ownership.
         let s = unsafe { Box::from_raw(server) };
         shutdown(&s, Duration::ZERO);
+        let mut runs = s.runs.lock();
+        while *runs > 0 {
+            s.runs_done.wait(&mut runs);
+        }
+        drop(runs);
         s.shared.registry.clear();
         drop(s);
         PROXY_OK
@@ -372,12 +429,12 @@ pub extern "C" fn proxy_server_free(server: *mut proxy_server) -> proxy_result {
 pub extern "C" fn proxy_session_resume(
     server: *mut proxy_server,
     session_id: u64,
-    action: i32,
+    action: proxy_action,
 ) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(server);
         if !matches!(action, PROXY_CONTINUE | PROXY_RESPONDED | PROXY_ERROR) {
-            return PROXY_INVALID_PARAMETER;
+            return fail(PROXY_INVALID_PARAMETER, format_args!("action {action} cannot resume a session (CONTINUE, RESPONDED or ERROR)"));
         }
         s.shared.registry.resume(session_id, action)
     }
@@ -409,14 +466,16 @@ pub extern "C" fn proxy_service_new(name: *const c_char, out: *mut *mut proxy_se
     }
 }
 
-/// Frees a service that was not added to a server. NULL is a no-op.
+/// Frees a service that was not added to a server. NULL is a no-op. Always PROXY_OK: it returns a
+/// result like every `_free` (since ABI 0.4), of which only `proxy_server_free` can refuse.
 #[no_mangle]
-pub extern "C" fn proxy_service_free(service: *mut proxy_service) {
+pub extern "C" fn proxy_service_free(service: *mut proxy_service) -> proxy_result {
     ffi_panic_boundary! {
         if !service.is_null() {
             // SAFETY: created by proxy_service_new and not consumed, as documented.
             drop(unsafe { Box::from_raw(service) });
         }
+        PROXY_OK
     }
 }
 
@@ -433,18 +492,34 @@ pub extern "C" fn proxy_service_add_tcp(
         let svc = try_mut!(service);
         // SAFETY: NULL or a C string.
         let addr = try_res!(unsafe { cstr(addr) });
-        let Ok(a) = addr.parse::<std::net::SocketAddr>() else { return PROXY_INVALID_PARAMETER };
-        let Ok(stack) = TransportStack::bind_tcp(a) else { return PROXY_IO };
-        let port = match stack.local_addr() {
-            Ok(crate::protocol::stream::SocketAddr::Inet(a)) => a.port(),
-            _ => return PROXY_IO,
+        let a = try_res!(parse_inet(addr));
+        let stack = match TransportStack::bind_tcp(a) {
+            Ok(s) => s,
+            Err(e) => return fail(PROXY_IO, format_args!("bind {a}: {e}")),
         };
+        let port = try_res!(bound_port(&stack));
         svc.stacks.push(stack);
         // SAFETY: NULL or valid.
         if let Some(p) = unsafe { out_port.as_mut() } {
             *p = port;
         }
         PROXY_OK
+    }
+}
+
+/// A TCP endpoint address, or INVALID_PARAMETER saying what is wrong with it.
+pub(crate) fn parse_inet(addr: &str) -> Result<std::net::SocketAddr, proxy_result> {
+    addr.parse::<std::net::SocketAddr>().map_err(|e| {
+        fail(PROXY_INVALID_PARAMETER, format_args!("{addr:?} is not an IP address with a port ({e})"))
+    })
+}
+
+/// The port a TCP endpoint was bound to.
+pub(crate) fn bound_port(stack: &TransportStack) -> Result<u16, proxy_result> {
+    match stack.local_addr() {
+        Ok(crate::protocol::stream::SocketAddr::Inet(a)) => Ok(a.port()),
+        Ok(other) => Err(fail(PROXY_IO, format_args!("endpoint bound to {other}, not a TCP address"))),
+        Err(e) => Err(fail(PROXY_IO, format_args!("reading the bound address: {e}"))),
     }
 }
 
@@ -462,14 +537,14 @@ pub extern "C" fn proxy_service_add_uds(service: *mut proxy_service, path: *cons
         // SAFETY: NULL or a C string.
         let path = try_res!(unsafe { cstr(path) });
         if path.is_empty() {
-            return PROXY_INVALID_PARAMETER;
+            return fail(PROXY_INVALID_PARAMETER, "empty Unix socket path");
         }
         match TransportStack::bind_unix(std::path::Path::new(path)) {
             Ok(stack) => {
                 svc.stacks.push(stack);
                 PROXY_OK
             }
-            Err(_) => PROXY_IO,
+            Err(e) => fail(PROXY_IO, format_args!("bind unix:{path}: {e}")),
         }
     }
 }
@@ -480,7 +555,7 @@ pub extern "C" fn proxy_service_set_threads(service: *mut proxy_service, threads
     ffi_panic_boundary! {
         let svc = try_mut!(service);
         if threads == 0 || threads > 1024 {
-            return PROXY_INVALID_PARAMETER;
+            return fail(PROXY_INVALID_PARAMETER, format_args!("{threads} threads: the range is 1..=1024"));
         }
         svc.threads = threads as usize;
         PROXY_OK
@@ -535,7 +610,7 @@ pub extern "C" fn proxy_service_set_timeout(
     ffi_panic_boundary! {
         let svc = try_mut!(service);
         if ms == 0 {
-            return PROXY_INVALID_PARAMETER;
+            return fail(PROXY_INVALID_PARAMETER, format_args!("timeout {which}: 0 ms (must be > 0)"));
         }
         let d = Duration::from_millis(ms as u64);
         match which {
@@ -546,7 +621,7 @@ pub extern "C" fn proxy_service_set_timeout(
             PROXY_TIMEOUT_PENDING => svc.pending_timeout = d,
             PROXY_TIMEOUT_BODY_TOTAL => svc.opts.body_deadline = Some(d),
             PROXY_TIMEOUT_BODY_RATE_GRACE => svc.opts.body_rate_grace = d,
-            _ => return PROXY_INVALID_PARAMETER,
+            _ => return fail(PROXY_INVALID_PARAMETER, format_args!("unknown timeout {which} (a PROXY_TIMEOUT_*)")),
         }
         PROXY_OK
     }
@@ -588,7 +663,9 @@ pub extern "C" fn proxy_service_set_limit(
 ) -> proxy_result {
     ffi_panic_boundary! {
         let svc = try_mut!(service);
-        let Ok(v) = usize::try_from(value) else { return PROXY_INVALID_PARAMETER };
+        let Ok(v) = usize::try_from(value) else {
+            return fail(PROXY_INVALID_PARAMETER, format_args!("limit {which}: {value} does not fit this platform"));
+        };
         let nonzero = v > 0;
         match which {
             PROXY_LIMIT_MAX_HEADER_BYTES if nonzero => svc.opts.limits.max_header_bytes = v,
@@ -601,7 +678,10 @@ pub extern "C" fn proxy_service_set_limit(
             PROXY_LIMIT_REQUEST_BUFFER => svc.opts.request_buffer = v,
             PROXY_LIMIT_MAX_CONNECTIONS => svc.max_connections = v,
             PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER => svc.max_connections_per_listener = v,
-            _ => return PROXY_INVALID_PARAMETER,
+            PROXY_LIMIT_MAX_HEADER_BYTES | PROXY_LIMIT_MAX_HEADERS | PROXY_LIMIT_MAX_URI_LEN => {
+                return fail(PROXY_INVALID_PARAMETER, format_args!("limit {which}: 0 (must be > 0)"))
+            }
+            _ => return fail(PROXY_INVALID_PARAMETER, format_args!("unknown limit {which} (a PROXY_LIMIT_*)")),
         }
         PROXY_OK
     }

@@ -30,7 +30,7 @@ pub(crate) fn header_value(value: &proxy_str) -> Result<HeaderValue, proxy_resul
 #[no_mangle]
 pub extern "C" fn proxy_session_header_count(
     s: *const proxy_session,
-    kind: u32,
+    kind: proxy_headers_kind,
     out_n: *mut usize,
 ) -> proxy_result {
     ffi_panic_boundary! {
@@ -46,7 +46,7 @@ pub extern "C" fn proxy_session_header_count(
 #[no_mangle]
 pub extern "C" fn proxy_session_header_get(
     s: *const proxy_session,
-    kind: u32,
+    kind: proxy_headers_kind,
     name: proxy_str,
     index: usize,
     out: *mut proxy_str,
@@ -76,7 +76,7 @@ pub extern "C" fn proxy_session_header_get(
 #[no_mangle]
 pub extern "C" fn proxy_session_header_nth(
     s: *const proxy_session,
-    kind: u32,
+    kind: proxy_headers_kind,
     index: usize,
     out: *mut proxy_header,
 ) -> proxy_result {
@@ -96,7 +96,7 @@ pub extern "C" fn proxy_session_header_nth(
 #[no_mangle]
 pub extern "C" fn proxy_session_headers(
     s: *const proxy_session,
-    kind: u32,
+    kind: proxy_headers_kind,
     out: *mut proxy_header,
     cap: usize,
     out_n: *mut usize,
@@ -132,8 +132,8 @@ pub extern "C" fn proxy_session_headers(
 /// (managed by the proxy) answer HEADER_INVALID and change nothing. Views into the block die.
 #[no_mangle]
 pub extern "C" fn proxy_session_header_set(
-    s: *const proxy_session,
-    kind: u32,
+    s: *mut proxy_session,
+    kind: proxy_headers_kind,
     name: proxy_str,
     value: proxy_str,
 ) -> proxy_result {
@@ -149,8 +149,8 @@ pub extern "C" fn proxy_session_header_set(
 /// Appends a value to `name` in block `kind` (validated as for `proxy_session_header_set`).
 #[no_mangle]
 pub extern "C" fn proxy_session_header_add(
-    s: *const proxy_session,
-    kind: u32,
+    s: *mut proxy_session,
+    kind: proxy_headers_kind,
     name: proxy_str,
     value: proxy_str,
 ) -> proxy_result {
@@ -167,8 +167,8 @@ pub extern "C" fn proxy_session_header_add(
 /// (Removing Content-Length from a response is allowed: the proxy then chunks the body.)
 #[no_mangle]
 pub extern "C" fn proxy_session_header_remove(
-    s: *const proxy_session,
-    kind: u32,
+    s: *mut proxy_session,
+    kind: proxy_headers_kind,
     name: proxy_str,
 ) -> proxy_result {
     ffi_panic_boundary! {

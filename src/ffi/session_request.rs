@@ -35,7 +35,7 @@ pub extern "C" fn proxy_session_id(s: *const proxy_session, out_id: *mut u64) ->
 
 /// The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).
 #[no_mangle]
-pub extern "C" fn proxy_session_phase(s: *const proxy_session, out_phase: *mut u32) -> proxy_result {
+pub extern "C" fn proxy_session_phase(s: *const proxy_session, out_phase: *mut proxy_phase) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out_phase);
@@ -75,7 +75,7 @@ pub extern "C" fn proxy_session_uri(s: *const proxy_session, out: *mut proxy_str
 /// `_query` see the new target); in upstream_request_filter only the upstream request. Other
 /// phases: WRONG_PHASE. Views from `proxy_session_uri` obtained before are invalidated.
 #[no_mangle]
-pub extern "C" fn proxy_session_set_uri(s: *const proxy_session, uri: proxy_str) -> proxy_result {
+pub extern "C" fn proxy_session_set_uri(s: *mut proxy_session, uri: proxy_str) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let bytes = try_res!(uri.bytes());
@@ -148,15 +148,17 @@ pub const PROXY_HTTP_11: u32 = 11;
 /// `proxy_session_version`: HTTP/2 (over TLS by ALPN, or h2c by prior knowledge).
 pub const PROXY_HTTP_20: u32 = 20;
 
-/// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`.
+/// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`
+/// (the only versions the listeners accept; the version number times ten, so a future HTTP/3
+/// would read 30).
 #[no_mangle]
 pub extern "C" fn proxy_session_version(s: *const proxy_session, out: *mut u32) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out);
         put(out, s.with(|a| Ok(match a.session()?.req.version {
-            http::Version::HTTP_09 => 9,
-            http::Version::HTTP_10 => PROXY_HTTP_10,
+            // The HTTP/1 parser rejects HTTP/0.9 requests, so this cannot be reached with one.
+            http::Version::HTTP_09 | http::Version::HTTP_10 => PROXY_HTTP_10,
             http::Version::HTTP_2 => PROXY_HTTP_20,
             http::Version::HTTP_3 => 30,
             _ => PROXY_HTTP_11,

@@ -16,7 +16,7 @@ use super::session_headers::{header_value, settable_name};
 /// `PROXY_PEER_TLS`, or a client certificate without its key. TLS files are read when connecting:
 /// a missing or bad one fails that connection (502, reason in `proxy_session_error`).
 #[no_mangle]
-pub extern "C" fn proxy_session_set_peer(s: *const proxy_session, peer: *const proxy_peer) -> proxy_result {
+pub extern "C" fn proxy_session_set_peer(s: *mut proxy_session, peer: *const proxy_peer) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let _ = try_ref!(peer);
@@ -55,7 +55,7 @@ pub extern "C" fn proxy_session_response_status(
 /// Changes the response status (only in `upstream_response_filter` / `response_filter`;
 /// 200..=599). The reason phrase becomes the canonical one.
 #[no_mangle]
-pub extern "C" fn proxy_session_set_response_status(s: *const proxy_session, status: u32) -> proxy_result {
+pub extern "C" fn proxy_session_set_response_status(s: *mut proxy_session, status: u32) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         if !(200..=599).contains(&status) {
@@ -85,7 +85,7 @@ pub extern "C" fn proxy_session_set_response_status(s: *const proxy_session, sta
 /// is skipped), with a warning in the server's log.
 #[no_mangle]
 pub extern "C" fn proxy_session_respond(
-    s: *const proxy_session,
+    s: *mut proxy_session,
     status: u32,
     headers: *const proxy_header,
     n_headers: usize,
@@ -160,11 +160,7 @@ pub extern "C" fn proxy_session_body(
 /// Replaces the body chunk in a body filter phase with a copy of `data` (`len` 0 drops the chunk).
 /// For response bodies whose length changes, remove Content-Length in `response_filter` first.
 #[no_mangle]
-pub extern "C" fn proxy_session_set_body(
-    s: *const proxy_session,
-    data: *const u8,
-    len: usize,
-) -> proxy_result {
+pub extern "C" fn proxy_session_set_body(s: *mut proxy_session, data: *const u8, len: usize) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         if data.is_null() && len > 0 {
@@ -219,7 +215,7 @@ pub extern "C" fn proxy_session_error(s: *const proxy_session, out: *mut proxy_s
 /// `upstream_peer` again). Connect failures are retryable by default. The retry budget and body
 /// replay rules still apply.
 #[no_mangle]
-pub extern "C" fn proxy_session_set_retry(s: *const proxy_session, retry: u32) -> proxy_result {
+pub extern "C" fn proxy_session_set_retry(s: *mut proxy_session, retry: u32) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         try_res!(s.with(|a| match &mut a.extra {
@@ -283,7 +279,7 @@ pub extern "C" fn proxy_session_summary(s: *const proxy_session, out: *mut proxy
 /// Attaches host data to the request (any phase, `request_end` included). libproxy never touches
 /// it; free it in the `request_end` callback.
 #[no_mangle]
-pub extern "C" fn proxy_session_set_user(s: *const proxy_session, user: *mut c_void) -> proxy_result {
+pub extern "C" fn proxy_session_set_user(s: *mut proxy_session, user: *mut c_void) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         // Through `with`, so a host thread still holding an expired pending session gets GONE

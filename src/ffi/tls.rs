@@ -46,7 +46,10 @@ pub struct proxy_tls_settings {
 
 impl proxy_tls_settings {
     fn fail(&self, e: impl std::fmt::Display) -> proxy_result {
-        *self.error.lock() = e.to_string();
+        let text = e.to_string();
+        // Also the thread's last error, like every other failure.
+        super::error::fail(PROXY_TLS_INVALID, &text);
+        *self.error.lock() = text;
         PROXY_TLS_INVALID
     }
 
@@ -86,14 +89,16 @@ pub extern "C" fn proxy_tls_settings_new(out: *mut *mut proxy_tls_settings) -> p
     }
 }
 
-/// Frees TLS settings (endpoints added with them keep their copy). NULL is a no-op.
+/// Frees TLS settings (endpoints added with them keep their copy). NULL is a no-op. Always
+/// PROXY_OK (a result like every `_free`, since ABI 0.4).
 #[no_mangle]
-pub extern "C" fn proxy_tls_settings_free(tls: *mut proxy_tls_settings) {
+pub extern "C" fn proxy_tls_settings_free(tls: *mut proxy_tls_settings) -> proxy_result {
     ffi_panic_boundary! {
         if !tls.is_null() {
             // SAFETY: created by proxy_tls_settings_new, not freed before.
             drop(unsafe { Box::from_raw(tls) });
         }
+        PROXY_OK
     }
 }
 
@@ -307,10 +312,11 @@ impl proxy_service {
     fn add_tls_stack(
         &mut self,
         t: &proxy_tls_settings,
+        where_: &str,
         bind: impl FnOnce() -> std::io::Result<crate::listener::TransportStack>,
     ) -> Result<crate::listener::TransportStack, proxy_result> {
         let acceptor = t.inner.build().map_err(|e| t.fail(e))?;
-        let stack = bind().map_err(|_| PROXY_IO)?;
+        let stack = bind().map_err(|e| super::error::fail(PROXY_IO, format_args!("bind {where_}: {e}")))?;
         Ok(stack.with_tls(acceptor))
     }
 }
@@ -331,12 +337,9 @@ pub extern "C" fn proxy_service_add_tls(
         let t = try_ref!(tls);
         // SAFETY: NULL or a C string.
         let addr = try_res!(unsafe { cstr(addr) });
-        let Ok(a) = addr.parse::<std::net::SocketAddr>() else { return PROXY_INVALID_PARAMETER };
-        let stack = try_res!(svc.add_tls_stack(t, || crate::listener::TransportStack::bind_tcp(a)));
-        let port = match stack.local_addr() {
-            Ok(crate::protocol::stream::SocketAddr::Inet(a)) => a.port(),
-            _ => return PROXY_IO,
-        };
+        let a = try_res!(super::server::parse_inet(addr));
+        let stack = try_res!(svc.add_tls_stack(t, addr, || crate::listener::TransportStack::bind_tcp(a)));
+        let port = try_res!(super::server::bound_port(&stack));
         svc.push_stack(stack);
         // SAFETY: NULL or valid.
         if let Some(p) = unsafe { out_port.as_mut() } {
@@ -362,7 +365,7 @@ pub extern "C" fn proxy_service_add_tls_uds(
             return PROXY_INVALID_PARAMETER;
         }
         let p = std::path::Path::new(path);
-        let stack = try_res!(svc.add_tls_stack(t, || crate::listener::TransportStack::bind_unix(p)));
+        let stack = try_res!(svc.add_tls_stack(t, &format!("unix:{path}"), || crate::listener::TransportStack::bind_unix(p)));
         svc.push_stack(stack);
         PROXY_OK
     }

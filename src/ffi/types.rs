@@ -109,17 +109,39 @@ pub struct proxy_peer {
 }
 
 /// Copies a host struct that starts with `uint32_t struct_size` into a zeroed `T`, reading only as
-/// many bytes as both sides know (Linux `copy_struct_from_user` semantics without the zero check).
-/// `min` is the smallest size accepted.
+/// many bytes as both sides know: Linux `copy_struct_from_user` semantics. A shorter struct (an
+/// older host) leaves the fields it lacks zero; a longer one (a host built against a newer header)
+/// is accepted only when every byte this library does not know is zero, since a non-zero one is a
+/// field the host set and this library would silently ignore: PROXY_UNSUPPORTED. `min` is the
+/// smallest size accepted (INVALID_PARAMETER below it).
 ///
 /// SAFETY: `p` is non-NULL and points to at least `struct_size` readable bytes.
 pub(crate) unsafe fn copy_sized<T: Copy>(p: *const T, min: usize) -> Result<T, proxy_result> {
     // SAFETY: the first field of every such struct is a u32 struct_size.
     let size = unsafe { p.cast::<u32>().read_unaligned() } as usize;
+    let name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("struct");
     if size < min {
-        return Err(PROXY_INVALID_PARAMETER);
+        return super::error::err(
+            PROXY_INVALID_PARAMETER,
+            format_args!("{name}.struct_size {size} is smaller than the oldest layout ({min} bytes)"),
+        );
     }
-    let n = size.min(std::mem::size_of::<T>());
+    let known = std::mem::size_of::<T>();
+    if size > known {
+        // SAFETY: the host's struct has `size` readable bytes.
+        let tail = unsafe { std::slice::from_raw_parts(p.cast::<u8>().add(known), size - known) };
+        if let Some(i) = tail.iter().position(|&b| b != 0) {
+            return super::error::err(
+                PROXY_UNSUPPORTED,
+                format_args!(
+                    "{name}.struct_size {size} is larger than this library's {known} bytes and byte {} \
+                     past them is set: a field from a newer header this library does not know",
+                    known + i
+                ),
+            );
+        }
+    }
+    let n = size.min(known);
     let mut out = std::mem::MaybeUninit::<T>::zeroed();
     // SAFETY: n <= size_of::<T>() and n <= the host's struct size; every T used here is valid when
     // zeroed (integers, pointers, Option<fn>).
@@ -144,13 +166,21 @@ impl proxy_peer {
     pub(crate) fn to_peer(self) -> Result<HttpPeer, proxy_result> {
         let known = PROXY_PEER_TLS | PROXY_PEER_TLS_NO_VERIFY | PROXY_PEER_TLS_NO_VERIFY_HOSTNAME;
         if self.flags & !known != 0 {
-            return Err(PROXY_INVALID_PARAMETER);
+            return super::error::err(
+                PROXY_INVALID_PARAMETER,
+                format_args!("unknown proxy_peer.flags {:#x}", self.flags & !known),
+            );
         }
         let alpn = match self.alpn {
             PROXY_ALPN_H1 => Alpn::H1,
             PROXY_ALPN_H2 => Alpn::H2,
             PROXY_ALPN_H2THENH1 => Alpn::H2ThenH1,
-            _ => return Err(PROXY_INVALID_PARAMETER),
+            other => {
+                return super::error::err(
+                    PROXY_INVALID_PARAMETER,
+                    format_args!("unknown proxy_peer.alpn {other}"),
+                )
+            }
         };
         let tls = if self.flags & PROXY_PEER_TLS != 0 {
             let path = |s: proxy_str| -> Result<Option<PathBuf>, proxy_result> {
@@ -158,9 +188,13 @@ impl proxy_peer {
                 if b.is_empty() {
                     return Ok(None);
                 }
-                Ok(Some(PathBuf::from(std::str::from_utf8(b).map_err(|_| PROXY_INVALID_PARAMETER)?)))
+                let text = std::str::from_utf8(b).map_err(|_| {
+                    super::error::fail(PROXY_INVALID_PARAMETER, "a proxy_peer file path is not UTF-8")
+                })?;
+                Ok(Some(PathBuf::from(text)))
             };
-            let sni = std::str::from_utf8(self.sni.bytes()?).map_err(|_| PROXY_INVALID_PARAMETER)?;
+            let sni = std::str::from_utf8(self.sni.bytes()?)
+                .map_err(|_| super::error::fail(PROXY_INVALID_PARAMETER, "proxy_peer.sni is not UTF-8"))?;
             let mut t = PeerTls::new(sni);
             t.verify = self.flags & PROXY_PEER_TLS_NO_VERIFY == 0;
             t.verify_hostname = self.flags & PROXY_PEER_TLS_NO_VERIFY_HOSTNAME == 0;
@@ -168,12 +202,18 @@ impl proxy_peer {
             t.client_cert = path(self.client_cert)?;
             t.client_key = path(self.client_key)?;
             if t.client_cert.is_some() != t.client_key.is_some() {
-                return Err(PROXY_INVALID_PARAMETER);
+                return super::error::err(
+                    PROXY_INVALID_PARAMETER,
+                    "proxy_peer.client_cert and client_key go together",
+                );
             }
             Some(t)
         } else if self.flags != 0 {
             // Verification flags without TLS make no sense.
-            return Err(PROXY_INVALID_PARAMETER);
+            return super::error::err(
+                PROXY_INVALID_PARAMETER,
+                "proxy_peer verification flags without PROXY_PEER_TLS",
+            );
         } else {
             None
         };
@@ -209,8 +249,11 @@ fn parse_address(text: &[u8]) -> Result<PeerAddress, proxy_result> {
         if let Some(a) = last.as_ref().filter(|_| last_text.as_slice() == text) {
             return Ok(a.clone());
         }
-        let s = std::str::from_utf8(text).map_err(|_| PROXY_INVALID_PARAMETER)?;
-        let a: PeerAddress = s.parse().map_err(|_| PROXY_INVALID_PARAMETER)?;
+        let s = std::str::from_utf8(text)
+            .map_err(|_| super::error::fail(PROXY_INVALID_PARAMETER, "proxy_peer.address is not UTF-8"))?;
+        let a: PeerAddress = s.parse().map_err(|e| {
+            super::error::fail(PROXY_INVALID_PARAMETER, format_args!("proxy_peer.address {s:?}: {e}"))
+        })?;
         last_text.clear();
         last_text.extend_from_slice(text);
         *last = Some(a.clone());
@@ -256,8 +299,10 @@ pub struct proxy_summary {
 /// SAFETY: `p` is NULL or a valid C string.
 pub(crate) unsafe fn cstr<'a>(p: *const c_char) -> Result<&'a str, proxy_result> {
     if p.is_null() {
-        return Err(PROXY_NULL_PARAMETER);
+        return super::error::err(PROXY_NULL_PARAMETER, "a string argument is NULL");
     }
     // SAFETY: see above.
-    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| PROXY_INVALID_PARAMETER)
+    unsafe { CStr::from_ptr(p) }.to_str().map_err(|e| {
+        super::error::fail(PROXY_INVALID_PARAMETER, format_args!("a string argument is not UTF-8 ({e})"))
+    })
 }

@@ -26,6 +26,20 @@ static proxy_action to_origin(void *user, proxy_session *s) {
   p.struct_size = 4;
   if (proxy_session_set_peer(s, &p) != PROXY_INVALID_PARAMETER) return PROXY_ERROR;
   if (proxy_session_set_peer(s, NULL) != PROXY_NULL_PARAMETER) return PROXY_ERROR;
+  /* A newer host's longer proxy_peer: accepted while the bytes this library does not know are
+   * zero, refused (not silently truncated) when one is set. */
+  {
+    struct {
+      proxy_peer p;
+      uint64_t newer_field;
+    } big;
+    memset(&big, 0, sizeof big);
+    big.p.struct_size = (uint32_t)sizeof big;
+    big.p.address = proxy_str_from_cstr(origin);
+    if (proxy_session_set_peer(s, &big.p) != PROXY_OK) return PROXY_ERROR;
+    big.newer_field = 1;
+    if (proxy_session_set_peer(s, &big.p) != PROXY_UNSUPPORTED) return PROXY_ERROR;
+  }
   /* An old host's shorter proxy_peer (up to `address`) is accepted. */
   p.struct_size = (uint32_t)(offsetof(proxy_peer, address) + sizeof(proxy_str));
   return proxy_session_set_peer(s, &p) == PROXY_OK ? PROXY_CONTINUE : PROXY_ERROR;

@@ -32,8 +32,8 @@ class ProxyError(Exception):
     ) -> None:
         self.code = int(code)
         self.message = message if message is not None else _ffi.result_message(code)
-        #: The library's specific reason when it gives one (``proxy_tls_settings_last_error`` for
-        #: ``TLS_INVALID``, e.g. ``"key file /x.pem: No such file or directory"``), else None.
+        #: The library's specific reason when it gives one (``proxy_last_error``, e.g.
+        #: ``"bind 127.0.0.1:80: Permission denied (os error 13)"``), else None.
         self.detail = detail
         self.where = where
         text = self.message + (f": {detail}" if detail else "")
@@ -49,4 +49,5 @@ class ClosedError(ProxyError):
 
 
 def _err(rc: int, where: str) -> ProxyError:
-    return ProxyError(rc, where)
+    """The error for ``rc`` just returned by a call on this thread, with its cause as detail."""
+    return ProxyError(rc, where, detail=_ffi.last_error_cause(rc))

@@ -25,17 +25,19 @@ from ctypes import (
     c_uint32,
     c_uint64,
     c_void_p,
+    create_string_buffer,
 )
 from pathlib import Path
 from typing import List, Optional
 
-#: The ABI major version this binding was written against (``PROXY_ABI_VERSION_MAJOR``).
+#: The ABI major version this binding was written against (``PROXY_ABI_VERSION_MAJOR``; checked
+#: against src/ffi/result.rs by tests/abi_version.rs).
 ABI_MAJOR = 0
 #: The ABI minor version this binding was written against (``PROXY_ABI_VERSION_MINOR``).
 ABI_MINOR = 4
-#: The oldest minor version this binding accepts: it declares the ABI 0.4 functions
-#: (``proxy_service_set_option``, ``proxy_service_allow_upgrade`` / ``_deny_upgrade``) besides the
-#: 0.3 ones (TLS, thread hooks, h2-only) and reads the 0.4 ``proxy_summary``.
+#: The oldest minor version this binding accepts: 0.4 changed the ``_free`` signatures (they
+#: return a result), added ``proxy_last_error``, ``proxy_service_set_option``,
+#: ``proxy_service_allow_upgrade`` / ``_deny_upgrade`` and the longer ``proxy_summary``.
 ABI_MIN_MINOR = 4
 
 # ---- result codes -------------------------------------------------------------------------------
@@ -301,6 +303,8 @@ def _decl(name: str, restype, *argtypes) -> None:
 _decl("proxy_version", c_char_p)
 _decl("proxy_features", c_uint64)
 _decl("proxy_result_message", c_char_p, c_uint32)
+_decl("proxy_last_error", c_size_t, c_char_p, c_size_t)
+_decl("proxy_last_error_code", _R)
 _decl("proxy_server_new", _R, POINTER(c_void_p))
 _decl("proxy_server_set_log", _R, c_void_p, proxy_log_fn, c_void_p, c_uint32)
 _decl("proxy_server_add_service", _R, c_void_p, c_void_p)
@@ -310,7 +314,7 @@ _decl("proxy_server_shutdown", _R, c_void_p, c_uint32)
 _decl("proxy_server_free", _R, c_void_p)
 _decl("proxy_session_resume", _R, c_void_p, c_uint64, c_int32)
 _decl("proxy_service_new", _R, c_char_p, POINTER(c_void_p))
-_decl("proxy_service_free", None, c_void_p)
+_decl("proxy_service_free", _R, c_void_p)
 _decl("proxy_service_add_tcp", _R, c_void_p, c_char_p, POINTER(c_uint16))
 _decl("proxy_service_add_uds", _R, c_void_p, c_char_p)
 _decl("proxy_service_set_threads", _R, c_void_p, c_uint32)
@@ -363,7 +367,7 @@ _decl("proxy_session_summary", _R, _S, POINTER(proxy_summary))
 # TLS settings (ABI 0.3). Byte buffers go in as c_char_p (bytes, with an explicit length).
 _T = c_void_p  # proxy_tls_settings*
 _decl("proxy_tls_settings_new", _R, POINTER(c_void_p))
-_decl("proxy_tls_settings_free", None, _T)
+_decl("proxy_tls_settings_free", _R, _T)
 _decl("proxy_tls_settings_set_cert_files", _R, _T, c_char_p, c_char_p)
 _decl("proxy_tls_settings_set_cert_pem", _R, _T, c_char_p, c_size_t, c_char_p, c_size_t)
 _decl("proxy_tls_settings_add_sni_cert_files", _R, _T, c_char_p, c_char_p, c_char_p)
@@ -383,6 +387,23 @@ HAVE_THREAD_HOOKS = True
 def result_message(code: int) -> str:
     """``proxy_result_message``: the static description of a result code."""
     return lib.proxy_result_message(code).decode()
+
+
+def last_error_cause(code: int) -> Optional[str]:
+    """The cause ``proxy_last_error`` gives for the failure with ``code`` that this thread just
+    saw (a ctypes call runs on the calling Python thread, whose last error it is), without the
+    ``proxy_result_message`` prefix; None when the library gave no cause or its last error is
+    another code."""
+    if lib.proxy_last_error_code() != code:
+        return None
+    n = lib.proxy_last_error(None, 0)
+    buf = create_string_buffer(n + 1)
+    lib.proxy_last_error(buf, n + 1)
+    text = buf.value.decode(errors="replace")
+    prefix = result_message(code)
+    if text == prefix:
+        return None
+    return text[len(prefix) + 2 :] if text.startswith(prefix + ": ") else text
 
 
 def to_str(ps: proxy_str) -> bytes:

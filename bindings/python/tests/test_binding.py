@@ -761,7 +761,7 @@ def test_abi_major_mismatch_is_refused(tmp_path: Path) -> None:
     r = _run_py("import libproxy", {"LIBPROXY_PATH": str(so)})
     assert r.returncode != 0
     assert "ABI 1.0" in r.stderr and "needs ABI 0" in r.stderr
-    # Same major, too old a minor (no set_option / allow_upgrade, the 0.3 proxy_summary): refused too.
+    # Same major, too old a minor (no proxy_last_error, set_option or allow_upgrade): refused too.
     src.write_text("unsigned proxy_abi_version(void) { return (0u << 16) | 3; }\n")
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src)], check=True)
     r = _run_py("import libproxy", {"LIBPROXY_PATH": str(so)})
@@ -885,3 +885,32 @@ def test_allow_upgrade_refuses_h2c_and_non_tokens() -> None:
         assert e.value.code == ProxyError.NOT_FOUND
     finally:
         svc.close()
+
+
+def test_errors_carry_their_cause(tmp_path: Path) -> None:
+    """A failing call's ProxyError has the library's cause as detail and in its text: an address
+    in use and a permission refusal are told apart by the OS error, not only by the code."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    addr = "127.0.0.1:%d" % busy.getsockname()[1]
+    with libproxy.Service("errors") as svc:
+        with pytest.raises(ProxyError) as e:
+            svc.add_tcp(addr)
+        assert e.value.code == ProxyError.IO
+        assert e.value.detail is not None and addr in e.value.detail
+        assert os.strerror(98) in e.value.detail and os.strerror(98) in str(e.value)
+        with pytest.raises(ProxyError) as e:
+            svc.add_tcp("not an address")
+        assert e.value.code == ProxyError.INVALID_PARAMETER
+        assert e.value.detail is not None and "not an address" in e.value.detail
+        if os.geteuid() != 0:  # root may bind anywhere
+            ro = tmp_path / "ro"
+            ro.mkdir()
+            ro.chmod(0o500)
+            with pytest.raises(ProxyError) as e:
+                svc.add_uds(str(ro / "s.sock"))
+            assert e.value.code == ProxyError.IO
+            assert e.value.detail is not None and os.strerror(13) in e.value.detail
+            assert os.strerror(98) not in e.value.detail
+    busy.close()
