@@ -115,6 +115,11 @@ pub fn strip_connection_specific(headers: &mut HeaderMap) {
 /// trailing whitespace).
 pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, H1Error> {
     let http::request::Parts { method, uri, mut headers, .. } = parts;
+    // The `http` crate lets bytes past ASCII into a path; an HTTP/1 request-target may not carry
+    // them (RFC 9112 §3.2), so forwarding one would hand the upstream a line it must refuse.
+    if uri.path_and_query().is_some_and(|p| !p.as_str().bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(bad("invalid :path"));
+    }
     // Host fields are noted in the same pass as the value checks rather than looked up again.
     let (mut host, mut hosts) = (None, 0);
     for (name, value) in &headers {
@@ -163,6 +168,11 @@ pub fn request_to_h2(head: &RequestHead, tls: bool) -> Result<Request<()>, H1Err
         .cloned()
         .or_else(|| head.headers.get(HOST).and_then(|h| Authority::try_from(h.as_bytes()).ok()))
         .ok_or(bad("no authority for an HTTP/2 request"))?;
+    // RFC 9113 §8.3.1: no userinfo, and the host[:port] an HTTP/2 peer reads back (found by the
+    // h1_to_h2 fuzz target: an absolute-form `http://u@h/` went up as `:authority: u@h`).
+    if !valid_host_value(authority.as_str().as_bytes()) {
+        return Err(bad("invalid authority for an HTTP/2 request"));
+    }
     let path =
         head.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
     let scheme = if tls { Scheme::HTTPS } else { Scheme::HTTP };
@@ -242,6 +252,15 @@ mod tests {
             assert_eq!(e.map(|_| ()).map_err(|e| e.status), Err(400), "Host {h:?}");
         }
         assert!(request_head(parts("https://[::1]:8443/", &[])).is_ok());
+    }
+
+    /// Found by the h2_to_h1 fuzz target: `http` accepts a path with bytes past ASCII, which went
+    /// upstream as a request line every HTTP/1 parser (ours included) refuses.
+    #[test]
+    fn non_ascii_path_is_refused() {
+        let e = request_head(parts("https://a.example/keep\u{4d9}l", &[]));
+        assert_eq!(e.map(|_| ()).map_err(|e| e.status), Err(400));
+        assert!(request_head(parts("https://a.example/keep%D3%99l", &[])).is_ok());
     }
 
     #[test]
