@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs each cargo-fuzz target for a given time and prints its executions and coverage.
 #   fuzz/run.sh [seconds-per-target] [target...]     (default: 60 s, every target)
+# FUZZ_ARGS adds libFuzzer flags (the test command pins -seed and -runs so that it is repeatable).
 # Needs the nightly toolchain and cargo-fuzz; installs them when missing. Crashes are kept in
 # fuzz/artifacts/<target>/ and make the script fail; the corpus grows in fuzz/corpus/<target>/
 # (only its seed-* files are committed).
@@ -17,7 +18,7 @@ rc=0
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log=$(mktemp)
-  if cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+  if cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -print_final_stats=1 ${FUZZ_ARGS:-} >"$log" 2>&1; then
     status=ok
   else
     status=FAILED
