@@ -119,11 +119,12 @@ pub struct proxy_peer {
 pub(crate) unsafe fn copy_sized<T: Copy>(p: *const T, min: usize) -> Result<T, proxy_result> {
     // SAFETY: the first field of every such struct is a u32 struct_size.
     let size = unsafe { p.cast::<u32>().read_unaligned() } as usize;
-    let name = std::any::type_name::<T>().rsplit("::").next().unwrap_or("struct");
+    // Only an error names the type: finding it costs a substring search per call.
+    let name = || std::any::type_name::<T>().rsplit("::").next().unwrap_or("struct");
     if size < min {
         return super::error::err(
             PROXY_INVALID_PARAMETER,
-            format_args!("{name}.struct_size {size} is smaller than the oldest layout ({min} bytes)"),
+            format_args!("{}.struct_size {size} is smaller than the oldest layout ({min} bytes)", name()),
         );
     }
     let known = std::mem::size_of::<T>();
@@ -134,8 +135,9 @@ pub(crate) unsafe fn copy_sized<T: Copy>(p: *const T, min: usize) -> Result<T, p
             return super::error::err(
                 PROXY_UNSUPPORTED,
                 format_args!(
-                    "{name}.struct_size {size} is larger than this library's {known} bytes and byte {} \
+                    "{}.struct_size {size} is larger than this library's {known} bytes and byte {} \
                      past them is set: a field from a newer header this library does not know",
+                    name(),
                     known + i
                 ),
             );
