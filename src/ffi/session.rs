@@ -11,8 +11,8 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
+use crate::protocol::http::Headers;
 use bytes::Bytes;
-use http::HeaderMap;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -368,7 +368,7 @@ impl Access {
         unsafe { self.session.as_mut() }.ok_or(PROXY_WRONG_PHASE)
     }
 
-    pub(crate) fn headers(&self, kind: proxy_headers_kind) -> Result<&HeaderMap, proxy_result> {
+    pub(crate) fn headers(&self, kind: proxy_headers_kind) -> Result<&Headers, proxy_result> {
         match kind {
             PROXY_HEADERS_REQUEST => Ok(&self.session()?.req.headers),
             PROXY_HEADERS_UPSTREAM_REQUEST => match self.extra {
@@ -385,7 +385,7 @@ impl Access {
         }
     }
 
-    pub(crate) fn headers_mut(&mut self, kind: proxy_headers_kind) -> Result<&mut HeaderMap, proxy_result> {
+    pub(crate) fn headers_mut(&mut self, kind: proxy_headers_kind) -> Result<&mut Headers, proxy_result> {
         match kind {
             PROXY_HEADERS_REQUEST => match self.phase {
                 PROXY_PHASE_EARLY_REQUEST_FILTER

@@ -58,9 +58,8 @@ pub extern "C" fn proxy_session_header_get(
         let name = try_res!(header_name(&name));
         let r = s.with(|a| {
             let h = a.headers(kind)?;
-            let all = h.get_all(&name);
-            let count = all.iter().count();
-            Ok((count, all.iter().nth(index).map(|v| proxy_str::from_bytes(v.as_bytes()))))
+            let count = h.values(&name).count();
+            Ok((count, h.values(&name).nth(index).map(proxy_str::from_bytes)))
         });
         let (count, v) = try_res!(r);
         // SAFETY: NULL or a valid pointer, as documented.
@@ -84,7 +83,7 @@ pub extern "C" fn proxy_session_header_nth(
         let s = try_ref!(s);
         let out = try_mut!(out);
         put(out, s.with(|a| {
-            let (n, v) = a.headers(kind)?.iter().nth(index).ok_or(PROXY_NOT_FOUND)?;
+            let (n, v) = a.headers(kind)?.map().iter().nth(index).ok_or(PROXY_NOT_FOUND)?;
             Ok(proxy_header { name: proxy_str::from_bytes(n.as_str().as_bytes()), value: proxy_str::from_bytes(v.as_bytes()) })
         }))
     }
@@ -113,7 +112,7 @@ pub extern "C" fn proxy_session_headers(
             if n > cap {
                 return Ok((n, false));
             }
-            for (i, (name, v)) in h.iter().enumerate() {
+            for (i, (name, v)) in h.map().iter().enumerate() {
                 // SAFETY: i < n <= cap, and the caller gave `cap` writable elements.
                 unsafe {
                     out.add(i).write(proxy_header { name: proxy_str::from_bytes(name.as_str().as_bytes()), value: proxy_str::from_bytes(v.as_bytes()) });
@@ -174,7 +173,7 @@ pub extern "C" fn proxy_session_header_remove(
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let n = try_res!(header_name(&name));
-        let r = s.with(|a| a.headers_mut(kind)?.remove(n).map(|_| ()).ok_or(PROXY_NOT_FOUND));
+        let r = s.with(|a| a.headers_mut(kind)?.remove(n).then_some(()).ok_or(PROXY_NOT_FOUND));
         try_res!(r);
         PROXY_OK
     }

@@ -1,7 +1,9 @@
-//! Wire protocols (Pingora's `protocols/`): the byte stream abstraction and the HTTP/1.1 codec.
+//! Wire protocols (Pingora's `protocols/`): the byte stream abstraction, the
+//! protocol-neutral HTTP layer, and the HTTP/1.1 and HTTP/2 codecs.
 
 pub(crate) mod buffers;
 pub mod h1;
 pub mod h2;
+pub mod http;
 pub mod rewind;
 pub mod stream;

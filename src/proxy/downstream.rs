@@ -16,9 +16,9 @@ use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::{encode_response_head, strip_hop_by_hop};
 use crate::protocol::h1::framing::{declared_length, set_content_length};
-use crate::protocol::h1::ResponseHead;
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
 use crate::protocol::h2::response_to_h2;
+use crate::protocol::http::{Headers, ResponseHead};
 
 /// What is known about the response body when its head goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ fn h2_err(e: h2::Error, reading: bool, ctx: &'static str) -> Box<Error> {
 
 /// A response without a body keeps its Content-Length (the length a GET would get), as one
 /// canonical value when it holds a valid one (`03, 3` is 3).
-fn canonical_length_field(headers: &mut HeaderMap) {
+fn canonical_length_field(headers: &mut Headers) {
     if let Some(n) = declared_length(headers) {
         set_content_length(headers, n);
     }

@@ -14,9 +14,10 @@ use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::encode::strip_hop_by_hop;
 use crate::protocol::h1::framing::declared_length;
 use crate::protocol::h1::framing::{expects_continue, has_token, is_upgrade_request};
-use crate::protocol::h1::parse::valid_host_value;
 use crate::protocol::h1::upgrade::{answers_offer, restrict_upgrade};
 use crate::protocol::h1::ResponseHead;
+use crate::protocol::http::host::valid_host_value;
+use crate::protocol::http::{Headers, Known};
 use crate::server::ShutdownWatch;
 use crate::upstream::HttpPeer;
 
@@ -55,7 +56,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             up.headers.insert(TE, HeaderValue::from_static("trailers"));
         }
         // Before the filter, so that hooks see (and may change) the Host the origin will get.
-        if !up.headers.contains_key(HOST) {
+        if !up.headers.has_known(Known::Host) {
             add_default_host(&mut up.headers, peer);
         }
         self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
@@ -64,7 +65,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
         // up plain) or added protocols, and h2c must not go up whoever put it there. What remains
         // is the offer a 101 has to answer.
         let upgrade = restrict_upgrade(&mut up.headers, upgrade, &self.server.upgrades);
-        let offer = if upgrade { up.headers.get(UPGRADE).cloned() } else { None };
+        let offer = if upgrade {
+            up.headers.value(&UPGRADE).and_then(|v| HeaderValue::from_bytes(v).ok())
+        } else {
+            None
+        };
 
         // Until the upstream says anything, a reused connection found closed or reset was stale: the
         // request can go again. A timeout is different: the upstream may be working on it.
@@ -329,7 +334,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
 
 /// RFC 9112 §3.2: a request without Host (HTTP/1.0, HTTP/2 without `:authority`) goes upstream
 /// with the peer's name, so the origin never has to guess.
-fn add_default_host(headers: &mut http::HeaderMap, peer: &HttpPeer) {
+fn add_default_host(headers: &mut Headers, peer: &HttpPeer) {
     let host = peer.default_host();
     // A server name or address that is no valid Host (unlikely: they come from the host's
     // configuration) is not worth failing the request for.
@@ -342,14 +347,14 @@ fn add_default_host(headers: &mut http::HeaderMap, peer: &HttpPeer) {
 /// After `upstream_request_filter`: exactly one valid Host goes upstream. A filter that removed it
 /// gets the peer's name back; one that left several or an invalid one fails the request (500)
 /// rather than sending what an origin would have to guess at.
-fn check_upstream_host(headers: &mut http::HeaderMap, peer: &HttpPeer) -> Result<()> {
-    let mut hosts = headers.get_all(HOST).iter();
+fn check_upstream_host(headers: &mut Headers, peer: &HttpPeer) -> Result<()> {
+    let mut hosts = headers.values(&HOST);
     let cause = match (hosts.next(), hosts.next()) {
         (None, _) => {
             add_default_host(headers, peer);
             return Ok(());
         }
-        (Some(v), None) if valid_host_value(v.as_bytes()) => return Ok(()),
+        (Some(v), None) if valid_host_value(v) => return Ok(()),
         (Some(_), None) => "upstream_request_filter left an invalid Host",
         (Some(_), Some(_)) => "upstream_request_filter left more than one Host",
     };

@@ -61,7 +61,7 @@ fn reject(respond: &mut SendResponse<Bytes>, status: u16, head_request: bool) {
     let (head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
     let mut resp = Response::new(());
     *resp.status_mut() = head.status;
-    *resp.headers_mut() = head.headers;
+    *resp.headers_mut() = head.headers.into_map();
     if head_request {
         let _ = respond.send_response(resp, true);
         return;

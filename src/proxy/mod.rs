@@ -32,6 +32,7 @@ use crate::protocol::h1::parse::strip_underscore_fields;
 use crate::protocol::h1::upgrade::restrict_upgrade;
 use crate::protocol::h1::{canonical_request_framing, parse_request, H1Error, ResponseHead};
 use crate::protocol::h2::H2Options;
+use crate::protocol::http::Headers;
 use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
 
@@ -173,10 +174,7 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
 }
 
 /// Applies the service's [`UnderscoreFields`] policy to a request head before any hook sees it.
-pub(crate) fn underscore_fields(
-    policy: UnderscoreFields,
-    headers: &mut http::HeaderMap,
-) -> Result<(), H1Error> {
+pub(crate) fn underscore_fields(policy: UnderscoreFields, headers: &mut Headers) -> Result<(), H1Error> {
     match policy {
         UnderscoreFields::Forward => Ok(()),
         UnderscoreFields::Drop => strip_underscore_fields(headers, true),

@@ -121,7 +121,7 @@ impl UpstreamSession {
                 u.conn.flush(wto).await
             }
             UpstreamSession::H2(u) => {
-                let req = request_to_h2(&up, u.tls).map_err(|e| {
+                let req = request_to_h2(up, u.tls).map_err(|e| {
                     Error::new(
                         ErrorKind::InvalidHttp(e.status),
                         ErrorSource::Downstream,

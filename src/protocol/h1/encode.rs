@@ -2,25 +2,12 @@
 //! every head is rebuilt from parsed parts, always as HTTP/1.1 with CRLF line ends.
 
 use bytes::{BufMut, BytesMut};
-use http::header::{HeaderName, CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{HeaderName, CONNECTION};
 use http::{HeaderMap, Method};
 
 use super::chunk::is_forbidden_trailer;
 use super::{RequestHead, ResponseHead};
-
-/// Bytes a header block takes on the wire, so the output is reserved once.
-fn headers_len(headers: &HeaderMap) -> usize {
-    headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum()
-}
-
-fn put_headers(headers: &HeaderMap, out: &mut BytesMut) {
-    for (name, value) in headers {
-        out.put_slice(name.as_str().as_bytes());
-        out.put_slice(b": ");
-        out.put_slice(value.as_bytes());
-        out.put_slice(b"\r\n");
-    }
-}
+use crate::protocol::http::{list_elements, Headers, Known};
 
 /// The request-target to send upstream: origin-form, except authority-form for CONNECT and `*`
 /// for `OPTIONS *`. Absolute-form is reduced to origin-form (its authority is already in Host).
@@ -45,13 +32,13 @@ fn request_target(head: &RequestHead) -> (&str, &str) {
 pub fn encode_request_head(head: &RequestHead, out: &mut BytesMut) {
     let (prefix, target) = request_target(head);
     let method = head.method.as_str();
-    out.reserve(method.len() + prefix.len() + target.len() + 13 + headers_len(&head.headers) + 2);
+    out.reserve(method.len() + prefix.len() + target.len() + 13 + head.headers.encoded_len() + 2);
     out.put_slice(method.as_bytes());
     out.put_u8(b' ');
     out.put_slice(prefix.as_bytes());
     out.put_slice(target.as_bytes());
     out.put_slice(b" HTTP/1.1\r\n");
-    put_headers(&head.headers, out);
+    head.headers.encode(out);
     out.put_slice(b"\r\n");
 }
 
@@ -68,13 +55,13 @@ pub fn encode_response_head(head: &ResponseHead, out: &mut BytesMut) {
     } else {
         head.status.canonical_reason().unwrap_or("").as_bytes()
     };
-    out.reserve(13 + reason.len() + 2 + headers_len(&head.headers) + 2);
+    out.reserve(13 + reason.len() + 2 + head.headers.encoded_len() + 2);
     out.put_slice(b"HTTP/1.1 ");
     out.put_slice(head.status.as_str().as_bytes());
     out.put_u8(b' ');
     out.put_slice(reason);
     out.put_slice(b"\r\n");
-    put_headers(&head.headers, out);
+    head.headers.encode(out);
     out.put_slice(b"\r\n");
 }
 
@@ -104,7 +91,7 @@ pub fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut BytesMut) {
         out.put_slice(b"0\r\n\r\n");
         return;
     };
-    out.reserve(5 + headers_len(trailers));
+    out.reserve(5 + trailers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>());
     out.put_slice(b"0\r\n");
     for (name, value) in trailers.iter().filter(|(n, _)| !is_forbidden_trailer(n)) {
         out.put_slice(name.as_str().as_bytes());
@@ -123,85 +110,42 @@ pub fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut BytesMut) {
 ///
 /// With `keep_upgrade` the Upgrade field survives, but Connection is still removed: the caller
 /// must add `Connection: upgrade` back when forwarding an upgrade offer or a 101.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One pass over the names notes which hop-by-hop fields are present, so only those are
-    // removed: most messages carry none, or just `Connection: keep-alive`, and a removal that
-    // finds nothing still costs a hash and a probe.
-    const CONN: u8 = 1;
-    const TE_: u8 = 2;
-    const TRANSFER: u8 = 4;
-    const UPGRADE_: u8 = 8;
-    const KEEP_ALIVE: u8 = 16;
-    const PROXY_CONN: u8 = 32;
-    const H2_SETTINGS: u8 = 64;
-    let mut found = 0u8;
-    for n in headers.keys() {
-        found |= if n == CONNECTION {
-            CONN
-        } else if n == TE {
-            TE_
-        } else if n == TRANSFER_ENCODING {
-            TRANSFER
-        } else if n == UPGRADE {
-            UPGRADE_
-        } else if n == "keep-alive" {
-            KEEP_ALIVE
-        } else if n == "proxy-connection" {
-            PROXY_CONN
-        } else if n == super::upgrade::HTTP2_SETTINGS {
-            H2_SETTINGS
-        } else {
-            0
-        };
-    }
-    if keep_upgrade {
-        found &= !UPGRADE_;
-    }
-    if found == 0 {
-        return;
-    }
-    if found & CONN != 0 {
+pub fn strip_hop_by_hop(headers: &mut Headers, keep_upgrade: bool) {
+    // Only the fields present are removed (a bit test each on a borrowed head): most messages
+    // carry none, or just `Connection: keep-alive`.
+    if headers.has_known(Known::Connection) {
         // Fields named by Connection go too, except the ones handled below, connection options
         // that are not fields (`close`), and fields a client must not be able to strip.
         let mut named: Vec<HeaderName> = Vec::new();
-        for value in headers.get_all(CONNECTION) {
-            for token in value.as_bytes().split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                let skip = [&b"close"[..], b"keep-alive", b"upgrade", b"te", b"transfer-encoding"]
-                    .iter()
-                    .any(|t| token.eq_ignore_ascii_case(t));
-                if skip {
-                    continue;
-                }
-                if let Ok(name) = HeaderName::from_bytes(token) {
-                    if !matches!(name.as_str(), "content-length" | "host" | "trailer") {
-                        named.push(name);
-                    }
+        for token in list_elements(headers, &CONNECTION) {
+            let skip = [&b"close"[..], b"keep-alive", b"upgrade", b"te", b"transfer-encoding"]
+                .iter()
+                .any(|t| token.eq_ignore_ascii_case(t));
+            if skip {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token) {
+                if !matches!(name.as_str(), "content-length" | "host" | "trailer") {
+                    named.push(name);
                 }
             }
         }
-        headers.remove(CONNECTION);
+        headers.remove(&CONNECTION);
         for name in named {
             headers.remove(&name);
         }
     }
-    if found & KEEP_ALIVE != 0 {
-        headers.remove("keep-alive");
-    }
-    if found & PROXY_CONN != 0 {
-        headers.remove("proxy-connection");
-    }
-    if found & H2_SETTINGS != 0 {
-        headers.remove(super::upgrade::HTTP2_SETTINGS);
-    }
-    if found & TE_ != 0 {
-        headers.remove(TE);
-    }
-    if found & TRANSFER != 0 {
-        headers.remove(TRANSFER_ENCODING);
-    }
-    if found & UPGRADE_ != 0 {
-        headers.remove(UPGRADE);
+    for known in [
+        Known::KeepAlive,
+        Known::ProxyConnection,
+        Known::Http2Settings,
+        Known::Te,
+        Known::TransferEncoding,
+        Known::Upgrade,
+    ] {
+        if headers.has_known(known) && !(keep_upgrade && known == Known::Upgrade) {
+            headers.remove(HeaderName::from_static(known.as_str()));
+        }
     }
 }
 
@@ -227,46 +171,52 @@ mod tests {
 
     #[test]
     fn request_heads_are_canonical() {
+        // Names keep the case they came in (and their order); lines are rebuilt with CRLF.
         assert_eq!(
             encode_req("get /a?b HTTP/1.0\nHost: x\nX-A: 1\nx-a: 2\n\n"),
-            "get /a?b HTTP/1.1\r\nhost: x\r\nx-a: 1\r\nx-a: 2\r\n\r\n"
+            "get /a?b HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nx-a: 2\r\n\r\n"
         );
         assert_eq!(
+            encode_req("GET / HTTP/1.1\r\nHost:x\r\nA:  1 \r\nB: 2\r\n\r\n"),
+            "GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n"
+        );
+        // The authority replaces Host in place.
+        assert_eq!(
             encode_req("GET http://h:1/p?q HTTP/1.1\r\nHost: o\r\n\r\n"),
-            "GET /p?q HTTP/1.1\r\nhost: h:1\r\n\r\n"
+            "GET /p?q HTTP/1.1\r\nHost: h:1\r\n\r\n"
         );
         assert_eq!(
             encode_req("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n"),
-            "GET / HTTP/1.1\r\nhost: h\r\n\r\n"
+            "GET / HTTP/1.1\r\nHost: h\r\n\r\n"
         );
         assert_eq!(
             encode_req("GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n"),
-            "GET /?q HTTP/1.1\r\nhost: h\r\n\r\n"
+            "GET /?q HTTP/1.1\r\nHost: h\r\n\r\n"
         );
         assert_eq!(
             encode_req("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"),
-            "OPTIONS * HTTP/1.1\r\nhost: h\r\n\r\n"
+            "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"
         );
         // RFC 9112 §3.2.4: absolute-form without path or query asks about the whole server.
         assert_eq!(
             encode_req("OPTIONS http://h:8 HTTP/1.1\r\nHost: x\r\n\r\n"),
-            "OPTIONS * HTTP/1.1\r\nhost: h:8\r\n\r\n"
+            "OPTIONS * HTTP/1.1\r\nHost: h:8\r\n\r\n"
         );
         assert_eq!(
             encode_req("OPTIONS http://h/ HTTP/1.1\r\nHost: h\r\n\r\n"),
-            "OPTIONS / HTTP/1.1\r\nhost: h\r\n\r\n"
+            "OPTIONS / HTTP/1.1\r\nHost: h\r\n\r\n"
         );
         assert_eq!(
             encode_req("OPTIONS http://h?q HTTP/1.1\r\nHost: h\r\n\r\n"),
-            "OPTIONS /?q HTTP/1.1\r\nhost: h\r\n\r\n"
+            "OPTIONS /?q HTTP/1.1\r\nHost: h\r\n\r\n"
         );
         assert_eq!(
             encode_req("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n"),
-            "GET / HTTP/1.1\r\nhost: h\r\n\r\n"
+            "GET / HTTP/1.1\r\nHost: h\r\n\r\n"
         );
         assert_eq!(
             encode_req("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n"),
-            "CONNECT h:443 HTTP/1.1\r\nhost: h:443\r\n\r\n"
+            "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n"
         );
         let mut head = req("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
         head.uri = http::Uri::from_static("http://h");
@@ -290,7 +240,7 @@ mod tests {
         };
         let mut out = BytesMut::new();
         encode_response_head(&h, &mut out);
-        assert_eq!(&out[..], b"HTTP/1.1 200 Fine\r\na: b\r\n\r\n");
+        assert_eq!(&out[..], b"HTTP/1.1 200 Fine\r\nA: b\r\n\r\n");
         let mut h = ResponseHead::new(StatusCode::NOT_FOUND);
         h.reason = bytes::Bytes::new();
         out.clear();
@@ -301,7 +251,7 @@ mod tests {
         encode_response_head(&h, &mut out);
         assert_eq!(&out[..], b"HTTP/1.1 404 Not Found\r\n\r\n");
         let mut h = ResponseHead::new(StatusCode::from_u16(599).unwrap());
-        h.headers.insert("x", HeaderValue::from_static("1"));
+        h.headers.insert(HeaderName::from_static("x"), HeaderValue::from_static("1"));
         out.clear();
         encode_response_head(&h, &mut out);
         assert_eq!(&out[..], b"HTTP/1.1 599 \r\nx: 1\r\n\r\n");

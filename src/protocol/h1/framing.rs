@@ -1,23 +1,13 @@
 //! Message body framing (RFC 9112 §6) and connection persistence (§9.3). Ambiguous framing is
 //! the root of request smuggling, so anything but one unambiguous length is refused.
 
-use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderMap, HeaderValue, Method, Version};
+use http::header::{HeaderName, CONNECTION, EXPECT, TRANSFER_ENCODING};
+use http::{Method, Version};
 
 use super::{H1Error, RequestHead, ResponseHead};
-
-/// How the body of a message is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFraming {
-    /// No body at all.
-    Empty,
-    /// Exactly this many bytes (never 0: that is `Empty`).
-    Length(u64),
-    /// Chunked transfer coding.
-    Chunked,
-    /// Everything until the peer closes (responses and tunnels only).
-    UntilClose,
-}
+pub use crate::protocol::http::length::{declared_length, set_content_length};
+pub use crate::protocol::http::BodyFraming;
+use crate::protocol::http::{has_token as list_has_token, length, list_elements, Headers, Known};
 
 /// Why framing was refused; the status depends on the side.
 #[derive(Debug, Clone, Copy)]
@@ -41,20 +31,8 @@ impl Bad {
     }
 }
 
-fn trim_ows(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
-    let end = s.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |i| i + 1);
-    &s[start..end]
-}
-
-/// Every comma-separated element of every line of `name`, OWS-trimmed; empty ones included.
-fn list_elements<'h>(headers: &'h HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'h [u8]> {
-    headers.get_all(name).into_iter().flat_map(|v| v.as_bytes().split(|&b| b == b',')).map(trim_ows)
-}
-
-/// Which of the fields that framing and persistence depend on a head carries, found in one pass
-/// over its names: most heads lack most of them, and a lookup that misses still costs a hash and
-/// a probe.
+/// Which of the fields that framing and persistence depend on a head carries: bit tests on a
+/// borrowed head, where most heads lack most of them.
 #[derive(Debug, Clone, Copy, Default)]
 struct Present {
     content_length: bool,
@@ -63,18 +41,12 @@ struct Present {
 }
 
 impl Present {
-    fn of(headers: &HeaderMap) -> Self {
-        let mut p = Present::default();
-        for name in headers.keys() {
-            if name == CONTENT_LENGTH {
-                p.content_length = true;
-            } else if name == TRANSFER_ENCODING {
-                p.transfer_encoding = true;
-            } else if name == CONNECTION {
-                p.connection = true;
-            }
+    fn of(headers: &Headers) -> Self {
+        Present {
+            content_length: headers.has_known(Known::ContentLength),
+            transfer_encoding: headers.has_known(Known::TransferEncoding),
+            connection: headers.has_known(Known::Connection),
         }
-        p
     }
 }
 
@@ -84,7 +56,7 @@ fn is_tchar(b: u8) -> bool {
 
 /// All Transfer-Encoding lines form one list (RFC 9110 §5.3); only a lone `chunked` is accepted
 /// because every other combination has been used to desynchronise some hop.
-fn check_transfer_encoding(headers: &HeaderMap) -> Result<(), Bad> {
+fn check_transfer_encoding(headers: &Headers) -> Result<(), Bad> {
     let mut chunked = 0;
     let mut other = false;
     let mut last_is_chunked = false;
@@ -117,62 +89,17 @@ fn check_transfer_encoding(headers: &HeaderMap) -> Result<(), Bad> {
     Ok(())
 }
 
-/// `1*DIGIT` per element; identical values collapse (RFC 9110 §8.6), anything else is an error.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Bad> {
-    let mut found = None;
-    for element in list_elements(headers, &CONTENT_LENGTH) {
-        // Parsed by hand: u64::from_str accepts a leading '+'.
-        if element.is_empty() || !element.iter().all(u8::is_ascii_digit) {
-            return Err(Bad::Invalid("invalid Content-Length"));
-        }
-        let n = element
-            .iter()
-            .try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
-            .ok_or(Bad::Invalid("Content-Length overflow"))?;
-        match found {
-            Some(prev) if prev != n => return Err(Bad::Invalid("conflicting Content-Length values")),
-            _ => found = Some(n),
-        }
-    }
-    Ok(found)
+fn content_length(headers: &Headers) -> Result<Option<u64>, Bad> {
+    length::content_length(headers).map_err(Bad::Invalid)
 }
 
-/// The length a head announces, when it announces exactly one valid length (the same rule as
-/// parsing: `1*DIGIT`, identical repeats collapse). For heads hooks may have edited.
-pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    content_length(headers).ok().flatten()
-}
-
-/// Sets `Content-Length: n`. A head that already says exactly that (a proxied response usually
-/// does) is left alone: a new value costs two allocations and a formatting per response.
-pub fn set_content_length(headers: &mut HeaderMap, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = n;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let mut lines = headers.get_all(CONTENT_LENGTH).iter();
-    if let (Some(line), None) = (lines.next(), lines.next()) {
-        if line.as_bytes() == &digits[start..] {
-            return;
-        }
-    }
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
-}
-
-fn length_framing(headers: &HeaderMap) -> Result<Option<BodyFraming>, Bad> {
+fn length_framing(headers: &Headers) -> Result<Option<BodyFraming>, Bad> {
     Ok(content_length(headers)?.map(|n| if n == 0 { BodyFraming::Empty } else { BodyFraming::Length(n) }))
 }
 
 fn message_framing(
     version: Version,
-    headers: &HeaderMap,
+    headers: &Headers,
     present: Present,
 ) -> Result<Option<BodyFraming>, Bad> {
     if present.transfer_encoding {
@@ -239,17 +166,17 @@ pub fn response_framing(request_method: &Method, head: &ResponseHead) -> Result<
 }
 
 /// Whether any Connection line lists `token` (case-insensitive).
-pub fn has_connection_token(headers: &HeaderMap, token: &str) -> bool {
+pub fn has_connection_token(headers: &Headers, token: &str) -> bool {
     has_token(headers, &CONNECTION, token)
 }
 
 /// Whether any line of the comma-separated list field `name` holds `token` (case-insensitive;
 /// parameters such as `;q=1` are not stripped).
-pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    list_elements(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+pub fn has_token(headers: &Headers, name: &HeaderName, token: &str) -> bool {
+    list_has_token(headers, name, token)
 }
 
-fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
+fn keep_alive(version: Version, headers: &Headers) -> bool {
     let connection = Present::of(headers).connection;
     if connection && has_connection_token(headers, "close") {
         return false;
@@ -283,7 +210,7 @@ pub fn is_upgrade_request(head: &RequestHead) -> bool {
     head.version == Version::HTTP_11
         && Present::of(&head.headers).connection
         && has_connection_token(&head.headers, "upgrade")
-        && head.headers.contains_key(UPGRADE)
+        && head.headers.has_known(Known::Upgrade)
 }
 
 #[cfg(test)]
@@ -292,6 +219,7 @@ mod tests {
     use crate::protocol::h1::parse::{parse_request, parse_response, Parsed};
     use crate::protocol::h1::Limits;
     use bytes::BytesMut;
+    use http::header::CONTENT_LENGTH;
 
     fn head(fields: &str) -> RequestHead {
         head_v("1.1", fields)

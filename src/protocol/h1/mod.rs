@@ -12,9 +12,6 @@ pub mod framing;
 pub mod parse;
 pub mod upgrade;
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
-
 pub use chunk::{ChunkedDecoder, Decoded};
 pub use framing::{canonical_request_framing, request_framing, response_framing, BodyFraming};
 pub use parse::{parse_request, parse_response, Parsed};
@@ -46,62 +43,8 @@ impl Default for Limits {
     }
 }
 
-/// A parsing failure: the status to answer with and a short reason for the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct H1Error {
-    /// 400, 413, 414, 431, 501 or 505 for requests; responses always map to 502 by the caller.
-    pub status: u16,
-    /// Why, for the log (static: no allocation on the error path).
-    pub reason: &'static str,
-}
+/// A parsing failure: the status to answer with and a short reason for the log. The same type
+/// as HTTP/2's conversion errors, under the name the codec has always used.
+pub type H1Error = crate::protocol::http::HeadError;
 
-impl H1Error {
-    /// Shorthand constructor.
-    pub const fn new(status: u16, reason: &'static str) -> Self {
-        H1Error { status, reason }
-    }
-}
-
-impl std::fmt::Display for H1Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.reason, self.status)
-    }
-}
-
-/// A parsed request head. Header values are `Bytes` slices of the read buffer where possible.
-#[derive(Debug, Clone)]
-pub struct RequestHead {
-    /// Request method.
-    pub method: Method,
-    /// Request target as parsed (origin-form, absolute-form, authority-form or `*`).
-    pub uri: Uri,
-    /// HTTP/1.0 or HTTP/1.1.
-    pub version: Version,
-    /// Header fields, names lowercased, in arrival order per name.
-    pub headers: HeaderMap,
-}
-
-/// A parsed response head.
-#[derive(Debug, Clone)]
-pub struct ResponseHead {
-    /// Status code.
-    pub status: StatusCode,
-    /// HTTP/1.0 or HTTP/1.1.
-    pub version: Version,
-    /// Reason phrase as received (re-sent as-is when valid; empty otherwise).
-    pub reason: Bytes,
-    /// Header fields.
-    pub headers: HeaderMap,
-}
-
-impl ResponseHead {
-    /// A response head with the canonical reason phrase and no headers.
-    pub fn new(status: StatusCode) -> Self {
-        ResponseHead {
-            status,
-            version: Version::HTTP_11,
-            reason: Bytes::from_static(status.canonical_reason().unwrap_or("").as_bytes()),
-            headers: HeaderMap::new(),
-        }
-    }
-}
+pub use crate::protocol::http::{RequestHead, ResponseHead};

@@ -10,6 +10,8 @@ use http::uri::Authority;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use super::{H1Error, Limits, RequestHead, ResponseHead};
+pub use crate::protocol::http::host::valid_host_value;
+use crate::protocol::http::{Field, Headers, Known};
 
 /// Outcome of a parse attempt on a possibly incomplete buffer.
 #[derive(Debug)]
@@ -64,6 +66,22 @@ pub(super) fn collect_fields(base: &[u8], headers: &[httparse::Header<'_>]) -> O
     for h in headers {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
         fields.push((name, span(base, h.value)));
+    }
+    Some(fields)
+}
+
+/// The field index of a head (see [`Headers`]): where each name and value sits in `base`, and
+/// which of the fields the proxy reads it is. httparse has checked names as tokens and values as
+/// field values, the same rules `HeaderName` and `HeaderValue` apply.
+fn index_fields(base: &[u8], headers: &[httparse::Header<'_>]) -> Option<Vec<Field>> {
+    let mut fields = Vec::with_capacity(headers.len());
+    for h in headers {
+        let name = h.name.as_bytes();
+        // `HeaderName`'s own bound, so that every indexed name can become one.
+        if name.len() > usize::from(u16::MAX) {
+            return None;
+        }
+        fields.push(Field::new(base, span(base, name), span(base, h.value), Known::classify(name)));
     }
     Some(fields)
 }
@@ -136,7 +154,7 @@ struct RawRequest {
     method: Method,
     version: Version,
     target: Range<usize>,
-    fields: Fields,
+    fields: Vec<Field>,
 }
 
 /// `Partial` carries the target length when the request line was already complete.
@@ -165,7 +183,7 @@ fn tokenize_request(buf: &[u8], limits: &Limits) -> Result<Tokenized<RawRequest>
             _ => return Err(H1Error::new(505, "unsupported HTTP version")),
         };
         let target = span(buf, req.path.unwrap_or("").as_bytes());
-        let fields = collect_fields(buf, req.headers).ok_or(bad("invalid header name"))?;
+        let fields = index_fields(buf, req.headers).ok_or(bad("invalid header name"))?;
         Ok(Tokenized::Done(RawRequest { len, method, version, target, fields }))
     })
 }
@@ -226,7 +244,7 @@ pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Parsed<Reque
     }
     let _ = buf.split_to(skip);
     let head = buf.split_to(raw.len).freeze();
-    let mut headers = build_headers(&head, raw.fields).ok_or(bad("invalid header value"))?;
+    let mut headers = Headers::from_wire(head.clone(), raw.fields);
     let server_wide = is_server_wide_options(&raw.method, &head[raw.target.clone()]);
     let uri = parse_target(&raw.method, &head[raw.target.clone()], head.slice(raw.target))?;
     check_host(raw.version, &uri, &mut headers)?;
@@ -313,55 +331,6 @@ fn valid_host(a: &Authority) -> bool {
     }
 }
 
-/// Bytes of a `reg-name` (RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims), as a table: the
-/// Host of every request is checked against it.
-const REG_NAME: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric();
-        b += 1;
-    }
-    let extra = b"-._~%!$&'()*+,;=";
-    let mut i = 0;
-    while i < extra.len() {
-        t[extra[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
-
-/// Whether `v` is a valid Host value: `uri-host [":" port]` (RFC 9110 §7.2) with a non-empty
-/// reg-name or IP-literal, no userinfo, and a port of at most 65535.
-pub fn valid_host_value(v: &[u8]) -> bool {
-    let (host, port) = if v.first() == Some(&b'[') {
-        let Some(end) = v.iter().position(|&b| b == b']') else { return false };
-        let inner = &v[1..end];
-        if inner.is_empty() || !inner.iter().all(|b| b.is_ascii_hexdigit() || b":.".contains(b)) {
-            return false;
-        }
-        v.split_at(end + 1)
-    } else {
-        let (host, port) = v.split_at(v.iter().position(|&b| b == b':').unwrap_or(v.len()));
-        if host.is_empty() || !host.iter().all(|&b| REG_NAME[usize::from(b)]) {
-            return false;
-        }
-        (host, port)
-    };
-    debug_assert!(!host.is_empty());
-    match port {
-        [] => true,
-        [b':', digits @ ..] => {
-            !digits.is_empty()
-                && digits.len() <= 5
-                && digits.iter().all(u8::is_ascii_digit)
-                && digits.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= 65535
-        }
-        _ => false,
-    }
-}
-
 fn has_port(a: &Authority) -> bool {
     a.as_str().len() > a.host().len()
 }
@@ -369,12 +338,12 @@ fn has_port(a: &Authority) -> bool {
 /// RFC 9112 §3.2: at most one Host, and a valid one. Absolute-form wins over it (§3.2.2) and
 /// stands in for a missing one, as does the authority of a CONNECT; HTTP/1.1 origin-form without
 /// Host is a 400. HTTP/1.0 may go without: the upstream request gets the peer's name then.
-fn check_host(version: Version, uri: &Uri, headers: &mut HeaderMap) -> Result<(), H1Error> {
-    let mut hosts = headers.get_all(HOST).iter();
+fn check_host(version: Version, uri: &Uri, headers: &mut Headers) -> Result<(), H1Error> {
+    let mut hosts = headers.values(&HOST);
     let missing = match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => return Err(bad("repeated Host")),
         (Some(v), None) => {
-            if !valid_host_value(v.as_bytes()) {
+            if !valid_host_value(v) {
                 return Err(bad("invalid Host"));
             }
             false
@@ -396,27 +365,14 @@ fn check_host(version: Version, uri: &Uri, headers: &mut HeaderMap) -> Result<()
 
 /// Request fields whose names contain `_`: with `drop`, removes them and returns `Ok`; otherwise
 /// an `Err` (400) when there is one. One pass over the names, which rarely hold one.
-pub fn strip_underscore_fields(headers: &mut HeaderMap, drop: bool) -> Result<(), H1Error> {
-    if !headers.keys().any(|n| n.as_str().as_bytes().contains(&b'_')) {
+pub fn strip_underscore_fields(headers: &mut Headers, drop: bool) -> Result<(), H1Error> {
+    if !headers.any_name(|n| n.contains(&b'_')) {
         return Ok(());
     }
     if !drop {
         return Err(bad("field name with an underscore"));
     }
-    // Rebuilt rather than removed from: removal moves the last name into the gap, and the other
-    // fields should go on in the order they came.
-    let old = std::mem::take(headers);
-    headers.reserve(old.len());
-    let mut current: Option<HeaderName> = None;
-    for (name, value) in old {
-        // `None`: another value of the name before.
-        if let Some(name) = name {
-            current = (!name.as_str().as_bytes().contains(&b'_')).then_some(name);
-        }
-        if let Some(name) = &current {
-            headers.append(name.clone(), value);
-        }
-    }
+    headers.retain_names(|n| !n.contains(&b'_'));
     Ok(())
 }
 
@@ -425,7 +381,7 @@ struct RawResponse {
     version: Version,
     code: u16,
     reason: Range<usize>,
-    fields: Fields,
+    fields: Vec<Field>,
 }
 
 const fn upstream(reason: &'static str) -> H1Error {
@@ -449,7 +405,7 @@ fn tokenize_response(buf: &[u8], limits: &Limits) -> Result<Option<RawResponse>,
         };
         let code = res.code.ok_or(upstream("missing status"))?;
         let reason = span(buf, res.reason.unwrap_or("").as_bytes());
-        let fields = collect_fields(buf, res.headers).ok_or(upstream("invalid header name"))?;
+        let fields = index_fields(buf, res.headers).ok_or(upstream("invalid header name"))?;
         Ok(Some(RawResponse { len, version, code, reason, fields }))
     })
 }
@@ -467,8 +423,8 @@ pub fn parse_response(buf: &mut BytesMut, limits: &Limits) -> Result<Parsed<Resp
     }
     let status = StatusCode::from_u16(raw.code).map_err(|_| upstream("invalid status code"))?;
     let head = buf.split_to(raw.len).freeze();
-    let headers = build_headers(&head, raw.fields).ok_or(upstream("invalid header value"))?;
-    let reason = head.slice(raw.reason);
+    let reason = head.slice(raw.reason.clone());
+    let headers = Headers::from_wire(head, raw.fields);
     Ok(Parsed::Complete(ResponseHead { status, version: raw.version, reason, headers }))
 }
 

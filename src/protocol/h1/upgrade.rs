@@ -9,8 +9,10 @@
 
 use std::fmt;
 
-use http::header::{CONNECTION, UPGRADE};
-use http::{HeaderMap, HeaderValue};
+use http::header::{HeaderName, CONNECTION, UPGRADE};
+use http::HeaderValue;
+
+use crate::protocol::http::{list_elements, Headers, Known};
 
 /// The request field carrying an h2c upgrade's SETTINGS (RFC 7540 §3.2.1); never forwarded.
 pub const HTTP2_SETTINGS: &str = "http2-settings";
@@ -115,21 +117,13 @@ impl UpgradePolicy {
     }
 }
 
-fn elements<'h>(
-    headers: &'h HeaderMap,
-    name: &'h http::header::HeaderName,
-) -> impl Iterator<Item = &'h [u8]> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(|e| e.trim_ascii())
-        .filter(|e| !e.is_empty())
+fn elements<'h>(headers: &'h Headers, name: &'h HeaderName) -> impl Iterator<Item = &'h [u8]> {
+    list_elements(headers, name).filter(|e| !e.is_empty())
 }
 
 /// Rewrites the `Connection` field without `upgrade` and `http2-settings` (dropped when nothing
 /// is left).
-fn drop_upgrade_option(headers: &mut HeaderMap) {
+fn drop_upgrade_option(headers: &mut Headers) {
     let kept: Vec<&[u8]> = elements(headers, &CONNECTION)
         .filter(|t| !t.eq_ignore_ascii_case(b"upgrade") && !t.eq_ignore_ascii_case(HTTP2_SETTINGS.as_bytes()))
         .collect();
@@ -139,7 +133,7 @@ fn drop_upgrade_option(headers: &mut HeaderMap) {
             headers.insert(CONNECTION, v);
         }
         _ => {
-            headers.remove(CONNECTION);
+            headers.remove(&CONNECTION);
         }
     }
 }
@@ -152,15 +146,11 @@ fn drop_upgrade_option(headers: &mut HeaderMap) {
 ///
 /// One pass over the field names decides whether there is anything to do: most requests carry
 /// neither field.
-pub fn restrict_upgrade(headers: &mut HeaderMap, may_upgrade: bool, policy: &UpgradePolicy) -> bool {
-    let (mut upgrade, mut settings, mut connection) = (false, false, false);
-    for n in headers.keys() {
-        upgrade |= n == UPGRADE;
-        settings |= n == HTTP2_SETTINGS;
-        connection |= n == CONNECTION;
-    }
-    if settings {
-        headers.remove(HTTP2_SETTINGS);
+pub fn restrict_upgrade(headers: &mut Headers, may_upgrade: bool, policy: &UpgradePolicy) -> bool {
+    let upgrade = headers.has_known(Known::Upgrade);
+    let connection = headers.has_known(Known::Connection);
+    if headers.has_known(Known::Http2Settings) {
+        headers.remove(HeaderName::from_static(HTTP2_SETTINGS));
     }
     let asked = connection && elements(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
     if !upgrade {
@@ -178,13 +168,13 @@ pub fn restrict_upgrade(headers: &mut HeaderMap, may_upgrade: bool, policy: &Upg
     let all = elements(headers, &UPGRADE).count();
     match HeaderValue::from_bytes(&kept.join(&b", "[..])) {
         Ok(v) if !kept.is_empty() => {
-            if kept.len() != all || headers.get_all(UPGRADE).iter().count() != 1 {
+            if kept.len() != all || headers.values(&UPGRADE).count() != 1 {
                 headers.insert(UPGRADE, v);
             }
             true
         }
         _ => {
-            headers.remove(UPGRADE);
+            headers.remove(&UPGRADE);
             drop_upgrade_option(headers);
             false
         }
@@ -194,7 +184,7 @@ pub fn restrict_upgrade(headers: &mut HeaderMap, may_upgrade: bool, policy: &Upg
 /// Whether a 101's `Upgrade` names only protocols of the forwarded `offer` (by name; the version
 /// the origin picks is its business) that `policy` allows. A 101 without `Upgrade` answers
 /// nothing (RFC 9110 §15.2.2: the server must name the protocol it switches to).
-pub fn answers_offer(response: &HeaderMap, offer: &HeaderValue, policy: &UpgradePolicy) -> bool {
+pub fn answers_offer(response: &Headers, offer: &HeaderValue, policy: &UpgradePolicy) -> bool {
     let name = |p: &[u8]| split_protocol(p).map(|(n, _)| n.to_ascii_lowercase());
     let offered: Vec<Vec<u8>> =
         offer.as_bytes().split(|&b| b == b',').filter_map(|p| name(p.trim_ascii())).collect();
@@ -212,15 +202,9 @@ pub fn answers_offer(response: &HeaderMap, offer: &HeaderValue, policy: &Upgrade
 mod tests {
     use super::*;
 
-    fn headers(fields: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (n, v) in fields {
-            h.append(
-                http::header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
+    /// Borrowed, as a parsed head is: the table exercises the index, not a map.
+    fn headers(fields: &[(&str, &str)]) -> Headers {
+        crate::protocol::http::fields::wire(fields)
     }
 
     #[test]

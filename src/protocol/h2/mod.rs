@@ -8,8 +8,8 @@ use http::header::{HeaderName, CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE}
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderValue, Request, Response, Uri, Version};
 
-use super::h1::parse::valid_host_value;
-use super::h1::{H1Error, RequestHead, ResponseHead};
+use super::http::host::valid_host_value;
+use super::http::{HeadError, RequestHead, ResponseHead};
 
 /// HTTP/2 limits. Defaults follow `notes/http-hardening.md` §2: h2's raw defaults (unlimited
 /// streams, 16 MiB header lists) are not safe at an edge.
@@ -81,8 +81,8 @@ impl H2Options {
 /// The first bytes of every HTTP/2 connection (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-fn bad(reason: &'static str) -> H1Error {
-    H1Error::new(400, reason)
+fn bad(reason: &'static str) -> HeadError {
+    HeadError::new(400, reason)
 }
 
 /// Fields that mean something only to one HTTP/1.1 connection (RFC 9113 §8.2.2).
@@ -113,7 +113,7 @@ pub fn strip_connection_specific(headers: &mut HeaderMap) {
 /// A request received over H2 as a head the phases and an H1 upstream understand: `Host` from
 /// `:authority` (RFC 9113 §8.3.1), values checked for what h2 lets through (§8.2.1: no leading or
 /// trailing whitespace).
-pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, H1Error> {
+pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, HeadError> {
     let http::request::Parts { method, uri, mut headers, .. } = parts;
     // The `http` crate lets bytes past ASCII into a path; an HTTP/1 request-target may not carry
     // them (RFC 9112 §3.2), so forwarding one would hand the upstream a line it must refuse.
@@ -156,17 +156,18 @@ pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, H1Error>
         (_, Some(h)) if !valid_host_value(h.as_bytes()) => return Err(bad("invalid Host")),
         _ => {}
     }
-    Ok(RequestHead { method, uri, version: Version::HTTP_2, headers })
+    Ok(RequestHead { method, uri, version: Version::HTTP_2, headers: headers.into() })
 }
 
 /// An outgoing H2 request for `head`: `:scheme` and `:authority` from the peer and Host, the
-/// Host field folded into `:authority`, connection-specific fields removed.
-pub fn request_to_h2(head: &RequestHead, tls: bool) -> Result<Request<()>, H1Error> {
+/// Host field folded into `:authority`, connection-specific fields removed. Takes the head: its
+/// fields become the request's without a copy.
+pub fn request_to_h2(head: RequestHead, tls: bool) -> Result<Request<()>, HeadError> {
     let authority = head
         .uri
         .authority()
         .cloned()
-        .or_else(|| head.headers.get(HOST).and_then(|h| Authority::try_from(h.as_bytes()).ok()))
+        .or_else(|| head.headers.value(&HOST).and_then(|h| Authority::try_from(h).ok()))
         .ok_or(bad("no authority for an HTTP/2 request"))?;
     // RFC 9113 §8.3.1: no userinfo, and the host[:port] an HTTP/2 peer reads back (found by the
     // h1_to_h2 fuzz target: an absolute-form `http://u@h/` went up as `:authority: u@h`).
@@ -182,11 +183,11 @@ pub fn request_to_h2(head: &RequestHead, tls: bool) -> Result<Request<()>, H1Err
         .path_and_query(path)
         .build()
         .map_err(|_| bad("invalid request target"))?;
-    let mut headers = head.headers.clone();
+    let mut headers = head.headers.into_map();
     headers.remove(HOST);
     strip_connection_specific(&mut headers);
     let mut req = Request::new(());
-    *req.method_mut() = head.method.clone();
+    *req.method_mut() = head.method;
     *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_2;
     *req.headers_mut() = headers;
@@ -195,7 +196,7 @@ pub fn request_to_h2(head: &RequestHead, tls: bool) -> Result<Request<()>, H1Err
 
 /// A response head to send over H2.
 pub fn response_to_h2(head: &ResponseHead) -> Response<()> {
-    let mut headers = head.headers.clone();
+    let mut headers = head.headers.map().clone();
     strip_connection_specific(&mut headers);
     let mut resp = Response::new(());
     *resp.status_mut() = head.status;
@@ -210,7 +211,7 @@ pub fn response_head(parts: http::response::Parts) -> ResponseHead {
         status: parts.status,
         version: Version::HTTP_2,
         reason: bytes::Bytes::new(),
-        headers: parts.headers,
+        headers: parts.headers.into(),
     }
 }
 
@@ -269,7 +270,7 @@ mod tests {
         head.uri = Uri::from_static("/p?q=1");
         head.headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
         head.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        let req = request_to_h2(&head, true).unwrap();
+        let req = request_to_h2(head, true).unwrap();
         assert_eq!(req.uri(), "https://a.example/p?q=1");
         assert!(req.headers().get(HOST).is_none());
         assert!(req.headers().get(CONNECTION).is_none());

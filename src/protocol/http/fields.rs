@@ -1,0 +1,822 @@
+//! A header block that borrows the wire bytes (DESIGN.md §6): the frozen head as it arrived plus a
+//! compact index of its fields (where each name and value sits, and which of the fields the proxy
+//! itself reads it is), filled in by the parser in the pass that tokenizes the head.
+//!
+//! An `http::HeaderMap` costs two allocations per head, a hash per name and an allocation per
+//! non-standard name; most heads are forwarded with at most a field or two removed or added, so
+//! the map is built only when something asks for one (a hook that reads or edits the whole block,
+//! an HTTP/2 peer). Removing a field marks it skipped; adding one writes it to a small side buffer.
+//! An unmodified block is written out as range copies of the bytes it came in.
+//!
+//! Order is kept: fields go out (and into a map) in the order they arrived, edits in place, new
+//! fields last.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{self, HeaderName, HeaderValue};
+use http::HeaderMap;
+
+/// The fields the proxy reads for framing, routing and persistence, told apart at parse time so
+/// that asking for one is a byte compare per field instead of a hash, and asking for an absent one
+/// is a bit test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Known {
+    /// Any other field.
+    Other = 0,
+    /// `host`
+    Host,
+    /// `content-length`
+    ContentLength,
+    /// `transfer-encoding`
+    TransferEncoding,
+    /// `connection`
+    Connection,
+    /// `keep-alive`
+    KeepAlive,
+    /// `proxy-connection`
+    ProxyConnection,
+    /// `te`
+    Te,
+    /// `upgrade`
+    Upgrade,
+    /// `expect`
+    Expect,
+    /// `http2-settings`
+    Http2Settings,
+    /// `trailer`
+    Trailer,
+}
+
+impl Known {
+    /// Classifies a field name as it came (any case).
+    pub fn classify(name: &[u8]) -> Known {
+        // Length and first letter rule out almost every other name (`Date` vs `host`, `Server` vs
+        // `expect`) before a whole comparison: this runs for every field of every head.
+        const FIRSTS: &[u8] = b"tehuckp";
+        let Some(first) = name.first().map(u8::to_ascii_lowercase) else { return Known::Other };
+        if !FIRSTS.contains(&first) {
+            return Known::Other;
+        }
+        let is = |s: &str| s.as_bytes()[0] == first && name.eq_ignore_ascii_case(s.as_bytes());
+        match name.len() {
+            2 if is("te") => Known::Te,
+            4 if is("host") => Known::Host,
+            6 if is("expect") => Known::Expect,
+            7 if is("upgrade") => Known::Upgrade,
+            7 if is("trailer") => Known::Trailer,
+            10 if is("connection") => Known::Connection,
+            10 if is("keep-alive") => Known::KeepAlive,
+            14 if is("content-length") => Known::ContentLength,
+            14 if is("http2-settings") => Known::Http2Settings,
+            16 if is("proxy-connection") => Known::ProxyConnection,
+            17 if is("transfer-encoding") => Known::TransferEncoding,
+            _ => Known::Other,
+        }
+    }
+
+    /// The lowercase name (empty for `Other`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Known::Other => "",
+            Known::Host => "host",
+            Known::ContentLength => "content-length",
+            Known::TransferEncoding => "transfer-encoding",
+            Known::Connection => "connection",
+            Known::KeepAlive => "keep-alive",
+            Known::ProxyConnection => "proxy-connection",
+            Known::Te => "te",
+            Known::Upgrade => "upgrade",
+            Known::Expect => "expect",
+            Known::Http2Settings => "http2-settings",
+            Known::Trailer => "trailer",
+        }
+    }
+
+    /// The same for a `HeaderName`, which is lowercase already: a plain string match.
+    fn of(name: &HeaderName) -> Known {
+        match name.as_str() {
+            "te" => Known::Te,
+            "host" => Known::Host,
+            "expect" => Known::Expect,
+            "upgrade" => Known::Upgrade,
+            "trailer" => Known::Trailer,
+            "connection" => Known::Connection,
+            "keep-alive" => Known::KeepAlive,
+            "content-length" => Known::ContentLength,
+            "http2-settings" => Known::Http2Settings,
+            "proxy-connection" => Known::ProxyConnection,
+            "transfer-encoding" => Known::TransferEncoding,
+            _ => Known::Other,
+        }
+    }
+
+    const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+/// Where a name or value sits: in the wire bytes, or (high bit set) in the side buffer of added
+/// values. `u32` positions: a head is bounded far below 2 GiB by the parser's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+const PATCH: u32 = 1 << 31;
+
+impl Span {
+    fn wire(r: Range<usize>) -> Span {
+        Span { start: r.start as u32, len: (r.end - r.start) as u32 }
+    }
+}
+
+/// One field of the index.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    name: Span,
+    value: Span,
+    known: Known,
+    /// Removed: neither written out nor seen.
+    skip: bool,
+    /// The wire holds exactly `name: value\r\n` for it, so it can be copied out as it came (with
+    /// its neighbours, when they are too).
+    canonical: bool,
+}
+
+impl Field {
+    /// A field whose name and value sit at these ranges of `head`.
+    pub fn new(head: &[u8], name: Range<usize>, value: Range<usize>, known: Known) -> Field {
+        let canonical = value.start == name.end + 2
+            && head.get(name.end..value.start) == Some(b": ")
+            && head.get(value.end..value.end + 2) == Some(b"\r\n");
+        Field { name: Span::wire(name), value: Span::wire(value), known, skip: false, canonical }
+    }
+
+    /// Where its line ends on the wire (after CRLF), if it is canonical.
+    fn line_end(&self) -> u32 {
+        self.value.start + self.value.len + 2
+    }
+}
+
+/// A field name as the editing methods take it: a `HeaderName`, a reference to one, or a static
+/// string (which must be a valid lowercase name, as for `HeaderMap::insert`).
+pub trait IntoFieldName {
+    /// The name.
+    fn into_field_name(self) -> HeaderName;
+}
+
+impl IntoFieldName for HeaderName {
+    fn into_field_name(self) -> HeaderName {
+        self
+    }
+}
+
+impl IntoFieldName for &HeaderName {
+    fn into_field_name(self) -> HeaderName {
+        self.clone()
+    }
+}
+
+impl IntoFieldName for &'static str {
+    /// Panics on an invalid name, like `HeaderName::from_static`.
+    fn into_field_name(self) -> HeaderName {
+        HeaderName::from_static(self)
+    }
+}
+
+/// The borrowed form.
+#[derive(Debug)]
+struct Wire {
+    bytes: Bytes,
+    fields: Vec<Field>,
+    /// Names and values added or replaced after parsing (lowercase names).
+    patch: Vec<u8>,
+    /// Which [`Known`] fields are present among the live ones (kept exact on every edit).
+    present: u16,
+    /// Fields left (not skipped).
+    live: u32,
+    /// A map built for a reader that wants one; dropped on every edit. Boxed: most blocks never
+    /// need one, and every head is moved a few times on its way through.
+    map: OnceLock<Box<HeaderMap>>,
+}
+
+impl Clone for Wire {
+    fn clone(&self) -> Self {
+        // The cached map is not copied: the clone may never need one.
+        Wire {
+            bytes: self.bytes.clone(),
+            fields: self.fields.clone(),
+            patch: self.patch.clone(),
+            present: self.present,
+            live: self.live,
+            map: OnceLock::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Repr {
+    Wire(Wire),
+    Map(HeaderMap),
+}
+
+/// A header block: borrowed wire bytes with a field index, or an owned `HeaderMap` once something
+/// edited it through the map or it came from HTTP/2. `Deref<Target = HeaderMap>` builds (and keeps)
+/// a map for readers that want one; `DerefMut` turns the block into a map for good. The proxy's own
+/// reads and edits ([`Headers::values`], [`Headers::remove`], [`Headers::insert`], ...) use the index.
+#[derive(Debug, Clone)]
+pub struct Headers {
+    repr: Repr,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Headers { repr: Repr::Map(HeaderMap::new()) }
+    }
+}
+
+impl From<HeaderMap> for Headers {
+    fn from(map: HeaderMap) -> Self {
+        Headers { repr: Repr::Map(map) }
+    }
+}
+
+/// Values of one name, in order.
+pub struct Values<'a, 'n>(ValuesOf<'a, 'n>);
+
+enum ValuesOf<'a, 'n> {
+    Wire { wire: &'a Wire, fields: std::slice::Iter<'a, Field>, known: Known, name: &'n [u8] },
+    Map(header::ValueIter<'a, HeaderValue>),
+}
+
+impl<'a> Iterator for Values<'a, '_> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match &mut self.0 {
+            ValuesOf::Wire { wire, fields, known, name } => {
+                let wire: &'a Wire = wire;
+                fields.find(|f| wire.matches(f, *known, name)).map(|f| wire.slice(f.value))
+            }
+            ValuesOf::Map(it) => it.next().map(HeaderValue::as_bytes),
+        }
+    }
+}
+
+impl Wire {
+    fn slice(&self, s: Span) -> &[u8] {
+        let (start, len) = ((s.start & !PATCH) as usize, s.len as usize);
+        if s.start & PATCH != 0 {
+            &self.patch[start..start + len]
+        } else {
+            &self.bytes[start..start + len]
+        }
+    }
+
+    fn matches(&self, f: &Field, known: Known, name: &[u8]) -> bool {
+        !f.skip
+            && f.known == known
+            && (known != Known::Other || self.slice(f.name).eq_ignore_ascii_case(name))
+    }
+
+    fn push_patch(&mut self, bytes: &[u8]) -> Span {
+        let start = self.patch.len() as u32 | PATCH;
+        self.patch.extend_from_slice(bytes);
+        Span { start, len: bytes.len() as u32 }
+    }
+
+    fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.live as usize);
+        for f in self.fields.iter().filter(|f| !f.skip) {
+            // Both were checked as tokens and field values by the parser (or came from a checked
+            // HeaderName/HeaderValue), so neither conversion fails; a field that did would be
+            // dropped rather than invented.
+            let name = match f.known {
+                Known::Other => HeaderName::from_bytes(self.slice(f.name)).ok(),
+                k => Some(HeaderName::from_static(k.as_str())),
+            };
+            let value = if f.value.start & PATCH == 0 {
+                let r = f.value.start as usize..(f.value.start + f.value.len) as usize;
+                HeaderValue::from_maybe_shared(self.bytes.slice(r)).ok()
+            } else {
+                HeaderValue::from_bytes(self.slice(f.value)).ok()
+            };
+            if let (Some(n), Some(v)) = (name, value) {
+                map.append(n, v);
+            }
+        }
+        map
+    }
+}
+
+impl Headers {
+    /// An empty block.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A block over `bytes` (the whole head) with the parser's field index.
+    pub fn from_wire(bytes: Bytes, fields: Vec<Field>) -> Self {
+        let present = fields.iter().fold(0, |p, f| p | f.known.bit());
+        let live = fields.len() as u32;
+        Headers {
+            repr: Repr::Wire(Wire {
+                bytes,
+                fields,
+                patch: Vec::new(),
+                present,
+                live,
+                map: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Whether the block is still the borrowed form (no map was made authoritative).
+    pub fn is_borrowed(&self) -> bool {
+        matches!(self.repr, Repr::Wire(_))
+    }
+
+    /// Number of fields (a name with two lines counts twice, as in `HeaderMap::len`).
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Wire(w) => w.live as usize,
+            Repr::Map(m) => m.len(),
+        }
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a field the proxy reads is present: a bit test on the borrowed form.
+    pub fn has_known(&self, k: Known) -> bool {
+        match &self.repr {
+            Repr::Wire(w) => w.present & k.bit() != 0,
+            Repr::Map(m) => m.contains_key(k.as_str()),
+        }
+    }
+
+    /// Whether any field is named `name`.
+    pub fn contains(&self, name: &HeaderName) -> bool {
+        self.values(name).next().is_some()
+    }
+
+    /// The values of every field named `name`, in order.
+    pub fn values<'a, 'n>(&'a self, name: &'n HeaderName) -> Values<'a, 'n> {
+        match &self.repr {
+            Repr::Wire(w) => {
+                let known = Known::of(name);
+                let fields = if known != Known::Other && w.present & known.bit() == 0 {
+                    [].iter()
+                } else {
+                    w.fields.iter()
+                };
+                Values(ValuesOf::Wire { wire: w, fields, known, name: name.as_str().as_bytes() })
+            }
+            Repr::Map(m) => Values(ValuesOf::Map(m.get_all(name).into_iter())),
+        }
+    }
+
+    /// The first value of `name`.
+    pub fn value<'a>(&'a self, name: &HeaderName) -> Option<&'a [u8]> {
+        self.values(name).next()
+    }
+
+    /// Removes every field named `name`; whether there was one.
+    pub fn remove(&mut self, name: impl IntoFieldName) -> bool {
+        let name = &name.into_field_name();
+        match &mut self.repr {
+            Repr::Wire(w) => {
+                let known = Known::of(name);
+                if known != Known::Other && w.present & known.bit() == 0 {
+                    return false;
+                }
+                let key = name.as_str().as_bytes();
+                let mut removed = 0u32;
+                for i in 0..w.fields.len() {
+                    if w.matches(&w.fields[i], known, key) {
+                        w.fields[i].skip = true;
+                        removed += 1;
+                    }
+                }
+                if removed > 0 {
+                    w.live -= removed;
+                    w.present &= !known.bit();
+                    w.map = OnceLock::new();
+                }
+                removed > 0
+            }
+            Repr::Map(m) => m.remove(name).is_some(),
+        }
+    }
+
+    /// Sets `name` to the one value `value`: the first field of that name takes it in place, the
+    /// others go; without one it is added last.
+    pub fn insert(&mut self, name: impl IntoFieldName, value: HeaderValue) {
+        let name = name.into_field_name();
+        match &mut self.repr {
+            Repr::Wire(w) => {
+                let known = Known::of(&name);
+                let key = name.as_str().as_bytes();
+                let mut first = None;
+                let mut removed = 0u32;
+                if known == Known::Other || w.present & known.bit() != 0 {
+                    for i in 0..w.fields.len() {
+                        if w.matches(&w.fields[i], known, key) {
+                            if first.is_none() {
+                                first = Some(i);
+                            } else {
+                                w.fields[i].skip = true;
+                                removed += 1;
+                            }
+                        }
+                    }
+                }
+                w.live -= removed;
+                w.map = OnceLock::new();
+                match first {
+                    Some(i) => {
+                        w.fields[i].value = w.push_patch(value.as_bytes());
+                        w.fields[i].canonical = false;
+                    }
+                    None => push_field(w, &name, known, &value),
+                }
+            }
+            Repr::Map(m) => {
+                m.insert(name, value);
+            }
+        }
+    }
+
+    /// Adds a field after the others.
+    pub fn append(&mut self, name: impl IntoFieldName, value: HeaderValue) {
+        let name = name.into_field_name();
+        match &mut self.repr {
+            Repr::Wire(w) => {
+                w.map = OnceLock::new();
+                push_field(w, &name, Known::of(&name), &value);
+            }
+            Repr::Map(m) => {
+                m.append(name, value);
+            }
+        }
+    }
+
+    /// Keeps only the fields whose (lowercase) names `keep` accepts.
+    pub fn retain_names(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
+        match &mut self.repr {
+            Repr::Wire(w) => {
+                let mut name = Vec::new();
+                let mut removed = 0u32;
+                for i in 0..w.fields.len() {
+                    let f = w.fields[i];
+                    if f.skip {
+                        continue;
+                    }
+                    name.clear();
+                    name.extend(w.slice(f.name).iter().map(u8::to_ascii_lowercase));
+                    if !keep(&name) {
+                        w.fields[i].skip = true;
+                        removed += 1;
+                    }
+                }
+                if removed > 0 {
+                    w.live -= removed;
+                    w.present = w.fields.iter().filter(|f| !f.skip).fold(0, |p, f| p | f.known.bit());
+                    w.map = OnceLock::new();
+                }
+            }
+            Repr::Map(m) => {
+                // Rebuilt rather than removed from: removal moves the last name into the gap, and
+                // the other fields should go on in the order they came.
+                let old = std::mem::take(m);
+                m.reserve(old.len());
+                let mut current: Option<HeaderName> = None;
+                for (name, value) in old {
+                    // `None`: another value of the name before.
+                    if let Some(name) = name {
+                        current = keep(name.as_str().as_bytes()).then_some(name);
+                    }
+                    if let Some(name) = &current {
+                        m.append(name.clone(), value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether any field name satisfies `pred` (names lowercase on the map form, as they came on
+    /// the borrowed one).
+    pub fn any_name(&self, mut pred: impl FnMut(&[u8]) -> bool) -> bool {
+        match &self.repr {
+            Repr::Wire(w) => w.fields.iter().any(|f| !f.skip && pred(w.slice(f.name))),
+            Repr::Map(m) => m.keys().any(|n| pred(n.as_str().as_bytes())),
+        }
+    }
+
+    /// Bytes the fields take on the wire as `name: value\r\n` lines.
+    pub fn encoded_len(&self) -> usize {
+        match &self.repr {
+            Repr::Wire(w) => {
+                w.fields.iter().filter(|f| !f.skip).map(|f| (f.name.len + f.value.len) as usize + 4).sum()
+            }
+            Repr::Map(m) => m.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum(),
+        }
+    }
+
+    /// Writes every field as `name: value\r\n`, in order. A borrowed block keeps the names' case
+    /// as it came (field names are case-insensitive; HTTP/1 peers see what the client sent), and
+    /// consecutive lines that came in exactly that form go out as one copy of the wire bytes.
+    pub fn encode(&self, out: &mut BytesMut) {
+        match &self.repr {
+            Repr::Wire(w) => {
+                let mut run: Option<(u32, u32)> = None;
+                for f in w.fields.iter().filter(|f| !f.skip) {
+                    if f.canonical {
+                        match &mut run {
+                            Some((_, end)) if *end == f.name.start => *end = f.line_end(),
+                            _ => {
+                                if let Some((a, b)) = run {
+                                    out.put_slice(&w.bytes[a as usize..b as usize]);
+                                }
+                                run = Some((f.name.start, f.line_end()));
+                            }
+                        }
+                        continue;
+                    }
+                    if let Some((a, b)) = run.take() {
+                        out.put_slice(&w.bytes[a as usize..b as usize]);
+                    }
+                    out.put_slice(w.slice(f.name));
+                    out.put_slice(b": ");
+                    out.put_slice(w.slice(f.value));
+                    out.put_slice(b"\r\n");
+                }
+                if let Some((a, b)) = run {
+                    out.put_slice(&w.bytes[a as usize..b as usize]);
+                }
+            }
+            Repr::Map(m) => {
+                for (name, value) in m {
+                    out.put_slice(name.as_str().as_bytes());
+                    out.put_slice(b": ");
+                    out.put_slice(value.as_bytes());
+                    out.put_slice(b"\r\n");
+                }
+            }
+        }
+    }
+
+    /// The block as a map (built now if it is the borrowed form).
+    pub fn map(&self) -> &HeaderMap {
+        match &self.repr {
+            Repr::Wire(w) => w.map.get_or_init(|| Box::new(w.to_map())),
+            Repr::Map(m) => m,
+        }
+    }
+
+    /// The block as an owned map, for an HTTP/2 peer.
+    pub fn into_map(self) -> HeaderMap {
+        match self.repr {
+            Repr::Wire(mut w) => w.map.take().map_or_else(|| w.to_map(), |m| *m),
+            Repr::Map(m) => m,
+        }
+    }
+
+    /// The block as a map to edit: from now on the map is the block.
+    pub fn map_mut(&mut self) -> &mut HeaderMap {
+        if let Repr::Wire(w) = &mut self.repr {
+            let map = w.map.take().map_or_else(|| w.to_map(), |m| *m);
+            self.repr = Repr::Map(map);
+        }
+        match &mut self.repr {
+            Repr::Map(m) => m,
+            Repr::Wire(_) => unreachable!("just replaced"),
+        }
+    }
+}
+
+fn push_field(w: &mut Wire, name: &HeaderName, known: Known, value: &HeaderValue) {
+    let name_span = w.push_patch(name.as_str().as_bytes());
+    let value_span = w.push_patch(value.as_bytes());
+    w.fields.push(Field { name: name_span, value: value_span, known, skip: false, canonical: false });
+    w.present |= known.bit();
+    w.live += 1;
+}
+
+impl std::ops::Deref for Headers {
+    type Target = HeaderMap;
+
+    fn deref(&self) -> &HeaderMap {
+        self.map()
+    }
+}
+
+impl std::ops::DerefMut for Headers {
+    fn deref_mut(&mut self) -> &mut HeaderMap {
+        self.map_mut()
+    }
+}
+
+impl PartialEq<HeaderMap> for Headers {
+    fn eq(&self, other: &HeaderMap) -> bool {
+        self.map() == other
+    }
+}
+
+/// Every comma-separated element of every line of `name`, OWS-trimmed; empty ones included.
+pub fn list_elements<'h, 'n>(
+    headers: &'h Headers,
+    name: &'n HeaderName,
+) -> impl Iterator<Item = &'h [u8]> + use<'h, 'n> {
+    headers.values(name).flat_map(|v| v.split(|&b| b == b',')).map(|s| s.trim_ascii())
+}
+
+/// Whether any line of the comma-separated list field `name` holds `token` (case-insensitive;
+/// parameters such as `;q=1` are not stripped).
+pub fn has_token(headers: &Headers, name: &HeaderName, token: &str) -> bool {
+    list_elements(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// A borrowed block over `name: value` lines, as the parser would index them (for tests).
+#[cfg(test)]
+pub(crate) fn wire(fields: &[(&str, &str)]) -> Headers {
+    let mut bytes = BytesMut::new();
+    let mut index = Vec::new();
+    for (n, v) in fields {
+        let at = bytes.len();
+        bytes.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+        let name = at..at + n.len();
+        let value = at + n.len() + 2..at + n.len() + 2 + v.len();
+        index.push(Field::new(&bytes, name, value, Known::classify(n.as_bytes())));
+    }
+    Headers::from_wire(bytes.freeze(), index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::h1::parse::{parse_request, Parsed};
+    use crate::protocol::h1::Limits;
+
+    /// The block of a parsed request, as the proxy gets it.
+    fn parsed(fields: &str) -> Headers {
+        let raw = format!("GET / HTTP/1.1\r\nHost: h\r\n{fields}\r\n");
+        let limits = Limits { max_headers: 128, ..Limits::default() };
+        match parse_request(&mut BytesMut::from(raw.as_bytes()), &limits) {
+            Ok(Parsed::Complete(h)) => h.headers,
+            other => panic!("{raw:?}: {other:?}"),
+        }
+    }
+
+    fn encoded(h: &Headers) -> String {
+        let mut out = BytesMut::new();
+        h.encode(&mut out);
+        assert_eq!(out.len(), h.encoded_len(), "encoded_len is exact");
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    fn name(s: &'static str) -> HeaderName {
+        HeaderName::from_static(s)
+    }
+
+    #[test]
+    fn duplicates_keep_their_order_among_other_names() {
+        let h = parsed("A: 1\r\nB: x\r\na: 2\r\nA: 3\r\n");
+        assert!(h.is_borrowed());
+        assert_eq!(h.len(), 5);
+        let a: Vec<_> = h.values(&name("a")).collect();
+        assert_eq!(a, [&b"1"[..], b"2", b"3"]);
+        assert_eq!(encoded(&h), "Host: h\r\nA: 1\r\nB: x\r\na: 2\r\nA: 3\r\n");
+        // The map a hook reads holds the same fields, names lowercase, values in order.
+        let m = h.map();
+        assert_eq!(m.len(), 5);
+        let got: Vec<_> = m.get_all("a").iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(got, [&b"1"[..], b"2", b"3"]);
+        assert!(h.is_borrowed(), "reading a map does not give up the borrowed form");
+    }
+
+    #[test]
+    fn names_match_in_any_case_and_keep_theirs_on_the_wire() {
+        let h = parsed("CoNtEnT-lEnGtH: 0\r\nX-Mixed-Case: v\r\n");
+        assert!(h.has_known(Known::ContentLength));
+        assert_eq!(h.value(&http::header::CONTENT_LENGTH), Some(&b"0"[..]));
+        assert_eq!(h.value(&name("x-mixed-case")), Some(&b"v"[..]));
+        assert_eq!(encoded(&h), "Host: h\r\nCoNtEnT-lEnGtH: 0\r\nX-Mixed-Case: v\r\n");
+        for (raw, known) in [
+            ("HOST", Known::Host),
+            ("Transfer-Encoding", Known::TransferEncoding),
+            ("tE", Known::Te),
+            ("Proxy-Connection", Known::ProxyConnection),
+            ("HTTP2-Settings", Known::Http2Settings),
+            ("Date", Known::Other),
+            ("Server", Known::Other),
+            ("hosts", Known::Other),
+            ("", Known::Other),
+        ] {
+            assert_eq!(Known::classify(raw.as_bytes()), known, "{raw}");
+        }
+        // The two tables agree: a lookup by HeaderName finds what the parser classified.
+        for k in [
+            Known::Host,
+            Known::ContentLength,
+            Known::TransferEncoding,
+            Known::Connection,
+            Known::KeepAlive,
+            Known::ProxyConnection,
+            Known::Te,
+            Known::Upgrade,
+            Known::Expect,
+            Known::Http2Settings,
+            Known::Trailer,
+        ] {
+            assert_eq!(Known::of(&HeaderName::from_static(k.as_str())), k);
+            assert_eq!(Known::classify(k.as_str().to_uppercase().as_bytes()), k);
+        }
+    }
+
+    #[test]
+    fn obs_text_values_survive_byte_exact() {
+        let raw = b"GET / HTTP/1.1\r\nHost: h\r\nX-Latin: caf\xe9 \xff\r\n\r\n";
+        let Ok(Parsed::Complete(head)) = parse_request(&mut BytesMut::from(&raw[..]), &Limits::default())
+        else {
+            panic!()
+        };
+        let h = head.headers;
+        assert_eq!(h.value(&name("x-latin")), Some(&b"caf\xe9 \xff"[..]));
+        assert_eq!(h.map()["x-latin"].as_bytes(), b"caf\xe9 \xff");
+        let mut out = BytesMut::new();
+        h.encode(&mut out);
+        assert_eq!(&out[..], b"Host: h\r\nX-Latin: caf\xe9 \xff\r\n");
+    }
+
+    #[test]
+    fn a_hundred_fields() {
+        let fields: String = (0..99).map(|i| format!("X-{i}: {i}\r\n")).collect();
+        let h = parsed(&fields);
+        assert_eq!(h.len(), 100);
+        assert_eq!(h.value(&name("x-98")), Some(&b"98"[..]));
+        assert_eq!(h.map().len(), 100);
+        assert_eq!(encoded(&h), format!("Host: h\r\n{fields}"));
+    }
+
+    #[test]
+    fn edits_then_reencode_byte_exact() {
+        let mut h =
+            parsed("Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nA: 1\r\nContent-Length: 03\r\nB: 2\r\n");
+        assert!(h.remove(name("x-hop")));
+        assert!(!h.remove(name("x-hop")), "nothing left to remove");
+        assert!(h.remove(&http::header::CONNECTION));
+        assert!(!h.has_known(Known::Connection), "presence is exact after a removal");
+        h.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("3"));
+        h.append("x-new", HeaderValue::from_static("n"));
+        h.insert("a", HeaderValue::from_static("one"));
+        assert!(h.is_borrowed());
+        assert_eq!(h.len(), 5);
+        // In place for replaced values, last for new fields, verbatim runs for the rest.
+        let want = "Host: h\r\na: one\r\ncontent-length: 3\r\nB: 2\r\nx-new: n\r\n";
+        assert_eq!(encoded(&h).to_lowercase(), want.to_lowercase());
+        assert_eq!(encoded(&h), "Host: h\r\nA: one\r\nContent-Length: 3\r\nB: 2\r\nx-new: n\r\n");
+        // The map agrees, and editing through it gives the same bytes (names lowercase there).
+        let mut m = h.clone();
+        m.map_mut().insert("b", HeaderValue::from_static("two"));
+        assert!(!m.is_borrowed());
+        assert_eq!(encoded(&m), "host: h\r\na: one\r\ncontent-length: 3\r\nb: two\r\nx-new: n\r\n");
+        // The clone edited through its map left the original alone.
+        assert_eq!(h.value(&name("b")), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn insert_replaces_every_line_of_a_name() {
+        let mut h = parsed("X: 1\r\nY: y\r\nX: 2\r\n");
+        h.insert("x", HeaderValue::from_static("3"));
+        assert_eq!(h.values(&name("x")).collect::<Vec<_>>(), [&b"3"[..]]);
+        assert_eq!(encoded(&h), "Host: h\r\nX: 3\r\nY: y\r\n");
+    }
+
+    #[test]
+    fn retain_names_keeps_order_and_presence() {
+        let mut h = parsed("A_B: 1\r\nConnection: close\r\nC: 3\r\n");
+        h.retain_names(|n| !n.contains(&b'_') && n != b"connection");
+        assert!(!h.has_known(Known::Connection));
+        assert_eq!(encoded(&h), "Host: h\r\nC: 3\r\n");
+    }
+
+    #[test]
+    fn map_form_answers_like_the_borrowed_one() {
+        let wire = parsed("A: 1\r\nTE: trailers\r\na: 2\r\n");
+        let map = Headers::from(wire.map().clone());
+        for h in [&wire, &map] {
+            assert_eq!(h.values(&name("a")).collect::<Vec<_>>(), [&b"1"[..], b"2"]);
+            assert!(h.has_known(Known::Te));
+            assert!(has_token(h, &http::header::TE, "TRAILERS"));
+            assert!(!h.has_known(Known::Upgrade));
+        }
+        assert_eq!(map.into_map(), wire.into_map());
+    }
+}
