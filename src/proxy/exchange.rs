@@ -7,42 +7,36 @@ use http::header::{CONNECTION, HOST, TE, UPGRADE};
 use http::{HeaderValue, Method, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 
-use super::downstream::{BodyHint, Downstream};
-use super::upstream_session::{UpEvent, UpstreamSession};
 use super::{keep_for_replay, HttpProxy, ProxyHttp, Session};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::encode::strip_hop_by_hop;
 use crate::protocol::h1::framing::declared_length;
 use crate::protocol::h1::framing::{expects_continue, has_token, is_upgrade_request};
 use crate::protocol::h1::upgrade::{answers_offer, restrict_upgrade};
-use crate::protocol::h1::ResponseHead;
+use crate::protocol::http::client::{ClientSession, UpEvent};
 use crate::protocol::http::host::valid_host_value;
-use crate::protocol::http::{Headers, Known};
+use crate::protocol::http::server::{BodyHint, ServerSession};
+use crate::protocol::http::{Headers, Known, ResponseHead};
 use crate::server::ShutdownWatch;
 use crate::upstream::HttpPeer;
 
-/// How an attempt ended.
-pub(super) struct Outcome {
-    pub downstream_reusable: bool,
-}
-
 impl<H: ProxyHttp> HttpProxy<H> {
-    #[allow(clippy::too_many_arguments)]
+    /// One attempt; the downstream's keep-alive state says afterwards whether it can go on.
     pub(super) async fn exchange(
         &self,
         session: &mut Session,
-        ds: &mut Downstream<'_>,
-        us: &mut UpstreamSession,
-        reused: bool,
+        us: &mut ClientSession,
         peer: &HttpPeer,
         ctx: &mut H::CTX,
         shutdown: &ShutdownWatch,
-    ) -> Result<Outcome> {
+    ) -> Result<()> {
+        let reused = us.reused();
         let (rto, wto) = (peer.options.read_timeout, peer.options.write_timeout);
         let body_idle = Some(self.server.body_idle_timeout);
         let limits = &self.server.limits;
         // Upgrades are HTTP/1-only on both sides (no extended CONNECT yet).
-        let upgrade = is_upgrade_request(&session.req) && ds.as_h1().is_some() && us.as_h1().is_some();
+        let upgrade =
+            is_upgrade_request(&session.req) && session.downstream.as_h1().is_some() && us.as_h1().is_some();
 
         let mut up = session.req.clone();
         up.version = Version::HTTP_11;
@@ -88,9 +82,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
             let again = Bytes::copy_from_slice(sent);
             us.write_body(again, wto).await.map_err(|e| stale(e, false))?;
         }
-        let mut req_done = ds.body_done();
+        let mut req_done = session.downstream.body_done();
         if req_done {
-            us.finish(ds.trailers(), wto).await.map_err(|e| stale(e, false))?;
+            us.finish(session.downstream.trailers(), wto).await.map_err(|e| stale(e, false))?;
         }
 
         let method = session.req.method.clone();
@@ -98,11 +92,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let mut pump_failed = false;
         let mut sent_continue = false;
         loop {
+            let cutoff = self.server.body_cutoff(session.start, session.downstream.body_bytes());
             // Client side first: what the client already sent (a reset, the rest of a malformed
             // body) must be seen before a response that raced it goes out.
             tokio::select! {
                 biased;
-                ev = paced(ds, !req_done && !pump_failed, body_idle, self.server.body_cutoff(session.start, ds.body_bytes())) => {
+                ev = paced(&mut session.downstream, !req_done && !pump_failed, body_idle, cutoff) => {
                     let data = ev?;
                     let mut sent = Ok(());
                     if let Some(d) = data {
@@ -112,13 +107,13 @@ impl<H: ProxyHttp> HttpProxy<H> {
                     }
                     // The end of the body is handled in the same turn as its last bytes, so the
                     // end-of-stream filter call always precedes the response phases.
-                    if ds.body_done() && sent.is_ok() {
+                    if session.downstream.body_done() && sent.is_ok() {
                         req_done = true;
                         let mut tail = None;
                         self.hooks.request_body_filter(session, &mut tail, true, ctx).await?;
                         sent = self.send_request_body(session, us, tail, wto).await;
                         if sent.is_ok() {
-                            sent = us.finish(ds.trailers(), wto).await;
+                            sent = us.finish(session.downstream.trailers(), wto).await;
                         }
                     }
                     if let Err(e) = sent {
@@ -149,35 +144,34 @@ impl<H: ProxyHttp> HttpProxy<H> {
                                 }
                             }
                             if status == 101 || (method == Method::CONNECT && h.status.is_success()) {
-                                return self.tunnel(session, ds, us, h, ctx).await;
+                                // Boxed, like every path off the common one: an await's state is part of every
+                                // request's future, which is copied into its box per request.
+                                return Box::pin(self.tunnel(session, us, h, ctx)).await;
                             }
                             if h.status.is_informational() {
                                 sent_continue |= status == 100;
-                                ds.send_interim(session.req.version, h).await?;
+                                session.downstream.send_interim(session.req.version, h).await?;
                                 continue;
                             }
-                            if !req_done && expects_continue(&session.req) && !sent_continue && ds.body_bytes() == 0 {
+                            let unread = session.downstream.body_bytes() == 0;
+                            if !req_done && expects_continue(&session.req) && !sent_continue && unread {
                                 // The client still waits for 100 and will never send its body now.
-                                session.keepalive = false;
+                                session.downstream.set_close();
                             }
-                            self.send_response_head(session, ds, us, h, ctx, shutdown).await?;
+                            self.send_response_head(session, us, h, ctx, shutdown).await?;
                             // With the request sent, body bytes that came with the head need no
                             // trip round the select: a small response ends right here.
-                            let ended = req_done && self.forward_buffered(session, ds, us, ctx).await?;
+                            let ended = req_done && self.forward_buffered(session, us, ctx).await?;
                             if ended || us.body_is_empty() {
-                                self.end_response(session, ds, us, ctx).await?;
-                                return Ok(Outcome { downstream_reusable: ds.reusable() });
+                                return self.end_response(session, us, ctx).await;
                             }
                             // Only now is it known that more is to come: an HTTP/2 head held back
                             // in case it ended the stream goes out before the wait.
-                            ds.commit_head()?;
+                            session.downstream.commit_head()?;
                             streaming = true;
                         }
-                        UpEvent::Data(d) => self.forward_response_body(session, ds, Some(d), false, ctx).await?,
-                        UpEvent::End => {
-                            self.end_response(session, ds, us, ctx).await?;
-                            return Ok(Outcome { downstream_reusable: ds.reusable() });
-                        }
+                        UpEvent::Data(d) => self.forward_response_body(session, Some(d), false, ctx).await?,
+                        UpEvent::End => return self.end_response(session, us, ctx).await,
                     }
                 }
             }
@@ -188,7 +182,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     async fn send_request_body(
         &self,
         session: &mut Session,
-        us: &mut UpstreamSession,
+        us: &mut ClientSession,
         body: Option<Bytes>,
         wto: Option<std::time::Duration>,
     ) -> Result<()> {
@@ -207,8 +201,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     async fn send_response_head(
         &self,
         session: &mut Session,
-        ds: &mut Downstream<'_>,
-        us: &UpstreamSession,
+        us: &ClientSession,
         mut h: ResponseHead,
         ctx: &mut H::CTX,
         shutdown: &ShutdownWatch,
@@ -225,22 +218,21 @@ impl<H: ProxyHttp> HttpProxy<H> {
             _ => BodyHint::Unknown,
         };
         if shutdown.is_shutting_down() {
-            session.keepalive = false;
+            session.downstream.set_close();
         }
-        ds.send_head(session, h, hint).await
+        session.send_head(h, hint).await
     }
 
     /// Forwards the response body bytes already buffered; whether they were the whole body.
     async fn forward_buffered(
         &self,
         session: &mut Session,
-        ds: &mut Downstream<'_>,
-        us: &mut UpstreamSession,
+        us: &mut ClientSession,
         ctx: &mut H::CTX,
     ) -> Result<bool> {
         while let Some(piece) = us.buffered_body()? {
             match piece {
-                Some(d) => self.forward_response_body(session, ds, Some(d), false, ctx).await?,
+                Some(d) => self.forward_response_body(session, Some(d), false, ctx).await?,
                 None => return Ok(true),
             }
         }
@@ -251,20 +243,18 @@ impl<H: ProxyHttp> HttpProxy<H> {
     async fn end_response(
         &self,
         session: &mut Session,
-        ds: &mut Downstream<'_>,
-        us: &mut UpstreamSession,
+        us: &mut ClientSession,
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let trailers = us.take_trailers();
-        self.forward_response_body(session, ds, None, true, ctx).await?;
-        ds.finish(trailers.as_ref()).await
+        self.forward_response_body(session, None, true, ctx).await?;
+        session.downstream.finish(trailers.as_ref()).await
     }
 
     /// Passes body through the two response body filters and writes what they leave downstream.
     async fn forward_response_body(
         &self,
         session: &mut Session,
-        ds: &mut Downstream<'_>,
         data: Option<Bytes>,
         end: bool,
         ctx: &mut H::CTX,
@@ -275,7 +265,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         match body {
             Some(d) if !d.is_empty() => {
                 session.summary.bytes_out += d.len() as u64;
-                ds.write_body(d).await
+                session.downstream.write_body(d).await
             }
             _ => Ok(()),
         }
@@ -286,15 +276,14 @@ impl<H: ProxyHttp> HttpProxy<H> {
     async fn tunnel(
         &self,
         session: &mut Session,
-        ds: &mut Downstream<'_>,
-        us: &mut UpstreamSession,
+        us: &mut ClientSession,
         mut h: ResponseHead,
         ctx: &mut H::CTX,
-    ) -> Result<Outcome> {
-        let (Some(down), Some(up)) = (ds.as_h1(), us.as_h1()) else {
+    ) -> Result<()> {
+        if us.as_h1().is_none() || session.downstream.as_h1().is_none() {
             return Err(Error::upstream(ErrorKind::InvalidHttp(502), "switching protocols")
                 .with_cause("tunnels need HTTP/1.1 on both sides"));
-        };
+        }
         let switching = h.status == StatusCode::SWITCHING_PROTOCOLS;
         strip_hop_by_hop(&mut h.headers, switching);
         if switching {
@@ -302,12 +291,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
         self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
         self.hooks.response_filter(session, &mut h, ctx).await?;
-        session.summary.status = h.status.as_u16();
-        session.head_sent = true;
-        let ds_conn = &mut *down.conn;
-        ds_conn.queue(|b| crate::protocol::h1::encode::encode_response_head(&h, b));
-        session.response = Some(h);
-        ds_conn.flush(Some(self.server.write_timeout)).await?;
+        session.send_head(h, BodyHint::Tunnel).await?;
+        let (Some(down), Some(up)) = (session.downstream.as_h1(), us.as_h1()) else {
+            return Err(Error::internal("switching protocols").with_cause("no HTTP/1 connection"));
+        };
+        let ds_conn = &mut down.conn;
         let to_up = ds_conn.rbuf.split();
         let to_down = up.rbuf.split();
         if !to_up.is_empty() {
@@ -328,7 +316,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             session.summary.bytes_in += upward + to_up.len() as u64;
             session.summary.bytes_out += downward + to_down.len() as u64;
         }
-        Ok(Outcome { downstream_reusable: false })
+        Ok(())
     }
 }
 
@@ -366,7 +354,7 @@ fn check_upstream_host(headers: &mut Headers, peer: &HttpPeer) -> Result<()> {
 /// the whole call, so a client trickling framing bytes (a chunk size a byte at a time) cannot
 /// stretch it with fresh idle timeouts either.
 pub(super) async fn paced(
-    ds: &mut Downstream<'_>,
+    ds: &mut ServerSession,
     read: bool,
     idle: Option<std::time::Duration>,
     cutoff: Option<std::time::Instant>,

@@ -2,37 +2,29 @@
 //! the [`ProxyHttp`] phases and forwards it to the peer they choose.
 
 mod catch_unwind;
-mod downstream;
 mod exchange;
-mod h2;
 mod hooks;
 mod pipeline;
 mod session;
-mod upstream_session;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderValue, Method, StatusCode};
+use http::Method;
 use tokio::time::Instant;
 
 pub use hooks::ProxyHttp;
 pub use session::{Session, Summary};
 
-use downstream::Downstream;
-
 use crate::app::{HttpServerApp, HttpServerOptions, UnderscoreFields};
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
-use crate::protocol::h1::conn::{BodyReader, H1Conn};
-use crate::protocol::h1::encode::encode_response_head;
-use crate::protocol::h1::framing::request_keep_alive;
-use crate::protocol::h1::parse::strip_underscore_fields;
+use crate::protocol::h1::conn::H1Conn;
+use crate::protocol::h1::parse::{parse_request, strip_underscore_fields};
 use crate::protocol::h1::upgrade::restrict_upgrade;
-use crate::protocol::h1::{canonical_request_framing, parse_request, H1Error, ResponseHead};
-use crate::protocol::h2::H2Options;
-use crate::protocol::http::Headers;
+use crate::protocol::h2::{request_head, H2Options};
+use crate::protocol::http::server::ServerSession;
+use crate::protocol::http::{HeadError, Headers, RequestHead};
 use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
 
@@ -120,93 +112,88 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
         shutdown: &ShutdownWatch,
     ) {
-        self.serve_h2_stream(req, respond, addrs, shutdown).await
+        let (parts, body) = req.into_parts();
+        let head_request = parts.method == Method::HEAD;
+        let ds = ServerSession::h2(body, respond, addrs);
+        match request_head(parts) {
+            Ok(head) => {
+                self.serve(ds, head, shutdown).await;
+            }
+            Err(e) => ds.refuse(e.status, head_request).await,
+        }
     }
 
     async fn process_request(self: &Arc<Self>, mut conn: H1Conn, shutdown: &ShutdownWatch) -> Option<H1Conn> {
         let opts = &self.server;
         let deadline = Some(Instant::now() + opts.header_timeout);
-        let mut head =
-            match conn.read_head(&opts.limits, deadline, parse_request, "reading the request head").await {
-                Ok(Some(h)) => h,
-                Ok(None) => return None,
-                Err(e) => {
-                    // Nothing of a bad head is forwarded, and the connection is out of sync: answer, close.
-                    if e.kind != ErrorKind::ConnectionClosed {
-                        send_error(&mut conn, e.status(), false, opts.write_timeout).await;
-                    }
-                    return None;
-                }
-            };
-        if let Err(e) = underscore_fields(opts.underscore_fields, &mut head.headers) {
-            send_error(&mut conn, e.status, head.method == Method::HEAD, opts.write_timeout).await;
-            return None;
-        }
-        let framing = match canonical_request_framing(&mut head) {
-            Ok(f) => f,
+        let read = conn.read_head(&opts.limits, deadline, parse_request, "reading the request head").await;
+        let ds = ServerSession::h1(conn, opts.write_timeout);
+        let head = match read {
+            Ok(Some(h)) => h,
+            Ok(None) => return None,
             Err(e) => {
-                send_error(&mut conn, e.status, head.method == Method::HEAD, opts.write_timeout).await;
+                // Nothing of a bad head is forwarded, and the connection is out of sync: answer, close.
+                if e.kind != ErrorKind::ConnectionClosed {
+                    ds.refuse(e.status(), false).await;
+                }
                 return None;
             }
         };
-        if head.method == Method::CONNECT && !opts.allow_connect {
-            send_error(&mut conn, 405, false, opts.write_timeout).await;
-            return None;
+        let (ds, reuse) = self.serve(ds, head, shutdown).await?;
+        let mut conn = ds.into_h1()?;
+        if reuse && !shutdown.is_shutting_down() {
+            return Some(conn);
         }
-        let keepalive = request_keep_alive(&head) && !shutdown.is_shutting_down();
+        conn.shutdown().await;
+        None
+    }
+}
+
+impl<H: ProxyHttp> HttpProxy<H> {
+    /// The one intake for both protocols: the checks every request passes before any hook sees it
+    /// (field names, body framing, CONNECT, the upgrade offer), then the phases. Returns the
+    /// server session and whether its connection may carry another request; `None` when the
+    /// request was refused (the connection is closed).
+    async fn serve(
+        &self,
+        mut ds: ServerSession,
+        mut head: RequestHead,
+        shutdown: &ShutdownWatch,
+    ) -> Option<(ServerSession, bool)> {
+        let opts = &self.server;
+        let admitted = underscore_fields(opts.underscore_fields, &mut head.headers)
+            .and_then(|()| ds.request_framing(&mut head, &opts.limits))
+            .and_then(|framing| match head.method {
+                Method::CONNECT if !opts.allow_connect => Err(HeadError::new(405, "CONNECT is not served")),
+                _ => Ok(framing),
+            });
+        let framing = match admitted {
+            Ok(f) => f,
+            Err(e) => {
+                ds.refuse(e.status, head.method == Method::HEAD).await;
+                return None;
+            }
+        };
+        if shutdown.is_shutting_down() {
+            ds.set_close();
+        }
         // Cut on arrival, so every hook sees the offer as it will be forwarded and
         // `Session::is_upgrade` tells whether a tunnel may follow.
         let may_upgrade = head.version == http::Version::HTTP_11;
         restrict_upgrade(&mut head.headers, may_upgrade, &opts.upgrades);
-        let body = BodyReader::new(framing, &opts.limits);
-        let (client, local) = conn.addrs();
-        let mut session = Session::new(head, framing, client, local, keepalive);
-        let mut ds = Downstream::h1(&mut conn, body, opts.write_timeout);
-        let reuse = self.handle(&mut session, &mut ds, shutdown).await;
-        drop(ds);
-        if reuse && !shutdown.is_shutting_down() {
-            Some(conn)
-        } else {
-            conn.shutdown().await;
-            None
-        }
+        let mut session = Session::new(head, framing, ds);
+        let reuse = self.handle(&mut session, shutdown).await;
+        Some((session.downstream, reuse))
     }
 }
 
 /// Applies the service's [`UnderscoreFields`] policy to a request head before any hook sees it.
-pub(crate) fn underscore_fields(policy: UnderscoreFields, headers: &mut Headers) -> Result<(), H1Error> {
+fn underscore_fields(policy: UnderscoreFields, headers: &mut Headers) -> Result<(), HeadError> {
     match policy {
         UnderscoreFields::Forward => Ok(()),
         UnderscoreFields::Drop => strip_underscore_fields(headers, true),
         UnderscoreFields::Refuse => strip_underscore_fields(headers, false),
     }
-}
-
-/// Writes an error page (no body for HEAD) that closes the connection.
-async fn send_error(conn: &mut H1Conn, status: u16, head_request: bool, timeout: Duration) {
-    let (mut head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
-    // Like every local answer to HEAD (see `send_local`): neither a body nor a length for one.
-    let n = if head_request { 0 } else { body.len() };
-    if !head_request {
-        head.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
-    }
-    head.headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    conn.queue(|b| {
-        encode_response_head(&head, b);
-        b.extend_from_slice(&body[..n]);
-    });
-    let _ = conn.flush(Some(timeout)).await;
-    conn.shutdown().await;
-}
-
-/// An error response the proxy makes itself: a one-line text body naming the status, so a client
-/// (or someone with curl) sees which failure it got instead of an empty page. The framing is left
-/// to the sender (no body for HEAD).
-pub(crate) fn error_page(status: StatusCode) -> (ResponseHead, Bytes) {
-    let mut head = ResponseHead::new(status);
-    head.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    let body = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
-    (head, Bytes::from(body))
 }
 
 /// Keeps up to `limit` request body bytes for a retry; drops the copy once it grows past that.

@@ -10,37 +10,32 @@ use http::{HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::catch_unwind::{call_sync, CatchUnwind};
-use super::downstream::{BodyHint, Downstream};
-use super::exchange::{paced, Outcome};
-use super::upstream_session::UpstreamSession;
-use super::{error_page, hook_panic, HttpProxy, ProxyHttp, Session};
+use super::exchange::paced;
+use super::{hook_panic, HttpProxy, ProxyHttp, Session};
 use crate::connector::Connection;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::framing::{expects_continue, is_upgrade_request};
-use crate::protocol::h1::{BodyFraming, ResponseHead};
+use crate::protocol::http::client::ClientSession;
+use crate::protocol::http::server::{BodyHint, ServerSession};
+use crate::protocol::http::{error_page, BodyFraming, ResponseHead};
 use crate::server::ShutdownWatch;
 
 impl<H: ProxyHttp> HttpProxy<H> {
     /// Runs one request to completion. Returns whether the downstream connection may be reused.
-    pub(super) async fn handle(
-        &self,
-        session: &mut Session,
-        ds: &mut Downstream<'_>,
-        shutdown: &ShutdownWatch,
-    ) -> bool {
+    pub(super) async fn handle(&self, session: &mut Session, shutdown: &ShutdownWatch) -> bool {
         let mut ctx = self.hooks.new_ctx();
         let result = {
-            let fut = pin!(self.run_phases(session, ds, &mut ctx, shutdown));
+            let fut = pin!(self.run_phases(session, &mut ctx, shutdown));
             CatchUnwind(fut).await.unwrap_or_else(|_| Err(hook_panic()))
         };
         // Whether the failure came after the head went out: the error page sets `head_sent` too.
-        let cut = result.is_err() && session.head_sent;
+        let cut = result.is_err() && session.response_started();
         let (reuse, e) = match result {
             Ok(reuse) => (reuse, None),
-            Err(e) => (self.fail(session, ds, &e, &mut ctx).await, Some(e)),
+            Err(e) => (Box::pin(self.fail(session, &e, &mut ctx)).await, Some(e)),
         };
         session.summary.total = session.start.elapsed();
-        session.summary.bytes_in += ds.body_bytes();
+        session.summary.bytes_in += session.downstream.body_bytes();
         if let Some(e) = &e {
             let m = &mut session.summary;
             m.error_status = e.status();
@@ -60,14 +55,8 @@ impl<H: ProxyHttp> HttpProxy<H> {
     }
 
     /// The request failed: let `fail_to_proxy` choose the answer, send it if nothing was sent yet.
-    async fn fail(
-        &self,
-        session: &mut Session,
-        ds: &mut Downstream<'_>,
-        e: &Error,
-        ctx: &mut H::CTX,
-    ) -> bool {
-        if session.head_sent {
+    async fn fail(&self, session: &mut Session, e: &Error, ctx: &mut H::CTX) -> bool {
+        if session.response_started() {
             return false;
         }
         session.local_response = None;
@@ -85,17 +74,17 @@ impl<H: ProxyHttp> HttpProxy<H> {
         };
         // After an error the request body may be half read: the connection is reused only when it
         // was read to the end and the failure was not the client's.
-        if !ds.body_done() || e.source == ErrorSource::Downstream {
-            session.keepalive = false;
+        if !session.downstream.body_done() || e.source == ErrorSource::Downstream {
+            session.downstream.set_close();
         }
-        self.send_local(session, ds, head, body).await.is_ok() && session.keepalive && ds.reusable()
+        let sent = self.send_local(session, head, body).await.is_ok();
+        sent && session.downstream.keepalive() && session.downstream.reusable()
     }
 
     /// Sends a complete response held in memory (a local answer or an error page).
     pub(super) async fn send_local(
         &self,
         session: &mut Session,
-        ds: &mut Downstream<'_>,
         head: ResponseHead,
         body: Bytes,
     ) -> Result<()> {
@@ -104,18 +93,17 @@ impl<H: ProxyHttp> HttpProxy<H> {
         } else {
             BodyHint::Length(body.len() as u64)
         };
-        ds.send_head(session, head, hint).await?;
+        session.send_head(head, hint).await?;
         if hint != BodyHint::None && !body.is_empty() {
             session.summary.bytes_out += body.len() as u64;
-            ds.write_body(body).await?;
+            session.downstream.write_body(body).await?;
         }
-        ds.finish(None).await
+        session.downstream.finish(None).await
     }
 
     async fn run_phases(
         &self,
         session: &mut Session,
-        ds: &mut Downstream<'_>,
         ctx: &mut H::CTX,
         shutdown: &ShutdownWatch,
     ) -> Result<bool> {
@@ -131,20 +119,20 @@ impl<H: ProxyHttp> HttpProxy<H> {
             })?;
             // Announce the close when the unread body will not be drained: the client waits for
             // a 100 that will not come, or the body is longer than we are willing to discard.
-            let unread = !ds.body_done();
+            let unread = !session.downstream.body_done();
             let too_long =
                 matches!(session.req_framing, BodyFraming::Length(n) if n > self.server.drain_limit);
             if unread && (expects_continue(&session.req) || too_long) {
-                session.keepalive = false;
+                session.downstream.set_close();
             }
-            if ds.as_h1().is_none() {
-                self.read_h2_body(ds).await?;
+            if session.downstream.as_h1().is_none() {
+                Box::pin(self.read_h2_body(&mut session.downstream)).await?;
             }
-            self.send_local(session, ds, head, body).await?;
-            return Ok(ds.reusable() && self.settle_downstream(session, ds).await);
+            Box::pin(self.send_local(session, head, body)).await?;
+            return Ok(self.settle_downstream(session).await);
         }
         if self.server.request_buffer > 0 && session.has_body() && !is_upgrade_request(&session.req) {
-            self.buffer_request_body(session, ds, ctx).await?;
+            Box::pin(self.buffer_request_body(session, ctx)).await?;
         }
         loop {
             let peer = self.hooks.upstream_peer(session, ctx).await?;
@@ -161,17 +149,18 @@ impl<H: ProxyHttp> HttpProxy<H> {
             let reused = upstream.reused;
             session.summary.reused = reused;
             session.summary.upstream_connect = Some(if reused { Duration::ZERO } else { started.elapsed() });
-            let mut us = match upstream.conn {
-                Connection::H1(c) => UpstreamSession::h1(c),
-                Connection::H2(send, ticket) => UpstreamSession::h2(send, upstream.tls, ticket),
+            // An HTTP/2 ticket holds the stream's slot on the pooled connection until the attempt ends.
+            let (mut us, _ticket) = match upstream.conn {
+                Connection::H1(c) => (ClientSession::h1(c, reused), None),
+                Connection::H2(send, ticket) => (ClientSession::h2(send, upstream.tls, reused), Some(ticket)),
             };
             self.hooks.connected_to_upstream(session, reused, &peer, ctx).await?;
-            match self.exchange(session, ds, &mut us, reused, &peer, ctx, shutdown).await {
-                Ok(Outcome { downstream_reusable }) => {
+            match self.exchange(session, &mut us, &peer, ctx, shutdown).await {
+                Ok(()) => {
                     if let Some(conn) = us.into_reusable_h1() {
                         self.connector.release(&peer, conn);
                     }
-                    return Ok(downstream_reusable && self.settle_downstream(session, ds).await);
+                    return Ok(self.settle_downstream(session).await);
                 }
                 Err(e) => {
                     let e = self.hooks.error_while_proxy(&peer, session, e, ctx, reused);
@@ -184,34 +173,31 @@ impl<H: ProxyHttp> HttpProxy<H> {
     /// Reads the whole request body (through `request_body_filter`) into the replay buffer, which
     /// every attempt sends, and reframes the request with its Content-Length. The client's
     /// `Expect: 100-continue` is answered here, as no upstream will see it.
-    async fn buffer_request_body(
-        &self,
-        session: &mut Session,
-        ds: &mut Downstream<'_>,
-        ctx: &mut H::CTX,
-    ) -> Result<()> {
+    async fn buffer_request_body(&self, session: &mut Session, ctx: &mut H::CTX) -> Result<()> {
         let o = &self.server;
         let too_large = || {
             Error::downstream(ErrorKind::HttpStatus(413), "buffering the request body")
                 .with_cause(format!("longer than the request buffer ({} bytes)", o.request_buffer))
         };
         if matches!(session.req_framing, BodyFraming::Length(n) if n > o.request_buffer as u64) {
-            session.keepalive = false; // the body stays unread
+            session.downstream.set_close(); // the body stays unread
             return Err(too_large());
         }
         if expects_continue(&session.req) {
             session.req.headers.remove(EXPECT);
-            ds.send_interim(session.req.version, ResponseHead::new(StatusCode::CONTINUE)).await?;
+            let version = session.req.version;
+            session.downstream.send_interim(version, ResponseHead::new(StatusCode::CONTINUE)).await?;
         }
         let mut buf = BytesMut::new();
-        while !ds.body_done() {
-            let cutoff = o.body_cutoff(session.start, ds.body_bytes());
-            let mut piece = match paced(ds, true, Some(o.body_idle_timeout), cutoff).await? {
+        while !session.downstream.body_done() {
+            let cutoff = o.body_cutoff(session.start, session.downstream.body_bytes());
+            let piece = paced(&mut session.downstream, true, Some(o.body_idle_timeout), cutoff).await?;
+            let mut piece = match piece {
                 Some(d) => Some(d),
                 None => break,
             };
-            if ds.body_bytes() > o.request_buffer as u64 {
-                session.keepalive = false;
+            if session.downstream.body_bytes() > o.request_buffer as u64 {
+                session.downstream.set_close();
                 return Err(too_large());
             }
             self.hooks.request_body_filter(session, &mut piece, false, ctx).await?;
@@ -233,7 +219,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
     fn may_retry(&self, session: &mut Session, e: Box<Error>) -> Result<()> {
         // `replay` holds every body byte read so far until it outgrows the retry buffer.
         let replayable = session.replay.is_some();
-        if e.retry && !session.head_sent && replayable && session.summary.retries < self.options.max_retries {
+        if e.retry
+            && !session.response_started()
+            && replayable
+            && session.summary.retries < self.options.max_retries
+        {
             session.summary.retries += 1;
             return Ok(());
         }
@@ -244,7 +234,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     /// is answered locally: a malformed body (a Content-Length its DATA frames contradict) must end
     /// in a stream error, not in an answer that raced it (RFC 9113 §8.1.1). A longer body is left
     /// unread; the stream is reset when the answer ends.
-    async fn read_h2_body(&self, ds: &mut Downstream<'_>) -> Result<()> {
+    async fn read_h2_body(&self, ds: &mut ServerSession) -> Result<()> {
         let o = &self.server;
         let idle = Some(o.body_idle_timeout.min(Duration::from_secs(2)));
         let mut seen = 0u64;
@@ -259,15 +249,8 @@ impl<H: ProxyHttp> HttpProxy<H> {
 
     /// After the response: an HTTP/1 connection carries another request only if this request's
     /// body was read to its end; read and discard a small remainder rather than closing.
-    async fn settle_downstream(&self, session: &mut Session, ds: &mut Downstream<'_>) -> bool {
-        if !session.keepalive {
-            return false;
-        }
-        let Some(h1) = ds.as_h1() else { return true };
-        if h1.body.is_done() {
-            return true;
-        }
+    async fn settle_downstream(&self, session: &mut Session) -> bool {
         let o = &self.server;
-        h1.conn.drain(&mut h1.body, o.drain_limit, o.body_idle_timeout.min(Duration::from_secs(2))).await
+        session.downstream.settle(o.drain_limit, o.body_idle_timeout.min(Duration::from_secs(2))).await
     }
 }

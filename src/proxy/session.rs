@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
 
-use crate::protocol::h1::{BodyFraming, RequestHead, ResponseHead};
+use crate::error::Result;
+use crate::protocol::http::server::{BodyHint, ServerSession};
+use crate::protocol::http::{BodyFraming, RequestHead, ResponseHead};
 use crate::protocol::stream::SocketAddr;
 use crate::upstream::PeerAddress;
 
@@ -50,11 +52,9 @@ pub struct Session {
     pub(crate) req_framing: BodyFraming,
     /// Bytes of request body kept to replay on a retry; `None` once they exceeded the limit.
     pub(crate) replay: Option<BytesMut>,
-    pub(crate) client_addr: Option<SocketAddr>,
-    pub(crate) server_addr: Option<SocketAddr>,
+    /// The client side: connection or stream, request body, keep-alive, whether the head went.
+    pub(crate) downstream: ServerSession,
     pub(crate) local_response: Option<(ResponseHead, Bytes)>,
-    pub(crate) head_sent: bool,
-    pub(crate) keepalive: bool,
     pub(crate) start: Instant,
     /// The response head as sent downstream (after the response filters).
     pub(crate) response: Option<ResponseHead>,
@@ -63,22 +63,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(
-        req: RequestHead,
-        req_framing: BodyFraming,
-        client_addr: Option<SocketAddr>,
-        server_addr: Option<SocketAddr>,
-        keepalive: bool,
-    ) -> Self {
+    pub(crate) fn new(req: RequestHead, req_framing: BodyFraming, downstream: ServerSession) -> Self {
         Session {
             req,
             req_framing,
             replay: Some(BytesMut::new()),
-            client_addr,
-            server_addr,
+            downstream,
             local_response: None,
-            head_sent: false,
-            keepalive,
             start: Instant::now(),
             response: None,
             summary: Summary::default(),
@@ -87,12 +78,12 @@ impl Session {
 
     /// The client's address.
     pub fn client_addr(&self) -> Option<&SocketAddr> {
-        self.client_addr.as_ref()
+        self.downstream.addrs().0.as_ref()
     }
 
     /// The local address the request arrived on.
     pub fn server_addr(&self) -> Option<&SocketAddr> {
-        self.server_addr.as_ref()
+        self.downstream.addrs().1.as_ref()
     }
 
     /// Attempts beyond the first so far.
@@ -102,7 +93,7 @@ impl Session {
 
     /// Whether the response head already went to the client (no retry, no error page after this).
     pub fn response_started(&self) -> bool {
-        self.head_sent
+        self.downstream.head_sent()
     }
 
     /// The response head sent downstream, once there is one.
@@ -145,5 +136,13 @@ impl Session {
     /// Whether a local response is waiting to be sent.
     pub fn has_local_response(&self) -> bool {
         self.local_response.is_some()
+    }
+
+    /// Sends the final response head downstream and records it (status, the head as sent).
+    pub(crate) async fn send_head(&mut self, head: ResponseHead, hint: BodyHint) -> Result<()> {
+        self.summary.status = head.status.as_u16();
+        let sent = self.downstream.send_head(self.req.version, head, hint).await?;
+        self.response = Some(sent);
+        Ok(())
     }
 }

@@ -324,14 +324,7 @@ impl Headers {
         let present = fields.iter().fold(0, |p, f| p | f.known.bit());
         let live = fields.len() as u32;
         Headers {
-            repr: Repr::Wire(Wire {
-                bytes,
-                fields,
-                patch: Vec::new(),
-                present,
-                live,
-                map: OnceLock::new(),
-            }),
+            repr: Repr::Wire(Wire { bytes, fields, patch: Vec::new(), present, live, map: OnceLock::new() }),
         }
     }
 

@@ -4,9 +4,11 @@
 //! (Content-Length values, Host). The codecs in [`super::h1`] and [`super::h2`] build and read
 //! these types; neither imports the other.
 
+pub(crate) mod client;
 pub mod fields;
 pub mod host;
 pub mod length;
+pub(crate) mod server;
 
 use bytes::Bytes;
 use http::{Method, StatusCode, Uri, Version};
@@ -84,4 +86,15 @@ impl ResponseHead {
             headers: Headers::new(),
         }
     }
+}
+
+/// An error response the proxy makes itself: a one-line text body naming the status, so a client
+/// (or someone with curl) sees which failure it got instead of an empty page. The framing is left
+/// to the sender (no body for HEAD).
+pub fn error_page(status: StatusCode) -> (ResponseHead, Bytes) {
+    let mut head = ResponseHead::new(status);
+    head.headers
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    let body = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
+    (head, Bytes::from(body))
 }

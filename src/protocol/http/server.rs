@@ -1,6 +1,8 @@
-//! The client side of one request, over HTTP/1.x or HTTP/2, behind one interface so the phase
-//! pipeline and the upstream exchange do not care which: read the request body, send interim and
-//! final heads, stream the response body, end it (with trailers), and notice a client reset.
+//! The server side of one HTTP exchange (Pingora's `ServerSession`), over HTTP/1.x or HTTP/2
+//! behind one interface: it owns the client connection (HTTP/1) or stream (HTTP/2), the request
+//! body's framing and state, whether the connection stays open, and whether the response head
+//! went out. The proxy runs its phases over this and never asks which protocol it is, except for
+//! what only HTTP/1 has (tunnels, draining an unread body).
 
 use std::future::poll_fn;
 use std::time::Duration;
@@ -9,16 +11,18 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderValue, Response, Version};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
 
-use super::Session;
+use super::length::{declared_length, set_content_length};
+use super::{error_page, BodyFraming, HeadError, Headers, RequestHead, ResponseHead};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::{encode_response_head, strip_hop_by_hop};
-use crate::protocol::h1::framing::{declared_length, set_content_length};
+use crate::protocol::h1::framing::{canonical_request_framing, request_keep_alive};
+use crate::protocol::h1::Limits;
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
 use crate::protocol::h2::response_to_h2;
-use crate::protocol::http::{Headers, ResponseHead};
+use crate::protocol::stream::SocketAddr;
 
 /// What is known about the response body when its head goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,18 +33,21 @@ pub(crate) enum BodyHint {
     Length(u64),
     /// Unknown length.
     Unknown,
+    /// A tunnel follows (101, or 2xx to CONNECT; HTTP/1 only): the head goes as the caller left
+    /// it, and the connection is the tunnel's afterwards.
+    Tunnel,
 }
 
 /// An HTTP/1.x client connection serving one request.
-pub(crate) struct H1Downstream<'a> {
-    pub conn: &'a mut H1Conn,
+pub(crate) struct H1Server {
+    pub conn: H1Conn,
     pub body: BodyReader,
     writer: BodyWriter,
     write_timeout: Duration,
 }
 
 /// One HTTP/2 stream.
-pub(crate) struct H2Downstream {
+pub(crate) struct H2Server {
     body: RecvStream,
     body_done: bool,
     body_bytes: u64,
@@ -61,7 +68,7 @@ pub(crate) struct H2Downstream {
     last: Option<Bytes>,
 }
 
-impl H2Downstream {
+impl H2Server {
     /// The stream to send body on, sending the held-back head first.
     fn open(&mut self) -> Result<&mut SendStream<Bytes>> {
         if let Some(head) = self.head.take() {
@@ -77,10 +84,29 @@ impl H2Downstream {
     }
 }
 
+enum Side {
+    H1(H1Server),
+    H2(H2Server),
+}
+
+impl std::fmt::Debug for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::H1(_) => "HTTP/1",
+            Side::H2(_) => "HTTP/2",
+        })
+    }
+}
+
 /// The client side of a request.
-pub(crate) enum Downstream<'a> {
-    H1(H1Downstream<'a>),
-    H2(H2Downstream),
+#[derive(Debug)]
+pub(crate) struct ServerSession {
+    side: Side,
+    /// The connection carries another request after this one (HTTP/1; always true for a stream).
+    keepalive: bool,
+    /// The final response head went out: no retry, no error page after this.
+    head_sent: bool,
+    addrs: (Option<SocketAddr>, Option<SocketAddr>),
 }
 
 fn h2_err(e: h2::Error, reading: bool, ctx: &'static str) -> Box<Error> {
@@ -102,14 +128,23 @@ fn canonical_length_field(headers: &mut Headers) {
     }
 }
 
-impl<'a> Downstream<'a> {
-    pub(crate) fn h1(conn: &'a mut H1Conn, body: BodyReader, write_timeout: Duration) -> Self {
-        Downstream::H1(H1Downstream { conn, body, writer: BodyWriter::Empty, write_timeout })
+impl ServerSession {
+    /// A request about to be read from `conn`.
+    pub(crate) fn h1(mut conn: H1Conn, write_timeout: Duration) -> Self {
+        let addrs = conn.addrs();
+        let body = BodyReader::new(BodyFraming::Empty, &Limits::default());
+        let side = Side::H1(H1Server { conn, body, writer: BodyWriter::Empty, write_timeout });
+        ServerSession { side, keepalive: false, head_sent: false, addrs }
     }
 
-    pub(crate) fn h2(body: RecvStream, respond: SendResponse<Bytes>) -> Self {
+    /// A stream whose request head has arrived.
+    pub(crate) fn h2(
+        body: RecvStream,
+        respond: SendResponse<Bytes>,
+        addrs: (Option<SocketAddr>, Option<SocketAddr>),
+    ) -> Self {
         let body_done = body.is_end_stream();
-        Downstream::H2(H2Downstream {
+        let side = Side::H2(H2Server {
             body,
             body_done,
             body_bytes: 0,
@@ -119,38 +154,146 @@ impl<'a> Downstream<'a> {
             send: None,
             due: None,
             last: None,
-        })
+        });
+        ServerSession { side, keepalive: true, head_sent: false, addrs }
+    }
+
+    /// The client's and our address.
+    pub(crate) fn addrs(&self) -> &(Option<SocketAddr>, Option<SocketAddr>) {
+        &self.addrs
+    }
+
+    /// The request body's framing, with its Content-Length made canonical (`03` and `3`, or `5, 5`,
+    /// go on as one value): from the fields on HTTP/1 (smuggling vectors refused), from the
+    /// stream on HTTP/2 (h2 has checked the length against the DATA frames). Sets up the body
+    /// reader and whether the connection may stay open.
+    pub(crate) fn request_framing(
+        &mut self,
+        head: &mut RequestHead,
+        limits: &Limits,
+    ) -> std::result::Result<BodyFraming, HeadError> {
+        match &mut self.side {
+            Side::H1(d) => {
+                let framing = canonical_request_framing(head)?;
+                d.body = BodyReader::new(framing, limits);
+                self.keepalive = request_keep_alive(head);
+                Ok(framing)
+            }
+            Side::H2(d) => {
+                let declared = declared_length(&head.headers);
+                if let Some(n) = declared {
+                    set_content_length(&mut head.headers, n);
+                }
+                Ok(match declared {
+                    _ if d.body.is_end_stream() => BodyFraming::Empty,
+                    Some(n) => BodyFraming::Length(n),
+                    None => BodyFraming::Chunked,
+                })
+            }
+        }
+    }
+
+    /// Refuses a request before it became a session with an error page (no body for HEAD): an
+    /// HTTP/1 connection is closed after it (it may be out of sync), a stream ends.
+    pub(crate) async fn refuse(mut self, status: u16, head_request: bool) {
+        let (mut head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+        // Like every local answer to HEAD: neither a body nor a length for one.
+        let n = if head_request { 0 } else { body.len() };
+        match &mut self.side {
+            Side::H1(d) => {
+                if !head_request {
+                    head.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+                }
+                head.headers.insert(CONNECTION, HeaderValue::from_static("close"));
+                d.conn.queue(|b| {
+                    encode_response_head(&head, b);
+                    b.extend_from_slice(&body[..n]);
+                });
+                let _ = d.conn.flush(Some(d.write_timeout)).await;
+                d.conn.shutdown().await;
+            }
+            Side::H2(d) => {
+                let mut resp = Response::new(());
+                *resp.status_mut() = head.status;
+                *resp.headers_mut() = head.headers.into_map();
+                if head_request {
+                    let _ = d.respond.send_response(resp, true);
+                    return;
+                }
+                resp.headers_mut().insert(CONTENT_LENGTH, n.into());
+                if let Ok(mut send) = d.respond.send_response(resp, false) {
+                    let _ = send.send_data(body, true);
+                }
+            }
+        }
+    }
+
+    /// Whether the connection is meant to carry another request after this one.
+    pub(crate) fn keepalive(&self) -> bool {
+        self.keepalive
+    }
+
+    /// The connection closes after this response (announced in its head if it has not gone yet).
+    pub(crate) fn set_close(&mut self) {
+        self.keepalive = false;
+    }
+
+    /// Whether the final response head went out.
+    pub(crate) fn head_sent(&self) -> bool {
+        self.head_sent
+    }
+
+    /// The HTTP/1 connection, for the next request or to close it.
+    pub(crate) fn into_h1(self) -> Option<H1Conn> {
+        match self.side {
+            Side::H1(d) => Some(d.conn),
+            Side::H2(_) => None,
+        }
+    }
+
+    /// After the response: an HTTP/1 connection carries another request only if this request's
+    /// body was read to its end; a small remainder (up to `limit` bytes, within `within`) is read
+    /// and dropped rather than closing. Whether the connection stays open.
+    pub(crate) async fn settle(&mut self, limit: u64, within: Duration) -> bool {
+        if !self.keepalive || !self.reusable() {
+            return false;
+        }
+        let Side::H1(h1) = &mut self.side else { return true };
+        if h1.body.is_done() {
+            return true;
+        }
+        h1.conn.drain(&mut h1.body, limit, within).await
     }
 
     /// Whether the request body has been read to its end.
     pub(crate) fn body_done(&self) -> bool {
-        match self {
-            Downstream::H1(d) => d.body.is_done(),
-            Downstream::H2(d) => d.body_done,
+        match &self.side {
+            Side::H1(d) => d.body.is_done(),
+            Side::H2(d) => d.body_done,
         }
     }
 
     /// Request body bytes read so far.
     pub(crate) fn body_bytes(&self) -> u64 {
-        match self {
-            Downstream::H1(d) => d.body.bytes,
-            Downstream::H2(d) => d.body_bytes,
+        match &self.side {
+            Side::H1(d) => d.body.bytes,
+            Side::H2(d) => d.body_bytes,
         }
     }
 
     /// Trailers that followed the request body.
     pub(crate) fn trailers(&self) -> Option<&HeaderMap> {
-        match self {
-            Downstream::H1(d) => d.body.trailers.as_ref(),
-            Downstream::H2(d) => d.trailers.as_ref(),
+        match &self.side {
+            Side::H1(d) => d.body.trailers.as_ref(),
+            Side::H2(d) => d.trailers.as_ref(),
         }
     }
 
     /// The HTTP/1 connection, for what only exists there (tunnels, draining).
-    pub(crate) fn as_h1(&mut self) -> Option<&mut H1Downstream<'a>> {
-        match self {
-            Downstream::H1(d) => Some(d),
-            Downstream::H2(_) => None,
+    pub(crate) fn as_h1(&mut self) -> Option<&mut H1Server> {
+        match &mut self.side {
+            Side::H1(d) => Some(d),
+            Side::H2(_) => None,
         }
     }
 
@@ -158,11 +301,11 @@ impl<'a> Downstream<'a> {
     /// error as soon as an HTTP/2 client resets the stream, so the upstream request is dropped with
     /// it. (An HTTP/1 client that goes away shows up as an I/O error on the next read or write.)
     pub(crate) async fn next_event(&mut self, read: bool, idle: Option<Duration>) -> Result<Option<Bytes>> {
-        match self {
-            Downstream::H1(d) if read => d.conn.read_body(&mut d.body, idle).await,
-            Downstream::H1(_) => std::future::pending().await,
-            Downstream::H2(d) => {
-                let H2Downstream { body, body_done, body_bytes, trailers, respond, send, .. } = d;
+        match &mut self.side {
+            Side::H1(d) if read => d.conn.read_body(&mut d.body, idle).await,
+            Side::H1(_) => std::future::pending().await,
+            Side::H2(d) => {
+                let H2Server { body, body_done, body_bytes, trailers, respond, send, .. } = d;
                 let reset = async {
                     let reason = match send.as_mut() {
                         Some(s) => poll_fn(|cx| s.poll_reset(cx)).await,
@@ -213,8 +356,8 @@ impl<'a> Downstream<'a> {
 
     /// Forwards a 1xx. HTTP/1.0 clients never see one (RFC 9110 §15.2).
     pub(crate) async fn send_interim(&mut self, req_version: Version, mut head: ResponseHead) -> Result<()> {
-        match self {
-            Downstream::H1(d) => {
+        match &mut self.side {
+            Side::H1(d) => {
                 if req_version != Version::HTTP_11 {
                     return Ok(());
                 }
@@ -222,7 +365,7 @@ impl<'a> Downstream<'a> {
                 d.conn.queue(|b| encode_response_head(&head, b));
                 d.conn.flush(Some(d.write_timeout)).await
             }
-            Downstream::H2(d) => {
+            Side::H2(d) => {
                 // Interim responses are advisory; a client that cannot take one loses nothing.
                 let _ = d.respond.send_informational(response_to_h2(&head));
                 Ok(())
@@ -232,18 +375,24 @@ impl<'a> Downstream<'a> {
 
     /// Sends the final head. For HTTP/1 it picks the framing (Content-Length, chunked for 1.1,
     /// close-delimited for 1.0) and the Connection field; for HTTP/2 it strips connection-specific
-    /// fields. The head is recorded in the session.
+    /// fields. Returns the head as it went out. `req_version` is the request's.
     pub(crate) async fn send_head(
         &mut self,
-        session: &mut Session,
+        req_version: Version,
         mut head: ResponseHead,
         hint: BodyHint,
-    ) -> Result<()> {
-        session.summary.status = head.status.as_u16();
-        session.head_sent = true;
-        match self {
-            Downstream::H1(d) => {
+    ) -> Result<ResponseHead> {
+        self.head_sent = true;
+        match &mut self.side {
+            Side::H1(d) => {
                 d.writer = match hint {
+                    BodyHint::Tunnel => {
+                        self.keepalive = false;
+                        d.conn.queue(|b| encode_response_head(&head, b));
+                        d.conn.flush(Some(d.write_timeout)).await?;
+                        d.writer = BodyWriter::UntilClose;
+                        return Ok(head);
+                    }
                     BodyHint::None => {
                         canonical_length_field(&mut head.headers);
                         BodyWriter::Empty
@@ -253,20 +402,20 @@ impl<'a> Downstream<'a> {
                         set_content_length(&mut head.headers, n);
                         BodyWriter::Length(n)
                     }
-                    BodyHint::Unknown if session.req.version == Version::HTTP_11 => {
+                    BodyHint::Unknown if req_version == Version::HTTP_11 => {
                         head.headers.remove(CONTENT_LENGTH);
                         head.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
                         BodyWriter::Chunked
                     }
                     BodyHint::Unknown => {
                         head.headers.remove(CONTENT_LENGTH);
-                        session.keepalive = false;
+                        self.keepalive = false;
                         BodyWriter::UntilClose
                     }
                 };
-                if !session.keepalive {
+                if !self.keepalive {
                     head.headers.insert(CONNECTION, HeaderValue::from_static("close"));
-                } else if session.req.version == Version::HTTP_10 {
+                } else if req_version == Version::HTTP_10 {
                     // A persistent HTTP/1.0 client would otherwise assume close.
                     head.headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
                 }
@@ -275,8 +424,12 @@ impl<'a> Downstream<'a> {
                     d.conn.flush(Some(d.write_timeout)).await?;
                 }
             }
-            Downstream::H2(d) => {
+            Side::H2(d) => {
                 match hint {
+                    BodyHint::Tunnel => {
+                        return Err(Error::upstream(ErrorKind::InvalidHttp(502), "switching protocols")
+                            .with_cause("tunnels need HTTP/1.1 on both sides"));
+                    }
                     BodyHint::Length(n) => {
                         set_content_length(&mut head.headers, n);
                     }
@@ -299,15 +452,14 @@ impl<'a> Downstream<'a> {
                 };
             }
         }
-        session.response = Some(head);
-        Ok(())
+        Ok(head)
     }
 
     /// Sends a piece of response body.
     pub(crate) async fn write_body(&mut self, data: Bytes) -> Result<()> {
-        match self {
-            Downstream::H1(d) => d.conn.write_body(&mut d.writer, data, Some(d.write_timeout)).await,
-            Downstream::H2(d) => {
+        match &mut self.side {
+            Side::H1(d) => d.conn.write_body(&mut d.writer, data, Some(d.write_timeout)).await,
+            Side::H2(d) => {
                 if d.send.is_none() && d.head.is_none() {
                     return Ok(()); // the head ended the stream: no body may follow
                 }
@@ -333,17 +485,17 @@ impl<'a> Downstream<'a> {
     /// upstream's response: a streaming client (gRPC server streaming, a bidirectional call) needs
     /// the head before the first message, which may be a long time coming.
     pub(crate) fn commit_head(&mut self) -> Result<()> {
-        match self {
-            Downstream::H2(d) if d.head.is_some() => d.open().map(|_| ()),
+        match &mut self.side {
+            Side::H2(d) if d.head.is_some() => d.open().map(|_| ()),
             _ => Ok(()),
         }
     }
 
     /// Ends the response body, with trailers where the framing can carry them.
     pub(crate) async fn finish(&mut self, trailers: Option<&HeaderMap>) -> Result<()> {
-        match self {
-            Downstream::H1(d) => d.conn.finish_body(&d.writer, trailers, Some(d.write_timeout)).await,
-            Downstream::H2(d) => {
+        match &mut self.side {
+            Side::H1(d) => d.conn.finish_body(&d.writer, trailers, Some(d.write_timeout)).await,
+            Side::H2(d) => {
                 let trailers = trailers.filter(|t| !t.is_empty());
                 if d.last.is_none() {
                     if let Some(head) = d.head.take() {
@@ -383,9 +535,9 @@ impl<'a> Downstream<'a> {
 
     /// Whether the connection may carry another request after this response (HTTP/1).
     pub(crate) fn reusable(&self) -> bool {
-        match self {
-            Downstream::H1(d) => d.writer != BodyWriter::UntilClose,
-            Downstream::H2(_) => true,
+        match &self.side {
+            Side::H1(d) => d.writer != BodyWriter::UntilClose,
+            Side::H2(_) => true,
         }
     }
 }

@@ -1,6 +1,6 @@
-//! The upstream side of one attempt, over HTTP/1.1 or HTTP/2, behind one interface: send the head
-//! and body, read interim/final heads and the body, and tell whether an HTTP/1 connection can go
-//! back to the pool.
+//! The client side of one attempt at the upstream (Pingora's client `HttpSession`), over HTTP/1.1
+//! or HTTP/2 behind one interface: send the head and body, read interim/final heads and the body,
+//! and tell whether an HTTP/1 connection can go back to the pool.
 
 use std::future::poll_fn;
 use std::time::Duration;
@@ -11,12 +11,13 @@ use h2::{RecvStream, SendStream};
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method};
 
-use crate::connector::H2Ticket;
+use super::length::{declared_length, set_content_length};
+use super::{BodyFraming, RequestHead, ResponseHead};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::encode_request_head;
-use crate::protocol::h1::framing::{declared_length, response_keep_alive, set_content_length};
-use crate::protocol::h1::{parse_response, response_framing, BodyFraming, Limits, RequestHead, ResponseHead};
+use crate::protocol::h1::framing::response_keep_alive;
+use crate::protocol::h1::{parse_response, response_framing, Limits};
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
 use crate::protocol::h2::{request_to_h2, response_head};
 
@@ -26,7 +27,7 @@ pub(crate) enum UpEvent {
     Head(ResponseHead),
     /// A piece of the response body.
     Data(Bytes),
-    /// The response body ended (trailers via [`UpstreamSession::trailers`]).
+    /// The response body ended (trailers via [`ClientSession::take_trailers`]).
     End,
 }
 
@@ -47,14 +48,18 @@ pub(crate) struct H2Upstream {
     send: Option<SendStream<Bytes>>,
     recv: Option<RecvStream>,
     trailers: Option<HeaderMap>,
-    /// Holds the stream's slot on the pooled connection until the exchange ends.
-    _ticket: H2Ticket,
+}
+
+enum Side {
+    H1(H1Upstream),
+    H2(H2Upstream),
 }
 
 /// The upstream side of an attempt.
-pub(crate) enum UpstreamSession {
-    H1(H1Upstream),
-    H2(H2Upstream),
+pub(crate) struct ClientSession {
+    side: Side,
+    /// The connection came from the pool (a failure before any answer may be a stale socket).
+    reused: bool,
 }
 
 fn h2_err(e: h2::Error, ctx: &'static str) -> Box<Error> {
@@ -69,27 +74,29 @@ fn h2_err(e: h2::Error, ctx: &'static str) -> Box<Error> {
     Error::new(kind, ErrorSource::Upstream, ctx).with_cause(e).with_retry(unprocessed)
 }
 
-impl UpstreamSession {
-    pub(crate) fn h1(conn: H1Conn) -> Self {
-        UpstreamSession::H1(H1Upstream {
+impl ClientSession {
+    /// An attempt over an HTTP/1 connection.
+    pub(crate) fn h1(conn: H1Conn, reused: bool) -> Self {
+        let side = Side::H1(H1Upstream {
             conn,
             writer: BodyWriter::Empty,
             reader: None,
             framing: None,
             keepalive: false,
-        })
+        });
+        ClientSession { side, reused }
     }
 
-    pub(crate) fn h2(sender: SendRequest<Bytes>, tls: bool, ticket: H2Ticket) -> Self {
-        UpstreamSession::H2(H2Upstream {
-            sender,
-            tls,
-            response: None,
-            send: None,
-            recv: None,
-            trailers: None,
-            _ticket: ticket,
-        })
+    /// An attempt on a new stream of an HTTP/2 connection.
+    pub(crate) fn h2(sender: SendRequest<Bytes>, tls: bool, reused: bool) -> Self {
+        let side =
+            Side::H2(H2Upstream { sender, tls, response: None, send: None, recv: None, trailers: None });
+        ClientSession { side, reused }
+    }
+
+    /// Whether the connection came from the pool.
+    pub(crate) fn reused(&self) -> bool {
+        self.reused
     }
 
     /// Sends the request head. `framing` is the downstream body's; for HTTP/1 the upstream framing
@@ -100,8 +107,8 @@ impl UpstreamSession {
         framing: BodyFraming,
         wto: Option<Duration>,
     ) -> Result<()> {
-        match self {
-            UpstreamSession::H1(u) => {
+        match &mut self.side {
+            Side::H1(u) => {
                 u.writer = if framing == BodyFraming::Empty {
                     BodyWriter::Empty
                 } else if let Some(n) = declared_length(&up.headers) {
@@ -120,7 +127,7 @@ impl UpstreamSession {
                 }
                 u.conn.flush(wto).await
             }
-            UpstreamSession::H2(u) => {
+            Side::H2(u) => {
                 let req = request_to_h2(up, u.tls).map_err(|e| {
                     Error::new(
                         ErrorKind::InvalidHttp(e.status),
@@ -143,9 +150,9 @@ impl UpstreamSession {
 
     /// Sends a piece of request body.
     pub(crate) async fn write_body(&mut self, data: Bytes, wto: Option<Duration>) -> Result<()> {
-        match self {
-            UpstreamSession::H1(u) => u.conn.write_body(&mut u.writer, data, wto).await,
-            UpstreamSession::H2(u) => match u.send.as_mut() {
+        match &mut self.side {
+            Side::H1(u) => u.conn.write_body(&mut u.writer, data, wto).await,
+            Side::H2(u) => match u.send.as_mut() {
                 Some(s) => send_data(s, data, false).await.map_err(|e| h2_err(e, "sending a body")),
                 None => Ok(()),
             },
@@ -154,9 +161,9 @@ impl UpstreamSession {
 
     /// Ends the request body, with trailers where the framing carries them.
     pub(crate) async fn finish(&mut self, trailers: Option<&HeaderMap>, wto: Option<Duration>) -> Result<()> {
-        match self {
-            UpstreamSession::H1(u) => u.conn.finish_body(&u.writer, trailers, wto).await,
-            UpstreamSession::H2(u) => {
+        match &mut self.side {
+            Side::H1(u) => u.conn.finish_body(&u.writer, trailers, wto).await,
+            Side::H2(u) => {
                 let Some(mut s) = u.send.take() else { return Ok(()) };
                 let r = match trailers.filter(|t| !t.is_empty()) {
                     Some(t) => s.send_trailers(t.clone()),
@@ -174,8 +181,8 @@ impl UpstreamSession {
         limits: &Limits,
         rto: Option<Duration>,
     ) -> Result<UpEvent> {
-        match self {
-            UpstreamSession::H1(u) => {
+        match &mut self.side {
+            Side::H1(u) => {
                 let Some(reader) = u.reader.as_mut() else {
                     let deadline = rto.map(|t| tokio::time::Instant::now() + t);
                     let head = u
@@ -205,7 +212,7 @@ impl UpstreamSession {
                     None => UpEvent::End,
                 })
             }
-            UpstreamSession::H2(u) => {
+            Side::H2(u) => {
                 // Polled through `&mut` and cleared only once ready: the exchange drops this future
                 // whenever the request side has something to do, and must not lose the response.
                 if let Some(resp) = u.response.as_mut() {
@@ -243,60 +250,58 @@ impl UpstreamSession {
     /// The next piece of response body if it needs no waiting (HTTP/1 bytes that arrived with the
     /// head): `Some(Some(data))`, `Some(None)` at the end, `None` when only waiting can tell.
     pub(crate) fn buffered_body(&mut self) -> Result<Option<Option<Bytes>>> {
-        match self {
-            UpstreamSession::H1(u) => match u.reader.as_mut() {
+        match &mut self.side {
+            Side::H1(u) => match u.reader.as_mut() {
                 Some(reader) => u.conn.buffered_body(reader),
                 None => Ok(None),
             },
-            UpstreamSession::H2(_) => Ok(None),
+            Side::H2(_) => Ok(None),
         }
     }
 
     /// Trailers received after the response body.
     pub(crate) fn take_trailers(&mut self) -> Option<HeaderMap> {
-        match self {
-            UpstreamSession::H1(u) => u.reader.as_mut().and_then(|r| r.trailers.take()),
-            UpstreamSession::H2(u) => u.trailers.take(),
+        match &mut self.side {
+            Side::H1(u) => u.reader.as_mut().and_then(|r| r.trailers.take()),
+            Side::H2(u) => u.trailers.take(),
         }
     }
 
     /// The response as framed has no body to read (HEAD, 204, 304, Content-Length: 0).
     pub(crate) fn body_is_empty(&self) -> bool {
-        match self {
-            UpstreamSession::H1(u) => u.reader.as_ref().is_some_and(|r| r.is_done()),
-            UpstreamSession::H2(u) => u.recv.as_ref().is_none_or(|r| r.is_end_stream()),
+        match &self.side {
+            Side::H1(u) => u.reader.as_ref().is_some_and(|r| r.is_done()),
+            Side::H2(u) => u.recv.as_ref().is_none_or(|r| r.is_end_stream()),
         }
     }
 
     /// Whether a Content-Length in the response head really frames its body (for HTTP/1 it may
     /// be ignored, e.g. next to Transfer-Encoding; HTTP/2 checks it against the DATA frames).
     pub(crate) fn length_is_framing(&self) -> bool {
-        match self {
-            UpstreamSession::H1(u) => matches!(u.framing, Some(BodyFraming::Length(_) | BodyFraming::Empty)),
-            UpstreamSession::H2(_) => true,
+        match &self.side {
+            Side::H1(u) => matches!(u.framing, Some(BodyFraming::Length(_) | BodyFraming::Empty)),
+            Side::H2(_) => true,
         }
     }
 
     /// After a complete exchange: the HTTP/1 connection if it can carry another request.
     pub(crate) fn into_reusable_h1(self) -> Option<H1Conn> {
-        match self {
-            UpstreamSession::H1(u) if u.keepalive && u.reader.as_ref().is_some_and(|r| r.is_done()) => {
-                Some(u.conn)
-            }
+        match self.side {
+            Side::H1(u) if u.keepalive && u.reader.as_ref().is_some_and(|r| r.is_done()) => Some(u.conn),
             _ => None,
         }
     }
 
     /// Whether this attempt speaks HTTP/2.
     pub(crate) fn is_h2(&self) -> bool {
-        matches!(self, UpstreamSession::H2(_))
+        matches!(self.side, Side::H2(_))
     }
 
     /// The HTTP/1 connection, for a tunnel.
     pub(crate) fn as_h1(&mut self) -> Option<&mut H1Conn> {
-        match self {
-            UpstreamSession::H1(u) => Some(&mut u.conn),
-            UpstreamSession::H2(_) => None,
+        match &mut self.side {
+            Side::H1(u) => Some(&mut u.conn),
+            Side::H2(_) => None,
         }
     }
 }
