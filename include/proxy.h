@@ -794,7 +794,8 @@ proxy_result proxy_session_phase(const struct proxy_session *s, proxy_phase *out
 proxy_result proxy_session_method(const struct proxy_session *s, struct proxy_str *out);
 
 // The request target as received (origin form `/a?b`, or absolute / authority form), or as set
-// by `proxy_session_set_uri` in an earlier phase.
+// by `proxy_session_set_uri` in an earlier phase. Built on the first call and kept until
+// `proxy_session_set_uri`: calls in between hand out the same view.
 proxy_result proxy_session_uri(const struct proxy_session *s, struct proxy_str *out);
 
 // Replaces the request target sent upstream with `uri`, which must be origin-form (`/path` with an
@@ -818,9 +819,11 @@ proxy_result proxy_session_query(const struct proxy_session *s, struct proxy_str
 proxy_result proxy_session_version(const struct proxy_session *s, uint32_t *out);
 
 // The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
+// Built on the first call and kept for the request: later calls hand out the same view.
 proxy_result proxy_session_client_addr(const struct proxy_session *s, struct proxy_str *out);
 
-// The local address the request arrived on, as text. NOT_FOUND if unknown.
+// The local address the request arrived on, as text. NOT_FOUND if unknown. Built on the first
+// call and kept for the request: later calls hand out the same view.
 proxy_result proxy_session_server_addr(const struct proxy_session *s, struct proxy_str *out);
 
 // Chooses the upstream (only in `upstream_peer`). The struct is copied. INVALID_PARAMETER for a

@@ -32,6 +32,13 @@ static void check_phase(proxy_session *s, uint32_t want) {
   EXPECT(proxy_session_phase(s, &p) == PROXY_OK && p == want);
 }
 
+/* A text accessor called twice hands out the same view: the text is built once and cached. */
+static void check_cached(proxy_session *s, proxy_result (*get)(const proxy_session *, proxy_str *)) {
+  proxy_str a = {0}, b = {0};
+  EXPECT(get(s, &a) == PROXY_OK && get(s, &b) == PROXY_OK);
+  EXPECT(a.len > 0 && a.ptr == b.ptr && a.len == b.len);
+}
+
 /* Request accessors work in every phase that has a session. */
 static void check_request(proxy_session *s) {
   proxy_str v;
@@ -44,6 +51,9 @@ static void check_request(proxy_session *s) {
   EXPECT(proxy_session_version(s, &ver) == PROXY_OK && ver == 11);
   EXPECT(proxy_session_client_addr(s, &v) == PROXY_OK && v.len > 10 && memcmp(v.ptr, "127.0.0.1:", 10) == 0);
   EXPECT(proxy_session_server_addr(s, &v) == PROXY_OK && v.len > 10);
+  check_cached(s, proxy_session_uri);
+  check_cached(s, proxy_session_client_addr);
+  check_cached(s, proxy_session_server_addr);
   EXPECT(proxy_session_header_count(s, PROXY_HEADERS_REQUEST, &n) == PROXY_OK && n >= 3);
   EXPECT(proxy_session_header_get(s, PROXY_HEADERS_REQUEST, S("X-Multi"), 1, &v, &n) == PROXY_OK &&
          str_eq(v, "two") && n == 2);
