@@ -73,7 +73,10 @@ static proxy_action early(void *user, proxy_session *s) {
   /* blocks that do not exist yet */
   EXPECT(proxy_session_header_get(s, PROXY_HEADERS_UPSTREAM_REQUEST, S("host"), 0, &v, NULL) == PROXY_WRONG_PHASE);
   EXPECT(proxy_session_header_get(s, PROXY_HEADERS_RESPONSE, S("host"), 0, &v, NULL) == PROXY_WRONG_PHASE);
-  EXPECT(proxy_session_body(s, &v, NULL) == PROXY_WRONG_PHASE);
+  {
+    proxy_bytes b;
+    EXPECT(proxy_session_body(s, &b, NULL) == PROXY_WRONG_PHASE);
+  }
   EXPECT(proxy_session_set_peer(s, NULL) == PROXY_NULL_PARAMETER);
   {
     uint32_t st;
@@ -179,24 +182,27 @@ static proxy_action response(void *user, proxy_session *s) {
 }
 
 static proxy_action upstream_response_body(void *user, proxy_session *s) {
-  proxy_str b;
+  proxy_bytes b;
   uint32_t end = 9;
   (void)user;
   EXPECT(proxy_session_body(s, &b, &end) == PROXY_OK && end <= 1);
+  /* the view goes back into the setter as is (a char view would be a pointer-sign error here) */
+  EXPECT(proxy_session_set_body(s, b.ptr, b.len) == PROXY_OK);
   return PROXY_CONTINUE;
 }
 
 static proxy_action response_body(void *user, proxy_session *s) {
-  proxy_str b;
+  proxy_bytes b;
   uint32_t end = 0;
   (void)user;
   EXPECT(proxy_session_body(s, &b, &end) == PROXY_OK);
   if (end) {
+    /* what the getter hands out is what the setter takes: uint8_t bytes, no casts */
     const char tail[] = "<appended by response_body_filter>";
-    char *buf = (char *)malloc(b.len + sizeof tail);
+    uint8_t *buf = (uint8_t *)malloc(b.len + sizeof tail);
     if (b.len) memcpy(buf, b.ptr, b.len);
     memcpy(buf + b.len, tail, sizeof tail - 1);
-    EXPECT(proxy_session_set_body(s, (const uint8_t *)buf, b.len + sizeof tail - 1) == PROXY_OK);
+    EXPECT(proxy_session_set_body(s, buf, b.len + sizeof tail - 1) == PROXY_OK);
     free(buf);
     mark("response_body_end");
   }
