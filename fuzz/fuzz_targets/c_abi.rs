@@ -82,7 +82,10 @@ fn tmp_dir() -> &'static PathBuf {
 
 /// Checks one result: documented, not a panic, and recorded as the thread's last error.
 fn check(what: &str, rc: proxy_result) -> proxy_result {
-    assert!(rc == PROXY_OK || (PROXY_NULL_PARAMETER..=PROXY_TLS_INVALID).contains(&rc), "{what}: undocumented {rc}");
+    assert!(
+        rc == PROXY_OK || (PROXY_NULL_PARAMETER..=PROXY_TLS_INVALID).contains(&rc),
+        "{what}: undocumented {rc}"
+    );
     assert_ne!(rc, PROXY_PANIC, "{what}: a panic was caught inside the library");
     if rc != PROXY_OK {
         assert_eq!(proxy_last_error_code(), rc, "{what}: last error code");
@@ -92,7 +95,10 @@ fn check(what: &str, rc: proxy_result) -> proxy_result {
         let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
         // SAFETY: proxy_result_message returns a static NUL-terminated string.
         let generic = unsafe { CStr::from_ptr(proxy_result_message(rc)) }.to_string_lossy().into_owned();
-        assert!(n >= generic.len() && text.starts_with(&generic[..generic.len().min(255)]), "{what}: {text:?}");
+        assert!(
+            n >= generic.len() && text.starts_with(&generic[..generic.len().min(255)]),
+            "{what}: {text:?}"
+        );
     }
     rc
 }
@@ -424,7 +430,11 @@ fn step(u: &mut Unstructured, w: &mut World) -> Result<()> {
             let si = pick(u, &w.servers)?;
             let Some(vi) = pick(u, &w.services)? else {
                 let server = si.map_or(null_mut(), |i| w.servers[i].ptr);
-                expect("add_service(_, NULL)", proxy_server_add_service(server, null_mut()), PROXY_NULL_PARAMETER);
+                expect(
+                    "add_service(_, NULL)",
+                    proxy_server_add_service(server, null_mut()),
+                    PROXY_NULL_PARAMETER,
+                );
                 return Ok(());
             };
             let Some(si) = si else {
@@ -473,7 +483,11 @@ fn step(u: &mut Unstructured, w: &mut World) -> Result<()> {
         }
         15 => {
             let server = pick(u, &w.servers)?.map_or(null_mut(), |i| w.servers[i].ptr);
-            let f = if u.arbitrary()? { Some(log_cb as unsafe extern "C" fn(*mut c_void, u32, proxy_str)) } else { None };
+            let f = if u.arbitrary()? {
+                Some(log_cb as unsafe extern "C" fn(*mut c_void, u32, proxy_str))
+            } else {
+                None
+            };
             let rc = proxy_server_set_log(server, f, null_mut(), u.arbitrary()?);
             check("set_log", rc);
             if server.is_null() {
