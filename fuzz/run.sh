@@ -3,8 +3,10 @@
 #   fuzz/run.sh [seconds-per-target] [target...]     (default: 60 s, every target)
 # FUZZ_ARGS adds libFuzzer flags (the test command pins -seed and -runs so that it is repeatable).
 # Needs the nightly toolchain and cargo-fuzz; installs them when missing. Crashes are kept in
-# fuzz/artifacts/<target>/ and make the script fail; the corpus grows in fuzz/corpus/<target>/
-# (only its seed-* files are committed).
+# fuzz/artifacts/<target>/ and make the script fail. Each run first rewrites the seed-* files of
+# fuzz/corpus/<target>/ from the test tables (fuzz/seed.py: the parser, chunked and smuggling
+# tables' heads and bodies); the corpus then grows there (nothing in it is committed: the seeds
+# are derived, the rest is found).
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-60}
@@ -13,6 +15,8 @@ command -v rustup >/dev/null || { echo "rustup is required" >&2; exit 1; }
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo +nightly fuzz list); fi
+command -v python3 >/dev/null || { echo "python3 is required (fuzz/seed.py)" >&2; exit 1; }
+python3 seed.py corpus
 cargo +nightly fuzz build
 rc=0
 for t in "${targets[@]}"; do

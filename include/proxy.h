@@ -13,8 +13,9 @@
  *    fields zero; a larger one (a newer header) only when the bytes past this library's struct
  *    are all zero, else PROXY_UNSUPPORTED.
  *  - Configuration strings (names, addresses, paths) are NUL-terminated UTF-8; request data is
- *    proxy_str (ptr + len). Inputs are copied before a call returns; views handed out are valid
- *    until the callback returns or the next call that changes what they point into.
+ *    proxy_str (char ptr + len), body chunks uint8_t (proxy_bytes out, const uint8_t * + len in).
+ *    Inputs are copied before a call returns; views handed out are valid until the callback
+ *    returns or the next call that changes what they point into.
  *  - Objects from *_new are freed with the matching *_free; proxy_server_add_service consumes the
  *    service.
  *
@@ -61,8 +62,10 @@
 #define PROXY_ABI_VERSION_MAJOR 0
 
 // ABI minor version: grows when functions or struct fields are appended (and, while the major is
-// 0, when signatures are tidied, as in 0.4).
-#define PROXY_ABI_VERSION_MINOR 4
+// 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
+// `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
+// `proxy_str` it had, so 0.4 hosts keep working).
+#define PROXY_ABI_VERSION_MINOR 5
 
 // Feature bit: Unix domain socket listeners and peers.
 #define PROXY_FEATURE_UDS 1
@@ -414,6 +417,17 @@ typedef struct proxy_peer {
   // (ABI 0.3) Most concurrent requests on one HTTP/2 connection to the peer (0 = default).
   uint32_t max_h2_streams;
 } proxy_peer;
+
+// A borrowed run of bytes (a body chunk): `ptr` + `len`, the same lifetime rules as `proxy_str`.
+// Body data goes both ways as `uint8_t` (`proxy_session_body` hands out this view,
+// `proxy_session_set_body` and `proxy_session_respond` take `const uint8_t *` + length).
+// `{NULL, 0}` is empty. (ABI 0.5)
+typedef struct proxy_bytes {
+  // First byte (may be NULL when `len` is 0).
+  const uint8_t *ptr;
+  // Length in bytes.
+  size_t len;
+} proxy_bytes;
 
 // What the proxy knows about a request, for the `logging` phase (`proxy_session_summary`).
 // Set `struct_size = sizeof(proxy_summary)`; only that many bytes are written.
@@ -794,7 +808,8 @@ proxy_result proxy_session_phase(const struct proxy_session *s, proxy_phase *out
 proxy_result proxy_session_method(const struct proxy_session *s, struct proxy_str *out);
 
 // The request target as received (origin form `/a?b`, or absolute / authority form), or as set
-// by `proxy_session_set_uri` in an earlier phase.
+// by `proxy_session_set_uri` in an earlier phase. Built on the first call and kept until
+// `proxy_session_set_uri`: calls in between hand out the same view.
 proxy_result proxy_session_uri(const struct proxy_session *s, struct proxy_str *out);
 
 // Replaces the request target sent upstream with `uri`, which must be origin-form (`/path` with an
@@ -818,9 +833,11 @@ proxy_result proxy_session_query(const struct proxy_session *s, struct proxy_str
 proxy_result proxy_session_version(const struct proxy_session *s, uint32_t *out);
 
 // The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
+// Built on the first call and kept for the request: later calls hand out the same view.
 proxy_result proxy_session_client_addr(const struct proxy_session *s, struct proxy_str *out);
 
-// The local address the request arrived on, as text. NOT_FOUND if unknown.
+// The local address the request arrived on, as text. NOT_FOUND if unknown. Built on the first
+// call and kept for the request: later calls hand out the same view.
 proxy_result proxy_session_server_addr(const struct proxy_session *s, struct proxy_str *out);
 
 // Chooses the upstream (only in `upstream_peer`). The struct is copied. INVALID_PARAMETER for a
@@ -851,14 +868,20 @@ proxy_result proxy_session_respond(struct proxy_session *s,
                                    const uint8_t *body,
                                    size_t body_len);
 
-// The body chunk in a body filter phase (empty view when there is none) and whether it is the
-// last call for this body (`*out_end_of_stream` = 1). `out_end_of_stream` may be NULL.
+// The body chunk in a body filter phase as bytes (the empty view `{NULL, 0}` when there is none)
+// and whether it is the last call for this body (`*out_end_of_stream` = 1). `out_end_of_stream`
+// may be NULL. The view is valid until the callback returns or `proxy_session_set_body`.
+// (ABI 0.5: `out` is a `proxy_bytes`, same layout as the `proxy_str` of 0.4.) Errors:
+// NULL_PARAMETER, WRONG_PHASE (not a body filter phase).
 proxy_result proxy_session_body(const struct proxy_session *s,
-                                struct proxy_str *out,
+                                struct proxy_bytes *out,
                                 uint32_t *out_end_of_stream);
 
-// Replaces the body chunk in a body filter phase with a copy of `data` (`len` 0 drops the chunk).
-// For response bodies whose length changes, remove Content-Length in `response_filter` first.
+// Replaces the body chunk in a body filter phase with a copy of the `len` bytes at `data` (`len` 0
+// drops the chunk; `data` may then be NULL). The bytes are the same `uint8_t` that
+// `proxy_session_body` hands out. For response bodies whose length changes, remove Content-Length
+// in `response_filter` first. Views from `proxy_session_body` obtained before are invalidated.
+// Errors: NULL_PARAMETER, WRONG_PHASE (not a body filter phase).
 proxy_result proxy_session_set_body(struct proxy_session *s, const uint8_t *data, size_t len);
 
 // In `connected_to_upstream`: 1 when the upstream connection came from the pool, else 0.

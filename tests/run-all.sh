@@ -12,7 +12,9 @@
 #   5. the Python binding's tests (bindings/python/run-tests.sh: venv, pip install, pytest);
 #   6. HTTP/2 with Python clients (tests/python: httpx over TLS and h2c, the h2 library);
 #   7. h2spec (strict) against the h2c and the TLS listener (tests/h2spec.sh; `go install`s it);
-#   8. a bounded run of every cargo-fuzz target (fuzz/run.sh 10: nightly, libFuzzer, ASan).
+#   8. a bounded run of every cargo-fuzz target (fuzz/run.sh 10: nightly, libFuzzer, ASan; all
+#      that `cargo fuzz list` names: h1_request, h1_response, chunked, h2_to_h1, h1_to_h2, c_abi),
+#      from the corpus fuzz/seed.py writes from the test tables.
 # Usage: tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -115,7 +117,7 @@ tests/python/run.sh
 echo "== h2spec (strict) against the h2c and TLS listeners"
 tests/h2spec.sh
 
-echo "== fuzz targets, 10 s each (fuzz/run.sh; installs nightly and cargo-fuzz when missing)"
+echo "== fuzz targets, 10 s each (fuzz/run.sh: h1_request h1_response chunked h2_to_h1 h1_to_h2 c_abi)"
 # A fixed seed and run count: the same inputs on every run, so a red CI is a real regression;
 # open-ended runs (fuzz/run.sh without FUZZ_ARGS) explore further.
 FUZZ_ARGS="-seed=1 -runs=40000" fuzz/run.sh 10

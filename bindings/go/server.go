@@ -307,7 +307,8 @@ const (
 func Features() Feature { return Feature(C.proxy_features()) }
 
 // minABIMinor is the oldest ABI minor version the binding works with: 0.4 changed the _free
-// signatures (they return a proxy_result) and added proxy_last_error. The major comes
+// signatures (they return a proxy_result) and added proxy_last_error (0.5 only retyped
+// proxy_session_body's view as proxy_bytes, the same layout, so 0.4 still works). The major comes
 // from the header; tests/abi_version.rs checks this number against src/ffi/result.rs.
 const minABIMinor = 4
 

@@ -440,7 +440,7 @@ func (s *Session) Body() (data []byte, endOfStream bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	var out C.proxy_str
+	var out C.proxy_bytes
 	var end C.uint32_t
 	if err := check("proxy_session_body", C.proxy_session_body(p, &out, &end)); err != nil {
 		return nil, false, err

@@ -63,8 +63,10 @@ pub const PROXY_ERROR: proxy_action = 4;
 /// from it and `tests/abi_version.rs` checks the Python and Go bindings against it.
 pub const PROXY_ABI_VERSION_MAJOR: u32 = 0;
 /// ABI minor version: grows when functions or struct fields are appended (and, while the major is
-/// 0, when signatures are tidied, as in 0.4).
-pub const PROXY_ABI_VERSION_MINOR: u32 = 4;
+/// 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
+/// `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
+/// `proxy_str` it had, so 0.4 hosts keep working).
+pub const PROXY_ABI_VERSION_MINOR: u32 = 5;
 
 /// Feature bit: Unix domain socket listeners and peers.
 pub const PROXY_FEATURE_UDS: u64 = 1;

@@ -126,6 +126,23 @@ pub(crate) struct Access {
     pub(crate) uri: Option<String>,
 }
 
+/// The text in the cache slot `slot` picks from `ctx` (`Access::uri`, `client_addr`,
+/// `server_addr`): `make` builds it only while the slot is empty, so repeated calls format nothing
+/// and hand out views of the same string until the slot is reset. An error from `make`
+/// (WRONG_PHASE, NOT_FOUND) leaves the slot empty. Callers check the phase before: a filled slot
+/// answers whatever the phase.
+pub(crate) fn cached_text<C>(
+    ctx: &mut C,
+    slot: fn(&mut C) -> &mut Option<String>,
+    make: impl FnOnce(&C) -> Result<String, proxy_result>,
+) -> Result<&str, proxy_result> {
+    if slot(ctx).is_none() {
+        let text = make(ctx)?;
+        *slot(ctx) = Some(text);
+    }
+    Ok(slot(ctx).as_deref().unwrap_or_default())
+}
+
 /// One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
 /// and, while the request is PENDING, from the one thread that will resume it until it calls
 /// `proxy_session_resume`, even when the pending deadline passed or the request ended meanwhile
@@ -417,5 +434,55 @@ pub(crate) fn put<T>(out: &mut T, r: Result<T, proxy_result>) -> proxy_result {
             PROXY_OK
         }
         Err(c) => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for `Access`: one cache slot and a count of how often the text was built.
+    struct Ctx {
+        slot: Option<String>,
+        built: std::cell::Cell<u32>,
+        source: Result<&'static str, proxy_result>,
+    }
+
+    fn get(c: &mut Ctx) -> Result<(*const u8, String), proxy_result> {
+        let text = cached_text(
+            c,
+            |c| &mut c.slot,
+            |c| {
+                c.built.set(c.built.get() + 1);
+                c.source.map(str::to_string)
+            },
+        )?;
+        Ok((text.as_ptr(), text.to_string()))
+    }
+
+    #[test]
+    fn cached_text_is_built_once_and_handed_out_at_the_same_address() {
+        let mut c = Ctx { slot: None, built: 0.into(), source: Ok("127.0.0.1:5678") };
+        let (p1, t1) = get(&mut c).unwrap();
+        let (p2, t2) = get(&mut c).unwrap();
+        let (p3, _) = get(&mut c).unwrap();
+        assert_eq!((t1.as_str(), t2.as_str()), ("127.0.0.1:5678", "127.0.0.1:5678"));
+        assert_eq!((p1, p1), (p2, p3), "the view must point into the one cached string");
+        assert_eq!(c.built.get(), 1, "the text must be built on the first call only");
+        // Reset (proxy_session_set_uri does this): built again, once.
+        c.slot = None;
+        c.source = Ok("/new");
+        assert_eq!(get(&mut c).unwrap().1, "/new");
+        assert_eq!(get(&mut c).unwrap().1, "/new");
+        assert_eq!(c.built.get(), 2);
+    }
+
+    #[test]
+    fn cached_text_errors_leave_the_slot_empty() {
+        let mut c = Ctx { slot: None, built: 0.into(), source: Err(PROXY_NOT_FOUND) };
+        assert_eq!(get(&mut c).unwrap_err(), PROXY_NOT_FOUND);
+        assert_eq!(get(&mut c).unwrap_err(), PROXY_NOT_FOUND);
+        assert!(c.slot.is_none());
+        assert_eq!(c.built.get(), 2, "a failed build is retried, nothing was cached");
     }
 }

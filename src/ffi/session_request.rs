@@ -54,16 +54,17 @@ pub extern "C" fn proxy_session_method(s: *const proxy_session, out: *mut proxy_
 }
 
 /// The request target as received (origin form `/a?b`, or absolute / authority form), or as set
-/// by `proxy_session_set_uri` in an earlier phase.
+/// by `proxy_session_set_uri` in an earlier phase. Built on the first call and kept until
+/// `proxy_session_set_uri`: calls in between hand out the same view.
 #[no_mangle]
 pub extern "C" fn proxy_session_uri(s: *const proxy_session, out: *mut proxy_str) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out);
         put(out, s.with(|a| {
-            let text = a.session()?.req.uri.to_string();
-            let cached = a.uri.get_or_insert(text);
-            Ok(proxy_str::from_bytes(cached.as_bytes()))
+            a.session()?;
+            let text = cached_text(a, |a| &mut a.uri, |a| Ok(a.session()?.req.uri.to_string()))?;
+            Ok(proxy_str::from_bytes(text.as_bytes()))
         }))
     }
 }
@@ -167,27 +168,35 @@ pub extern "C" fn proxy_session_version(s: *const proxy_session, out: *mut u32) 
 }
 
 /// The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
+/// Built on the first call and kept for the request: later calls hand out the same view.
 #[no_mangle]
 pub extern "C" fn proxy_session_client_addr(s: *const proxy_session, out: *mut proxy_str) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out);
         put(out, s.with(|a| {
-            let text = a.session()?.client_addr().map(|x| x.to_string()).ok_or(PROXY_NOT_FOUND)?;
-            Ok(proxy_str::from_bytes(a.client_addr.get_or_insert(text).as_bytes()))
+            a.session()?;
+            let text = cached_text(a, |a| &mut a.client_addr, |a| {
+                a.session()?.client_addr().map(|x| x.to_string()).ok_or(PROXY_NOT_FOUND)
+            })?;
+            Ok(proxy_str::from_bytes(text.as_bytes()))
         }))
     }
 }
 
-/// The local address the request arrived on, as text. NOT_FOUND if unknown.
+/// The local address the request arrived on, as text. NOT_FOUND if unknown. Built on the first
+/// call and kept for the request: later calls hand out the same view.
 #[no_mangle]
 pub extern "C" fn proxy_session_server_addr(s: *const proxy_session, out: *mut proxy_str) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out);
         put(out, s.with(|a| {
-            let text = a.session()?.server_addr().map(|x| x.to_string()).ok_or(PROXY_NOT_FOUND)?;
-            Ok(proxy_str::from_bytes(a.server_addr.get_or_insert(text).as_bytes()))
+            a.session()?;
+            let text = cached_text(a, |a| &mut a.server_addr, |a| {
+                a.session()?.server_addr().map(|x| x.to_string()).ok_or(PROXY_NOT_FOUND)
+            })?;
+            Ok(proxy_str::from_bytes(text.as_bytes()))
         }))
     }
 }

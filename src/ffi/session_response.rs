@@ -132,12 +132,15 @@ pub extern "C" fn proxy_session_respond(
     }
 }
 
-/// The body chunk in a body filter phase (empty view when there is none) and whether it is the
-/// last call for this body (`*out_end_of_stream` = 1). `out_end_of_stream` may be NULL.
+/// The body chunk in a body filter phase as bytes (the empty view `{NULL, 0}` when there is none)
+/// and whether it is the last call for this body (`*out_end_of_stream` = 1). `out_end_of_stream`
+/// may be NULL. The view is valid until the callback returns or `proxy_session_set_body`.
+/// (ABI 0.5: `out` is a `proxy_bytes`, same layout as the `proxy_str` of 0.4.) Errors:
+/// NULL_PARAMETER, WRONG_PHASE (not a body filter phase).
 #[no_mangle]
 pub extern "C" fn proxy_session_body(
     s: *const proxy_session,
-    out: *mut proxy_str,
+    out: *mut proxy_bytes,
     out_end_of_stream: *mut u32,
 ) -> proxy_result {
     ffi_panic_boundary! {
@@ -145,7 +148,7 @@ pub extern "C" fn proxy_session_body(
         let out = try_mut!(out);
         let r = s.with(|a| match a.extra {
             // SAFETY: valid while the cell is open.
-            Extra::Body(p, end) => Ok((unsafe { &*p }.as_ref().map(|b| proxy_str::from_bytes(b)).unwrap_or(proxy_str { ptr: std::ptr::null(), len: 0 }), end)),
+            Extra::Body(p, end) => Ok((unsafe { &*p }.as_ref().map(|b| proxy_bytes::from_bytes(b)).unwrap_or(proxy_bytes::EMPTY), end)),
             _ => Err(PROXY_WRONG_PHASE),
         });
         let (v, end) = try_res!(r);
@@ -157,8 +160,11 @@ pub extern "C" fn proxy_session_body(
     }
 }
 
-/// Replaces the body chunk in a body filter phase with a copy of `data` (`len` 0 drops the chunk).
-/// For response bodies whose length changes, remove Content-Length in `response_filter` first.
+/// Replaces the body chunk in a body filter phase with a copy of the `len` bytes at `data` (`len` 0
+/// drops the chunk; `data` may then be NULL). The bytes are the same `uint8_t` that
+/// `proxy_session_body` hands out. For response bodies whose length changes, remove Content-Length
+/// in `response_filter` first. Views from `proxy_session_body` obtained before are invalidated.
+/// Errors: NULL_PARAMETER, WRONG_PHASE (not a body filter phase).
 #[no_mangle]
 pub extern "C" fn proxy_session_set_body(s: *mut proxy_session, data: *const u8, len: usize) -> proxy_result {
     ffi_panic_boundary! {

@@ -40,6 +40,27 @@ impl proxy_str {
     }
 }
 
+/// A borrowed run of bytes (a body chunk): `ptr` + `len`, the same lifetime rules as `proxy_str`.
+/// Body data goes both ways as `uint8_t` (`proxy_session_body` hands out this view,
+/// `proxy_session_set_body` and `proxy_session_respond` take `const uint8_t *` + length).
+/// `{NULL, 0}` is empty. (ABI 0.5)
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct proxy_bytes {
+    /// First byte (may be NULL when `len` is 0).
+    pub ptr: *const u8,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+impl proxy_bytes {
+    pub(crate) const EMPTY: Self = proxy_bytes { ptr: std::ptr::null(), len: 0 };
+
+    pub(crate) fn from_bytes(b: &[u8]) -> Self {
+        proxy_bytes { ptr: b.as_ptr(), len: b.len() }
+    }
+}
+
 /// One header field: two views.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

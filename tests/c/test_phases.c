@@ -32,6 +32,13 @@ static void check_phase(proxy_session *s, uint32_t want) {
   EXPECT(proxy_session_phase(s, &p) == PROXY_OK && p == want);
 }
 
+/* A text accessor called twice hands out the same view: the text is built once and cached. */
+static void check_cached(proxy_session *s, proxy_result (*get)(const proxy_session *, proxy_str *)) {
+  proxy_str a = {0}, b = {0};
+  EXPECT(get(s, &a) == PROXY_OK && get(s, &b) == PROXY_OK);
+  EXPECT(a.len > 0 && a.ptr == b.ptr && a.len == b.len);
+}
+
 /* Request accessors work in every phase that has a session. */
 static void check_request(proxy_session *s) {
   proxy_str v;
@@ -44,6 +51,9 @@ static void check_request(proxy_session *s) {
   EXPECT(proxy_session_version(s, &ver) == PROXY_OK && ver == 11);
   EXPECT(proxy_session_client_addr(s, &v) == PROXY_OK && v.len > 10 && memcmp(v.ptr, "127.0.0.1:", 10) == 0);
   EXPECT(proxy_session_server_addr(s, &v) == PROXY_OK && v.len > 10);
+  check_cached(s, proxy_session_uri);
+  check_cached(s, proxy_session_client_addr);
+  check_cached(s, proxy_session_server_addr);
   EXPECT(proxy_session_header_count(s, PROXY_HEADERS_REQUEST, &n) == PROXY_OK && n >= 3);
   EXPECT(proxy_session_header_get(s, PROXY_HEADERS_REQUEST, S("X-Multi"), 1, &v, &n) == PROXY_OK &&
          str_eq(v, "two") && n == 2);
@@ -63,7 +73,10 @@ static proxy_action early(void *user, proxy_session *s) {
   /* blocks that do not exist yet */
   EXPECT(proxy_session_header_get(s, PROXY_HEADERS_UPSTREAM_REQUEST, S("host"), 0, &v, NULL) == PROXY_WRONG_PHASE);
   EXPECT(proxy_session_header_get(s, PROXY_HEADERS_RESPONSE, S("host"), 0, &v, NULL) == PROXY_WRONG_PHASE);
-  EXPECT(proxy_session_body(s, &v, NULL) == PROXY_WRONG_PHASE);
+  {
+    proxy_bytes b;
+    EXPECT(proxy_session_body(s, &b, NULL) == PROXY_WRONG_PHASE);
+  }
   EXPECT(proxy_session_set_peer(s, NULL) == PROXY_NULL_PARAMETER);
   {
     uint32_t st;
@@ -169,24 +182,27 @@ static proxy_action response(void *user, proxy_session *s) {
 }
 
 static proxy_action upstream_response_body(void *user, proxy_session *s) {
-  proxy_str b;
+  proxy_bytes b;
   uint32_t end = 9;
   (void)user;
   EXPECT(proxy_session_body(s, &b, &end) == PROXY_OK && end <= 1);
+  /* the view goes back into the setter as is (a char view would be a pointer-sign error here) */
+  EXPECT(proxy_session_set_body(s, b.ptr, b.len) == PROXY_OK);
   return PROXY_CONTINUE;
 }
 
 static proxy_action response_body(void *user, proxy_session *s) {
-  proxy_str b;
+  proxy_bytes b;
   uint32_t end = 0;
   (void)user;
   EXPECT(proxy_session_body(s, &b, &end) == PROXY_OK);
   if (end) {
+    /* what the getter hands out is what the setter takes: uint8_t bytes, no casts */
     const char tail[] = "<appended by response_body_filter>";
-    char *buf = (char *)malloc(b.len + sizeof tail);
+    uint8_t *buf = (uint8_t *)malloc(b.len + sizeof tail);
     if (b.len) memcpy(buf, b.ptr, b.len);
     memcpy(buf + b.len, tail, sizeof tail - 1);
-    EXPECT(proxy_session_set_body(s, (const uint8_t *)buf, b.len + sizeof tail - 1) == PROXY_OK);
+    EXPECT(proxy_session_set_body(s, buf, b.len + sizeof tail - 1) == PROXY_OK);
     free(buf);
     mark("response_body_end");
   }

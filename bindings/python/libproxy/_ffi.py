@@ -34,10 +34,11 @@ from typing import List, Optional
 #: against src/ffi/result.rs by tests/abi_version.rs).
 ABI_MAJOR = 0
 #: The ABI minor version this binding was written against (``PROXY_ABI_VERSION_MINOR``).
-ABI_MINOR = 4
+ABI_MINOR = 5
 #: The oldest minor version this binding accepts: 0.4 changed the ``_free`` signatures (they
 #: return a result), added ``proxy_last_error``, ``proxy_service_set_option``,
-#: ``proxy_service_allow_upgrade`` / ``_deny_upgrade`` and the longer ``proxy_summary``.
+#: ``proxy_service_allow_upgrade`` / ``_deny_upgrade`` and the longer ``proxy_summary``. (0.5 only
+#: retyped ``proxy_session_body``'s view as ``proxy_bytes``, the same layout, so 0.4 still works.)
 ABI_MIN_MINOR = 4
 
 # ---- result codes -------------------------------------------------------------------------------
@@ -148,6 +149,12 @@ PHASES = (
 # ---- POD structs --------------------------------------------------------------------------------
 class proxy_str(Structure):
     """``proxy_str``: a borrowed byte string (ptr + len, not NUL-terminated)."""
+
+    _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
+
+
+class proxy_bytes(Structure):
+    """``proxy_bytes`` (ABI 0.5): a borrowed run of ``uint8_t`` (a body chunk), ptr + len."""
 
     _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
 
@@ -357,7 +364,8 @@ _decl("proxy_session_set_response_status", _R, _S, c_uint32)
 _decl(
     "proxy_session_respond", _R, _S, c_uint32, POINTER(proxy_header_in), c_size_t, c_char_p, c_size_t
 )
-_decl("proxy_session_body", _R, _S, POINTER(proxy_str), POINTER(c_uint32))
+_decl("proxy_session_body", _R, _S, POINTER(proxy_bytes), POINTER(c_uint32))
+# const uint8_t *data: bytes go in as c_char_p (the same pointer; the length is explicit).
 _decl("proxy_session_set_body", _R, _S, c_char_p, c_size_t)
 _decl("proxy_session_upstream_reused", _R, _S, POINTER(c_uint32))
 _decl("proxy_session_set_retry", _R, _S, c_uint32)
@@ -404,6 +412,11 @@ def last_error_cause(code: int) -> Optional[str]:
     if text == prefix:
         return None
     return text[len(prefix) + 2 :] if text.startswith(prefix + ": ") else text
+
+
+def to_bytes(pb: proxy_bytes) -> bytes:
+    """Copies a ``proxy_bytes`` view into ``bytes`` (views die when the callback returns)."""
+    return ctypes.string_at(pb.ptr, pb.len) if pb.len else b""
 
 
 def to_str(ps: proxy_str) -> bytes:

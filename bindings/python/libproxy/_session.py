@@ -327,16 +327,16 @@ class Session:
     @property
     def body(self) -> bytes:
         """The body chunk in a body filter phase (``b""`` when none)."""
-        out = _ffi.proxy_str()
+        out = _ffi.proxy_bytes()
         rc = lib.proxy_session_body(self._p(), byref(out), None)
         if rc:
             raise _err(rc, "proxy_session_body")
-        return _ffi.to_str(out)
+        return _ffi.to_bytes(out)
 
     @property
     def end_of_stream(self) -> bool:
         """True on the last body filter call for this body."""
-        out = _ffi.proxy_str()
+        out = _ffi.proxy_bytes()
         eos = c_uint32(0)
         rc = lib.proxy_session_body(self._p(), byref(out), byref(eos))
         if rc:
