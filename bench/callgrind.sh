@@ -4,6 +4,8 @@
 #   CG_CMD   the proxy (started as CMD LISTEN UPSTREAM); default: bench/c/bench_proxy.c (the measured
 #            libproxy of bench/run.sh, built first); e.g. CG_CMD="target/release/bench/bench_proxy --hooks"
 #   MODE     h1 (wrk -c10, default) or h2c (h2load -c10 -m10 on the same port)
+#   CG_PORT  the upstream's port (default 18191); the proxy listens on the next one, so runs from
+#            two worktrees on one machine do not collide
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -11,25 +13,26 @@ DUR=${1:-4}
 command -v valgrind >/dev/null && command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq; apt-get install -y -qq valgrind wrk nginx; }
 CG_CMD=${CG_CMD:-target/release/bench/bench_proxy}
 MODE=${MODE:-h1}
+UP=${CG_PORT:-18191}; PX=$((UP + 1))
 cargo build --release >/dev/null 2>&1 && make -C examples/c >/dev/null 2>&1
 ln -sf libproxy.so target/release/libproxy-rt.so.0; mkdir -p target/release/bench
 cc -std=c99 -pedantic -Wall -Wextra -Werror -O2 -g -Iinclude bench/c/bench_proxy.c -o target/release/bench/bench_proxy \
   -Ltarget/release -lproxy -lpthread -Wl,-rpath,"$PWD/target/release"
 DIR=$(mktemp -d); mkdir -p "$DIR/tmp"
-nginx_upstream "$DIR" 18191
+nginx_upstream "$DIR" $UP
 nginx -c "$DIR/upstream.conf" -p "$DIR" & NG=$!
 PROXY_QUIET=1 valgrind --tool=callgrind --callgrind-out-file="$DIR/cg.out" \
-  $CG_CMD 127.0.0.1:18192 127.0.0.1:18191 >/dev/null 2>&1 & VG=$!
+  $CG_CMD 127.0.0.1:$PX 127.0.0.1:$UP >/dev/null 2>&1 & VG=$!
 sleep 3
 # Warm up (connections, pool, allocator), then count only the measured run.
 if [ "$MODE" = h2c ]; then
-  h2load -t1 -c10 -m10 -D 1 http://127.0.0.1:18192/ >/dev/null
+  h2load -t1 -c10 -m10 -D 1 http://127.0.0.1:$PX/ >/dev/null
   callgrind_control -z $VG >/dev/null
-  n=$(h2load -t1 -c10 -m10 -D "$DUR" http://127.0.0.1:18192/ | awk '/^requests:/{print $8}')
+  n=$(h2load -t1 -c10 -m10 -D "$DUR" http://127.0.0.1:$PX/ | awk '/^requests:/{print $8}')
 else
-  wrk -t1 -c10 -d1s http://127.0.0.1:18192/ >/dev/null
+  wrk -t1 -c10 -d1s http://127.0.0.1:$PX/ >/dev/null
   callgrind_control -z $VG >/dev/null
-  n=$(wrk -t1 -c10 -d${DUR}s http://127.0.0.1:18192/ | awk '/requests in/{print $1}')
+  n=$(wrk -t1 -c10 -d${DUR}s http://127.0.0.1:$PX/ | awk '/requests in/{print $1}')
 fi
 callgrind_control -d $VG >/dev/null
 kill -INT $VG; wait $VG || true; kill $NG || true
