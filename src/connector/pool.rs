@@ -22,6 +22,7 @@
 //! each runtime's connections are kept apart: the worker slot is part of the key in both tiers, and
 //! each such runtime's thread has a hot slot of its own.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::hash::{BuildHasher, Hasher};
@@ -143,32 +144,50 @@ pub struct PoolStats {
     pub discarded: u64,
 }
 
+/// What the pool knows of the current thread, in one thread-local (each access to one costs a
+/// call in a shared library).
+struct Worker {
+    /// The runtime this thread belongs to (non-work-stealing services; 0 otherwise).
+    slot: Cell<u64>,
+    /// Its hot slot, numbered on first use (the same in every pool); `usize::MAX` until then.
+    hot: Cell<usize>,
+}
+
+impl Worker {
+    fn key(&self, key: u64) -> u64 {
+        key ^ self.slot.get().wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn hot(&self) -> usize {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        match self.hot.get() {
+            usize::MAX => {
+                let n = NEXT.fetch_add(1, Ordering::Relaxed) % HOT_SLOTS;
+                self.hot.set(n);
+                n
+            }
+            n => n,
+        }
+    }
+}
+
 thread_local! {
-    static WORKER_SLOT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    static HOT_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    static WORKER: Worker = const { Worker { slot: Cell::new(0), hot: Cell::new(usize::MAX) } };
 }
 
 /// Marks the current thread as belonging to runtime `slot` (non-work-stealing services only).
 pub(crate) fn set_worker_slot(slot: u64) {
-    WORKER_SLOT.with(|s| s.set(slot));
+    WORKER.with(|w| w.slot.set(slot));
 }
 
+/// `key` for the current thread's runtime: connections of isolated runtimes never mix.
 pub(crate) fn slot_key(key: u64) -> u64 {
-    let slot = WORKER_SLOT.with(|s| s.get());
-    key ^ slot.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    WORKER.with(|w| w.key(key))
 }
 
-/// The current thread's hot slot, numbered on first use (the same in every pool).
-fn hot_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    HOT_INDEX.with(|i| match i.get() {
-        usize::MAX => {
-            let n = NEXT.fetch_add(1, Ordering::Relaxed) % HOT_SLOTS;
-            i.set(n);
-            n
-        }
-        n => n,
-    })
+/// [`slot_key`] and the current thread's hot slot.
+fn here(key: u64) -> (u64, usize) {
+    WORKER.with(|w| (w.key(key), w.hot()))
 }
 
 impl ConnectionPool {
@@ -196,8 +215,8 @@ impl ConnectionPool {
     /// tier. Expired or closed ones met on the way are dropped, outside the locks.
     pub fn take(&self, key: u64) -> Option<H1Conn> {
         let p = &*self.inner;
-        let key = slot_key(key);
-        let hot = &p.hot[hot_index()].0;
+        let (key, at) = here(key);
+        let hot = &p.hot[at].0;
         loop {
             let idle = {
                 let mut hot = hot.lock();
@@ -241,8 +260,7 @@ impl ConnectionPool {
             p.discarded.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let key = slot_key(key);
-        let at = hot_index();
+        let (key, at) = here(key);
         let slot = &p.hot[at].0;
         let mut hot = slot.lock();
         let mut start = None;
@@ -302,7 +320,7 @@ impl ConnectionPool {
     #[cfg(test)]
     fn tiers(&self) -> (usize, usize) {
         let p = &*self.inner;
-        let hot = p.hot[hot_index()].0.lock().idle.len();
+        let hot = p.hot[here(0).1].0.lock().idle.len();
         let cold = p.shards.iter().map(|s| s.lock().values().map(VecDeque::len).sum::<usize>()).sum();
         (hot, cold)
     }
@@ -661,6 +679,52 @@ mod tests {
         assert_eq!(pool.stats(), PoolStats { idle: 1, reused: 0, discarded: 1 });
         // The other one stays pooled (in the cold tier by now) and healthy.
         assert!(pool.take(KEY + 1).is_some());
+    }
+
+    /// Many tasks on a work-stealing runtime taking and putting connections to a few keys at once:
+    /// every connection is accounted for (in use, in a hot slot, in the cold tier) and the
+    /// counters agree with what the tasks saw.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn counters_hold_under_concurrent_workers() {
+        const TASKS: usize = 16;
+        const ROUNDS: usize = 200;
+        let l = Arc::new(listener().await);
+        let pool = Arc::new(ConnectionPool::new(1024));
+        let servers = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let (l, pool, servers) = (l.clone(), pool.clone(), servers.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut opened = 0u64;
+                for r in 0..ROUNDS {
+                    let key = ((t + r) % 3) as u64;
+                    let conn = match pool.take(key) {
+                        Some(c) => c,
+                        None => {
+                            opened += 1;
+                            let (c, server) = pair(&l).await;
+                            servers.lock().push(server);
+                            c
+                        }
+                    };
+                    tokio::task::yield_now().await;
+                    pool.put(key, conn, later());
+                }
+                opened
+            }));
+        }
+        let mut opened = 0;
+        for t in tasks {
+            opened += t.await.unwrap();
+        }
+        let s = pool.stats();
+        assert_eq!(s.reused + opened, (TASKS * ROUNDS) as u64, "{s:?}");
+        assert_eq!(s.discarded, 0, "{s:?}");
+        assert_eq!(s.idle as u64, opened, "every connection opened is idle again: {s:?}");
+        let p = &pool.inner;
+        let hot: usize = p.hot.iter().map(|h| h.0.lock().idle.len()).sum();
+        let cold: usize = p.shards.iter().map(|s| s.lock().values().map(VecDeque::len).sum::<usize>()).sum();
+        assert_eq!(hot + cold, s.idle);
     }
 
     #[tokio::test]
