@@ -681,6 +681,22 @@ mod tests {
         assert!(pool.take(KEY + 1).is_some());
     }
 
+    /// Connections of isolated runtimes never mix, even in one hot slot (threads beyond
+    /// `HOT_SLOTS` share one): the runtime slot is part of the key there too.
+    #[tokio::test]
+    async fn isolated_runtimes_keep_their_connections_apart() {
+        let l = listener().await;
+        let pool = ConnectionPool::new(8);
+        let (conn, _server) = pair(&l).await;
+        set_worker_slot(7);
+        pool.put(KEY, conn, later());
+        set_worker_slot(8);
+        assert!(pool.take(KEY).is_none(), "another runtime's connection");
+        set_worker_slot(7);
+        assert!(pool.take(KEY).is_some());
+        set_worker_slot(0);
+    }
+
     /// Many tasks on a work-stealing runtime taking and putting connections to a few keys at once:
     /// every connection is accounted for (in use, in a hot slot, in the cold tier) and the
     /// counters agree with what the tasks saw.
