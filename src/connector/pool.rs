@@ -5,7 +5,8 @@
 //! upstream takes its connection from there and puts it back there, under a mutex only that worker
 //! normally touches (no shared shard, no task, no timer per request), most recent first. Behind
 //! them, the **cold** store is sharded by key and holds connections that stayed idle a while or did
-//! not fit a hot slot; every worker looks there when its own slot has nothing for the key.
+//! not fit a hot slot; every worker looks there when its own slot has nothing for the key, and
+//! then, before a new connection would be opened, in the other workers' hot slots.
 //!
 //! Idle connections are still closed when they expire or when the peer closes them (or sends bytes
 //! nobody asked for), without waiting for traffic, so expired and half-closed sockets do not sit in
@@ -39,8 +40,10 @@ use tokio::task::AbortHandle;
 use crate::protocol::h1::conn::H1Conn;
 
 const SHARDS: usize = 16;
-/// Hot slots per pool; worker threads are numbered on first use and share a slot beyond this.
+/// Hot slots per pool (at most 64: a bit each in `Inner::used`); worker threads are numbered on
+/// first use and share a slot beyond this.
 const HOT_SLOTS: usize = 64;
+const _: () = assert!(HOT_SLOTS <= 64);
 /// Connections one hot slot holds before its oldest moves to the cold tier.
 const HOT_CAP: usize = 64;
 /// How often a hot slot's sweeper runs while the slot holds connections: a connection is moved to
@@ -95,6 +98,14 @@ struct Sweeper {
     waker: Option<Waker>,
 }
 
+impl Hot {
+    /// The most recent connection for `key`.
+    fn take(&mut self, key: u64) -> Option<HotIdle> {
+        let at = self.idle.iter().rposition(|i| i.key == key)?;
+        self.idle.remove(at)
+    }
+}
+
 impl Drop for Hot {
     fn drop(&mut self) {
         // The pool is going away: a parked sweeper would otherwise never be polled again.
@@ -119,6 +130,8 @@ pub struct ConnectionPool {
 /// them.
 struct Inner {
     hot: Box<[Padded<Mutex<Hot>>]>,
+    /// Bit `i` set: hot slot `i` has had connections (`HOT_SLOTS` bits).
+    used: AtomicU64,
     shards: Box<[Shard]>,
     idle: AtomicUsize,
     max_idle: usize,
@@ -200,6 +213,7 @@ impl ConnectionPool {
         let hot = (0..HOT_SLOTS).map(|_| Padded(Mutex::new(Hot::default()))).collect();
         let inner = Inner {
             hot,
+            used: AtomicU64::new(0),
             shards,
             idle: AtomicUsize::new(0),
             max_idle,
@@ -212,32 +226,24 @@ impl ConnectionPool {
 
     /// Takes the most recently used healthy connection for `key` (the most recent is the least
     /// likely to have been closed by the upstream): this worker's hot slot first, then the cold
-    /// tier. Expired or closed ones met on the way are dropped, outside the locks.
+    /// tier, then (rather than opening a new connection) the other workers' hot slots. Expired or
+    /// closed ones met on the way are dropped, outside the locks.
     pub fn take(&self, key: u64) -> Option<H1Conn> {
         let p = &*self.inner;
         let (key, at) = here(key);
-        let hot = &p.hot[at].0;
-        loop {
-            let idle = {
-                let mut hot = hot.lock();
-                match hot.idle.iter().rposition(|i| i.key == key) {
-                    Some(at) => hot.idle.remove(at),
-                    None => None,
-                }
-            };
-            let Some(idle) = idle else { break };
+        while let Some(idle) = p.hot[at].0.lock().take(key) {
             p.idle.fetch_sub(1, Ordering::Relaxed);
             if let Some(conn) = p.checked(idle.conn, idle.expires) {
                 return Some(conn);
             }
         }
         loop {
-            let mut idle = {
+            let idle = {
                 let mut shard = p.shard(key).lock();
-                let idle = shard.get_mut(&key)?.pop_back()?;
-                p.idle.fetch_sub(1, Ordering::Relaxed);
-                idle
+                shard.get_mut(&key).and_then(VecDeque::pop_back)
             };
+            let Some(mut idle) = idle else { break };
+            p.idle.fetch_sub(1, Ordering::Relaxed);
             if let Some(w) = idle.watcher.take() {
                 w.abort();
             }
@@ -245,6 +251,22 @@ impl ConnectionPool {
                 return Some(conn);
             }
         }
+        // Tasks move between the workers of a work-stealing runtime, so another worker may hold
+        // one put moments ago. Only slots that were ever used are looked at, and a busy one is
+        // skipped: this runs before a new connection would be opened, never on a hit.
+        let mut others = p.used.load(Ordering::Relaxed) & !(1 << at);
+        while others != 0 {
+            let i = others.trailing_zeros() as usize;
+            others &= others - 1;
+            loop {
+                let Some(idle) = p.hot[i].0.try_lock().and_then(|mut h| h.take(key)) else { break };
+                p.idle.fetch_sub(1, Ordering::Relaxed);
+                if let Some(conn) = p.checked(idle.conn, idle.expires) {
+                    return Some(conn);
+                }
+            }
+        }
+        None
     }
 
     /// Offers an idle connection for `key`, to this worker's hot slot. Dropped (closed) when the
@@ -275,6 +297,7 @@ impl ConnectionPool {
             if !hot.sweeper.running {
                 hot.sweeper.running = true;
                 start = Some(rt);
+                p.used.fetch_or(1 << at, Ordering::Relaxed);
             }
         }
         let epoch = hot.epoch;
@@ -679,6 +702,28 @@ mod tests {
         assert_eq!(pool.stats(), PoolStats { idle: 1, reused: 0, discarded: 1 });
         // The other one stays pooled (in the cold tier by now) and healthy.
         assert!(pool.take(KEY + 1).is_some());
+    }
+
+    /// A task that moved to another worker of the runtime finds the connection the first one put
+    /// rather than opening a new one.
+    #[tokio::test]
+    async fn a_miss_takes_from_another_workers_hot_slot() {
+        let l = listener().await;
+        let pool = ConnectionPool::new(8);
+        let (conn, _server) = pair(&l).await;
+        pool.put(KEY, conn, later());
+        let rt = Handle::current();
+        let elsewhere = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _in = rt.enter();
+                (pool.take(KEY).is_some(), pool.take(KEY).is_some())
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(elsewhere, (true, false));
+        assert_eq!(pool.stats(), PoolStats { idle: 0, reused: 1, discarded: 0 });
+        assert_eq!(pool.tiers(), (0, 0));
     }
 
     /// Connections of isolated runtimes never mix, even in one hot slot (threads beyond
