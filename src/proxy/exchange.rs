@@ -3,7 +3,7 @@
 //! response body down, and switch to a tunnel only after a real `101` (or a 2xx to CONNECT).
 
 use bytes::Bytes;
-use http::header::{CONNECTION, HOST, TE, UPGRADE};
+use http::header::{CONNECTION, HOST, TE};
 use http::{HeaderValue, Method, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 
@@ -46,7 +46,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
         // `TE: trailers` is the one TE an HTTP/2 request may carry (RFC 9113 §8.2.2), and gRPC
         // servers require it to know that trailers survive the path; we do carry them.
-        if us.is_h2() && has_token(&session.req.headers, &TE, "trailers") {
+        if us.is_h2() && has_token(&session.req.headers, &Known::Te, "trailers") {
             up.headers.insert(TE, HeaderValue::from_static("trailers"));
         }
         // Before the filter, so that hooks see (and may change) the Host the origin will get.
@@ -60,7 +60,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         // is the offer a 101 has to answer.
         let upgrade = restrict_upgrade(&mut up.headers, upgrade, &self.server.upgrades);
         let offer = if upgrade {
-            up.headers.value(&UPGRADE).and_then(|v| HeaderValue::from_bytes(v).ok())
+            up.headers.value(&Known::Upgrade).and_then(|v| HeaderValue::from_bytes(v).ok())
         } else {
             None
         };
@@ -336,7 +336,7 @@ fn add_default_host(headers: &mut Headers, peer: &HttpPeer) {
 /// gets the peer's name back; one that left several or an invalid one fails the request (500)
 /// rather than sending what an origin would have to guess at.
 fn check_upstream_host(headers: &mut Headers, peer: &HttpPeer) -> Result<()> {
-    let mut hosts = headers.values(&HOST);
+    let mut hosts = headers.values(&Known::Host);
     let cause = match (hosts.next(), hosts.next()) {
         (None, _) => {
             add_default_host(headers, peer);

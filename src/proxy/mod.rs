@@ -156,10 +156,32 @@ impl<H: ProxyHttp> HttpProxy<H> {
     /// request was refused (the connection is closed).
     async fn serve(
         &self,
+        ds: ServerSession,
+        head: RequestHead,
+        shutdown: &ShutdownWatch,
+    ) -> Option<(ServerSession, bool)> {
+        match self.admit(ds, head, shutdown) {
+            Ok(mut session) => {
+                let reuse = self.handle(&mut session, shutdown).await;
+                Some((session.downstream, reuse))
+            }
+            Err((ds, status, head_request)) => {
+                ds.refuse(status, head_request).await;
+                None
+            }
+        }
+    }
+
+    /// The checks of [`Self::serve`]: the session, or what to refuse it with. The session is
+    /// boxed: a request's future holds a pointer rather than 1 KiB, and every request's future is
+    /// copied whole into its box and at each await on the way down.
+    #[allow(clippy::result_large_err)]
+    fn admit(
+        &self,
         mut ds: ServerSession,
         mut head: RequestHead,
         shutdown: &ShutdownWatch,
-    ) -> Option<(ServerSession, bool)> {
+    ) -> Result<Box<Session>, (ServerSession, u16, bool)> {
         let opts = &self.server;
         let admitted = underscore_fields(opts.underscore_fields, &mut head.headers)
             .and_then(|()| ds.request_framing(&mut head, &opts.limits))
@@ -169,10 +191,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             });
         let framing = match admitted {
             Ok(f) => f,
-            Err(e) => {
-                ds.refuse(e.status, head.method == Method::HEAD).await;
-                return None;
-            }
+            Err(e) => return Err((ds, e.status, head.method == Method::HEAD)),
         };
         if shutdown.is_shutting_down() {
             ds.set_close();
@@ -181,9 +200,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         // `Session::is_upgrade` tells whether a tunnel may follow.
         let may_upgrade = head.version == http::Version::HTTP_11;
         restrict_upgrade(&mut head.headers, may_upgrade, &opts.upgrades);
-        let mut session = Session::new(head, framing, ds);
-        let reuse = self.handle(&mut session, shutdown).await;
-        Some((session.downstream, reuse))
+        Ok(Box::new(Session::new(head, framing, ds)))
     }
 }
 

@@ -2,7 +2,7 @@
 //! every head is rebuilt from parsed parts, always as HTTP/1.1 with CRLF line ends.
 
 use bytes::{BufMut, BytesMut};
-use http::header::{HeaderName, CONNECTION};
+use http::header::HeaderName;
 use http::{HeaderMap, Method};
 
 use super::chunk::is_forbidden_trailer;
@@ -117,7 +117,7 @@ pub fn strip_hop_by_hop(headers: &mut Headers, keep_upgrade: bool) {
         // Fields named by Connection go too, except the ones handled below, connection options
         // that are not fields (`close`), and fields a client must not be able to strip.
         let mut named: Vec<HeaderName> = Vec::new();
-        for token in list_elements(headers, &CONNECTION) {
+        for token in list_elements(headers, &Known::Connection) {
             let skip = [&b"close"[..], b"keep-alive", b"upgrade", b"te", b"transfer-encoding"]
                 .iter()
                 .any(|t| token.eq_ignore_ascii_case(t));
@@ -130,7 +130,7 @@ pub fn strip_hop_by_hop(headers: &mut Headers, keep_upgrade: bool) {
                 }
             }
         }
-        headers.remove(&CONNECTION);
+        headers.remove(Known::Connection);
         for name in named {
             headers.remove(&name);
         }
@@ -144,7 +144,7 @@ pub fn strip_hop_by_hop(headers: &mut Headers, keep_upgrade: bool) {
         Known::Upgrade,
     ] {
         if headers.has_known(known) && !(keep_upgrade && known == Known::Upgrade) {
-            headers.remove(HeaderName::from_static(known.as_str()));
+            headers.remove(known);
         }
     }
 }

@@ -1,13 +1,12 @@
 //! Message body framing (RFC 9112 §6) and connection persistence (§9.3). Ambiguous framing is
 //! the root of request smuggling, so anything but one unambiguous length is refused.
 
-use http::header::{HeaderName, CONNECTION, EXPECT, TRANSFER_ENCODING};
 use http::{Method, Version};
 
 use super::{H1Error, RequestHead, ResponseHead};
 pub use crate::protocol::http::length::{declared_length, set_content_length};
 pub use crate::protocol::http::BodyFraming;
-use crate::protocol::http::{has_token as list_has_token, length, list_elements, Headers, Known};
+use crate::protocol::http::{has_token as list_has_token, length, list_elements, FieldKey, Headers, Known};
 
 /// Why framing was refused; the status depends on the side.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +59,7 @@ fn check_transfer_encoding(headers: &Headers) -> Result<(), Bad> {
     let mut chunked = 0;
     let mut other = false;
     let mut last_is_chunked = false;
-    for element in list_elements(headers, &TRANSFER_ENCODING) {
+    for element in list_elements(headers, &Known::TransferEncoding) {
         if element.is_empty() {
             return Err(Bad::Invalid("empty Transfer-Encoding element"));
         }
@@ -167,12 +166,12 @@ pub fn response_framing(request_method: &Method, head: &ResponseHead) -> Result<
 
 /// Whether any Connection line lists `token` (case-insensitive).
 pub fn has_connection_token(headers: &Headers, token: &str) -> bool {
-    has_token(headers, &CONNECTION, token)
+    has_token(headers, &Known::Connection, token)
 }
 
 /// Whether any line of the comma-separated list field `name` holds `token` (case-insensitive;
 /// parameters such as `;q=1` are not stripped).
-pub fn has_token(headers: &Headers, name: &HeaderName, token: &str) -> bool {
+pub fn has_token<K: FieldKey + ?Sized>(headers: &Headers, name: &K, token: &str) -> bool {
     list_has_token(headers, name, token)
 }
 
@@ -201,7 +200,7 @@ pub fn response_keep_alive(head: &ResponseHead) -> bool {
 /// `Expect: 100-continue` on HTTP/1.1 (RFC 9110 §10.1.1 says to ignore it on 1.0).
 pub fn expects_continue(head: &RequestHead) -> bool {
     head.version == Version::HTTP_11
-        && list_elements(&head.headers, &EXPECT).any(|e| e.eq_ignore_ascii_case(b"100-continue"))
+        && list_elements(&head.headers, &Known::Expect).any(|e| e.eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// An HTTP/1.1 upgrade offer: `Connection: upgrade` plus an Upgrade field. The tunnel may only

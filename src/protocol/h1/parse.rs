@@ -343,7 +343,7 @@ fn has_port(a: &Authority) -> bool {
 /// stands in for a missing one, as does the authority of a CONNECT; HTTP/1.1 origin-form without
 /// Host is a 400. HTTP/1.0 may go without: the upstream request gets the peer's name then.
 fn check_host(version: Version, uri: &Uri, headers: &mut Headers) -> Result<(), H1Error> {
-    let mut hosts = headers.values(&HOST);
+    let mut hosts = headers.values(&Known::Host);
     let missing = match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => return Err(bad("repeated Host")),
         (Some(v), None) => {

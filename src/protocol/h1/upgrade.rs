@@ -117,14 +117,14 @@ impl UpgradePolicy {
     }
 }
 
-fn elements<'h>(headers: &'h Headers, name: &'h HeaderName) -> impl Iterator<Item = &'h [u8]> {
+fn elements<'h>(headers: &'h Headers, name: &'h Known) -> impl Iterator<Item = &'h [u8]> {
     list_elements(headers, name).filter(|e| !e.is_empty())
 }
 
 /// Rewrites the `Connection` field without `upgrade` and `http2-settings` (dropped when nothing
 /// is left).
 fn drop_upgrade_option(headers: &mut Headers) {
-    let kept: Vec<&[u8]> = elements(headers, &CONNECTION)
+    let kept: Vec<&[u8]> = elements(headers, &Known::Connection)
         .filter(|t| !t.eq_ignore_ascii_case(b"upgrade") && !t.eq_ignore_ascii_case(HTTP2_SETTINGS.as_bytes()))
         .collect();
     let value = (!kept.is_empty()).then(|| HeaderValue::from_bytes(&kept.join(&b", "[..])));
@@ -133,7 +133,7 @@ fn drop_upgrade_option(headers: &mut Headers) {
             headers.insert(CONNECTION, v);
         }
         _ => {
-            headers.remove(&CONNECTION);
+            headers.remove(Known::Connection);
         }
     }
 }
@@ -152,7 +152,8 @@ pub fn restrict_upgrade(headers: &mut Headers, may_upgrade: bool, policy: &Upgra
     if headers.has_known(Known::Http2Settings) {
         headers.remove(HeaderName::from_static(HTTP2_SETTINGS));
     }
-    let asked = connection && elements(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
+    let asked =
+        connection && elements(headers, &Known::Connection).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
     if !upgrade {
         // An `upgrade` option without a protocol (a hook removed `Upgrade`) asks for nothing.
         if asked {
@@ -161,20 +162,20 @@ pub fn restrict_upgrade(headers: &mut Headers, may_upgrade: bool, policy: &Upgra
         return false;
     }
     let kept: Vec<&[u8]> = if may_upgrade && asked {
-        elements(headers, &UPGRADE).filter(|p| policy.allows(p)).collect()
+        elements(headers, &Known::Upgrade).filter(|p| policy.allows(p)).collect()
     } else {
         Vec::new()
     };
-    let all = elements(headers, &UPGRADE).count();
+    let all = elements(headers, &Known::Upgrade).count();
     match HeaderValue::from_bytes(&kept.join(&b", "[..])) {
         Ok(v) if !kept.is_empty() => {
-            if kept.len() != all || headers.values(&UPGRADE).count() != 1 {
+            if kept.len() != all || headers.values(&Known::Upgrade).count() != 1 {
                 headers.insert(UPGRADE, v);
             }
             true
         }
         _ => {
-            headers.remove(&UPGRADE);
+            headers.remove(Known::Upgrade);
             drop_upgrade_option(headers);
             false
         }
@@ -189,7 +190,7 @@ pub fn answers_offer(response: &Headers, offer: &HeaderValue, policy: &UpgradePo
     let offered: Vec<Vec<u8>> =
         offer.as_bytes().split(|&b| b == b',').filter_map(|p| name(p.trim_ascii())).collect();
     let mut any = false;
-    for p in elements(response, &UPGRADE) {
+    for p in elements(response, &Known::Upgrade) {
         any = true;
         if !policy.allows(p) || !name(p).is_some_and(|n| offered.contains(&n)) {
             return false;

@@ -162,6 +162,38 @@ impl Field {
     }
 }
 
+/// A field to look up or remove: a `HeaderName`, a name as a string (any case), or one of the
+/// [`Known`] fields, which needs no classifying (the proxy's own lookups on the hot path).
+pub trait FieldKey {
+    /// Which known field it is (`Other` for the rest) and its name, lowercase unless given as a
+    /// string.
+    fn key(&self) -> (Known, &str);
+}
+
+impl FieldKey for HeaderName {
+    fn key(&self) -> (Known, &str) {
+        (Known::of(self), self.as_str())
+    }
+}
+
+impl FieldKey for Known {
+    fn key(&self) -> (Known, &str) {
+        (*self, self.as_str())
+    }
+}
+
+impl FieldKey for str {
+    fn key(&self) -> (Known, &str) {
+        (Known::classify(self.as_bytes()), self)
+    }
+}
+
+impl<T: FieldKey + ?Sized> FieldKey for &T {
+    fn key(&self) -> (Known, &str) {
+        (**self).key()
+    }
+}
+
 /// A field name as the editing methods take it: a `HeaderName`, a reference to one, or a static
 /// string (which must be a valid lowercase name, as for `HeaderMap::insert`).
 pub trait IntoFieldName {
@@ -355,41 +387,40 @@ impl Headers {
     }
 
     /// Whether any field is named `name`.
-    pub fn contains(&self, name: &HeaderName) -> bool {
+    pub fn contains<K: FieldKey + ?Sized>(&self, name: &K) -> bool {
         self.values(name).next().is_some()
     }
 
     /// The values of every field named `name`, in order.
-    pub fn values<'a, 'n>(&'a self, name: &'n HeaderName) -> Values<'a, 'n> {
+    pub fn values<'a, 'n, K: FieldKey + ?Sized>(&'a self, name: &'n K) -> Values<'a, 'n> {
+        let (known, key) = name.key();
         match &self.repr {
             Repr::Wire(w) => {
-                let known = Known::of(name);
                 let fields = if known != Known::Other && w.present & known.bit() == 0 {
                     [].iter()
                 } else {
                     w.fields.iter()
                 };
-                Values(ValuesOf::Wire { wire: w, fields, known, name: name.as_str().as_bytes() })
+                Values(ValuesOf::Wire { wire: w, fields, known, name: key.as_bytes() })
             }
-            Repr::Map(m) => Values(ValuesOf::Map(m.get_all(name).into_iter())),
+            Repr::Map(m) => Values(ValuesOf::Map(m.get_all(key).into_iter())),
         }
     }
 
     /// The first value of `name`.
-    pub fn value<'a>(&'a self, name: &HeaderName) -> Option<&'a [u8]> {
+    pub fn value<'a, K: FieldKey + ?Sized>(&'a self, name: &K) -> Option<&'a [u8]> {
         self.values(name).next()
     }
 
     /// Removes every field named `name`; whether there was one.
-    pub fn remove(&mut self, name: impl IntoFieldName) -> bool {
-        let name = &name.into_field_name();
+    pub fn remove<K: FieldKey>(&mut self, name: K) -> bool {
+        let (known, key) = name.key();
         match &mut self.repr {
             Repr::Wire(w) => {
-                let known = Known::of(name);
                 if known != Known::Other && w.present & known.bit() == 0 {
                     return false;
                 }
-                let key = name.as_str().as_bytes();
+                let key = key.as_bytes();
                 let mut removed = 0u32;
                 for i in 0..w.fields.len() {
                     if w.matches(&w.fields[i], known, key) {
@@ -404,7 +435,7 @@ impl Headers {
                 }
                 removed > 0
             }
-            Repr::Map(m) => m.remove(name).is_some(),
+            Repr::Map(m) => m.remove(key).is_some(),
         }
     }
 
@@ -623,16 +654,16 @@ impl PartialEq<HeaderMap> for Headers {
 }
 
 /// Every comma-separated element of every line of `name`, OWS-trimmed; empty ones included.
-pub fn list_elements<'h, 'n>(
+pub fn list_elements<'h, 'n, K: FieldKey + ?Sized>(
     headers: &'h Headers,
-    name: &'n HeaderName,
-) -> impl Iterator<Item = &'h [u8]> + use<'h, 'n> {
+    name: &'n K,
+) -> impl Iterator<Item = &'h [u8]> + use<'h, 'n, K> {
     headers.values(name).flat_map(|v| v.split(|&b| b == b',')).map(|s| s.trim_ascii())
 }
 
 /// Whether any line of the comma-separated list field `name` holds `token` (case-insensitive;
 /// parameters such as `;q=1` are not stripped).
-pub fn has_token(headers: &Headers, name: &HeaderName, token: &str) -> bool {
+pub fn has_token<K: FieldKey + ?Sized>(headers: &Headers, name: &K, token: &str) -> bool {
     list_elements(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 

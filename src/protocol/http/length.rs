@@ -3,13 +3,13 @@
 
 use http::header::{HeaderValue, CONTENT_LENGTH};
 
-use super::fields::{list_elements, Headers};
+use super::fields::{list_elements, Headers, Known};
 
 /// The one length the fields announce: `Ok(None)` without any, `Err` with a reason when a value is
 /// no number, overflows, or differs from another.
 pub fn content_length(headers: &Headers) -> Result<Option<u64>, &'static str> {
     let mut found = None;
-    for element in list_elements(headers, &CONTENT_LENGTH) {
+    for element in list_elements(headers, &Known::ContentLength) {
         // Parsed by hand: u64::from_str accepts a leading '+'.
         if element.is_empty() || !element.iter().all(u8::is_ascii_digit) {
             return Err("invalid Content-Length");
@@ -46,7 +46,7 @@ pub fn set_content_length(headers: &mut Headers, n: u64) {
             break;
         }
     }
-    let mut lines = headers.values(&CONTENT_LENGTH);
+    let mut lines = headers.values(&Known::ContentLength);
     if let (Some(line), None) = (lines.next(), lines.next()) {
         if line == &digits[start..] {
             return;

@@ -84,9 +84,14 @@ impl H2Server {
     }
 }
 
+// The HTTP/1 side stays inline: it is the common one, and boxing it would cost an allocation per
+// connection's request for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Side {
     H1(H1Server),
-    H2(H2Server),
+    /// Boxed: the stream's state is twice a connection's, and the session is moved and held
+    /// inside every request's future.
+    H2(Box<H2Server>),
 }
 
 impl std::fmt::Debug for Side {
@@ -144,7 +149,7 @@ impl ServerSession {
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
     ) -> Self {
         let body_done = body.is_end_stream();
-        let side = Side::H2(H2Server {
+        let side = Side::H2(Box::new(H2Server {
             body,
             body_done,
             body_bytes: 0,
@@ -154,7 +159,7 @@ impl ServerSession {
             send: None,
             due: None,
             last: None,
-        });
+        }));
         ServerSession { side, keepalive: true, head_sent: false, addrs }
     }
 
@@ -305,7 +310,7 @@ impl ServerSession {
             Side::H1(d) if read => d.conn.read_body(&mut d.body, idle).await,
             Side::H1(_) => std::future::pending().await,
             Side::H2(d) => {
-                let H2Server { body, body_done, body_bytes, trailers, respond, send, .. } = d;
+                let H2Server { body, body_done, body_bytes, trailers, respond, send, .. } = &mut **d;
                 let reset = async {
                     let reason = match send.as_mut() {
                         Some(s) => poll_fn(|cx| s.poll_reset(cx)).await,
