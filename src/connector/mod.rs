@@ -90,17 +90,36 @@ impl Connector {
     /// new connection goes to whichever protocol the peer picked. In cleartext it is HTTP/1.1.
     pub async fn get(&self, peer: &HttpPeer) -> Result<UpstreamConn> {
         let key = peer.reuse_hash();
+        match self.idle(peer, key) {
+            Some(conn) => Ok(conn),
+            // Boxed: opening a connection (connect, TLS, the HTTP/2 handshake) is a large state,
+            // and an await's state is part of every request's future, pooled or not.
+            None => Box::pin(self.open(peer, key)).await,
+        }
+    }
+
+    /// A pooled connection to `peer` (`key` its reuse hash), if one is idle.
+    fn idle(&self, peer: &HttpPeer, key: u64) -> Option<UpstreamConn> {
         let tls = peer.options.tls.is_some();
         let alpn = peer.options.alpn;
         if alpn == Alpn::H2 || (alpn == Alpn::H2ThenH1 && tls) {
             if let Some((send, ticket)) = self.h2.take(key) {
-                return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
+                return Some(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
             }
-            if alpn == Alpn::H2ThenH1 {
-                if let Some(conn) = self.pool.take(key) {
-                    return Ok(UpstreamConn { conn: Connection::H1(conn), reused: true, tls });
-                }
+            if alpn == Alpn::H2 {
+                return None;
             }
+        }
+        let conn = self.pool.take(key)?;
+        Some(UpstreamConn { conn: Connection::H1(conn), reused: true, tls })
+    }
+
+    /// A new connection to `peer` (HTTP/2 ones go through one connect at a time per peer, and may
+    /// find one another request opened meanwhile).
+    async fn open(&self, peer: &HttpPeer, key: u64) -> Result<UpstreamConn> {
+        let tls = peer.options.tls.is_some();
+        let alpn = peer.options.alpn;
+        if alpn == Alpn::H2 || (alpn == Alpn::H2ThenH1 && tls) {
             let lock = self.h2.connect_lock(key);
             let _one_at_a_time = lock.lock().await;
             if let Some((send, ticket)) = self.h2.take(key) {
@@ -114,9 +133,6 @@ impl Connector {
             }
             let conn = Connection::H1(H1Conn::new(stream, ErrorSource::Upstream));
             return Ok(UpstreamConn { conn, reused: false, tls });
-        }
-        if let Some(conn) = self.pool.take(key) {
-            return Ok(UpstreamConn { conn: Connection::H1(conn), reused: true, tls });
         }
         let stream = connect(peer).await?;
         Ok(UpstreamConn {

@@ -196,7 +196,7 @@ pub fn request_to_h2(head: RequestHead, tls: bool) -> Result<Request<()>, HeadEr
 
 /// A response head to send over H2.
 pub fn response_to_h2(head: &ResponseHead) -> Response<()> {
-    let mut headers = head.headers.map().clone();
+    let mut headers = head.headers.to_map();
     strip_connection_specific(&mut headers);
     let mut resp = Response::new(());
     *resp.status_mut() = head.status;

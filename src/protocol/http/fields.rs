@@ -116,6 +116,24 @@ impl Known {
     const fn bit(self) -> u16 {
         1 << self as u16
     }
+
+    /// The name as a `HeaderName` (`None` for `Other`), without parsing it.
+    pub fn header_name(self) -> Option<&'static HeaderName> {
+        static NAMES: [HeaderName; 11] = [
+            header::HOST,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+            header::CONNECTION,
+            HeaderName::from_static("keep-alive"),
+            HeaderName::from_static("proxy-connection"),
+            header::TE,
+            header::UPGRADE,
+            header::EXPECT,
+            HeaderName::from_static("http2-settings"),
+            header::TRAILER,
+        ];
+        (self as usize).checked_sub(1).map(|i| &NAMES[i])
+    }
 }
 
 /// Where a name or value sits: in the wire bytes, or (high bit set) in the side buffer of added
@@ -168,11 +186,27 @@ pub trait FieldKey {
     /// Which known field it is (`Other` for the rest) and its name, lowercase unless given as a
     /// string.
     fn key(&self) -> (Known, &str);
+
+    /// The key for a map lookup: a `HeaderName` where there is one, so that the map does not
+    /// parse a string again.
+    fn map_key(&self) -> MapKey<'_>;
+}
+
+/// How a map is asked for a field.
+pub enum MapKey<'a> {
+    /// By name.
+    Name(&'a HeaderName),
+    /// By a string the map parses.
+    Str(&'a str),
 }
 
 impl FieldKey for HeaderName {
     fn key(&self) -> (Known, &str) {
         (Known::of(self), self.as_str())
+    }
+
+    fn map_key(&self) -> MapKey<'_> {
+        MapKey::Name(self)
     }
 }
 
@@ -180,17 +214,32 @@ impl FieldKey for Known {
     fn key(&self) -> (Known, &str) {
         (*self, self.as_str())
     }
+
+    fn map_key(&self) -> MapKey<'_> {
+        match self.header_name() {
+            Some(n) => MapKey::Name(n),
+            None => MapKey::Str(""),
+        }
+    }
 }
 
 impl FieldKey for str {
     fn key(&self) -> (Known, &str) {
         (Known::classify(self.as_bytes()), self)
     }
+
+    fn map_key(&self) -> MapKey<'_> {
+        MapKey::Str(self)
+    }
 }
 
 impl<T: FieldKey + ?Sized> FieldKey for &T {
     fn key(&self) -> (Known, &str) {
         (**self).key()
+    }
+
+    fn map_key(&self) -> MapKey<'_> {
+        (**self).map_key()
     }
 }
 
@@ -382,7 +431,7 @@ impl Headers {
     pub fn has_known(&self, k: Known) -> bool {
         match &self.repr {
             Repr::Wire(w) => w.present & k.bit() != 0,
-            Repr::Map(m) => m.contains_key(k.as_str()),
+            Repr::Map(m) => k.header_name().is_some_and(|n| m.contains_key(n)),
         }
     }
 
@@ -403,7 +452,10 @@ impl Headers {
                 };
                 Values(ValuesOf::Wire { wire: w, fields, known, name: key.as_bytes() })
             }
-            Repr::Map(m) => Values(ValuesOf::Map(m.get_all(key).into_iter())),
+            Repr::Map(m) => Values(ValuesOf::Map(match name.map_key() {
+                MapKey::Name(n) => m.get_all(n).into_iter(),
+                MapKey::Str(s) => m.get_all(s).into_iter(),
+            })),
         }
     }
 
@@ -435,7 +487,10 @@ impl Headers {
                 }
                 removed > 0
             }
-            Repr::Map(m) => m.remove(key).is_some(),
+            Repr::Map(m) => match name.map_key() {
+                MapKey::Name(n) => m.remove(n).is_some(),
+                MapKey::Str(s) => m.remove(s).is_some(),
+            },
         }
     }
 
@@ -604,6 +659,15 @@ impl Headers {
         }
     }
 
+    /// A copy of the block as a map, for an HTTP/2 peer while the head is kept: built afresh from
+    /// the borrowed form (cheaper than building one to keep and then cloning it).
+    pub fn to_map(&self) -> HeaderMap {
+        match &self.repr {
+            Repr::Wire(w) => w.map.get().map_or_else(|| w.to_map(), |m| (**m).clone()),
+            Repr::Map(m) => m.clone(),
+        }
+    }
+
     /// The block as an owned map, for an HTTP/2 peer.
     pub fn into_map(self) -> HeaderMap {
         match self.repr {
@@ -760,6 +824,7 @@ mod tests {
             Known::Trailer,
         ] {
             assert_eq!(Known::of(&HeaderName::from_static(k.as_str())), k);
+            assert_eq!(k.header_name().map(HeaderName::as_str), Some(k.as_str()));
             assert_eq!(Known::classify(k.as_str().to_uppercase().as_bytes()), k);
         }
     }
@@ -838,6 +903,8 @@ mod tests {
         for h in [&wire, &map] {
             assert_eq!(h.values(&name("a")).collect::<Vec<_>>(), [&b"1"[..], b"2"]);
             assert!(h.has_known(Known::Te));
+            assert_eq!(h.value(&Known::Te), Some(&b"trailers"[..]));
+            assert_eq!(h.value("TE"), Some(&b"trailers"[..]));
             assert!(has_token(h, &http::header::TE, "TRAILERS"));
             assert!(!h.has_known(Known::Upgrade));
         }

@@ -13,7 +13,7 @@ pub(crate) mod server;
 use bytes::Bytes;
 use http::{Method, StatusCode, Uri, Version};
 
-pub use fields::{has_token, list_elements, Field, FieldKey, Headers, IntoFieldName, Known};
+pub use fields::{has_token, list_elements, Field, FieldKey, Headers, IntoFieldName, Known, MapKey};
 
 /// A head refused while parsing or converting it: the status to answer with and a short reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
