@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut buf = BytesMut::from(raw);
     let Ok(Parsed::Complete(head)) = parse_request(&mut buf, &limits) else { return };
-    let req = match request_to_h2(&head, sel & 1 == 1) {
+    let req = match request_to_h2(head.clone(), sel & 1 == 1) {
         Ok(r) => r,
         Err(e) => {
             assert_eq!(e.status, 400, "{e:?}");

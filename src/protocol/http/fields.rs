@@ -711,6 +711,24 @@ impl std::ops::DerefMut for Headers {
     }
 }
 
+/// Iterates like the map (names lowercase, grouped by name), as code written for a `HeaderMap` expects.
+impl<'a> IntoIterator for &'a Headers {
+    type Item = (&'a HeaderName, &'a HeaderValue);
+    type IntoIter = header::Iter<'a, HeaderValue>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.map().iter()
+    }
+}
+
+/// Two blocks are equal when they hold the same fields (compared as maps: names in any case, order
+/// within a name kept).
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.map() == other.map()
+    }
+}
+
 impl PartialEq<HeaderMap> for Headers {
     fn eq(&self, other: &HeaderMap) -> bool {
         self.map() == other
@@ -908,6 +926,9 @@ mod tests {
             assert!(has_token(h, &http::header::TE, "TRAILERS"));
             assert!(!h.has_known(Known::Upgrade));
         }
+        assert_eq!(map, wire, "equal as field sets whatever the form");
+        let pairs: Vec<_> = (&wire).into_iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+        assert_eq!(pairs, [("host", &b"h"[..]), ("a", b"1"), ("a", b"2"), ("te", b"trailers")]);
         assert_eq!(map.into_map(), wire.into_map());
     }
 }
