@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use proxy::error::{Error, ErrorKind, ErrorSource, Result};
 use proxy::protocol::h1::{RequestHead, ResponseHead};
-use proxy::proxy::{HttpProxy, ProxyHttp, Session, Summary};
+use proxy::proxy::{HttpProxy, Phases, ProxyHttp, Session, Summary};
 use proxy::upstream::HttpPeer;
 use support::client::{build_request, get, Conn};
 use support::harness::Proxy;
@@ -77,6 +77,8 @@ struct Hooks {
     rewrite: bool,
     /// fail_to_proxy answers 503 with a body of its own.
     custom_fail: bool,
+    /// What `phases()` answers.
+    phases: Phases,
 }
 
 impl Hooks {
@@ -92,6 +94,7 @@ impl Hooks {
                 panic_on_header: false,
                 rewrite: false,
                 custom_fail: false,
+                phases: Phases::ALL,
             },
             rec,
         )
@@ -101,6 +104,10 @@ impl Hooks {
 impl ProxyHttp for Hooks {
     type CTX = ();
     fn new_ctx(&self) {}
+
+    fn phases(&self) -> Phases {
+        self.phases
+    }
 
     async fn early_request_filter(&self, _s: &mut Session, _c: &mut ()) -> Result<()> {
         self.rec.push("early_request_filter");
@@ -355,6 +362,26 @@ async fn phases_run_in_documented_order() {
     assert!(phases[..urf].iter().all(|p| !base(p).ends_with("response_body_filter")));
     assert_eq!(*phases.last().unwrap(), "logging", "{phases:?}");
     assert!(rec.errors()[0].is_none());
+}
+
+#[tokio::test]
+async fn phases_left_out_are_never_called() {
+    let origin = Origin::start().await;
+    let (mut h, rec) = Hooks::new(Peers::Always(origin.addr));
+    h.phases = Phases::NONE.with(Phases::REQUEST_FILTER, true).with(Phases::RESPONSE_BODY_FILTER, true);
+    let p = Proxy::start(h);
+    within(5, async {
+        let mut c = Conn::connect(p.addr).await.unwrap();
+        let r = c.request("POST", "/echo", &[], b"only two filters").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().ends_with("only two filters"), "{}", r.text());
+        logged(&rec, 1).await;
+    })
+    .await;
+    let mut seen: Vec<&str> = rec.phases().iter().map(|p| base(p)).collect();
+    seen.dedup();
+    // upstream_peer and logging are not optional; of the filters only the two listed run.
+    assert_eq!(seen, ["request_filter", "upstream_peer", "response_body_filter", "logging"]);
 }
 
 // 2

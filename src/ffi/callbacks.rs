@@ -15,7 +15,7 @@ use super::server::{Shared, PROXY_LOG_DEBUG, PROXY_LOG_ERROR, PROXY_LOG_WARN};
 use super::session::*;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::{RequestHead, ResponseHead};
-use crate::proxy::{ProxyHttp, Session};
+use crate::proxy::{Phases, ProxyHttp, Session};
 use crate::upstream::HttpPeer;
 
 /// A phase callback: `user` is `proxy_http_callbacks.user`, `session` the request (borrowed, valid
@@ -424,6 +424,22 @@ impl ProxyHttp for FfiHooks {
             user: UserPtr(self.cbs.user),
             shared: self.shared.clone(),
         }
+    }
+
+    /// The phases with a callback (a NULL one costs nothing: the pipeline skips the phase).
+    /// `request_filter` also carries an answer `early_request_filter` gave.
+    fn phases(&self) -> Phases {
+        let c = &self.cbs;
+        Phases::NONE
+            .with(Phases::EARLY_REQUEST_FILTER, c.early_request_filter.is_some())
+            .with(Phases::REQUEST_FILTER, c.request_filter.is_some() || c.early_request_filter.is_some())
+            .with(Phases::CONNECTED_TO_UPSTREAM, c.connected_to_upstream.is_some())
+            .with(Phases::UPSTREAM_REQUEST_FILTER, c.upstream_request_filter.is_some())
+            .with(Phases::REQUEST_BODY_FILTER, c.request_body_filter.is_some())
+            .with(Phases::UPSTREAM_RESPONSE_FILTER, c.upstream_response_filter.is_some())
+            .with(Phases::RESPONSE_FILTER, c.response_filter.is_some())
+            .with(Phases::UPSTREAM_RESPONSE_BODY_FILTER, c.upstream_response_body_filter.is_some())
+            .with(Phases::RESPONSE_BODY_FILTER, c.response_body_filter.is_some())
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<()> {

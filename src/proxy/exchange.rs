@@ -7,6 +7,7 @@ use http::header::{CONNECTION, HOST, TE};
 use http::{HeaderValue, Method, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 
+use super::hooks::Phases;
 use super::{keep_for_replay, HttpProxy, ProxyHttp, Session};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::encode::strip_hop_by_hop;
@@ -53,7 +54,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
         if !up.headers.has_known(Known::Host) {
             add_default_host(&mut up.headers, peer);
         }
-        self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
+        if self.has(Phases::UPSTREAM_REQUEST_FILTER) {
+            self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
+        }
         check_upstream_host(&mut up.headers, peer)?;
         // Checked again as it leaves: the hook may have removed the offer (the request then goes
         // up plain) or added protocols, and h2c must not go up whoever put it there. What remains
@@ -102,7 +105,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
                     let mut sent = Ok(());
                     if let Some(d) = data {
                         let mut body = Some(d);
-                        self.hooks.request_body_filter(session, &mut body, false, ctx).await?;
+                        if self.has(Phases::REQUEST_BODY_FILTER) {
+                            self.hooks.request_body_filter(session, &mut body, false, ctx).await?;
+                        }
                         sent = self.send_request_body(session, us, body, wto).await;
                     }
                     // The end of the body is handled in the same turn as its last bytes, so the
@@ -110,7 +115,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
                     if session.downstream.body_done() && sent.is_ok() {
                         req_done = true;
                         let mut tail = None;
-                        self.hooks.request_body_filter(session, &mut tail, true, ctx).await?;
+                        if self.has(Phases::REQUEST_BODY_FILTER) {
+                            self.hooks.request_body_filter(session, &mut tail, true, ctx).await?;
+                        }
                         sent = self.send_request_body(session, us, tail, wto).await;
                         if sent.is_ok() {
                             sent = us.finish(session.downstream.trailers(), wto).await;
@@ -207,8 +214,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         shutdown: &ShutdownWatch,
     ) -> Result<()> {
         strip_hop_by_hop(&mut h.headers, false);
-        self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
-        self.hooks.response_filter(session, &mut h, ctx).await?;
+        self.response_filters(session, &mut h, ctx).await?;
         let no_body = session.req.method == Method::HEAD
             || h.status == StatusCode::NO_CONTENT
             || h.status == StatusCode::NOT_MODIFIED;
@@ -221,6 +227,22 @@ impl<H: ProxyHttp> HttpProxy<H> {
             session.downstream.set_close();
         }
         session.send_head(h, hint).await
+    }
+
+    /// The two response head filters, each when the hooks take part in it.
+    async fn response_filters(
+        &self,
+        session: &mut Session,
+        h: &mut ResponseHead,
+        ctx: &mut H::CTX,
+    ) -> Result<()> {
+        if self.has(Phases::UPSTREAM_RESPONSE_FILTER) {
+            self.hooks.upstream_response_filter(session, h, ctx).await?;
+        }
+        if self.has(Phases::RESPONSE_FILTER) {
+            self.hooks.response_filter(session, h, ctx).await?;
+        }
+        Ok(())
     }
 
     /// Forwards the response body bytes already buffered; whether they were the whole body.
@@ -260,8 +282,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let mut body = data;
-        self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
-        self.hooks.response_body_filter(session, &mut body, end, ctx).await?;
+        if self.has(Phases::UPSTREAM_RESPONSE_BODY_FILTER) {
+            self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
+        }
+        if self.has(Phases::RESPONSE_BODY_FILTER) {
+            self.hooks.response_body_filter(session, &mut body, end, ctx).await?;
+        }
         match body {
             Some(d) if !d.is_empty() => {
                 session.summary.bytes_out += d.len() as u64;
@@ -289,8 +315,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         if switching {
             h.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         }
-        self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
-        self.hooks.response_filter(session, &mut h, ctx).await?;
+        self.response_filters(session, &mut h, ctx).await?;
         session.send_head(h, BodyHint::Tunnel).await?;
         let (Some(down), Some(up)) = (session.downstream.as_h1(), us.as_h1()) else {
             return Err(Error::internal("switching protocols").with_cause("no HTTP/1 connection"));

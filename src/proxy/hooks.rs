@@ -25,6 +25,14 @@ pub trait ProxyHttp: Send + Sync + 'static {
     /// Creates the per-request context.
     fn new_ctx(&self) -> Self::CTX;
 
+    /// The optional filter phases this implementation takes part in. A phase left out is not
+    /// called at all (no future is built for it), so a phase nobody implements costs nothing on
+    /// the hot path. The default is every phase; an implementation that overrides only some
+    /// filters may say so (the C ABI's adapter lists the callbacks the host registered).
+    fn phases(&self) -> Phases {
+        Phases::ALL
+    }
+
     /// Picks the peer to send the request to. Called again for each retry
     /// ([`Session::retries`] tells which attempt this is).
     fn upstream_peer(
@@ -168,4 +176,48 @@ pub trait ProxyHttp: Send + Sync + 'static {
 
     /// Always last, once per request, with the error if the request failed.
     fn logging(&self, _session: &mut Session, _e: Option<&Error>, _ctx: &mut Self::CTX) {}
+}
+
+/// A set of the optional filter phases (see [`ProxyHttp::phases`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phases(u16);
+
+impl Phases {
+    /// None of them.
+    pub const NONE: Phases = Phases(0);
+    /// [`ProxyHttp::early_request_filter`]
+    pub const EARLY_REQUEST_FILTER: Phases = Phases(1);
+    /// [`ProxyHttp::request_filter`]
+    pub const REQUEST_FILTER: Phases = Phases(1 << 1);
+    /// [`ProxyHttp::connected_to_upstream`]
+    pub const CONNECTED_TO_UPSTREAM: Phases = Phases(1 << 2);
+    /// [`ProxyHttp::upstream_request_filter`]
+    pub const UPSTREAM_REQUEST_FILTER: Phases = Phases(1 << 3);
+    /// [`ProxyHttp::request_body_filter`]
+    pub const REQUEST_BODY_FILTER: Phases = Phases(1 << 4);
+    /// [`ProxyHttp::upstream_response_filter`]
+    pub const UPSTREAM_RESPONSE_FILTER: Phases = Phases(1 << 5);
+    /// [`ProxyHttp::response_filter`]
+    pub const RESPONSE_FILTER: Phases = Phases(1 << 6);
+    /// [`ProxyHttp::upstream_response_body_filter`]
+    pub const UPSTREAM_RESPONSE_BODY_FILTER: Phases = Phases(1 << 7);
+    /// [`ProxyHttp::response_body_filter`]
+    pub const RESPONSE_BODY_FILTER: Phases = Phases(1 << 8);
+    /// All of them.
+    pub const ALL: Phases = Phases((1 << 9) - 1);
+
+    /// Whether `other`'s phases are all in this set.
+    pub const fn contains(self, other: Phases) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// This set with `other`'s phases added when `yes`.
+    #[must_use]
+    pub const fn with(self, other: Phases, yes: bool) -> Phases {
+        if yes {
+            Phases(self.0 | other.0)
+        } else {
+            self
+        }
+    }
 }

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use http::Method;
 use tokio::time::Instant;
 
-pub use hooks::ProxyHttp;
+pub use hooks::{Phases, ProxyHttp};
 pub use session::{Session, Summary};
 
 use crate::app::{HttpServerApp, HttpServerOptions, UnderscoreFields};
@@ -51,12 +51,15 @@ pub struct HttpProxy<H> {
     server: HttpServerOptions,
     h2: H2Options,
     options: ProxyOptions,
+    /// The hooks' optional phases, asked once.
+    phases: Phases,
 }
 
 impl<H: ProxyHttp> HttpProxy<H> {
     /// A proxy with default options and its own connection pool.
     pub fn new(hooks: H) -> Self {
         HttpProxy {
+            phases: hooks.phases(),
             hooks,
             connector: Connector::default(),
             server: HttpServerOptions::default(),
@@ -68,6 +71,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
     /// The hooks.
     pub fn hooks(&self) -> &H {
         &self.hooks
+    }
+
+    /// Whether the hooks take part in `phase`.
+    fn has(&self, phase: Phases) -> bool {
+        self.phases.contains(phase)
     }
 
     /// The connector (and its pool statistics).

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::catch_unwind::{call_sync, CatchUnwind};
 use super::exchange::paced;
+use super::hooks::Phases;
 use super::{hook_panic, HttpProxy, ProxyHttp, Session};
 use crate::connector::Connection;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
@@ -107,10 +108,13 @@ impl<H: ProxyHttp> HttpProxy<H> {
         ctx: &mut H::CTX,
         shutdown: &ShutdownWatch,
     ) -> Result<bool> {
-        self.hooks.early_request_filter(session, ctx).await?;
+        if self.has(Phases::EARLY_REQUEST_FILTER) {
+            self.hooks.early_request_filter(session, ctx).await?;
+        }
         // A response the filter set is sent even when it returned Ok(false): forwarding a request
         // the hook meant to answer (an auth check's 401) would be the worse mistake.
-        if self.hooks.request_filter(session, ctx).await? || session.has_local_response() {
+        let answered = self.has(Phases::REQUEST_FILTER) && self.hooks.request_filter(session, ctx).await?;
+        if answered || session.has_local_response() {
             // Answering without an answer is the hook's bug: fail the request (500, logged with
             // this cause) rather than send an empty 500 nobody can explain.
             let (head, body) = session.local_response.take().ok_or_else(|| {
@@ -154,7 +158,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 Connection::H1(c) => (ClientSession::h1(c, reused), None),
                 Connection::H2(send, ticket) => (ClientSession::h2(send, upstream.tls, reused), Some(ticket)),
             };
-            self.hooks.connected_to_upstream(session, reused, &peer, ctx).await?;
+            if self.has(Phases::CONNECTED_TO_UPSTREAM) {
+                self.hooks.connected_to_upstream(session, reused, &peer, ctx).await?;
+            }
             match self.exchange(session, &mut us, &peer, ctx, shutdown).await {
                 Ok(()) => {
                     if let Some(conn) = us.into_reusable_h1() {
@@ -200,11 +206,15 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 session.downstream.set_close();
                 return Err(too_large());
             }
-            self.hooks.request_body_filter(session, &mut piece, false, ctx).await?;
+            if self.has(Phases::REQUEST_BODY_FILTER) {
+                self.hooks.request_body_filter(session, &mut piece, false, ctx).await?;
+            }
             buf.extend_from_slice(piece.as_deref().unwrap_or_default());
         }
         let mut tail = None;
-        self.hooks.request_body_filter(session, &mut tail, true, ctx).await?;
+        if self.has(Phases::REQUEST_BODY_FILTER) {
+            self.hooks.request_body_filter(session, &mut tail, true, ctx).await?;
+        }
         buf.extend_from_slice(tail.as_deref().unwrap_or_default());
         let n = buf.len() as u64;
         session.req.headers.remove(TRANSFER_ENCODING);
