@@ -103,7 +103,7 @@ impl std::fmt::Debug for Side {
     }
 }
 
-/// The client side of a request.
+/// The downstream side of a request: the proxy serving a client.
 #[derive(Debug)]
 pub(crate) struct ServerSession {
     side: Side,
@@ -111,6 +111,7 @@ pub(crate) struct ServerSession {
     keepalive: bool,
     /// The final response head went out: no retry, no error page after this.
     head_sent: bool,
+    /// The client's address and ours.
     addrs: (Option<SocketAddr>, Option<SocketAddr>),
 }
 
