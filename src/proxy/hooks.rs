@@ -178,10 +178,15 @@ pub trait ProxyHttp: Send + Sync + 'static {
     fn logging(&self, _session: &mut Session, _e: Option<&Error>, _ctx: &mut Self::CTX) {}
 }
 
+// Rust-only: a crate-wide cbindgen run would otherwise put an opaque `Phases` and a blank line
+// per constant into include/proxy.h.
 /// A set of the optional filter phases (see [`ProxyHttp::phases`]).
+///
+/// cbindgen:ignore
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Phases(u16);
 
+/// cbindgen:ignore
 impl Phases {
     /// None of them.
     pub const NONE: Phases = Phases(0);
