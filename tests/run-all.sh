@@ -7,8 +7,8 @@
 #   3. every C/C++ example built with -Wall -Wextra -Werror, normally and with ASan + UBSan; the
 #      minimal proxy answers a request under ASan, then under valgrind memcheck (leak check), and
 #      shuts down cleanly on SIGTERM;
-#   4. the Go binding's tests (bindings/go/run-tests.sh: go vet, go test -race) with the `go`
-#      already on PATH (installs nothing);
+#   4. the Go binding's tests (bindings/go/run-tests.sh: go vet, go test -race) with Go >= 1.22
+#      (tests/ensure-go.sh: the go on PATH, else Debian's golang-go fetches the toolchain module);
 #   5. the Python binding's tests (bindings/python/run-tests.sh: venv, pip install, pytest);
 #   6. HTTP/2 with Python clients (tests/python: httpx over TLS and h2c, the h2 library);
 #   7. h2spec (strict) against the h2c and the TLS listener (tests/h2spec.sh; `go install`s it);
@@ -100,13 +100,10 @@ echo "== minimal_proxy under valgrind"
 smoke_minimal_proxy valgrind -q --error-exitcode=1 --leak-check=full \
   --suppressions="$ROOT/tests/c/valgrind.supp" "$BIN/minimal_proxy"
 
-echo "== Go binding (go vet, go test -race, examples) with the go on PATH"
-if command -v go >/dev/null; then
-  bindings/go/run-tests.sh
-else
-  echo "go not found on PATH: the Go binding needs Go >= 1.22 (not installed by this script)" >&2
-  exit 1
-fi
+echo "== Go binding (go vet, go test -race, examples)"
+# shellcheck source=tests/ensure-go.sh
+. tests/ensure-go.sh
+bindings/go/run-tests.sh
 
 echo "== Python binding (venv, pip install ./bindings/python, pytest)"
 bindings/python/run-tests.sh
