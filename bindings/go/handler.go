@@ -8,8 +8,8 @@ import "C"
 import (
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"runtime/cgo"
+	"runtime/debug"
 	"sync/atomic"
 	"unsafe"
 )
