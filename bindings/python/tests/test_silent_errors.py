@@ -15,14 +15,7 @@ import pytest
 
 import libproxy
 from libproxy import Action, Peer, Proxy, ProxyError
-
-
-class ToOrigin(Proxy):
-    def __init__(self, origin: str) -> None:
-        self.peer = Peer(origin)
-
-    def upstream_peer(self, session: libproxy.Session) -> None:
-        session.set_peer(self.peer)
+from proxies import ToOrigin
 
 
 def wait_for(cond: Any, limit: float = 5.0) -> bool:
