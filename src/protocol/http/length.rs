@@ -3,7 +3,8 @@
 
 use http::header::{HeaderValue, CONTENT_LENGTH};
 
-use super::fields::{list_elements, Headers, Known};
+use super::fields::{list_elements, Headers};
+use super::names::Known;
 
 /// The one length the fields announce: `Ok(None)` without any, `Err` with a reason when a value is
 /// no number, overflows, or differs from another.

@@ -8,12 +8,14 @@ pub(crate) mod client;
 pub mod fields;
 pub mod host;
 pub mod length;
+pub mod names;
 pub(crate) mod server;
 
 use bytes::Bytes;
 use http::{Method, StatusCode, Uri, Version};
 
-pub use fields::{has_token, list_elements, Field, FieldKey, Headers, IntoFieldName, Known, MapKey};
+pub use fields::{has_token, list_elements, Field, Headers};
+pub use names::{FieldKey, IntoFieldName, Known, MapKey};
 
 /// A head refused while parsing or converting it: the status to answer with and a short reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
