@@ -230,11 +230,6 @@ impl Headers {
         }
     }
 
-    /// Whether any field is named `name`.
-    pub fn contains<K: FieldKey + ?Sized>(&self, name: &K) -> bool {
-        self.values(name).next().is_some()
-    }
-
     /// The values of every field named `name`, in order.
     pub fn values<'a, 'n, K: FieldKey + ?Sized>(&'a self, name: &'n K) -> Values<'a, 'n> {
         let (known, key) = name.key();

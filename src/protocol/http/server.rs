@@ -199,38 +199,22 @@ impl ServerSession {
         }
     }
 
-    /// Refuses a request before it became a session with an error page (no body for HEAD): an
-    /// HTTP/1 connection is closed after it (it may be out of sync), a stream ends.
+    /// Refuses a request before it became a session with an error page (no body for HEAD), sent
+    /// like any response: an HTTP/1 connection is closed after it (it may be out of sync), a
+    /// stream ends.
     pub(crate) async fn refuse(mut self, status: u16, head_request: bool) {
-        let (mut head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+        let (head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+        self.keepalive = false;
         // Like every local answer to HEAD: neither a body nor a length for one.
-        let n = if head_request { 0 } else { body.len() };
-        match &mut self.side {
-            Side::H1(d) => {
-                if !head_request {
-                    head.headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
-                }
-                head.headers.insert(CONNECTION, HeaderValue::from_static("close"));
-                d.conn.queue(|b| {
-                    encode_response_head(&head, b);
-                    b.extend_from_slice(&body[..n]);
-                });
-                let _ = d.conn.flush(Some(d.write_timeout)).await;
-                d.conn.shutdown().await;
+        let hint = if head_request { BodyHint::None } else { BodyHint::Length(body.len() as u64) };
+        if self.send_head(Version::HTTP_11, head, hint).await.is_ok() {
+            if !head_request {
+                let _ = self.write_body(body).await;
             }
-            Side::H2(d) => {
-                let mut resp = Response::new(());
-                *resp.status_mut() = head.status;
-                *resp.headers_mut() = head.headers.into_map();
-                if head_request {
-                    let _ = d.respond.send_response(resp, true);
-                    return;
-                }
-                resp.headers_mut().insert(CONTENT_LENGTH, n.into());
-                if let Ok(mut send) = d.respond.send_response(resp, false) {
-                    let _ = send.send_data(body, true);
-                }
-            }
+            let _ = self.finish(None).await;
+        }
+        if let Some(mut conn) = self.into_h1() {
+            conn.shutdown().await;
         }
     }
 
