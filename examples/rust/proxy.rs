@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use proxy::error::Result;
 use proxy::protocol::h1::ResponseHead;
-use proxy::proxy::{HttpProxy, ProxyHttp, Session};
+use proxy::proxy::{HttpProxy, Phases, ProxyHttp, Session};
 use proxy::server::{Server, ServerConf};
 use proxy::service::ListeningService;
 use proxy::tls::TlsSettings;
@@ -29,6 +29,12 @@ struct Forward {
 impl ProxyHttp for Forward {
     type CTX = ();
     fn new_ctx(&self) {}
+
+    // No optional filter: the proxy skips them all (the C, Python and Go bindings do this for
+    // every callback the host leaves out).
+    fn phases(&self) -> Phases {
+        Phases::NONE
+    }
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<HttpPeer> {
         Ok(self.peer.clone())
@@ -62,6 +68,10 @@ struct Demo;
 impl ProxyHttp for Demo {
     type CTX = ();
     fn new_ctx(&self) {}
+
+    fn phases(&self) -> Phases {
+        Phases::NONE.with(Phases::REQUEST_FILTER, true)
+    }
 
     async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
         let mut head = ResponseHead::new(StatusCode::OK);
