@@ -2,6 +2,8 @@
 //! response (so `100 Continue` and early responses work), run the response phases, stream the
 //! response body down, and switch to a tunnel only after a real `101` (or a 2xx to CONNECT).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::header::{CONNECTION, HOST, TE};
 use http::{HeaderValue, Method, StatusCode, Version};
@@ -10,14 +12,14 @@ use tokio::io::AsyncWriteExt;
 use super::hooks::Phases;
 use super::{keep_for_replay, HttpProxy, ProxyHttp, Session};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
-use crate::protocol::h1::encode::strip_hop_by_hop;
+use crate::protocol::h1::encode::{has_hop_by_hop, strip_hop_by_hop};
 use crate::protocol::h1::framing::declared_length;
 use crate::protocol::h1::framing::{expects_continue, has_token, is_upgrade_request};
 use crate::protocol::h1::upgrade::{answers_offer, restrict_upgrade};
 use crate::protocol::http::client::{ClientSession, UpEvent};
 use crate::protocol::http::host::valid_host_value;
 use crate::protocol::http::server::{BodyHint, ServerSession};
-use crate::protocol::http::{Headers, Known, ResponseHead};
+use crate::protocol::http::{BodyFraming, Headers, Known, ResponseHead};
 use crate::server::ShutdownWatch;
 use crate::upstream::HttpPeer;
 
@@ -39,33 +41,49 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let upgrade =
             is_upgrade_request(&session.req) && session.downstream.as_h1().is_some() && us.as_h1().is_some();
 
-        let mut up = session.req.clone();
-        up.version = Version::HTTP_11;
-        strip_hop_by_hop(&mut up.headers, upgrade);
-        if upgrade {
-            up.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-        }
-        // `TE: trailers` is the one TE an HTTP/2 request may carry (RFC 9113 §8.2.2), and gRPC
-        // servers require it to know that trailers survive the path; we do carry them.
-        if us.is_h2() && has_token(&session.req.headers, &Known::Te, "trailers") {
-            up.headers.insert(TE, HeaderValue::from_static("trailers"));
-        }
-        // Before the filter, so that hooks see (and may change) the Host the origin will get.
-        if !up.headers.has_known(Known::Host) {
-            add_default_host(&mut up.headers, peer);
-        }
-        if self.has(Phases::UPSTREAM_REQUEST_FILTER) {
-            self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
-        }
-        check_upstream_host(&mut up.headers, peer)?;
-        // Checked again as it leaves: the hook may have removed the offer (the request then goes
-        // up plain) or added protocols, and h2c must not go up whoever put it there. What remains
-        // is the offer a 101 has to answer.
-        let upgrade = restrict_upgrade(&mut up.headers, upgrade, &self.server.upgrades);
-        let offer = if upgrade {
-            up.headers.value(&Known::Upgrade).and_then(|v| HeaderValue::from_bytes(v).ok())
+        // The downstream head goes up as it is, without a copy, unless something changes it: hop-by-hop
+        // fields to strip, an upgrade to rewrite, a Host to add, a hook that edits the upstream
+        // request, chunked framing, or an HTTP/2 upstream (which takes the fields).
+        let plain = !upgrade
+            && !us.is_h2()
+            && !self.has(Phases::UPSTREAM_REQUEST_FILTER)
+            && matches!(session.req_framing, BodyFraming::Empty | BodyFraming::Length(_))
+            && session.req.headers.has_known(Known::Host)
+            && !has_hop_by_hop(&session.req.headers);
+        let (head, offer) = if plain {
+            // Hooks of the request phases may have edited Host since the intake checked it.
+            valid_upstream_host(&session.req.headers)?;
+            (Cow::Borrowed(&session.req), None)
         } else {
-            None
+            let mut up = session.req.clone();
+            up.version = Version::HTTP_11;
+            strip_hop_by_hop(&mut up.headers, upgrade);
+            if upgrade {
+                up.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            }
+            // `TE: trailers` is the one TE an HTTP/2 request may carry (RFC 9113 §8.2.2), and gRPC
+            // servers require it to know that trailers survive the path; we do carry them.
+            if us.is_h2() && has_token(&session.req.headers, &Known::Te, "trailers") {
+                up.headers.insert(TE, HeaderValue::from_static("trailers"));
+            }
+            // Before the filter, so that hooks see (and may change) the Host the origin will get.
+            if !up.headers.has_known(Known::Host) {
+                add_default_host(&mut up.headers, peer);
+            }
+            if self.has(Phases::UPSTREAM_REQUEST_FILTER) {
+                self.hooks.upstream_request_filter(session, &mut up, ctx).await?;
+            }
+            check_upstream_host(&mut up.headers, peer)?;
+            // Checked again as it leaves: the hook may have removed the offer (the request then goes
+            // up plain) or added protocols, and h2c must not go up whoever put it there. What remains
+            // is the offer a 101 has to answer.
+            let upgrade = restrict_upgrade(&mut up.headers, upgrade, &self.server.upgrades);
+            let offer = if upgrade {
+                up.headers.value(&Known::Upgrade).and_then(|v| HeaderValue::from_bytes(v).ok())
+            } else {
+                None
+            };
+            (Cow::Owned(up), offer)
         };
 
         // Until the upstream says anything, a reused connection found closed or reset was stale: the
@@ -80,7 +98,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             }
         };
 
-        us.send_head(up, session.req_framing, wto).await.map_err(|e| stale(e, false))?;
+        us.send_head(head, session.req_framing, wto).await.map_err(|e| stale(e, false))?;
         if let Some(sent) = session.replay.as_ref().filter(|b| !b.is_empty()) {
             let again = Bytes::copy_from_slice(sent);
             us.write_body(again, wto).await.map_err(|e| stale(e, false))?;
@@ -361,15 +379,20 @@ fn add_default_host(headers: &mut Headers, peer: &HttpPeer) {
 /// gets the peer's name back; one that left several or an invalid one fails the request (500)
 /// rather than sending what an origin would have to guess at.
 fn check_upstream_host(headers: &mut Headers, peer: &HttpPeer) -> Result<()> {
+    if !headers.has_known(Known::Host) {
+        add_default_host(headers, peer);
+        return Ok(());
+    }
+    valid_upstream_host(headers)
+}
+
+/// Exactly one valid Host, as a hook left it.
+fn valid_upstream_host(headers: &Headers) -> Result<()> {
     let mut hosts = headers.values(&Known::Host);
     let cause = match (hosts.next(), hosts.next()) {
-        (None, _) => {
-            add_default_host(headers, peer);
-            return Ok(());
-        }
         (Some(v), None) if valid_host_value(v) => return Ok(()),
-        (Some(_), None) => "upstream_request_filter left an invalid Host",
-        (Some(_), Some(_)) => "upstream_request_filter left more than one Host",
+        (_, Some(_)) => "a hook left more than one Host",
+        _ => "a hook left an invalid Host",
     };
     Err(Error::internal("preparing the upstream request").with_cause(cause))
 }

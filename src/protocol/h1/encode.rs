@@ -102,6 +102,21 @@ pub fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut BytesMut) {
     out.put_slice(b"\r\n");
 }
 
+/// The hop-by-hop fields besides Connection (and the fields it names).
+const HOP_BY_HOP: [Known; 6] = [
+    Known::KeepAlive,
+    Known::ProxyConnection,
+    Known::Http2Settings,
+    Known::Te,
+    Known::TransferEncoding,
+    Known::Upgrade,
+];
+
+/// Whether [`strip_hop_by_hop`] would remove anything: a bit test per field on a borrowed head.
+pub fn has_hop_by_hop(headers: &Headers) -> bool {
+    headers.has_known(Known::Connection) || HOP_BY_HOP.iter().any(|&k| headers.has_known(k))
+}
+
 /// Removes hop-by-hop fields (RFC 9110 §7.6.1): Connection and every field it names, Keep-Alive,
 /// Proxy-Connection, TE, Transfer-Encoding, Upgrade and HTTP2-Settings (hop-by-hop by RFC 7540
 /// §3.2.1, and the h2c upgrade it serves is never forwarded). `Trailer` and `Content-Length` stay (the
@@ -135,14 +150,7 @@ pub fn strip_hop_by_hop(headers: &mut Headers, keep_upgrade: bool) {
             headers.remove(&name);
         }
     }
-    for known in [
-        Known::KeepAlive,
-        Known::ProxyConnection,
-        Known::Http2Settings,
-        Known::Te,
-        Known::TransferEncoding,
-        Known::Upgrade,
-    ] {
+    for known in HOP_BY_HOP {
         if headers.has_known(known) && !(keep_upgrade && known == Known::Upgrade) {
             headers.remove(known);
         }

@@ -2,17 +2,18 @@
 //! or HTTP/2 behind one interface: send the head and body, read interim/final heads and the body,
 //! and tell whether an HTTP/1 connection can go back to the pool.
 
+use std::borrow::Cow;
 use std::future::poll_fn;
 use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::{ResponseFuture, SendRequest};
 use h2::{RecvStream, SendStream};
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::TRANSFER_ENCODING;
 use http::{HeaderMap, HeaderValue, Method};
 
-use super::length::{declared_length, set_content_length};
-use super::{BodyFraming, RequestHead, ResponseHead};
+use super::length::{declared_length, says_length, set_content_length};
+use super::{BodyFraming, Known, RequestHead, ResponseHead};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::encode_request_head;
@@ -101,9 +102,11 @@ impl ClientSession {
 
     /// Sends the request head. `framing` is the downstream body's; for HTTP/1 the upstream framing
     /// follows the (filtered) head: its Content-Length if it has a valid one, chunked otherwise.
+    /// The head is borrowed when the caller had nothing to change (it is then copied only if its
+    /// framing fields need rewriting, or for HTTP/2, which takes its fields).
     pub(crate) async fn send_head(
         &mut self,
-        mut up: RequestHead,
+        mut up: Cow<'_, RequestHead>,
         framing: BodyFraming,
         wto: Option<Duration>,
     ) -> Result<()> {
@@ -113,12 +116,16 @@ impl ClientSession {
                     BodyWriter::Empty
                 } else if let Some(n) = declared_length(&up.headers) {
                     // Hooks may have edited the field: still exactly one canonical value.
-                    up.headers.remove(TRANSFER_ENCODING);
-                    set_content_length(&mut up.headers, n);
+                    if up.headers.has_known(Known::TransferEncoding) || !says_length(&up.headers, n) {
+                        let h = &mut up.to_mut().headers;
+                        h.remove(Known::TransferEncoding);
+                        set_content_length(h, n);
+                    }
                     BodyWriter::Length(n)
                 } else {
-                    up.headers.remove(CONTENT_LENGTH);
-                    up.headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+                    let h = &mut up.to_mut().headers;
+                    h.remove(Known::ContentLength);
+                    h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
                     BodyWriter::Chunked
                 };
                 u.conn.queue(|b| encode_request_head(&up, b));
@@ -128,7 +135,7 @@ impl ClientSession {
                 u.conn.flush(wto).await
             }
             Side::H2(u) => {
-                let req = request_to_h2(up, u.tls).map_err(|e| {
+                let req = request_to_h2(up.into_owned(), u.tls).map_err(|e| {
                     Error::new(
                         ErrorKind::InvalidHttp(e.status),
                         ErrorSource::Downstream,

@@ -33,9 +33,8 @@ pub fn declared_length(headers: &Headers) -> Option<u64> {
     content_length(headers).ok().flatten()
 }
 
-/// Sets `Content-Length: n`. A head that already says exactly that (a proxied message usually
-/// does) is left alone: a new value costs an allocation and a formatting per message.
-pub fn set_content_length(headers: &mut Headers, n: u64) {
+/// Whether the fields say `Content-Length: n` exactly once, in canonical form.
+pub fn says_length(headers: &Headers, n: u64) -> bool {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     let mut rest = n;
@@ -48,10 +47,13 @@ pub fn set_content_length(headers: &mut Headers, n: u64) {
         }
     }
     let mut lines = headers.values(&Known::ContentLength);
-    if let (Some(line), None) = (lines.next(), lines.next()) {
-        if line == &digits[start..] {
-            return;
-        }
+    matches!((lines.next(), lines.next()), (Some(line), None) if line == &digits[start..])
+}
+
+/// Sets `Content-Length: n`. A head that already says exactly that (a proxied message usually
+/// does) is left alone: a new value costs an allocation and a formatting per message.
+pub fn set_content_length(headers: &mut Headers, n: u64) {
+    if !says_length(headers, n) {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
     }
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
 }
