@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use proxy::error::Result;
-use proxy::protocol::h1::ResponseHead;
+use proxy::protocol::http::ResponseHead;
 use proxy::proxy::{HttpProxy, Phases, ProxyHttp, Session};
 use proxy::server::{Server, ServerConf};
 use proxy::service::ListeningService;

@@ -14,7 +14,7 @@ use super::result::*;
 use super::server::{Shared, PROXY_LOG_DEBUG, PROXY_LOG_ERROR, PROXY_LOG_WARN};
 use super::session::*;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
-use crate::protocol::h1::{RequestHead, ResponseHead};
+use crate::protocol::http::{RequestHead, ResponseHead};
 use crate::proxy::{Phases, ProxyHttp, Session};
 use crate::upstream::HttpPeer;
 

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::result::*;
-use crate::protocol::h1::{RequestHead, ResponseHead};
+use crate::protocol::http::{RequestHead, ResponseHead};
 use crate::proxy::Session;
 use crate::upstream::HttpPeer;
 

@@ -3,7 +3,7 @@
 
 use super::result::*;
 use super::types::*;
-use crate::protocol::h1::ResponseHead;
+use crate::protocol::http::ResponseHead;
 use bytes::Bytes;
 use http::StatusCode;
 use std::ffi::c_void;

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::Session;
 use crate::error::{Error, Result};
-use crate::protocol::h1::{RequestHead, ResponseHead};
+use crate::protocol::http::{RequestHead, ResponseHead};
 use crate::upstream::HttpPeer;
 
 /// User logic for an [`super::HttpProxy`]. Methods run on the service's worker threads,

@@ -47,4 +47,6 @@ impl Default for Limits {
 /// as HTTP/2's conversion errors, under the name the codec has always used.
 pub type H1Error = crate::protocol::http::HeadError;
 
+/// The heads are protocol-neutral ([`crate::protocol::http`]); re-exported under the path the codec
+/// has always offered them.
 pub use crate::protocol::http::{RequestHead, ResponseHead};

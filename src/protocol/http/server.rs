@@ -58,7 +58,7 @@ pub(crate) struct H2Server {
     /// upstream (a gRPC Trailers-Only response carrying `grpc-status`) must end it here too:
     /// HEADERS followed by an empty DATA frame with END_STREAM is a different message to gRPC
     /// clients, which then report `UNKNOWN` instead of the status. The exchange calls
-    /// [`Downstream::commit_head`] before it waits for the upstream, so a head is never delayed.
+    /// [`ServerSession::commit_head`] before it waits for the upstream, so a head is never delayed.
     head: Option<Response<()>>,
     send: Option<SendStream<Bytes>>,
     /// Response body bytes still due under a Content-Length, while the pieces add up to it.
