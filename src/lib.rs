@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+mod boxed;
 pub mod connector;
 pub mod error;
 pub mod ffi;
@@ -25,7 +26,7 @@ pub mod upstream;
 /// per-thread cache limit; mimalloc serves them all from thread-local free lists (C bench proxy:
 /// 31.5k -> 30.0k instructions per request). It replaces the allocator of this library's Rust code
 /// only, never the host's `malloc`. Debug builds keep the system allocator so that valgrind and the
-/// sanitizers in the test suite see every allocation.
+/// sanitizers in the test suite see every allocation. The adapter is ours (see [`ffi::alloc`]).
 #[cfg(all(feature = "mimalloc", not(debug_assertions)))]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: ffi::alloc::MiMalloc = ffi::alloc::MiMalloc;

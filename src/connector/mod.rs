@@ -147,7 +147,7 @@ impl Connector {
         if !conn.rbuf.is_empty() {
             return; // bytes nobody asked for: the connection is out of sync, never reuse it
         }
-        conn.release_buffers();
+        conn.release_write_buffer();
         let idle = peer.options.idle_timeout.map(|t| Instant::now() + t);
         self.pool.put(peer.reuse_hash(), conn, idle);
     }

@@ -14,6 +14,8 @@ use std::cell::Cell;
 
 #[macro_use]
 mod macros;
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 pub mod callbacks;
 pub mod error;
 pub mod result;

@@ -128,6 +128,15 @@ impl H1Conn {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             buffers::give(std::mem::take(&mut self.rbuf));
         }
+        self.release_write_buffer();
+    }
+
+    /// Gives back the write buffer only. A pooled upstream connection keeps its read buffer: the
+    /// response head just read still shares it (the session keeps that head until its logging
+    /// phase), so it cannot go back to the thread's cache, and dropping it would cost the next
+    /// request on this connection a fresh 4 KiB allocation. Kept, the next read reclaims it in
+    /// place once that head is gone.
+    pub fn release_write_buffer(&mut self) {
         if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
             buffers::give(std::mem::take(&mut self.wbuf));
         }
