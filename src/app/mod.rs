@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant, Sleep};
 
+use crate::boxed::in_box;
 use crate::error::ErrorSource;
 use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::upgrade::UpgradePolicy;
@@ -219,7 +220,8 @@ impl<T: HttpServerApp> ServerApp for T {
                 }
                 // Boxed: the request's state machine (phases, exchange, both sides' I/O) is large, and
                 // an idle keep-alive connection should hold only this loop's few words, not its space.
-                match Box::pin(self.process_request(conn, &shutdown)).await {
+                // Built in its box (see `in_box`), as it is built once per request.
+                match Box::into_pin(in_box(|| self.process_request(conn, &shutdown))).await {
                     Some(c) => conn = c,
                     None => return,
                 }
