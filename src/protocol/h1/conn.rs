@@ -4,13 +4,15 @@
 //! The read buffer starts empty, grows on demand, and is released while the connection sits idle
 //! between requests, so an idle keep-alive connection holds no buffer at all.
 
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{sleep_until, timeout_at, Instant, Sleep};
 
 use super::chunk::{ChunkedDecoder, Decoded};
 use super::encode::{encode_chunk_size, encode_last_chunk};
@@ -95,12 +97,22 @@ pub struct H1Conn {
     addrs: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
     /// Nothing was read yet: the reactor's readiness is not trustworthy (see `first_read`).
     fresh: bool,
+    /// The timer of this connection's waits, kept from one to the next (see [`until`]).
+    timer: Timer,
 }
 
 impl H1Conn {
     /// Wraps a stream; `side` is who to blame for I/O errors on it.
     pub fn new(io: Stream, side: ErrorSource) -> Self {
-        H1Conn { io, rbuf: BytesMut::new(), wbuf: BytesMut::new(), side, addrs: None, fresh: true }
+        H1Conn {
+            io,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            side,
+            addrs: None,
+            fresh: true,
+            timer: None,
+        }
     }
 
     /// The (remote, local) addresses of the transport.
@@ -123,11 +135,13 @@ impl H1Conn {
         Error::new(ErrorKind::InvalidHttp(status), self.side, ctx).with_cause(e.reason)
     }
 
-    /// Drops the read buffer's allocation when nothing is buffered (idle keep-alive connection).
+    /// Drops the read buffer's allocation when nothing is buffered, and the timer (idle
+    /// keep-alive connection: it holds neither while it waits).
     pub fn release_buffers(&mut self) {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             buffers::give(std::mem::take(&mut self.rbuf));
         }
+        self.timer = None;
         self.release_write_buffer();
     }
 
@@ -156,7 +170,7 @@ impl H1Conn {
         }
         self.rbuf.reserve(want);
         let read = self.io.read_buf(&mut self.rbuf);
-        let r = until(deadline, read).await.map_err(|_| self.timeout_err(true, ctx))?;
+        let r = until(&mut self.timer, deadline, read).await.map_err(|_| self.timeout_err(true, ctx))?;
         r.map_err(|e| self.io_err(&e, true, ctx))
     }
 
@@ -165,7 +179,10 @@ impl H1Conn {
     /// clears tokio's readiness after a short read: readiness stays accurate, and neither the
     /// next wait nor the pool's reuse probe pays for a stale "ready" with an EAGAIN syscall.
     async fn wait_idle(&mut self, deadline: Option<Instant>, ctx: &'static str) -> Result<()> {
-        match until(deadline, self.io.readable()).await.map_err(|_| self.timeout_err(true, ctx))? {
+        match until(&mut self.timer, deadline, self.io.readable())
+            .await
+            .map_err(|_| self.timeout_err(true, ctx))?
+        {
             Some(Err(e)) => Err(self.io_err(&e, true, ctx)),
             _ => Ok(()),
         }
@@ -177,7 +194,10 @@ impl H1Conn {
     /// accurate) and let the caller wait without one. After bytes, one more try clears the
     /// readiness `try_read` leaves set. At most one extra syscall per connection.
     async fn first_read(&mut self, deadline: Option<Instant>, ctx: &'static str) -> Result<Option<usize>> {
-        match until(deadline, self.io.readable()).await.map_err(|_| self.timeout_err(true, ctx))? {
+        match until(&mut self.timer, deadline, self.io.readable())
+            .await
+            .map_err(|_| self.timeout_err(true, ctx))?
+        {
             None => return Ok(None), // TLS: no socket readiness to go by
             Some(Err(e)) => return Err(self.io_err(&e, true, ctx)),
             Some(Ok(())) => {}
@@ -340,14 +360,16 @@ impl H1Conn {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let r = write_timed(&mut self.io, self.side, &self.wbuf[..], timeout).await;
+        let r = write_timed(&mut self.io, &mut self.timer, self.side, &self.wbuf[..], timeout).await;
         self.wbuf.clear();
         r
     }
 
     /// Writes the queued bytes followed by `rest`, in one vectored write where possible.
     async fn write_with_queued(&mut self, rest: impl Buf, timeout: Option<Duration>) -> Result<()> {
-        let r = write_timed(&mut self.io, self.side, Buf::chain(&self.wbuf[..], rest), timeout).await;
+        let r =
+            write_timed(&mut self.io, &mut self.timer, self.side, Buf::chain(&self.wbuf[..], rest), timeout)
+                .await;
         self.wbuf.clear();
         r
     }
@@ -382,7 +404,7 @@ impl H1Conn {
             BodyWriter::UntilClose => {}
         }
         if self.wbuf.is_empty() {
-            write_timed(&mut self.io, self.side, data, timeout).await
+            write_timed(&mut self.io, &mut self.timer, self.side, data, timeout).await
         } else if data.len() <= COALESCE {
             self.wbuf.extend_from_slice(&data);
             self.flush(timeout).await
@@ -439,32 +461,42 @@ impl H1Conn {
 /// Writes all of `buf` to `io` within `timeout`, blaming `side` for failures.
 async fn write_timed(
     io: &mut Stream,
+    timer: &mut Timer,
     side: ErrorSource,
     mut buf: impl Buf,
     timeout: Option<Duration>,
 ) -> Result<()> {
     const CTX: &str = "writing";
     let deadline = timeout.map(|t| Instant::now() + t);
-    let r = until(deadline, io.write_all_buf(&mut buf))
+    let r = until(timer, deadline, io.write_all_buf(&mut buf))
         .await
         .map_err(|_| Error::new(ErrorKind::WriteTimeout, side, CTX))?;
     r.map_err(|e| Error::from_io(&e, side, false, CTX))
 }
 
-/// Runs `fut` until `deadline`, arming the timer only when the first poll does not finish it:
-/// most reads and writes on a busy connection complete at once, and a timer costs a registration
-/// in the wheel and its removal.
-async fn until<F: std::future::Future>(
+/// A connection's timer, made on its first wait that does not finish at once.
+type Timer = Option<Pin<Box<Sleep>>>;
+
+/// Runs `fut` until `deadline`. The timer is armed only when the first poll does not finish `fut`
+/// (most reads and writes on a busy connection complete at once), and it is the connection's,
+/// kept from one wait to the next: moving a registered deadline later is one atomic update in
+/// tokio, where a timer per wait costs an insertion into the wheel and a removal from it.
+async fn until<F: Future>(
+    timer: &mut Timer,
     deadline: Option<Instant>,
     fut: F,
 ) -> std::result::Result<F::Output, ()> {
-    let mut fut = std::pin::pin!(fut);
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
-    if let std::task::Poll::Ready(v) = first {
-        return Ok(v);
-    }
-    match deadline {
-        Some(d) => timeout_at(d, fut).await.map_err(|_| ()),
-        None => Ok(fut.await),
-    }
+    let mut fut = pin!(fut);
+    let Some(at) = deadline else { return Ok(fut.await) };
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        let t = timer.get_or_insert_with(|| Box::pin(sleep_until(at)));
+        if t.deadline() != at {
+            t.as_mut().reset(at);
+        }
+        t.as_mut().poll(cx).map(|()| Err(()))
+    })
+    .await
 }
