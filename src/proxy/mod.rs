@@ -24,7 +24,7 @@ use crate::protocol::h1::parse::{parse_request, strip_underscore_fields};
 use crate::protocol::h1::upgrade::restrict_upgrade;
 use crate::protocol::h2::{request_head, H2Options};
 use crate::protocol::http::server::ServerSession;
-use crate::protocol::http::{HeadError, Headers, RequestHead};
+use crate::protocol::http::{HeadError, Headers};
 use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
 
@@ -125,7 +125,7 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         let ds = ServerSession::h2(body, respond, addrs);
         match request_head(parts) {
             Ok(head) => {
-                self.serve(ds, head, shutdown).await;
+                self.serve(Session::boxed(head, ds), shutdown).await;
             }
             Err(e) => ds.refuse(e.status, head_request).await,
         }
@@ -135,20 +135,20 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         let opts = &self.server;
         let deadline = Some(Instant::now() + opts.header_timeout);
         let read = conn.read_head(&opts.limits, deadline, parse_request, "reading the request head").await;
-        let ds = ServerSession::h1(conn, opts.write_timeout);
         let head = match read {
             Ok(Some(h)) => h,
             Ok(None) => return None,
             Err(e) => {
                 // Nothing of a bad head is forwarded, and the connection is out of sync: answer, close.
                 if e.kind != ErrorKind::ConnectionClosed {
-                    ds.refuse(e.status(), false).await;
+                    ServerSession::h1(conn, opts.write_timeout).refuse(e.status(), false).await;
                 }
                 return None;
             }
         };
-        let (ds, reuse) = self.serve(ds, head, shutdown).await?;
-        let mut conn = ds.into_h1()?;
+        let session = Session::boxed(head, ServerSession::h1(conn, opts.write_timeout));
+        let (session, reuse) = self.serve(session, shutdown).await?;
+        let mut conn = session.downstream.into_h1()?;
         if reuse && !shutdown.is_shutting_down() {
             return Some(conn);
         }
@@ -160,47 +160,34 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
 impl<H: ProxyHttp> HttpProxy<H> {
     /// The one intake for both protocols: the checks every request passes before any hook sees it
     /// (field names, body framing, CONNECT, the upgrade offer), then the phases. Returns the
-    /// server session and whether its connection may carry another request; `None` when the
-    /// request was refused (the connection is closed).
+    /// session and whether its connection may carry another request; `None` when the request was
+    /// refused (the connection is closed).
     async fn serve(
         &self,
-        ds: ServerSession,
-        head: RequestHead,
+        mut session: Box<Session>,
         shutdown: &ShutdownWatch,
-    ) -> Option<(ServerSession, bool)> {
-        match self.admit(ds, head, shutdown) {
-            Ok(mut session) => {
-                let reuse = self.handle(&mut session, shutdown).await;
-                Some((session.downstream, reuse))
-            }
-            Err((ds, status, head_request)) => {
-                ds.refuse(status, head_request).await;
-                None
-            }
+    ) -> Option<(Box<Session>, bool)> {
+        if let Err((status, head_request)) = self.admit(&mut session, shutdown) {
+            session.downstream.refuse(status, head_request).await;
+            return None;
         }
+        let reuse = self.handle(&mut session, shutdown).await;
+        Some((session, reuse))
     }
 
-    /// The checks of [`Self::serve`]: the session, or what to refuse it with. The session is
-    /// boxed: a request's future holds a pointer rather than 1 KiB, and every request's future is
-    /// copied whole into its box and at each await on the way down.
-    #[allow(clippy::result_large_err)]
-    fn admit(
-        &self,
-        mut ds: ServerSession,
-        mut head: RequestHead,
-        shutdown: &ShutdownWatch,
-    ) -> Result<Box<Session>, (ServerSession, u16, bool)> {
+    /// The checks of [`Self::serve`]: `Ok`, or the status to refuse the request with and whether
+    /// it was a HEAD. They run on the session the phases will see, built in its box by the caller
+    /// (see [`Session::boxed`]), so that nothing of it is copied on the way in.
+    fn admit(&self, session: &mut Session, shutdown: &ShutdownWatch) -> Result<(), (u16, bool)> {
         let opts = &self.server;
+        let (head, ds) = (&mut session.req, &mut session.downstream);
         let admitted = underscore_fields(opts.underscore_fields, &mut head.headers)
-            .and_then(|()| ds.request_framing(&mut head, &opts.limits))
+            .and_then(|()| ds.request_framing(head, &opts.limits))
             .and_then(|framing| match head.method {
                 Method::CONNECT if !opts.allow_connect => Err(HeadError::new(405, "CONNECT is not served")),
                 _ => Ok(framing),
             });
-        let framing = match admitted {
-            Ok(f) => f,
-            Err(e) => return Err((ds, e.status, head.method == Method::HEAD)),
-        };
+        session.req_framing = admitted.map_err(|e| (e.status, head.method == Method::HEAD))?;
         if shutdown.is_shutting_down() {
             ds.set_close();
         }
@@ -208,7 +195,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         // `Session::is_upgrade` tells whether a tunnel may follow.
         let may_upgrade = head.version == http::Version::HTTP_11;
         restrict_upgrade(&mut head.headers, may_upgrade, &opts.upgrades);
-        Ok(Box::new(Session::new(head, framing, ds)))
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
 
+use crate::boxed::in_box;
 use crate::error::Result;
 use crate::protocol::http::server::{BodyHint, ServerSession};
 use crate::protocol::http::{BodyFraming, RequestHead, ResponseHead};
@@ -63,17 +64,20 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(req: RequestHead, req_framing: BodyFraming, downstream: ServerSession) -> Self {
-        Session {
+    /// A session for `req` arriving on `downstream`, built in its box: a request's future holds a
+    /// pointer rather than a kilobyte, and nothing of it is copied on the way. The body framing is
+    /// set when the request is admitted.
+    pub(crate) fn boxed(req: RequestHead, downstream: ServerSession) -> Box<Self> {
+        in_box(|| Session {
             req,
-            req_framing,
+            req_framing: BodyFraming::Empty,
             replay: Some(BytesMut::new()),
             downstream,
             local_response: None,
             start: Instant::now(),
             response: None,
             summary: Summary::default(),
-        }
+        })
     }
 
     /// The client's address.
