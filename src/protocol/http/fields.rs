@@ -73,6 +73,12 @@ struct Wire {
     patch: Vec<u8>,
     /// Which [`Known`] fields are present among the live ones (kept exact on every edit).
     present: u16,
+    /// Which of them occur more than once (exact as well).
+    multi: u16,
+    /// Where each present [`Known`] field first occurs, so that a lookup of one that occurs once
+    /// (nearly all of them) goes straight to it instead of testing every field of the head, twice
+    /// (to find it, then to rule out another).
+    first: [u16; Known::COUNT],
     /// Fields left (not skipped).
     live: u32,
     /// A map built for a reader that wants one; dropped on every edit. Boxed: most blocks never
@@ -88,6 +94,8 @@ impl Clone for Wire {
             fields: self.fields.clone(),
             patch: self.patch.clone(),
             present: self.present,
+            multi: self.multi,
+            first: self.first,
             live: self.live,
             map: OnceLock::new(),
         }
@@ -159,6 +167,45 @@ impl Wire {
             && (known != Known::Other || self.slice(f.name).eq_ignore_ascii_case(name))
     }
 
+    /// Records that field `i`, a live `known` one, is there (fields are noted in order).
+    fn note(&mut self, known: Known, i: usize) {
+        let bit = known.bit();
+        if self.present & bit != 0 {
+            self.multi |= bit;
+        } else {
+            self.present |= bit;
+            // Past u16, "more than one" makes lookups scan from the start, which is always right.
+            match u16::try_from(i) {
+                Ok(i) => self.first[known as usize] = i,
+                Err(_) => self.multi |= bit,
+            }
+        }
+    }
+
+    /// Notes every live field again, after an edit that may have removed any of them.
+    fn renote(&mut self) {
+        (self.present, self.multi) = (0, 0);
+        for i in 0..self.fields.len() {
+            let f = self.fields[i];
+            if !f.skip {
+                self.note(f.known, i);
+            }
+        }
+    }
+
+    /// The positions of the fields a lookup of `known` (and its name, for `Other`) has to test.
+    fn candidates(&self, known: Known) -> Range<usize> {
+        let bit = known.bit();
+        if known == Known::Other {
+            0..self.fields.len()
+        } else if self.present & bit == 0 {
+            0..0
+        } else {
+            let first = usize::from(self.first[known as usize]);
+            first..if self.multi & bit == 0 { first + 1 } else { self.fields.len() }
+        }
+    }
+
     fn push_patch(&mut self, bytes: &[u8]) -> Span {
         let start = self.patch.len() as u32 | PATCH;
         self.patch.extend_from_slice(bytes);
@@ -197,11 +244,12 @@ impl Headers {
 
     /// A block over `bytes` (the whole head) with the parser's field index.
     pub fn from_wire(bytes: Bytes, fields: Vec<Field>) -> Self {
-        let present = fields.iter().fold(0, |p, f| p | f.known.bit());
         let live = fields.len() as u32;
-        Headers {
-            repr: Repr::Wire(Wire { bytes, fields, patch: Vec::new(), present, live, map: OnceLock::new() }),
-        }
+        let (present, multi, first) = (0, 0, [0; Known::COUNT]);
+        let mut w =
+            Wire { bytes, fields, patch: Vec::new(), present, multi, first, live, map: OnceLock::new() };
+        w.renote();
+        Headers { repr: Repr::Wire(w) }
     }
 
     /// Whether the block is still the borrowed form (no map was made authoritative).
@@ -235,11 +283,7 @@ impl Headers {
         let (known, key) = name.key();
         match &self.repr {
             Repr::Wire(w) => {
-                let fields = if known != Known::Other && w.present & known.bit() == 0 {
-                    [].iter()
-                } else {
-                    w.fields.iter()
-                };
+                let fields = w.fields[w.candidates(known)].iter();
                 Values(ValuesOf::Wire { wire: w, fields, known, name: key.as_bytes() })
             }
             Repr::Map(m) => Values(ValuesOf::Map(match name.map_key() {
@@ -259,12 +303,9 @@ impl Headers {
         let (known, key) = name.key();
         match &mut self.repr {
             Repr::Wire(w) => {
-                if known != Known::Other && w.present & known.bit() == 0 {
-                    return false;
-                }
                 let key = key.as_bytes();
                 let mut removed = 0u32;
-                for i in 0..w.fields.len() {
+                for i in w.candidates(known) {
                     if w.matches(&w.fields[i], known, key) {
                         w.fields[i].skip = true;
                         removed += 1;
@@ -273,6 +314,7 @@ impl Headers {
                 if removed > 0 {
                     w.live -= removed;
                     w.present &= !known.bit();
+                    w.multi &= !known.bit();
                     w.map = OnceLock::new();
                 }
                 removed > 0
@@ -294,15 +336,13 @@ impl Headers {
                 let key = name.as_str().as_bytes();
                 let mut first = None;
                 let mut removed = 0u32;
-                if known == Known::Other || w.present & known.bit() != 0 {
-                    for i in 0..w.fields.len() {
-                        if w.matches(&w.fields[i], known, key) {
-                            if first.is_none() {
-                                first = Some(i);
-                            } else {
-                                w.fields[i].skip = true;
-                                removed += 1;
-                            }
+                for i in w.candidates(known) {
+                    if w.matches(&w.fields[i], known, key) {
+                        if first.is_none() {
+                            first = Some(i);
+                        } else {
+                            w.fields[i].skip = true;
+                            removed += 1;
                         }
                     }
                 }
@@ -312,6 +352,11 @@ impl Headers {
                     Some(i) => {
                         w.fields[i].value = w.push_patch(value.as_bytes());
                         w.fields[i].canonical = false;
+                        // Field `i` stays the first and is now the only one (for `Other` the
+                        // bits say nothing).
+                        if known != Known::Other {
+                            w.multi &= !known.bit();
+                        }
                     }
                     None => push_field(w, &name, known, &value),
                 }
@@ -356,7 +401,7 @@ impl Headers {
                 }
                 if removed > 0 {
                     w.live -= removed;
-                    w.present = w.fields.iter().filter(|f| !f.skip).fold(0, |p, f| p | f.known.bit());
+                    w.renote();
                     w.map = OnceLock::new();
                 }
             }
@@ -483,7 +528,7 @@ fn push_field(w: &mut Wire, name: &HeaderName, known: Known, value: &HeaderValue
     let name_span = w.push_patch(name.as_str().as_bytes());
     let value_span = w.push_patch(value.as_bytes());
     w.fields.push(Field { name: name_span, value: value_span, known, skip: false, canonical: false });
-    w.present |= known.bit();
+    w.note(known, w.fields.len() - 1);
     w.live += 1;
 }
 
@@ -686,6 +731,24 @@ mod tests {
         assert_eq!(encoded(&m), "host: h\r\na: one\r\ncontent-length: 3\r\nb: two\r\nx-new: n\r\n");
         // The clone edited through its map left the original alone.
         assert_eq!(h.value(&name("b")), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn known_lookups_follow_every_edit() {
+        // Found first after other fields, then repeated, replaced, removed, added twice, and
+        // left alone by a removal of another name: the index of first places follows each edit.
+        let mut h = parsed("A: 1\r\nTrailer: x\r\nB: 2\r\ntrailer: y\r\n");
+        let trailers = |h: &Headers| h.values(&Known::Trailer).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        assert_eq!(trailers(&h), [b"x".to_vec(), b"y".to_vec()]);
+        h.insert(http::header::TRAILER, HeaderValue::from_static("z"));
+        assert_eq!(trailers(&h), [b"z".to_vec()]);
+        h.remove(http::header::TRAILER);
+        assert!(trailers(&h).is_empty() && !h.has_known(Known::Trailer));
+        h.append(http::header::TRAILER, HeaderValue::from_static("p"));
+        h.append(http::header::TRAILER, HeaderValue::from_static("q"));
+        h.retain_names(|n| n != b"a");
+        assert_eq!(trailers(&h), [b"p".to_vec(), b"q".to_vec()]);
+        assert_eq!(encoded(&h), "Host: h\r\nB: 2\r\ntrailer: p\r\ntrailer: q\r\n");
     }
 
     #[test]

@@ -99,6 +99,9 @@ impl Known {
         }
     }
 
+    /// Number of variants, `Other` included.
+    pub(super) const COUNT: usize = Known::Trailer as usize + 1;
+
     pub(super) const fn bit(self) -> u16 {
         1 << self as u16
     }
