@@ -5,13 +5,14 @@
 //! between requests, so an idle keep-alive connection holds no buffer at all.
 
 use std::future::{poll_fn, Future};
+use std::io::IoSlice;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{sleep_until, timeout_at, Instant, Sleep};
 
 use super::chunk::{ChunkedDecoder, Decoded};
@@ -468,10 +469,35 @@ async fn write_timed(
 ) -> Result<()> {
     const CTX: &str = "writing";
     let deadline = timeout.map(|t| Instant::now() + t);
-    let r = until(timer, deadline, io.write_all_buf(&mut buf))
+    let r = until(timer, deadline, write_all(io, &mut buf))
         .await
         .map_err(|_| Error::new(ErrorKind::WriteTimeout, side, CTX))?;
     r.map_err(|e| Error::from_io(&e, side, false, CTX))
+}
+
+/// Writes all of `buf`, vectored when it is in pieces. tokio's `write_all_buf` sets up 64 slices
+/// (1 KiB of stack) for every call; the proxy writes one to three pieces at a time (queued head,
+/// chunk size, body).
+async fn write_all(io: &mut Stream, buf: &mut impl Buf) -> std::io::Result<()> {
+    poll_fn(|cx| {
+        while buf.has_remaining() {
+            let mut pieces = [IoSlice::new(&[]); 4];
+            let n = buf.chunks_vectored(&mut pieces);
+            let wrote = if n > 1 {
+                Pin::new(&mut *io).poll_write_vectored(cx, &pieces[..n])
+            } else {
+                Pin::new(&mut *io).poll_write(cx, buf.chunk())
+            };
+            match wrote {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(k)) => buf.advance(k),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    })
+    .await
 }
 
 /// A connection's timer, made on its first wait that does not finish at once.
