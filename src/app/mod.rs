@@ -21,6 +21,7 @@ use crate::protocol::h1::Limits;
 use crate::protocol::h2::{H2Options, PREFACE};
 use crate::protocol::rewind::Rewind;
 use crate::protocol::stream::{SocketAddr, Stream};
+use crate::protocol::timer::poll_until;
 use crate::server::{ShutdownState, ShutdownWatch};
 
 /// Serves one accepted connection until it ends.
@@ -199,8 +200,8 @@ impl<T: HttpServerApp> ServerApp for T {
             let idle = self.server_options().keepalive_timeout;
             // The shutdown waiter and the timer outlive each wait: made afresh per request, they
             // cost a registration and a removal each (the watch's waiter list, the timer wheel).
-            // Kept, the waiter stays listed and the timer is only pushed later, which tokio does
-            // without touching the wheel until the old deadline comes round.
+            // Kept, the waiter stays listed and the timer is moved only when it goes off (see
+            // `crate::protocol::timer`).
             let mut stop_rx = shutdown.clone();
             let mut stop = pin!(stop_rx.graceful());
             let mut timer = pin!(None::<Sleep>);
@@ -209,9 +210,6 @@ impl<T: HttpServerApp> ServerApp for T {
                 // state every idle connection holds (see `poll_wait`).
                 let ready = {
                     let (conn, deadline) = (&conn, Instant::now() + idle);
-                    if let Some(t) = timer.as_mut().as_pin_mut() {
-                        t.reset(deadline);
-                    }
                     let (mut stop, mut timer) = (stop.as_mut(), timer.as_mut());
                     poll_fn(move |cx| poll_wait(conn, stop.as_mut(), timer.as_mut(), deadline, cx)).await
                 };
@@ -255,7 +253,7 @@ fn poll_wait(
         timer.set(Some(sleep_until(deadline)));
     }
     match timer.as_pin_mut() {
-        Some(t) => t.poll(cx).map(|()| false),
+        Some(t) => poll_until(t, deadline, cx).map(|()| false),
         None => Poll::Pending,
     }
 }

@@ -7,3 +7,4 @@ pub mod h2;
 pub mod http;
 pub mod rewind;
 pub mod stream;
+pub(crate) mod timer;

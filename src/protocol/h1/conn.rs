@@ -23,6 +23,7 @@ use super::{H1Error, Limits};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::buffers;
 use crate::protocol::stream::{SocketAddr, Stream};
+use crate::protocol::timer::poll_until;
 
 /// Bytes asked of the kernel per read while a head is incomplete.
 const HEAD_READ: usize = 4 * 1024;
@@ -505,8 +506,7 @@ type Timer = Option<Pin<Box<Sleep>>>;
 
 /// Runs `fut` until `deadline`. The timer is armed only when the first poll does not finish `fut`
 /// (most reads and writes on a busy connection complete at once), and it is the connection's,
-/// kept from one wait to the next: moving a registered deadline later is one atomic update in
-/// tokio, where a timer per wait costs an insertion into the wheel and a removal from it.
+/// kept from one wait to the next (see [`crate::protocol::timer`]).
 async fn until<F: Future>(
     timer: &mut Timer,
     deadline: Option<Instant>,
@@ -519,10 +519,7 @@ async fn until<F: Future>(
             return Poll::Ready(Ok(v));
         }
         let t = timer.get_or_insert_with(|| Box::pin(sleep_until(at)));
-        if t.deadline() != at {
-            t.as_mut().reset(at);
-        }
-        t.as_mut().poll(cx).map(|()| Err(()))
+        poll_until(t.as_mut(), at, cx).map(|()| Err(()))
     })
     .await
 }
