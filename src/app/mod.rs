@@ -191,6 +191,7 @@ impl<T: HttpServerApp> ServerApp for T {
             };
             if is_h2 {
                 let addrs = conn.addrs();
+                let mut conn = conn.into_state();
                 let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
                 return Box::pin(h2::serve(self, io, addrs, shutdown)).await;
             }

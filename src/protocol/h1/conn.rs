@@ -86,8 +86,17 @@ pub enum BodyWriter {
 }
 
 /// An HTTP/1.x connection: transport, read buffer and the side it faces (for error blame).
+///
+/// A handle to its [`ConnState`] on the heap: a connection is moved from the accept loop into a
+/// request, into its sessions, into the pool and back a dozen times per request, and a pointer
+/// moves for less than the 184 bytes of the state. Its methods are the state's, reached through
+/// the handle.
 #[derive(Debug)]
-pub struct H1Conn {
+pub struct H1Conn(Box<ConnState>);
+
+/// What an [`H1Conn`] holds.
+#[derive(Debug)]
+pub struct ConnState {
     /// The transport.
     pub io: Stream,
     /// Bytes read but not consumed yet (pipelined requests, the start of a body).
@@ -106,7 +115,7 @@ pub struct H1Conn {
 impl H1Conn {
     /// Wraps a stream; `side` is who to blame for I/O errors on it.
     pub fn new(io: Stream, side: ErrorSource) -> Self {
-        H1Conn {
+        H1Conn(Box::new(ConnState {
             io,
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
@@ -114,9 +123,30 @@ impl H1Conn {
             addrs: None,
             fresh: true,
             timer: None,
-        }
+        }))
     }
 
+    /// The state itself, to take the transport and buffer apart (a switch to HTTP/2).
+    pub fn into_state(self) -> ConnState {
+        *self.0
+    }
+}
+
+impl std::ops::Deref for H1Conn {
+    type Target = ConnState;
+
+    fn deref(&self) -> &ConnState {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for H1Conn {
+    fn deref_mut(&mut self) -> &mut ConnState {
+        &mut self.0
+    }
+}
+
+impl ConnState {
     /// The (remote, local) addresses of the transport.
     pub fn addrs(&mut self) -> (Option<SocketAddr>, Option<SocketAddr>) {
         let io = &self.io;
