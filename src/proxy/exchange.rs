@@ -386,8 +386,12 @@ fn check_upstream_host(headers: &mut Headers, peer: &HttpPeer) -> Result<()> {
     valid_upstream_host(headers)
 }
 
-/// Exactly one valid Host, as a hook left it.
+/// Exactly one valid Host, as a hook left it (skipped when nothing touched the one the intake
+/// checked).
 fn valid_upstream_host(headers: &Headers) -> Result<()> {
+    if headers.is_checked(Known::Host) {
+        return Ok(());
+    }
     let mut hosts = headers.values(&Known::Host);
     let cause = match (hosts.next(), hosts.next()) {
         (Some(v), None) if valid_host_value(v) => return Ok(()),

@@ -364,6 +364,7 @@ fn check_host(version: Version, uri: &Uri, headers: &mut Headers) -> Result<(), 
         None if missing && version == Version::HTTP_11 => return Err(bad("missing Host")),
         None => {}
     }
+    headers.mark_checked(Known::Host);
     Ok(())
 }
 

@@ -75,6 +75,9 @@ struct Wire {
     present: u16,
     /// Which of them occur more than once (exact as well).
     multi: u16,
+    /// Which [`Known`] fields the intake validated as they are (see [`Headers::mark_checked`]);
+    /// an edit of one clears its bit.
+    checked: u16,
     /// Where each present [`Known`] field first occurs, so that a lookup of one that occurs once
     /// (nearly all of them) goes straight to it instead of testing every field of the head, twice
     /// (to find it, then to rule out another).
@@ -95,6 +98,7 @@ impl Clone for Wire {
             patch: self.patch.clone(),
             present: self.present,
             multi: self.multi,
+            checked: self.checked,
             first: self.first,
             live: self.live,
             map: OnceLock::new(),
@@ -184,7 +188,7 @@ impl Wire {
 
     /// Notes every live field again, after an edit that may have removed any of them.
     fn renote(&mut self) {
-        (self.present, self.multi) = (0, 0);
+        (self.present, self.multi, self.checked) = (0, 0, 0);
         for i in 0..self.fields.len() {
             let f = self.fields[i];
             if !f.skip {
@@ -245,9 +249,9 @@ impl Headers {
     /// A block over `bytes` (the whole head) with the parser's field index.
     pub fn from_wire(bytes: Bytes, fields: Vec<Field>) -> Self {
         let live = fields.len() as u32;
-        let (present, multi, first) = (0, 0, [0; Known::COUNT]);
-        let mut w =
-            Wire { bytes, fields, patch: Vec::new(), present, multi, first, live, map: OnceLock::new() };
+        let (present, multi, checked, first) = (0, 0, 0, [0; Known::COUNT]);
+        let patch = Vec::new();
+        let mut w = Wire { bytes, fields, patch, present, multi, checked, first, live, map: OnceLock::new() };
         w.renote();
         Headers { repr: Repr::Wire(w) }
     }
@@ -276,6 +280,20 @@ impl Headers {
             Repr::Wire(w) => w.present & k.bit() != 0,
             Repr::Map(m) => k.header_name().is_some_and(|n| m.contains_key(n)),
         }
+    }
+
+    /// Records that the intake validated the `k` field(s) as they are now, so that a later check
+    /// of the same rule can be skipped while nobody edited them ([`Headers::is_checked`]). Only
+    /// the borrowed form keeps the mark: an edit through the map cannot be seen.
+    pub fn mark_checked(&mut self, k: Known) {
+        if let Repr::Wire(w) = &mut self.repr {
+            w.checked |= k.bit();
+        }
+    }
+
+    /// Whether the `k` field(s) are as they were when marked with [`Headers::mark_checked`].
+    pub fn is_checked(&self, k: Known) -> bool {
+        matches!(&self.repr, Repr::Wire(w) if w.checked & k.bit() != 0)
     }
 
     /// The values of every field named `name`, in order.
@@ -315,6 +333,7 @@ impl Headers {
                     w.live -= removed;
                     w.present &= !known.bit();
                     w.multi &= !known.bit();
+                    w.checked &= !known.bit();
                     w.map = OnceLock::new();
                 }
                 removed > 0
@@ -347,6 +366,7 @@ impl Headers {
                     }
                 }
                 w.live -= removed;
+                w.checked &= !known.bit();
                 w.map = OnceLock::new();
                 match first {
                     Some(i) => {
@@ -529,6 +549,7 @@ fn push_field(w: &mut Wire, name: &HeaderName, known: Known, value: &HeaderValue
     let value_span = w.push_patch(value.as_bytes());
     w.fields.push(Field { name: name_span, value: value_span, known, skip: false, canonical: false });
     w.note(known, w.fields.len() - 1);
+    w.checked &= !known.bit();
     w.live += 1;
 }
 
@@ -731,6 +752,30 @@ mod tests {
         assert_eq!(encoded(&m), "host: h\r\na: one\r\ncontent-length: 3\r\nb: two\r\nx-new: n\r\n");
         // The clone edited through its map left the original alone.
         assert_eq!(h.value(&name("b")), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn a_check_mark_lasts_until_its_field_is_edited() {
+        let host = || HeaderValue::from_static("b");
+        let edits: [(&str, fn(&mut Headers, HeaderValue)); 5] = [
+            ("insert", |h, v| h.insert(http::header::HOST, v)),
+            ("append", |h, v| h.append(http::header::HOST, v)),
+            ("remove", |h, _| drop(h.remove(http::header::HOST))),
+            ("retain", |h, _| h.retain_names(|n| n != b"host")),
+            ("map", |h, _| drop(h.map_mut())),
+        ];
+        let mut fresh = wire(&[("host", "a")]);
+        assert!(!fresh.is_checked(Known::Host), "marked by nobody");
+        fresh.mark_checked(Known::Host);
+        assert!(fresh.is_checked(Known::Host));
+        for (what, edit) in edits {
+            let mut h = parsed("X: 1\r\n");
+            assert!(h.is_checked(Known::Host), "{what}: the parser marks the Host it checked");
+            h.insert("y", HeaderValue::from_static("2"));
+            assert!(h.is_checked(Known::Host), "{what}: another field's edit keeps the mark");
+            edit(&mut h, host());
+            assert!(!h.is_checked(Known::Host), "{what}");
+        }
     }
 
     #[test]
