@@ -3,13 +3,14 @@
 //! crossing (not even the per-request cell is allocated until a callback needs it).
 
 use std::ffi::c_void;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::in_callback;
+use super::crossing::Crossing;
 use super::result::*;
 use super::server::{Shared, PROXY_LOG_DEBUG, PROXY_LOG_ERROR, PROXY_LOG_WARN};
 use super::session::*;
@@ -145,20 +146,31 @@ pub(crate) struct FfiCtx {
 
 impl FfiCtx {
     /// The request's cell, created by the first crossing (borrowed: no reference count traffic).
+    #[inline]
     fn cell(&mut self) -> &Arc<proxy_session> {
-        self.cell.get_or_insert_with(|| proxy_session::new(self.shared.registry.clone()))
+        if self.cell.is_none() {
+            self.new_cell();
+        }
+        self.cell.as_ref().expect("the cell was just created")
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_cell(&mut self) {
+        self.cell = Some(proxy_session::new(self.shared.registry.clone()));
     }
 }
 
 impl Drop for FfiCtx {
     fn drop(&mut self) {
         if let Some(f) = self.request_end {
-            let cell = self.cell().clone();
+            let user = self.user.0;
+            let cell = self.cell();
             cell.enter(PROXY_PHASE_REQUEST_END, std::ptr::null_mut(), Extra::None);
-            let ptr = Arc::as_ptr(&cell).cast_mut();
+            let ptr = Arc::as_ptr(cell).cast_mut();
             // SAFETY: a host function pointer called with its own user pointer and a live cell.
-            let _ = in_callback(|| unsafe { f(self.user.0, ptr) });
-            cell.leave();
+            let _ = unsafe { f(user, ptr) };
+            cell.close();
         }
         if let Some(cell) = &self.cell {
             cell.end();
@@ -208,6 +220,15 @@ fn misuse(phase: proxy_phase, cause: &'static str) -> Box<Error> {
     Error::internal(phase_name(phase)).with_cause(cause)
 }
 
+/// A filter phase's result: only CONTINUE goes on.
+fn filtered(phase: proxy_phase, out: Outcome) -> Result<()> {
+    match out {
+        Outcome::Action(PROXY_CONTINUE) => Ok(()),
+        Outcome::Action(_) => Err(failed(phase)),
+        Outcome::Expired => Err(expired(phase)),
+    }
+}
+
 fn expired(phase: proxy_phase) -> Box<Error> {
     Error::new(ErrorKind::PendingTimeout, ErrorSource::Internal, phase_name(phase))
         .with_cause("proxy_session_resume was not called before the service's pending deadline")
@@ -250,7 +271,10 @@ impl FfiHooks {
     }
 
     /// Calls `f` for `phase`; returns at once unless it answers PENDING (then only when
-    /// `may_wait`), in which case the result tells the caller to wait.
+    /// `may_wait`), in which case the result tells the caller to wait. Inlined into each phase:
+    /// the common answers return straight away, the rest goes to `unusual`, out of line, so the
+    /// crossing does not pay its frame.
+    #[inline]
     fn call(
         &self,
         cell: &Arc<proxy_session>,
@@ -263,9 +287,24 @@ impl FfiHooks {
         cell.enter(phase, session, extra);
         let ptr = Arc::as_ptr(cell).cast_mut();
         // SAFETY: a host function pointer, called with its own user pointer and a live cell.
-        let raw = in_callback(|| unsafe { f(self.cbs.user, ptr) });
+        let raw = unsafe { f(self.cbs.user, ptr) };
         match raw {
             PROXY_CONTINUE | PROXY_RESPONDED | PROXY_ERROR => Step::Done(raw),
+            _ => self.unusual(cell, phase, raw, may_wait),
+        }
+    }
+
+    /// PENDING (arms the wait, or refuses it where the phase cannot wait) or an unknown action.
+    #[cold]
+    #[inline(never)]
+    fn unusual(
+        &self,
+        cell: &Arc<proxy_session>,
+        phase: proxy_phase,
+        raw: proxy_action,
+        may_wait: bool,
+    ) -> Step {
+        match raw {
             PROXY_PENDING if may_wait => {
                 let mut a = cell.access.lock();
                 if let Some(early) = a.early.take() {
@@ -316,65 +355,79 @@ impl FfiHooks {
         }
     }
 
-    async fn wait(
+    /// The crossing of a callback that answered PENDING: waits for its resume, up to the service's
+    /// pending deadline, closes the cell and maps the outcome with `then`. Out of line and boxed:
+    /// the common crossing neither builds nor reserves room for the deadline's timer.
+    #[cold]
+    #[inline(never)]
+    fn waiting<T: Send + 'static>(
         &self,
         cell: &Arc<proxy_session>,
         rx: oneshot::Receiver<proxy_action>,
         phase: proxy_phase,
-    ) -> Outcome {
-        match tokio::time::timeout(self.pending_timeout, rx).await {
-            Ok(Ok(a)) => Outcome::Action(a),
-            Ok(Err(_)) => Outcome::Action(PROXY_ERROR),
-            Err(_) => {
-                cell.access.lock().expired = true;
-                self.shared.log(
-                    PROXY_LOG_WARN,
-                    &format!("{}: pending deadline passed without proxy_session_resume", phase_name(phase)),
-                );
-                Outcome::Expired
-            }
-        }
+        then: impl FnOnce(Outcome) -> T + Send + 'static,
+    ) -> Crossing<T> {
+        let (cell, deadline, shared) = (cell.clone(), self.pending_timeout, self.shared.clone());
+        Crossing::wait(async move {
+            let out = match tokio::time::timeout(deadline, rx).await {
+                Ok(Ok(a)) => Outcome::Action(a),
+                Ok(Err(_)) => Outcome::Action(PROXY_ERROR),
+                Err(_) => {
+                    cell.access.lock().expired = true;
+                    shared.log(
+                        PROXY_LOG_WARN,
+                        &format!(
+                            "{}: pending deadline passed without proxy_session_resume",
+                            phase_name(phase)
+                        ),
+                    );
+                    Outcome::Expired
+                }
+            };
+            cell.close();
+            then(out)
+        })
     }
 
-    /// One crossing: call, wait if PENDING, close the cell. When the callback answers at once (the
-    /// common case) nothing is awaited and no extra future is built.
-    async fn cross(
+    /// One crossing of an answering phase: call, wait if PENDING, close the cell. A callback that
+    /// answers at once (the common case) is finished before this returns. The peer an
+    /// upstream_peer callback chose stays in the cell (`take_peer`): carrying it out through the
+    /// future would copy it (a few hundred bytes) at every step.
+    fn cross(
         &self,
         ctx: &mut FfiCtx,
         f: PhaseFn,
         phase: proxy_phase,
         session: &mut Session,
         extra: Extra,
-    ) -> (Outcome, Option<HttpPeer>) {
+    ) -> Crossing<Outcome> {
         let cell = ctx.cell();
-        let out = match self.call(cell, f, phase, session, extra, true) {
-            Step::Done(a) => Outcome::Action(a),
-            Step::Wait(rx) => self.wait(cell, rx, phase).await,
-        };
-        let left = cell.leave();
-        (out, left.peer)
+        match self.call(cell, f, phase, session, extra, true) {
+            Step::Done(a) => {
+                cell.close();
+                Crossing::ready(Outcome::Action(a))
+            }
+            Step::Wait(rx) => self.waiting(cell, rx, phase, |out| out),
+        }
     }
 
     /// A filter phase where only CONTINUE goes on.
-    async fn filter(
+    fn filter(
         &self,
         ctx: &mut FfiCtx,
         f: proxy_phase_fn,
         phase: proxy_phase,
         session: &mut Session,
         extra: Extra,
-    ) -> Result<()> {
-        let Some(f) = f else { return Ok(()) };
+    ) -> Crossing<Result<()>> {
+        let Some(f) = f else { return Crossing::ready(Ok(())) };
         let cell = ctx.cell();
-        let out = match self.call(cell, f, phase, session, extra, true) {
-            Step::Done(a) => Outcome::Action(a),
-            Step::Wait(rx) => self.wait(cell, rx, phase).await,
-        };
-        cell.close();
-        match out {
-            Outcome::Action(PROXY_CONTINUE) => Ok(()),
-            Outcome::Action(_) => Err(failed(phase)),
-            Outcome::Expired => Err(expired(phase)),
+        match self.call(cell, f, phase, session, extra, true) {
+            Step::Done(a) => {
+                cell.close();
+                Crossing::ready(filtered(phase, Outcome::Action(a)))
+            }
+            Step::Wait(rx) => self.waiting(cell, rx, phase, move |out| filtered(phase, out)),
         }
     }
 
@@ -392,7 +445,7 @@ impl FfiHooks {
             Step::Done(a) => a,
             Step::Wait(_) => PROXY_ERROR,
         };
-        (a, cell.leave().retry)
+        (a, cell.leave())
     }
 
     fn retry_decision(
@@ -404,7 +457,8 @@ impl FfiHooks {
         mut e: Box<Error>,
     ) -> Box<Error> {
         let Some(f) = f else { return e };
-        let extra = Extra::Failure { error: e.to_string(), retry: e.retry };
+        let error = e.to_string();
+        let extra = Extra::Failure { error: error.as_str(), retry: e.retry };
         match self.sync(ctx, f, phase, session, extra) {
             (PROXY_CONTINUE, Some(r)) => e.retry = r,
             _ => e.retry = false,
@@ -445,7 +499,7 @@ impl ProxyHttp for FfiHooks {
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<()> {
         let Some(f) = self.cbs.early_request_filter else { return Ok(()) };
         let phase = PROXY_PHASE_EARLY_REQUEST_FILTER;
-        let out = self.cross(ctx, f, phase, session, Extra::None).await.0;
+        let out = self.cross(ctx, f, phase, session, Extra::None).await;
         ctx.responded_early = self.answered(session, phase, out)?;
         Ok(())
     }
@@ -456,7 +510,7 @@ impl ProxyHttp for FfiHooks {
         }
         let Some(f) = self.cbs.request_filter else { return Ok(false) };
         let phase = PROXY_PHASE_REQUEST_FILTER;
-        let out = self.cross(ctx, f, phase, session, Extra::None).await.0;
+        let out = self.cross(ctx, f, phase, session, Extra::None).await;
         self.answered(session, phase, out)
     }
 
@@ -467,7 +521,8 @@ impl ProxyHttp for FfiHooks {
             self.warn(session, phase, cause);
             return Err(misuse(phase, cause));
         };
-        match self.cross(ctx, f, phase, session, Extra::None).await {
+        let out = self.cross(ctx, f, phase, session, Extra::None).await;
+        match (out, ctx.cell().take_peer()) {
             (Outcome::Action(PROXY_CONTINUE), Some(peer)) => Ok(peer),
             (Outcome::Action(PROXY_CONTINUE), None) => {
                 let cause = "returned PROXY_CONTINUE without proxy_session_set_peer: answering 500";
@@ -479,84 +534,84 @@ impl ProxyHttp for FfiHooks {
         }
     }
 
-    async fn connected_to_upstream(
+    fn connected_to_upstream(
         &self,
         session: &mut Session,
         reused: bool,
         _peer: &HttpPeer,
         ctx: &mut FfiCtx,
-    ) -> Result<()> {
+    ) -> impl Future<Output = Result<()>> + Send {
         let f = self.cbs.connected_to_upstream;
-        self.filter(ctx, f, PROXY_PHASE_CONNECTED_TO_UPSTREAM, session, Extra::Connected { reused }).await
+        self.filter(ctx, f, PROXY_PHASE_CONNECTED_TO_UPSTREAM, session, Extra::Connected { reused })
     }
 
-    async fn upstream_request_filter(
+    fn upstream_request_filter(
         &self,
         session: &mut Session,
         up: &mut RequestHead,
         ctx: &mut FfiCtx,
-    ) -> Result<()> {
+    ) -> impl Future<Output = Result<()>> + Send {
         let f = self.cbs.upstream_request_filter;
         let extra = Extra::UpstreamRequest(up);
-        self.filter(ctx, f, PROXY_PHASE_UPSTREAM_REQUEST_FILTER, session, extra).await
+        self.filter(ctx, f, PROXY_PHASE_UPSTREAM_REQUEST_FILTER, session, extra)
     }
 
-    async fn request_body_filter(
+    fn request_body_filter(
         &self,
         session: &mut Session,
         body: &mut Option<Bytes>,
         end: bool,
         ctx: &mut FfiCtx,
-    ) -> Result<()> {
+    ) -> impl Future<Output = Result<()>> + Send {
         let f = self.cbs.request_body_filter;
         let extra = Extra::Body(body, end);
-        self.filter(ctx, f, PROXY_PHASE_REQUEST_BODY_FILTER, session, extra).await
+        self.filter(ctx, f, PROXY_PHASE_REQUEST_BODY_FILTER, session, extra)
     }
 
-    async fn upstream_response_filter(
+    fn upstream_response_filter(
         &self,
         session: &mut Session,
         h: &mut ResponseHead,
         ctx: &mut FfiCtx,
-    ) -> Result<()> {
+    ) -> impl Future<Output = Result<()>> + Send {
         let f = self.cbs.upstream_response_filter;
         let extra = Extra::Response(h);
-        self.filter(ctx, f, PROXY_PHASE_UPSTREAM_RESPONSE_FILTER, session, extra).await
+        self.filter(ctx, f, PROXY_PHASE_UPSTREAM_RESPONSE_FILTER, session, extra)
     }
 
-    async fn response_filter(
+    fn response_filter(
         &self,
         session: &mut Session,
         h: &mut ResponseHead,
         ctx: &mut FfiCtx,
-    ) -> Result<()> {
+    ) -> impl Future<Output = Result<()>> + Send {
         let f = self.cbs.response_filter;
         let extra = Extra::Response(h);
-        self.filter(ctx, f, PROXY_PHASE_RESPONSE_FILTER, session, extra).await
+        self.filter(ctx, f, PROXY_PHASE_RESPONSE_FILTER, session, extra)
     }
 
-    async fn upstream_response_body_filter(
+    fn upstream_response_body_filter(
         &self,
         session: &mut Session,
         body: &mut Option<Bytes>,
         end: bool,
         ctx: &mut FfiCtx,
-    ) -> Result<()> {
+    ) -> impl Future<Output = Result<()>> + Send {
         let f = self.cbs.upstream_response_body_filter;
         let extra = Extra::Body(body, end);
-        self.filter(ctx, f, PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER, session, extra).await
+        self.filter(ctx, f, PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER, session, extra)
     }
 
-    async fn response_body_filter(
+    fn response_body_filter(
         &self,
         session: &mut Session,
         body: &mut Option<Bytes>,
         end: bool,
         ctx: &mut FfiCtx,
-    ) -> Result<()> {
+    ) -> impl Future<Output = Result<()>> + Send {
         let f = self.cbs.response_body_filter;
         let extra = Extra::Body(body, end);
-        self.filter(ctx, f, PROXY_PHASE_RESPONSE_BODY_FILTER, session, extra).await
+        self.filter(ctx, f, PROXY_PHASE_RESPONSE_BODY_FILTER, session, extra)
     }
 
     fn fail_to_connect(
@@ -584,8 +639,10 @@ impl ProxyHttp for FfiHooks {
         let status = e.status();
         let Some(f) = self.cbs.fail_to_proxy else { return status };
         let phase = PROXY_PHASE_FAIL_TO_PROXY;
-        let extra = Extra::Failure { error: e.to_string(), retry: false };
-        let out = self.cross(ctx, f, phase, session, extra).await.0;
+        // Kept in this future until the cell is closed, as the cell points at it.
+        let error = e.to_string();
+        let extra = Extra::Failure { error: error.as_str(), retry: false };
+        let out = self.cross(ctx, f, phase, session, extra).await;
         match self.answered(session, phase, out) {
             Ok(_) => status,
             Err(_) => {

@@ -17,6 +17,7 @@ mod macros;
 #[cfg(feature = "mimalloc")]
 pub mod alloc;
 pub mod callbacks;
+mod crossing;
 pub mod error;
 pub mod result;
 pub mod server;
@@ -28,13 +29,13 @@ pub mod tls;
 pub mod types;
 
 thread_local! {
-    /// How many host callbacks are running on this thread (they nest only through request_end
-    /// from a drop inside another callback, which does not happen, but a counter costs nothing).
+    /// How many host callbacks outside the request phases (thread hooks, the log sink) are
+    /// running on this thread.
     static IN_CALLBACK: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Runs `f` (a call into the host) marked as "inside a callback", so that the server's blocking
-/// functions can refuse to run from there instead of deadlocking.
+/// Runs `f` (a call into the host outside the request phases) marked as "inside a callback", so
+/// that the server's blocking functions can refuse to run from there instead of deadlocking.
 pub(crate) fn in_callback<R>(f: impl FnOnce() -> R) -> R {
     struct Guard<'a>(&'a Cell<u32>);
     impl Drop for Guard<'_> {
@@ -42,7 +43,6 @@ pub(crate) fn in_callback<R>(f: impl FnOnce() -> R) -> R {
             self.0.set(self.0.get() - 1);
         }
     }
-    // One thread-local lookup per crossing (in a cdylib each one is a __tls_get_addr call).
     IN_CALLBACK.with(|c| {
         c.set(c.get() + 1);
         let _g = Guard(c);
@@ -50,7 +50,11 @@ pub(crate) fn in_callback<R>(f: impl FnOnce() -> R) -> R {
     })
 }
 
-/// Whether the current thread is running a host callback.
+/// Whether the current thread is running a host callback: one marked by [`in_callback`], or a
+/// request phase's, which runs only on a service's worker threads, inside their runtime. Asking
+/// the runtime here, in the rarely called functions that care, spares every phase crossing a
+/// thread-local update on each side (a `__tls_get_addr` call each in a cdylib). The host's own
+/// threads are never inside this library's runtime.
 pub(crate) fn inside_callback() -> bool {
-    IN_CALLBACK.with(|c| c.get() > 0)
+    IN_CALLBACK.with(|c| c.get() > 0) || tokio::runtime::Handle::try_current().is_ok()
 }

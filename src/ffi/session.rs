@@ -74,14 +74,23 @@ pub(crate) enum State {
     Ended,
 }
 
-/// Per-phase data besides the session.
+/// Per-phase data besides the session: pointers to the worker's values, valid while the cell is
+/// open. All of it is `Copy`, so opening and closing the cell drops nothing.
+#[derive(Clone, Copy)]
 pub(crate) enum Extra {
     None,
     UpstreamRequest(*mut RequestHead),
     Response(*mut ResponseHead),
     Body(*mut Option<Bytes>, bool),
-    Failure { error: String, retry: bool },
-    Connected { reused: bool },
+    /// The error as text (the worker's string, kept until it closes the cell) and whether
+    /// another attempt is allowed.
+    Failure {
+        error: *const str,
+        retry: bool,
+    },
+    Connected {
+        reused: bool,
+    },
 }
 
 // SAFETY: the pointers are handed from the worker to the cell and only dereferenced under the
@@ -283,6 +292,7 @@ impl proxy_session {
     }
 
     /// Opens the cell for a callback of `phase`.
+    #[inline]
     pub(crate) fn enter(&self, phase: proxy_phase, session: *mut Session, extra: Extra) {
         let mut a = self.access.lock();
         a.state = State::InCallback;
@@ -302,32 +312,35 @@ impl proxy_session {
     }
 
     /// Closes the cell: no pointer into the request survives this.
-    pub(crate) fn leave(&self) -> Access2 {
-        let mut a = self.access.lock();
-        Self::settle(&mut a);
-        a.state = State::Idle;
-        a.phase = PROXY_PHASE_NONE;
-        a.session = std::ptr::null_mut();
-        a.waker = None;
-        let extra = std::mem::replace(&mut a.extra, Extra::None);
-        Access2 {
-            peer: a.peer.take(),
-            retry: match extra {
-                Extra::Failure { retry, .. } => Some(retry),
-                _ => None,
-            },
-        }
+    #[inline(always)]
+    pub(crate) fn close(&self) {
+        Self::reset(&mut self.access.lock());
     }
 
-    /// Like `leave` for phases that choose neither a peer nor a retry: nothing is moved out.
-    pub(crate) fn close(&self) {
+    /// Like `close`, and hands back the retry decision a failure phase's callback left.
+    pub(crate) fn leave(&self) -> Option<bool> {
         let mut a = self.access.lock();
-        Self::settle(&mut a);
+        let retry = match a.extra {
+            Extra::Failure { retry, .. } => Some(retry),
+            _ => None,
+        };
+        Self::reset(&mut a);
+        retry
+    }
+
+    #[inline(always)]
+    fn reset(a: &mut Access) {
+        Self::settle(a);
         a.state = State::Idle;
         a.phase = PROXY_PHASE_NONE;
         a.session = std::ptr::null_mut();
         a.waker = None;
         a.extra = Extra::None;
+    }
+
+    /// The peer the last upstream_peer callback chose, if it chose one.
+    pub(crate) fn take_peer(&self) -> Option<HttpPeer> {
+        self.access.lock().peer.take()
     }
 
     /// The request is over: later resumes and accessors answer GONE. When a host thread still
@@ -366,12 +379,6 @@ impl proxy_session {
             State::Idle => Err(PROXY_WRONG_PHASE),
         }
     }
-}
-
-/// What the worker takes out of the cell when a callback is done.
-pub(crate) struct Access2 {
-    pub(crate) peer: Option<HttpPeer>,
-    pub(crate) retry: Option<bool>,
 }
 
 impl Access {

@@ -210,8 +210,9 @@ pub extern "C" fn proxy_session_error(s: *const proxy_session, out: *mut proxy_s
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out);
-        put(out, s.with(|a| match &a.extra {
-            Extra::Failure { error, .. } => Ok(proxy_str::from_bytes(error.as_bytes())),
+        put(out, s.with(|a| match a.extra {
+            // SAFETY: valid while the cell is open (see `Extra::Failure`).
+            Extra::Failure { error, .. } => Ok(proxy_str::from_bytes(unsafe { &*error }.as_bytes())),
             _ => a.session()?.summary.error.as_deref().map(|e| proxy_str::from_bytes(e.as_bytes())).ok_or(PROXY_NOT_FOUND),
         }))
     }
