@@ -757,12 +757,17 @@ mod tests {
     #[test]
     fn a_check_mark_lasts_until_its_field_is_edited() {
         let host = || HeaderValue::from_static("b");
-        let edits: [(&str, fn(&mut Headers, HeaderValue)); 5] = [
+        type Edit = fn(&mut Headers, HeaderValue);
+        let edits: [(&str, Edit); 5] = [
             ("insert", |h, v| h.insert(http::header::HOST, v)),
             ("append", |h, v| h.append(http::header::HOST, v)),
-            ("remove", |h, _| drop(h.remove(http::header::HOST))),
+            ("remove", |h, _| {
+                h.remove(http::header::HOST);
+            }),
             ("retain", |h, _| h.retain_names(|n| n != b"host")),
-            ("map", |h, _| drop(h.map_mut())),
+            ("map", |h, _| {
+                h.map_mut();
+            }),
         ];
         let mut fresh = wire(&[("host", "a")]);
         assert!(!fresh.is_checked(Known::Host), "marked by nobody");
