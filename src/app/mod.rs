@@ -191,8 +191,12 @@ impl<T: HttpServerApp> ServerApp for T {
             };
             if is_h2 {
                 let addrs = conn.addrs();
-                let mut conn = conn.into_state();
-                let io = Rewind::new(conn.rbuf.split().freeze(), conn.io);
+                // Taken apart in a block of its own: what is left of the state must not outlive
+                // it, or it would take room in every connection's task for the HTTP/2 await.
+                let io = {
+                    let mut conn = conn.into_state();
+                    Rewind::new(conn.rbuf.split().freeze(), conn.io)
+                };
                 return Box::pin(h2::serve(self, io, addrs, shutdown)).await;
             }
             if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
