@@ -202,7 +202,9 @@ impl ConnState {
         }
         self.rbuf.reserve(want);
         let read = self.io.read_buf(&mut self.rbuf);
-        let r = until(&mut self.timer, deadline, read).await.map_err(|_| self.timeout_err(true, ctx))?;
+        let r = until(&mut self.timer, deadline.map(Deadline::At), read)
+            .await
+            .map_err(|_| self.timeout_err(true, ctx))?;
         r.map_err(|e| self.io_err(&e, true, ctx))
     }
 
@@ -211,7 +213,7 @@ impl ConnState {
     /// clears tokio's readiness after a short read: readiness stays accurate, and neither the
     /// next wait nor the pool's reuse probe pays for a stale "ready" with an EAGAIN syscall.
     async fn wait_idle(&mut self, deadline: Option<Instant>, ctx: &'static str) -> Result<()> {
-        match until(&mut self.timer, deadline, self.io.readable())
+        match until(&mut self.timer, deadline.map(Deadline::At), self.io.readable())
             .await
             .map_err(|_| self.timeout_err(true, ctx))?
         {
@@ -226,7 +228,7 @@ impl ConnState {
     /// accurate) and let the caller wait without one. After bytes, one more try clears the
     /// readiness `try_read` leaves set. At most one extra syscall per connection.
     async fn first_read(&mut self, deadline: Option<Instant>, ctx: &'static str) -> Result<Option<usize>> {
-        match until(&mut self.timer, deadline, self.io.readable())
+        match until(&mut self.timer, deadline.map(Deadline::At), self.io.readable())
             .await
             .map_err(|_| self.timeout_err(true, ctx))?
         {
@@ -499,8 +501,7 @@ async fn write_timed(
     timeout: Option<Duration>,
 ) -> Result<()> {
     const CTX: &str = "writing";
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let r = until(timer, deadline, write_all(io, &mut buf))
+    let r = until(timer, timeout.map(Deadline::After), write_all(io, &mut buf))
         .await
         .map_err(|_| Error::new(ErrorKind::WriteTimeout, side, CTX))?;
     r.map_err(|e| Error::from_io(&e, side, false, CTX))
@@ -534,20 +535,35 @@ async fn write_all(io: &mut Stream, buf: &mut impl Buf) -> std::io::Result<()> {
 /// A connection's timer, made on its first wait that does not finish at once.
 type Timer = Option<Pin<Box<Sleep>>>;
 
+/// When a wait gives up.
+#[derive(Debug, Clone, Copy)]
+enum Deadline {
+    /// At a fixed instant (a head's deadline, shared by all its reads).
+    At(Instant),
+    /// This long after the wait began, with the clock read only if the wait does not finish at
+    /// once (a write, which nearly always does).
+    After(Duration),
+}
+
 /// Runs `fut` until `deadline`. The timer is armed only when the first poll does not finish `fut`
 /// (most reads and writes on a busy connection complete at once), and it is the connection's,
 /// kept from one wait to the next (see [`crate::protocol::timer`]).
 async fn until<F: Future>(
     timer: &mut Timer,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
     fut: F,
 ) -> std::result::Result<F::Output, ()> {
     let mut fut = pin!(fut);
-    let Some(at) = deadline else { return Ok(fut.await) };
+    let Some(deadline) = deadline else { return Ok(fut.await) };
+    let mut at = None;
     poll_fn(|cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Ok(v));
         }
+        let at = *at.get_or_insert_with(|| match deadline {
+            Deadline::At(at) => at,
+            Deadline::After(t) => Instant::now() + t,
+        });
         let t = timer.get_or_insert_with(|| Box::pin(sleep_until(at)));
         poll_until(t.as_mut(), at, cx).map(|()| Err(()))
     })
