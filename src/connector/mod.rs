@@ -5,7 +5,7 @@ mod h2;
 mod pool;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ::h2::client::SendRequest;
 use bytes::Bytes;
@@ -56,6 +56,10 @@ pub struct UpstreamConn {
     pub reused: bool,
     /// Whether it runs over TLS (it decides the `:scheme` of HTTP/2 requests).
     pub tls: bool,
+    /// Time taken to open it (zero when reused).
+    pub connect_time: Duration,
+    /// The pool key it goes back under (see [`Connector::release_to`]).
+    pub(crate) key: u64,
 }
 
 impl Connector {
@@ -94,7 +98,13 @@ impl Connector {
             Some(conn) => Ok(conn),
             // Boxed: opening a connection (connect, TLS, the HTTP/2 handshake) is a large state,
             // and an await's state is part of every request's future, pooled or not.
-            None => Box::pin(self.open(peer, key)).await,
+            // The clock is read only here: a pooled connection takes no time to open.
+            None => {
+                let started = Instant::now();
+                let mut conn = Box::pin(self.open(peer, key)).await?;
+                conn.connect_time = started.elapsed();
+                Ok(conn)
+            }
         }
     }
 
@@ -104,14 +114,26 @@ impl Connector {
         let alpn = peer.options.alpn;
         if alpn == Alpn::H2 || (alpn == Alpn::H2ThenH1 && tls) {
             if let Some((send, ticket)) = self.h2.take(key) {
-                return Some(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
+                return Some(UpstreamConn {
+                    conn: Connection::H2(send, ticket),
+                    reused: true,
+                    tls,
+                    connect_time: Duration::ZERO,
+                    key,
+                });
             }
             if alpn == Alpn::H2 {
                 return None;
             }
         }
         let conn = self.pool.take(key)?;
-        Some(UpstreamConn { conn: Connection::H1(conn), reused: true, tls })
+        Some(UpstreamConn {
+            conn: Connection::H1(conn),
+            reused: true,
+            tls,
+            connect_time: Duration::ZERO,
+            key,
+        })
     }
 
     /// A new connection to `peer` (HTTP/2 ones go through one connect at a time per peer, and may
@@ -123,33 +145,53 @@ impl Connector {
             let lock = self.h2.connect_lock(key);
             let _one_at_a_time = lock.lock().await;
             if let Some((send, ticket)) = self.h2.take(key) {
-                return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: true, tls });
+                return Ok(UpstreamConn {
+                    conn: Connection::H2(send, ticket),
+                    reused: true,
+                    tls,
+                    connect_time: Duration::ZERO,
+                    key,
+                });
             }
             let stream = connect(peer).await?;
             if alpn == Alpn::H2 || stream.is_h2() {
                 let (send, ticket) =
                     self.h2.open(key, stream, &self.h2_options, peer.options.max_h2_streams).await?;
-                return Ok(UpstreamConn { conn: Connection::H2(send, ticket), reused: false, tls });
+                return Ok(UpstreamConn {
+                    conn: Connection::H2(send, ticket),
+                    reused: false,
+                    tls,
+                    connect_time: Duration::ZERO,
+                    key,
+                });
             }
             let conn = Connection::H1(H1Conn::new(stream, ErrorSource::Upstream));
-            return Ok(UpstreamConn { conn, reused: false, tls });
+            return Ok(UpstreamConn { conn, reused: false, tls, connect_time: Duration::ZERO, key });
         }
         let stream = connect(peer).await?;
         Ok(UpstreamConn {
             conn: Connection::H1(H1Conn::new(stream, ErrorSource::Upstream)),
             reused: false,
             tls,
+            connect_time: Duration::ZERO,
+            key,
         })
     }
 
     /// Returns a connection whose last exchange ended cleanly, for the next request to `peer`.
-    pub fn release(&self, peer: &HttpPeer, mut conn: H1Conn) {
+    pub fn release(&self, peer: &HttpPeer, conn: H1Conn) {
+        self.release_to(peer.reuse_hash(), peer, conn);
+    }
+
+    /// [`Connector::release`] under the pool key [`Connector::get`] found it under
+    /// ([`UpstreamConn`] carries it), without hashing the peer again.
+    pub(crate) fn release_to(&self, key: u64, peer: &HttpPeer, mut conn: H1Conn) {
         if !conn.rbuf.is_empty() {
             return; // bytes nobody asked for: the connection is out of sync, never reuse it
         }
         conn.release_write_buffer();
         let idle = peer.options.idle_timeout.map(|t| Instant::now() + t);
-        self.pool.put(peer.reuse_hash(), conn, idle);
+        self.pool.put(key, conn, idle);
     }
 }
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderValue, Method, StatusCode};
-use tokio::time::Instant;
 
 use super::catch_unwind::{call_sync, CatchUnwind};
 use super::exchange::paced;
@@ -141,7 +140,6 @@ impl<H: ProxyHttp> HttpProxy<H> {
         loop {
             let peer = self.hooks.upstream_peer(session, ctx).await?;
             session.summary.peer = Some(peer.address.clone());
-            let started = Instant::now();
             let upstream = match self.connector.get(&peer).await {
                 Ok(u) => u,
                 Err(e) => {
@@ -152,7 +150,8 @@ impl<H: ProxyHttp> HttpProxy<H> {
             };
             let reused = upstream.reused;
             session.summary.reused = reused;
-            session.summary.upstream_connect = Some(if reused { Duration::ZERO } else { started.elapsed() });
+            session.summary.upstream_connect = Some(upstream.connect_time);
+            let key = upstream.key;
             // An HTTP/2 ticket holds the stream's slot on the pooled connection until the attempt ends.
             let (mut us, _ticket) = match upstream.conn {
                 Connection::H1(c) => (ClientSession::h1(c, reused), None),
@@ -164,7 +163,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             match self.exchange(session, &mut us, &peer, ctx, shutdown).await {
                 Ok(()) => {
                     if let Some(conn) = us.into_reusable_h1() {
-                        self.connector.release(&peer, conn);
+                        self.connector.release_to(key, &peer, conn);
                     }
                     return Ok(self.settle_downstream(session).await);
                 }
