@@ -145,8 +145,9 @@ impl Session {
     /// Sends the final response head downstream and records it (status, the head as sent).
     pub(crate) async fn send_head(&mut self, head: ResponseHead, hint: BodyHint) -> Result<()> {
         self.summary.status = head.status.as_u16();
-        let sent = self.downstream.send_head(self.req.version, head, hint).await?;
-        self.response = Some(sent);
-        Ok(())
+        // Put in its place first and sent from there: a head moved into the send and back out
+        // again is copied at each step.
+        let head = self.response.insert(head);
+        self.downstream.send_head(self.req.version, head, hint).await
     }
 }

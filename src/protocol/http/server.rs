@@ -203,11 +203,11 @@ impl ServerSession {
     /// like any response: an HTTP/1 connection is closed after it (it may be out of sync), a
     /// stream ends.
     pub(crate) async fn refuse(mut self, status: u16, head_request: bool) {
-        let (head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+        let (mut head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
         self.keepalive = false;
         // Like every local answer to HEAD: neither a body nor a length for one.
         let hint = if head_request { BodyHint::None } else { BodyHint::Length(body.len() as u64) };
-        if self.send_head(Version::HTTP_11, head, hint).await.is_ok() {
+        if self.send_head(Version::HTTP_11, &mut head, hint).await.is_ok() {
             if !head_request {
                 let _ = self.write_body(body).await;
             }
@@ -365,23 +365,23 @@ impl ServerSession {
 
     /// Sends the final head. For HTTP/1 it picks the framing (Content-Length, chunked for 1.1,
     /// close-delimited for 1.0) and the Connection field; for HTTP/2 it strips connection-specific
-    /// fields. Returns the head as it went out. `req_version` is the request's.
+    /// fields, editing `head` into the head as it goes out. `req_version` is the request's.
     pub(crate) async fn send_head(
         &mut self,
         req_version: Version,
-        mut head: ResponseHead,
+        head: &mut ResponseHead,
         hint: BodyHint,
-    ) -> Result<ResponseHead> {
+    ) -> Result<()> {
         self.head_sent = true;
         match &mut self.side {
             Side::H1(d) => {
                 d.writer = match hint {
                     BodyHint::Tunnel => {
                         self.keepalive = false;
-                        d.conn.queue(|b| encode_response_head(&head, b));
+                        d.conn.queue(|b| encode_response_head(head, b));
                         d.conn.flush(Some(d.write_timeout)).await?;
                         d.writer = BodyWriter::UntilClose;
-                        return Ok(head);
+                        return Ok(());
                     }
                     BodyHint::None => {
                         canonical_length_field(&mut head.headers);
@@ -409,7 +409,7 @@ impl ServerSession {
                     // A persistent HTTP/1.0 client would otherwise assume close.
                     head.headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
                 }
-                d.conn.queue(|b| encode_response_head(&head, b));
+                d.conn.queue(|b| encode_response_head(head, b));
                 if d.writer == BodyWriter::Empty {
                     d.conn.flush(Some(d.write_timeout)).await?;
                 }
@@ -431,10 +431,10 @@ impl ServerSession {
                 let end = matches!(hint, BodyHint::None | BodyHint::Length(0));
                 if end {
                     d.respond
-                        .send_response(response_to_h2(&head), true)
+                        .send_response(response_to_h2(head), true)
                         .map_err(|e| h2_err(e, false, "sending the response head"))?;
                 } else {
-                    d.head = Some(response_to_h2(&head));
+                    d.head = Some(response_to_h2(head));
                 }
                 d.due = match hint {
                     BodyHint::Length(n) if !end => Some(n),
@@ -442,7 +442,7 @@ impl ServerSession {
                 };
             }
         }
-        Ok(head)
+        Ok(())
     }
 
     /// Sends a piece of response body.
