@@ -24,8 +24,10 @@ pub fn limits(sel: u8) -> Limits {
     }
 }
 
-/// Hop-by-hop fields (RFC 9110 §7.6.1) that must never reach the next hop.
-pub const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade"];
+/// Hop-by-hop fields (RFC 9110 §7.6.1) that must never reach the next hop, with HTTP2-Settings
+/// (RFC 7540 §3.2.1), which `strip_hop_by_hop` removes too.
+pub const HOP_BY_HOP: &[&str] =
+    &["connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade", "http2-settings"];
 
 /// The head the proxy writes to an HTTP/1.1 upstream for `req` whose body has `framing`, and the
 /// framing its body writer uses: `proxy::exchange` (clone, 1.1, hop-by-hop fields stripped; no

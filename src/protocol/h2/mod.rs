@@ -4,12 +4,12 @@
 
 pub mod body;
 
-use http::header::{HeaderName, CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::HOST;
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderValue, Request, Response, Uri, Version};
+use http::{Request, Response, Uri, Version};
 
 use super::http::host::valid_host_value;
-use super::http::{HeadError, RequestHead, ResponseHead};
+use super::http::{HeadError, Known, RequestHead, ResponseHead, WireBuilder};
 
 /// HTTP/2 limits. Defaults follow `notes/http-hardening.md` §2: h2's raw defaults (unlimited
 /// streams, 16 MiB header lists) are not safe at an edge.
@@ -85,43 +85,35 @@ fn bad(reason: &'static str) -> HeadError {
     HeadError::new(400, reason)
 }
 
-/// Fields that mean something only to one HTTP/1.1 connection (RFC 9113 §8.2.2).
-pub fn is_connection_specific(name: &HeaderName) -> bool {
-    name == CONNECTION
-        || name == TRANSFER_ENCODING
-        || name == UPGRADE
-        || name == "keep-alive"
-        || name == "proxy-connection"
-}
-
-/// Removes connection-specific fields (and `TE` other than `trailers`) before sending over H2.
-pub fn strip_connection_specific(headers: &mut HeaderMap) {
-    if !headers.keys().any(|n| is_connection_specific(n) || n == TE) {
-        return;
-    }
-    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-    let te_trailers = headers.get(TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    if !te_trailers {
-        headers.remove(TE);
+/// Whether a field may go over H2 (RFC 9113 §8.2.2): none that means something only to one
+/// HTTP/1.1 connection, and `TE` only as `trailers`.
+pub fn h2_field(known: Known, value: &[u8]) -> bool {
+    match known {
+        Known::Connection
+        | Known::TransferEncoding
+        | Known::Upgrade
+        | Known::KeepAlive
+        | Known::ProxyConnection => false,
+        Known::Te => value.eq_ignore_ascii_case(b"trailers"),
+        _ => true,
     }
 }
 
 /// A request received over H2 as a head the phases and an H1 upstream understand: `Host` from
 /// `:authority` (RFC 9113 §8.3.1), values checked for what h2 lets through (§8.2.1: no leading or
-/// trailing whitespace).
+/// trailing whitespace). The fields become the borrowed form, written as HTTP/1 lines: an H1
+/// upstream gets them as one copy, and the proxy's checks on the way (hop-by-hop fields, upgrade,
+/// framing) are bit tests rather than a hash lookup each in h2's map.
 pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, HeadError> {
-    let http::request::Parts { method, uri, mut headers, .. } = parts;
+    let http::request::Parts { method, uri, headers, .. } = parts;
     // The `http` crate lets bytes past ASCII into a path; an HTTP/1 request-target may not carry
     // them (RFC 9112 §3.2), so forwarding one would hand the upstream a line it must refuse.
     if uri.path_and_query().is_some_and(|p| !p.as_str().bytes().all(|b| b.is_ascii_graphic())) {
         return Err(bad("invalid :path"));
     }
-    // Host fields are noted in the same pass as the value checks rather than looked up again.
-    let (mut host, mut hosts) = (None, 0);
+    // Host fields are noted in the same pass as the value checks rather than looked up again, and
+    // the size of the lines is summed so that they are written into one buffer of the right size.
+    let (mut host, mut hosts, mut size) = (None, 0, 0);
     for (name, value) in &headers {
         let v = value.as_bytes();
         if name.as_str().is_empty() || v.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
@@ -134,6 +126,7 @@ pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, HeadErro
             hosts += 1;
             host = host.or(Some(value));
         }
+        size += name.as_str().len() + v.len() + 4;
     }
     if hosts > 1 {
         return Err(bad("repeated Host"));
@@ -142,26 +135,37 @@ pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, HeadErro
     // HTTP/1 client would have had to send (the `http` crate lets userinfo, `:-1` ports or spaces
     // in a Host value through). Neither field is allowed (RFC 9113 §8.3.1: no authority to convey),
     // as for HTTP/1.0 without Host: the upstream request gets the peer's name.
+    let mut add_host = None;
     match (uri.authority(), host) {
         (Some(a), Some(h)) if !a.as_str().as_bytes().eq_ignore_ascii_case(h.as_bytes()) => {
             return Err(bad("Host differs from :authority"));
         }
         (Some(a), None) => {
-            if !valid_host_value(a.as_str().as_bytes()) {
+            let a = a.as_str().as_bytes();
+            // A Host value is a field value too (no control bytes), which `valid_host_value` implies.
+            if !valid_host_value(a) {
                 return Err(bad("invalid :authority"));
             }
-            let v = HeaderValue::from_str(a.as_str()).map_err(|_| bad("invalid :authority"))?;
-            headers.insert(HOST, v);
+            size += HOST.as_str().len() + a.len() + 4;
+            add_host = Some(a);
         }
         (_, Some(h)) if !valid_host_value(h.as_bytes()) => return Err(bad("invalid Host")),
         _ => {}
     }
-    Ok(RequestHead { method, uri, version: Version::HTTP_2, headers: headers.into() })
+    let mut fields = WireBuilder::with_capacity(size, headers.len() + 1);
+    for (name, value) in &headers {
+        fields.push(name, value.as_bytes());
+    }
+    if let Some(a) = add_host {
+        fields.push(&HOST, a);
+    }
+    Ok(RequestHead { method, uri, version: Version::HTTP_2, headers: fields.finish() })
 }
 
 /// An outgoing H2 request for `head`: `:scheme` and `:authority` from the peer and Host, the
 /// Host field folded into `:authority`, connection-specific fields removed. Takes the head: its
-/// fields become the request's without a copy.
+/// method moves into the request, and h2's map is built once from its fields, without the ones H2
+/// must not carry (a borrowed head has no map to hand over anyway).
 pub fn request_to_h2(head: RequestHead, tls: bool) -> Result<Request<()>, HeadError> {
     let authority = head
         .uri
@@ -183,9 +187,8 @@ pub fn request_to_h2(head: RequestHead, tls: bool) -> Result<Request<()>, HeadEr
         .path_and_query(path)
         .build()
         .map_err(|_| bad("invalid request target"))?;
-    let mut headers = head.headers.into_map();
-    headers.remove(HOST);
-    strip_connection_specific(&mut headers);
+    // Host went into `:authority`.
+    let headers = head.headers.to_map_keeping(|k, v| k != Known::Host && h2_field(k, v));
     let mut req = Request::new(());
     *req.method_mut() = head.method;
     *req.uri_mut() = uri;
@@ -194,10 +197,9 @@ pub fn request_to_h2(head: RequestHead, tls: bool) -> Result<Request<()>, HeadEr
     Ok(req)
 }
 
-/// A response head to send over H2.
+/// A response head to send over H2 (the head is kept: it is what the phases and the log see).
 pub fn response_to_h2(head: &ResponseHead) -> Response<()> {
-    let mut headers = head.headers.to_map();
-    strip_connection_specific(&mut headers);
+    let headers = head.headers.to_map_keeping(h2_field);
     let mut resp = Response::new(());
     *resp.status_mut() = head.status;
     *resp.version_mut() = Version::HTTP_2;
@@ -217,6 +219,9 @@ pub fn response_head(parts: http::response::Parts) -> ResponseHead {
 
 #[cfg(test)]
 mod tests {
+    use http::header::{CONNECTION, TE, TRANSFER_ENCODING};
+    use http::HeaderValue;
+
     use super::*;
 
     fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
@@ -276,5 +281,28 @@ mod tests {
         assert!(req.headers().get(CONNECTION).is_none());
         assert!(req.headers().get(TRANSFER_ENCODING).is_none());
         assert_eq!(req.headers()[TE], "trailers");
+    }
+
+    #[test]
+    fn h2_request_becomes_borrowed_lines_with_host_last() {
+        let h = request_head(parts("https://a.example/", &[("x-a", "1"), ("x-a", "2"), ("accept", "*/*")]))
+            .unwrap();
+        assert!(h.headers.is_borrowed());
+        let mut out = bytes::BytesMut::new();
+        h.headers.encode(&mut out);
+        assert_eq!(&out[..], b"x-a: 1\r\nx-a: 2\r\naccept: */*\r\nhost: a.example\r\n");
+    }
+
+    #[test]
+    fn response_goes_to_h2_without_connection_fields() {
+        let mut head = ResponseHead::new(http::StatusCode::OK);
+        for (n, v) in [("connection", "x"), ("keep-alive", "5"), ("te", "gzip"), ("upgrade", "y"), ("x", "1")]
+        {
+            head.headers.append(http::HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        let resp = response_to_h2(&head);
+        let names: Vec<_> = resp.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x"]);
+        assert_eq!(resp.version(), Version::HTTP_2);
     }
 }

@@ -216,9 +216,10 @@ impl Wire {
         Span { start, len: bytes.len() as u32 }
     }
 
-    fn to_map(&self) -> HeaderMap {
+    /// The live fields `keep` accepts (by class and value), as a map.
+    fn to_map(&self, keep: impl Fn(Known, &[u8]) -> bool) -> HeaderMap {
         let mut map = HeaderMap::with_capacity(self.live as usize);
-        for f in self.fields.iter().filter(|f| !f.skip) {
+        for f in self.fields.iter().filter(|f| !f.skip && keep(f.known, self.slice(f.value))) {
             // Both were checked as tokens and field values by the parser (or came from a checked
             // HeaderName/HeaderValue), so neither conversion fails; a field that did would be
             // dropped rather than invented.
@@ -238,6 +239,10 @@ impl Wire {
         }
         map
     }
+}
+
+fn keep_all(_: Known, _: &[u8]) -> bool {
+    true
 }
 
 impl Headers {
@@ -509,38 +514,77 @@ impl Headers {
     /// The block as a map (built now if it is the borrowed form).
     pub fn map(&self) -> &HeaderMap {
         match &self.repr {
-            Repr::Wire(w) => w.map.get_or_init(|| Box::new(w.to_map())),
+            Repr::Wire(w) => w.map.get_or_init(|| Box::new(w.to_map(keep_all))),
             Repr::Map(m) => m,
         }
     }
 
-    /// A copy of the block as a map, for an HTTP/2 peer while the head is kept: built afresh from
-    /// the borrowed form (cheaper than building one to keep and then cloning it).
-    pub fn to_map(&self) -> HeaderMap {
+    /// A copy of the block as a map holding only the fields `keep` accepts (by class and value),
+    /// for an HTTP/2 peer: built from the borrowed form with the fields it must not get left out,
+    /// rather than built whole (or cloned) and then searched and shrunk name by name.
+    pub fn to_map_keeping(&self, keep: impl Fn(Known, &[u8]) -> bool) -> HeaderMap {
         match &self.repr {
-            Repr::Wire(w) => w.map.get().map_or_else(|| w.to_map(), |m| (**m).clone()),
-            Repr::Map(m) => m.clone(),
-        }
-    }
-
-    /// The block as an owned map, for an HTTP/2 peer.
-    pub fn into_map(self) -> HeaderMap {
-        match self.repr {
-            Repr::Wire(mut w) => w.map.take().map_or_else(|| w.to_map(), |m| *m),
-            Repr::Map(m) => m,
+            Repr::Wire(w) => w.to_map(keep),
+            Repr::Map(m) if m.iter().all(|(n, v)| keep(Known::of(n), v.as_bytes())) => m.clone(),
+            Repr::Map(m) => {
+                let mut map = HeaderMap::with_capacity(m.len());
+                for (n, v) in m.iter().filter(|(n, v)| keep(Known::of(n), v.as_bytes())) {
+                    map.append(n.clone(), v.clone());
+                }
+                map
+            }
         }
     }
 
     /// The block as a map to edit: from now on the map is the block.
     pub fn map_mut(&mut self) -> &mut HeaderMap {
         if let Repr::Wire(w) = &mut self.repr {
-            let map = w.map.take().map_or_else(|| w.to_map(), |m| *m);
+            let map = w.map.take().map_or_else(|| w.to_map(keep_all), |m| *m);
             self.repr = Repr::Map(map);
         }
         match &mut self.repr {
             Repr::Map(m) => m,
             Repr::Wire(_) => unreachable!("just replaced"),
         }
+    }
+}
+
+/// The borrowed form built field by field from a head that arrived as a map (HTTP/2): each field
+/// is written as the `name: value\r\n` line an HTTP/1 peer gets, so the block goes upstream as one
+/// copy and the proxy's own lookups are bit tests and byte compares instead of hashes.
+pub struct WireBuilder {
+    bytes: BytesMut,
+    fields: Vec<Field>,
+}
+
+impl WireBuilder {
+    /// Room for `fields` fields taking `bytes` bytes as lines (both hints).
+    pub fn with_capacity(bytes: usize, fields: usize) -> Self {
+        WireBuilder { bytes: BytesMut::with_capacity(bytes), fields: Vec::with_capacity(fields) }
+    }
+
+    /// Adds a field after the others (`value` must be a valid field value, as a `HeaderValue`'s is).
+    pub fn push(&mut self, name: &HeaderName, value: &[u8]) {
+        let known = Known::of(name);
+        let name = name.as_str().as_bytes();
+        let at = self.bytes.len() as u32;
+        self.bytes.put_slice(name);
+        self.bytes.put_slice(b": ");
+        self.bytes.put_slice(value);
+        self.bytes.put_slice(b"\r\n");
+        let (n, v) = (name.len() as u32, value.len() as u32);
+        self.fields.push(Field {
+            name: Span { start: at, len: n },
+            value: Span { start: at + n + 2, len: v },
+            known,
+            skip: false,
+            canonical: true,
+        });
+    }
+
+    /// The block.
+    pub fn finish(self) -> Headers {
+        Headers::from_wire(self.bytes.freeze(), self.fields)
     }
 }
 
@@ -832,6 +876,33 @@ mod tests {
         assert_eq!(map, wire, "equal as field sets whatever the form");
         let pairs: Vec<_> = (&wire).into_iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
         assert_eq!(pairs, [("host", &b"h"[..]), ("a", b"1"), ("a", b"2"), ("te", b"trailers")]);
-        assert_eq!(map.into_map(), wire.into_map());
+        assert_eq!(map.to_map_keeping(keep_all), wire.to_map_keeping(keep_all));
+    }
+
+    #[test]
+    fn map_for_a_peer_leaves_out_what_it_must_not_get_in_either_form() {
+        let wire = parsed("A: 1\r\nConnection: x\r\nb: 2\r\nTE: gzip\r\nX: 3\r\n");
+        let map = Headers::from(wire.map().clone());
+        let keep = |k: Known, v: &[u8]| k != Known::Connection && (k != Known::Te || v == b"trailers");
+        for h in [&wire, &map] {
+            let m = h.to_map_keeping(keep);
+            let pairs: Vec<_> = m.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+            assert_eq!(pairs, [("host", &b"h"[..]), ("a", b"1"), ("b", b"2"), ("x", b"3")]);
+        }
+    }
+
+    #[test]
+    fn built_block_is_borrowed_and_encodes_as_its_lines() {
+        let mut b = WireBuilder::with_capacity(0, 0);
+        b.push(&http::header::HOST, b"a.example");
+        b.push(&HeaderName::from_static("x-id"), b"7");
+        b.push(&HeaderName::from_static("x-id"), b"8");
+        let h = b.finish();
+        assert!(h.is_borrowed());
+        assert!(h.has_known(Known::Host));
+        assert_eq!(h.values("X-Id").collect::<Vec<_>>(), [&b"7"[..], b"8"]);
+        let mut out = BytesMut::new();
+        h.encode(&mut out);
+        assert_eq!(&out[..], b"host: a.example\r\nx-id: 7\r\nx-id: 8\r\n");
     }
 }

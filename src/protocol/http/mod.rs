@@ -14,7 +14,7 @@ pub(crate) mod server;
 use bytes::Bytes;
 use http::{Method, StatusCode, Uri, Version};
 
-pub use fields::{has_token, list_elements, Field, Headers};
+pub use fields::{has_token, list_elements, Field, Headers, WireBuilder};
 pub use names::{FieldKey, IntoFieldName, Known, MapKey};
 
 /// A head refused while parsing or converting it: the status to answer with and a short reason.
