@@ -84,12 +84,14 @@ impl H2Server {
     }
 }
 
-// Both sides inline: their states are about the same size (an HTTP/1 connection's buffers, a
-// stream's handles and held-back head), so a box would cost an allocation per request or stream
-// and save no space.
+// The HTTP/1 side stays inline: it is the common one, and boxing it would cost an allocation per
+// connection's request for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Side {
     H1(H1Server),
-    H2(H2Server),
+    /// Boxed: the stream's state is twice a connection's, and the session is moved and held
+    /// inside every request's future.
+    H2(Box<H2Server>),
 }
 
 impl std::fmt::Debug for Side {
@@ -148,7 +150,7 @@ impl ServerSession {
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
     ) -> Self {
         let body_done = body.is_end_stream();
-        let side = Side::H2(H2Server {
+        let side = Side::H2(Box::new(H2Server {
             body,
             body_done,
             body_bytes: 0,
@@ -158,7 +160,7 @@ impl ServerSession {
             send: None,
             due: None,
             last: None,
-        });
+        }));
         ServerSession { side, keepalive: true, head_sent: false, addrs }
     }
 
@@ -293,7 +295,7 @@ impl ServerSession {
             Side::H1(d) if read => d.conn.read_body(&mut d.body, idle).await,
             Side::H1(_) => std::future::pending().await,
             Side::H2(d) => {
-                let H2Server { body, body_done, body_bytes, trailers, respond, send, .. } = d;
+                let H2Server { body, body_done, body_bytes, trailers, respond, send, .. } = &mut **d;
                 let reset = async {
                     let reason = match send.as_mut() {
                         Some(s) => poll_fn(|cx| s.poll_reset(cx)).await,
