@@ -279,7 +279,9 @@ impl Headers {
         self.len() == 0
     }
 
-    /// Whether a field the proxy reads is present: a bit test on the borrowed form.
+    /// Whether a field the proxy reads is present: a bit test on the borrowed form. Inlined: it
+    /// is asked some forty times per proxied request, and as a call it cost more than the test.
+    #[inline]
     pub fn has_known(&self, k: Known) -> bool {
         match &self.repr {
             Repr::Wire(w) => w.present & k.bit() != 0,
@@ -297,6 +299,7 @@ impl Headers {
     }
 
     /// Whether the `k` field(s) are as they were when marked with [`Headers::mark_checked`].
+    #[inline]
     pub fn is_checked(&self, k: Known) -> bool {
         matches!(&self.repr, Repr::Wire(w) if w.checked & k.bit() != 0)
     }
