@@ -159,7 +159,10 @@ pub fn request_head(parts: http::request::Parts) -> Result<RequestHead, HeadErro
     if let Some(a) = add_host {
         fields.push(&HOST, a);
     }
-    Ok(RequestHead { method, uri, version: Version::HTTP_2, headers: fields.finish() })
+    let mut headers = fields.finish();
+    // Checked above: the upstream request need not check it again unless a hook edits it.
+    headers.mark_checked(Known::Host);
+    Ok(RequestHead { method, uri, version: Version::HTTP_2, headers })
 }
 
 /// An outgoing H2 request for `head`: `:scheme` and `:authority` from the peer and Host, the
