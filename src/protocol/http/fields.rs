@@ -144,6 +144,7 @@ enum ValuesOf<'a, 'n> {
 impl<'a> Iterator for Values<'a, '_> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         match &mut self.0 {
             ValuesOf::Wire { wire, fields, known, name } => {
@@ -305,6 +306,7 @@ impl Headers {
     }
 
     /// The values of every field named `name`, in order.
+    #[inline]
     pub fn values<'a, 'n, K: FieldKey + ?Sized>(&'a self, name: &'n K) -> Values<'a, 'n> {
         let (known, key) = name.key();
         match &self.repr {
