@@ -87,10 +87,15 @@ impl Algorithm {
     }
 }
 
+// Rust-only, like `Phases`: cbindgen would otherwise put an opaque type and a blank line per
+// constant into include/proxy.h.
 /// A set of algorithms; the bits are the C ABI's `PROXY_ENCODING_*` values.
+///
+/// cbindgen:ignore
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Algorithms(u8);
 
+/// cbindgen:ignore
 impl Algorithms {
     /// None.
     pub const NONE: Algorithms = Algorithms(0);
