@@ -17,26 +17,37 @@ use std::io::Write;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-/// N bytes of text that compresses like prose (words from a fixed pseudo-random sequence).
+/// N bytes of text that compresses like prose: a 64 KiB block of words from a fixed
+/// pseudo-random sequence, repeated (built once: the 50 MiB cases would otherwise spend seconds
+/// of an unoptimised test build generating text).
 pub fn gen_body(n: usize) -> Vec<u8> {
-    const WORDS: &[&str] = &[
-        "proxy", "stream", "header", "body", "chunk", "origin", "client", "gzip", "brotli", "zstd", "frame",
-        "window",
-    ];
-    let mut out = Vec::with_capacity(n + 16);
-    let mut x: u32 = 0x2545_f491;
-    while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        out.extend_from_slice(WORDS[(x % WORDS.len() as u32) as usize].as_bytes());
-        out.push(if x % 11 == 0 { b'\n' } else { b' ' });
-        if x % 7 == 0 {
-            out.extend_from_slice((x % 1000).to_string().as_bytes());
-            out.push(b' ');
+    static BLOCK: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let block = BLOCK.get_or_init(|| {
+        const WORDS: &[&str] = &[
+            "proxy", "stream", "header", "body", "chunk", "origin", "client", "gzip", "brotli", "zstd",
+            "frame", "window",
+        ];
+        let mut out = Vec::with_capacity(1 << 17);
+        let mut x: u32 = 0x2545_f491;
+        while out.len() < 1 << 16 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            out.extend_from_slice(WORDS[(x % WORDS.len() as u32) as usize].as_bytes());
+            out.push(if x % 11 == 0 { b'\n' } else { b' ' });
+            if x % 7 == 0 {
+                out.extend_from_slice((x % 1000).to_string().as_bytes());
+                out.push(b' ');
+            }
         }
+        out.truncate(1 << 16);
+        out
+    });
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let k = block.len().min(n - out.len());
+        out.extend_from_slice(&block[..k]);
     }
-    out.truncate(n);
     out
 }
 
