@@ -13,18 +13,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-ROOT=$PWD
 BIN=target/release/bench/bench_proxy
 LEVEL=${LEVEL:-6}; BODY_KB=${BODY_KB:-256}; DUR=${DUR:-5}; CONNS=${COMP_CONNS:-8}
 BASE=${COMP_PORT:-28111}; UP=$BASE; LPX=$((BASE + 1)); NGX=$((BASE + 2))
 
 for t in nginx wrk curl; do command -v $t >/dev/null || { echo "needs $t (apt-get install nginx wrk curl)" >&2; exit 1; }; done
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  cargo build --release >&2
-  ln -sf libproxy.so target/release/libproxy-rt.so.0 && mkdir -p target/release/bench
-  cc -std=c99 -pedantic -Wall -Wextra -Werror -O2 -g -Iinclude bench/c/bench_proxy.c -o $BIN \
-    -Ltarget/release -lproxy -lpthread -Wl,-rpath,"$ROOT/target/release"
-fi
+[ "${NO_BUILD:-0}" = 1 ] || build_bench_proxy $BIN
 
 DIR=$(mktemp -d /tmp/libproxy-compress.XXXXXX); mkdir -p "$DIR/tmp" "$DIR/www"
 chmod 755 "$DIR" "$DIR/www" # nginx's workers run as another user
@@ -37,10 +31,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_port() {
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done
-  echo "port $1 never opened" >&2; return 1
-}
 cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 
 # The body: the project's own source text, a realistic mix of words and symbols, repeated as needed
