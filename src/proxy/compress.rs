@@ -43,6 +43,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
 
     /// Before the response filters: sets up decoding of a body in one coding we can undo.
     pub(super) fn decode_head(&self, session: &mut Session, h: &mut ResponseHead) -> Result<()> {
+        // A retried attempt (a hook may allow one while a decoded head is still held) starts
+        // with fresh coders: the new response may be coded differently or not at all.
+        if let Some(c) = session.coding.as_mut() {
+            (c.decoder, c.encoder, c.held) = (None, None, None);
+        }
         let s = &self.options.compression;
         let no_body = session.req.method == Method::HEAD
             || h.status == StatusCode::NO_CONTENT
