@@ -83,8 +83,8 @@
 // Responses with a Content-Length below this are not compressed (default 256). Service only.
 #define PROXY_COMPRESSION_MIN_LENGTH 6
 
-// Decode gzip, brotli and zstd upstream bodies before the response callbacks see them: 1 on,
-// 0 off (default). Service only.
+// Decode gzip, brotli and zstd upstream bodies (not 206 or `no-transform` ones) before the
+// response callbacks see them: 1 on, 0 off (default). Service only.
 #define PROXY_COMPRESSION_DECOMPRESS_UPSTREAM 7
 
 // Decoding fails once the output passes this many times the input, beyond its first MiB

@@ -314,6 +314,12 @@ async fn upstream_decompression_and_the_bomb_bound() {
         let r = get(s.proxy.addr, "/gen/100000", &h).await;
         assert_eq!(coding_of(&r, 100000), "gzip", "{coding}");
     }
+    // Left coded: no-transform, and a 206 (a range of a coded body cannot be decoded alone).
+    for extra in [("x-gen-header", "cache-control: no-transform"), ("x-gen-status", "206")] {
+        let r = get(s.proxy.addr, "/gen/100000", &[("x-gen-encode", "gzip"), extra]).await;
+        assert_eq!(r.header("content-encoding"), Some("gzip"), "{extra:?}");
+        assert!(decode("gzip", &r.body) == gen_body(100000), "{extra:?}");
+    }
     // A bomb: 64 MiB of zeros. The ratio bound trips in the first upstream piece, while the head
     // is still held: a clean 502.
     for coding in ["gzip", "br", "zstd"] {

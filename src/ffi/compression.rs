@@ -30,8 +30,8 @@ pub const PROXY_COMPRESSION_LEVEL_BROTLI: u32 = 4;
 pub const PROXY_COMPRESSION_LEVEL_ZSTD: u32 = 5;
 /// Responses with a Content-Length below this are not compressed (default 256). Service only.
 pub const PROXY_COMPRESSION_MIN_LENGTH: u32 = 6;
-/// Decode gzip, brotli and zstd upstream bodies before the response callbacks see them: 1 on,
-/// 0 off (default). Service only.
+/// Decode gzip, brotli and zstd upstream bodies (not 206 or `no-transform` ones) before the
+/// response callbacks see them: 1 on, 0 off (default). Service only.
 pub const PROXY_COMPRESSION_DECOMPRESS_UPSTREAM: u32 = 7;
 /// Decoding fails once the output passes this many times the input, beyond its first MiB
 /// (default 200; > 0). Service only.

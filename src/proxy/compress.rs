@@ -4,7 +4,7 @@
 //! hook asked for it: the exchange checks one flag and one pointer.
 
 use bytes::Bytes;
-use http::header::CONTENT_ENCODING;
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING};
 use http::{Method, StatusCode};
 
 use super::{HttpProxy, ProxyHttp, Session};
@@ -14,7 +14,7 @@ use crate::compression::{
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::http::server::BodyHint;
-use crate::protocol::http::{list_elements, ResponseHead};
+use crate::protocol::http::{has_token, list_elements, ResponseHead};
 
 /// One request's compression state: what hooks asked for, and the coders of its response.
 #[derive(Debug, Default)]
@@ -52,7 +52,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let no_body = session.req.method == Method::HEAD
             || h.status == StatusCode::NO_CONTENT
             || h.status == StatusCode::NOT_MODIFIED;
-        if !s.decompress_upstream || no_body {
+        // A range of a coded body is no stream a decoder can start on, and no-transform forbids
+        // handing on anything but the origin's bytes (RFC 9111 §5.2.2.6).
+        let untouchable =
+            h.status == StatusCode::PARTIAL_CONTENT || has_token(&h.headers, &CACHE_CONTROL, "no-transform");
+        if !s.decompress_upstream || no_body || untouchable {
             return Ok(());
         }
         // Only a single coding: a stack of them (`gzip, br`) is rare enough to pass as it is.
