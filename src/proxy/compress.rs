@@ -31,8 +31,10 @@ fn bomb(e: BombError) -> Box<Error> {
     Error::upstream(ErrorKind::InvalidHttp(502), "decoding the upstream response body").with_cause(e)
 }
 
-fn encoder_failed(e: std::io::Error) -> Box<Error> {
-    Error::internal("compressing the response body").with_cause(e)
+/// A coder that could not be set up or could not encode (out of memory inside zstd): the
+/// proxy's fault, not the upstream's.
+fn coder_failed(e: std::io::Error) -> Box<Error> {
+    Error::internal("compressing or decompressing the response body").with_cause(e)
 }
 
 impl<H: ProxyHttp> HttpProxy<H> {
@@ -67,7 +69,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 _ => return Ok(()),
             }
         };
-        let d = Decoder::new(a, s.max_ratio, s.max_decoded).map_err(encoder_failed)?;
+        let d = Decoder::new(a, s.max_ratio, s.max_decoded).map_err(coder_failed)?;
         mark_decoded(&mut h.headers);
         session.coding.get_or_insert_default().decoder = Some(d);
         Ok(())
@@ -83,7 +85,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         // Whether or not this client gets a coding, the next one may: caches must key on it.
         merge_vary(&mut h.headers);
         let Some(a) = negotiate(&session.req.headers, wish.algorithms(s)) else { return Ok(()) };
-        let e = Encoder::new(a, wish.level(s, a)).map_err(encoder_failed)?;
+        let e = Encoder::new(a, wish.level(s, a)).map_err(coder_failed)?;
         mark_encoded(&mut h.headers, a);
         session.coding.get_or_insert_default().encoder = Some(e);
         Ok(())
@@ -139,12 +141,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let out = match c.encoder.as_mut() {
             Some(e) => {
                 let mut out = match &data {
-                    Some(piece) => e.encode(piece).map_err(encoder_failed)?,
+                    Some(piece) => e.encode(piece).map_err(coder_failed)?,
                     None => Bytes::new(),
                 };
                 if end {
                     let tail =
-                        c.encoder.take().map_or(Ok(Bytes::new()), Encoder::finish).map_err(encoder_failed)?;
+                        c.encoder.take().map_or(Ok(Bytes::new()), Encoder::finish).map_err(coder_failed)?;
                     out = join(out, tail);
                 }
                 Some(out)
