@@ -32,10 +32,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_port() {
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done
-  echo "port $1 never opened" >&2; return 1
-}
 rss_kb() { awk '/^VmRSS/{print $2}' /proc/$1/status; }
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"

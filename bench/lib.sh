@@ -32,3 +32,18 @@ nginx_common() {
   client_body_temp_path $1/tmp; proxy_temp_path $1/tmp; fastcgi_temp_path $1/tmp;
   uwsgi_temp_path $1/tmp; scgi_temp_path $1/tmp;"
 }
+
+# wait_port PORT: waits up to 10 s for 127.0.0.1:PORT to accept.
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done
+  echo "port $1 never opened" >&2; return 1
+}
+
+# build_bench_proxy BIN: builds the library and bench/c/bench_proxy.c into BIN, as run.sh does
+# (run from the repository root).
+build_bench_proxy() {
+  cargo build --release >&2
+  ln -sf libproxy.so target/release/libproxy-rt.so.0 && mkdir -p "$(dirname "$1")"
+  cc -std=c99 -pedantic -Wall -Wextra -Werror -O2 -g -Iinclude bench/c/bench_proxy.c -o "$1" \
+    -Ltarget/release -lproxy -lpthread -Wl,-rpath,"$PWD/target/release"
+}

@@ -55,6 +55,45 @@
 #include <stdint.h>
 #include <string.h>
 
+// `PROXY_COMPRESSION_ALGORITHMS` bit: gzip.
+#define PROXY_ENCODING_GZIP 1
+
+// `PROXY_COMPRESSION_ALGORITHMS` bit: brotli (`br`).
+#define PROXY_ENCODING_BROTLI 2
+
+// `PROXY_COMPRESSION_ALGORITHMS` bit: zstd.
+#define PROXY_ENCODING_ZSTD 4
+
+// Compress responses: 1 on, 0 off (the service default is off). Service and request.
+#define PROXY_COMPRESSION_ENABLED 1
+
+// The codings offered: an OR of `PROXY_ENCODING_*` (default all three; among codings a client
+// weights equally, zstd is preferred, then brotli, then gzip). Service and request.
+#define PROXY_COMPRESSION_ALGORITHMS 2
+
+// gzip level, 1..=9 (default 6). Service and request.
+#define PROXY_COMPRESSION_LEVEL_GZIP 3
+
+// brotli level, 0..=11 (default 4). Service and request.
+#define PROXY_COMPRESSION_LEVEL_BROTLI 4
+
+// zstd level, 1..=22 (default 3). Service and request.
+#define PROXY_COMPRESSION_LEVEL_ZSTD 5
+
+// Responses with a Content-Length below this are not compressed (default 256). Service only.
+#define PROXY_COMPRESSION_MIN_LENGTH 6
+
+// Decode gzip, brotli and zstd upstream bodies (not 206 or `no-transform` ones) before the
+// response callbacks see them: 1 on, 0 off (default). Service only.
+#define PROXY_COMPRESSION_DECOMPRESS_UPSTREAM 7
+
+// Decoding fails once the output passes this many times the input, beyond its first MiB
+// (default 200; > 0). Service only.
+#define PROXY_COMPRESSION_MAX_RATIO 8
+
+// Decoding fails once the output passes this many bytes (default 256 MiB; > 0). Service only.
+#define PROXY_COMPRESSION_MAX_DECODED 9
+
 // ABI major version: a host built against another major must not use this library.
 //
 // The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
@@ -65,7 +104,7 @@
 // 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
 // `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
 // `proxy_str` it had, so 0.4 hosts keep working).
-#define PROXY_ABI_VERSION_MINOR 5
+#define PROXY_ABI_VERSION_MINOR 6
 
 // Feature bit: Unix domain socket listeners and peers.
 #define PROXY_FEATURE_UDS 1
@@ -86,6 +125,10 @@
 
 // Feature bit: `proxy_service_set_thread_hooks` and `proxy_session_set_uri` (ABI 0.2).
 #define PROXY_FEATURE_THREAD_HOOKS 32
+
+// Feature bit: response compression and upstream decompression (`proxy_service_set_compression`,
+// `proxy_session_set_compression`; ABI 0.6).
+#define PROXY_FEATURE_COMPRESSION 64
 
 // Log level: errors.
 #define PROXY_LOG_ERROR 1
@@ -239,7 +282,8 @@ typedef struct proxy_server proxy_server;
 // proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
 // proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
 // proxy_service_set_limit, proxy_service_set_option, proxy_service_set_callbacks,
-// proxy_service_set_thread_hooks, proxy_service_free.
+// proxy_service_set_thread_hooks, proxy_service_set_compression,
+// proxy_service_set_compression_types, proxy_service_free.
 typedef struct proxy_service proxy_service;
 
 // One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
@@ -583,6 +627,31 @@ typedef struct proxy_summary {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Sets compression setting `which` (`PROXY_COMPRESSION_*`) of the service to `value`.
+// INVALID_PARAMETER for an unknown setting or a value out of its range; the service is unchanged
+// then. Like every `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+// Compression runs after the response callbacks (they see what the upstream sent) and never
+// touches HEAD, 1xx/204/304, 206 or Range requests, upgrades, bodies already encoded,
+// `Cache-Control: no-transform`, or media types outside `proxy_service_set_compression_types`.
+// (ABI 0.6)
+proxy_result proxy_service_set_compression(struct proxy_service *service,
+                                           uint32_t which,
+                                           uint64_t value);
+
+// Sets the media types the service compresses, as a comma-separated list of `type/subtype`,
+// `type/*` or `type/*+suffix` (case-insensitive; parameters of the response's Content-Type are
+// ignored). The default is text/*, JSON, JavaScript, XML, SVG, WebAssembly and the *+json /
+// *+xml types. INVALID_PARAMETER (service unchanged) for an entry without a `/`; an empty list
+// compresses nothing. `types` is copied. (ABI 0.6)
+proxy_result proxy_service_set_compression_types(struct proxy_service *service, const char *types);
+
+// Sets compression setting `which` for this request only: `PROXY_COMPRESSION_ENABLED`,
+// `_ALGORITHMS` or a `_LEVEL_*` (the others are per service). From any callback before the
+// response head goes out (`response_filter` is the last); WRONG_PHASE afterwards, and
+// INVALID_PARAMETER for another setting or a value out of range (nothing changed). The
+// exclusions of `proxy_service_set_compression` still apply. (ABI 0.6)
+proxy_result proxy_session_set_compression(struct proxy_session *s, uint32_t which, uint64_t value);
 
 // Copies the message of the last error on the calling thread into `buf` (NUL-terminated,
 // truncated to `len - 1` bytes) and returns its full length without the NUL, so a return value

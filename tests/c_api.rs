@@ -117,6 +117,12 @@ fn c_free_while_run() {
     run_c_test("test_free_while_run");
 }
 
+/// Compression settings per service and per request (tests/c/test_compression.c).
+#[test]
+fn c_compression() {
+    run_c_test("test_compression");
+}
+
 #[test]
 fn c_phases() {
     run_c_test("test_phases");

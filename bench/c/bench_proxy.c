@@ -95,6 +95,16 @@ int main(int argc, char **argv) {
     }
     proxy_tls_settings_free(tls);
   }
+  if (getenv("BENCH_COMPRESS_LEVEL")) {
+    /* bench/compression.sh: compression on, every algorithm at this level (clamped to gzip's and
+     * brotli's ranges); the client's Accept-Encoding picks the one measured. */
+    uint64_t level = strtoull(getenv("BENCH_COMPRESS_LEVEL"), NULL, 10);
+    if ((r = proxy_service_set_compression(svc, PROXY_COMPRESSION_ENABLED, 1)) != PROXY_OK ||
+        (r = proxy_service_set_compression(svc, PROXY_COMPRESSION_LEVEL_GZIP, level > 9 ? 9 : level)) != PROXY_OK ||
+        (r = proxy_service_set_compression(svc, PROXY_COMPRESSION_LEVEL_BROTLI, level > 11 ? 11 : level)) != PROXY_OK ||
+        (r = proxy_service_set_compression(svc, PROXY_COMPRESSION_LEVEL_ZSTD, level)) != PROXY_OK)
+      return fail("proxy_service_set_compression", r);
+  }
   if ((r = proxy_service_set_threads(svc, 1)) != PROXY_OK) return fail("proxy_service_set_threads", r);
   if ((r = proxy_service_set_callbacks(svc, &c)) != PROXY_OK) return fail("proxy_service_set_callbacks", r);
   if ((r = proxy_server_add_service(srv, svc)) != PROXY_OK) return fail("proxy_server_add_service", r);

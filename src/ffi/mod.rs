@@ -17,6 +17,7 @@ mod macros;
 #[cfg(feature = "mimalloc")]
 pub mod alloc;
 pub mod callbacks;
+pub mod compression;
 mod crossing;
 pub mod error;
 pub mod result;

@@ -66,7 +66,7 @@ pub const PROXY_ABI_VERSION_MAJOR: u32 = 0;
 /// 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
 /// `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
 /// `proxy_str` it had, so 0.4 hosts keep working).
-pub const PROXY_ABI_VERSION_MINOR: u32 = 5;
+pub const PROXY_ABI_VERSION_MINOR: u32 = 6;
 
 /// Feature bit: Unix domain socket listeners and peers.
 pub const PROXY_FEATURE_UDS: u64 = 1;
@@ -82,6 +82,9 @@ pub const PROXY_FEATURE_TLS: u64 = 8;
 pub const PROXY_FEATURE_H2: u64 = 16;
 /// Feature bit: `proxy_service_set_thread_hooks` and `proxy_session_set_uri` (ABI 0.2).
 pub const PROXY_FEATURE_THREAD_HOOKS: u64 = 32;
+/// Feature bit: response compression and upstream decompression (`proxy_service_set_compression`,
+/// `proxy_session_set_compression`; ABI 0.6).
+pub const PROXY_FEATURE_COMPRESSION: u64 = 64;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -108,6 +111,7 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_TLS
             | PROXY_FEATURE_H2
             | PROXY_FEATURE_THREAD_HOOKS
+            | PROXY_FEATURE_COMPRESSION
     }
 }
 

@@ -133,7 +133,8 @@ impl std::ops::Deref for proxy_server {
 /// proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
 /// proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
 /// proxy_service_set_limit, proxy_service_set_option, proxy_service_set_callbacks,
-/// proxy_service_set_thread_hooks, proxy_service_free.
+/// proxy_service_set_thread_hooks, proxy_service_set_compression,
+/// proxy_service_set_compression_types, proxy_service_free.
 pub struct proxy_service {
     name: String,
     stacks: Vec<TransportStack>,
@@ -526,6 +527,11 @@ pub(crate) fn bound_port(stack: &TransportStack) -> Result<u16, proxy_result> {
 impl proxy_service {
     pub(crate) fn push_stack(&mut self, stack: TransportStack) {
         self.stacks.push(stack);
+    }
+
+    /// The proxy settings, for the setters in sibling modules.
+    pub(super) fn proxy_options(&mut self) -> &mut crate::proxy::ProxyOptions {
+        &mut self.proxy
     }
 }
 

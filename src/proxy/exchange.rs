@@ -232,7 +232,14 @@ impl<H: ProxyHttp> HttpProxy<H> {
         shutdown: &ShutdownWatch,
     ) -> Result<()> {
         strip_hop_by_hop(&mut h.headers, false);
+        let coded = self.codes(session);
+        if coded {
+            self.decode_head(session, &mut h)?;
+        }
         self.response_filters(session, &mut h, ctx).await?;
+        if coded {
+            self.encode_head(session, &mut h)?;
+        }
         let no_body = session.req.method == Method::HEAD
             || h.status == StatusCode::NO_CONTENT
             || h.status == StatusCode::NOT_MODIFIED;
@@ -243,6 +250,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
         };
         if shutdown.is_shutting_down() {
             session.downstream.set_close();
+        }
+        if coded {
+            return Box::pin(self.send_coded_head(session, h, hint)).await;
         }
         session.send_head(h, hint).await
     }
@@ -300,11 +310,21 @@ impl<H: ProxyHttp> HttpProxy<H> {
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let mut body = data;
+        let coded = session.coding.is_some();
+        if coded {
+            body = self.decode_body(session, body, end)?;
+            if body.is_none() && !end {
+                return Ok(());
+            }
+        }
         if self.has(Phases::UPSTREAM_RESPONSE_BODY_FILTER) {
             self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
         }
         if self.has(Phases::RESPONSE_BODY_FILTER) {
             self.hooks.response_body_filter(session, &mut body, end, ctx).await?;
+        }
+        if coded {
+            body = Box::pin(self.encode_body(session, body, end)).await?;
         }
         match body {
             Some(d) if !d.is_empty() => {

@@ -2,6 +2,7 @@
 //! the [`ProxyHttp`] phases and forwards it to the peer they choose.
 
 mod catch_unwind;
+mod compress;
 mod exchange;
 mod hooks;
 mod pipeline;
@@ -17,6 +18,7 @@ pub use hooks::{Phases, ProxyHttp};
 pub use session::{Session, Summary};
 
 use crate::app::{HttpServerApp, HttpServerOptions, UnderscoreFields};
+use crate::compression::CompressionSettings;
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
 use crate::protocol::h1::conn::H1Conn;
@@ -35,11 +37,17 @@ pub struct ProxyOptions {
     pub max_retries: usize,
     /// Request body bytes kept to replay on a retry; a longer body is not retried once sent.
     pub retry_buffer_limit: usize,
+    /// Response compression and upstream decompression (off by default).
+    pub compression: CompressionSettings,
 }
 
 impl Default for ProxyOptions {
     fn default() -> Self {
-        ProxyOptions { max_retries: 3, retry_buffer_limit: 64 * 1024 }
+        ProxyOptions {
+            max_retries: 3,
+            retry_buffer_limit: 64 * 1024,
+            compression: CompressionSettings::default(),
+        }
     }
 }
 

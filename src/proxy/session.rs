@@ -61,6 +61,8 @@ pub struct Session {
     pub(crate) response: Option<ResponseHead>,
     /// Filled in as the request progresses; complete when `logging` runs.
     pub summary: Summary,
+    /// Compression asked for by hooks or under way; `None` on the common path.
+    pub(crate) coding: Option<Box<super::compress::Coding>>,
 }
 
 impl Session {
@@ -77,6 +79,7 @@ impl Session {
             start: Instant::now(),
             response: None,
             summary: Summary::default(),
+            coding: None,
         })
     }
 

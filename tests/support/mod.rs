@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod example;
+pub mod gen;
 pub mod h2origin;
 pub mod harness;
 pub mod origin;

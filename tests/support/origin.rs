@@ -16,6 +16,7 @@
 //! | `/ws` | WebSocket 101, then echoes raw bytes until EOF |
 //! | `/no-101-upgrade` | 200 `no` although an upgrade was requested |
 //! | `/close` | 200 `closing` with `Connection: close`, then close |
+//! | `/gen/N` | N bytes of text shaped by `x-gen-*` request fields (see [`super::gen`]) |
 //!
 //! The echo dump is `METHOD TARGET VERSION\n`, one `name: value\n` per header as received (name
 //! lowercased), `\n`, the decoded body, then one `trailer name: value\n` per request trailer.
@@ -398,6 +399,18 @@ async fn route<S: AsyncRead + AsyncWrite + Unpin>(
             None => response(400, &[], b"bad status\n", serial, close, head_req),
         };
         io.stream.write_all(&out).await?;
+        return Ok(after);
+    }
+    if let Some(n) = path.strip_prefix("/gen/") {
+        let n: usize = n.parse().unwrap_or(0);
+        super::gen::respond(
+            &mut io.stream,
+            head_req,
+            &req.headers,
+            n,
+            &format!("{conn_header}{close_header}"),
+        )
+        .await?;
         return Ok(after);
     }
     if let Some(ms) = path.strip_prefix("/delay/") {

@@ -17,7 +17,7 @@ One class per C handle (:class:`Server`, :class:`Service`, :class:`Session`), ho
 """
 
 from ._async import Deferred, loop
-from ._enums import Action, Limit, Option, Phase, Timeout, Underscore
+from ._enums import Action, Compression, Encoding, Limit, Option, Phase, Timeout, Underscore
 from ._errors import ClosedError, ProxyError
 from ._ffi import HAVE_THREAD_HOOKS, LIBRARY_PATH
 from ._hooks import Proxy
@@ -34,7 +34,9 @@ __version__ = "0.1.0"
 __all__ = [
     "Action",
     "ClosedError",
+    "Compression",
     "Deferred",
+    "Encoding",
     "HAVE_THREAD_HOOKS",
     "Headers",
     "LIBRARY_PATH",

@@ -89,3 +89,35 @@ class Underscore(enum.IntEnum):
     REFUSE = _ffi.PROXY_UNDERSCORE_REFUSE
     #: Forwarded like any other field.
     FORWARD = _ffi.PROXY_UNDERSCORE_FORWARD
+
+
+class Compression(enum.IntEnum):
+    """``PROXY_COMPRESSION_*`` for :meth:`Service.set_compression` and (the first five)
+    :meth:`Session.set_compression`."""
+
+    #: 1 compresses responses (service default 0).
+    ENABLED = _ffi.PROXY_COMPRESSION_ENABLED
+    #: The codings offered, an ``Encoding`` set (default all three).
+    ALGORITHMS = _ffi.PROXY_COMPRESSION_ALGORITHMS
+    #: gzip level 1..9 (default 6).
+    LEVEL_GZIP = _ffi.PROXY_COMPRESSION_LEVEL_GZIP
+    #: brotli level 0..11 (default 4).
+    LEVEL_BROTLI = _ffi.PROXY_COMPRESSION_LEVEL_BROTLI
+    #: zstd level 1..22 (default 3).
+    LEVEL_ZSTD = _ffi.PROXY_COMPRESSION_LEVEL_ZSTD
+    #: Responses with a shorter Content-Length are left alone (default 256). Service only.
+    MIN_LENGTH = _ffi.PROXY_COMPRESSION_MIN_LENGTH
+    #: 1 decodes gzip/br/zstd upstream bodies before the response hooks see them. Service only.
+    DECOMPRESS_UPSTREAM = _ffi.PROXY_COMPRESSION_DECOMPRESS_UPSTREAM
+    #: Decoding fails (502) past this output/input ratio, beyond the first MiB. Service only.
+    MAX_RATIO = _ffi.PROXY_COMPRESSION_MAX_RATIO
+    #: Decoding fails (502) past this many output bytes. Service only.
+    MAX_DECODED = _ffi.PROXY_COMPRESSION_MAX_DECODED
+
+
+class Encoding(enum.IntFlag):
+    """``PROXY_ENCODING_*``: values of ``Compression.ALGORITHMS``, combined with ``|``."""
+
+    GZIP = _ffi.PROXY_ENCODING_GZIP
+    BROTLI = _ffi.PROXY_ENCODING_BROTLI
+    ZSTD = _ffi.PROXY_ENCODING_ZSTD

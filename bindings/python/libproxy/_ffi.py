@@ -34,11 +34,12 @@ from typing import List, Optional
 #: against src/ffi/result.rs by tests/abi_version.rs).
 ABI_MAJOR = 0
 #: The ABI minor version this binding was written against (``PROXY_ABI_VERSION_MINOR``).
-ABI_MINOR = 5
+ABI_MINOR = 6
 #: The oldest minor version this binding accepts: 0.4 changed the ``_free`` signatures (they
 #: return a result), added ``proxy_last_error``, ``proxy_service_set_option``,
 #: ``proxy_service_allow_upgrade`` / ``_deny_upgrade`` and the longer ``proxy_summary``. (0.5 only
-#: retyped ``proxy_session_body``'s view as ``proxy_bytes``, the same layout, so 0.4 still works.)
+#: retyped ``proxy_session_body``'s view as ``proxy_bytes``, the same layout, so 0.4 still works;
+#: 0.6 added the compression functions, which raise ``ProxyError(UNSUPPORTED)`` on older ones.)
 ABI_MIN_MINOR = 4
 
 # ---- result codes -------------------------------------------------------------------------------
@@ -71,6 +72,7 @@ PROXY_FEATURE_BODY_FILTERS = 4
 PROXY_FEATURE_TLS = 8
 PROXY_FEATURE_H2 = 16
 PROXY_FEATURE_THREAD_HOOKS = 32
+PROXY_FEATURE_COMPRESSION = 64
 
 PROXY_LOG_ERROR = 1
 PROXY_LOG_WARN = 2
@@ -102,6 +104,20 @@ PROXY_OPTION_UNDERSCORE_FIELDS = 1
 PROXY_UNDERSCORE_DROP = 0
 PROXY_UNDERSCORE_REFUSE = 1
 PROXY_UNDERSCORE_FORWARD = 2
+
+PROXY_ENCODING_GZIP = 1
+PROXY_ENCODING_BROTLI = 2
+PROXY_ENCODING_ZSTD = 4
+
+PROXY_COMPRESSION_ENABLED = 1
+PROXY_COMPRESSION_ALGORITHMS = 2
+PROXY_COMPRESSION_LEVEL_GZIP = 3
+PROXY_COMPRESSION_LEVEL_BROTLI = 4
+PROXY_COMPRESSION_LEVEL_ZSTD = 5
+PROXY_COMPRESSION_MIN_LENGTH = 6
+PROXY_COMPRESSION_DECOMPRESS_UPSTREAM = 7
+PROXY_COMPRESSION_MAX_RATIO = 8
+PROXY_COMPRESSION_MAX_DECODED = 9
 
 PROXY_HTTP_10 = 10
 PROXY_HTTP_11 = 11
@@ -386,6 +402,13 @@ _decl("proxy_tls_settings_set_alpn", _R, _T, c_char_p)
 _decl("proxy_tls_settings_set_versions", _R, _T, c_uint32)
 _decl("proxy_tls_settings_set_handshake_timeout", _R, _T, c_uint32)
 _decl("proxy_tls_settings_last_error", _R, _T, POINTER(proxy_str))
+
+#: True when the library has the compression functions (ABI 0.6).
+HAVE_COMPRESSION = hasattr(lib, "proxy_service_set_compression")
+if HAVE_COMPRESSION:
+    _decl("proxy_service_set_compression", _R, c_void_p, c_uint32, c_uint64)
+    _decl("proxy_service_set_compression_types", _R, c_void_p, c_char_p)
+    _decl("proxy_session_set_compression", _R, _S, c_uint32, c_uint64)
 
 #: True when the library has ``proxy_service_set_thread_hooks`` (always, from ABI 0.3 on: the
 #: binding refuses older libraries). Kept for callers of earlier versions of the binding.

@@ -8,7 +8,7 @@ from ctypes import byref, c_uint16, c_void_p
 from typing import Any, Optional, Sequence, Union
 
 from . import _ffi
-from ._enums import Limit, Option, Timeout, Underscore
+from ._enums import Compression, Limit, Option, Timeout, Underscore
 from ._errors import _err
 from ._ffi import lib
 from ._hooks import _Binding
@@ -139,6 +139,26 @@ class Service(_Managed):
         rc = lib.proxy_service_set_option(self.ptr(), int(which), int(value))
         if rc:
             raise _err(rc, "proxy_service_set_option")
+
+    def set_compression(self, which: Union[Compression, int], value: int) -> None:
+        """Sets a ``Compression`` setting of the service, e.g.
+        ``set_compression(Compression.ENABLED, 1)``; ``ProxyError(INVALID_PARAMETER)`` for an
+        unknown setting or a value out of range, ``ProxyError(UNSUPPORTED)`` on a library older
+        than ABI 0.6."""
+        if not _ffi.HAVE_COMPRESSION:
+            raise _err(_ffi.PROXY_UNSUPPORTED, "proxy_service_set_compression")
+        rc = lib.proxy_service_set_compression(self.ptr(), int(which), int(value))
+        if rc:
+            raise _err(rc, "proxy_service_set_compression")
+
+    def set_compression_types(self, types: str) -> None:
+        """The media types compressed: a comma-separated list of ``type/subtype``, ``type/*`` or
+        ``type/*+suffix``."""
+        if not _ffi.HAVE_COMPRESSION:
+            raise _err(_ffi.PROXY_UNSUPPORTED, "proxy_service_set_compression_types")
+        rc = lib.proxy_service_set_compression_types(self.ptr(), types.encode())
+        if rc:
+            raise _err(rc, "proxy_service_set_compression_types")
 
     def allow_upgrade(self, protocol: str) -> None:
         """Forwards upgrades to ``protocol`` (``"name"`` or ``"name/version"``); WebSocket is allowed

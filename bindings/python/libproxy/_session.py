@@ -360,6 +360,15 @@ class Session:
         """The current/final error as text, or None when the request did not fail."""
         return self._str(lib.proxy_session_error, "proxy_session_error", True)
 
+    def set_compression(self, which: int, value: int) -> None:
+        """``proxy_session_set_compression``: changes ``Compression.ENABLED``, ``ALGORITHMS`` or a
+        ``LEVEL_*`` for this request only, before the response head goes out."""
+        if not _ffi.HAVE_COMPRESSION:
+            raise _err(_ffi.PROXY_UNSUPPORTED, "proxy_session_set_compression")
+        rc = lib.proxy_session_set_compression(self._p(), int(which), int(value))
+        if rc:
+            raise _err(rc, "proxy_session_set_compression")
+
     def set_retry(self, retry: bool) -> None:
         """In ``fail_to_connect`` / ``error_while_proxy``: allow or forbid another attempt."""
         rc = lib.proxy_session_set_retry(self._p(), 1 if retry else 0)

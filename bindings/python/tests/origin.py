@@ -1,5 +1,6 @@
 """The test origin: a small threaded HTTP/1.1 server (http.server) on 127.0.0.1:0 that answers
-every request with a JSON echo of what it received (method, path, headers, body). Prints its port
+every request with a JSON echo of what it received (method, path, headers, body), except
+``GET /gen/N``: N bytes of :func:`gen_body` as text/plain, written in 64 KiB pieces. Prints its port
 on the first line of stdout, then serves until terminated."""
 
 import json
@@ -8,11 +9,43 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+def _gen_block() -> bytes:
+    words = [b"proxy", b"stream", b"header", b"chunk", b"origin", b"client", b"window", b"frame"]
+    out = bytearray()
+    x = 2463534242
+    while len(out) < 1 << 16:
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out += words[x % len(words)] + (b"\n" if x % 11 == 0 else b" ")
+    return bytes(out[: 1 << 16])
+
+
+_BLOCK = _gen_block()
+
+
+def gen_body(n: int) -> bytes:
+    """The body of ``/gen/N``: 64 KiB of text from a fixed pseudo-random word sequence, repeated."""
+    reps = n // len(_BLOCK) + 1
+    return (_BLOCK * reps)[:n]
+
+
 class _Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # else Nagle + delayed ACK cost 40 ms per keep-alive response
 
+    def _gen(self, n: int) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(n))
+        self.end_headers()
+        body = gen_body(n)
+        for i in range(0, n, 1 << 16):
+            self.wfile.write(body[i : i + (1 << 16)])
+
     def _answer(self) -> None:
+        if self.command == "GET" and self.path.startswith("/gen/"):
+            return self._gen(int(self.path[5:].split("?")[0]))
         n = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(n) if n else b""
         doc = {
