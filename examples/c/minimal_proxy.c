@@ -114,6 +114,8 @@ int main(int argc, char **argv) {
   CHECK(proxy_service_new("proxy", &svc));
   CHECK(proxy_service_add_tcp(svc, listen, &port));
   CHECK(proxy_service_set_threads(svc, 2));
+  /* gzip, brotli or zstd for text responses, as each client's Accept-Encoding asks. */
+  CHECK(proxy_service_set_compression(svc, PROXY_COMPRESSION_ENABLED, 1));
   CHECK(proxy_service_set_callbacks(svc, &cbs));
   CHECK(proxy_server_add_service(server, svc));
 

@@ -49,6 +49,8 @@ def main(argv: list) -> int:
             print(f"demo origin on {upstream}")
 
         svc = libproxy.Service("proxy", Config(upstream), listen=listen, threads=2)
+        # gzip, brotli or zstd for text responses, as each client's Accept-Encoding asks.
+        svc.set_compression(libproxy.Compression.ENABLED, 1)
         port = svc.port
         server.add_service(svc)
 

@@ -104,6 +104,8 @@ func main() {
 	port, err := svc.AddTCP(listen)
 	check(err)
 	check(svc.SetThreads(2))
+	// gzip, brotli or zstd for text responses, as each client's Accept-Encoding asks.
+	check(svc.SetCompression(proxy.CompressionEnabled, 1))
 	check(svc.SetHandler(cfg)) // registers UpstreamPeer and Logging
 	check(server.AddService(svc))
 
