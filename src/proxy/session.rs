@@ -57,7 +57,8 @@ pub struct Session {
     pub(crate) downstream: ServerSession,
     pub(crate) local_response: Option<(ResponseHead, Bytes)>,
     pub(crate) start: Instant,
-    /// The response head as sent downstream (after the response filters).
+    /// The response head as sent downstream (after the response filters); set as the send begins,
+    /// so it is there even when writing it failed (`summary.status` likewise).
     pub(crate) response: Option<ResponseHead>,
     /// Filled in as the request progresses; complete when `logging` runs.
     pub summary: Summary,
@@ -103,7 +104,7 @@ impl Session {
         self.downstream.head_sent()
     }
 
-    /// The response head sent downstream, once there is one.
+    /// The final response head as it went (or was being sent) downstream, once there is one.
     pub fn response(&self) -> Option<&ResponseHead> {
         self.response.as_ref()
     }
