@@ -7,8 +7,15 @@
 //! under 16 bytes, whose Rust layouts never ask for more), so only larger alignments need the
 //! aligned entry points. It replaces the allocator of this library's Rust code only, never the
 //! host's `malloc`.
+//!
+//! mimalloc serves blocks of up to 1 KiB from its thread's free list in a few instructions, but every
+//! larger one goes through its generic path (about 140 instructions: page queue lookup, collection
+//! of freed blocks). A proxied request allocates two such blocks (its state machine and its session)
+//! and frees them when it ends, so the library's own threads keep the last few freed blocks of that
+//! size range (see [`BlockCache`]) and hand them straight back to the next request of the same size.
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
 use std::ffi::c_void;
 
 use libmimalloc_sys::{
@@ -27,6 +34,11 @@ pub struct MiMalloc;
 unsafe impl GlobalAlloc for MiMalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if cacheable(layout) {
+            if let Some(p) = CACHE.with(|c| c.take(layout.size())) {
+                return p;
+            }
+        }
         if layout.align() <= MI_MAX_ALIGN_SIZE {
             mi_malloc(layout.size()).cast()
         } else {
@@ -44,7 +56,10 @@ unsafe impl GlobalAlloc for MiMalloc {
     }
 
     #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if cacheable(layout) && CACHE.with(|c| c.put(ptr, layout.size())) {
+            return;
+        }
         mi_free(ptr.cast::<c_void>());
     }
 
@@ -56,4 +71,125 @@ unsafe impl GlobalAlloc for MiMalloc {
             mi_realloc_aligned(ptr.cast::<c_void>(), new_size, layout.align()).cast()
         }
     }
+}
+
+/// Largest block mimalloc serves from its thread's free list (`MI_SMALL_SIZE_MAX`).
+const SMALL_MAX: usize = 1024;
+
+/// Largest block kept: a request's state machine and session are a few KiB; bigger blocks (body
+/// buffers) are rarer and would make the idle cache costly.
+const CACHED_MAX: usize = 16 * 1024;
+
+/// Bins per thread; each keeps blocks of one size at a time (see [`bin_of`]). A request frees five
+/// or six blocks of this range (its state machine, session, read buffers...), each of a size that
+/// the next request asks for again.
+const BINS: usize = 17;
+
+/// Most bytes a thread keeps. A thread interleaves its connections' requests, so a burst of blocks
+/// of one size is freed before the next requests ask for them again; a few dozen requests' worth.
+const BUDGET: usize = 256 * 1024;
+
+/// Which bin serves a size: one compare to find a block of that size. Sizes are multiples of 8; a
+/// prime number of bins keeps sizes a power of two apart (4 KiB and 16 KiB buffers) out of each
+/// other's bin.
+#[inline]
+fn bin_of(size: usize) -> usize {
+    (size >> 3) % BINS
+}
+
+#[inline]
+fn cacheable(layout: Layout) -> bool {
+    layout.size() > SMALL_MAX && layout.size() <= CACHED_MAX && layout.align() <= MI_MAX_ALIGN_SIZE
+}
+
+/// A thread's last freed blocks of the sizes mimalloc serves slowly, by exact size: blocks of one
+/// type come back for the next value of that type. Only threads that turned it on with
+/// [`worker_cache`] keep blocks (the library's own workers, which turn it off and free the blocks
+/// as they exit); on every other thread, a host's included, it is never used. No destructor, so the
+/// thread-local costs no registration and stays valid while a thread exits.
+struct BlockCache {
+    on: Cell<bool>,
+    /// Bytes kept, at most [`BUDGET`].
+    bytes: Cell<usize>,
+    bins: [Bin; BINS],
+}
+
+/// Blocks of `size` bytes (any size while empty), as a list linked through the blocks themselves:
+/// a freed block of over 1 KiB has room for the pointer to the next one.
+struct Bin {
+    size: Cell<usize>,
+    head: Cell<*mut u8>,
+}
+
+thread_local! {
+    static CACHE: BlockCache = const {
+        BlockCache {
+            on: Cell::new(false),
+            bytes: Cell::new(0),
+            bins: [const { Bin { size: Cell::new(0), head: Cell::new(std::ptr::null_mut()) } }; BINS],
+        }
+    };
+}
+
+impl BlockCache {
+    #[inline]
+    fn take(&self, size: usize) -> Option<*mut u8> {
+        let bin = &self.bins[bin_of(size)];
+        let block = bin.head.get();
+        if block.is_null() || bin.size.get() != size {
+            return None;
+        }
+        // SAFETY: a kept block, whose first word `put` set to the next one.
+        bin.head.set(unsafe { block.cast::<*mut u8>().read() });
+        self.bytes.set(self.bytes.get() - size);
+        Some(block)
+    }
+
+    /// Keeps `block` if its bin is empty or holds blocks of its size, within the budget; otherwise
+    /// it goes back to mimalloc (a bin is not emptied for another size: the size it holds is one
+    /// that was asked for, and churn would cost a free per block).
+    #[inline]
+    fn put(&self, block: *mut u8, size: usize) -> bool {
+        let bin = &self.bins[bin_of(size)];
+        let head = bin.head.get();
+        let bytes = self.bytes.get() + size;
+        if !self.on.get() || bytes > BUDGET || (!head.is_null() && bin.size.get() != size) {
+            return false;
+        }
+        // SAFETY: the caller's block of `size` > 1 KiB bytes, ours from now on, 16-byte aligned.
+        unsafe { block.cast::<*mut u8>().write(head) };
+        bin.head.set(block);
+        bin.size.set(size);
+        self.bytes.set(bytes);
+        true
+    }
+
+    /// Gives every kept block back to mimalloc.
+    fn drain(&self) {
+        for bin in &self.bins {
+            let mut block = bin.head.replace(std::ptr::null_mut());
+            while !block.is_null() {
+                // SAFETY: kept blocks, linked by `put`; each is read before it is freed.
+                unsafe {
+                    let next = block.cast::<*mut u8>().read();
+                    mi_free(block.cast::<c_void>());
+                    block = next;
+                }
+            }
+        }
+        self.bytes.set(0);
+    }
+}
+
+/// Turns the calling thread's block cache on (a library worker starting) or off, freeing what it
+/// kept (the worker exiting). Harmless on any thread and when mimalloc is not the allocator.
+pub(crate) fn worker_cache(on: bool) {
+    // `try_with`: the slot stays accessible while the thread exits (no destructor), but an
+    // `Err` would only mean nothing is kept.
+    let _ = CACHE.try_with(|c| {
+        c.on.set(on);
+        if !on {
+            c.drain();
+        }
+    });
 }

@@ -62,6 +62,20 @@ fn block_sigpipe() {
     }
 }
 
+/// Sets up a service thread before it runs any task: SIGPIPE blocked, and the allocator's block
+/// cache on (it is ours to free when the thread exits, see [`thread_stopping`]).
+fn thread_started() {
+    block_sigpipe();
+    #[cfg(feature = "mimalloc")]
+    crate::ffi::alloc::worker_cache(true);
+}
+
+/// The last thing a service thread does: the blocks its allocator cache kept go back.
+fn thread_stopping() {
+    #[cfg(feature = "mimalloc")]
+    crate::ffi::alloc::worker_cache(false);
+}
+
 /// Slot 0 belongs to work-stealing runtimes; isolated ones count from 1.
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(1);
 
@@ -87,13 +101,16 @@ impl ServiceRuntime {
                 Some(h) => {
                     let (start, stop) = (h.start, h.stop);
                     b.on_thread_start(move || {
-                        block_sigpipe();
+                        thread_started();
                         start()
                     })
-                    .on_thread_stop(move || stop());
+                    .on_thread_stop(move || {
+                        stop();
+                        thread_stopping()
+                    });
                 }
                 None => {
-                    b.on_thread_start(block_sigpipe);
+                    b.on_thread_start(thread_started).on_thread_stop(thread_stopping);
                 }
             }
             let rt = b.build()?;
@@ -107,7 +124,7 @@ impl ServiceRuntime {
             let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) as u64;
             let hooks = hooks.clone();
             let thread = std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
-                block_sigpipe();
+                thread_started();
                 if let Some(h) = &hooks {
                     (h.start)();
                 }
@@ -119,6 +136,7 @@ impl ServiceRuntime {
                 if let Some(h) = &hooks {
                     (h.stop)();
                 }
+                thread_stopping();
             })?;
             rts.push(Isolated { handle, stop: Some(stop), thread: Some(thread) });
         }
