@@ -117,6 +117,25 @@ pub fn has_hop_by_hop(headers: &Headers) -> bool {
     headers.has_known(Known::Connection) || HOP_BY_HOP.iter().any(|&k| headers.has_known(k))
 }
 
+/// The fields Connection names, which go with it, except the ones [`strip_hop_by_hop`] handles,
+/// connection options that are not fields (`close`), and fields a client must not be able to strip.
+fn named_by_connection(headers: &Headers) -> Vec<HeaderName> {
+    let option = |token: &[u8]| {
+        [&b"close"[..], b"keep-alive", b"upgrade", b"te", b"transfer-encoding"]
+            .iter()
+            .any(|t| token.eq_ignore_ascii_case(t))
+    };
+    // The usual line, `Connection: keep-alive` or `close`, names nothing: no list to split.
+    if headers.single(Known::Connection).is_some_and(|v| !v.contains(&b',') && option(v.trim_ascii())) {
+        return Vec::new();
+    }
+    list_elements(headers, &Known::Connection)
+        .filter(|token| !option(token))
+        .filter_map(|token| HeaderName::from_bytes(token).ok())
+        .filter(|name| !matches!(name.as_str(), "content-length" | "host" | "trailer"))
+        .collect()
+}
+
 /// Removes hop-by-hop fields (RFC 9110 §7.6.1): Connection and every field it names, Keep-Alive,
 /// Proxy-Connection, TE, Transfer-Encoding, Upgrade and HTTP2-Settings (hop-by-hop by RFC 7540
 /// §3.2.1, and the h2c upgrade it serves is never forwarded). `Trailer` and `Content-Length` stay (the
@@ -129,22 +148,7 @@ pub fn strip_hop_by_hop(headers: &mut Headers, keep_upgrade: bool) {
     // Only the fields present are removed (a bit test each on a borrowed head): most messages
     // carry none, or just `Connection: keep-alive`.
     if headers.has_known(Known::Connection) {
-        // Fields named by Connection go too, except the ones handled below, connection options
-        // that are not fields (`close`), and fields a client must not be able to strip.
-        let mut named: Vec<HeaderName> = Vec::new();
-        for token in list_elements(headers, &Known::Connection) {
-            let skip = [&b"close"[..], b"keep-alive", b"upgrade", b"te", b"transfer-encoding"]
-                .iter()
-                .any(|t| token.eq_ignore_ascii_case(t));
-            if skip {
-                continue;
-            }
-            if let Ok(name) = HeaderName::from_bytes(token) {
-                if !matches!(name.as_str(), "content-length" | "host" | "trailer") {
-                    named.push(name);
-                }
-            }
-        }
+        let named = named_by_connection(headers);
         headers.remove(Known::Connection);
         for name in named {
             headers.remove(&name);

@@ -321,6 +321,27 @@ impl Headers {
         }
     }
 
+    /// The value of `k` when exactly one field carries it, the case the proxy's list readers take
+    /// without splitting and re-searching (`None` when it is absent or repeated). Inlined: on the
+    /// borrowed form it is a bit test and a slice.
+    #[inline]
+    pub fn single(&self, k: Known) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Wire(w) => {
+                let bit = k.bit();
+                (k != Known::Other && w.present & bit != 0 && w.multi & bit == 0)
+                    .then(|| w.slice(w.fields[usize::from(w.first[k as usize])].value))
+            }
+            Repr::Map(m) => {
+                let mut values = m.get_all(k.header_name()?).iter();
+                match (values.next(), values.next()) {
+                    (Some(v), None) => Some(v.as_bytes()),
+                    _ => None,
+                }
+            }
+        }
+    }
+
     /// The first value of `name`.
     pub fn value<'a, K: FieldKey + ?Sized>(&'a self, name: &K) -> Option<&'a [u8]> {
         self.values(name).next()
@@ -651,6 +672,11 @@ pub fn list_elements<'h, 'n, K: FieldKey + ?Sized>(
 /// Whether any line of the comma-separated list field `name` holds `token` (case-insensitive;
 /// parameters such as `;q=1` are not stripped).
 pub fn has_token<K: FieldKey + ?Sized>(headers: &Headers, name: &K, token: &str) -> bool {
+    // One line of one element (`Connection: keep-alive`) is compared whole: splitting it costs
+    // more than the answer.
+    if let Some(line) = headers.single(name.key().0).filter(|v| !v.contains(&b',')) {
+        return line.trim_ascii().eq_ignore_ascii_case(token.as_bytes());
+    }
     list_elements(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 

@@ -238,3 +238,52 @@ fn built_block_is_borrowed_and_encodes_as_its_lines() {
     h.encode(&mut out);
     assert_eq!(&out[..], b"host: a.example\r\nx-id: 7\r\nx-id: 8\r\n");
 }
+
+#[test]
+fn single_is_the_value_of_a_lone_field_in_either_form() {
+    let mut h = parsed("Connection: close\r\nTE: a\r\nte: b\r\n");
+    assert_eq!(h.single(Known::Connection), Some(&b"close"[..]));
+    assert_eq!(h.single(Known::Te), None, "repeated");
+    assert_eq!(h.single(Known::Upgrade), None, "absent");
+    assert_eq!(h.single(Known::Other), None, "no one name");
+    h.remove(Known::Te);
+    h.append(header::TE, HeaderValue::from_static("trailers"));
+    assert_eq!(h.single(Known::Te), Some(&b"trailers"[..]), "added after a removal");
+    h.append(header::CONNECTION, HeaderValue::from_static("x"));
+    assert_eq!(h.single(Known::Connection), None, "repeated by an edit");
+    let m = Headers::from(h.map().clone());
+    assert_eq!(m.single(Known::Te), Some(&b"trailers"[..]));
+    assert_eq!(m.single(Known::Connection), None);
+}
+
+/// The lone-line shortcuts answer as the list readers do, and leave lists to them.
+#[test]
+fn lone_line_shortcuts_agree_with_the_list_readers() {
+    use super::super::length::{content_length, says_length};
+    let cases: &[(&str, Result<Option<u64>, &str>)] = &[
+        ("Content-Length: 13\r\n", Ok(Some(13))),
+        ("Content-Length: 0013\r\n", Ok(Some(13))),
+        ("Content-Length: 9999999999999999999\r\n", Ok(Some(9_999_999_999_999_999_999))),
+        ("Content-Length: 99999999999999999999\r\n", Err("Content-Length overflow")),
+        ("Content-Length: 5, 5\r\n", Ok(Some(5))),
+        ("Content-Length: 5, 6\r\n", Err("conflicting Content-Length values")),
+        ("Content-Length: 5\r\nContent-Length: 6\r\n", Err("conflicting Content-Length values")),
+        ("Content-Length: +5\r\n", Err("invalid Content-Length")),
+        ("", Ok(None)),
+    ];
+    for (fields, want) in cases {
+        assert_eq!(content_length(&parsed(fields)), *want, "{fields:?}");
+    }
+    assert!(says_length(&parsed("Content-Length: 13\r\n"), 13));
+    assert!(!says_length(&parsed("Content-Length: 013\r\n"), 13), "not canonical");
+    assert!(!says_length(&parsed("Content-Length: 13\r\nContent-Length: 13\r\n"), 13), "twice");
+    for (fields, token, want) in [
+        ("Connection: Keep-Alive \r\n", "keep-alive", true),
+        ("Connection: close\r\n", "keep-alive", false),
+        ("Connection: foo, close\r\n", "close", true),
+        ("Connection: foo\r\nConnection: close\r\n", "close", true),
+        ("", "close", false),
+    ] {
+        assert_eq!(has_token(&parsed(fields), &Known::Connection, token), want, "{fields:?} {token}");
+    }
+}

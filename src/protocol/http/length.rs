@@ -9,6 +9,12 @@ use super::names::Known;
 /// The one length the fields announce: `Ok(None)` without any, `Err` with a reason when a value is
 /// no number, overflows, or differs from another.
 pub fn content_length(headers: &Headers) -> Result<Option<u64>, &'static str> {
+    // One line of up to 19 digits (no list, no overflow) is read straight: nearly every message.
+    if let Some(line) = headers.single(Known::ContentLength) {
+        if (1..=19).contains(&line.len()) && line.iter().all(u8::is_ascii_digit) {
+            return Ok(Some(line.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0'))));
+        }
+    }
     let mut found = None;
     for element in list_elements(headers, &Known::ContentLength) {
         // Parsed by hand: u64::from_str accepts a leading '+'.
@@ -46,8 +52,7 @@ pub fn says_length(headers: &Headers, n: u64) -> bool {
             break;
         }
     }
-    let mut lines = headers.values(&Known::ContentLength);
-    matches!((lines.next(), lines.next()), (Some(line), None) if line == &digits[start..])
+    headers.single(Known::ContentLength) == Some(&digits[start..])
 }
 
 /// Sets `Content-Length: n`. A head that already says exactly that (a proxied message usually
