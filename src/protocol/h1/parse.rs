@@ -337,16 +337,11 @@ fn has_port(a: &Authority) -> bool {
 /// stands in for a missing one, as does the authority of a CONNECT; HTTP/1.1 origin-form without
 /// Host is a 400. HTTP/1.0 may go without: the upstream request gets the peer's name then.
 fn check_host(version: Version, uri: &Uri, headers: &mut Headers) -> Result<(), H1Error> {
-    let mut hosts = headers.values(&Known::Host);
-    let missing = match (hosts.next(), hosts.next()) {
-        (Some(_), Some(_)) => return Err(bad("repeated Host")),
-        (Some(v), None) => {
-            if !valid_host_value(v) {
-                return Err(bad("invalid Host"));
-            }
-            false
-        }
-        (None, _) => true,
+    let missing = match headers.single(Known::Host) {
+        Some(v) if !valid_host_value(v) => return Err(bad("invalid Host")),
+        Some(_) => false,
+        None if headers.has_known(Known::Host) => return Err(bad("repeated Host")),
+        None => true,
     };
     // Only absolute-form and CONNECT's authority-form have an authority (see `parse_target`).
     let authority = uri.authority().filter(|_| missing || uri.scheme().is_some());

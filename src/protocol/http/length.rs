@@ -15,6 +15,14 @@ pub fn content_length(headers: &Headers) -> Result<Option<u64>, &'static str> {
             return Ok(Some(line.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0'))));
         }
     }
+    list_length(headers)
+}
+
+/// [`content_length`] of lists, repeated lines and invalid values. Apart, so that the common case
+/// does not pay for this one's frame.
+#[cold]
+#[inline(never)]
+fn list_length(headers: &Headers) -> Result<Option<u64>, &'static str> {
     let mut found = None;
     for element in list_elements(headers, &Known::ContentLength) {
         // Parsed by hand: u64::from_str accepts a leading '+'.
