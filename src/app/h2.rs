@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::HttpServerApp;
+use crate::boxed::in_box;
 use crate::protocol::stream::SocketAddr;
 use crate::server::{ShutdownState, ShutdownWatch};
 
@@ -48,11 +49,11 @@ where
         match accepted {
             Some(Ok((req, respond))) => {
                 let (app, addrs, shutdown) = (app.clone(), addrs.clone(), shutdown.clone());
-                // Boxed once here: tokio moves a spawned future through several frames on its
-                // way into the task cell, and a stream's request state is kilobytes.
-                tokio::spawn(Box::pin(
-                    async move { app.process_h2_stream(req, respond, addrs, &shutdown).await },
-                ));
+                // Boxed once here, and built in its box (see `in_box`): tokio moves a spawned
+                // future through several frames on its way into the task cell.
+                tokio::spawn(Box::into_pin(in_box(|| async move {
+                    app.process_h2_stream(req, respond, addrs, &shutdown).await
+                })));
             }
             // A protocol error ends the connection (h2 already sent GOAWAY); EOF ends it too.
             Some(Err(_)) | None => break,

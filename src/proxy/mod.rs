@@ -18,6 +18,7 @@ pub use hooks::{Phases, ProxyHttp};
 pub use session::{Session, Summary};
 
 use crate::app::{HttpServerApp, HttpServerOptions, UnderscoreFields};
+use crate::boxed::in_box;
 use crate::compression::CompressionSettings;
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
@@ -133,7 +134,10 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         let ds = ServerSession::h2(body, respond, addrs);
         match request_head(parts) {
             Ok(head) => {
-                self.serve(Session::boxed(head, ds), shutdown).await;
+                // Built in its box (see `in_box`): awaited in place, the request's whole state
+                // machine (kilobytes) would be copied into this stream's future as it starts.
+                let session = Session::boxed(head, ds);
+                Box::into_pin(in_box(|| self.serve(session, shutdown))).await;
             }
             Err(e) => ds.refuse(e.status, head_request).await,
         }
