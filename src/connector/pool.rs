@@ -398,7 +398,11 @@ impl Inner {
 
 /// Puts an idle connection (already counted in `idle`) in the cold tier, with a watcher on the
 /// current runtime if there is one.
-fn put_cold(inner: &Arc<Inner>, key: u64, conn: H1Conn, expires: Option<Instant>) {
+fn put_cold(inner: &Arc<Inner>, key: u64, mut conn: H1Conn, expires: Option<Instant>) {
+    // Past the hot slot a connection may wait long, and a pool can hold a thousand: like an idle
+    // downstream connection it holds no buffer or timer while it waits (the hot slot's keep
+    // theirs, for the request that usually comes at once).
+    conn.release_buffers();
     let p = &**inner;
     let id = p.next_id.fetch_add(1, Ordering::Relaxed);
     let rt = Handle::try_current().ok();
