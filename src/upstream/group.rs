@@ -107,6 +107,11 @@ impl Pick {
         &self.state.backend.name
     }
 
+    /// The backend's name, shared.
+    pub fn label(&self) -> Arc<str> {
+        self.state.label.clone()
+    }
+
     /// Counts the attempt's outcome towards passive health.
     pub fn report(&self, outcome: Outcome) {
         let g = &self.group;
@@ -333,22 +338,21 @@ impl UpstreamGroup {
     }
 
     /// Marks the backend named `name` up or down (active health checks, or a host's own); an up
-    /// backend also leaves any ejection. Returns the event to report, if its state changed.
+    /// backend also leaves any ejection. Reports each change to the listener ([`HealthEvent::Up`]
+    /// or `Down`, then `Readmitted` if an ejection ended) and returns the last one.
     pub fn set_healthy(&self, name: &str, up: bool) -> Option<HealthEvent> {
         let snap = self.shared.snapshot.load();
         let b = snap.backends.iter().find(|b| b.backend.name == name)?;
-        let changed = b.healthy.swap(up, Ordering::AcqRel) != up;
-        let readmitted = up && self.shared.outlier.readmit(b);
-        let event = match (changed, up) {
-            (true, true) => Some(HealthEvent::Up),
-            (true, false) => Some(HealthEvent::Down),
-            _ if readmitted => Some(HealthEvent::Readmitted),
-            _ => None,
-        };
-        if let Some(e) = event {
-            self.shared.notify(name, e);
+        let mut last = None;
+        if b.healthy.swap(up, Ordering::AcqRel) != up {
+            last = Some(if up { HealthEvent::Up } else { HealthEvent::Down });
+            self.shared.notify(name, last?);
         }
-        event
+        if up && self.shared.outlier.readmit(b) {
+            last = Some(HealthEvent::Readmitted);
+            self.shared.notify(name, HealthEvent::Readmitted);
+        }
+        last
     }
 }
 

@@ -3,12 +3,14 @@
 
 mod backend;
 mod group;
+mod health;
 mod outlier;
 mod peer;
 mod selection;
 
 pub use backend::{Backend, BackendFigures, MAX_WEIGHT};
 pub use group::{HealthListener, Pick, Tried, UpstreamGroup};
+pub use health::{HealthCheck, HealthChecker, HttpProbe, Probe};
 pub use outlier::{HealthEvent, Outcome, OutlierDetection};
 pub use peer::{Alpn, HttpPeer, PeerAddress, PeerOptions, PeerTls};
 pub use selection::Algorithm;
