@@ -59,6 +59,8 @@ pub struct BackendFigures {
 #[derive(Debug)]
 pub(crate) struct BackendState {
     pub(crate) backend: Backend,
+    /// The name again, shared: each request's logging summary names its backend without a copy.
+    pub(crate) label: std::sync::Arc<str>,
     /// Unique in the process, so a retry can exclude it across snapshot swaps.
     pub(crate) id: u64,
     pub(crate) in_flight: AtomicU64,
@@ -81,6 +83,7 @@ impl BackendState {
     pub(crate) fn new(backend: Backend) -> Self {
         static IDS: AtomicU64 = AtomicU64::new(1);
         BackendState {
+            label: backend.name.as_str().into(),
             backend,
             id: IDS.fetch_add(1, Ordering::Relaxed),
             in_flight: AtomicU64::new(0),
