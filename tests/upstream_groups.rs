@@ -1,4 +1,5 @@
-//! Upstream groups behind a real proxy: passive ejection, active checks, readmission, retries.
+//! Upstream groups behind a real proxy: passive ejection, active checks, readmission, retries,
+//! DNS discovery.
 
 mod support;
 
@@ -10,8 +11,8 @@ use proxy::proxy::{ProxyHttp, Session};
 use proxy::server::ShutdownWatch;
 use proxy::service::BackgroundService;
 use proxy::upstream::{
-    Algorithm, Backend, HealthCheck, HealthChecker, HealthEvent, HttpPeer, HttpProbe, OutlierDetection,
-    Probe, UpstreamGroup,
+    Algorithm, Backend, Discovery, HealthCheck, HealthChecker, HealthEvent, HttpPeer, HttpProbe,
+    OutlierDetection, PeerOptions, Probe, ResolveFuture, Resolved, Resolver, Source, UpstreamGroup,
 };
 use support::client::Conn;
 use support::harness::Proxy;
@@ -140,4 +141,59 @@ async fn every_backend_at_its_cap_answers_503() {
     drop(held);
     let r = support::client::get(p.addr, "/").await;
     assert_eq!((r.status, r.text().as_str()), (200, "a"));
+}
+
+/// A resolver whose answer the test sets.
+#[derive(Default)]
+struct TestResolver(std::sync::Mutex<Vec<std::net::IpAddr>>);
+
+impl Resolver for TestResolver {
+    fn resolve<'a>(&'a self, host: &'a str) -> ResolveFuture<'a> {
+        assert_eq!(host, "svc.test");
+        let addrs = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(Resolved { addrs, ttl: Some(Duration::from_secs(5)) }) })
+    }
+}
+
+#[tokio::test]
+async fn a_changed_dns_answer_moves_new_requests_and_drains_old_ones() {
+    let mut old = SwitchOrigin::start("old").await;
+    let new = SwitchOrigin::start_at("new", ([127, 0, 0, 2], old.addr.port()).into()).await;
+    let resolver = std::sync::Arc::new(TestResolver::default());
+    *resolver.0.lock().unwrap() = vec![[127, 0, 0, 1].into()];
+    let group = UpstreamGroup::new("dns", Algorithm::RoundRobin);
+    let source = Source::Dns {
+        host: "svc.test".into(),
+        port: old.addr.port(),
+        weight: 1,
+        options: PeerOptions::default(),
+    };
+    let discovery = Discovery::new(group.clone(), vec![source], resolver.clone(), Duration::from_secs(60));
+    // The answer's TTL (5 s) is sooner than the interval.
+    assert_eq!(discovery.round().await, Duration::from_secs(5));
+    let p = Proxy::start(ToGroup(group.clone()));
+
+    let mut first = Conn::connect(p.addr).await.unwrap();
+    assert_eq!(first.request("GET", "/", &[], b"").await.text(), "old");
+    // A request in flight on the old address...
+    first.send(&support::client::build_request("GET", "/hold", &[], b"")).await.unwrap();
+    assert!(support::eventually(|| old.hits() == 2).await);
+
+    // ...while the name moves: new connections and requests go to the new address.
+    *resolver.0.lock().unwrap() = vec![[127, 0, 0, 2].into()];
+    discovery.round().await;
+    assert_eq!(group.backends()[0].name, new.addr.to_string());
+    let mut second = Conn::connect(p.addr).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(second.request("GET", "/", &[], b"").await.text(), "new");
+    }
+    assert_eq!((old.hits(), new.hits()), (2, 5));
+
+    // The old request finishes where it started, whole.
+    old.release();
+    let r = within(10, first.read_response()).await.unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "old"));
+    // The client's next request on that connection goes to the new address.
+    assert_eq!(first.request("GET", "/", &[], b"").await.text(), "new");
+    old.stop().await;
 }

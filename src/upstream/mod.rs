@@ -2,6 +2,7 @@
 //! which options, and groups of backends to choose among, with health and discovery.
 
 mod backend;
+mod discovery;
 mod group;
 mod health;
 mod outlier;
@@ -9,6 +10,7 @@ mod peer;
 mod selection;
 
 pub use backend::{Backend, BackendFigures, MAX_WEIGHT};
+pub use discovery::{Discovery, ResolveFuture, Resolved, Resolver, Source, SystemResolver};
 pub use group::{HealthListener, Pick, Tried, UpstreamGroup};
 pub use health::{HealthCheck, HealthChecker, HttpProbe, Probe};
 pub use outlier::{HealthEvent, Outcome, OutlierDetection};
