@@ -8,6 +8,8 @@ use super::HttpPeer;
 
 /// Largest backend weight (HAProxy's range): round robin keeps one slot per unit of weight, and
 /// Ketama 160 points.
+///
+/// cbindgen:ignore
 pub const MAX_WEIGHT: u32 = 256;
 
 /// One backend as configured.
