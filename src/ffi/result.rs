@@ -140,6 +140,7 @@ fn message_nul(code: proxy_result) -> &'static str {
         PROXY_WRONG_STATE => "object in the wrong state for this call\0",
         PROXY_UNSUPPORTED => "not supported by this build\0",
         PROXY_TLS_INVALID => "invalid TLS configuration (see proxy_tls_settings_last_error)\0",
+        PROXY_UNAVAILABLE => "no backend of the group can take the request\0",
         _ => "unknown result\0",
     }
 }
