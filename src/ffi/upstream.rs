@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -76,18 +77,49 @@ pub const PROXY_HEALTH_READMITTED: u32 = 4;
 /// must not block and must not free the group.
 pub type proxy_health_fn = Option<unsafe extern "C" fn(user: *mut c_void, backend: proxy_str, event: u32)>;
 
+/// The ids are ours, sequential, and looked up on every `proxy_session_pick`: one multiply
+/// instead of SipHash (which cost some 150 instructions a request), as nothing hostile chooses
+/// them.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Groups = HashMap<u64, UpstreamGroup, BuildHasherDefault<IdHasher>>;
+
 /// The live groups by id. Reads (every `proxy_session_pick`) load the map without a lock;
 /// `proxy_group_new` / `_free` copy it under `WRITE`.
-static GROUPS: LazyLock<ArcSwap<HashMap<u64, UpstreamGroup>>> = LazyLock::new(Default::default);
+static GROUPS: LazyLock<ArcSwap<Groups>> = LazyLock::new(Default::default);
 static WRITE: Mutex<()> = Mutex::new(());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The group with id `id`, or GONE.
-pub(crate) fn group(id: u64) -> Result<UpstreamGroup, proxy_result> {
+/// Runs `f` on the group with id `id` (borrowed from the current map, no reference count
+/// taken), or answers GONE.
+fn with_group<R>(
+    id: u64,
+    f: impl FnOnce(&UpstreamGroup) -> Result<R, proxy_result>,
+) -> Result<R, proxy_result> {
     match GROUPS.load().get(&id) {
-        Some(g) => Ok(g.clone()),
+        Some(g) => f(g),
         None => err(PROXY_GONE, format_args!("no upstream group has id {id} (freed, or never made)")),
     }
+}
+
+/// The group with id `id`, or GONE.
+pub(crate) fn group(id: u64) -> Result<UpstreamGroup, proxy_result> {
+    with_group(id, |g| Ok(g.clone()))
 }
 
 fn algorithm(a: u32) -> Option<Algorithm> {
@@ -116,7 +148,7 @@ pub extern "C" fn proxy_group_new(name: *const c_char, algorithm_: u32, out_grou
         };
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let _one = WRITE.lock();
-        let mut map = HashMap::clone(&GROUPS.load());
+        let mut map = Groups::clone(&GROUPS.load());
         map.insert(id, UpstreamGroup::new(name, alg));
         GROUPS.store(Arc::new(map));
         *out = id;
@@ -131,7 +163,7 @@ pub extern "C" fn proxy_group_new(name: *const c_char, algorithm_: u32, out_grou
 pub extern "C" fn proxy_group_free(group_id: u64) -> proxy_result {
     ffi_panic_boundary! {
         let _one = WRITE.lock();
-        let mut map = HashMap::clone(&GROUPS.load());
+        let mut map = Groups::clone(&GROUPS.load());
         if map.remove(&group_id).is_none() {
             return fail(PROXY_GONE, format_args!("no upstream group has id {group_id}"));
         }
@@ -394,12 +426,11 @@ pub extern "C" fn proxy_session_pick(s: *mut proxy_session, group_id: u64, key: 
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let key = if key.ptr.is_null() { None } else { Some(try_res!(key.bytes())) };
-        let g = try_res!(group(group_id));
-        try_res!(s.with(|a| {
+        try_res!(with_group(group_id, |g| s.with(|a| {
             if a.phase != super::session::PROXY_PHASE_UPSTREAM_PEER {
                 return Err(PROXY_WRONG_PHASE);
             }
-            match a.session_mut()?.pick_from(&g, key) {
+            match a.session_mut()?.pick_from(g, key) {
                 Ok(peer) => {
                     a.peer = Some(peer);
                     a.pick_error = None;
@@ -411,7 +442,7 @@ pub extern "C" fn proxy_session_pick(s: *mut proxy_session, group_id: u64, key: 
                     Err(code)
                 }
             }
-        }));
+        })));
         PROXY_OK
     }
 }
