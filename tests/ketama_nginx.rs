@@ -30,16 +30,16 @@ fn nginx_binary() -> PathBuf {
     if let Some(p) = candidates.iter().find(|p| found(p)) {
         return p.to_path_buf();
     }
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "-q", "nginx-light"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success())
-        || Command::new("apt-get")
-            .args(["install", "-y", "-q", "nginx"])
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
-            .is_ok_and(|s| s.success());
+            .is_ok_and(|s| s.success())
+    };
+    // A fresh machine may have no package lists yet.
+    let ok = apt(&["install", "-y", "-q", "nginx"])
+        || (apt(&["update", "-q"]) && apt(&["install", "-y", "-q", "nginx"]));
     assert!(ok, "nginx is not installed and apt-get install nginx failed");
     candidates.iter().find(|p| found(p)).expect("nginx after apt-get install").to_path_buf()
 }

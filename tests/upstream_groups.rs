@@ -12,7 +12,8 @@ use proxy::server::ShutdownWatch;
 use proxy::service::BackgroundService;
 use proxy::upstream::{
     Algorithm, Backend, Discovery, HealthCheck, HealthChecker, HealthEvent, HttpPeer, HttpProbe,
-    OutlierDetection, PeerOptions, Probe, ResolveFuture, Resolved, Resolver, Source, UpstreamGroup,
+    OutlierDetection, PeerOptions, Probe, ResolveFuture, Resolved, Resolver, Source, SystemResolver,
+    UpstreamGroup,
 };
 use support::client::Conn;
 use support::harness::Proxy;
@@ -196,4 +197,22 @@ async fn a_changed_dns_answer_moves_new_requests_and_drains_old_ones() {
     // The client's next request on that connection goes to the new address.
     assert_eq!(first.request("GET", "/", &[], b"").await.text(), "new");
     old.stop().await;
+}
+
+#[tokio::test]
+async fn the_system_resolver_finds_localhost() {
+    let group = UpstreamGroup::new("localhost", Algorithm::Random);
+    let source =
+        Source::Dns { host: "localhost".into(), port: 8080, weight: 2, options: PeerOptions::default() };
+    let d = Discovery::new(
+        group.clone(),
+        vec![source],
+        std::sync::Arc::new(SystemResolver),
+        Duration::from_secs(7),
+    );
+    // getaddrinfo gives no TTL: the next round comes after the interval.
+    assert_eq!(d.round().await, Duration::from_secs(7));
+    let names: Vec<String> = group.backends().into_iter().map(|b| b.name).collect();
+    assert!(names.iter().any(|n| n == "127.0.0.1:8080"), "{names:?}");
+    assert!(group.backends().iter().all(|b| b.weight == 2));
 }
