@@ -217,6 +217,13 @@ impl UpstreamGroup {
             }
         }
         let old = self.shared.snapshot.load_full();
+        // The same list again (a discovery round that found nothing new) keeps the snapshot: its
+        // tables cost milliseconds to build, and round robin would restart its cycle.
+        if old.backends.len() == backends.len()
+            && old.backends.iter().zip(&backends).all(|(s, b)| s.backend == *b)
+        {
+            return Ok(());
+        }
         let states: Vec<Arc<BackendState>> = backends
             .into_iter()
             .map(|b| {

@@ -187,3 +187,15 @@ fn a_replaced_list_keeps_the_state_of_backends_that_stay() {
     assert_eq!(g.figures()[0].in_flight, 0);
     assert!(g.update(|list| list.push(Backend::new("127.0.0.1:2000", 1).unwrap())).is_err());
 }
+
+#[test]
+fn the_same_list_again_keeps_the_round_robin_cycle() {
+    let g = group(Algorithm::RoundRobin, &[5, 3, 1]);
+    let mut seen = Vec::new();
+    for _ in 0..9 {
+        seen.push(index(&g.pick(None, &mut Tried::default()).unwrap()));
+        g.set_backends(g.backends()).unwrap();
+    }
+    seen.sort();
+    assert_eq!(seen, [0, 0, 0, 0, 0, 1, 1, 1, 2]);
+}
