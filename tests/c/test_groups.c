@@ -1,12 +1,13 @@
 /* Upstream groups from C: ids that go stale answer GONE, NULL and bad arguments are refused with
  * nothing changed, backends replaced from four threads while requests run (none fails: retries
  * skip the dead backends), figures, the health callback, an HTTP health check, a host background
- * service with its shutdown signal, and proxy_session_pick / proxy_session_backend in the phases.
+ * service with its shutdown signal, DNS discovery of localhost, and proxy_session_pick /
+ * proxy_session_backend in the phases.
  * argv[1] is the test origin. A failed CHECK in a callback exits the program from its thread. */
 #include "common.h"
 
 static char origin[64];
-static uint64_t web, empty;
+static uint64_t web, empty, dns;
 static const char *dead = "127.0.0.1:1";
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -190,6 +191,11 @@ int main(int argc, char **argv) {
   CHECK_RC(proxy_server_add_health_check(srv, web, &hc), PROXY_INVALID_PARAMETER);
   hc.probe = PROXY_PROBE_HTTP;
   OK(proxy_server_add_health_check(srv, web, &hc));
+  OK(proxy_group_new("dns", PROXY_GROUP_RANDOM, &dns));
+  CHECK_RC(proxy_server_add_dns_discovery(srv, dns, "localhost", 70000, 1, 50), PROXY_INVALID_PARAMETER);
+  CHECK_RC(proxy_server_add_dns_discovery(srv, dns, NULL, 8080, 1, 50), PROXY_NULL_PARAMETER);
+  CHECK_RC(proxy_server_add_dns_discovery(srv, stale, "localhost", 8080, 1, 50), PROXY_GONE);
+  OK(proxy_server_add_dns_discovery(srv, dns, "localhost", 8080, 2, 50));
   CHECK_RC(proxy_server_add_background(srv, "bg", NULL, NULL), PROXY_NULL_PARAMETER);
   OK(proxy_server_add_background(srv, "bg", background, &bg_started));
   CHECK(proxy_shutdown_wait(NULL, 0) != 0);
@@ -199,6 +205,16 @@ int main(int argc, char **argv) {
   wait_flag(&bg_started);
   /* The dead backend fails its probe: down. */
   wait_flag(&dead_down);
+  /* DNS discovery's first round, on the service's own thread, fills the group with localhost. */
+  for (i = 0, n = 0; i < 1000 && n == 0; i++) {
+    OK(proxy_group_backend_count(dns, &n));
+    if (n == 0) sleep_ms(5);
+  }
+  CHECK(n >= 1);
+  OK(proxy_group_backend_figure(dns, 0, PROXY_BACKEND_WEIGHT, &v));
+  CHECK(v == 2);
+  OK(proxy_group_backend_name(dns, 0, name, sizeof name, &len));
+  CHECK((len == 14 && memcmp(name, "127.0.0.1:8080", 14) == 0) || (len == 10 && memcmp(name, "[::1]:8080", 10) == 0));
 
   /* Four threads replace the list while requests run; every request is answered by the origin. */
   for (i = 0; i < 4; i++) CHECK(pthread_create(&threads[i], NULL, updater, NULL) == 0);
@@ -228,6 +244,7 @@ int main(int argc, char **argv) {
   pthread_mutex_unlock(&mu);
   OK(proxy_server_free(srv));
   OK(proxy_group_free(empty));
+  OK(proxy_group_free(dns));
   printf("groups ok\n");
   return 0;
 }
