@@ -191,7 +191,7 @@ pub extern "C" fn proxy_group_add_backend(
         let p = try_res!(unsafe { copy_sized(peer, proxy_peer::MIN_SIZE) });
         let peer = try_res!(p.to_peer());
         let name = if name.is_null() {
-            // SAFETY: checked non-NULL by to_peer.
+            // The address as the host wrote it (to_peer checked it is UTF-8), as nginx hashes the text.
             String::from_utf8_lossy(try_res!(p.address.bytes())).into_owned()
         } else {
             // SAFETY: a C string.
