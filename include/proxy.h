@@ -130,6 +130,10 @@
 // `proxy_session_set_compression`; ABI 0.6).
 #define PROXY_FEATURE_COMPRESSION 64
 
+// Upstream groups: `proxy_group_*`, `proxy_session_pick`, health checks, discovery and host
+// background services (`proxy_server_add_*`). (ABI 0.7)
+#define PROXY_FEATURE_UPSTREAM_GROUPS 128
+
 // Log level: errors.
 #define PROXY_LOG_ERROR 1
 
@@ -264,6 +268,84 @@
 // `proxy_peer.alpn`: HTTP/2 when the TLS peer agrees by ALPN, else HTTP/1.1 (plaintext: HTTP/1.1).
 #define PROXY_ALPN_H2THENH1 2
 
+// `proxy_group_new` algorithm: smooth weighted round robin (nginx's).
+#define PROXY_GROUP_ROUND_ROBIN 0
+
+// `proxy_group_new` algorithm: weighted random.
+#define PROXY_GROUP_RANDOM 1
+
+// `proxy_group_new` algorithm: least requests in flight of two random backends.
+#define PROXY_GROUP_LEAST_OUTSTANDING 2
+
+// `proxy_group_new` algorithm: Ketama consistent hash of the key, as nginx's
+// `hash $key consistent` (same backend names and weights, same mapping).
+#define PROXY_GROUP_KETAMA 3
+
+// `proxy_group_new` algorithm: Maglev consistent hash of the key.
+#define PROXY_GROUP_MAGLEV 4
+
+// `proxy_group_set`: requests in flight allowed per backend (0: no cap, the default). With
+// every backend at its cap a request fails with 503.
+#define PROXY_GROUP_MAX_IN_FLIGHT 1
+
+// `proxy_group_set`: failures in a row (connect failure, timeout, 5xx) that eject a backend
+// (default 5; 0 turns passive health off).
+#define PROXY_GROUP_EJECT_FAILURES 2
+
+// `proxy_group_set`: first ejection in milliseconds (default 30000); the n-th in a row lasts n
+// times as long.
+#define PROXY_GROUP_EJECT_BASE_MS 3
+
+// `proxy_group_set`: longest ejection in milliseconds (default 300000).
+#define PROXY_GROUP_EJECT_MAX_MS 4
+
+// `proxy_group_set`: most of the group ejected at once, in percent (default 10; one backend
+// may always be).
+#define PROXY_GROUP_EJECT_MAX_PERCENT 5
+
+// `proxy_group_backend_figure`: attempts sent to the backend.
+#define PROXY_BACKEND_REQUESTS 1
+
+// `proxy_group_backend_figure`: attempts that failed.
+#define PROXY_BACKEND_FAILURES 2
+
+// `proxy_group_backend_figure`: times it was ejected.
+#define PROXY_BACKEND_EJECTIONS 3
+
+// `proxy_group_backend_figure`: requests in flight now.
+#define PROXY_BACKEND_IN_FLIGHT 4
+
+// `proxy_group_backend_figure`: 1 when active health checks have it up (1 without checks).
+#define PROXY_BACKEND_HEALTHY 5
+
+// `proxy_group_backend_figure`: 1 while it is ejected.
+#define PROXY_BACKEND_EJECTED 6
+
+// `proxy_group_backend_figure`: its weight.
+#define PROXY_BACKEND_WEIGHT 7
+
+// Health listener event: active checks brought the backend up.
+#define PROXY_HEALTH_UP 1
+
+// Health listener event: active checks took the backend down.
+#define PROXY_HEALTH_DOWN 2
+
+// Health listener event: passive health ejected the backend.
+#define PROXY_HEALTH_EJECTED 3
+
+// Health listener event: an ejection ended.
+#define PROXY_HEALTH_READMITTED 4
+
+// `proxy_health_check.probe`: a TCP (or Unix socket) connect.
+#define PROXY_PROBE_TCP 0
+
+// `proxy_health_check.probe`: a connect with the backend's TLS handshake.
+#define PROXY_PROBE_TLS 1
+
+// `proxy_health_check.probe`: an HTTP/1.1 request (`method`, `path`, `host`, `status_min` ..
+// `status_max`, `body`).
+#define PROXY_PROBE_HTTP 2
+
 // The server: owns services, starts each on its own threads, and stops them.
 //
 // Caller owns it and must call `proxy_server_free`. Functions on one server may be called from
@@ -302,6 +384,12 @@ typedef struct proxy_service proxy_service;
 // proxy_session_set_retry, proxy_session_retries, proxy_session_summary, proxy_session_set_user,
 // proxy_session_get_user.
 typedef struct proxy_session proxy_session;
+
+// The shutdown signal a host background service watches (`proxy_shutdown_wait`). Valid while
+// its service function runs. (ABI 0.7)
+//
+// Methods: proxy_shutdown_wait.
+typedef struct proxy_shutdown proxy_shutdown;
 
 // The configuration of TLS endpoints: create it, set a certificate (and optionally more), pass it
 // to `proxy_service_add_tls` (which copies it; one settings object may serve several endpoints)
@@ -504,6 +592,48 @@ typedef struct proxy_summary {
   uint32_t truncated;
 } proxy_summary;
 
+// A health listener: `backend` (its name) is valid only during the call; `event` is a
+// `PROXY_HEALTH_*`. Called from any thread (a worker during a pick, a health check's thread);
+// must not block and must not free the group.
+typedef void (*proxy_health_fn)(void *user, struct proxy_str backend, uint32_t event);
+
+// An active health check for every backend of a group (`proxy_server_add_health_check`, which
+// copies it). Zero means the default for every field: a TCP probe every 2000 ms, 1000 ms to
+// answer, no jitter, rise 2, fall 3; for HTTP `GET /`, the backend's host, any 200..=399.
+// Set `struct_size = sizeof(proxy_health_check)`. (ABI 0.7)
+typedef struct proxy_health_check {
+  // `sizeof(proxy_health_check)` as the host knows it.
+  uint32_t struct_size;
+  // `PROXY_PROBE_*`.
+  uint32_t probe;
+  // Milliseconds between rounds.
+  uint32_t interval_ms;
+  // Milliseconds a probe may take.
+  uint32_t timeout_ms;
+  // Up to this many milliseconds added to each interval at random.
+  uint32_t jitter_ms;
+  // Successes in a row that bring a down backend up.
+  uint32_t rise;
+  // Failures in a row that take an up backend down.
+  uint32_t fall;
+  // HTTP: lowest passing status.
+  uint32_t status_min;
+  // HTTP: highest passing status.
+  uint32_t status_max;
+  // HTTP: request method.
+  struct proxy_str method;
+  // HTTP: request target.
+  struct proxy_str path;
+  // HTTP: Host header (empty: the backend's).
+  struct proxy_str host;
+  // HTTP: a substring the body must contain (empty: none).
+  struct proxy_str body;
+} proxy_health_check;
+
+// A host background service: runs on a thread of its own until it returns; it should return
+// soon after `proxy_shutdown_wait(shutdown, ...)` answers non-zero.
+typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shutdown);
+
 // Success.
 #define PROXY_OK 0
 
@@ -553,6 +683,10 @@ typedef struct proxy_summary {
 // its certificate, an SNI name the certificate does not cover, settings without a certificate).
 // The reason is in `proxy_tls_settings_last_error`. (ABI 0.3)
 #define PROXY_TLS_INVALID 7013
+
+// No backend of the upstream group can take the request: every one is at its in-flight cap,
+// was tried already, or the group is empty. (ABI 0.7)
+#define PROXY_UNAVAILABLE 7014
 
 // Go on with the next phase.
 #define PROXY_CONTINUE 1
@@ -1058,6 +1192,118 @@ proxy_result proxy_service_add_tls(struct proxy_service *service,
 proxy_result proxy_service_add_tls_uds(struct proxy_service *service,
                                        const char *path,
                                        const struct proxy_tls_settings *tls);
+
+// Creates an empty upstream group named `name` (for logs and errors) choosing by `algorithm`
+// (a `PROXY_GROUP_*` algorithm); `*out_group` receives its id. Free it with `proxy_group_free`.
+// Every `proxy_group_*` function is thread-safe. INVALID_PARAMETER for an unknown algorithm.
+// (ABI 0.7)
+proxy_result proxy_group_new(const char *name, uint32_t algorithm_, uint64_t *out_group);
+
+// Frees the group's id: later calls with it answer GONE. Requests already using one of its
+// backends finish, and the services running its checks or discovery keep it until the server
+// stops. GONE for an unknown id (freeing twice is harmless). (ABI 0.7)
+proxy_result proxy_group_free(uint64_t group_id);
+
+// Adds a backend: `peer` says where and how to connect (copied, as for `proxy_session_set_peer`),
+// `weight` is 1..=256, `name` (NULL: the peer's address text) names it in figures and health
+// events and is what Ketama and Maglev hash (nginx hashes the text of its `server` line). The
+// group changes at once for new requests. INVALID_PARAMETER for a bad peer or weight or a name
+// already in the group. (ABI 0.7)
+proxy_result proxy_group_add_backend(uint64_t group_id,
+                                     const char *name,
+                                     const struct proxy_peer *peer,
+                                     uint32_t weight);
+
+// Removes the backend named `name`. Requests on it finish there. NOT_FOUND when there is none.
+// (ABI 0.7)
+proxy_result proxy_group_remove_backend(uint64_t group_id, const char *name);
+
+// Replaces every backend at once with `n` plaintext HTTP/1.1 backends at `addresses[i]`
+// (`host:port`, `ip:port` or a Unix socket path, each its own name) of weight `weights[i]`
+// (NULL: all 1), with default options: what a host's own discovery publishes. Backends that stay
+// (same address and weight) keep their figures and health. Nothing changes on
+// INVALID_PARAMETER (a bad address or weight, an address twice). The arrays are copied. (ABI 0.7)
+proxy_result proxy_group_set_backends(uint64_t group_id,
+                                      const char *const *addresses,
+                                      const uint32_t *weights,
+                                      size_t n);
+
+// Sets group setting `which` (`PROXY_GROUP_MAX_IN_FLIGHT`, `PROXY_GROUP_EJECT_*`) to `value`.
+// INVALID_PARAMETER for an unknown setting or a value out of range (nothing changed). (ABI 0.7)
+proxy_result proxy_group_set(uint64_t group_id, uint32_t which, uint64_t value);
+
+// The number of backends now (`*out_n`). Backends may change between this and the figures
+// asked for next: an index past the end answers NOT_FOUND. (ABI 0.7)
+proxy_result proxy_group_backend_count(uint64_t group_id, size_t *out_n);
+
+// Figure `which` (a `PROXY_BACKEND_*`) of backend `index` into `*out_value`. NOT_FOUND for an
+// index past the end, INVALID_PARAMETER for an unknown figure. (ABI 0.7)
+proxy_result proxy_group_backend_figure(uint64_t group_id,
+                                        size_t index,
+                                        uint32_t which,
+                                        uint64_t *out_value);
+
+// Copies backend `index`'s name into `buf` (`cap` bytes, not NUL-terminated) and its length
+// into `*out_len`. TOO_SMALL (only `*out_len` written) when it does not fit; NOT_FOUND for an
+// index past the end. (ABI 0.7)
+proxy_result proxy_group_backend_name(uint64_t group_id,
+                                      size_t index,
+                                      char *buf,
+                                      size_t cap,
+                                      size_t *out_len);
+
+// Calls `f(user, backend, event)` on each health change of the group's backends (see
+// `proxy_health_fn`); NULL `f` removes it. `user` must stay valid until it is replaced or the
+// group and every server checking it are gone. (ABI 0.7)
+proxy_result proxy_group_set_health_callback(uint64_t group_id, proxy_health_fn f, void *user);
+
+// Chooses this attempt's backend from the group (only in `upstream_peer`, instead of
+// `proxy_session_set_peer`): on a retry one the request has not tried. `key` (`ptr` NULL: none)
+// feeds Ketama and Maglev and is copied. The attempt's outcome feeds the group's passive health,
+// and the logging summary names the backend (`proxy_session_backend`). GONE for an unknown group;
+// UNAVAILABLE when no backend can take the request: returning PROXY_CONTINUE then fails it with
+// 503 (every backend at its in-flight cap) or 502 (none left to try). (ABI 0.7)
+proxy_result proxy_session_pick(struct proxy_session *s, uint64_t group_id, struct proxy_str key);
+
+// The name of the group backend the last attempt went to (`*out`, a view valid until the
+// callback returns), from `upstream_peer` on. NOT_FOUND when the peer did not come from a group.
+// (ABI 0.7)
+proxy_result proxy_session_backend(const struct proxy_session *s, struct proxy_str *out);
+
+// Checks the group's backends while the server runs (a background service of its own, started
+// with the server). Before `proxy_server_start` only: WRONG_STATE after. GONE for an unknown
+// group; INVALID_PARAMETER for a bad check. The check is copied. (ABI 0.7)
+proxy_result proxy_server_add_health_check(struct proxy_server *server,
+                                           uint64_t group_id,
+                                           const struct proxy_health_check *check);
+
+// Keeps the group's backends to what `host` resolves to (A and AAAA, the system resolver),
+// each address on `port` with `weight` and default options, re-resolved every `interval_ms`
+// (0: 30000) while the server runs. Backends the group has when the server starts stay, as fixed
+// entries. New requests follow a changed answer; requests on an old address finish there. A
+// failed lookup keeps the last answer. Before `proxy_server_start` only (WRONG_STATE after).
+// (ABI 0.7)
+proxy_result proxy_server_add_dns_discovery(struct proxy_server *server,
+                                            uint64_t group_id,
+                                            const char *host,
+                                            uint32_t port,
+                                            uint32_t weight,
+                                            uint32_t interval_ms);
+
+// Waits up to `timeout_ms` (0: does not wait) for the server to begin shutting down. Returns 1
+// when it has (at once if it already had), 0 when the time ran out first; non-zero too for a
+// NULL signal, so a loop on it ends. (ABI 0.7)
+uint32_t proxy_shutdown_wait(const struct proxy_shutdown *shutdown, uint32_t timeout_ms);
+
+// Runs `f(user, shutdown)` on a thread of its own when the server starts: a service the host
+// writes (its own discovery calling `proxy_group_set_backends`, metrics, a watcher). It should
+// return soon after `proxy_shutdown_wait` answers non-zero; a graceful shutdown waits for it up
+// to its grace period. `name` names the service; `user` must stay valid until `f` returns.
+// Before `proxy_server_start` only (WRONG_STATE after). (ABI 0.7)
+proxy_result proxy_server_add_background(struct proxy_server *server,
+                                         const char *name,
+                                         proxy_background_fn f,
+                                         void *user);
 
 #ifdef __cplusplus
 }  // extern "C"

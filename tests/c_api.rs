@@ -117,6 +117,13 @@ fn c_free_while_run() {
     run_c_test("test_free_while_run");
 }
 
+/// Upstream groups: stale ids, NULLs, concurrent updates, checks, background services
+/// (tests/c/test_groups.c).
+#[test]
+fn c_groups() {
+    run_c_test("test_groups");
+}
+
 /// Compression settings per service and per request (tests/c/test_compression.c).
 #[test]
 fn c_compression() {

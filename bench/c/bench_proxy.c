@@ -2,8 +2,11 @@
  * (upstream_peer sends every request to one peer), with 1 worker thread and no access-log line
  * (nginx and HAProxy run with access logs off too), plus two bench-only switches:
  *
- *   bench_proxy [--hooks] LISTEN UPSTREAM
+ *   bench_proxy [--hooks] [--group N] LISTEN UPSTREAM
  *
+ *   --group N  upstream_peer picks from an upstream group (round robin) of N backends, all of them
+ *            UPSTREAM under names b0..bN-1 (one connection pool), instead of setting the peer:
+ *            what choosing from a group costs per request (bench/groups.sh).
  *   --hooks  a C callback on every phase (the 14 others return PROXY_CONTINUE at once), like
  *            the "libproxy-hooked" path here and "all" in bench/ffi/run.sh.
  *   PROXY_TLS_LISTEN, PROXY_TLS_CERT, PROXY_TLS_KEY (environment, all three): also a TLS endpoint
@@ -21,6 +24,7 @@
 #include <string.h>
 
 static char upstream[256];
+static uint64_t group;
 
 static proxy_action pass(void *user, proxy_session *s) {
   (void)user;
@@ -43,12 +47,35 @@ static int fail(const char *what, proxy_result r) {
   return 1;
 }
 
+static proxy_action pick_group(void *user, proxy_session *s) {
+  proxy_str no_key = {NULL, 0};
+  (void)user;
+  return proxy_session_pick(s, group, no_key) == PROXY_OK ? PROXY_CONTINUE : PROXY_ERROR;
+}
+
+/* --group N: the group of N names for one upstream. */
+static proxy_result make_group(unsigned n) {
+  proxy_peer p;
+  char name[16];
+  unsigned i;
+  proxy_result r = proxy_group_new("bench", PROXY_GROUP_ROUND_ROBIN, &group);
+  memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
+  p.address = proxy_str_from_cstr(upstream);
+  for (i = 0; r == PROXY_OK && i < n; i++) {
+    snprintf(name, sizeof name, "b%u", i);
+    r = proxy_group_add_backend(group, name, &p, 1);
+  }
+  return r;
+}
+
 int main(int argc, char **argv) {
   proxy_server *srv = NULL;
   proxy_service *svc = NULL;
   proxy_http_callbacks c;
   proxy_result r;
   int hooks = 0, a = 1;
+  unsigned group_size = 0;
   const char *tls_listen = getenv("PROXY_TLS_LISTEN"), *cert = getenv("PROXY_TLS_CERT"),
              *key = getenv("PROXY_TLS_KEY");
   if (getenv("BENCH_SIGPIPE") && strcmp(getenv("BENCH_SIGPIPE"), "ignore") == 0) signal(SIGPIPE, SIG_IGN);
@@ -56,14 +83,22 @@ int main(int argc, char **argv) {
     hooks = 1;
     a++;
   }
+  if (a + 1 < argc && strcmp(argv[a], "--group") == 0) {
+    group_size = (unsigned)atoi(argv[a + 1]);
+    a += 2;
+  }
   if (argc - a != 2) {
-    fprintf(stderr, "usage: %s [--hooks] LISTEN UPSTREAM\n", argv[0]);
+    fprintf(stderr, "usage: %s [--hooks] [--group N] LISTEN UPSTREAM\n", argv[0]);
     return 2;
   }
   snprintf(upstream, sizeof upstream, "%s", argv[a + 1]);
   memset(&c, 0, sizeof c);
   c.struct_size = sizeof c;
   c.upstream_peer = pick;
+  if (group_size > 0) {
+    if ((r = make_group(group_size)) != PROXY_OK) return fail("--group", r);
+    c.upstream_peer = pick_group;
+  }
   if (hooks) {
     c.early_request_filter = pass;
     c.request_filter = pass;

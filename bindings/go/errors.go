@@ -32,6 +32,7 @@ const (
 	CodeWrongState       Code = C.PROXY_WRONG_STATE
 	CodeUnsupported      Code = C.PROXY_UNSUPPORTED
 	CodeTLSInvalid       Code = C.PROXY_TLS_INVALID
+	CodeUnavailable      Code = C.PROXY_UNAVAILABLE
 )
 
 // String is libproxy's description of the code (proxy_result_message).
@@ -79,6 +80,7 @@ var (
 	ErrWrongState       = &Error{Code: CodeWrongState}
 	ErrUnsupported      = &Error{Code: CodeUnsupported}
 	ErrTLSInvalid       = &Error{Code: CodeTLSInvalid}
+	ErrUnavailable      = &Error{Code: CodeUnavailable}
 )
 
 // ErrClosed is returned by every method of a Server or Service that

@@ -113,3 +113,16 @@ proxy_result lp_respond(proxy_session *s, uint32_t status, const char *hbuf, con
 
 proxy_result lp_set_user(proxy_session *s, uintptr_t h) { return proxy_session_set_user(s, (void *)h); }
 uintptr_t lp_get_user(proxy_session *s) { return (uintptr_t)proxy_session_get_user(s); }
+
+proxy_result lp_group_set_health(uint64_t group, uintptr_t user) {
+	return proxy_group_set_health_callback(group, user ? goProxyHealth : NULL, (void *)user);
+}
+
+/* cgo exports take no const: the signal is only passed back to proxy_shutdown_wait. */
+static void lp_background(void *user, const proxy_shutdown *shutdown) {
+	goProxyBackground(user, (proxy_shutdown *)shutdown);
+}
+
+proxy_result lp_server_add_background(proxy_server *srv, const char *name, uintptr_t user) {
+	return proxy_server_add_background(srv, name, lp_background, (void *)user);
+}

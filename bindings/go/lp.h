@@ -22,6 +22,8 @@ extern proxy_action goProxyErrorWhileProxy(void *user, proxy_session *s);
 extern proxy_action goProxyFailToProxy(void *user, proxy_session *s);
 extern proxy_action goProxyRequestEnd(void *user, proxy_session *s);
 extern void goProxyLog(void *user, uint32_t level, proxy_str message);
+extern void goProxyHealth(void *user, proxy_str backend, uint32_t event);
+extern void goProxyBackground(void *user, proxy_shutdown *shutdown);
 
 /* Registers the trampolines whose bit is set in mask (bit n = PROXY_PHASE n); the rest stay NULL
  * and cost nothing. */
@@ -44,6 +46,9 @@ proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, siz
 proxy_result lp_respond(proxy_session *s, uint32_t status, const char *hbuf, const size_t *lens,
                         size_t n, const uint8_t *body, size_t blen);
 proxy_result lp_set_user(proxy_session *s, uintptr_t h);
+/* Upstream groups: the Go health listener (user != 0) or none, and a Go background service. */
+proxy_result lp_group_set_health(uint64_t group, uintptr_t user);
+proxy_result lp_server_add_background(proxy_server *srv, const char *name, uintptr_t user);
 uintptr_t lp_get_user(proxy_session *s);
 
 #endif

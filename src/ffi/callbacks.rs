@@ -525,6 +525,9 @@ impl ProxyHttp for FfiHooks {
         match (out, ctx.cell().take_peer()) {
             (Outcome::Action(PROXY_CONTINUE), Some(peer)) => Ok(peer),
             (Outcome::Action(PROXY_CONTINUE), None) => {
+                if let Some(e) = ctx.cell().take_pick_error() {
+                    return Err(e);
+                }
                 let cause = "returned PROXY_CONTINUE without proxy_session_set_peer: answering 500";
                 self.warn(session, phase, cause);
                 Err(misuse(phase, cause))

@@ -28,6 +28,8 @@ pub mod session_request;
 pub mod session_response;
 pub mod tls;
 pub mod types;
+pub mod upstream;
+pub mod upstream_services;
 
 thread_local! {
     /// How many host callbacks outside the request phases (thread hooks, the log sink) are

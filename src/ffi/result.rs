@@ -41,6 +41,9 @@ pub const PROXY_UNSUPPORTED: proxy_result = 7012;
 /// its certificate, an SNI name the certificate does not cover, settings without a certificate).
 /// The reason is in `proxy_tls_settings_last_error`. (ABI 0.3)
 pub const PROXY_TLS_INVALID: proxy_result = 7013;
+/// No backend of the upstream group can take the request: every one is at its in-flight cap,
+/// was tried already, or the group is empty. (ABI 0.7)
+pub const PROXY_UNAVAILABLE: proxy_result = 7014;
 
 /// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
 /// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
@@ -85,6 +88,9 @@ pub const PROXY_FEATURE_THREAD_HOOKS: u64 = 32;
 /// Feature bit: response compression and upstream decompression (`proxy_service_set_compression`,
 /// `proxy_session_set_compression`; ABI 0.6).
 pub const PROXY_FEATURE_COMPRESSION: u64 = 64;
+/// Upstream groups: `proxy_group_*`, `proxy_session_pick`, health checks, discovery and host
+/// background services (`proxy_server_add_*`). (ABI 0.7)
+pub const PROXY_FEATURE_UPSTREAM_GROUPS: u64 = 128;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -112,6 +118,7 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_H2
             | PROXY_FEATURE_THREAD_HOOKS
             | PROXY_FEATURE_COMPRESSION
+            | PROXY_FEATURE_UPSTREAM_GROUPS
     }
 }
 
@@ -133,6 +140,7 @@ fn message_nul(code: proxy_result) -> &'static str {
         PROXY_WRONG_STATE => "object in the wrong state for this call\0",
         PROXY_UNSUPPORTED => "not supported by this build\0",
         PROXY_TLS_INVALID => "invalid TLS configuration (see proxy_tls_settings_last_error)\0",
+        PROXY_UNAVAILABLE => "no backend of the group can take the request\0",
         _ => "unknown result\0",
     }
 }

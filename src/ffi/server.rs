@@ -232,6 +232,17 @@ pub extern "C" fn proxy_server_add_service(
     }
 }
 
+impl ServerCore {
+    /// Adds a service (a background one: checks, discovery, the host's) before the server starts;
+    /// WRONG_STATE after.
+    pub(crate) fn add_before_start(&self, service: impl crate::service::Service) -> proxy_result {
+        let mut st = self.state.lock();
+        let ServerState::Building(server) = &mut *st else { return PROXY_WRONG_STATE };
+        server.add_service(service);
+        PROXY_OK
+    }
+}
+
 fn start_locked(st: &mut ServerState) -> proxy_result {
     match std::mem::replace(st, ServerState::Stopping) {
         ServerState::Building(server) => match server.start() {

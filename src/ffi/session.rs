@@ -117,6 +117,8 @@ pub(crate) struct Access {
     pub(crate) extra: Extra,
     /// Chosen in `upstream_peer`.
     pub(crate) peer: Option<HttpPeer>,
+    /// Why `proxy_session_pick` found no backend: the request's error if the callback goes on.
+    pub(crate) pick_error: Option<Box<crate::error::Error>>,
     /// Counts callbacks (`enter`), so a decision knows which callback it belongs to.
     pub(crate) seq: u64,
     pub(crate) decision: Decision,
@@ -256,6 +258,7 @@ impl proxy_session {
                 session: std::ptr::null_mut(),
                 extra: Extra::None,
                 peer: None,
+                pick_error: None,
                 seq: 0,
                 decision: Decision::None,
                 early: None,
@@ -341,6 +344,11 @@ impl proxy_session {
     /// The peer the last upstream_peer callback chose, if it chose one.
     pub(crate) fn take_peer(&self) -> Option<HttpPeer> {
         self.access.lock().peer.take()
+    }
+
+    /// Why the last `proxy_session_pick` found no backend, if it did not.
+    pub(crate) fn take_pick_error(&self) -> Option<Box<crate::error::Error>> {
+        self.access.lock().pick_error.take()
     }
 
     /// The request is over: later resumes and accessors answer GONE. When a host thread still

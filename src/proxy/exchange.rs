@@ -178,6 +178,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                                 session.downstream.send_interim(session.req.version, h).await?;
                                 continue;
                             }
+                            session.summary.upstream_status = status;
                             let unread = session.downstream.body_bytes() == 0;
                             if !req_done && expects_continue(&session.req) && !sent_continue && unread {
                                 // The client still waits for 100 and will never send its body now.

@@ -19,6 +19,7 @@ use crate::protocol::http::client::ClientSession;
 use crate::protocol::http::server::{BodyHint, ServerSession};
 use crate::protocol::http::{error_page, BodyFraming, ResponseHead};
 use crate::server::ShutdownWatch;
+use crate::upstream::Outcome;
 
 impl<H: ProxyHttp> HttpProxy<H> {
     /// Runs one request to completion. Returns whether the downstream connection may be reused.
@@ -143,6 +144,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             let upstream = match self.connector.get(&peer).await {
                 Ok(u) => u,
                 Err(e) => {
+                    session.end_attempt(Some(Outcome::Failure));
                     let e = self.hooks.fail_to_connect(session, &peer, ctx, e);
                     self.may_retry(session, e)?;
                     continue;
@@ -162,12 +164,19 @@ impl<H: ProxyHttp> HttpProxy<H> {
             }
             match self.exchange(session, &mut us, &peer, ctx, shutdown).await {
                 Ok(()) => {
+                    let failed = session.summary.upstream_status >= 500;
+                    session.end_attempt(Some(if failed { Outcome::Failure } else { Outcome::Success }));
                     if let Some(conn) = us.into_reusable_h1() {
                         self.connector.release_to(key, &peer, conn);
                     }
                     return Ok(self.settle_downstream(session).await);
                 }
                 Err(e) => {
+                    // A client that went away says nothing about the backend, nor does a pooled
+                    // connection found closed before it answered (the backend may close idle
+                    // connections at will; the retry opens a new one).
+                    let blame = e.source == ErrorSource::Upstream && !(reused && e.retry);
+                    session.end_attempt(blame.then_some(Outcome::Failure));
                     let e = self.hooks.error_while_proxy(&peer, session, e, ctx, reused);
                     self.may_retry(session, e)?;
                 }

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::protocol::http::server::{BodyHint, ServerSession};
 use crate::protocol::http::{BodyFraming, RequestHead, ResponseHead};
 use crate::protocol::stream::SocketAddr;
-use crate::upstream::PeerAddress;
+use crate::upstream::{HttpPeer, Outcome, PeerAddress, Pick, Tried, UpstreamGroup};
 
 /// What the logging phase gets to know about a request.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +23,10 @@ pub struct Summary {
     pub bytes_out: u64,
     /// The last peer tried.
     pub peer: Option<PeerAddress>,
+    /// The group backend the last attempt went to (its name), when the peer came from a group.
+    pub backend: Option<std::sync::Arc<str>>,
+    /// The status of the last upstream response head (0 when none came).
+    pub upstream_status: u16,
     /// Whether the last upstream connection came from the pool.
     pub reused: bool,
     /// Time to open the last upstream connection (zero when reused).
@@ -64,6 +68,10 @@ pub struct Session {
     pub summary: Summary,
     /// Compression asked for by hooks or under way; `None` on the common path.
     pub(crate) coding: Option<Box<super::compress::Coding>>,
+    /// The group backend of the attempt under way (see [`Session::pick_from`]).
+    pub(crate) pick: Option<Pick>,
+    /// The group backends this request tried.
+    pub(crate) tried: Tried,
 }
 
 impl Session {
@@ -81,6 +89,8 @@ impl Session {
             response: None,
             summary: Summary::default(),
             coding: None,
+            pick: None,
+            tried: Tried::default(),
         })
     }
 
@@ -97,6 +107,30 @@ impl Session {
     /// Attempts beyond the first so far.
     pub fn retries(&self) -> usize {
         self.summary.retries
+    }
+
+    /// Chooses the backend of `group` for this attempt, for `upstream_peer` to return: on a retry
+    /// one this request has not tried. `key` feeds the consistent-hash algorithms. The attempt's
+    /// outcome (connect failure, timeout, 5xx or success) goes to the group's passive health and
+    /// the backend counts the request as in flight until the attempt ends; the logging summary
+    /// names the backend. Fails with 503 when every backend is at its in-flight cap.
+    pub fn pick_from(&mut self, group: &UpstreamGroup, key: Option<&[u8]>) -> Result<HttpPeer> {
+        self.pick = None;
+        let pick = group.pick(key, &mut self.tried)?;
+        let peer = pick.peer().clone();
+        self.summary.backend = Some(pick.label());
+        self.pick = Some(pick);
+        Ok(peer)
+    }
+
+    /// Ends the group attempt under way, if any, counting `outcome` (`None`: the failure was not
+    /// the backend's).
+    pub(crate) fn end_attempt(&mut self, outcome: Option<Outcome>) {
+        if let Some(pick) = self.pick.take() {
+            if let Some(o) = outcome {
+                pick.report(o);
+            }
+        }
     }
 
     /// Whether the response head already went to the client (no retry, no error page after this).

@@ -12,6 +12,7 @@ pub mod gen;
 pub mod h2origin;
 pub mod harness;
 pub mod origin;
+pub mod switch;
 pub mod wire;
 
 use std::time::Duration;

@@ -20,6 +20,7 @@ from ._async import Deferred, loop
 from ._enums import Action, Compression, Encoding, Limit, Option, Phase, Timeout, Underscore
 from ._errors import ClosedError, ProxyError
 from ._ffi import HAVE_THREAD_HOOKS, LIBRARY_PATH
+from ._group import Algorithm, BackendFigures, Group, HealthCheck, HealthEvent, Shutdown
 from ._hooks import Proxy
 from ._peer import Peer
 from ._server import Server
@@ -33,10 +34,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "Algorithm",
+    "BackendFigures",
     "ClosedError",
     "Compression",
     "Deferred",
     "Encoding",
+    "Group",
+    "HealthCheck",
+    "HealthEvent",
     "HAVE_THREAD_HOOKS",
     "Headers",
     "LIBRARY_PATH",
@@ -49,6 +55,7 @@ __all__ = [
     "Server",
     "Service",
     "Session",
+    "Shutdown",
     "Summary",
     "THREAD_STATE_MODE",
     "Timeout",

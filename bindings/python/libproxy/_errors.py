@@ -26,6 +26,7 @@ class ProxyError(Exception):
     WRONG_STATE = _ffi.PROXY_WRONG_STATE
     UNSUPPORTED = _ffi.PROXY_UNSUPPORTED
     TLS_INVALID = _ffi.PROXY_TLS_INVALID
+    UNAVAILABLE = _ffi.PROXY_UNAVAILABLE
 
     def __init__(
         self, code: int, where: str = "", message: Optional[str] = None, detail: Optional[str] = None

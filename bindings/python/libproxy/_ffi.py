@@ -58,6 +58,7 @@ PROXY_TOO_SMALL = 7010
 PROXY_WRONG_STATE = 7011
 PROXY_UNSUPPORTED = 7012
 PROXY_TLS_INVALID = 7013
+PROXY_UNAVAILABLE = 7014
 
 # ---- actions ------------------------------------------------------------------------------------
 PROXY_CONTINUE = 1
@@ -73,6 +74,7 @@ PROXY_FEATURE_TLS = 8
 PROXY_FEATURE_H2 = 16
 PROXY_FEATURE_THREAD_HOOKS = 32
 PROXY_FEATURE_COMPRESSION = 64
+PROXY_FEATURE_UPSTREAM_GROUPS = 128
 
 PROXY_LOG_ERROR = 1
 PROXY_LOG_WARN = 2
@@ -108,6 +110,32 @@ PROXY_UNDERSCORE_FORWARD = 2
 PROXY_ENCODING_GZIP = 1
 PROXY_ENCODING_BROTLI = 2
 PROXY_ENCODING_ZSTD = 4
+
+# Upstream groups (ABI 0.7).
+PROXY_GROUP_ROUND_ROBIN = 0
+PROXY_GROUP_RANDOM = 1
+PROXY_GROUP_LEAST_OUTSTANDING = 2
+PROXY_GROUP_KETAMA = 3
+PROXY_GROUP_MAGLEV = 4
+PROXY_GROUP_MAX_IN_FLIGHT = 1
+PROXY_GROUP_EJECT_FAILURES = 2
+PROXY_GROUP_EJECT_BASE_MS = 3
+PROXY_GROUP_EJECT_MAX_MS = 4
+PROXY_GROUP_EJECT_MAX_PERCENT = 5
+PROXY_BACKEND_REQUESTS = 1
+PROXY_BACKEND_FAILURES = 2
+PROXY_BACKEND_EJECTIONS = 3
+PROXY_BACKEND_IN_FLIGHT = 4
+PROXY_BACKEND_HEALTHY = 5
+PROXY_BACKEND_EJECTED = 6
+PROXY_BACKEND_WEIGHT = 7
+PROXY_HEALTH_UP = 1
+PROXY_HEALTH_DOWN = 2
+PROXY_HEALTH_EJECTED = 3
+PROXY_HEALTH_READMITTED = 4
+PROXY_PROBE_TCP = 0
+PROXY_PROBE_TLS = 1
+PROXY_PROBE_HTTP = 2
 
 PROXY_COMPRESSION_ENABLED = 1
 PROXY_COMPRESSION_ALGORITHMS = 2
@@ -197,6 +225,28 @@ class proxy_header_in(Structure):
 proxy_phase_fn = CFUNCTYPE(c_int32, c_void_p, c_void_p)
 proxy_log_fn = CFUNCTYPE(None, c_void_p, c_uint32, proxy_str)
 proxy_thread_fn = CFUNCTYPE(None, c_void_p)
+proxy_health_fn = CFUNCTYPE(None, c_void_p, proxy_str, c_uint32)
+proxy_background_fn = CFUNCTYPE(None, c_void_p, c_void_p)
+
+
+class proxy_health_check(Structure):
+    """``proxy_health_check`` (ABI 0.7): an active check for every backend of a group."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("probe", c_uint32),
+        ("interval_ms", c_uint32),
+        ("timeout_ms", c_uint32),
+        ("jitter_ms", c_uint32),
+        ("rise", c_uint32),
+        ("fall", c_uint32),
+        ("status_min", c_uint32),
+        ("status_max", c_uint32),
+        ("method", proxy_str_in),
+        ("path", proxy_str_in),
+        ("host", proxy_str_in),
+        ("body", proxy_str_in),
+    ]
 
 
 class proxy_http_callbacks(Structure):
@@ -409,6 +459,27 @@ if HAVE_COMPRESSION:
     _decl("proxy_service_set_compression", _R, c_void_p, c_uint32, c_uint64)
     _decl("proxy_service_set_compression_types", _R, c_void_p, c_char_p)
     _decl("proxy_session_set_compression", _R, _S, c_uint32, c_uint64)
+
+#: True when the library has upstream groups (ABI 0.7): ``proxy_group_*``, ``proxy_session_pick``,
+#: ``proxy_server_add_health_check`` / ``_add_dns_discovery`` / ``_add_background``.
+HAVE_GROUPS = hasattr(lib, "proxy_group_new")
+if HAVE_GROUPS:
+    _decl("proxy_group_new", _R, c_char_p, c_uint32, POINTER(c_uint64))
+    _decl("proxy_group_free", _R, c_uint64)
+    _decl("proxy_group_add_backend", _R, c_uint64, c_char_p, POINTER(proxy_peer), c_uint32)
+    _decl("proxy_group_remove_backend", _R, c_uint64, c_char_p)
+    _decl("proxy_group_set_backends", _R, c_uint64, POINTER(c_char_p), POINTER(c_uint32), c_size_t)
+    _decl("proxy_group_set", _R, c_uint64, c_uint32, c_uint64)
+    _decl("proxy_group_backend_count", _R, c_uint64, POINTER(c_size_t))
+    _decl("proxy_group_backend_figure", _R, c_uint64, c_size_t, c_uint32, POINTER(c_uint64))
+    _decl("proxy_group_backend_name", _R, c_uint64, c_size_t, c_char_p, c_size_t, POINTER(c_size_t))
+    _decl("proxy_group_set_health_callback", _R, c_uint64, proxy_health_fn, c_void_p)
+    _decl("proxy_session_pick", _R, _S, c_uint64, proxy_str_in)
+    _decl("proxy_session_backend", _R, _S, POINTER(proxy_str))
+    _decl("proxy_server_add_health_check", _R, c_void_p, c_uint64, POINTER(proxy_health_check))
+    _decl("proxy_server_add_dns_discovery", _R, c_void_p, c_uint64, c_char_p, c_uint32, c_uint32, c_uint32)
+    _decl("proxy_server_add_background", _R, c_void_p, c_char_p, proxy_background_fn, c_void_p)
+    _decl("proxy_shutdown_wait", c_uint32, c_void_p, c_uint32)
 
 #: True when the library has ``proxy_service_set_thread_hooks`` (always, from ABI 0.3 on: the
 #: binding refuses older libraries). Kept for callers of earlier versions of the binding.

@@ -7,9 +7,9 @@ import atexit
 import threading
 import weakref
 from ctypes import byref, c_void_p
-from typing import Any, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
 
-from . import _ffi
+from . import _ffi, _group
 from ._async import _LOOP, _cancel_sessions_of
 from ._enums import Action
 from ._errors import ClosedError, _err
@@ -18,6 +18,9 @@ from ._hooks import _Binding
 from ._log import _LOG_SINK, _max_level_for, log
 from ._managed import _Managed
 from ._service import Service
+
+if TYPE_CHECKING:
+    from ._group import Group, HealthCheck, Shutdown
 
 
 def _ignore_signal(*_: Any) -> None:
@@ -39,6 +42,8 @@ class Server(_Managed):
     def __init__(self, *, log_level: Optional[int] = None) -> None:
         self._lock = threading.Lock()
         self._bindings: List[_Binding] = []
+        # Groups and callbacks the server's background services use, kept until it is freed.
+        self._keep: List[Any] = []
         out = c_void_p()
         rc = lib.proxy_server_new(byref(out))
         if rc:
@@ -63,6 +68,21 @@ class Server(_Managed):
             self._bindings.append(b)
         if rc:
             raise _err(rc, "proxy_server_add_service")
+
+    def add_health_check(self, group: "Group", check: "HealthCheck") -> None:
+        """Checks ``group``'s backends while the server runs (before :meth:`start`)."""
+        _group._add_health_check(self, group, check)
+
+    def add_dns_discovery(self, group: "Group", host: str, port: int, weight: int = 1, interval_ms: int = 0) -> None:
+        """Keeps ``group`` to what ``host`` resolves to, re-resolved every ``interval_ms``
+        (default 30 s; before :meth:`start`)."""
+        _group._add_dns_discovery(self, group, host, port, weight, interval_ms)
+
+    def add_background(self, name: str, fn: "Callable[[Shutdown], None]") -> None:
+        """Runs ``fn(shutdown)`` on a thread of its own while the server runs: the host's own
+        service (discovery, metrics). It should return soon after ``shutdown.wait(ms)`` is True
+        (before :meth:`start`)."""
+        _group._add_background(self, name, fn)
 
     def start(self) -> None:
         """Starts every service on its own threads and returns at once."""
@@ -130,6 +150,7 @@ class Server(_Managed):
         bindings, self._bindings = self._bindings, []
         for b in bindings:
             b.release()
+        self._keep = []
         _live_servers.discard(self)
         if rc:
             raise _err(rc, "proxy_server_free")

@@ -16,6 +16,7 @@ from ._peer import Peer
 from ._types import HeaderList, StrOrBytes, _enc
 
 if TYPE_CHECKING:
+    from ._group import Group
     from ._hooks import _Binding
 
 
@@ -323,6 +324,30 @@ class Session:
         rc = lib.proxy_session_set_peer(self._p(), byref(peer._c))
         if rc:
             raise _err(rc, "proxy_session_set_peer")
+
+    def pick(self, group: "Group", key: Optional[StrOrBytes] = None) -> None:
+        """Chooses this attempt's backend from ``group`` (only in ``upstream_peer``, instead of
+        :meth:`set_peer`); a retry gets one not tried yet. ``key`` feeds Ketama and Maglev.
+        Raises ``ProxyError(UNAVAILABLE)`` when no backend can take the request (returning then
+        fails it with 503 or 502)."""
+        k = _enc(key) if key is not None else None
+        # A NULL pointer means "no key"; b"" is an empty key.
+        view = _ffi.proxy_str_in(k, len(k) if k is not None else 0)
+        rc = lib.proxy_session_pick(self._p(), group.id, view)
+        if rc:
+            raise _err(rc, "proxy_session_pick")
+
+    @property
+    def backend(self) -> Optional[str]:
+        """The name of the group backend the last attempt went to (None when the peer was not
+        picked from a group)."""
+        out = _ffi.proxy_str()
+        rc = lib.proxy_session_backend(self._p(), byref(out))
+        if rc == _ffi.PROXY_NOT_FOUND:
+            return None
+        if rc:
+            raise _err(rc, "proxy_session_backend")
+        return _ffi.to_str(out).decode()
 
     @property
     def body(self) -> bytes:

@@ -103,3 +103,14 @@ def test_round_robin(example, origin: str) -> None:  # type: ignore[no-untyped-d
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=15)
     assert "connect failed" in err and "retrying" in err
+
+
+def test_weighted_group(example, origin: str) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    dead = f"127.0.0.1:{free_port()}"
+    p = example("weighted_group.py", f"127.0.0.1:{port}", f"{origin}=3", f"{dead}=1")
+    for i in range(12):  # one pick in four is the dead one: the retry goes to the origin
+        assert get(port, f"/{i}")[0] == 200
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=15)
+    assert f"backend {dead}: ejected" in err, err
