@@ -104,7 +104,7 @@
 // 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
 // `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
 // `proxy_str` it had, so 0.4 hosts keep working).
-#define PROXY_ABI_VERSION_MINOR 6
+#define PROXY_ABI_VERSION_MINOR 7
 
 // Feature bit: Unix domain socket listeners and peers.
 #define PROXY_FEATURE_UDS 1

@@ -69,7 +69,7 @@ pub const PROXY_ABI_VERSION_MAJOR: u32 = 0;
 /// 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
 /// `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
 /// `proxy_str` it had, so 0.4 hosts keep working).
-pub const PROXY_ABI_VERSION_MINOR: u32 = 6;
+pub const PROXY_ABI_VERSION_MINOR: u32 = 7;
 
 /// Feature bit: Unix domain socket listeners and peers.
 pub const PROXY_FEATURE_UDS: u64 = 1;
