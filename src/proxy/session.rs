@@ -68,10 +68,18 @@ pub struct Session {
     pub summary: Summary,
     /// Compression asked for by hooks or under way; `None` on the common path.
     pub(crate) coding: Option<Box<super::compress::Coding>>,
-    /// The group backend of the attempt under way (see [`Session::pick_from`]).
-    pub(crate) pick: Option<Pick>,
-    /// The group backends this request tried.
-    pub(crate) tried: Tried,
+    /// The request's use of an upstream group (see [`Session::pick_from`]); `None` for a peer
+    /// chosen otherwise, which then carries no group state through the request.
+    pub(crate) group: Option<Box<GroupAttempt>>,
+}
+
+/// What a request picking from a group keeps between its attempts.
+#[derive(Debug, Default)]
+pub(crate) struct GroupAttempt {
+    /// The backend of the attempt under way.
+    pick: Option<Pick>,
+    /// The backends this request tried.
+    tried: Tried,
 }
 
 impl Session {
@@ -89,8 +97,7 @@ impl Session {
             response: None,
             summary: Summary::default(),
             coding: None,
-            pick: None,
-            tried: Tried::default(),
+            group: None,
         })
     }
 
@@ -115,18 +122,19 @@ impl Session {
     /// the backend counts the request as in flight until the attempt ends; the logging summary
     /// names the backend. Fails with 503 when every backend is at its in-flight cap.
     pub fn pick_from(&mut self, group: &UpstreamGroup, key: Option<&[u8]>) -> Result<HttpPeer> {
-        self.pick = None;
-        let pick = group.pick(key, &mut self.tried)?;
+        let attempt = self.group.get_or_insert_with(Box::default);
+        attempt.pick = None;
+        let pick = group.pick(key, &mut attempt.tried)?;
         let peer = pick.peer().clone();
         self.summary.backend = Some(pick.label());
-        self.pick = Some(pick);
+        attempt.pick = Some(pick);
         Ok(peer)
     }
 
     /// Ends the group attempt under way, if any, counting `outcome` (`None`: the failure was not
     /// the backend's).
     pub(crate) fn end_attempt(&mut self, outcome: Option<Outcome>) {
-        if let Some(pick) = self.pick.take() {
+        if let Some(pick) = self.group.as_mut().and_then(|g| g.pick.take()) {
             if let Some(o) = outcome {
                 pick.report(o);
             }
