@@ -67,6 +67,16 @@ impl CacheStatus {
     }
 }
 
+/// Whether a response is stored and how long it stays fresh, as the policy decided and a
+/// `response_cache_filter` hook may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheVerdict {
+    /// Store it.
+    pub store: bool,
+    /// Its freshness lifetime in seconds.
+    pub lifetime: u64,
+}
+
 /// How a cache behaves beyond its store's bound.
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
@@ -161,7 +171,7 @@ impl HttpCache {
         // Sized once when the length is known: a body grown piece by piece is copied each time
         // its buffer doubles.
         let body = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
-        Some(ObjectWriter { meta, body, limit })
+        Some(ObjectWriter { meta, body, limit, declared })
     }
 }
 
@@ -171,6 +181,7 @@ pub struct ObjectWriter {
     meta: Meta,
     body: BytesMut,
     limit: usize,
+    declared: Option<u64>,
 }
 
 impl ObjectWriter {
@@ -182,6 +193,12 @@ impl ObjectWriter {
         }
         self.body.extend_from_slice(data);
         true
+    }
+
+    /// Whether the body reached its declared length: it can be stored before its last bytes go
+    /// to the client, so that the next request finds it (a length-framed body has no trailers).
+    pub fn complete(&self) -> bool {
+        self.declared.is_some_and(|n| self.body.len() as u64 == n)
     }
 
     /// The stored object, once the body ended.

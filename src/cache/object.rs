@@ -98,10 +98,11 @@ impl Meta {
         self.vary == other.vary
     }
 
-    /// This meta updated by a `304 Not Modified` (RFC 9111 §4.3.4): each field the 304 carries
-    /// replaces the stored ones of that name, except the framing fields, which describe the 304
-    /// itself and not the stored body; the freshness restarts from the 304's times.
-    pub fn freshened(&self, not_modified: &ResponseHead, times: Times, cc: &CacheControl) -> Meta {
+    /// This meta's head updated by a `304 Not Modified` (RFC 9111 §4.3.4): each field the 304
+    /// carries replaces the stored ones of that name, except the framing fields, which describe
+    /// the 304 itself and not the stored body. Times and rules are the caller's to recompute
+    /// from the merged head.
+    pub fn freshened(&self, not_modified: &ResponseHead) -> Meta {
         let keep = |n: &HeaderName| *n == header::CONTENT_LENGTH || unstored(n);
         let updated = not_modified.headers.map();
         let mut b = WireBuilder::with_capacity(self.head.headers.encoded_len(), self.head.headers.len());
@@ -115,9 +116,9 @@ impl Meta {
                 b.push(n, v.as_bytes());
             }
         }
-        let mut head = self.head.clone();
-        head.headers = b.finish();
-        Meta { head, times, stale: StaleRules::of(cc), vary: self.vary.clone() }
+        let mut meta = self.clone();
+        meta.head.headers = b.finish();
+        meta
     }
 
     /// Bytes this meta takes beyond its struct: the head's fields and the selecting values.

@@ -153,7 +153,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                     let ev = ev.map_err(|e| stale(e, heard))?;
                     heard = true;
                     match ev {
-                        UpEvent::Head(h) => {
+                        UpEvent::Head(mut h) => {
                             if session.summary.time_to_first_byte.is_none() {
                                 session.summary.time_to_first_byte = Some(session.start.elapsed());
                             }
@@ -182,6 +182,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
                             if !req_done && expects_continue(&session.req) && !sent_continue && unread {
                                 // The client still waits for 100 and will never send its body now.
                                 session.downstream.set_close();
+                            }
+                            // Boxed: off the common path (see `tunnel`).
+                            if session.cache.is_some()
+                                && Box::pin(self.cache_upstream_head(session, &mut h, ctx, shutdown)).await?
+                            {
+                                return Ok(());
                             }
                             self.send_response_head(session, us, h, ctx, shutdown).await?;
                             // With the request sent, body bytes that came with the head need no
@@ -232,11 +238,36 @@ impl<H: ProxyHttp> HttpProxy<H> {
         shutdown: &ShutdownWatch,
     ) -> Result<()> {
         strip_hop_by_hop(&mut h.headers, false);
-        let coded = self.codes(session);
-        if coded {
+        if self.codes(session) {
             self.decode_head(session, &mut h)?;
         }
-        self.response_filters(session, &mut h, ctx).await?;
+        if self.has(Phases::UPSTREAM_RESPONSE_FILTER) {
+            self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
+        }
+        if session.cache.is_some() {
+            self.cache_admit(session, &h, ctx)?;
+        }
+        self.deliver_head(session, h, us.length_is_framing(), ctx, shutdown).await
+    }
+
+    /// The downstream half of a response head, for upstream and stored responses alike:
+    /// `response_filter`, compression, framing (a Content-Length frames the body when
+    /// `length_frames`), and the send.
+    pub(super) async fn deliver_head(
+        &self,
+        session: &mut Session,
+        mut h: ResponseHead,
+        length_frames: bool,
+        ctx: &mut H::CTX,
+        shutdown: &ShutdownWatch,
+    ) -> Result<()> {
+        if session.cache.is_some() {
+            self.mark_cache_status(session, &mut h);
+        }
+        if self.has(Phases::RESPONSE_FILTER) {
+            self.hooks.response_filter(session, &mut h, ctx).await?;
+        }
+        let coded = self.codes(session);
         if coded {
             self.encode_head(session, &mut h)?;
         }
@@ -245,7 +276,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             || h.status == StatusCode::NOT_MODIFIED;
         let hint = match declared_length(&h.headers) {
             _ if no_body => BodyHint::None,
-            Some(n) if us.length_is_framing() => BodyHint::Length(n),
+            Some(n) if length_frames => BodyHint::Length(n),
             _ => BodyHint::Unknown,
         };
         if shutdown.is_shutting_down() {
@@ -298,6 +329,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
     ) -> Result<()> {
         let trailers = us.take_trailers();
         self.forward_response_body(session, None, true, ctx).await?;
+        if let (Some(cache), Some(c)) = (self.options.cache.as_deref(), session.cache.as_deref_mut()) {
+            c.commit(cache, trailers.as_ref());
+        }
         session.downstream.finish(trailers.as_ref()).await
     }
 
@@ -310,8 +344,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let mut body = data;
-        let coded = session.coding.is_some();
-        if coded {
+        if session.coding.is_some() {
             body = self.decode_body(session, body, end)?;
             if body.is_none() && !end {
                 return Ok(());
@@ -320,10 +353,25 @@ impl<H: ProxyHttp> HttpProxy<H> {
         if self.has(Phases::UPSTREAM_RESPONSE_BODY_FILTER) {
             self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
         }
+        if let (Some(cache), Some(c)) = (self.options.cache.as_deref(), session.cache.as_deref_mut()) {
+            c.tee(cache, body.as_ref());
+        }
+        self.deliver_body(session, body, end, ctx).await
+    }
+
+    /// The downstream half of a piece of response body, for upstream and stored responses alike:
+    /// `response_body_filter`, compression, the write.
+    pub(super) async fn deliver_body(
+        &self,
+        session: &mut Session,
+        mut body: Option<Bytes>,
+        end: bool,
+        ctx: &mut H::CTX,
+    ) -> Result<()> {
         if self.has(Phases::RESPONSE_BODY_FILTER) {
             self.hooks.response_body_filter(session, &mut body, end, ctx).await?;
         }
-        if coded {
+        if session.coding.is_some() {
             body = Box::pin(self.encode_body(session, body, end)).await?;
         }
         match body {
@@ -398,7 +446,7 @@ fn add_default_host(headers: &mut Headers, peer: &HttpPeer) {
 /// After `upstream_request_filter`: exactly one valid Host goes upstream. A filter that removed it
 /// gets the peer's name back; one that left several or an invalid one fails the request (500)
 /// rather than sending what an origin would have to guess at.
-fn check_upstream_host(headers: &mut Headers, peer: &HttpPeer) -> Result<()> {
+pub(super) fn check_upstream_host(headers: &mut Headers, peer: &HttpPeer) -> Result<()> {
     if !headers.has_known(Known::Host) {
         add_default_host(headers, peer);
         return Ok(());

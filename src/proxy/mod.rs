@@ -1,6 +1,8 @@
 //! The HTTP proxy (Pingora's `pingora-proxy`): an [`HttpServerApp`] that runs every request through
 //! the [`ProxyHttp`] phases and forwards it to the peer they choose.
 
+mod cache;
+mod cache_refresh;
 mod catch_unwind;
 mod compress;
 mod exchange;
@@ -18,6 +20,7 @@ pub use hooks::{Phases, ProxyHttp};
 pub use session::{Session, Summary};
 
 use crate::app::{HttpServerApp, HttpServerOptions, UnderscoreFields};
+use crate::cache::HttpCache;
 use crate::compression::CompressionSettings;
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
@@ -39,6 +42,8 @@ pub struct ProxyOptions {
     pub retry_buffer_limit: usize,
     /// Response compression and upstream decompression (off by default).
     pub compression: CompressionSettings,
+    /// The HTTP cache (off by default); the same `Arc` in several services shares one cache.
+    pub cache: Option<Arc<HttpCache>>,
 }
 
 impl Default for ProxyOptions {
@@ -47,6 +52,7 @@ impl Default for ProxyOptions {
             max_retries: 3,
             retry_buffer_limit: 64 * 1024,
             compression: CompressionSettings::default(),
+            cache: None,
         }
     }
 }

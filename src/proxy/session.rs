@@ -43,6 +43,8 @@ pub struct Summary {
     /// cut its body, the client went away, a body filter failed): the client got `status` with an
     /// incomplete body of `bytes_out` bytes.
     pub truncated: bool,
+    /// What the service's cache did for the request; `None` for a service without one.
+    pub cache: Option<crate::cache::CacheStatus>,
 }
 
 /// The request being proxied.
@@ -64,6 +66,8 @@ pub struct Session {
     pub summary: Summary,
     /// Compression asked for by hooks or under way; `None` on the common path.
     pub(crate) coding: Option<Box<super::compress::Coding>>,
+    /// The cache's dealings with the request; `None` for a service without a cache.
+    pub(crate) cache: Option<Box<super::cache::CacheState>>,
 }
 
 impl Session {
@@ -81,6 +85,7 @@ impl Session {
             response: None,
             summary: Summary::default(),
             coding: None,
+            cache: None,
         })
     }
 
