@@ -85,6 +85,8 @@ pub const PROXY_FEATURE_THREAD_HOOKS: u64 = 32;
 /// Feature bit: response compression and upstream decompression (`proxy_service_set_compression`,
 /// `proxy_session_set_compression`; ABI 0.6).
 pub const PROXY_FEATURE_COMPRESSION: u64 = 64;
+/// Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks).
+pub const PROXY_FEATURE_CACHE: u64 = 128;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -112,6 +114,7 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_H2
             | PROXY_FEATURE_THREAD_HOOKS
             | PROXY_FEATURE_COMPRESSION
+            | PROXY_FEATURE_CACHE
     }
 }
 

@@ -218,7 +218,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     }
 
     /// The request's key: the hook's, or the default one (`None` without a host).
-    fn cache_key(&self, session: &Session, ctx: &mut H::CTX) -> Result<Option<CacheKey>> {
+    fn cache_key(&self, session: &mut Session, ctx: &mut H::CTX) -> Result<Option<CacheKey>> {
         if self.has(Phases::CACHE_KEY_CALLBACK) {
             if let Some(k) = self.hooks.cache_key_callback(session, ctx)? {
                 return Ok(Some(k));
@@ -349,7 +349,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     pub(super) fn admit_into(
         &self,
         cache: &HttpCache,
-        session: &Session,
+        session: &mut Session,
         state: &mut CacheState,
         h: &ResponseHead,
         ctx: &mut H::CTX,
@@ -438,4 +438,12 @@ fn same_host(a: &CacheKey, b: &CacheKey) -> bool {
         rest[..end].to_vec()
     };
     host(a) == host(b)
+}
+
+impl Session {
+    /// What the service's cache did for this request so far (final in `logging`); `None` for a
+    /// service without a cache.
+    pub fn cache_status(&self) -> Option<CacheStatus> {
+        self.cache.as_deref().map(|c| c.status).or(self.summary.cache)
+    }
 }

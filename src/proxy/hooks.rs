@@ -75,13 +75,13 @@ pub trait ProxyHttp: Send + Sync + 'static {
 
     /// The cache key of the request; `None` keeps the default (scheme, host, path and query).
     /// A key that leaves out the host lets one site's responses answer another's.
-    fn cache_key_callback(&self, _session: &Session, _ctx: &mut Self::CTX) -> Result<Option<CacheKey>> {
+    fn cache_key_callback(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> Result<Option<CacheKey>> {
         Ok(None)
     }
 
     /// A stored response was found for the request: return `true` to treat it as expired (it is
     /// revalidated, or fetched again).
-    fn cache_hit_filter(&self, _session: &Session, _stored: &Meta, _ctx: &mut Self::CTX) -> Result<bool> {
+    fn cache_hit_filter(&self, _session: &mut Session, _stored: &Meta, _ctx: &mut Self::CTX) -> Result<bool> {
         Ok(false)
     }
 
@@ -89,7 +89,7 @@ pub trait ProxyHttp: Send + Sync + 'static {
     /// what RFC 9111 says, after `upstream_response_filter`; change it to override.
     fn response_cache_filter(
         &self,
-        _session: &Session,
+        _session: &mut Session,
         _response: &ResponseHead,
         _verdict: &mut CacheVerdict,
         _ctx: &mut Self::CTX,

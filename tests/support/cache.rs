@@ -47,17 +47,17 @@ impl ProxyHttp for CacheHooks {
         Ok(!has(s, "x-skip-cache"))
     }
 
-    fn cache_key_callback(&self, s: &Session, _c: &mut ()) -> Result<Option<CacheKey>> {
+    fn cache_key_callback(&self, s: &mut Session, _c: &mut ()) -> Result<Option<CacheKey>> {
         Ok(text(s, "x-key").map(CacheKey::custom))
     }
 
-    fn cache_hit_filter(&self, s: &Session, _m: &Meta, _c: &mut ()) -> Result<bool> {
+    fn cache_hit_filter(&self, s: &mut Session, _m: &Meta, _c: &mut ()) -> Result<bool> {
         Ok(has(s, "x-expire-hit"))
     }
 
     fn response_cache_filter(
         &self,
-        s: &Session,
+        s: &mut Session,
         _r: &ResponseHead,
         v: &mut CacheVerdict,
         _c: &mut (),
