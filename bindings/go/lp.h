@@ -21,6 +21,10 @@ extern proxy_action goProxyFailToConnect(void *user, proxy_session *s);
 extern proxy_action goProxyErrorWhileProxy(void *user, proxy_session *s);
 extern proxy_action goProxyFailToProxy(void *user, proxy_session *s);
 extern proxy_action goProxyRequestEnd(void *user, proxy_session *s);
+extern proxy_action goProxyRequestCacheFilter(void *user, proxy_session *s);
+extern proxy_action goProxyCacheKeyCallback(void *user, proxy_session *s);
+extern proxy_action goProxyCacheHitFilter(void *user, proxy_session *s);
+extern proxy_action goProxyResponseCacheFilter(void *user, proxy_session *s);
 extern void goProxyLog(void *user, uint32_t level, proxy_str message);
 
 /* Registers the trampolines whose bit is set in mask (bit n = PROXY_PHASE n); the rest stay NULL

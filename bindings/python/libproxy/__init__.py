@@ -17,7 +17,20 @@ One class per C handle (:class:`Server`, :class:`Service`, :class:`Session`), ho
 """
 
 from ._async import Deferred, loop
-from ._enums import Action, Compression, Encoding, Limit, Option, Phase, Timeout, Underscore
+from ._cache import Cache
+from ._enums import (
+    Action,
+    CacheDecision,
+    CacheSetting,
+    CacheStatus,
+    Compression,
+    Encoding,
+    Limit,
+    Option,
+    Phase,
+    Timeout,
+    Underscore,
+)
 from ._errors import ClosedError, ProxyError
 from ._ffi import HAVE_THREAD_HOOKS, LIBRARY_PATH
 from ._hooks import Proxy
@@ -33,6 +46,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "Cache",
+    "CacheDecision",
+    "CacheSetting",
+    "CacheStatus",
     "ClosedError",
     "Compression",
     "Deferred",
