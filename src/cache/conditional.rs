@@ -2,16 +2,17 @@
 //! `If-Modified-Since` answered from the cache (RFC 9110 §13.1, RFC 9111 §4.3.2), and the
 //! validators a revalidation sends upstream (§4.3.1).
 
-use http::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use http::header::{DATE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use http::HeaderValue;
 
 use super::policy::http_date;
 use crate::protocol::http::Headers;
 
 /// Whether a client that sent these conditionals gets `304 Not Modified` for a stored response
-/// with `stored` fields. `If-None-Match` (weak comparison) decides when present; otherwise
-/// `If-Modified-Since` against Last-Modified.
-pub fn not_modified(inm: Option<&[u8]>, ims: Option<&[u8]>, stored: &Headers) -> bool {
+/// with `stored` fields, received at `received`. `If-None-Match` (weak comparison) decides when
+/// present; otherwise `If-Modified-Since` against Last-Modified, or Date without one, or the time
+/// the response was received without either (RFC 9111 §4.3.2).
+pub fn not_modified(inm: Option<&[u8]>, ims: Option<&[u8]>, stored: &Headers, received: u64) -> bool {
     if let Some(inm) = inm {
         let Some(etag) = stored.value(&ETAG) else { return false };
         return inm
@@ -19,10 +20,9 @@ pub fn not_modified(inm: Option<&[u8]>, ims: Option<&[u8]>, stored: &Headers) ->
             .map(|t| t.trim_ascii())
             .any(|t| t == b"*" || weak_eq(t, etag.trim_ascii()));
     }
-    match (ims.and_then(http_date), stored.value(&LAST_MODIFIED).and_then(http_date)) {
-        (Some(since), Some(modified)) => modified <= since,
-        _ => false,
-    }
+    let Some(since) = ims.and_then(http_date) else { return false };
+    let modified = stored.value(&LAST_MODIFIED).or_else(|| stored.value(&DATE)).and_then(http_date);
+    modified.unwrap_or(received) <= since
 }
 
 fn weak_eq(a: &[u8], b: &[u8]) -> bool {
@@ -69,9 +69,20 @@ mod tests {
             (None, None, false),
         ];
         for (inm, ims, want) in cases {
-            let got = not_modified(inm.map(str::as_bytes), ims.map(str::as_bytes), &stored);
+            let got = not_modified(inm.map(str::as_bytes), ims.map(str::as_bytes), &stored, 0);
             assert_eq!(got, *want, "If-None-Match {inm:?}, If-Modified-Since {ims:?}");
         }
+    }
+
+    #[test]
+    fn if_modified_since_falls_back_on_date_then_receipt() {
+        let ims = Some(&b"Sun, 06 Nov 1994 08:49:37 GMT"[..]);
+        let dated = wire(&[("Date", "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        assert!(not_modified(None, ims, &dated, u64::MAX));
+        let later = wire(&[("Date", "Sun, 06 Nov 1994 08:49:38 GMT")]);
+        assert!(!not_modified(None, ims, &later, 0));
+        assert!(not_modified(None, ims, &wire(&[]), 784_111_777));
+        assert!(!not_modified(None, ims, &wire(&[]), 784_111_778));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use http::header::{CACHE_CONTROL, PRAGMA};
 use crate::protocol::http::{list_elements, Headers};
 
 /// The largest delta-seconds honoured; a larger value means "this long" (RFC 9111 §1.2.2).
-const MAX_DELTA: u64 = 1 << 31;
+pub(crate) const MAX_DELTA: u64 = 1 << 31;
 
 /// The directives of one message. A duplicated directive keeps its first value (§4.2.1 allows
 /// either the first or "stale"); an invalid value counts as 0, which makes the response stale,
@@ -43,6 +43,8 @@ pub struct CacheControl {
     pub min_fresh: Option<u64>,
     /// `only-if-cached` (request)
     pub only_if_cached: bool,
+    /// `must-understand` (response, RFC 9111 §5.2.2.3)
+    pub must_understand: bool,
 }
 
 impl CacheControl {
@@ -88,6 +90,8 @@ impl CacheControl {
             self.no_transform = true;
         } else if is("only-if-cached") {
             self.only_if_cached = true;
+        } else if is("must-understand") {
+            self.must_understand = true;
         } else if is("max-age") {
             secs(&mut self.max_age);
         } else if is("s-maxage") {

@@ -98,12 +98,13 @@ impl Meta {
         self.vary == other.vary
     }
 
-    /// This meta's head updated by a `304 Not Modified` (RFC 9111 §4.3.4): each field the 304
-    /// carries replaces the stored ones of that name, except the framing fields, which describe
-    /// the 304 itself and not the stored body. Times and rules are the caller's to recompute
-    /// from the merged head.
+    /// This meta's head updated by a `304 Not Modified` (RFC 9111 §4.3.4, §3.2): each field the
+    /// 304 carries replaces the stored ones of that name, except those that describe the stored
+    /// body itself (its length, coding, range, digest and entity tag: the body is not replaced,
+    /// and it may have been decoded as it was stored). Times and rules are the caller's to
+    /// recompute from the merged head.
     pub fn freshened(&self, not_modified: &ResponseHead) -> Meta {
-        let keep = |n: &HeaderName| *n == header::CONTENT_LENGTH || unstored(n);
+        let keep = |n: &HeaderName| describes_body(n) || unstored(n);
         let updated = not_modified.headers.map();
         let mut b = WireBuilder::with_capacity(self.head.headers.encoded_len(), self.head.headers.len());
         for (n, v) in &self.head.headers {
@@ -159,6 +160,15 @@ fn unstored(n: &HeaderName) -> bool {
             n.as_str(),
             "connection" | "keep-alive" | "proxy-connection" | "te" | "transfer-encoding" | "upgrade"
         )
+}
+
+/// Fields a 304 does not update: they describe the stored body, which it does not replace.
+fn describes_body(n: &HeaderName) -> bool {
+    *n == header::CONTENT_LENGTH
+        || *n == header::CONTENT_ENCODING
+        || *n == header::CONTENT_RANGE
+        || *n == header::ETAG
+        || n.as_str() == "content-md5"
 }
 
 /// The value of `name` a request has for `Vary` (§4.1): its lines joined with ", ", or `None`

@@ -7,7 +7,7 @@ use std::time::UNIX_EPOCH;
 use http::header::{AUTHORIZATION, CONTENT_RANGE, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
 use http::StatusCode;
 
-use super::directives::{delta_seconds, CacheControl};
+use super::directives::{delta_seconds, CacheControl, MAX_DELTA};
 use super::object::{Meta, Times};
 use crate::protocol::http::{list_elements, Headers, ResponseHead};
 
@@ -48,6 +48,11 @@ fn cacheable_by_default(s: StatusCode) -> bool {
     matches!(s.as_u16(), 200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501)
 }
 
+/// Statuses whose caching semantics this cache implements (for `must-understand`).
+fn understood(s: StatusCode) -> bool {
+    cacheable_by_default(s) || matches!(s.as_u16(), 302 | 303 | 307)
+}
+
 /// An HTTP date as seconds since the epoch.
 pub fn http_date(v: &[u8]) -> Option<u64> {
     let t = httpdate::parse_http_date(std::str::from_utf8(v).ok()?).ok()?;
@@ -78,7 +83,12 @@ pub fn storable(
     {
         return Err(NotStorable::Status);
     }
-    if cc.no_store || req_cc.no_store {
+    // must-understand: only a status this cache understands is stored, and then no-store in the
+    // same field is for caches that do not (§5.2.2.3).
+    if cc.must_understand && !understood(status) {
+        return Err(NotStorable::Status);
+    }
+    if (cc.no_store && !cc.must_understand) || req_cc.no_store {
         return Err(NotStorable::NoStore);
     }
     if cc.private {
@@ -123,12 +133,25 @@ pub fn lifetime(resp: &ResponseHead, cc: &CacheControl, response_time: u64, o: P
 /// its `corrected_initial_age` from Age and Date (§4.2.3) and `lifetime`.
 pub fn times(resp: &ResponseHead, request_time: u64, response_time: u64, lifetime: u64) -> Times {
     let h = &resp.headers;
-    let age_value = h.value(&http::header::AGE).and_then(|v| delta_seconds(v.trim_ascii())).unwrap_or(0);
+    let age_value = age_value(h);
     let date = date_of(h, &DATE).unwrap_or(response_time);
     let apparent_age = response_time.saturating_sub(date);
     let response_delay = response_time.saturating_sub(request_time);
     let initial_age = apparent_age.max(age_value + response_delay);
     Times { request: request_time, response: response_time, initial_age, lifetime }
+}
+
+/// The `Age` value (§5.1). One line of digits is an age; none is 0; anything else (a list,
+/// several lines, a sign, a fraction, parameters) is no age the cache can trust, so the response
+/// is taken to be as old as an age can be (2^31 s, §1.2.2): stale, and revalidated before use (the reading of
+/// cache-tests.fyi; §5.1's "ignore it" would serve it as fresh).
+fn age_value(h: &Headers) -> u64 {
+    let mut lines = h.values(&http::header::AGE);
+    match (lines.next(), lines.next()) {
+        (None, _) => 0,
+        (Some(v), None) => delta_seconds(v.trim_ascii()).unwrap_or(MAX_DELTA),
+        (Some(_), Some(_)) => MAX_DELTA,
+    }
 }
 
 /// What to do with a stored response for a request.

@@ -250,7 +250,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 fresh_validators
             }
         };
-        let unchanged = not_modified(inm, ims, &h.headers);
+        let unchanged = not_modified(inm, ims, &h.headers, obj.meta.times.response);
         if unchanged {
             h.status = StatusCode::NOT_MODIFIED;
             h.reason = Bytes::from_static(b"Not Modified");
