@@ -4,7 +4,8 @@
 # (examples/rust/proxy.rs with PROXY_CACHE_MB) sits in front of it; the suite's CLI sends every
 # test through the proxy; tally.mjs counts the results as cache-tests.fyi shows them.
 #   tests/cache-conformance/run.sh [OUT_DIR]     (needs node >= 18 and npm; not part of run-all.sh)
-# Env: CACHE_TESTS_VERSION (default 0.4.5), ORIGIN_PORT (default 18001), PROXY_PORT (18002).
+# Env: CACHE_TESTS_VERSION (default 0.4.5), ORIGIN_PORT (default 18001), PROXY_PORT (18002),
+# CACHE_HEURISTIC=1 (heuristic freshness on; off by default, as in the library).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -26,6 +27,7 @@ trap cleanup EXIT
 (cd "$pkg" && npm_config_port="$origin_port" npm_config_protocol=http npm_config_pidfile="$out/origin.pid" \
   exec node server/server.mjs) >"$out/origin.log" 2>&1 &
 pids+=($!)
+if [ "${CACHE_HEURISTIC:-0}" = 1 ]; then export PROXY_CACHE_HEURISTIC=1; fi
 PROXY_QUIET=1 PROXY_CACHE_MB=64 "$root/target/release/examples/rust_proxy" \
   "127.0.0.1:$proxy_port" "127.0.0.1:$origin_port" >"$out/proxy.log" 2>&1 &
 pids+=($!)
