@@ -82,7 +82,7 @@ impl Meta {
         let stored = ResponseHead {
             status: head.status,
             version: head.version,
-            reason: head.reason.clone(),
+            reason: owned_reason(head),
             headers: compact(&head.headers, unstored),
         };
         Meta { head: stored, times, stale: StaleRules::of(cc), vary }
@@ -150,6 +150,16 @@ impl CachedObject {
             .as_ref()
             .map_or(0, |t| t.iter().map(|(n, v)| n.as_str().len() + v.len() + 32).sum());
         std::mem::size_of::<Self>() + 64 + self.body.len() + self.meta.heap_size() + trailers
+    }
+}
+
+/// The reason phrase as the stored head keeps it: the canonical one is static, another is copied.
+/// The received one is a slice of the upstream's read buffer, which it would keep alive (several
+/// KiB per stored object) for a two-byte "OK".
+fn owned_reason(head: &ResponseHead) -> Bytes {
+    match head.status.canonical_reason() {
+        Some(r) if r.as_bytes() == &head.reason[..] => Bytes::from_static(r.as_bytes()),
+        _ => Bytes::copy_from_slice(&head.reason),
     }
 }
 
