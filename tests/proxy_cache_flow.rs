@@ -250,3 +250,22 @@ async fn a_request_body_on_a_hit_is_never_taken_for_the_next_request() {
     assert_eq!(s.upstream("/cache/smuggled"), 0);
     assert_eq!(s.upstream("/cache/next"), 1);
 }
+
+/// A key whose last response was not storable takes no lock: concurrent requests for it do not
+/// queue behind each other's response heads.
+#[tokio::test]
+async fn misses_of_an_uncacheable_key_do_not_wait_for_each_other() {
+    let s = CacheSetup::start(|c| c.lock_timeout = Duration::from_secs(60)).await;
+    let key = ("x-key", "uncacheable");
+    assert_eq!(status(&s.get("/cache/u", &[key]).await), "MISS");
+    let addr = s.proxy.addr;
+    let fetch = move || async move {
+        let mut c = Conn::connect(addr).await.unwrap();
+        within(20, c.request("GET", "/gated/u", &[key], b"")).await
+    };
+    let (a, b) = (tokio::spawn(fetch()), tokio::spawn(fetch()));
+    assert!(eventually(|| s.origin.requests_to("/gated/") == 2).await, "both at the origin at once");
+    assert_eq!(s.cache.lock().waiting(), 0);
+    s.origin.open_gate();
+    assert_eq!((a.await.unwrap().status, b.await.unwrap().status), (200, 200));
+}

@@ -16,6 +16,7 @@ mod lock;
 mod memory;
 mod object;
 pub mod policy;
+mod predictor;
 mod storage;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use lock::{CacheLock, Locked, Pending, WriteLock};
 pub use memory::MemoryStore;
 pub use object::{CachedObject, Meta, StaleRules, Times};
 pub use policy::{NotStorable, PolicyOptions, Usable};
+pub use predictor::Uncacheable;
 pub use storage::{Storage, Usage};
 
 /// What the cache did for a request (the logging summary's `cache`, and the optional
@@ -108,6 +110,7 @@ impl Default for CacheSettings {
 pub struct HttpCache {
     storage: Arc<dyn Storage>,
     lock: Arc<CacheLock>,
+    uncacheable: Uncacheable,
     clock: Arc<dyn Clock>,
     /// Settings; changed before the service starts.
     pub settings: CacheSettings,
@@ -124,6 +127,7 @@ impl HttpCache {
         HttpCache {
             storage,
             lock: Arc::default(),
+            uncacheable: Uncacheable::default(),
             clock: Arc::new(SystemClock),
             settings: CacheSettings::default(),
         }
@@ -144,6 +148,11 @@ impl HttpCache {
     /// The lock.
     pub fn lock(&self) -> &Arc<CacheLock> {
         &self.lock
+    }
+
+    /// The keys whose latest response was not storable (their misses skip the lock).
+    pub fn uncacheable(&self) -> &Uncacheable {
+        &self.uncacheable
     }
 
     /// Now, by the cache's clock.

@@ -150,8 +150,10 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let req_cc = CacheControl::parse(&session.req.headers);
         let mut state = CacheState::new(Some(key.clone()), CacheStatus::Miss, req_cc);
         // A HEAD is served from a stored GET but its own response is not stored: it takes no
-        // lock, which would hold GETs back for nothing.
-        let may_store = session.req.method == Method::GET && !req_cc.no_store;
+        // lock, which would hold GETs back for nothing; nor does a key whose last response was
+        // not storable.
+        let may_store =
+            session.req.method == Method::GET && !req_cc.no_store && !cache.uncacheable().contains(&key);
         let mut waited = false;
         loop {
             let found = cache.storage().lookup(&key, &mut |o| o.meta.matches(&session.req.headers));
@@ -374,6 +376,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
             let times = policy::times(h, state.request_time, now, verdict.lifetime);
             let meta = Meta::new(h, &session.req.headers, times, &cc);
             state.writer = cache.writer(meta, declared_length(&h.headers));
+        }
+        if let Some(key) = &state.key {
+            cache.uncacheable().note(key, state.writer.is_some());
         }
         Ok(())
     }
