@@ -3,6 +3,7 @@
 
 use http::header::{CACHE_CONTROL, PRAGMA};
 
+use super::seen::Seen;
 use crate::protocol::http::{list_elements, Headers};
 
 /// The largest delta-seconds honoured; a larger value means "this long" (RFC 9111 §1.2.2).
@@ -51,6 +52,10 @@ impl CacheControl {
     /// The directives of `headers`' Cache-Control lines. With none, a request's `Pragma:
     /// no-cache` counts as `no-cache` (RFC 9111 §5.4 leaves it to HTTP/1.0 clients).
     pub fn parse(headers: &Headers) -> CacheControl {
+        let seen = Seen::of(headers);
+        if !seen.has(Seen::CACHE_CONTROL) && !seen.has(Seen::PRAGMA) {
+            return CacheControl::default();
+        }
         let mut cc = CacheControl::default();
         let mut any = false;
         for d in list_elements(headers, &CACHE_CONTROL).filter(|d| !d.is_empty()) {

@@ -17,6 +17,7 @@ mod memory;
 mod object;
 pub mod policy;
 mod predictor;
+mod seen;
 mod storage;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use memory::MemoryStore;
 pub use object::{CachedObject, Meta, StaleRules, Times};
 pub use policy::{NotStorable, PolicyOptions, Usable};
 pub use predictor::Uncacheable;
+pub use seen::Seen;
 pub use storage::{Storage, Usage};
 
 /// What the cache did for a request (the logging summary's `cache`, and the optional

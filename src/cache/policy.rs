@@ -4,11 +4,12 @@
 
 use std::time::UNIX_EPOCH;
 
-use http::header::{AUTHORIZATION, CONTENT_RANGE, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{AUTHORIZATION, DATE, EXPIRES, LAST_MODIFIED, VARY};
 use http::StatusCode;
 
 use super::directives::{delta_seconds, CacheControl, MAX_DELTA};
 use super::object::{Meta, Times};
+use super::seen::Seen;
 use crate::protocol::http::{list_elements, Headers, ResponseHead};
 
 /// A heuristic lifetime never exceeds a day, whatever Last-Modified says.
@@ -74,11 +75,12 @@ pub fn storable(
     o: PolicyOptions,
 ) -> Result<u64, NotStorable> {
     let status = resp.status;
-    let explicit = cc.s_maxage.is_some() || cc.max_age.is_some() || resp.headers.value(&EXPIRES).is_some();
+    let seen = Seen::of(&resp.headers);
+    let explicit = cc.s_maxage.is_some() || cc.max_age.is_some() || seen.has(Seen::EXPIRES);
     if status.is_informational()
         || status == StatusCode::PARTIAL_CONTENT
         || status == StatusCode::NOT_MODIFIED
-        || resp.headers.value(&CONTENT_RANGE).is_some()
+        || seen.has(Seen::CONTENT_RANGE)
         || !(explicit || cc.public || cacheable_by_default(status))
     {
         return Err(NotStorable::Status);
@@ -97,14 +99,14 @@ pub fn storable(
     if req.value(&AUTHORIZATION).is_some() && !(cc.must_revalidate || cc.public || cc.s_maxage.is_some()) {
         return Err(NotStorable::Authorization);
     }
-    if !o.allow_set_cookie && resp.headers.value(&SET_COOKIE).is_some() {
+    if !o.allow_set_cookie && seen.has(Seen::SET_COOKIE) {
         return Err(NotStorable::SetCookie);
     }
-    if list_elements(&resp.headers, &VARY).any(|v| v == b"*") {
+    if seen.has(Seen::VARY) && list_elements(&resp.headers, &VARY).any(|v| v == b"*") {
         return Err(NotStorable::VaryStar);
     }
-    let life = lifetime(resp, cc, response_time, o);
-    let validators = resp.headers.value(&ETAG).is_some() || resp.headers.value(&LAST_MODIFIED).is_some();
+    let life = if explicit || o.heuristic_freshness { lifetime(resp, cc, response_time, o) } else { 0 };
+    let validators = seen.has(Seen::ETAG) || seen.has(Seen::LAST_MODIFIED);
     if life == 0 && !validators && cc.stale_if_error.is_none() {
         return Err(NotStorable::NoFreshness);
     }
@@ -117,16 +119,18 @@ pub fn lifetime(resp: &ResponseHead, cc: &CacheControl, response_time: u64, o: P
         return s;
     }
     let h = &resp.headers;
-    let date = date_of(h, &DATE).unwrap_or(response_time);
-    if h.value(&EXPIRES).is_some() {
-        // An invalid Expires (or "0") is a time in the past (§5.3).
-        return date_of(h, &EXPIRES).map_or(0, |e| e.saturating_sub(date));
-    }
     let heuristic = o.heuristic_freshness && (cc.public || cacheable_by_default(resp.status));
-    match date_of(h, &LAST_MODIFIED) {
-        Some(lm) if heuristic => (date.saturating_sub(lm) / 10).min(MAX_HEURISTIC),
-        _ => 0,
+    let expires = h.value(&EXPIRES);
+    // Most responses have neither: no date to parse then.
+    if expires.is_none() && !heuristic {
+        return 0;
     }
+    let date = date_of(h, &DATE).unwrap_or(response_time);
+    if let Some(e) = expires {
+        // An invalid Expires (or "0") is a time in the past (§5.3).
+        return http_date(e).map_or(0, |e| e.saturating_sub(date));
+    }
+    date_of(h, &LAST_MODIFIED).map_or(0, |lm| (date.saturating_sub(lm) / 10).min(MAX_HEURISTIC))
 }
 
 /// The times of a response received at `response_time` for a request sent at `request_time`:
