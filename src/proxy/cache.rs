@@ -16,6 +16,7 @@ use bytes::Bytes;
 use http::header::{AGE, CONTENT_LOCATION, IF_MODIFIED_SINCE, IF_NONE_MATCH, LOCATION, RANGE};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
+use super::exchange::Source;
 use super::hooks::Phases;
 use super::{HttpProxy, ProxyHttp, Session};
 use crate::cache::{
@@ -259,11 +260,11 @@ impl<H: ProxyHttp> HttpProxy<H> {
         } else {
             set_content_length(&mut h.headers, obj.body.len() as u64);
         }
-        self.deliver_head(session, h, true, ctx, shutdown).await?;
+        self.send_response_head(session, h, Source::Stored, true, ctx, shutdown).await?;
         if !unchanged && session.req.method != Method::HEAD && !obj.body.is_empty() {
-            self.deliver_body(session, Some(obj.body.clone()), false, ctx).await?;
+            self.forward_response_body(session, Some(obj.body.clone()), false, Source::Stored, ctx).await?;
         }
-        self.deliver_body(session, None, true, ctx).await?;
+        self.forward_response_body(session, None, true, Source::Stored, ctx).await?;
         session.downstream.finish(obj.trailers.as_ref()).await
     }
 

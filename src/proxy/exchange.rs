@@ -189,7 +189,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                             {
                                 return Ok(());
                             }
-                            self.send_response_head(session, us, h, ctx, shutdown).await?;
+                            self.send_response_head(session, h, Source::Upstream, us.length_is_framing(), ctx, shutdown).await?;
                             // With the request sent, body bytes that came with the head need no
                             // trip round the select: a small response ends right here.
                             let ended = req_done && self.forward_buffered(session, us, ctx).await?;
@@ -201,7 +201,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                             session.downstream.commit_head()?;
                             streaming = true;
                         }
-                        UpEvent::Data(d) => self.forward_response_body(session, Some(d), false, ctx).await?,
+                        UpEvent::Data(d) => self.forward_response_body(session, Some(d), false, Source::Upstream, ctx).await?,
                         UpEvent::End => return self.end_response(session, us, ctx).await,
                     }
                 }
@@ -228,40 +228,34 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
     }
 
-    /// Runs the response phases on a final head and sends it downstream.
-    async fn send_response_head(
-        &self,
-        session: &mut Session,
-        us: &ClientSession,
-        mut h: ResponseHead,
-        ctx: &mut H::CTX,
-        shutdown: &ShutdownWatch,
-    ) -> Result<()> {
-        strip_hop_by_hop(&mut h.headers, false);
-        if self.codes(session) {
-            self.decode_head(session, &mut h)?;
-        }
-        if self.has(Phases::UPSTREAM_RESPONSE_FILTER) {
-            self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
-        }
-        if session.cache.is_some() {
-            self.cache_admit(session, &h, ctx)?;
-        }
-        self.deliver_head(session, h, us.length_is_framing(), ctx, shutdown).await
-    }
-
-    /// The downstream half of a response head, for upstream and stored responses alike:
-    /// `response_filter`, compression, framing (a Content-Length frames the body when
-    /// `length_frames`), and the send.
-    pub(super) async fn deliver_head(
+    /// Runs the response phases on a final head and sends it downstream. An upstream head is
+    /// stripped of hop-by-hop fields, decoded when the service decodes, shown to
+    /// `upstream_response_filter` and offered to the cache first; a stored one (`Source::Stored`)
+    /// goes straight to `response_filter`. A Content-Length frames the body when `length_frames`.
+    /// One function for both, not two nested ones: every request pays for a nested future's state
+    /// being moved in and polled through.
+    pub(super) async fn send_response_head(
         &self,
         session: &mut Session,
         mut h: ResponseHead,
+        source: Source,
         length_frames: bool,
         ctx: &mut H::CTX,
         shutdown: &ShutdownWatch,
     ) -> Result<()> {
+        if source == Source::Upstream {
+            strip_hop_by_hop(&mut h.headers, false);
+            if self.codes(session) {
+                self.decode_head(session, &mut h)?;
+            }
+            if self.has(Phases::UPSTREAM_RESPONSE_FILTER) {
+                self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
+            }
+        }
         if session.cache.is_some() {
+            if source == Source::Upstream {
+                self.cache_admit(session, &h, ctx)?;
+            }
             self.mark_cache_status(session, &mut h);
         }
         if self.has(Phases::RESPONSE_FILTER) {
@@ -313,7 +307,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     ) -> Result<bool> {
         while let Some(piece) = us.buffered_body()? {
             match piece {
-                Some(d) => self.forward_response_body(session, Some(d), false, ctx).await?,
+                Some(d) => self.forward_response_body(session, Some(d), false, Source::Upstream, ctx).await?,
                 None => return Ok(true),
             }
         }
@@ -328,46 +322,39 @@ impl<H: ProxyHttp> HttpProxy<H> {
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let trailers = us.take_trailers();
-        self.forward_response_body(session, None, true, ctx).await?;
+        self.forward_response_body(session, None, true, Source::Upstream, ctx).await?;
         if let (Some(cache), Some(c)) = (self.options.cache.as_deref(), session.cache.as_deref_mut()) {
             c.commit(cache, trailers.as_ref());
         }
         session.downstream.finish(trailers.as_ref()).await
     }
 
-    /// Passes body through the two response body filters and writes what they leave downstream.
-    async fn forward_response_body(
+    /// Passes body through the body filters and writes what they leave downstream. An upstream
+    /// piece is decoded when the service decodes, shown to `upstream_response_body_filter` and
+    /// copied into the cache first; a stored one goes straight to `response_body_filter`.
+    pub(super) async fn forward_response_body(
         &self,
         session: &mut Session,
         data: Option<Bytes>,
         end: bool,
+        source: Source,
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let mut body = data;
-        if session.coding.is_some() {
-            body = self.decode_body(session, body, end)?;
-            if body.is_none() && !end {
-                return Ok(());
+        if source == Source::Upstream {
+            if session.coding.is_some() {
+                body = self.decode_body(session, body, end)?;
+                if body.is_none() && !end {
+                    return Ok(());
+                }
+            }
+            if self.has(Phases::UPSTREAM_RESPONSE_BODY_FILTER) {
+                self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
+            }
+            if let (Some(cache), Some(c)) = (self.options.cache.as_deref(), session.cache.as_deref_mut()) {
+                c.tee(cache, body.as_ref());
             }
         }
-        if self.has(Phases::UPSTREAM_RESPONSE_BODY_FILTER) {
-            self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
-        }
-        if let (Some(cache), Some(c)) = (self.options.cache.as_deref(), session.cache.as_deref_mut()) {
-            c.tee(cache, body.as_ref());
-        }
-        self.deliver_body(session, body, end, ctx).await
-    }
-
-    /// The downstream half of a piece of response body, for upstream and stored responses alike:
-    /// `response_body_filter`, compression, the write.
-    pub(super) async fn deliver_body(
-        &self,
-        session: &mut Session,
-        mut body: Option<Bytes>,
-        end: bool,
-        ctx: &mut H::CTX,
-    ) -> Result<()> {
         if self.has(Phases::RESPONSE_BODY_FILTER) {
             self.hooks.response_body_filter(session, &mut body, end, ctx).await?;
         }
@@ -429,6 +416,15 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
         Ok(())
     }
+}
+
+/// Where a response being sent comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The upstream: its phases and the cache's copy apply.
+    Upstream,
+    /// The cache: only the downstream phases apply.
+    Stored,
 }
 
 /// RFC 9112 §3.2: a request without Host (HTTP/1.0, HTTP/2 without `:authority`) goes upstream
