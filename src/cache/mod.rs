@@ -35,7 +35,6 @@ pub use memory::MemoryStore;
 pub use object::{CachedObject, Meta, StaleRules, Times};
 pub use policy::{NotStorable, PolicyOptions, Usable};
 pub use predictor::Uncacheable;
-pub use seen::Seen;
 pub use storage::{Storage, Usage};
 
 /// What the cache did for a request (the logging summary's `cache`, and the optional

@@ -6,7 +6,7 @@ use crate::protocol::http::Headers;
 
 /// A set of the fields below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seen(u16);
+pub(crate) struct Seen(u16);
 
 /// The names, each with its bit.
 const NAMES: [&str; 8] =
@@ -14,24 +14,24 @@ const NAMES: [&str; 8] =
 
 impl Seen {
     /// `cache-control`
-    pub const CACHE_CONTROL: Seen = Seen(1);
+    pub(crate) const CACHE_CONTROL: Seen = Seen(1);
     /// `pragma`
-    pub const PRAGMA: Seen = Seen(1 << 1);
+    pub(crate) const PRAGMA: Seen = Seen(1 << 1);
     /// `expires`
-    pub const EXPIRES: Seen = Seen(1 << 2);
+    pub(crate) const EXPIRES: Seen = Seen(1 << 2);
     /// `content-range`
-    pub const CONTENT_RANGE: Seen = Seen(1 << 3);
+    pub(crate) const CONTENT_RANGE: Seen = Seen(1 << 3);
     /// `set-cookie`
-    pub const SET_COOKIE: Seen = Seen(1 << 4);
+    pub(crate) const SET_COOKIE: Seen = Seen(1 << 4);
     /// `vary`
-    pub const VARY: Seen = Seen(1 << 5);
+    pub(crate) const VARY: Seen = Seen(1 << 5);
     /// `etag`
-    pub const ETAG: Seen = Seen(1 << 6);
+    pub(crate) const ETAG: Seen = Seen(1 << 6);
     /// `last-modified`
-    pub const LAST_MODIFIED: Seen = Seen(1 << 7);
+    pub(crate) const LAST_MODIFIED: Seen = Seen(1 << 7);
 
     /// The fields of `h` among these names.
-    pub fn of(h: &Headers) -> Seen {
+    pub(crate) fn of(h: &Headers) -> Seen {
         let mut bits = 0u16;
         h.any_name(|n| {
             for (i, name) in NAMES.iter().enumerate() {
@@ -46,7 +46,7 @@ impl Seen {
     }
 
     /// Whether `f` is among them.
-    pub fn has(self, f: Seen) -> bool {
+    pub(crate) fn has(self, f: Seen) -> bool {
         self.0 & f.0 != 0
     }
 }
