@@ -23,15 +23,9 @@ for t in nginx wrk curl; do command -v $t >/dev/null || { echo "needs $t (apt-ge
 DIR=$(mktemp -d /tmp/libproxy-compress.XXXXXX); mkdir -p "$DIR/tmp" "$DIR/www"
 chmod 755 "$DIR" "$DIR/www" # nginx's workers run as another user
 PIDS=""
-cleanup() {
-  set +e
-  for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  [ "${KEEP:-0}" = 1 ] || rm -rf "$DIR"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 
 # The body: the project's own source text, a realistic mix of words and symbols, repeated as needed
 # and cut to BODY_KB.
@@ -58,8 +52,6 @@ nginx -c "$DIR/nginx-proxy.conf" & PIDS="$PIDS $!"; NGINX_PID=$!
 PROXY_QUIET=1 BENCH_COMPRESS_LEVEL=$LEVEL $BIN 127.0.0.1:$LPX 127.0.0.1:$UP & PIDS="$PIDS $!"; LPX_PID=$!
 wait_port $UP; wait_port $NGX; wait_port $LPX
 
-# nginx's master only forks; its one worker does the work.
-worker_of() { pgrep -P "$1" | head -1; }
 NGINX_WORKER=$(worker_of $NGINX_PID)
 HZ=$(getconf CLK_TCK)
 

@@ -47,3 +47,17 @@ build_bench_proxy() {
   cc -std=c99 -pedantic -Wall -Wextra -Werror -O2 -g -Iinclude bench/c/bench_proxy.c -o "$1" \
     -Ltarget/release -lproxy -lpthread -Wl,-rpath,"$PWD/target/release"
 }
+
+# The EXIT trap of a bench script: stops every process in $PIDS (by PID) and removes $DIR unless
+# KEEP=1.
+bench_cleanup() {
+  set +e
+  for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$DIR"
+}
+
+# cpu_ticks PID: the process's CPU time (user + sys) in clock ticks, from /proc/PID/stat.
+cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
+
+# worker_of PID: nginx's one worker (its master only forks; the worker does the work).
+worker_of() { pgrep -P "$1" | head -1; }

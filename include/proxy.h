@@ -55,6 +55,58 @@
 #include <stdint.h>
 #include <string.h>
 
+// Responses longer than this many bytes are passed on but not stored (default 8 MiB; > 0).
+#define PROXY_CACHE_MAX_OBJECT 1
+
+// Add `x-cache-status: HIT|MISS|STALE|REVALIDATED|EXPIRED|BYPASS` to responses: 1 on, 0 off
+// (default).
+#define PROXY_CACHE_STATUS_HEADER 2
+
+// Store responses that carry Set-Cookie: 1 on, 0 off (default; a cookie set for one client would
+// be handed to every client).
+#define PROXY_CACHE_ALLOW_SET_COOKIE 3
+
+// Give responses without explicit freshness a tenth of their age since Last-Modified, at most a
+// day (RFC 9111 §4.2.2): 1 on, 0 off (default).
+#define PROXY_CACHE_HEURISTIC_FRESHNESS 4
+
+// How long a request waits for another one fetching the same key before going upstream
+// itself, in milliseconds (default 5000).
+#define PROXY_CACHE_LOCK_TIMEOUT_MS 5
+
+// `proxy_session_set_cache` in `request_cache_filter`: 1 keeps this request away from the cache.
+#define PROXY_CACHE_BYPASS 1
+
+// `proxy_session_set_cache` in `cache_hit_filter`: 1 treats the stored response as expired.
+#define PROXY_CACHE_EXPIRE 2
+
+// `proxy_session_set_cache` in `response_cache_filter`: 1 stores the response, 0 does not.
+#define PROXY_CACHE_STORE 3
+
+// `proxy_session_set_cache` in `response_cache_filter`: its freshness lifetime in seconds.
+#define PROXY_CACHE_TTL 4
+
+// `proxy_session_cache_status`: the service has no cache.
+#define PROXY_CACHE_STATUS_NONE 0
+
+// Served from the cache, fresh.
+#define PROXY_CACHE_STATUS_HIT 1
+
+// Fetched (and stored when allowed).
+#define PROXY_CACHE_STATUS_MISS 2
+
+// Served from the cache past its freshness (max-stale, stale-while-revalidate, stale-if-error).
+#define PROXY_CACHE_STATUS_STALE 3
+
+// Stale, made fresh by the origin's 304, and served.
+#define PROXY_CACHE_STATUS_REVALIDATED 4
+
+// Stale, and the origin sent a new response.
+#define PROXY_CACHE_STATUS_EXPIRED 5
+
+// Not looked up (method, request, or request_cache_filter).
+#define PROXY_CACHE_STATUS_BYPASS 6
+
 // `PROXY_COMPRESSION_ALGORITHMS` bit: gzip.
 #define PROXY_ENCODING_GZIP 1
 
@@ -133,6 +185,9 @@
 // Upstream groups: `proxy_group_*`, `proxy_session_pick`, health checks, discovery and host
 // background services (`proxy_server_add_*`). (ABI 0.7)
 #define PROXY_FEATURE_UPSTREAM_GROUPS 128
+
+// Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
+#define PROXY_FEATURE_CACHE 256
 
 // Log level: errors.
 #define PROXY_LOG_ERROR 1
@@ -346,6 +401,11 @@
 // `status_max`, `body`).
 #define PROXY_PROBE_HTTP 2
 
+// A cache: an in-memory store bounded in bytes, its lock and its settings. Attach it to services
+// with `proxy_service_set_cache` (the same cache in several services is one shared cache).
+// Thread-safe once attached; its settings are changed only before.
+typedef struct proxy_cache proxy_cache;
+
 // The server: owns services, starts each on its own threads, and stops them.
 //
 // Caller owns it and must call `proxy_server_free`. Functions on one server may be called from
@@ -444,7 +504,10 @@ typedef proxy_action (*proxy_phase_fn)(void *user, struct proxy_session *session
 // upstream_response_filter → response_filter → upstream_response_body_filter* /
 // response_body_filter* → logging → request_end. On a connect failure fail_to_connect runs, on a
 // later upstream failure error_while_proxy, then upstream_peer again if a retry is allowed; when
-// the request fails for good fail_to_proxy runs before logging.
+// the request fails for good fail_to_proxy runs before logging. With a cache on the service,
+// request_cache_filter → cache_key_callback → cache_hit_filter (when something is stored) run
+// after request_filter, and response_cache_filter after upstream_response_filter; they cannot
+// wait (PENDING is an ERROR there) and ERROR fails the request.
 //
 // What each action means per phase: CONTINUE goes on. RESPONDED is valid in early_request_filter
 // and request_filter (after `proxy_session_respond`; the upstream is skipped) and in fail_to_proxy
@@ -492,6 +555,19 @@ typedef struct proxy_http_callbacks {
   // After logging, also when the request was cut short: free data set with
   // `proxy_session_set_user` here.
   proxy_phase_fn request_end;
+  // With a cache on the service, for a GET or HEAD: `proxy_session_set_cache(s,
+  // PROXY_CACHE_BYPASS, 1)` keeps this request away from the cache. (ABI 0.7)
+  proxy_phase_fn request_cache_filter;
+  // With a cache: `proxy_session_set_cache_key` replaces the default key (scheme, host, path
+  // and query). (ABI 0.7)
+  proxy_phase_fn cache_key_callback;
+  // A stored response was found: `proxy_session_set_cache(s, PROXY_CACHE_EXPIRE, 1)` treats it
+  // as expired. (ABI 0.7)
+  proxy_phase_fn cache_hit_filter;
+  // After upstream_response_filter: whether the response is stored
+  // (`PROXY_CACHE_STORE`) and for how long it stays fresh (`PROXY_CACHE_TTL`), preset to what
+  // RFC 9111 says; the response is readable (`PROXY_HEADERS_RESPONSE`, its status). (ABI 0.7)
+  proxy_phase_fn response_cache_filter;
 } proxy_http_callbacks;
 
 // A function run on a service's worker threads (see `proxy_service_set_thread_hooks`).
@@ -749,6 +825,18 @@ typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shu
 // `request_end` (only `proxy_session_get_user` / `_set_user` / `_phase` work here).
 #define PROXY_PHASE_REQUEST_END 15
 
+// `request_cache_filter` (ABI 0.7).
+#define PROXY_PHASE_REQUEST_CACHE_FILTER 16
+
+// `cache_key_callback` (ABI 0.7).
+#define PROXY_PHASE_CACHE_KEY_CALLBACK 17
+
+// `cache_hit_filter` (ABI 0.7).
+#define PROXY_PHASE_CACHE_HIT_FILTER 18
+
+// `response_cache_filter` (ABI 0.7).
+#define PROXY_PHASE_RESPONSE_CACHE_FILTER 19
+
 // The downstream request (readable in every phase, writable up to `connected_to_upstream`).
 #define PROXY_HEADERS_REQUEST 1
 
@@ -761,6 +849,51 @@ typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shu
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Creates a cache holding at most `max_bytes` (bodies, heads and a small per-object overhead).
+// `*out` receives it (free with `proxy_cache_free`). INVALID_PARAMETER for 0. (ABI 0.7)
+proxy_result proxy_cache_new(uint64_t max_bytes, struct proxy_cache **out);
+
+// Frees the caller's handle; services it was attached to keep the cache until they end. NULL is
+// a no-op. Always PROXY_OK. (ABI 0.7)
+proxy_result proxy_cache_free(struct proxy_cache *cache);
+
+// Sets cache setting `which` (`PROXY_CACHE_*` of the settings group) to `value`. Only before
+// the cache is attached to a service (WRONG_PHASE after); INVALID_PARAMETER for an unknown
+// setting or a value out of range (nothing changed). From one thread. (ABI 0.7)
+proxy_result proxy_cache_set(struct proxy_cache *cache, uint32_t which, uint64_t value);
+
+// Caches the service's GET and HEAD responses in `cache` (which the service shares; the caller
+// may free its handle afterwards). Like every `proxy_service_*` setter: before
+// `proxy_server_add_service`, from one thread. (ABI 0.7)
+proxy_result proxy_service_set_cache(struct proxy_service *service,
+                                     const struct proxy_cache *cache);
+
+// Removes every response stored under `key` (`len` bytes; the default key of a request is
+// `scheme://host/path?query`, host lowercase, e.g. `http://example.com/a?b=1`). PROXY_OK when
+// something was removed, NOT_FOUND otherwise. Thread-safe. (ABI 0.7)
+proxy_result proxy_cache_purge(const struct proxy_cache *cache, const uint8_t *key, size_t len);
+
+// What the cache holds: `*out_bytes` (charged bytes) and `*out_objects` (stored responses).
+// Thread-safe. (ABI 0.7)
+proxy_result proxy_cache_usage(const struct proxy_cache *cache,
+                               uint64_t *out_bytes,
+                               uint64_t *out_objects);
+
+// A cache callback's decision for this request: `PROXY_CACHE_BYPASS` (request_cache_filter),
+// `PROXY_CACHE_EXPIRE` (cache_hit_filter), `PROXY_CACHE_STORE` / `PROXY_CACHE_TTL`
+// (response_cache_filter). WRONG_PHASE in another phase, INVALID_PARAMETER for a value out of
+// range. (ABI 0.7)
+proxy_result proxy_session_set_cache(struct proxy_session *s, uint32_t which, uint64_t value);
+
+// In `cache_key_callback`: the request's cache key (`len` bytes, copied). Leave out the host
+// only if every host the service serves has the same content. WRONG_PHASE in another phase.
+// (ABI 0.7)
+proxy_result proxy_session_set_cache_key(struct proxy_session *s, const uint8_t *key, size_t len);
+
+// What the cache did for the request so far (`PROXY_CACHE_STATUS_*`; final in `logging`).
+// (ABI 0.7)
+proxy_result proxy_session_cache_status(const struct proxy_session *s, uint32_t *out);
 
 // Sets compression setting `which` (`PROXY_COMPRESSION_*`) of the service to `value`.
 // INVALID_PARAMETER for an unknown setting or a value out of its range; the service is unchanged

@@ -10,6 +10,7 @@
 
 pub mod app;
 mod boxed;
+pub mod cache;
 pub mod compression;
 pub mod connector;
 pub mod error;

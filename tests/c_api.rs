@@ -130,6 +130,12 @@ fn c_compression() {
     run_c_test("test_compression");
 }
 
+/// The cache object, the four cache callbacks, purge and usage (tests/c/test_cache.c).
+#[test]
+fn c_cache() {
+    run_c_test("test_cache");
+}
+
 #[test]
 fn c_phases() {
     run_c_test("test_phases");

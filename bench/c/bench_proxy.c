@@ -11,6 +11,8 @@
  *            the "libproxy-hooked" path here and "all" in bench/ffi/run.sh.
  *   PROXY_TLS_LISTEN, PROXY_TLS_CERT, PROXY_TLS_KEY (environment, all three): also a TLS endpoint
  *            on PROXY_TLS_LISTEN, added with proxy_service_add_tls (ALPN h2,http/1.1), same service.
+ *   BENCH_COMPRESS_LEVEL (bench/compression.sh): compression on at that level.
+ *   BENCH_CACHE_MB (bench/cache.sh): an HTTP cache of that many MiB on the service.
  *
  * The plaintext port answers HTTP/1.1 and h2c by prior knowledge. Stops on SIGINT / SIGTERM.
  *
@@ -139,6 +141,14 @@ int main(int argc, char **argv) {
         (r = proxy_service_set_compression(svc, PROXY_COMPRESSION_LEVEL_BROTLI, level > 11 ? 11 : level)) != PROXY_OK ||
         (r = proxy_service_set_compression(svc, PROXY_COMPRESSION_LEVEL_ZSTD, level)) != PROXY_OK)
       return fail("proxy_service_set_compression", r);
+  }
+  if (getenv("BENCH_CACHE_MB")) {
+    proxy_cache *cache = NULL;
+    uint64_t mb = strtoull(getenv("BENCH_CACHE_MB"), NULL, 10);
+    if ((r = proxy_cache_new(mb << 20, &cache)) != PROXY_OK ||
+        (r = proxy_service_set_cache(svc, cache)) != PROXY_OK)
+      return fail("proxy_cache_new / proxy_service_set_cache", r);
+    proxy_cache_free(cache);
   }
   if ((r = proxy_service_set_threads(svc, 1)) != PROXY_OK) return fail("proxy_service_set_threads", r);
   if ((r = proxy_service_set_callbacks(svc, &c)) != PROXY_OK) return fail("proxy_service_set_callbacks", r);

@@ -89,6 +89,26 @@ func goProxyRequestEnd(user unsafe.Pointer, s *C.proxy_session) C.proxy_action {
 	return dispatch(user, s, PhaseRequestEnd)
 }
 
+//export goProxyRequestCacheFilter
+func goProxyRequestCacheFilter(user unsafe.Pointer, s *C.proxy_session) C.proxy_action {
+	return dispatch(user, s, PhaseRequestCacheFilter)
+}
+
+//export goProxyCacheKeyCallback
+func goProxyCacheKeyCallback(user unsafe.Pointer, s *C.proxy_session) C.proxy_action {
+	return dispatch(user, s, PhaseCacheKeyCallback)
+}
+
+//export goProxyCacheHitFilter
+func goProxyCacheHitFilter(user unsafe.Pointer, s *C.proxy_session) C.proxy_action {
+	return dispatch(user, s, PhaseCacheHitFilter)
+}
+
+//export goProxyResponseCacheFilter
+func goProxyResponseCacheFilter(user unsafe.Pointer, s *C.proxy_session) C.proxy_action {
+	return dispatch(user, s, PhaseResponseCacheFilter)
+}
+
 //export goProxyLog
 func goProxyLog(user unsafe.Pointer, level C.uint32_t, msg C.proxy_str) {
 	defer func() { _ = recover() }() // a broken logger must not take the process down

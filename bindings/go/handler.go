@@ -100,6 +100,19 @@ type (
 	// RequestEnd runs after Logging, also when the request was cut short. Implementing it also
 	// enables Session.SetUser (the value is released after RequestEnd).
 	RequestEnd interface{ RequestEnd(s *Session) }
+	// RequestCacheFilter: with a Cache on the service, for a GET or HEAD;
+	// Session.SetCache(CacheBypass, 1) keeps it away from the cache. Cannot wait.
+	RequestCacheFilter interface{ RequestCacheFilter(s *Session) Action }
+	// CacheKeyCallback: Session.SetCacheKey replaces the default key (scheme, host, path and
+	// query). Cannot wait.
+	CacheKeyCallback interface{ CacheKeyCallback(s *Session) Action }
+	// CacheHitFilter: a stored response was found; Session.SetCache(CacheExpire, 1) treats it as
+	// expired. Cannot wait.
+	CacheHitFilter interface{ CacheHitFilter(s *Session) Action }
+	// ResponseCacheFilter: after UpstreamResponseFilter, Session.SetCache(CacheStore / CacheTTL)
+	// decides whether the response is stored and for how long (preset to what RFC 9111 says).
+	// Cannot wait.
+	ResponseCacheFilter interface{ ResponseCacheFilter(s *Session) Action }
 )
 
 // Phase is the phase a hook runs in (proxy_phase).
@@ -123,14 +136,19 @@ const (
 	PhaseErrorWhileProxy            Phase = C.PROXY_PHASE_ERROR_WHILE_PROXY
 	PhaseFailToProxy                Phase = C.PROXY_PHASE_FAIL_TO_PROXY
 	PhaseRequestEnd                 Phase = C.PROXY_PHASE_REQUEST_END
-	numPhases                             = 16
+	PhaseRequestCacheFilter         Phase = C.PROXY_PHASE_REQUEST_CACHE_FILTER
+	PhaseCacheKeyCallback           Phase = C.PROXY_PHASE_CACHE_KEY_CALLBACK
+	PhaseCacheHitFilter             Phase = C.PROXY_PHASE_CACHE_HIT_FILTER
+	PhaseResponseCacheFilter        Phase = C.PROXY_PHASE_RESPONSE_CACHE_FILTER
+	numPhases                             = 20
 )
 
 var phaseNames = [numPhases]string{"none", "early_request_filter", "request_filter", "upstream_peer",
 	"connected_to_upstream", "upstream_request_filter", "request_body_filter",
 	"upstream_response_filter", "response_filter", "upstream_response_body_filter",
 	"response_body_filter", "logging", "fail_to_connect", "error_while_proxy", "fail_to_proxy",
-	"request_end"}
+	"request_end", "request_cache_filter", "cache_key_callback", "cache_hit_filter",
+	"response_cache_filter"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) {
@@ -142,7 +160,8 @@ func (p Phase) String() string {
 // canWait reports whether a hook of phase p may return Pending.
 func (p Phase) canWait() bool {
 	switch p {
-	case PhaseFailToConnect, PhaseErrorWhileProxy, PhaseLogging, PhaseRequestEnd:
+	case PhaseFailToConnect, PhaseErrorWhileProxy, PhaseLogging, PhaseRequestEnd,
+		PhaseRequestCacheFilter, PhaseCacheKeyCallback, PhaseCacheHitFilter, PhaseResponseCacheFilter:
 		return false
 	}
 	return p != PhaseNone
@@ -204,6 +223,18 @@ func newHooks(h any) (*hooks, uint32) {
 	if v, ok := h.(RequestEnd); ok {
 		set(PhaseRequestEnd, func(s *Session) Action { v.RequestEnd(s); return Continue })
 		hk.hasEnd = true
+	}
+	if v, ok := h.(RequestCacheFilter); ok {
+		set(PhaseRequestCacheFilter, v.RequestCacheFilter)
+	}
+	if v, ok := h.(CacheKeyCallback); ok {
+		set(PhaseCacheKeyCallback, v.CacheKeyCallback)
+	}
+	if v, ok := h.(CacheHitFilter); ok {
+		set(PhaseCacheHitFilter, v.CacheHitFilter)
+	}
+	if v, ok := h.(ResponseCacheFilter); ok {
+		set(PhaseResponseCacheFilter, v.ResponseCacheFilter)
 	}
 	var mask uint32
 	for p, f := range hk.fns {

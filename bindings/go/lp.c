@@ -30,6 +30,10 @@ proxy_result lp_set_callbacks(proxy_service *svc, uintptr_t user, uint32_t mask)
 	if (mask & LP_BIT(PROXY_PHASE_ERROR_WHILE_PROXY)) c.error_while_proxy = goProxyErrorWhileProxy;
 	if (mask & LP_BIT(PROXY_PHASE_FAIL_TO_PROXY)) c.fail_to_proxy = goProxyFailToProxy;
 	if (mask & LP_BIT(PROXY_PHASE_REQUEST_END)) c.request_end = goProxyRequestEnd;
+	if (mask & LP_BIT(PROXY_PHASE_REQUEST_CACHE_FILTER)) c.request_cache_filter = goProxyRequestCacheFilter;
+	if (mask & LP_BIT(PROXY_PHASE_CACHE_KEY_CALLBACK)) c.cache_key_callback = goProxyCacheKeyCallback;
+	if (mask & LP_BIT(PROXY_PHASE_CACHE_HIT_FILTER)) c.cache_hit_filter = goProxyCacheHitFilter;
+	if (mask & LP_BIT(PROXY_PHASE_RESPONSE_CACHE_FILTER)) c.response_cache_filter = goProxyResponseCacheFilter;
 	return proxy_service_set_callbacks(svc, &c);
 }
 

@@ -1,8 +1,9 @@
-/* A minimal reverse proxy: listen on argv[1] (default 127.0.0.1:8080) and forward every request to
- * argv[2]. Without argv[2] it also starts an embedded demo origin (a second service answering every
- * request itself), so `./minimal_proxy` works out of the box:
+/* A minimal caching, compressing reverse proxy: listen on argv[1] (default 127.0.0.1:8080) and
+ * forward every request to argv[2]. Without argv[2] it also starts an embedded demo origin (a second
+ * service answering every request itself, cacheable for a minute), so `./minimal_proxy` works out
+ * of the box; the second curl is a cache hit (x-cache-status: HIT):
  *
- *   ./minimal_proxy 127.0.0.1:8080 &  curl -i http://127.0.0.1:8080/hello
+ *   ./minimal_proxy 127.0.0.1:8080 &  curl -i http://127.0.0.1:8080/hello; curl -i http://127.0.0.1:8080/hello
  *
  * Stop with Ctrl-C (fast) or SIGTERM (graceful). */
 #include <proxy.h>
@@ -33,11 +34,16 @@ static proxy_action pick_upstream(void *user, proxy_session *s) {
   return proxy_session_set_peer(s, &peer) == PROXY_OK ? PROXY_CONTINUE : PROXY_ERROR;
 }
 
-/* logging: one access-log line per request. A failed request says why; one whose response was
- * cut short (head sent, body incomplete) says so instead of looking like a plain 200. */
+/* What the cache did, by PROXY_CACHE_STATUS_*. */
+static const char *const cache_names[] = {"-", "HIT", "MISS", "STALE", "REVALIDATED", "EXPIRED", "BYPASS"};
+
+/* logging: one access-log line per request, with what the cache did. A failed request says why;
+ * one whose response was cut short (head sent, body incomplete) says so instead of looking like a
+ * plain 200. */
 static proxy_action access_log(void *user, proxy_session *s) {
   proxy_str method, path, error;
   proxy_summary sum;
+  uint32_t cached = PROXY_CACHE_STATUS_NONE;
   (void)user;
   memset(&sum, 0, sizeof sum);
   sum.struct_size = sizeof sum;
@@ -45,19 +51,20 @@ static proxy_action access_log(void *user, proxy_session *s) {
       proxy_session_summary(s, &sum) != PROXY_OK)
     return PROXY_CONTINUE;
   if (proxy_session_error(s, &error) != PROXY_OK) error.len = 0;
-  printf("%.*s %.*s -> %u%s, %llu bytes, %llu us%s%.*s\n", (int)method.len, method.ptr,
+  if (proxy_session_cache_status(s, &cached) != PROXY_OK || cached > PROXY_CACHE_STATUS_BYPASS) cached = 0;
+  printf("%.*s %.*s -> %u%s, %llu bytes, %llu us, cache %s%s%.*s\n", (int)method.len, method.ptr,
          (int)path.len, path.ptr, (unsigned)sum.status, sum.truncated ? " TRUNCATED" : "",
-         (unsigned long long)sum.bytes_out, (unsigned long long)sum.total_us,
+         (unsigned long long)sum.bytes_out, (unsigned long long)sum.total_us, cache_names[cached],
          error.len ? ", error: " : "", (int)error.len, error.len ? error.ptr : "");
   fflush(stdout);
   return PROXY_CONTINUE;
 }
 
-/* The demo origin's request_filter: answer every request here. */
+/* The demo origin's request_filter: answer every request here, cacheable for a minute. */
 static proxy_action demo_origin(void *user, proxy_session *s) {
   char body[512];
   proxy_str path;
-  proxy_header h[1];
+  proxy_header h[2];
   int n;
   (void)user;
   if (proxy_session_path(s, &path) != PROXY_OK) return PROXY_ERROR;
@@ -66,7 +73,9 @@ static proxy_action demo_origin(void *user, proxy_session *s) {
   if (n < 0 || (size_t)n >= sizeof body) n = (int)sizeof body - 1;
   h[0].name = proxy_str_from_cstr("content-type");
   h[0].value = proxy_str_from_cstr("text/plain");
-  if (proxy_session_respond(s, 200, h, 1, (const uint8_t *)body, (size_t)n) != PROXY_OK)
+  h[1].name = proxy_str_from_cstr("cache-control");
+  h[1].value = proxy_str_from_cstr("max-age=60");
+  if (proxy_session_respond(s, 200, h, 2, (const uint8_t *)body, (size_t)n) != PROXY_OK)
     return PROXY_ERROR;
   return PROXY_RESPONDED;
 }
@@ -81,6 +90,7 @@ int main(int argc, char **argv) {
   static struct config cfg;
   proxy_server *server = NULL;
   proxy_service *svc = NULL;
+  proxy_cache *cache = NULL;
   proxy_http_callbacks cbs;
   uint16_t port = 0;
 
@@ -116,6 +126,12 @@ int main(int argc, char **argv) {
   CHECK(proxy_service_set_threads(svc, 2));
   /* gzip, brotli or zstd for text responses, as each client's Accept-Encoding asks. */
   CHECK(proxy_service_set_compression(svc, PROXY_COMPRESSION_ENABLED, 1));
+  /* A 64 MiB HTTP cache in front of the upstream; x-cache-status says what it did. The cache
+   * stores what the upstream sent and each client gets its own coding of it. */
+  CHECK(proxy_cache_new(64u << 20, &cache));
+  CHECK(proxy_cache_set(cache, PROXY_CACHE_STATUS_HEADER, 1));
+  CHECK(proxy_service_set_cache(svc, cache));
+  CHECK(proxy_cache_free(cache));
   CHECK(proxy_service_set_callbacks(svc, &cbs));
   CHECK(proxy_server_add_service(server, svc));
 

@@ -6,12 +6,15 @@
 //! `PROXY_H2_ONLY=1` serves only HTTP/2 (prior knowledge) on the listening port;
 //! `PROXY_TLS_CERT` and `PROXY_TLS_KEY` (PEM files) make it a TLS endpoint (ALPN h2, http/1.1);
 //! `PROXY_MAX_CONNECTIONS=n` caps the connections open at once; `PROXY_UPSTREAM_H2=1` speaks
-//! HTTP/2 with prior knowledge (h2c) to the upstream.
+//! HTTP/2 with prior knowledge (h2c) to the upstream; `PROXY_CACHE_MB=n` puts an n MiB HTTP cache
+//! in front of it (with `x-cache-status`; `PROXY_CACHE_HEURISTIC=1` adds heuristic freshness).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
+use proxy::cache::HttpCache;
 use proxy::error::Result;
 use proxy::protocol::http::ResponseHead;
 use proxy::proxy::{HttpProxy, Phases, ProxyHttp, Session};
@@ -108,6 +111,12 @@ fn main() -> std::io::Result<()> {
     }
     let mut app = HttpProxy::new(Forward { peer, quiet: std::env::var_os("PROXY_QUIET").is_some() });
     app.server_options_mut().h2_only = std::env::var_os("PROXY_H2_ONLY").is_some();
+    if let Some(mb) = std::env::var("PROXY_CACHE_MB").ok().and_then(|v| v.parse::<usize>().ok()) {
+        let mut cache = HttpCache::new(mb << 20);
+        cache.settings.status_header = true;
+        cache.settings.policy.heuristic_freshness = std::env::var_os("PROXY_CACHE_HEURISTIC").is_some();
+        app.options_mut().cache = Some(Arc::new(cache));
+    }
     let mut svc = ListeningService::new("proxy", app);
     if let Some(max) = std::env::var("PROXY_MAX_CONNECTIONS").ok().and_then(|v| v.parse().ok()) {
         svc.set_max_connections(max);

@@ -14,6 +14,7 @@ use super::crossing::Crossing;
 use super::result::*;
 use super::server::{Shared, PROXY_LOG_DEBUG, PROXY_LOG_ERROR, PROXY_LOG_WARN};
 use super::session::*;
+use crate::cache::{CacheKey, CacheVerdict, Meta};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::http::{RequestHead, ResponseHead};
 use crate::proxy::{Phases, ProxyHttp, Session};
@@ -37,7 +38,10 @@ pub type proxy_phase_fn =
 /// upstream_response_filter → response_filter → upstream_response_body_filter* /
 /// response_body_filter* → logging → request_end. On a connect failure fail_to_connect runs, on a
 /// later upstream failure error_while_proxy, then upstream_peer again if a retry is allowed; when
-/// the request fails for good fail_to_proxy runs before logging.
+/// the request fails for good fail_to_proxy runs before logging. With a cache on the service,
+/// request_cache_filter → cache_key_callback → cache_hit_filter (when something is stored) run
+/// after request_filter, and response_cache_filter after upstream_response_filter; they cannot
+/// wait (PENDING is an ERROR there) and ERROR fails the request.
 ///
 /// What each action means per phase: CONTINUE goes on. RESPONDED is valid in early_request_filter
 /// and request_filter (after `proxy_session_respond`; the upstream is skipped) and in fail_to_proxy
@@ -87,6 +91,19 @@ pub struct proxy_http_callbacks {
     /// After logging, also when the request was cut short: free data set with
     /// `proxy_session_set_user` here.
     pub request_end: proxy_phase_fn,
+    /// With a cache on the service, for a GET or HEAD: `proxy_session_set_cache(s,
+    /// PROXY_CACHE_BYPASS, 1)` keeps this request away from the cache. (ABI 0.7)
+    pub request_cache_filter: proxy_phase_fn,
+    /// With a cache: `proxy_session_set_cache_key` replaces the default key (scheme, host, path
+    /// and query). (ABI 0.7)
+    pub cache_key_callback: proxy_phase_fn,
+    /// A stored response was found: `proxy_session_set_cache(s, PROXY_CACHE_EXPIRE, 1)` treats it
+    /// as expired. (ABI 0.7)
+    pub cache_hit_filter: proxy_phase_fn,
+    /// After upstream_response_filter: whether the response is stored
+    /// (`PROXY_CACHE_STORE`) and for how long it stays fresh (`PROXY_CACHE_TTL`), preset to what
+    /// RFC 9111 says; the response is readable (`PROXY_HEADERS_RESPONSE`, its status). (ABI 0.7)
+    pub response_cache_filter: proxy_phase_fn,
 }
 
 impl proxy_http_callbacks {
@@ -112,6 +129,10 @@ impl proxy_http_callbacks {
             error_while_proxy: None,
             fail_to_proxy: None,
             request_end: None,
+            request_cache_filter: None,
+            cache_key_callback: None,
+            cache_hit_filter: None,
+            response_cache_filter: None,
         }
     }
 }
@@ -206,6 +227,10 @@ fn phase_name(phase: proxy_phase) -> &'static str {
         PROXY_PHASE_FAIL_TO_CONNECT => "fail_to_connect",
         PROXY_PHASE_ERROR_WHILE_PROXY => "error_while_proxy",
         PROXY_PHASE_FAIL_TO_PROXY => "fail_to_proxy",
+        PROXY_PHASE_REQUEST_CACHE_FILTER => "request_cache_filter",
+        PROXY_PHASE_CACHE_KEY_CALLBACK => "cache_key_callback",
+        PROXY_PHASE_CACHE_HIT_FILTER => "cache_hit_filter",
+        PROXY_PHASE_RESPONSE_CACHE_FILTER => "response_cache_filter",
         _ => "request_end",
     }
 }
@@ -448,6 +473,23 @@ impl FfiHooks {
         (a, cell.leave())
     }
 
+    /// A cache phase: synchronous, its decision written through `extra` by the host's setters;
+    /// anything but CONTINUE fails the request.
+    fn cache_phase(
+        &self,
+        ctx: &mut FfiCtx,
+        f: proxy_phase_fn,
+        phase: proxy_phase,
+        session: &mut Session,
+        extra: Extra,
+    ) -> Result<()> {
+        let Some(f) = f else { return Ok(()) };
+        match self.sync(ctx, f, phase, session, extra) {
+            (PROXY_CONTINUE, _) => Ok(()),
+            _ => Err(failed(phase)),
+        }
+    }
+
     fn retry_decision(
         &self,
         ctx: &mut FfiCtx,
@@ -494,6 +536,43 @@ impl ProxyHttp for FfiHooks {
             .with(Phases::RESPONSE_FILTER, c.response_filter.is_some())
             .with(Phases::UPSTREAM_RESPONSE_BODY_FILTER, c.upstream_response_body_filter.is_some())
             .with(Phases::RESPONSE_BODY_FILTER, c.response_body_filter.is_some())
+            .with(Phases::REQUEST_CACHE_FILTER, c.request_cache_filter.is_some())
+            .with(Phases::CACHE_KEY_CALLBACK, c.cache_key_callback.is_some())
+            .with(Phases::CACHE_HIT_FILTER, c.cache_hit_filter.is_some())
+            .with(Phases::RESPONSE_CACHE_FILTER, c.response_cache_filter.is_some())
+    }
+
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<bool> {
+        let mut bypass = false;
+        let f = self.cbs.request_cache_filter;
+        self.cache_phase(ctx, f, PROXY_PHASE_REQUEST_CACHE_FILTER, session, Extra::CacheFlag(&mut bypass))?;
+        Ok(!bypass)
+    }
+
+    fn cache_key_callback(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<Option<CacheKey>> {
+        let mut key = None;
+        let f = self.cbs.cache_key_callback;
+        self.cache_phase(ctx, f, PROXY_PHASE_CACHE_KEY_CALLBACK, session, Extra::CacheKey(&mut key))?;
+        Ok(key)
+    }
+
+    fn cache_hit_filter(&self, session: &mut Session, _stored: &Meta, ctx: &mut FfiCtx) -> Result<bool> {
+        let mut expire = false;
+        let f = self.cbs.cache_hit_filter;
+        self.cache_phase(ctx, f, PROXY_PHASE_CACHE_HIT_FILTER, session, Extra::CacheFlag(&mut expire))?;
+        Ok(expire)
+    }
+
+    fn response_cache_filter(
+        &self,
+        session: &mut Session,
+        response: &ResponseHead,
+        verdict: &mut CacheVerdict,
+        ctx: &mut FfiCtx,
+    ) -> Result<()> {
+        let extra = Extra::CacheVerdict { response, verdict };
+        let f = self.cbs.response_cache_filter;
+        self.cache_phase(ctx, f, PROXY_PHASE_RESPONSE_CACHE_FILTER, session, extra)
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut FfiCtx) -> Result<()> {

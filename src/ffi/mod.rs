@@ -16,6 +16,7 @@ use std::cell::Cell;
 mod macros;
 #[cfg(feature = "mimalloc")]
 pub mod alloc;
+pub mod cache;
 pub mod callbacks;
 pub mod compression;
 mod crossing;

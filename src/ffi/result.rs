@@ -91,6 +91,8 @@ pub const PROXY_FEATURE_COMPRESSION: u64 = 64;
 /// Upstream groups: `proxy_group_*`, `proxy_session_pick`, health checks, discovery and host
 /// background services (`proxy_server_add_*`). (ABI 0.7)
 pub const PROXY_FEATURE_UPSTREAM_GROUPS: u64 = 128;
+/// Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
+pub const PROXY_FEATURE_CACHE: u64 = 256;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -119,6 +121,7 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_THREAD_HOOKS
             | PROXY_FEATURE_COMPRESSION
             | PROXY_FEATURE_UPSTREAM_GROUPS
+            | PROXY_FEATURE_CACHE
     }
 }
 

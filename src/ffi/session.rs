@@ -55,6 +55,14 @@ pub const PROXY_PHASE_ERROR_WHILE_PROXY: proxy_phase = 13;
 pub const PROXY_PHASE_FAIL_TO_PROXY: proxy_phase = 14;
 /// `request_end` (only `proxy_session_get_user` / `_set_user` / `_phase` work here).
 pub const PROXY_PHASE_REQUEST_END: proxy_phase = 15;
+/// `request_cache_filter` (ABI 0.7).
+pub const PROXY_PHASE_REQUEST_CACHE_FILTER: proxy_phase = 16;
+/// `cache_key_callback` (ABI 0.7).
+pub const PROXY_PHASE_CACHE_KEY_CALLBACK: proxy_phase = 17;
+/// `cache_hit_filter` (ABI 0.7).
+pub const PROXY_PHASE_CACHE_HIT_FILTER: proxy_phase = 18;
+/// `response_cache_filter` (ABI 0.7).
+pub const PROXY_PHASE_RESPONSE_CACHE_FILTER: proxy_phase = 19;
 
 /// Which header block a header accessor works on.
 pub type proxy_headers_kind = u32;
@@ -90,6 +98,15 @@ pub(crate) enum Extra {
     },
     Connected {
         reused: bool,
+    },
+    /// `request_cache_filter`: bypass the cache; `cache_hit_filter`: treat the hit as expired.
+    CacheFlag(*mut bool),
+    /// `cache_key_callback`: the key the host chose.
+    CacheKey(*mut Option<crate::cache::CacheKey>),
+    /// `response_cache_filter`: the response (read-only) and the decision the host may change.
+    CacheVerdict {
+        response: *const ResponseHead,
+        verdict: *mut crate::cache::CacheVerdict,
     },
 }
 
@@ -411,6 +428,8 @@ impl Access {
             PROXY_HEADERS_RESPONSE => match self.extra {
                 // SAFETY: as above.
                 Extra::Response(p) => Ok(&unsafe { &*p }.headers),
+                // SAFETY: as above.
+                Extra::CacheVerdict { response, .. } => Ok(&unsafe { &*response }.headers),
                 _ => self.session()?.response().map(|r| &r.headers).ok_or(PROXY_WRONG_PHASE),
             },
             _ => Err(PROXY_INVALID_PARAMETER),

@@ -47,6 +47,8 @@ pub extern "C" fn proxy_session_response_status(
         put(out, s.with(|a| match a.extra {
             // SAFETY: valid while the cell is open.
             Extra::Response(p) => Ok(unsafe { &*p }.status.as_u16() as u32),
+            // SAFETY: valid while the cell is open.
+            Extra::CacheVerdict { response, .. } => Ok(unsafe { &*response }.status.as_u16() as u32),
             _ => a.session()?.response().map(|r| r.status.as_u16() as u32).ok_or(PROXY_WRONG_PHASE),
         }))
     }

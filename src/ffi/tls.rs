@@ -61,18 +61,6 @@ impl proxy_tls_settings {
     }
 }
 
-/// Bytes of a (ptr, len) input; NULL is allowed only with len 0.
-fn input<'a>(p: *const u8, len: usize) -> Result<&'a [u8], proxy_result> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if p.is_null() {
-        return Err(PROXY_NULL_PARAMETER);
-    }
-    // SAFETY: the caller gives `len` readable bytes.
-    Ok(unsafe { std::slice::from_raw_parts(p, len) })
-}
-
 /// Host names of a comma-separated list (`"a.example,*.b.example"`).
 fn names(list: &str) -> Vec<&str> {
     list.split(',').map(str::trim).filter(|n| !n.is_empty()).collect()

@@ -317,6 +317,18 @@ pub struct proxy_summary {
     pub truncated: u32,
 }
 
+/// Bytes of a (ptr, len) input; NULL is allowed only with len 0.
+pub(crate) fn input<'a>(p: *const u8, len: usize) -> Result<&'a [u8], proxy_result> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(PROXY_NULL_PARAMETER);
+    }
+    // SAFETY: the caller gives `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
 /// A NUL-terminated configuration string (address, path, name) as UTF-8.
 ///
 /// SAFETY: `p` is NULL or a valid C string.

@@ -153,7 +153,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                     let ev = ev.map_err(|e| stale(e, heard))?;
                     heard = true;
                     match ev {
-                        UpEvent::Head(h) => {
+                        UpEvent::Head(mut h) => {
                             if session.summary.time_to_first_byte.is_none() {
                                 session.summary.time_to_first_byte = Some(session.start.elapsed());
                             }
@@ -184,7 +184,13 @@ impl<H: ProxyHttp> HttpProxy<H> {
                                 // The client still waits for 100 and will never send its body now.
                                 session.downstream.set_close();
                             }
-                            self.send_response_head(session, us, h, ctx, shutdown).await?;
+                            // Boxed: off the common path (see `tunnel`).
+                            if session.cache.is_some()
+                                && Box::pin(self.cache_upstream_head(session, &mut h, ctx, shutdown)).await?
+                            {
+                                return Ok(());
+                            }
+                            self.send_response_head(session, h, Source::Upstream, us.length_is_framing(), ctx, shutdown).await?;
                             // With the request sent, body bytes that came with the head need no
                             // trip round the select: a small response ends right here.
                             let ended = req_done && self.forward_buffered(session, us, ctx).await?;
@@ -196,7 +202,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                             session.downstream.commit_head()?;
                             streaming = true;
                         }
-                        UpEvent::Data(d) => self.forward_response_body(session, Some(d), false, ctx).await?,
+                        UpEvent::Data(d) => self.forward_response_body(session, Some(d), false, Source::Upstream, ctx).await?,
                         UpEvent::End => return self.end_response(session, us, ctx).await,
                     }
                 }
@@ -223,21 +229,40 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
     }
 
-    /// Runs the response phases on a final head and sends it downstream.
-    async fn send_response_head(
+    /// Runs the response phases on a final head and sends it downstream. An upstream head is
+    /// stripped of hop-by-hop fields, decoded when the service decodes, shown to
+    /// `upstream_response_filter` and offered to the cache first; a stored one (`Source::Stored`)
+    /// goes straight to `response_filter`. A Content-Length frames the body when `length_frames`.
+    /// One function for both, not two nested ones: every request pays for a nested future's state
+    /// being moved in and polled through.
+    pub(super) async fn send_response_head(
         &self,
         session: &mut Session,
-        us: &ClientSession,
         mut h: ResponseHead,
+        source: Source,
+        length_frames: bool,
         ctx: &mut H::CTX,
         shutdown: &ShutdownWatch,
     ) -> Result<()> {
-        strip_hop_by_hop(&mut h.headers, false);
-        let coded = self.codes(session);
-        if coded {
-            self.decode_head(session, &mut h)?;
+        if source == Source::Upstream {
+            strip_hop_by_hop(&mut h.headers, false);
+            if self.codes(session) {
+                self.decode_head(session, &mut h)?;
+            }
+            if self.has(Phases::UPSTREAM_RESPONSE_FILTER) {
+                self.hooks.upstream_response_filter(session, &mut h, ctx).await?;
+            }
         }
-        self.response_filters(session, &mut h, ctx).await?;
+        if session.cache.is_some() {
+            if source == Source::Upstream {
+                self.cache_admit(session, &h, ctx)?;
+            }
+            self.mark_cache_status(session, &mut h);
+        }
+        if self.has(Phases::RESPONSE_FILTER) {
+            self.hooks.response_filter(session, &mut h, ctx).await?;
+        }
+        let coded = self.codes(session);
         if coded {
             self.encode_head(session, &mut h)?;
         }
@@ -246,7 +271,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
             || h.status == StatusCode::NOT_MODIFIED;
         let hint = match declared_length(&h.headers) {
             _ if no_body => BodyHint::None,
-            Some(n) if us.length_is_framing() => BodyHint::Length(n),
+            Some(n) if length_frames => BodyHint::Length(n),
             _ => BodyHint::Unknown,
         };
         if shutdown.is_shutting_down() {
@@ -283,7 +308,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
     ) -> Result<bool> {
         while let Some(piece) = us.buffered_body()? {
             match piece {
-                Some(d) => self.forward_response_body(session, Some(d), false, ctx).await?,
+                Some(d) => self.forward_response_body(session, Some(d), false, Source::Upstream, ctx).await?,
                 None => return Ok(true),
             }
         }
@@ -298,33 +323,43 @@ impl<H: ProxyHttp> HttpProxy<H> {
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let trailers = us.take_trailers();
-        self.forward_response_body(session, None, true, ctx).await?;
+        self.forward_response_body(session, None, true, Source::Upstream, ctx).await?;
+        if let (Some(cache), Some(c)) = (self.options.cache.as_deref(), session.cache.as_deref_mut()) {
+            c.commit(cache, trailers.as_ref());
+        }
         session.downstream.finish(trailers.as_ref()).await
     }
 
-    /// Passes body through the two response body filters and writes what they leave downstream.
-    async fn forward_response_body(
+    /// Passes body through the body filters and writes what they leave downstream. An upstream
+    /// piece is decoded when the service decodes, shown to `upstream_response_body_filter` and
+    /// copied into the cache first; a stored one goes straight to `response_body_filter`.
+    pub(super) async fn forward_response_body(
         &self,
         session: &mut Session,
         data: Option<Bytes>,
         end: bool,
+        source: Source,
         ctx: &mut H::CTX,
     ) -> Result<()> {
         let mut body = data;
-        let coded = session.coding.is_some();
-        if coded {
-            body = self.decode_body(session, body, end)?;
-            if body.is_none() && !end {
-                return Ok(());
+        if source == Source::Upstream {
+            if session.coding.is_some() {
+                body = self.decode_body(session, body, end)?;
+                if body.is_none() && !end {
+                    return Ok(());
+                }
             }
-        }
-        if self.has(Phases::UPSTREAM_RESPONSE_BODY_FILTER) {
-            self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
+            if self.has(Phases::UPSTREAM_RESPONSE_BODY_FILTER) {
+                self.hooks.upstream_response_body_filter(session, &mut body, end, ctx).await?;
+            }
+            if let (Some(cache), Some(c)) = (self.options.cache.as_deref(), session.cache.as_deref_mut()) {
+                c.tee(cache, body.as_ref());
+            }
         }
         if self.has(Phases::RESPONSE_BODY_FILTER) {
             self.hooks.response_body_filter(session, &mut body, end, ctx).await?;
         }
-        if coded {
+        if session.coding.is_some() {
             body = Box::pin(self.encode_body(session, body, end)).await?;
         }
         match body {
@@ -384,6 +419,15 @@ impl<H: ProxyHttp> HttpProxy<H> {
     }
 }
 
+/// Where a response being sent comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The upstream: its phases and the cache's copy apply.
+    Upstream,
+    /// The cache: only the downstream phases apply.
+    Stored,
+}
+
 /// RFC 9112 §3.2: a request without Host (HTTP/1.0, HTTP/2 without `:authority`) goes upstream
 /// with the peer's name, so the origin never has to guess.
 fn add_default_host(headers: &mut Headers, peer: &HttpPeer) {
@@ -399,7 +443,7 @@ fn add_default_host(headers: &mut Headers, peer: &HttpPeer) {
 /// After `upstream_request_filter`: exactly one valid Host goes upstream. A filter that removed it
 /// gets the peer's name back; one that left several or an invalid one fails the request (500)
 /// rather than sending what an origin would have to guess at.
-fn check_upstream_host(headers: &mut Headers, peer: &HttpPeer) -> Result<()> {
+pub(super) fn check_upstream_host(headers: &mut Headers, peer: &HttpPeer) -> Result<()> {
     if !headers.has_known(Known::Host) {
         add_default_host(headers, peer);
         return Ok(());

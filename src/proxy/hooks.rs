@@ -6,12 +6,18 @@
 //! upstream_response_body_filter* / response_body_filter* → logging. On connect failure:
 //! fail_to_connect, and back to upstream_peer when it may retry; on other upstream errors:
 //! error_while_proxy, likewise; when giving up: fail_to_proxy, then logging.
+//!
+//! With a cache on the service, after request_filter: request_cache_filter → cache_key_callback →
+//! (lookup) → cache_hit_filter when something is stored; a hit then goes straight to
+//! response_filter, a miss goes upstream as above, and response_cache_filter decides after
+//! upstream_response_filter whether the response is stored.
 
 use std::future::Future;
 
 use bytes::Bytes;
 
 use super::Session;
+use crate::cache::{CacheKey, CacheVerdict, Meta};
 use crate::error::{Error, Result};
 use crate::protocol::http::{RequestHead, ResponseHead};
 use crate::upstream::HttpPeer;
@@ -59,6 +65,36 @@ pub trait ProxyHttp: Send + Sync + 'static {
         _ctx: &mut Self::CTX,
     ) -> impl Future<Output = Result<bool>> + Send {
         async { Ok(false) }
+    }
+
+    /// Whether the service's cache takes part in this request (looked up, and the response
+    /// stored). Only GET and HEAD requests get this far; the default is yes.
+    fn request_cache_filter(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// The cache key of the request; `None` keeps the default (scheme, host, path and query).
+    /// A key that leaves out the host lets one site's responses answer another's.
+    fn cache_key_callback(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> Result<Option<CacheKey>> {
+        Ok(None)
+    }
+
+    /// A stored response was found for the request: return `true` to treat it as expired (it is
+    /// revalidated, or fetched again).
+    fn cache_hit_filter(&self, _session: &mut Session, _stored: &Meta, _ctx: &mut Self::CTX) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Whether the upstream response is stored, and for how long it stays fresh: `verdict` holds
+    /// what RFC 9111 says, after `upstream_response_filter`; change it to override.
+    fn response_cache_filter(
+        &self,
+        _session: &mut Session,
+        _response: &ResponseHead,
+        _verdict: &mut CacheVerdict,
+        _ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        Ok(())
     }
 
     /// A connection to `peer` is ready; `reused` tells whether it came from the pool.
@@ -208,8 +244,16 @@ impl Phases {
     pub const UPSTREAM_RESPONSE_BODY_FILTER: Phases = Phases(1 << 7);
     /// [`ProxyHttp::response_body_filter`]
     pub const RESPONSE_BODY_FILTER: Phases = Phases(1 << 8);
+    /// [`ProxyHttp::request_cache_filter`]
+    pub const REQUEST_CACHE_FILTER: Phases = Phases(1 << 9);
+    /// [`ProxyHttp::cache_key_callback`]
+    pub const CACHE_KEY_CALLBACK: Phases = Phases(1 << 10);
+    /// [`ProxyHttp::cache_hit_filter`]
+    pub const CACHE_HIT_FILTER: Phases = Phases(1 << 11);
+    /// [`ProxyHttp::response_cache_filter`]
+    pub const RESPONSE_CACHE_FILTER: Phases = Phases(1 << 12);
     /// All of them.
-    pub const ALL: Phases = Phases((1 << 9) - 1);
+    pub const ALL: Phases = Phases((1 << 13) - 1);
 
     /// Whether `other`'s phases are all in this set.
     pub const fn contains(self, other: Phases) -> bool {

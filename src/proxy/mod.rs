@@ -1,6 +1,8 @@
 //! The HTTP proxy (Pingora's `pingora-proxy`): an [`HttpServerApp`] that runs every request through
 //! the [`ProxyHttp`] phases and forwards it to the peer they choose.
 
+mod cache;
+mod cache_refresh;
 mod catch_unwind;
 mod compress;
 mod exchange;
@@ -19,6 +21,7 @@ pub use session::{Session, Summary};
 
 use crate::app::{HttpServerApp, HttpServerOptions, UnderscoreFields};
 use crate::boxed::in_box;
+use crate::cache::HttpCache;
 use crate::compression::CompressionSettings;
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
@@ -40,6 +43,8 @@ pub struct ProxyOptions {
     pub retry_buffer_limit: usize,
     /// Response compression and upstream decompression (off by default).
     pub compression: CompressionSettings,
+    /// The HTTP cache (off by default); the same `Arc` in several services shares one cache.
+    pub cache: Option<Arc<HttpCache>>,
 }
 
 impl Default for ProxyOptions {
@@ -48,6 +53,7 @@ impl Default for ProxyOptions {
             max_retries: 3,
             retry_buffer_limit: 64 * 1024,
             compression: CompressionSettings::default(),
+            cache: None,
         }
     }
 }

@@ -29,6 +29,15 @@ impl<H: ProxyHttp> HttpProxy<H> {
             let fut = pin!(self.run_phases(session, &mut ctx, shutdown));
             CatchUnwind(fut).await.unwrap_or_else(|_| Err(hook_panic()))
         };
+        let result = match result {
+            Err(e) if session.cache.is_some() => {
+                Box::pin(self.stale_on_error(session, e, &mut ctx, shutdown)).await
+            }
+            r => r,
+        };
+        if let Some(c) = &session.cache {
+            session.summary.cache = Some(c.status);
+        }
         // Whether the failure came after the head went out: the error page sets `head_sent` too.
         let cut = result.is_err() && session.response_started();
         let (reuse, e) = match result {
@@ -121,22 +130,15 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 Error::internal("request_filter")
                     .with_cause("it answered (Ok(true)) without Session::respond")
             })?;
-            // Announce the close when the unread body will not be drained: the client waits for
-            // a 100 that will not come, or the body is longer than we are willing to discard.
-            let unread = !session.downstream.body_done();
-            let too_long =
-                matches!(session.req_framing, BodyFraming::Length(n) if n > self.server.drain_limit);
-            if unread && (expects_continue(&session.req) || too_long) {
-                session.downstream.set_close();
-            }
-            if session.downstream.as_h1().is_none() {
-                Box::pin(self.read_h2_body(&mut session.downstream)).await?;
-            }
+            self.before_local_answer(session).await?;
             Box::pin(self.send_local(session, head, body)).await?;
             return Ok(self.settle_downstream(session).await);
         }
         if self.server.request_buffer > 0 && session.has_body() && !is_upgrade_request(&session.req) {
             Box::pin(self.buffer_request_body(session, ctx)).await?;
+        }
+        if self.options.cache.is_some() && Box::pin(self.cache_request(session, ctx, shutdown)).await? {
+            return Ok(self.settle_downstream(session).await);
         }
         loop {
             let peer = self.hooks.upstream_peer(session, ctx).await?;
@@ -182,6 +184,23 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 }
             }
         }
+    }
+
+    /// Before answering without the upstream (a hook's response, a cache hit): announces the
+    /// close when the unread body will not be drained (the client waits for a 100 that will not
+    /// come, or the body is longer than we are willing to discard), and reads what is left of an
+    /// HTTP/2 body. The HTTP/1 remainder is drained by [`Self::settle_downstream`] afterwards, so
+    /// a body is never taken for the next request (Pingora CVE-2025-4366).
+    pub(super) async fn before_local_answer(&self, session: &mut Session) -> Result<()> {
+        let unread = !session.downstream.body_done();
+        let too_long = matches!(session.req_framing, BodyFraming::Length(n) if n > self.server.drain_limit);
+        if unread && (expects_continue(&session.req) || too_long) {
+            session.downstream.set_close();
+        }
+        if session.downstream.as_h1().is_none() {
+            Box::pin(self.read_h2_body(&mut session.downstream)).await?;
+        }
+        Ok(())
     }
 
     /// Reads the whole request body (through `request_body_filter`) into the replay buffer, which
@@ -267,7 +286,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
 
     /// After the response: an HTTP/1 connection carries another request only if this request's
     /// body was read to its end; read and discard a small remainder rather than closing.
-    async fn settle_downstream(&self, session: &mut Session) -> bool {
+    pub(super) async fn settle_downstream(&self, session: &mut Session) -> bool {
         let o = &self.server;
         session.downstream.settle(o.drain_limit, o.body_idle_timeout.min(Duration::from_secs(2))).await
     }

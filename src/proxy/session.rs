@@ -47,6 +47,8 @@ pub struct Summary {
     /// cut its body, the client went away, a body filter failed): the client got `status` with an
     /// incomplete body of `bytes_out` bytes.
     pub truncated: bool,
+    /// What the service's cache did for the request; `None` for a service without one.
+    pub cache: Option<crate::cache::CacheStatus>,
 }
 
 /// The request being proxied.
@@ -71,6 +73,8 @@ pub struct Session {
     /// The request's use of an upstream group (see [`Session::pick_from`]); `None` for a peer
     /// chosen otherwise, which then carries no group state through the request.
     pub(crate) group: Option<Box<GroupAttempt>>,
+    /// The cache's dealings with the request; `None` for a service without a cache.
+    pub(crate) cache: Option<Box<super::cache::CacheState>>,
 }
 
 /// What a request picking from a group keeps between its attempts.
@@ -98,6 +102,7 @@ impl Session {
             summary: Summary::default(),
             coding: None,
             group: None,
+            cache: None,
         })
     }
 

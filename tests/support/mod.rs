@@ -6,6 +6,7 @@
 // Each integration test binary compiles this module separately and uses only part of it.
 #![allow(dead_code)]
 
+pub mod cache;
 pub mod client;
 pub mod example;
 pub mod gen;

@@ -17,6 +17,8 @@
 //! | `/no-101-upgrade` | 200 `no` although an upgrade was requested |
 //! | `/close` | 200 `closing` with `Connection: close`, then close |
 //! | `/gen/N` | N bytes of text shaped by `x-gen-*` request fields (see [`super::gen`]) |
+//! | `/cache/...` | a response shaped by the request (see [`cache_response`]), for the cache tests |
+//! | `/gated/...` | like `/cache/...`, answered only once [`Origin::open_gate`] was called |
 //!
 //! The echo dump is `METHOD TARGET VERSION\n`, one `name: value\n` per header as received (name
 //! lowercased), `\n`, the decoded body, then one `trailer name: value\n` per request trailer.
@@ -43,6 +45,8 @@ struct State {
     requests: AtomicUsize,
     closes: AtomicUsize,
     received: Mutex<Vec<Vec<u8>>>,
+    gate_open: std::sync::atomic::AtomicBool,
+    gate: tokio::sync::Notify,
 }
 
 pub struct Origin {
@@ -123,6 +127,19 @@ impl Origin {
     /// whatever arrived while the connection was being closed.
     pub fn received(&self) -> Vec<Vec<u8>> {
         self.state.received.lock().unwrap().clone()
+    }
+
+    /// Lets every `/gated/...` request (waiting or to come) be answered.
+    pub fn open_gate(&self) {
+        self.state.gate_open.store(true, Ordering::SeqCst);
+        self.state.gate.notify_waiters();
+    }
+
+    /// Complete requests whose target starts with `prefix`.
+    pub fn requests_to(&self, prefix: &str) -> usize {
+        let line =
+            |r: &Vec<u8>| r.split(|&b| b == b' ').nth(1).is_some_and(|t| t.starts_with(prefix.as_bytes()));
+        self.received().iter().filter(|r| line(r)).count()
     }
 
     /// `received()` as lossy UTF-8 strings, for readable assertions.
@@ -293,6 +310,17 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, serial: usize, stat
         }
         state.requests.fetch_add(1, Ordering::SeqCst);
 
+        if req.path.starts_with("/gated/") {
+            loop {
+                let opened = state.gate.notified();
+                tokio::pin!(opened);
+                opened.as_mut().enable();
+                if state.gate_open.load(Ordering::SeqCst) {
+                    break;
+                }
+                opened.await;
+            }
+        }
         let close = wants_close(&req);
         let next = route(&mut io, &req, &body, serial, close).await.unwrap_or(Next::Close);
         match next {
@@ -413,6 +441,10 @@ async fn route<S: AsyncRead + AsyncWrite + Unpin>(
         .await?;
         return Ok(after);
     }
+    if path.starts_with("/cache/") || path.starts_with("/gated/") {
+        io.stream.write_all(&cache_response(req, serial, close, head_req)).await?;
+        return Ok(after);
+    }
     if let Some(ms) = path.strip_prefix("/delay/") {
         let ms: u64 = ms.parse().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -491,6 +523,31 @@ async fn route<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(after)
         }
     }
+}
+
+/// A response for the cache tests, shaped by the request: each `x-res-NAME: VALUE` field becomes
+/// a `NAME: VALUE` response field, `x-res-status` the status (default 200) and `x-res-body` the
+/// body (default `body`). A request whose `If-None-Match` equals the `x-res-etag`, or whose
+/// `If-Modified-Since` equals the `x-res-last-modified`, gets a 304 with the same fields.
+fn cache_response(req: &Request, serial: usize, close: bool, head_req: bool) -> Vec<u8> {
+    let get = |n: &str| wire::values(&req.headers, n).first().map(|v| v.to_string());
+    let mut fields = Vec::new();
+    for (name, value) in &req.headers {
+        let lower = name.to_ascii_lowercase();
+        if let Some(field) = lower.strip_prefix("x-res-") {
+            if !matches!(field, "status" | "body") {
+                fields.push((field.to_string(), value.clone()));
+            }
+        }
+    }
+    let matches = |cond: &str, res: &str| get(cond).is_some_and(|c| get(res).is_some_and(|r| c == r));
+    let unchanged = matches("if-none-match", "x-res-etag")
+        || (get("if-none-match").is_none() && matches("if-modified-since", "x-res-last-modified"));
+    let status =
+        if unchanged { 304 } else { get("x-res-status").and_then(|s| s.parse().ok()).unwrap_or(200) };
+    let body = get("x-res-body").unwrap_or_else(|| "body".to_string());
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    response(status, &fields, body.as_bytes(), serial, close, head_req)
 }
 
 async fn websocket<S: AsyncRead + AsyncWrite + Unpin>(

@@ -17,7 +17,20 @@ One class per C handle (:class:`Server`, :class:`Service`, :class:`Session`), ho
 """
 
 from ._async import Deferred, loop
-from ._enums import Action, Compression, Encoding, Limit, Option, Phase, Timeout, Underscore
+from ._cache import Cache
+from ._enums import (
+    Action,
+    CacheDecision,
+    CacheSetting,
+    CacheStatus,
+    Compression,
+    Encoding,
+    Limit,
+    Option,
+    Phase,
+    Timeout,
+    Underscore,
+)
 from ._errors import ClosedError, ProxyError
 from ._ffi import HAVE_THREAD_HOOKS, LIBRARY_PATH
 from ._group import Algorithm, BackendFigures, Group, HealthCheck, HealthEvent, Shutdown
@@ -36,6 +49,10 @@ __all__ = [
     "Action",
     "Algorithm",
     "BackendFigures",
+    "Cache",
+    "CacheDecision",
+    "CacheSetting",
+    "CacheStatus",
     "ClosedError",
     "Compression",
     "Deferred",

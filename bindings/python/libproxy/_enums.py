@@ -36,6 +36,10 @@ class Phase(enum.IntEnum):
     ERROR_WHILE_PROXY = 13
     FAIL_TO_PROXY = 14
     REQUEST_END = 15
+    REQUEST_CACHE_FILTER = 16
+    CACHE_KEY_CALLBACK = 17
+    CACHE_HIT_FILTER = 18
+    RESPONSE_CACHE_FILTER = 19
 
 
 class Timeout(enum.IntEnum):
@@ -121,3 +125,43 @@ class Encoding(enum.IntFlag):
     GZIP = _ffi.PROXY_ENCODING_GZIP
     BROTLI = _ffi.PROXY_ENCODING_BROTLI
     ZSTD = _ffi.PROXY_ENCODING_ZSTD
+
+
+class CacheSetting(enum.IntEnum):
+    """``PROXY_CACHE_*`` settings of a :class:`Cache` (before it is attached to a service)."""
+
+    #: Longer responses are passed on but not stored (default 8 MiB).
+    MAX_OBJECT = _ffi.PROXY_CACHE_MAX_OBJECT
+    #: 1 adds ``x-cache-status`` to responses (default 0).
+    STATUS_HEADER = _ffi.PROXY_CACHE_STATUS_HEADER
+    #: 1 stores responses that set cookies (default 0).
+    ALLOW_SET_COOKIE = _ffi.PROXY_CACHE_ALLOW_SET_COOKIE
+    #: 1 gives responses without explicit freshness a heuristic lifetime (default 0).
+    HEURISTIC_FRESHNESS = _ffi.PROXY_CACHE_HEURISTIC_FRESHNESS
+    #: How long a request waits for another fetching the same key, in ms (default 5000).
+    LOCK_TIMEOUT_MS = _ffi.PROXY_CACHE_LOCK_TIMEOUT_MS
+
+
+class CacheDecision(enum.IntEnum):
+    """``PROXY_CACHE_*`` decisions of the cache hooks (:meth:`Session.set_cache`)."""
+
+    #: request_cache_filter: 1 keeps the request away from the cache.
+    BYPASS = _ffi.PROXY_CACHE_BYPASS
+    #: cache_hit_filter: 1 treats the stored response as expired.
+    EXPIRE = _ffi.PROXY_CACHE_EXPIRE
+    #: response_cache_filter: 1 stores the response, 0 does not.
+    STORE = _ffi.PROXY_CACHE_STORE
+    #: response_cache_filter: its freshness lifetime in seconds.
+    TTL = _ffi.PROXY_CACHE_TTL
+
+
+class CacheStatus(enum.IntEnum):
+    """``PROXY_CACHE_STATUS_*``: what the cache did (:attr:`Session.cache_status`)."""
+
+    NONE = _ffi.PROXY_CACHE_STATUS_NONE
+    HIT = _ffi.PROXY_CACHE_STATUS_HIT
+    MISS = _ffi.PROXY_CACHE_STATUS_MISS
+    STALE = _ffi.PROXY_CACHE_STATUS_STALE
+    REVALIDATED = _ffi.PROXY_CACHE_STATUS_REVALIDATED
+    EXPIRED = _ffi.PROXY_CACHE_STATUS_EXPIRED
+    BYPASS = _ffi.PROXY_CACHE_STATUS_BYPASS

@@ -75,6 +75,7 @@ PROXY_FEATURE_H2 = 16
 PROXY_FEATURE_THREAD_HOOKS = 32
 PROXY_FEATURE_COMPRESSION = 64
 PROXY_FEATURE_UPSTREAM_GROUPS = 128
+PROXY_FEATURE_CACHE = 256
 
 PROXY_LOG_ERROR = 1
 PROXY_LOG_WARN = 2
@@ -147,6 +148,23 @@ PROXY_COMPRESSION_DECOMPRESS_UPSTREAM = 7
 PROXY_COMPRESSION_MAX_RATIO = 8
 PROXY_COMPRESSION_MAX_DECODED = 9
 
+PROXY_CACHE_MAX_OBJECT = 1
+PROXY_CACHE_STATUS_HEADER = 2
+PROXY_CACHE_ALLOW_SET_COOKIE = 3
+PROXY_CACHE_HEURISTIC_FRESHNESS = 4
+PROXY_CACHE_LOCK_TIMEOUT_MS = 5
+PROXY_CACHE_BYPASS = 1
+PROXY_CACHE_EXPIRE = 2
+PROXY_CACHE_STORE = 3
+PROXY_CACHE_TTL = 4
+PROXY_CACHE_STATUS_NONE = 0
+PROXY_CACHE_STATUS_HIT = 1
+PROXY_CACHE_STATUS_MISS = 2
+PROXY_CACHE_STATUS_STALE = 3
+PROXY_CACHE_STATUS_REVALIDATED = 4
+PROXY_CACHE_STATUS_EXPIRED = 5
+PROXY_CACHE_STATUS_BYPASS = 6
+
 PROXY_HTTP_10 = 10
 PROXY_HTTP_11 = 11
 PROXY_HTTP_20 = 20
@@ -187,6 +205,24 @@ PHASES = (
     "error_while_proxy",
     "fail_to_proxy",
     "request_end",
+    "request_cache_filter",
+    "cache_key_callback",
+    "cache_hit_filter",
+    "response_cache_filter",
+)
+
+#: The phases that cannot wait (PENDING is an ERROR there).
+SYNC_PHASES = frozenset(
+    (
+        "fail_to_connect",
+        "error_while_proxy",
+        "logging",
+        "request_end",
+        "request_cache_filter",
+        "cache_key_callback",
+        "cache_hit_filter",
+        "response_cache_filter",
+    )
 )
 
 
@@ -480,6 +516,19 @@ if HAVE_GROUPS:
     _decl("proxy_server_add_dns_discovery", _R, c_void_p, c_uint64, c_char_p, c_uint32, c_uint32, c_uint32)
     _decl("proxy_server_add_background", _R, c_void_p, c_char_p, proxy_background_fn, c_void_p)
     _decl("proxy_shutdown_wait", c_uint32, c_void_p, c_uint32)
+#: True when the library has the cache functions (PROXY_FEATURE_CACHE).
+HAVE_CACHE = hasattr(lib, "proxy_cache_new")
+_C = c_void_p  # proxy_cache*
+if HAVE_CACHE:
+    _decl("proxy_cache_new", _R, c_uint64, POINTER(c_void_p))
+    _decl("proxy_cache_free", _R, _C)
+    _decl("proxy_cache_set", _R, _C, c_uint32, c_uint64)
+    _decl("proxy_cache_purge", _R, _C, c_char_p, c_size_t)
+    _decl("proxy_cache_usage", _R, _C, POINTER(c_uint64), POINTER(c_uint64))
+    _decl("proxy_service_set_cache", _R, c_void_p, _C)
+    _decl("proxy_session_set_cache", _R, _S, c_uint32, c_uint64)
+    _decl("proxy_session_set_cache_key", _R, _S, c_char_p, c_size_t)
+    _decl("proxy_session_cache_status", _R, _S, POINTER(c_uint32))
 
 #: True when the library has ``proxy_service_set_thread_hooks`` (always, from ABI 0.3 on: the
 #: binding refuses older libraries). Kept for callers of earlier versions of the binding.

@@ -30,11 +30,7 @@ if TYPE_CHECKING:
     from ._server import Server
 
 
-_PENDABLE = frozenset(
-    i
-    for i, n in enumerate(_ffi.PHASES)
-    if n not in ("fail_to_connect", "error_while_proxy", "logging", "request_end")
-)
+_PENDABLE = frozenset(i for i, n in enumerate(_ffi.PHASES) if n not in _ffi.SYNC_PHASES)
 
 
 class Proxy:
@@ -42,7 +38,8 @@ class Proxy:
     the ones you need; only overridden methods are registered with libproxy (the others stay NULL
     and cost nothing). Each gets the :class:`Session` and returns an :class:`Action` or ``None``
     (CONTINUE, or RESPONDED after :meth:`Session.respond`). A method may be ``async def`` (except
-    the four that cannot wait: fail_to_connect, error_while_proxy, logging, request_end).
+    those that cannot wait: fail_to_connect, error_while_proxy, logging, request_end and the four
+    cache phases).
 
     Hooks run concurrently on libproxy worker threads (never concurrently for one session) and
     must not block: defer (:meth:`Session.defer`) or use ``async def`` instead. An exception fails
@@ -92,6 +89,21 @@ class Proxy:
 
     def request_end(self, session: Session) -> None:
         """After logging, also when the request was cut short (only :attr:`Session.phase`)."""
+
+    def request_cache_filter(self, session: Session) -> Optional[Action]:
+        """With a :class:`Cache` on the service, for a GET or HEAD:
+        ``session.set_cache(CacheDecision.BYPASS, 1)`` keeps it away from the cache."""
+
+    def cache_key_callback(self, session: Session) -> Optional[Action]:
+        """:meth:`Session.set_cache_key` replaces the default key (scheme, host, path, query)."""
+
+    def cache_hit_filter(self, session: Session) -> Optional[Action]:
+        """A stored response was found: ``session.set_cache(CacheDecision.EXPIRE, 1)`` treats it as
+        expired."""
+
+    def response_cache_filter(self, session: Session) -> Optional[Action]:
+        """After upstream_response_filter: ``CacheDecision.STORE`` / ``TTL`` decide whether the
+        response is stored and for how long (preset to what RFC 9111 says)."""
 
 
 # ---- per-service registration (slab) and the trampolines ----------------------------------------

@@ -8,6 +8,7 @@ from ctypes import byref, c_uint16, c_void_p
 from typing import Any, Optional, Sequence, Union
 
 from . import _ffi
+from ._cache import Cache
 from ._enums import Compression, Limit, Option, Timeout, Underscore
 from ._errors import _err
 from ._ffi import lib
@@ -159,6 +160,15 @@ class Service(_Managed):
         rc = lib.proxy_service_set_compression_types(self.ptr(), types.encode())
         if rc:
             raise _err(rc, "proxy_service_set_compression_types")
+
+    def set_cache(self, cache: "Cache") -> None:
+        """Caches the service's GET and HEAD responses in ``cache`` (shared with any other service
+        it is attached to)."""
+        if not _ffi.HAVE_CACHE:
+            raise _err(_ffi.PROXY_UNSUPPORTED, "proxy_service_set_cache")
+        rc = lib.proxy_service_set_cache(self.ptr(), cache.ptr())
+        if rc:
+            raise _err(rc, "proxy_service_set_cache")
 
     def allow_upgrade(self, protocol: str) -> None:
         """Forwards upgrades to ``protocol`` (``"name"`` or ``"name/version"``); WebSocket is allowed

@@ -394,6 +394,25 @@ class Session:
         if rc:
             raise _err(rc, "proxy_session_set_compression")
 
+    def set_cache(self, which: int, value: int) -> None:
+        """``proxy_session_set_cache``: a cache hook's ``CacheDecision`` (BYPASS in
+        request_cache_filter, EXPIRE in cache_hit_filter, STORE / TTL in response_cache_filter)."""
+        rc = lib.proxy_session_set_cache(self._p(), int(which), int(value))
+        if rc:
+            raise _err(rc, "proxy_session_set_cache")
+
+    def set_cache_key(self, key: Union[str, bytes]) -> None:
+        """In cache_key_callback: this request's cache key."""
+        k = key.encode() if isinstance(key, str) else bytes(key)
+        rc = lib.proxy_session_set_cache_key(self._p(), k, len(k))
+        if rc:
+            raise _err(rc, "proxy_session_set_cache_key")
+
+    @property
+    def cache_status(self) -> int:
+        """What the cache did so far (a ``CacheStatus``; final in logging)."""
+        return self._u32(lib.proxy_session_cache_status, "proxy_session_cache_status")
+
     def set_retry(self, retry: bool) -> None:
         """In ``fail_to_connect`` / ``error_while_proxy``: allow or forbid another attempt."""
         rc = lib.proxy_session_set_retry(self._p(), 1 if retry else 0)

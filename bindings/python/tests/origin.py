@@ -1,12 +1,15 @@
 """The test origin: a small threaded HTTP/1.1 server (http.server) on 127.0.0.1:0 that answers
 every request with a JSON echo of what it received (method, path, headers, body), except
-``GET /gen/N``: N bytes of :func:`gen_body` as text/plain, written in 64 KiB pieces. Prints its port
-on the first line of stdout, then serves until terminated."""
+``GET /gen/N``: N bytes of :func:`gen_body` as text/plain, written in 64 KiB pieces, and
+``/cache/...``: the response fields named by the request's ``x-res-*`` fields with a body ``n=K``,
+K the requests to that target so far. Prints its port on the first line of stdout, then serves
+until terminated."""
 
 import json
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Dict
 
 
 def _gen_block() -> bytes:
@@ -30,6 +33,10 @@ def gen_body(n: int) -> bytes:
     return (_BLOCK * reps)[:n]
 
 
+_counts: Dict[str, int] = {}
+_counts_lock = threading.Lock()
+
+
 class _Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # else Nagle + delayed ACK cost 40 ms per keep-alive response
@@ -43,9 +50,26 @@ class _Echo(BaseHTTPRequestHandler):
         for i in range(0, n, 1 << 16):
             self.wfile.write(body[i : i + (1 << 16)])
 
+    def _cache(self) -> None:
+        # For the cache tests: the response fields the request names in x-res-* fields, and a
+        # body counting the requests that reached this path (so a cached answer shows an old count).
+        with _counts_lock:
+            _counts[self.path] = _counts.get(self.path, 0) + 1
+            body = f"n={_counts[self.path]}".encode()
+        self.send_response(200)
+        for k, v in self.headers.items():
+            if k.lower().startswith("x-res-"):
+                self.send_header(k[6:], v)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     def _answer(self) -> None:
         if self.command == "GET" and self.path.startswith("/gen/"):
             return self._gen(int(self.path[5:].split("?")[0]))
+        if self.path.startswith("/cache/"):
+            return self._cache()
         n = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(n) if n else b""
         doc = {
@@ -66,7 +90,7 @@ class _Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(out)
 
-    do_GET = do_POST = do_PUT = do_DELETE = _answer
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
 
     def log_message(self, *a: Any) -> None:  # quiet
         pass

@@ -1,8 +1,9 @@
-// A minimal reverse proxy: listen on os.Args[1] (default 127.0.0.1:8080) and forward every
-// request to os.Args[2]. Without os.Args[2] it also starts an embedded demo origin (a second
-// service answering every request itself), so `go run ./minimal_proxy` works out of the box:
+// A minimal caching, compressing reverse proxy: listen on os.Args[1] (default 127.0.0.1:8080) and
+// forward every request to os.Args[2]. Without os.Args[2] it also starts an embedded demo origin (a
+// second service answering every request itself, cacheable for a minute), so `go run
+// ./minimal_proxy` works out of the box; the second curl is a cache hit (x-cache-status: HIT):
 //
-//	go run ./minimal_proxy 127.0.0.1:8080 &  curl -i http://127.0.0.1:8080/hello
+//	go run ./minimal_proxy 127.0.0.1:8080 &  curl -i http://127.0.0.1:8080/hello; curl -i http://127.0.0.1:8080/hello
 //
 // Stop with Ctrl-C or SIGTERM (graceful). Mirrors examples/c/minimal_proxy.c.
 package main
@@ -36,8 +37,12 @@ func (cfg *config) UpstreamPeer(s *proxy.Session) proxy.Action {
 	return proxy.Continue
 }
 
-// Logging: one access-log line per request. A failed request says why; one whose response was
-// cut short (head sent, body incomplete) says so instead of looking like a plain 200.
+// What the cache did, by proxy.CacheStatus.
+var cacheNames = []string{"-", "HIT", "MISS", "STALE", "REVALIDATED", "EXPIRED", "BYPASS"}
+
+// Logging: one access-log line per request, with what the cache did. A failed request says why;
+// one whose response was cut short (head sent, body incomplete) says so instead of looking like a
+// plain 200.
 func (cfg *config) Logging(s *proxy.Session) {
 	method, err1 := s.Method()
 	path, err2 := s.Path()
@@ -49,14 +54,18 @@ func (cfg *config) Logging(s *proxy.Session) {
 	if sum.Truncated {
 		cut = " TRUNCATED"
 	}
+	cached, err := s.CacheStatus()
+	if err != nil || int(cached) >= len(cacheNames) {
+		cached = proxy.CacheStatusNone
+	}
 	if e, err := s.ErrorText(); err == nil {
 		reason = ", error: " + e
 	}
-	fmt.Printf("%s %s -> %d%s, %d bytes, %d us%s\n", method, path, sum.Status, cut, sum.BytesOut,
-		sum.Total.Microseconds(), reason)
+	fmt.Printf("%s %s -> %d%s, %d bytes, %d us, cache %s%s\n", method, path, sum.Status, cut, sum.BytesOut,
+		sum.Total.Microseconds(), cacheNames[cached], reason)
 }
 
-// demoOrigin's RequestFilter: answer every request here.
+// demoOrigin's RequestFilter: answer every request here, cacheable for a minute.
 type demoOrigin struct{}
 
 func (demoOrigin) RequestFilter(s *proxy.Session) proxy.Action {
@@ -65,7 +74,7 @@ func (demoOrigin) RequestFilter(s *proxy.Session) proxy.Action {
 		return proxy.Fail
 	}
 	body := fmt.Sprintf("hello from the libproxy demo origin, you asked for %s\n", path)
-	h := []proxy.Header{{Name: "content-type", Value: "text/plain"}}
+	h := []proxy.Header{{Name: "content-type", Value: "text/plain"}, {Name: "cache-control", Value: "max-age=60"}}
 	if s.Respond(200, h, []byte(body)) != nil {
 		return proxy.Fail
 	}
@@ -106,6 +115,13 @@ func main() {
 	check(svc.SetThreads(2))
 	// gzip, brotli or zstd for text responses, as each client's Accept-Encoding asks.
 	check(svc.SetCompression(proxy.CompressionEnabled, 1))
+	// A 64 MiB HTTP cache in front of the upstream; x-cache-status says what it did. The cache
+	// stores what the upstream sent and each client gets its own coding of it.
+	cache, err := proxy.NewCache(64 << 20)
+	check(err)
+	check(cache.Set(proxy.CacheStatusHeader, 1))
+	check(svc.SetCache(cache))
+	check(cache.Close())
 	check(svc.SetHandler(cfg)) // registers UpstreamPeer and Logging
 	check(server.AddService(svc))
 
