@@ -358,6 +358,11 @@
 // may always be).
 #define PROXY_GROUP_EJECT_MAX_PERCENT 5
 
+// `proxy_group_set`: HTTP/1 connections allowed per backend, busy or pooled (0: no cap, the
+// default). A backend with that many open and all busy is skipped; with every backend so, a
+// request fails with 503. (ABI 0.7)
+#define PROXY_GROUP_MAX_CONNECTIONS 6
+
 // `proxy_group_backend_figure`: attempts sent to the backend.
 #define PROXY_BACKEND_REQUESTS 1
 
@@ -378,6 +383,9 @@
 
 // `proxy_group_backend_figure`: its weight.
 #define PROXY_BACKEND_WEIGHT 7
+
+// `proxy_group_backend_figure`: HTTP/1 connections open to it now, busy or pooled. (ABI 0.7)
+#define PROXY_BACKEND_CONNECTIONS 8
 
 // Health listener event: active checks brought the backend up.
 #define PROXY_HEALTH_UP 1
@@ -1361,7 +1369,8 @@ proxy_result proxy_group_set_backends(uint64_t group_id,
                                       const uint32_t *weights,
                                       size_t n);
 
-// Sets group setting `which` (`PROXY_GROUP_MAX_IN_FLIGHT`, `PROXY_GROUP_EJECT_*`) to `value`.
+// Sets group setting `which` (`PROXY_GROUP_MAX_IN_FLIGHT`, `PROXY_GROUP_MAX_CONNECTIONS`,
+// `PROXY_GROUP_EJECT_*`) to `value`.
 // INVALID_PARAMETER for an unknown setting or a value out of range (nothing changed). (ABI 0.7)
 proxy_result proxy_group_set(uint64_t group_id, uint32_t which, uint64_t value);
 

@@ -129,11 +129,17 @@ async fn a_failing_backend_is_ejected_unused_and_readmitted() {
     checks.abort();
 }
 
+/// A group whose one backend is `o`.
+fn group_of_one(name: &str, algorithm: Algorithm, o: &SwitchOrigin) -> UpstreamGroup {
+    let group = UpstreamGroup::new(name, algorithm);
+    group.set_backends(vec![Backend::new(&o.addr.to_string(), 1).unwrap()]).unwrap();
+    group
+}
+
 #[tokio::test]
 async fn every_backend_at_its_cap_answers_503() {
     let o = SwitchOrigin::start("a").await;
-    let group = UpstreamGroup::new("capped", Algorithm::LeastOutstanding);
-    group.set_backends(vec![Backend::new(&o.addr.to_string(), 1).unwrap()]).unwrap();
+    let group = group_of_one("capped", Algorithm::LeastOutstanding, &o);
     group.set_max_in_flight(1);
     let held = group.pick(None, &mut Default::default()).unwrap();
     let p = Proxy::start(ToGroup(group.clone()));
@@ -215,4 +221,31 @@ async fn the_system_resolver_finds_localhost() {
     let names: Vec<String> = group.backends().into_iter().map(|b| b.name).collect();
     assert!(names.iter().any(|n| n == "127.0.0.1:8080"), "{names:?}");
     assert!(group.backends().iter().all(|b| b.weight == 2));
+}
+
+#[tokio::test]
+async fn a_backend_at_its_connection_cap_reuses_its_connection_and_answers_503_when_busy() {
+    let o = SwitchOrigin::start("a").await;
+    let group = group_of_one("conn-capped", Algorithm::RoundRobin, &o);
+    group.set_max_connections(1);
+    let p = Proxy::start(ToGroup(group.clone()));
+    // One connection opened, then reused from the pool: the cap never bites sequential requests.
+    for _ in 0..3 {
+        let r = support::client::get(p.addr, "/").await;
+        assert_eq!((r.status, r.text().as_str()), (200, "a"));
+    }
+    assert_eq!(group.figures()[0].connections, 1);
+    // The last attempt ends as its session does, just after the client has the response.
+    assert!(support::eventually(|| group.figures()[0].in_flight == 0).await);
+    // Its one connection busy (a request held in flight): the next request would need a second.
+    let held = group.pick(None, &mut Default::default()).unwrap();
+    let r = support::client::get(p.addr, "/").await;
+    assert_eq!(r.status, 503);
+    drop(held);
+    let r = support::client::get(p.addr, "/").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "a"));
+    assert_eq!(group.figures()[0].connections, 1);
+    // The count goes with the connection: the proxy gone, nothing is open.
+    drop(p);
+    assert!(support::eventually(|| group.figures()[0].connections == 0).await);
 }

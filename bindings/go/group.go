@@ -38,6 +38,9 @@ type GroupSetting uint32
 const (
 	// MaxInFlight caps requests in flight per backend (0: none); all full is a 503.
 	MaxInFlight GroupSetting = C.PROXY_GROUP_MAX_IN_FLIGHT
+	// MaxConnections caps HTTP/1 connections per backend, busy or pooled (0: none); a backend
+	// with that many open and all busy is skipped, all so is a 503.
+	MaxConnections GroupSetting = C.PROXY_GROUP_MAX_CONNECTIONS
 	// EjectFailures is the failures in a row that eject a backend (0: passive health off).
 	EjectFailures GroupSetting = C.PROXY_GROUP_EJECT_FAILURES
 	// EjectBaseMS is the first ejection's length; the n-th in a row lasts n times as long.
@@ -61,9 +64,9 @@ const (
 
 // BackendFigures is one backend's figures at one moment.
 type BackendFigures struct {
-	Name                                            string
-	Weight, Requests, Failures, Ejections, InFlight uint64
-	Healthy, Ejected                                bool
+	Name                                                         string
+	Weight, Requests, Failures, Ejections, InFlight, Connections uint64
+	Healthy, Ejected                                             bool
 }
 
 // Group is an upstream group (proxy_group): backends chosen by an algorithm, with passive and
@@ -182,7 +185,7 @@ func (g *Group) Figures() ([]BackendFigures, error) {
 		}{
 			{C.PROXY_BACKEND_WEIGHT, &f.Weight}, {C.PROXY_BACKEND_REQUESTS, &f.Requests},
 			{C.PROXY_BACKEND_FAILURES, &f.Failures}, {C.PROXY_BACKEND_EJECTIONS, &f.Ejections},
-			{C.PROXY_BACKEND_IN_FLIGHT, &f.InFlight},
+			{C.PROXY_BACKEND_IN_FLIGHT, &f.InFlight}, {C.PROXY_BACKEND_CONNECTIONS, &f.Connections},
 		} {
 			var v C.uint64_t
 			if err := check("proxy_group_backend_figure", C.proxy_group_backend_figure(id, i, x.which, &v)); err != nil {

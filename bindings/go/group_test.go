@@ -62,6 +62,7 @@ func TestGroupRetriesAroundADeadBackendAndEjectsIt(t *testing.T) {
 	}
 	must(t, g.Set(proxy.EjectFailures, 1))
 	must(t, g.Set(proxy.EjectMaxPercent, 50))
+	must(t, g.Set(proxy.MaxConnections, 4))
 	events := make(chan event, 16)
 	must(t, g.OnHealth(func(name string, ev proxy.HealthEvent) { events <- event{name, ev} }))
 	h := &toGroup{g: g, logged: make(chan struct{}, 64)}
@@ -86,6 +87,10 @@ func TestGroupRetriesAroundADeadBackendAndEjectsIt(t *testing.T) {
 	}
 	if f := byName[o]; f.Requests != 20 || f.InFlight != 0 || !f.Healthy {
 		t.Fatalf("origin: %+v", f)
+	}
+	// Sequential requests reuse pooled connections, within the cap.
+	if f := byName[o]; f.Connections < 1 || f.Connections > 4 || byName[dead].Connections != 0 {
+		t.Fatalf("connections: origin %+v, dead %+v", f, byName[dead])
 	}
 	for _, b := range h.backends {
 		if b != o {

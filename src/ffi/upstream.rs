@@ -47,6 +47,10 @@ pub const PROXY_GROUP_EJECT_MAX_MS: u32 = 4;
 /// `proxy_group_set`: most of the group ejected at once, in percent (default 10; one backend
 /// may always be).
 pub const PROXY_GROUP_EJECT_MAX_PERCENT: u32 = 5;
+/// `proxy_group_set`: HTTP/1 connections allowed per backend, busy or pooled (0: no cap, the
+/// default). A backend with that many open and all busy is skipped; with every backend so, a
+/// request fails with 503. (ABI 0.7)
+pub const PROXY_GROUP_MAX_CONNECTIONS: u32 = 6;
 
 /// `proxy_group_backend_figure`: attempts sent to the backend.
 pub const PROXY_BACKEND_REQUESTS: u32 = 1;
@@ -62,6 +66,8 @@ pub const PROXY_BACKEND_HEALTHY: u32 = 5;
 pub const PROXY_BACKEND_EJECTED: u32 = 6;
 /// `proxy_group_backend_figure`: its weight.
 pub const PROXY_BACKEND_WEIGHT: u32 = 7;
+/// `proxy_group_backend_figure`: HTTP/1 connections open to it now, busy or pooled. (ABI 0.7)
+pub const PROXY_BACKEND_CONNECTIONS: u32 = 8;
 
 /// Health listener event: active checks brought the backend up.
 pub const PROXY_HEALTH_UP: u32 = 1;
@@ -261,15 +267,23 @@ pub extern "C" fn proxy_group_set_backends(
     }
 }
 
-/// Sets group setting `which` (`PROXY_GROUP_MAX_IN_FLIGHT`, `PROXY_GROUP_EJECT_*`) to `value`.
+/// Sets group setting `which` (`PROXY_GROUP_MAX_IN_FLIGHT`, `PROXY_GROUP_MAX_CONNECTIONS`,
+/// `PROXY_GROUP_EJECT_*`) to `value`.
 /// INVALID_PARAMETER for an unknown setting or a value out of range (nothing changed). (ABI 0.7)
 #[no_mangle]
 pub extern "C" fn proxy_group_set(group_id: u64, which: u32, value: u64) -> proxy_result {
     ffi_panic_boundary! {
         let g = try_res!(group(group_id));
-        if which == PROXY_GROUP_MAX_IN_FLIGHT {
-            g.set_max_in_flight(value);
-            return PROXY_OK;
+        match which {
+            PROXY_GROUP_MAX_IN_FLIGHT => {
+                g.set_max_in_flight(value);
+                return PROXY_OK;
+            }
+            PROXY_GROUP_MAX_CONNECTIONS => {
+                g.set_max_connections(value);
+                return PROXY_OK;
+            }
+            _ => {}
         }
         let mut o: OutlierDetection = g.outlier_detection();
         let ok = match which {
@@ -330,6 +344,7 @@ pub extern "C" fn proxy_group_backend_figure(
             PROXY_BACKEND_HEALTHY => u64::from(f.healthy),
             PROXY_BACKEND_EJECTED => u64::from(f.ejected),
             PROXY_BACKEND_WEIGHT => u64::from(f.weight),
+            PROXY_BACKEND_CONNECTIONS => f.connections,
             _ => return fail(PROXY_INVALID_PARAMETER, format_args!("unknown backend figure {which}")),
         };
         PROXY_OK

@@ -14,6 +14,7 @@ use super::hooks::Phases;
 use super::{hook_panic, HttpProxy, ProxyHttp, Session};
 use crate::connector::Connection;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
+use crate::protocol::h1::conn::Tally;
 use crate::protocol::h1::framing::{expects_continue, is_upgrade_request};
 use crate::protocol::http::client::ClientSession;
 use crate::protocol::http::server::{BodyHint, ServerSession};
@@ -158,7 +159,12 @@ impl<H: ProxyHttp> HttpProxy<H> {
             let key = upstream.key;
             // An HTTP/2 ticket holds the stream's slot on the pooled connection until the attempt ends.
             let (mut us, _ticket) = match upstream.conn {
-                Connection::H1(c) => (ClientSession::h1(c, reused), None),
+                Connection::H1(mut c) => {
+                    if let Some(count) = session.count_connection().filter(|_| !reused) {
+                        c.hold(Tally(Box::new(count)));
+                    }
+                    (ClientSession::h1(c, reused), None)
+                }
                 Connection::H2(send, ticket) => (ClientSession::h2(send, upstream.tls, reused), Some(ticket)),
             };
             if self.has(Phases::CONNECTED_TO_UPSTREAM) {

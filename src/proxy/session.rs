@@ -136,6 +136,12 @@ impl Session {
         Ok(peer)
     }
 
+    /// A count of the connection this attempt opened towards its group backend's connection cap,
+    /// for the connection to hold; `None` when the peer did not come from a group.
+    pub(crate) fn count_connection(&self) -> Option<crate::upstream::ConnectionCount> {
+        self.group.as_ref()?.pick.as_ref().map(Pick::count_connection)
+    }
+
     /// Ends the group attempt under way, if any, counting `outcome` (`None`: the failure was not
     /// the backend's).
     pub(crate) fn end_attempt(&mut self, outcome: Option<Outcome>) {

@@ -50,6 +50,8 @@ pub struct BackendFigures {
     pub ejections: u64,
     /// Requests in flight now.
     pub in_flight: u64,
+    /// HTTP/1 connections open to it now, busy or pooled.
+    pub connections: u64,
     /// Whether active health checks consider it up (true without checks).
     pub healthy: bool,
     /// Whether passive health has it ejected now.
@@ -66,6 +68,8 @@ pub(crate) struct BackendState {
     /// Unique in the process, so a retry can exclude it across snapshot swaps.
     pub(crate) id: u64,
     pub(crate) in_flight: AtomicU64,
+    /// HTTP/1 connections open to it (see [`super::ConnectionCount`]).
+    pub(crate) connections: AtomicU64,
     pub(crate) requests: AtomicU64,
     pub(crate) failures: AtomicU64,
     pub(crate) ejections: AtomicU64,
@@ -89,6 +93,7 @@ impl BackendState {
             backend,
             id: IDS.fetch_add(1, Ordering::Relaxed),
             in_flight: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
@@ -108,6 +113,7 @@ impl BackendState {
             failures: self.failures.load(Ordering::Relaxed),
             ejections: self.ejections.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
             healthy: self.healthy.load(Ordering::Relaxed),
             ejected: self.ejected_until.load(Ordering::Relaxed) != 0,
         }

@@ -31,6 +31,7 @@ struct Shared {
     outlier: Outlier,
     /// Requests in flight allowed per backend (0: no cap).
     max_in_flight: AtomicU64,
+    max_connections: AtomicU64,
     /// Serialises writers; readers never take it.
     update: Mutex<()>,
     listener: Mutex<Option<HealthListener>>,
@@ -112,6 +113,13 @@ impl Pick {
         self.state.label.clone()
     }
 
+    /// A count of one more connection open to this backend, for the connection that this
+    /// attempt opens to hold until it closes (see [`UpstreamGroup::set_max_connections`]).
+    pub fn count_connection(&self) -> ConnectionCount {
+        self.state.connections.fetch_add(1, Ordering::AcqRel);
+        ConnectionCount(self.state.clone())
+    }
+
     /// Counts the attempt's outcome towards passive health.
     pub fn report(&self, outcome: Outcome) {
         let g = &self.group;
@@ -128,6 +136,17 @@ impl Drop for Pick {
     }
 }
 
+/// One open connection of a backend, counted until this is dropped (with the connection,
+/// wherever it ends: closed after use, evicted from the pool, failed).
+#[derive(Debug)]
+pub struct ConnectionCount(Arc<BackendState>);
+
+impl Drop for ConnectionCount {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The usability test a pick applies to snapshot entries.
 struct Usable<'a> {
     group: &'a Shared,
@@ -136,6 +155,8 @@ struct Usable<'a> {
     /// The clock, read only when something is ejected.
     now: Option<u64>,
     cap: u64,
+    /// Connections allowed per backend (0: no cap).
+    conn_cap: u64,
     /// Panic routing: every backend is down or ejected, so health is ignored.
     ignore_health: bool,
 }
@@ -144,6 +165,9 @@ impl Candidates for Usable<'_> {
     fn usable(&self, i: usize) -> bool {
         let b = &self.backends[i];
         if self.tried.contains(b.id) || (self.cap != 0 && b.in_flight.load(Ordering::Relaxed) >= self.cap) {
+            return false;
+        }
+        if self.conn_cap != 0 && needs_connection_past(b, self.conn_cap) {
             return false;
         }
         if self.ignore_health {
@@ -165,6 +189,14 @@ impl Candidates for Usable<'_> {
     fn load(&self, i: usize) -> u64 {
         self.backends[i].in_flight.load(Ordering::Relaxed)
     }
+}
+
+/// Whether a request to `b` would have to open a connection beyond `cap`: it has `cap` open and
+/// every one of them is busy with a request (HTTP/1 carries one at a time), so none is idle to
+/// reuse.
+fn needs_connection_past(b: &BackendState, cap: u64) -> bool {
+    let open = b.connections.load(Ordering::Relaxed);
+    open >= cap && b.in_flight.load(Ordering::Relaxed) >= open
 }
 
 impl Shared {
@@ -189,6 +221,7 @@ impl UpstreamGroup {
                 }),
                 outlier: Outlier::new(),
                 max_in_flight: AtomicU64::new(0),
+                max_connections: AtomicU64::new(0),
                 update: Mutex::new(()),
                 listener: Mutex::new(None),
             }),
@@ -290,6 +323,14 @@ impl UpstreamGroup {
         self.shared.max_in_flight.store(cap, Ordering::Relaxed);
     }
 
+    /// HTTP/1 connections allowed per backend, busy or pooled (0: no cap, the default). A backend
+    /// with `cap` open and all busy is skipped; with every backend so, a request fails with 503.
+    /// The count is taken as connections open, so concurrent picks may briefly pass it by the
+    /// number of workers (as Envoy's circuit breakers do).
+    pub fn set_max_connections(&self, cap: u64) {
+        self.shared.max_connections.store(cap, Ordering::Relaxed);
+    }
+
     /// Calls `listener` on each health change (active checks, ejections, readmissions).
     pub fn set_health_listener(&self, listener: Option<HealthListener>) {
         *self.shared.listener.lock() = listener;
@@ -310,6 +351,7 @@ impl UpstreamGroup {
             tried,
             now: (g.outlier.ejected.load(Ordering::Acquire) != 0).then(|| g.outlier.now_ms()),
             cap: g.max_in_flight.load(Ordering::Relaxed),
+            conn_cap: g.max_connections.load(Ordering::Relaxed),
             ignore_health: false,
         };
         for _ in 0..4 {
@@ -329,16 +371,25 @@ impl UpstreamGroup {
             tried.add(state.id);
             return Ok(Pick { state: state.clone(), group: self.shared.clone() });
         }
-        Err(self.no_backend(&snap.backends, tried, usable.cap))
+        Err(self.no_backend(&snap.backends, tried, usable.cap, usable.conn_cap))
     }
 
-    fn no_backend(&self, backends: &[Arc<BackendState>], tried: &Tried, cap: u64) -> Box<Error> {
+    fn no_backend(
+        &self,
+        backends: &[Arc<BackendState>],
+        tried: &Tried,
+        cap: u64,
+        conn_cap: u64,
+    ) -> Box<Error> {
         let context = format!("picking a backend of group {:?}", self.shared.name);
-        let full = cap != 0
-            && backends.iter().any(|b| !tried.contains(b.id) && b.in_flight.load(Ordering::Relaxed) >= cap);
-        if full {
+        let untried = || backends.iter().filter(|b| !tried.contains(b.id));
+        if cap != 0 && untried().any(|b| b.in_flight.load(Ordering::Relaxed) >= cap) {
             return Error::new(ErrorKind::HttpStatus(503), ErrorSource::Internal, context)
                 .with_cause(format!("every backend has {cap} requests in flight (its cap)"));
+        }
+        if conn_cap != 0 && untried().any(|b| needs_connection_past(b, conn_cap)) {
+            return Error::new(ErrorKind::HttpStatus(503), ErrorSource::Internal, context)
+                .with_cause(format!("every backend has {conn_cap} connections open and busy (its cap)"));
         }
         let why = if backends.is_empty() { "the group has no backends" } else { "every backend was tried" };
         Error::new(ErrorKind::ConnectError, ErrorSource::Upstream, context).with_cause(why)

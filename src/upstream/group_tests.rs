@@ -199,3 +199,20 @@ fn the_same_list_again_keeps_the_round_robin_cycle() {
     seen.sort();
     assert_eq!(seen, [0, 0, 0, 0, 0, 1, 1, 1, 2]);
 }
+
+#[test]
+fn every_backend_with_its_connections_busy_is_a_503() {
+    let g = group(Algorithm::RoundRobin, &[1, 1]);
+    g.set_max_connections(1);
+    let mut busy: Vec<Pick> = (0..2).map(|_| g.pick(None, &mut Tried::default()).unwrap()).collect();
+    let counts: Vec<ConnectionCount> = busy.iter().map(Pick::count_connection).collect();
+    assert!(g.figures().iter().all(|f| f.connections == 1));
+    let e = g.pick(None, &mut Tried::default()).unwrap_err();
+    assert_eq!(e.status(), 503);
+    assert!(e.to_string().contains("connections open and busy"), "{e}");
+    // A request ends: its connection is idle in the pool, so the next one may reuse it.
+    let freed = index(&busy.remove(0));
+    assert_eq!(index(&g.pick(None, &mut Tried::default()).unwrap()), freed);
+    drop((busy, counts));
+    assert!(g.figures().iter().all(|f| f.connections == 0));
+}

@@ -11,7 +11,7 @@ mod selection;
 
 pub use backend::{Backend, BackendFigures, MAX_WEIGHT};
 pub use discovery::{Discovery, ResolveFuture, Resolved, Resolver, Source, SystemResolver};
-pub use group::{HealthListener, Pick, Tried, UpstreamGroup};
+pub use group::{ConnectionCount, HealthListener, Pick, Tried, UpstreamGroup};
 pub use health::{HealthCheck, HealthChecker, HttpProbe, Probe};
 pub use outlier::{HealthEvent, Outcome, OutlierDetection};
 pub use peer::{Alpn, HttpPeer, PeerAddress, PeerOptions, PeerTls};

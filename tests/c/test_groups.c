@@ -147,6 +147,7 @@ int main(int argc, char **argv) {
   CHECK_RC(proxy_group_set(web, PROXY_GROUP_EJECT_MAX_PERCENT, 101), PROXY_INVALID_PARAMETER);
   OK(proxy_group_set(web, PROXY_GROUP_EJECT_FAILURES, 1));
   OK(proxy_group_set(web, PROXY_GROUP_EJECT_MAX_PERCENT, 50));
+  OK(proxy_group_set(web, PROXY_GROUP_MAX_CONNECTIONS, 64));
   OK(proxy_group_set_health_callback(web, on_health, NULL));
 
   /* A stale id: every call answers GONE. */
@@ -163,6 +164,8 @@ int main(int argc, char **argv) {
   CHECK_RC(proxy_group_backend_figure(web, 0, PROXY_BACKEND_REQUESTS, NULL), PROXY_NULL_PARAMETER);
   CHECK_RC(proxy_group_backend_figure(web, 0, 99, &v), PROXY_INVALID_PARAMETER);
   CHECK_RC(proxy_group_backend_figure(web, 9, PROXY_BACKEND_REQUESTS, &v), PROXY_NOT_FOUND);
+  OK(proxy_group_backend_figure(web, 0, PROXY_BACKEND_CONNECTIONS, &v));
+  CHECK(v <= 64);
   CHECK_RC(proxy_group_backend_name(web, 0, small, sizeof small, &len), PROXY_TOO_SMALL);
   CHECK(len == strlen(origin));
   OK(proxy_group_backend_name(web, 0, name, sizeof name, &len));

@@ -50,6 +50,7 @@ class BackendFigures:
     failures: int
     ejections: int
     in_flight: int
+    connections: int
     healthy: bool
     ejected: bool
 
@@ -155,16 +156,18 @@ class Group(_Managed):
         self,
         *,
         max_in_flight: Optional[int] = None,
+        max_connections: Optional[int] = None,
         eject_failures: Optional[int] = None,
         eject_base_ms: Optional[int] = None,
         eject_max_ms: Optional[int] = None,
         eject_max_percent: Optional[int] = None,
     ) -> None:
-        """``proxy_group_set`` for each setting given: the per-backend in-flight cap (503 when all
-        are full) and passive health (failures in a row that eject, first and longest ejection,
+        """``proxy_group_set`` for each setting given: the per-backend in-flight and HTTP/1
+        connection caps (503 when all are full) and passive health (failures in a row that eject, first and longest ejection,
         most of the group ejected at once)."""
         for which, value in (
             (_ffi.PROXY_GROUP_MAX_IN_FLIGHT, max_in_flight),
+            (_ffi.PROXY_GROUP_MAX_CONNECTIONS, max_connections),
             (_ffi.PROXY_GROUP_EJECT_FAILURES, eject_failures),
             (_ffi.PROXY_GROUP_EJECT_BASE_MS, eject_base_ms),
             (_ffi.PROXY_GROUP_EJECT_MAX_MS, eject_max_ms),
@@ -201,6 +204,7 @@ class Group(_Managed):
                 ("failures", _ffi.PROXY_BACKEND_FAILURES),
                 ("ejections", _ffi.PROXY_BACKEND_EJECTIONS),
                 ("in_flight", _ffi.PROXY_BACKEND_IN_FLIGHT),
+                ("connections", _ffi.PROXY_BACKEND_CONNECTIONS),
                 ("healthy", _ffi.PROXY_BACKEND_HEALTHY),
                 ("ejected", _ffi.PROXY_BACKEND_EJECTED),
             ):
@@ -217,6 +221,7 @@ class Group(_Managed):
                     failures=v["failures"],
                     ejections=v["ejections"],
                     in_flight=v["in_flight"],
+                    connections=v["connections"],
                     healthy=bool(v["healthy"]),
                     ejected=bool(v["ejected"]),
                 )

@@ -49,7 +49,7 @@ def test_a_dead_backend_is_retried_around_and_checked_down(run_proxy: Any, origi
     g = Group("web", Algorithm.ROUND_ROBIN)
     g.add_backend(origin, weight=3)
     g.add_backend(libproxy.Peer(dead, connect_timeout_ms=500), weight=1)
-    g.configure(eject_failures=1, eject_max_percent=50)
+    g.configure(eject_failures=1, eject_max_percent=50, max_connections=4)
     with pytest.raises(ProxyError) as e:
         g.add_backend(origin)
     assert e.value.code == ProxyError.INVALID_PARAMETER
@@ -66,6 +66,8 @@ def test_a_dead_backend_is_retried_around_and_checked_down(run_proxy: Any, origi
     f = {b.name: b for b in g.figures()}
     assert f[dead].ejected and f[dead].ejections == 1 and f[dead].failures == 1
     assert f[origin].requests == 20 and f[origin].in_flight == 0
+    # Sequential requests reuse pooled connections, within the cap.
+    assert 1 <= f[origin].connections <= 4 and f[dead].connections == 0
     assert hooks.backends == [origin] * 20
     g.close()
     g.close()

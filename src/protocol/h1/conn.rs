@@ -110,6 +110,18 @@ pub struct ConnState {
     fresh: bool,
     /// The timer of this connection's waits, kept from one to the next (see [`until`]).
     timer: Timer,
+    /// Dropped with the connection, wherever it ends: lets whoever opened it count it (a group
+    /// backend's connection cap) without this layer knowing about it.
+    tally: Option<Tally>,
+}
+
+/// See [`ConnState::tally`].
+pub struct Tally(pub Box<dyn Send + Sync>);
+
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tally")
+    }
 }
 
 impl H1Conn {
@@ -123,7 +135,13 @@ impl H1Conn {
             addrs: None,
             fresh: true,
             timer: None,
+            tally: None,
         }))
+    }
+
+    /// Keeps `tally` until the connection is dropped (see [`ConnState::tally`]).
+    pub fn hold(&mut self, tally: Tally) {
+        self.0.tally = Some(tally);
     }
 
     /// The state itself, to take the transport and buffer apart (a switch to HTTP/2).
