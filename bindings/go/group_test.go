@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"errors"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -156,5 +157,46 @@ func TestGroupCheckBackgroundAndStaleID(t *testing.T) {
 	}
 	if _, err := g.Figures(); !errors.Is(err, proxy.ErrGone) {
 		t.Fatalf("Figures on a closed group: %v", err)
+	}
+}
+
+func TestDNSDiscoveryFillsTheGroupTheProxyPicksFrom(t *testing.T) {
+	o := hostPort(newOrigin(t, "a"))
+	_, portText, err := net.SplitHostPort(o)
+	must(t, err)
+	port, err := strconv.Atoi(portText)
+	must(t, err)
+	g, err := proxy.NewGroup("discovered", proxy.RoundRobin)
+	must(t, err)
+	defer g.Close()
+	srv, err := proxy.NewServer()
+	must(t, err)
+	defer srv.Close()
+	svc, err := proxy.NewService("dns")
+	must(t, err)
+	lport, err := svc.AddTCP("127.0.0.1:0")
+	must(t, err)
+	must(t, svc.SetHandler(&toGroup{g: g, logged: make(chan struct{}, 64)}))
+	must(t, srv.AddService(svc))
+	must(t, srv.AddDNSDiscovery(g, "localhost", uint16(port), 1, 50*time.Millisecond))
+	must(t, srv.Start())
+	// The first round of discovery runs on the server's own thread: wait for its answer.
+	want := "127.0.0.1:" + portText
+	found := false
+	for deadline := time.Now().Add(10 * time.Second); !found && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		figs, err := g.Figures()
+		must(t, err)
+		for _, f := range figs {
+			found = found || f.Name == want
+		}
+	}
+	if !found {
+		t.Fatalf("no backend %s after discovery", want)
+	}
+	// localhost may also name ::1, where nobody listens: retried around.
+	for i := 0; i < 4; i++ {
+		if r := do(t, "GET", "http://127.0.0.1:"+strconv.Itoa(lport)+"/echo", nil, ""); r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
 	}
 }

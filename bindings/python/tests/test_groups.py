@@ -4,9 +4,11 @@ backend's name in logging, and a background service stopped by the server's shut
 
 from __future__ import annotations
 
+import http.client
 import queue
 import socket
 import threading
+import time
 from typing import Any, List
 
 import pytest
@@ -117,3 +119,28 @@ def test_a_freed_group_is_gone_for_the_library_too(run_proxy: Any, origin: str) 
     assert libproxy._ffi.lib.proxy_group_free(stale) == ProxyError.GONE
     with pytest.raises(ValueError):
         HealthCheck(probe="udp")._c()
+
+
+def test_dns_discovery_fills_the_group_the_proxy_picks_from(origin: str) -> None:
+    port = int(origin.rsplit(":", 1)[1])
+    g = Group("discovered", Algorithm.ROUND_ROBIN)
+    srv = libproxy.Server()
+    svc = libproxy.Service("dns", listen="127.0.0.1:0")
+    svc.set_hooks(ToGroup(g))
+    srv.add_service(svc)
+    srv.add_dns_discovery(g, "localhost", port, interval_ms=50)
+    srv.start()
+    try:
+        # The first round of discovery runs on the server's own thread: wait for its answer.
+        deadline = time.monotonic() + 10
+        while not g.figures() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert f"127.0.0.1:{port}" in [b.name for b in g.figures()]
+        for _ in range(4):  # localhost may also name ::1, where nobody listens: retried around
+            c = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=10)
+            c.request("GET", "/dns")
+            assert c.getresponse().status == 200
+            c.close()
+    finally:
+        srv.close()
+        g.close()
