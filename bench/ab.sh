@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 [ $# -ge 2 ] || { sed -n '2,13p' "$0"; exit 2; }
 BEFORE=$1 AFTER=$2 DUR=${3:-5} REPS=${4:-3}
-for t in wrk nginx; do command -v $t >/dev/null || { apt-get update -qq; apt-get install -y -qq wrk nginx; }; done
+ensure_tools wrk nginx
 DIR=$(mktemp -d); mkdir -p "$DIR/tmp"
 UP=18781; NX=18783; PB=18784; PA=18785
 nginx_upstream "$DIR" $UP

@@ -22,7 +22,7 @@ BIN=target/release/bench/bench_proxy
 BODY_KB=${BODY_KB:-4}; DUR=${DUR:-5}; CONNS=${CACHE_CONNS:-32}; OBJECTS=${OBJECTS:-20000}
 BASE=${CACHE_PORT:-28121}; UP=$BASE; LPX=$((BASE + 1)); NGX=$((BASE + 2))
 
-for t in nginx wrk curl; do command -v $t >/dev/null || { echo "needs $t (apt-get install nginx wrk curl)" >&2; exit 1; }; done
+ensure_tools nginx wrk curl
 [ "${NO_BUILD:-0}" = 1 ] || build_bench_proxy $BIN
 
 DIR=$(mktemp -d /tmp/libproxy-cache.XXXXXX); mkdir -p "$DIR/tmp" "$DIR/www" "$DIR/cache"

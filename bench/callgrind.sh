@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 DUR=${1:-4}
-command -v valgrind >/dev/null && command -v wrk >/dev/null && command -v nginx >/dev/null && command -v h2load >/dev/null || { apt-get update -qq; apt-get install -y -qq valgrind wrk nginx nghttp2-client; }
+ensure_tools valgrind wrk nginx h2load=nghttp2-client
 UP=${CG_PORT:-18191}; PX=$((UP + 1))
 CG_CMD=${CG_CMD:-target/release/bench/bench_proxy}
 MODE=${MODE:-h1}

@@ -17,7 +17,7 @@ BIN=target/release/bench/bench_proxy
 LEVEL=${LEVEL:-6}; BODY_KB=${BODY_KB:-256}; DUR=${DUR:-5}; CONNS=${COMP_CONNS:-8}
 BASE=${COMP_PORT:-28111}; UP=$BASE; LPX=$((BASE + 1)); NGX=$((BASE + 2))
 
-for t in nginx wrk curl; do command -v $t >/dev/null || { echo "needs $t (apt-get install nginx wrk curl)" >&2; exit 1; }; done
+ensure_tools nginx wrk curl
 [ "${NO_BUILD:-0}" = 1 ] || build_bench_proxy $BIN
 
 DIR=$(mktemp -d /tmp/libproxy-compress.XXXXXX); mkdir -p "$DIR/tmp" "$DIR/www"

@@ -61,3 +61,11 @@ cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 
 # worker_of PID: nginx's one worker (its master only forks; the worker does the work).
 worker_of() { pgrep -P "$1" | head -1; }
+
+# ensure_tools TOOL[=PACKAGE]...: installs (apt) the Debian packages of the tools missing from PATH,
+# so that each script runs on a fresh machine. PACKAGE defaults to the tool's name.
+ensure_tools() {
+  local missing=() t
+  for t in "$@"; do command -v "${t%%=*}" >/dev/null || missing+=("${t#*=}"); done
+  [ ${#missing[@]} -eq 0 ] || { apt-get update -qq; apt-get install -y -qq "${missing[@]}"; }
+}

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 DUR=${1:-5}
-for t in wrk nginx; do command -v $t >/dev/null || { apt-get update -qq; apt-get install -y -qq wrk nginx; }; done
+ensure_tools wrk nginx
 cargo build --release --example rust_proxy >/dev/null
 DIR=$(mktemp -d); mkdir -p "$DIR/logs" "$DIR/tmp"
 UP=18081; PX=18082; NX=18083
