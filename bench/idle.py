@@ -2,8 +2,14 @@
 """Open N keep-alive connections, send one GET on each, read the response, hold them all.
 
 Usage: idle.py HOST PORT N READY_FILE
+       idle.py HOST PORT N --warm
 Writes "<held>" to READY_FILE once every connection has had its answer, then holds the sockets until
 it is sent SIGTERM/SIGINT (or stdin closes). The caller raises `ulimit -n` above N first.
+
+`--warm` runs the same opening phase (same concurrency), then closes every connection and exits. The
+callers run it before they take the "before" RSS, so that the bounded per-thread caches and the
+upstream keep-alive pool that this concurrency fills are in both readings and only the held
+connections are in the difference.
 """
 import asyncio
 import signal
@@ -35,6 +41,11 @@ async def main():
     held = []
     sem = asyncio.Semaphore(100)  # at most 100 requests in flight: the upstream pool stays small
     await asyncio.gather(*(one(host, port, sem, held) for _ in range(n)))
+    if ready == "--warm":
+        for _, w in held:
+            w.close()
+        await asyncio.gather(*(w.wait_closed() for _, w in held), return_exceptions=True)
+        return
     await asyncio.sleep(0.5)
     # count the ones the server has not closed meanwhile
     alive = sum(1 for r, _ in held if not r.at_eof())

@@ -39,8 +39,8 @@ nginx_upstream "$DIR" $UP
 nginx -c "$DIR/upstream.conf" -p "$DIR" </dev/null >"$DIR/nginx.out" 2>&1 & NG=$!
 PROXY_QUIET=1 $BIN 127.0.0.1:$LPX 127.0.0.1:$UP </dev/null >"$DIR/proxy.out" 2>&1 & PX=$!
 wait_port $UP && wait_port $LPX
-curl -s -o /dev/null --max-time 3 http://127.0.0.1:$LPX/ || true
-sleep 0.3
+python3 "$ROOT/bench/idle.py" 127.0.0.1 $LPX 300 --warm 2>"$DIR/warm.err"
+sleep 0.5
 before=$(rss_kb $PX)
 python3 "$ROOT/bench/idle.py" 127.0.0.1 $LPX "$IDLE_N" "$DIR/ready" 2>"$DIR/idle.err" & IP=$!
 for _ in $(seq 600); do [ -s "$DIR/ready" ] && break; kill -0 $IP 2>/dev/null || break; sleep 0.1; done

@@ -374,7 +374,8 @@ sc_h2() {  # sc_h2 SCEN h2c|tls
   done
 }
 
-# idle memory: a fresh process per proxy, one warm-up request, then IDLE_N held keep-alive connections
+# idle memory: a fresh process per proxy, a warm-up of 300 connections opened, answered and closed at the
+# hold phase's concurrency (idle.py --warm), then IDLE_N held keep-alive connections
 sc_idle() {
   local p held before after
   for p in nginx haproxy pingora libproxy libproxy-hooked; do
@@ -382,8 +383,9 @@ sc_idle() {
     stop "$p"; unset "MPID[$p]"; sleep 0.3
     start_path "$p"
     live "$p" || { skip_rec idle "$p"; continue; }
-    curl -s -o /dev/null --max-time 3 http://127.0.0.1:${PORT[$p]}/ || true
-    sleep 0.3
+    taskset -c $LOADCPU python3 "$ROOT/bench/idle.py" 127.0.0.1 "${PORT[$p]}" 300 --warm \
+      2>"$DIR/logs/idle-warm-$p.err"
+    sleep 0.5
     before=$(rss_kb "${MPID[$p]}")
     rm -f "$DIR/idle.ready"
     taskset -c $LOADCPU python3 "$ROOT/bench/idle.py" 127.0.0.1 "${PORT[$p]}" "$IDLE_N" "$DIR/idle.ready" \
