@@ -712,6 +712,11 @@ typedef struct proxy_tls_settings proxy_tls_settings;
 typedef uint32_t proxy_result;
 
 /**
+ * The phase a callback runs in (`proxy_session_phase`).
+ */
+typedef uint32_t proxy_phase;
+
+/**
  * A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
  * valid until the callback returns or the next call that changes what they point into; copy what
  * you keep. Views passed in are copied before the call returns. `{NULL, 0}` is the empty string.
@@ -892,11 +897,6 @@ typedef struct proxy_header {
    */
   struct proxy_str value;
 } proxy_header;
-
-/**
- * The phase a callback runs in (`proxy_session_phase`).
- */
-typedef uint32_t proxy_phase;
 
 /**
  * Where and how to connect upstream; passed to `proxy_session_set_peer`, which copies it.
@@ -1453,6 +1453,21 @@ size_t proxy_last_error(char *buf, size_t len);
 proxy_result proxy_last_error_code(void);
 
 /**
+ * The name of phase `phase` ("request_filter": its field in `proxy_http_callbacks`, which lists
+ * the phases in number order), "none" for `PROXY_PHASE_NONE`, NULL for a number that is no phase
+ * of this library. Bindings enumerate the phases by counting up from 1 until NULL. The string is
+ * static: never free it. Any thread.
+ */
+const char *proxy_phase_name(proxy_phase phase);
+
+/**
+ * 1 when a callback of `phase` may return `PROXY_PENDING` (and decide later with
+ * `proxy_session_resume`), 0 when it cannot wait (PENDING there counts as PROXY_ERROR), for
+ * `PROXY_PHASE_NONE` and for a number that is no phase. Any thread.
+ */
+uint32_t proxy_phase_may_pend(proxy_phase phase);
+
+/**
  * The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.
  */
 const char *proxy_version(void);
@@ -1784,6 +1799,13 @@ proxy_result proxy_session_server_addr(const struct proxy_session *s, struct pro
  * a missing or bad one fails that connection (502, reason in `proxy_session_error`).
  */
 proxy_result proxy_session_set_peer(struct proxy_session *s, const struct proxy_peer *peer);
+
+/**
+ * Checks `peer` as `proxy_session_set_peer` would, outside any session: PROXY_OK, or
+ * INVALID_PARAMETER with the reason in `proxy_last_error` ("invalid port"). Lets a host refuse a
+ * bad configured upstream at start-up instead of failing each request with 500. Any thread.
+ */
+proxy_result proxy_peer_check(const struct proxy_peer *peer);
 
 /**
  * The response status: the head being filtered in `upstream_response_filter` /

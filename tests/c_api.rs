@@ -253,3 +253,10 @@ fn soname_is_our_own() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("Library soname: [{}]", env!("PROXY_ABI_SONAME"))), "{text}");
 }
+
+/// The phase table the bindings read: names, the end of the list, where PENDING is allowed
+/// (tests/c/test_phase_names.c).
+#[test]
+fn c_phase_names() {
+    run_c_test("test_phase_names");
+}
