@@ -140,3 +140,17 @@ def test_every_declared_function_matches_its_prototype(tmp_path: Path) -> None:
             if ctypes.sizeof(t) != c[f"{name}.{i}"]:
                 wrong[f"{name} arg {i}"] = (ctypes.sizeof(t), c[f"{name}.{i}"])
     assert not wrong, f"(ctypes, C) argument sizes differ: {wrong}"
+
+
+def test_phase_table_comes_from_the_library() -> None:
+    assert _ffi.lib.proxy_phase_name(len(_ffi.PHASES) + 1) is None
+    assert _ffi.SYNC_PHASES == {
+        "logging",
+        "fail_to_connect",
+        "error_while_proxy",
+        "request_end",
+        "request_cache_filter",
+        "cache_key_callback",
+        "cache_hit_filter",
+        "response_cache_filter",
+    }
