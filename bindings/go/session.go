@@ -8,7 +8,6 @@ import "C"
 import (
 	"fmt"
 	"log/slog"
-	"runtime/cgo"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -516,19 +515,12 @@ func (s *Session) SetUser(v any) error {
 	if !s.hk.hasEnd {
 		return &Error{Op: "Session.SetUser (handler has no RequestEnd)", Code: CodeWrongState}
 	}
-	old := C.lp_get_user(p)
-	var h cgo.Handle
-	if v != nil {
-		h = cgo.NewHandle(v)
-	}
-	if err := check("proxy_session_set_user", C.lp_set_user(p, C.uintptr_t(h))); err != nil {
-		if h != 0 {
-			h.Delete()
-		}
+	st, err := requestState(p, v != nil)
+	if err != nil {
 		return err
 	}
-	if old != 0 {
-		cgo.Handle(old).Delete()
+	if st != nil {
+		st.user = v
 	}
 	return nil
 }
@@ -539,8 +531,8 @@ func (s *Session) User() any {
 	if err != nil {
 		return nil
 	}
-	if h := C.lp_get_user(p); h != 0 {
-		return cgo.Handle(h).Value()
+	if st, _ := requestState(p, false); st != nil {
+		return st.user
 	}
 	return nil
 }
