@@ -260,3 +260,14 @@ fn soname_is_our_own() {
 fn c_phase_names() {
     run_c_test("test_phase_names");
 }
+
+/// `cargo build` leaves `target/<profile>/libproxy-rt.so.0 -> libproxy.so` (build.rs), so a
+/// program linked against the built library (the Go binding's default build, `go run` right after
+/// `cargo build --release`) finds it by its SONAME.
+#[test]
+fn build_leaves_the_soname_link() {
+    let profile_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let link = profile_dir.join(env!("PROXY_ABI_SONAME"));
+    let target = std::fs::read_link(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
+    assert_eq!(target, PathBuf::from("libproxy.so"));
+}

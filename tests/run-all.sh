@@ -11,6 +11,8 @@
 #      (tests/ensure-go.sh: the go on PATH, else Debian's golang-go fetches the toolchain module);
 #   5. the Python binding's tests (bindings/python/run-tests.sh: venv, pip install, pytest);
 #   6. HTTP/2 with Python clients (tests/python: httpx over TLS and h2c, the h2 library);
+#   5b. tests/examples_tls.sh: the TLS + HTTP/2 upstream example in C, Python and Go, one
+#      HTTP/2 request each;
 #   6b. tests/install.sh: `make install` into a temporary prefix, then out of tree a C program via
 #      pkg-config (shared and static), C++ via CMake find_package, Python from the manylinux wheel
 #      in a fresh venv and Go via pkg-config, each proxying one request to a real origin;
@@ -112,6 +114,9 @@ bindings/go/run-tests.sh
 
 echo "== Python binding (venv, pip install ./bindings/python, pytest)"
 bindings/python/run-tests.sh
+
+echo "== TLS + HTTP/2 upstream example in C, Python and Go (tests/examples_tls.sh)"
+tests/examples_tls.sh
 
 echo "== HTTP/2 with Python clients (httpx, h2)"
 tests/python/run.sh
