@@ -66,7 +66,11 @@ fn header_compiles_in_every_language_mode() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let src = dir.join("modes.c");
     // Uses the inline helper, so an `inline` the mode lacks is caught, not just declarations.
-    std::fs::write(&src, "#include <proxy.h>\nint main(void) { return (int)proxy_str_from_cstr(\"\").len; }\n").unwrap();
+    std::fs::write(
+        &src,
+        "#include <proxy.h>\nint main(void) { return (int)proxy_str_from_cstr(\"\").len; }\n",
+    )
+    .unwrap();
     for (cc, lang, std) in MODES {
         let st = Command::new(cc)
             .args(["-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-x", lang, std, "-I"])
