@@ -271,3 +271,9 @@ fn build_leaves_the_soname_link() {
     let target = std::fs::read_link(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
     assert_eq!(target, PathBuf::from("libproxy.so"));
 }
+
+/// proxy_peer_check outside a session: valid and invalid peers, the reason (tests/c/test_peer_check.c).
+#[test]
+fn c_peer_check() {
+    run_c_test("test_peer_check");
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +139,12 @@ func TestBadArgumentsAreErrors(t *testing.T) {
 		}
 	}
 	must(t, svc.SetHandler(newCtxHandler("127.0.0.1:1", false)))
+	// A peer is checked where it is written, with the library's reason.
+	if err := (proxy.Peer{Address: "garbage"}).Check(); !errors.Is(err, proxy.ErrInvalidParameter) ||
+		!strings.Contains(err.Error(), "host:port") {
+		t.Errorf(`Peer{"garbage"}.Check(): %v`, err)
+	}
+	must(t, proxy.Peer{Address: "localhost:443", Flags: proxy.PeerTLS, ALPN: proxy.ALPNH2}.Check())
 }
 
 // A refused AddService leaves the service to the caller: it can still be configured and added to

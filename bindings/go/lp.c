@@ -97,7 +97,7 @@ proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, siz
 	p.client_key = lp_str(key, keylen);
 	p.alpn = alpn;
 	p.max_h2_streams = max_h2_streams;
-	return proxy_session_set_peer(s, &p);
+	return s ? proxy_session_set_peer(s, &p) : proxy_peer_check(&p);
 }
 
 // hbuf holds name0 value0 name1 value1 ... back to back; lens[2i] / lens[2i+1] their lengths.
