@@ -1,7 +1,9 @@
 /*
  * libproxy: a programmable HTTP reverse proxy runtime (C ABI).
  *
- * Link: -lproxy (SONAME libproxy-rt.so.0; not Debian's unrelated libproxy.so.1 / px_* API).
+ * Link: installed (make install), `pkg-config --cflags --libs libproxy-rt` (-lproxy-rt, header in
+ * include/libproxy-rt/) or CMake find_package(libproxy-rt); in a checkout, -lproxy from
+ * target/release. SONAME libproxy-rt.so.0, not Debian's unrelated libproxy.so.1 / px_* API.
  *
  * Conventions
  *  - Every function returns a proxy_result (PROXY_OK = 0, errors from 7000) unless documented

@@ -29,6 +29,9 @@ echo "== make install DESTDIR=$work/stage PREFIX=$prefix"
 make -s install DESTDIR="$work/stage" PREFIX="$prefix" >/dev/null
 # What a package manager does with the staged tree: move it to the prefix it was configured for.
 mkdir -p "$prefix" && cp -a "$work/stage$prefix/." "$prefix/"
+make -s uninstall DESTDIR="$work/stage" PREFIX="$prefix" >/dev/null
+left=$(find "$work/stage" -type f -o -type l)
+[ -z "$left" ] || { echo "make uninstall left: $left" >&2; exit 1; }
 lib=$prefix/lib
 [ "$(readelf -d "$lib/libproxy-rt.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')" = libproxy-rt.so.0 ]
 if readelf -S "$lib/libproxy-rt.so.0" | grep -q '\.debug_'; then
