@@ -181,7 +181,9 @@ func (s *Server) Start() error {
 	}
 	s.c.addMu.Lock()
 	err = check("proxy_server_start", C.proxy_server_start(p))
-	s.c.started = true
+	if err == nil || errorsIsCode(err, CodeWrongState) {
+		s.c.started = true
+	}
 	s.c.addMu.Unlock()
 	s.c.mu.RUnlock()
 	runtime.KeepAlive(s)
