@@ -1,7 +1,9 @@
 /*
  * libproxy: a programmable HTTP reverse proxy runtime (C ABI).
  *
- * Link: -lproxy (SONAME libproxy-rt.so.0; not Debian's unrelated libproxy.so.1 / px_* API).
+ * Link: installed (make install), `pkg-config --cflags --libs libproxy-rt` (-lproxy-rt, header in
+ * include/libproxy-rt/) or CMake find_package(libproxy-rt); in a checkout, -lproxy from
+ * target/release. SONAME libproxy-rt.so.0, not Debian's unrelated libproxy.so.1 / px_* API.
  *
  * Conventions
  *  - Every function returns a proxy_result (PROXY_OK = 0, errors from 7000) unless documented
@@ -54,1046 +56,1624 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-// Responses longer than this many bytes are passed on but not stored (default 8 MiB; > 0).
-#define PROXY_CACHE_MAX_OBJECT 1
-
-// Add `x-cache-status: HIT|MISS|STALE|REVALIDATED|EXPIRED|BYPASS` to responses: 1 on, 0 off
-// (default).
-#define PROXY_CACHE_STATUS_HEADER 2
-
-// Store responses that carry Set-Cookie: 1 on, 0 off (default; a cookie set for one client would
-// be handed to every client).
-#define PROXY_CACHE_ALLOW_SET_COOKIE 3
-
-// Give responses without explicit freshness a tenth of their age since Last-Modified, at most a
-// day (RFC 9111 §4.2.2): 1 on, 0 off (default).
-#define PROXY_CACHE_HEURISTIC_FRESHNESS 4
-
-// How long a request waits for another one fetching the same key before going upstream
-// itself, in milliseconds (default 5000).
-#define PROXY_CACHE_LOCK_TIMEOUT_MS 5
-
-// `proxy_session_set_cache` in `request_cache_filter`: 1 keeps this request away from the cache.
-#define PROXY_CACHE_BYPASS 1
-
-// `proxy_session_set_cache` in `cache_hit_filter`: 1 treats the stored response as expired.
-#define PROXY_CACHE_EXPIRE 2
-
-// `proxy_session_set_cache` in `response_cache_filter`: 1 stores the response, 0 does not.
-#define PROXY_CACHE_STORE 3
-
-// `proxy_session_set_cache` in `response_cache_filter`: its freshness lifetime in seconds.
-#define PROXY_CACHE_TTL 4
-
-// `proxy_session_cache_status`: the service has no cache.
-#define PROXY_CACHE_STATUS_NONE 0
-
-// Served from the cache, fresh.
-#define PROXY_CACHE_STATUS_HIT 1
-
-// Fetched (and stored when allowed).
-#define PROXY_CACHE_STATUS_MISS 2
-
-// Served from the cache past its freshness (max-stale, stale-while-revalidate, stale-if-error).
-#define PROXY_CACHE_STATUS_STALE 3
-
-// Stale, made fresh by the origin's 304, and served.
-#define PROXY_CACHE_STATUS_REVALIDATED 4
-
-// Stale, and the origin sent a new response.
-#define PROXY_CACHE_STATUS_EXPIRED 5
-
-// Not looked up (method, request, or request_cache_filter).
-#define PROXY_CACHE_STATUS_BYPASS 6
-
-// `PROXY_COMPRESSION_ALGORITHMS` bit: gzip.
-#define PROXY_ENCODING_GZIP 1
-
-// `PROXY_COMPRESSION_ALGORITHMS` bit: brotli (`br`).
-#define PROXY_ENCODING_BROTLI 2
-
-// `PROXY_COMPRESSION_ALGORITHMS` bit: zstd.
-#define PROXY_ENCODING_ZSTD 4
-
-// Compress responses: 1 on, 0 off (the service default is off). Service and request.
-#define PROXY_COMPRESSION_ENABLED 1
-
-// The codings offered: an OR of `PROXY_ENCODING_*` (default all three; among codings a client
-// weights equally, zstd is preferred, then brotli, then gzip). Service and request.
-#define PROXY_COMPRESSION_ALGORITHMS 2
-
-// gzip level, 1..=9 (default 6). Service and request.
-#define PROXY_COMPRESSION_LEVEL_GZIP 3
-
-// brotli level, 0..=11 (default 4). Service and request.
-#define PROXY_COMPRESSION_LEVEL_BROTLI 4
-
-// zstd level, 1..=22 (default 3). Service and request.
-#define PROXY_COMPRESSION_LEVEL_ZSTD 5
-
-// Responses with a Content-Length below this are not compressed (default 256). Service only.
-#define PROXY_COMPRESSION_MIN_LENGTH 6
-
-// Decode gzip, brotli and zstd upstream bodies (not 206 or `no-transform` ones) before the
-// response callbacks see them: 1 on, 0 off (default). Service only.
-#define PROXY_COMPRESSION_DECOMPRESS_UPSTREAM 7
-
-// Decoding fails once the output passes this many times the input, beyond its first MiB
-// (default 200; > 0). Service only.
-#define PROXY_COMPRESSION_MAX_RATIO 8
-
-// Decoding fails once the output passes this many bytes (default 256 MiB; > 0). Service only.
-#define PROXY_COMPRESSION_MAX_DECODED 9
-
-// ABI major version: a host built against another major must not use this library.
-//
-// The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
-// from it and `tests/abi_version.rs` checks the Python and Go bindings against it.
-#define PROXY_ABI_VERSION_MAJOR 0
-
-// ABI minor version: grows when functions or struct fields are appended (and, while the major is
-// 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
-// `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
-// `proxy_str` it had, so 0.4 hosts keep working).
-#define PROXY_ABI_VERSION_MINOR 7
-
-// Feature bit: Unix domain socket listeners and peers.
-#define PROXY_FEATURE_UDS 1
-
-// Feature bit: `PROXY_PENDING` and `proxy_session_resume`.
-#define PROXY_FEATURE_PENDING 2
-
-// Feature bit: body filter callbacks.
-#define PROXY_FEATURE_BODY_FILTERS 4
-
-// Feature bit: TLS endpoints (`proxy_tls_settings`, `proxy_service_add_tls`) and TLS peers
-// (`PROXY_PEER_TLS` with the ABI 0.3 `proxy_peer` fields).
-#define PROXY_FEATURE_TLS 8
-
-// Feature bit: HTTP/2 downstream (ALPN `h2` on TLS endpoints, h2c by prior knowledge on
-// plaintext ones) and upstream (`proxy_peer.alpn`).
-#define PROXY_FEATURE_H2 16
-
-// Feature bit: `proxy_service_set_thread_hooks` and `proxy_session_set_uri` (ABI 0.2).
-#define PROXY_FEATURE_THREAD_HOOKS 32
-
-// Feature bit: response compression and upstream decompression (`proxy_service_set_compression`,
-// `proxy_session_set_compression`; ABI 0.6).
-#define PROXY_FEATURE_COMPRESSION 64
-
-// Upstream groups: `proxy_group_*`, `proxy_session_pick`, health checks, discovery and host
-// background services (`proxy_server_add_*`). (ABI 0.7)
-#define PROXY_FEATURE_UPSTREAM_GROUPS 128
-
-// Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
-#define PROXY_FEATURE_CACHE 256
-
-// Log level: errors.
-#define PROXY_LOG_ERROR 1
-
-// Log level: warnings.
-#define PROXY_LOG_WARN 2
-
-// Log level: information.
-#define PROXY_LOG_INFO 3
-
-// Log level: debugging.
-#define PROXY_LOG_DEBUG 4
-
-// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
-// Installs process-wide handlers for those signals.
-#define PROXY_RUN_SIGNALS 1
-
-// `proxy_service_set_timeout`: whole request head must arrive within (default 10 s).
-#define PROXY_TIMEOUT_HEADER 1
-
-// Idle keep-alive connection waits this long for the next request (default 60 s).
-#define PROXY_TIMEOUT_KEEPALIVE 2
-
-// Longest pause between two reads of a request body (default 30 s).
-#define PROXY_TIMEOUT_BODY_IDLE 3
-
-// Longest time one write to the client may take (default 30 s).
-#define PROXY_TIMEOUT_WRITE 4
-
-// How long a session may stay PENDING before it fails with 500 (default 30 s).
-#define PROXY_TIMEOUT_PENDING 5
-
-// Longest time a whole request body may take from the start of the request; past it the request
-// fails with 408 and its upstream connection is closed (default: no limit).
-#define PROXY_TIMEOUT_BODY_TOTAL 6
-
-// How long a request body may run before `PROXY_LIMIT_BODY_MIN_RATE` applies (default 5 s).
-#define PROXY_TIMEOUT_BODY_RATE_GRACE 7
-
-// `proxy_service_set_limit`: largest request head in bytes (default 32 KiB).
-#define PROXY_LIMIT_MAX_HEADER_BYTES 1
-
-// Most request header fields (default 100).
-#define PROXY_LIMIT_MAX_HEADERS 2
-
-// Longest request target (default 8 KiB).
-#define PROXY_LIMIT_MAX_URI_LEN 3
-
-// Most attempts beyond the first for one request (default 3; 0 allowed).
-#define PROXY_LIMIT_MAX_RETRIES 4
-
-// Request body bytes kept to replay on a retry (default 64 KiB; 0 allowed).
-#define PROXY_LIMIT_RETRY_BUFFER 5
-
-// Most unread request body bytes drained to keep a connection after an early answer (default 64 KiB).
-#define PROXY_LIMIT_DRAIN 6
-
-// Slowest request body accepted, in bytes per second averaged since the start of the request,
-// after `PROXY_TIMEOUT_BODY_RATE_GRACE` (408 below it; default and 0: no minimum).
-#define PROXY_LIMIT_BODY_MIN_RATE 7
-
-// Read whole request bodies of up to this many bytes before `upstream_peer` runs and before any
-// upstream connection exists, so a slow client never holds one; longer bodies get 413. The body
-// goes upstream with a Content-Length. Default and 0: bodies stream upstream as they arrive.
-#define PROXY_LIMIT_REQUEST_BUFFER 8
-
-// Most connections open at once across the service's endpoints (default 0: no cap). A
-// connection past the cap is accepted and closed at once, unanswered; connections already open
-// are served on; refusals are logged at warn level once per second at most.
-#define PROXY_LIMIT_MAX_CONNECTIONS 9
-
-// Most connections open at once on each of the service's endpoints (default 0: no cap), with
-// the same overload behaviour as `PROXY_LIMIT_MAX_CONNECTIONS`.
-#define PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER 10
-
-// `proxy_service_set_option`: what becomes of request fields whose names contain `_`
-// (`Content_Length`), over HTTP/1 and HTTP/2; a `PROXY_UNDERSCORE_*` value. CGI/WSGI-style
-// origins read `_` as `-`, so such a field can pass for a framing field there.
-#define PROXY_OPTION_UNDERSCORE_FIELDS 1
-
-// `PROXY_OPTION_UNDERSCORE_FIELDS`: remove them before any callback sees the request (default,
-// like nginx's `underscores_in_headers off`).
-#define PROXY_UNDERSCORE_DROP 0
-
-// `PROXY_OPTION_UNDERSCORE_FIELDS`: answer 400 (and close an HTTP/1 connection).
-#define PROXY_UNDERSCORE_REFUSE 1
-
-// `PROXY_OPTION_UNDERSCORE_FIELDS`: forward them like any other field.
-#define PROXY_UNDERSCORE_FORWARD 2
-
-// `proxy_session_version`: HTTP/1.0.
-#define PROXY_HTTP_10 10
-
-// `proxy_session_version`: HTTP/1.1.
-#define PROXY_HTTP_11 11
-
-// `proxy_session_version`: HTTP/2 (over TLS by ALPN, or h2c by prior knowledge).
-#define PROXY_HTTP_20 20
-
-// `proxy_tls_settings_set_client_auth` mode: ask for no client certificate (default).
-#define PROXY_TLS_CLIENT_AUTH_NONE 0
-
-// Ask for a client certificate; clients without one are let in, a bad one is refused.
-#define PROXY_TLS_CLIENT_AUTH_OPTIONAL 1
-
-// Require a client certificate signed by one of the CAs.
-#define PROXY_TLS_CLIENT_AUTH_REQUIRED 2
-
-// `proxy_tls_settings_set_versions` bit: TLS 1.2.
-#define PROXY_TLS_VERSION_1_2 1
-
-// `proxy_tls_settings_set_versions` bit: TLS 1.3.
-#define PROXY_TLS_VERSION_1_3 2
-
-// `proxy_peer.flags` bit: connect with TLS (SNI from `sni`, verification against `ca_file` or the
-// system roots, optional client certificate).
-#define PROXY_PEER_TLS 1
-
-// `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): do not verify the peer's certificate at all
-// (open to interception; for tests and private networks). (ABI 0.3)
-#define PROXY_PEER_TLS_NO_VERIFY 2
-
-// `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): verify the chain but not that it is valid for
-// the SNI name. (ABI 0.3)
-#define PROXY_PEER_TLS_NO_VERIFY_HOSTNAME 4
-
-// `proxy_peer.alpn`: HTTP/1.1 (default).
-#define PROXY_ALPN_H1 0
-
-// `proxy_peer.alpn`: HTTP/2 only (over TLS by ALPN, or h2c by prior knowledge on plaintext).
-#define PROXY_ALPN_H2 1
-
-// `proxy_peer.alpn`: HTTP/2 when the TLS peer agrees by ALPN, else HTTP/1.1 (plaintext: HTTP/1.1).
-#define PROXY_ALPN_H2THENH1 2
-
-// `proxy_group_new` algorithm: smooth weighted round robin (nginx's).
-#define PROXY_GROUP_ROUND_ROBIN 0
-
-// `proxy_group_new` algorithm: weighted random.
-#define PROXY_GROUP_RANDOM 1
-
-// `proxy_group_new` algorithm: least requests in flight of two random backends.
-#define PROXY_GROUP_LEAST_OUTSTANDING 2
-
-// `proxy_group_new` algorithm: Ketama consistent hash of the key, as nginx's
-// `hash $key consistent` (same backend names and weights, same mapping).
-#define PROXY_GROUP_KETAMA 3
-
-// `proxy_group_new` algorithm: Maglev consistent hash of the key.
-#define PROXY_GROUP_MAGLEV 4
-
-// `proxy_group_set`: requests in flight allowed per backend (0: no cap, the default). With
-// every backend at its cap a request fails with 503.
-#define PROXY_GROUP_MAX_IN_FLIGHT 1
-
-// `proxy_group_set`: failures in a row (connect failure, timeout, 5xx) that eject a backend
-// (default 5; 0 turns passive health off).
-#define PROXY_GROUP_EJECT_FAILURES 2
-
-// `proxy_group_set`: first ejection in milliseconds (default 30000); the n-th in a row lasts n
-// times as long.
-#define PROXY_GROUP_EJECT_BASE_MS 3
-
-// `proxy_group_set`: longest ejection in milliseconds (default 300000).
-#define PROXY_GROUP_EJECT_MAX_MS 4
-
-// `proxy_group_set`: most of the group ejected at once, in percent (default 10; one backend
-// may always be).
-#define PROXY_GROUP_EJECT_MAX_PERCENT 5
-
-// `proxy_group_set`: HTTP/1 connections allowed per backend, busy or pooled (0: no cap, the
-// default). A backend with that many open and all busy is skipped; with every backend so, a
-// request fails with 503. (ABI 0.7)
-#define PROXY_GROUP_MAX_CONNECTIONS 6
-
-// `proxy_group_backend_figure`: attempts sent to the backend.
-#define PROXY_BACKEND_REQUESTS 1
-
-// `proxy_group_backend_figure`: attempts that failed.
-#define PROXY_BACKEND_FAILURES 2
-
-// `proxy_group_backend_figure`: times it was ejected.
-#define PROXY_BACKEND_EJECTIONS 3
-
-// `proxy_group_backend_figure`: requests in flight now.
-#define PROXY_BACKEND_IN_FLIGHT 4
-
-// `proxy_group_backend_figure`: 1 when active health checks have it up (1 without checks).
-#define PROXY_BACKEND_HEALTHY 5
-
-// `proxy_group_backend_figure`: 1 while it is ejected.
-#define PROXY_BACKEND_EJECTED 6
-
-// `proxy_group_backend_figure`: its weight.
-#define PROXY_BACKEND_WEIGHT 7
-
-// `proxy_group_backend_figure`: HTTP/1 connections open to it now, busy or pooled. (ABI 0.7)
-#define PROXY_BACKEND_CONNECTIONS 8
-
-// Health listener event: active checks brought the backend up.
-#define PROXY_HEALTH_UP 1
-
-// Health listener event: active checks took the backend down.
-#define PROXY_HEALTH_DOWN 2
-
-// Health listener event: passive health ejected the backend.
-#define PROXY_HEALTH_EJECTED 3
-
-// Health listener event: an ejection ended.
-#define PROXY_HEALTH_READMITTED 4
-
-// `proxy_health_check.probe`: a TCP (or Unix socket) connect.
-#define PROXY_PROBE_TCP 0
-
-// `proxy_health_check.probe`: a connect with the backend's TLS handshake.
-#define PROXY_PROBE_TLS 1
-
-// `proxy_health_check.probe`: an HTTP/1.1 request (`method`, `path`, `host`, `status_min` ..
-// `status_max`, `body`).
-#define PROXY_PROBE_HTTP 2
-
-// A cache: an in-memory store bounded in bytes, its lock and its settings. Attach it to services
-// with `proxy_service_set_cache` (the same cache in several services is one shared cache).
-// Thread-safe once attached; its settings are changed only before.
-typedef struct proxy_cache proxy_cache;
-
-// The server: owns services, starts each on its own threads, and stops them.
-//
-// Caller owns it and must call `proxy_server_free`. Functions on one server may be called from
-// any thread; `proxy_server_run`, `_shutdown` and `_free` are refused from inside a callback
-// (PROXY_BUSY) because they wait for the workers.
-//
-// Methods: proxy_server_new, proxy_server_set_log, proxy_server_add_service, proxy_server_start,
-// proxy_server_run, proxy_server_shutdown, proxy_server_free, proxy_session_resume.
-typedef struct proxy_server proxy_server;
-
-// An HTTP proxy service being configured: callbacks, endpoints, threads, limits and timeouts.
-// Caller owns it until `proxy_server_add_service` consumes it; otherwise free it with
-// `proxy_service_free`. Not thread-safe: configure it from one thread.
-//
-// Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
-// proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
-// proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
-// proxy_service_set_limit, proxy_service_set_option, proxy_service_set_callbacks,
-// proxy_service_set_thread_hooks, proxy_service_set_compression,
-// proxy_service_set_compression_types, proxy_service_free.
-typedef struct proxy_service proxy_service;
-
-// One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
-// and, while the request is PENDING, from the one thread that will resume it until it calls
-// `proxy_session_resume`, even when the pending deadline passed or the request ended meanwhile
-// (accessors then answer GONE; the resume answers GONE and releases the handle). Never free it.
-//
-// Methods: proxy_session_id, proxy_session_phase, proxy_session_method, proxy_session_uri,
-// proxy_session_set_uri,
-// proxy_session_path, proxy_session_query, proxy_session_version, proxy_session_client_addr,
-// proxy_session_server_addr, proxy_session_header_count, proxy_session_header_get,
-// proxy_session_header_nth, proxy_session_headers, proxy_session_header_set,
-// proxy_session_header_add, proxy_session_header_remove, proxy_session_set_peer,
-// proxy_session_response_status, proxy_session_set_response_status, proxy_session_respond,
-// proxy_session_body, proxy_session_set_body, proxy_session_upstream_reused, proxy_session_error,
-// proxy_session_set_retry, proxy_session_retries, proxy_session_summary, proxy_session_set_user,
-// proxy_session_get_user.
-typedef struct proxy_session proxy_session;
-
-// The shutdown signal a host background service watches (`proxy_shutdown_wait`). Valid while
-// its service function runs. (ABI 0.7)
-//
-// Methods: proxy_shutdown_wait.
-typedef struct proxy_shutdown proxy_shutdown;
-
-// The configuration of TLS endpoints: create it, set a certificate (and optionally more), pass it
-// to `proxy_service_add_tls` (which copies it; one settings object may serve several endpoints)
-// and free it. Defaults: ALPN `h2`, `http/1.1`; TLS 1.2 and 1.3; no client auth; handshake
-// timeout 10 s. Not thread-safe: configure it from one thread.
-//
-// Methods: proxy_tls_settings_new, proxy_tls_settings_set_cert_files,
-// proxy_tls_settings_set_cert_pem, proxy_tls_settings_add_sni_cert_files,
-// proxy_tls_settings_add_sni_cert_pem, proxy_tls_settings_set_client_auth_file,
-// proxy_tls_settings_set_client_auth_pem, proxy_tls_settings_set_alpn,
-// proxy_tls_settings_set_versions, proxy_tls_settings_set_handshake_timeout,
-// proxy_tls_settings_last_error, proxy_tls_settings_free.
-typedef struct proxy_tls_settings proxy_tls_settings;
-
-// A result code returned by every fallible function. `PROXY_OK` (0) is success; errors start at
-// 7000 so they never look like an errno. Numbers never change; retired ones stay reserved.
-typedef uint32_t proxy_result;
-
-// A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
-// valid until the callback returns or the next call that changes what they point into; copy what
-// you keep. Views passed in are copied before the call returns. `{NULL, 0}` is the empty string.
-typedef struct proxy_str {
-  // First byte (may be NULL when `len` is 0).
-  const char *ptr;
-  // Length in bytes.
-  size_t len;
-} proxy_str;
-
-// A log sink: `level` is a `PROXY_LOG_*`, `message` is valid only during the call. Called from
-// any thread, concurrently; must not block and must not call back into the server.
-typedef void (*proxy_log_fn)(void *user, uint32_t level, struct proxy_str message);
-
-// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
-// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
-// language that turns an exception into 0 must not let the request through.
-typedef int32_t proxy_action;
-
-// A phase callback: `user` is `proxy_http_callbacks.user`, `session` the request (borrowed, valid
-// until the callback returns, or until resume when it returns `PROXY_PENDING`). Returns a
-// `PROXY_CONTINUE` / `PROXY_RESPONDED` / `PROXY_PENDING` / `PROXY_ERROR` action; anything else is
-// treated as `PROXY_ERROR`. May be called concurrently from any worker thread (never
-// concurrently for one session); must not block.
-typedef proxy_action (*proxy_phase_fn)(void *user, struct proxy_session *session);
-
-// The phase callbacks of a service. Set `struct_size = sizeof(proxy_http_callbacks)`; a host built
-// against an older, shorter struct keeps working (missing callbacks are NULL). NULL = the phase's
-// default. Copied by `proxy_service_set_callbacks`; `user` must stay valid until the server is
-// shut down.
-//
-// Order: early_request_filter → request_filter → upstream_peer → (connect) →
-// connected_to_upstream → upstream_request_filter → request_body_filter* →
-// upstream_response_filter → response_filter → upstream_response_body_filter* /
-// response_body_filter* → logging → request_end. On a connect failure fail_to_connect runs, on a
-// later upstream failure error_while_proxy, then upstream_peer again if a retry is allowed; when
-// the request fails for good fail_to_proxy runs before logging. With a cache on the service,
-// request_cache_filter → cache_key_callback → cache_hit_filter (when something is stored) run
-// after request_filter, and response_cache_filter after upstream_response_filter; they cannot
-// wait (PENDING is an ERROR there) and ERROR fails the request.
-//
-// What each action means per phase: CONTINUE goes on. RESPONDED is valid in early_request_filter
-// and request_filter (after `proxy_session_respond`; the upstream is skipped) and in fail_to_proxy
-// (the host's response replaces the error page). A response set with `proxy_session_respond` is
-// sent even when the callback then returns CONTINUE (logged at PROXY_LOG_WARN); RESPONDED without
-// one fails the request with 500 (logged too), as does an upstream_peer that returns CONTINUE
-// without `proxy_session_set_peer`. PENDING is valid in every phase except
-// fail_to_connect, error_while_proxy, logging and request_end (which cannot wait: PENDING is an
-// ERROR there). ERROR fails the request: 500 before the response head, a cut connection after.
-// In fail_to_connect / error_while_proxy ERROR forbids a retry. Return values of logging and
-// request_end are ignored.
-typedef struct proxy_http_callbacks {
-  // `sizeof(proxy_http_callbacks)` as the host knows it.
-  uint32_t struct_size;
-  // Passed as the first argument of every callback.
-  void *user;
-  // Before anything else looks at the request.
-  proxy_phase_fn early_request_filter;
-  // May answer by itself (`proxy_session_respond` + `PROXY_RESPONDED`).
-  proxy_phase_fn request_filter;
-  // Must choose the upstream with `proxy_session_set_peer`. Called again for each retry.
-  proxy_phase_fn upstream_peer;
-  // An upstream connection is ready (`proxy_session_upstream_reused`).
-  proxy_phase_fn connected_to_upstream;
-  // Edit `PROXY_HEADERS_UPSTREAM_REQUEST` before it is sent.
-  proxy_phase_fn upstream_request_filter;
-  // Each request body chunk (`proxy_session_body` / `proxy_session_set_body`).
-  proxy_phase_fn request_body_filter;
-  // The upstream response head as received (`PROXY_HEADERS_RESPONSE`, status).
-  proxy_phase_fn upstream_response_filter;
-  // The response head about to go downstream.
-  proxy_phase_fn response_filter;
-  // Each upstream response body chunk as received.
-  proxy_phase_fn upstream_response_body_filter;
-  // Each response body chunk about to go downstream.
-  proxy_phase_fn response_body_filter;
-  // Once per request, last (`proxy_session_summary`, `proxy_session_error`).
-  proxy_phase_fn logging;
-  // Connecting failed (`proxy_session_error`, `proxy_session_set_retry`).
-  proxy_phase_fn fail_to_connect;
-  // Proxying failed after connecting (`proxy_session_error`, `proxy_session_set_retry`).
-  proxy_phase_fn error_while_proxy;
-  // The request failed for good; may answer with `proxy_session_respond` + `PROXY_RESPONDED`.
-  proxy_phase_fn fail_to_proxy;
-  // After logging, also when the request was cut short: free data set with
-  // `proxy_session_set_user` here.
-  proxy_phase_fn request_end;
-  // With a cache on the service, for a GET or HEAD: `proxy_session_set_cache(s,
-  // PROXY_CACHE_BYPASS, 1)` keeps this request away from the cache. (ABI 0.7)
-  proxy_phase_fn request_cache_filter;
-  // With a cache: `proxy_session_set_cache_key` replaces the default key (scheme, host, path
-  // and query). (ABI 0.7)
-  proxy_phase_fn cache_key_callback;
-  // A stored response was found: `proxy_session_set_cache(s, PROXY_CACHE_EXPIRE, 1)` treats it
-  // as expired. (ABI 0.7)
-  proxy_phase_fn cache_hit_filter;
-  // After upstream_response_filter: whether the response is stored
-  // (`PROXY_CACHE_STORE`) and for how long it stays fresh (`PROXY_CACHE_TTL`), preset to what
-  // RFC 9111 says; the response is readable (`PROXY_HEADERS_RESPONSE`, its status). (ABI 0.7)
-  proxy_phase_fn response_cache_filter;
-} proxy_http_callbacks;
-
-// A function run on a service's worker threads (see `proxy_service_set_thread_hooks`).
-typedef void (*proxy_thread_fn)(void *user);
-
-// Which header block a header accessor works on.
-typedef uint32_t proxy_headers_kind;
-
-// One header field: two views.
-typedef struct proxy_header {
-  // Field name (lowercase when handed out by libproxy).
-  struct proxy_str name;
-  // Field value.
-  struct proxy_str value;
-} proxy_header;
-
-// The phase a callback runs in (`proxy_session_phase`).
-typedef uint32_t proxy_phase;
-
-// Where and how to connect upstream; passed to `proxy_session_set_peer`, which copies it.
-//
-// Set `struct_size = sizeof(proxy_peer)`; a host built against an older, shorter struct keeps
-// working (missing fields take their defaults). Zero everything you do not use: a timeout of 0
-// means the library default (connect 5 s, total connect 10 s, read/write/idle 60 s).
-typedef struct proxy_peer {
-  // `sizeof(proxy_peer)` as the host knows it.
-  uint32_t struct_size;
-  // OR of `PROXY_PEER_*` bits.
-  uint32_t flags;
-  // `host:port`, `1.2.3.4:80`, `[::1]:80`, or a Unix socket path (`/run/x.sock` or `unix:/run/x.sock`).
-  struct proxy_str address;
-  // TLS server name sent by SNI and checked against the certificate (empty: the host of
-  // `address`; no SNI for an IP address).
-  struct proxy_str sni;
-  // TCP/UDS connect timeout in milliseconds (0 = default).
-  uint32_t connect_timeout_ms;
-  // Connect plus handshake timeout in milliseconds (0 = default).
-  uint32_t total_connection_timeout_ms;
-  // Per-read timeout towards the peer in milliseconds (0 = default).
-  uint32_t read_timeout_ms;
-  // Per-write timeout towards the peer in milliseconds (0 = default).
-  uint32_t write_timeout_ms;
-  // How long an idle pooled connection to the peer is kept, in milliseconds (0 = default).
-  uint32_t idle_timeout_ms;
-  // Pool partition: peers in different groups never share a connection.
-  uint64_t pool_group;
-  // (ABI 0.3) TLS: CA bundle (PEM file path) to verify the peer against; empty: system roots.
-  struct proxy_str ca_file;
-  // (ABI 0.3) TLS: client certificate chain (PEM file path) presented to the peer.
-  struct proxy_str client_cert;
-  // (ABI 0.3) TLS: private key (PEM file path) of `client_cert`.
-  struct proxy_str client_key;
-  // (ABI 0.3) `PROXY_ALPN_*`: the HTTP version spoken to the peer.
-  uint32_t alpn;
-  // (ABI 0.3) Most concurrent requests on one HTTP/2 connection to the peer (0 = default).
-  uint32_t max_h2_streams;
-} proxy_peer;
-
-// A borrowed run of bytes (a body chunk): `ptr` + `len`, the same lifetime rules as `proxy_str`.
-// Body data goes both ways as `uint8_t` (`proxy_session_body` hands out this view,
-// `proxy_session_set_body` and `proxy_session_respond` take `const uint8_t *` + length).
-// `{NULL, 0}` is empty. (ABI 0.5)
-typedef struct proxy_bytes {
-  // First byte (may be NULL when `len` is 0).
-  const uint8_t *ptr;
-  // Length in bytes.
-  size_t len;
-} proxy_bytes;
-
-// What the proxy knows about a request, for the `logging` phase (`proxy_session_summary`).
-// Set `struct_size = sizeof(proxy_summary)`; only that many bytes are written.
-typedef struct proxy_summary {
-  // `sizeof(proxy_summary)` as the host knows it.
-  uint32_t struct_size;
-  // Status sent downstream (0 when nothing was sent).
-  uint32_t status;
-  // Request body bytes received from the client.
-  uint64_t bytes_in;
-  // Response body bytes sent to the client.
-  uint64_t bytes_out;
-  // Time to open the last upstream connection in µs (0 when reused or none).
-  uint64_t upstream_connect_us;
-  // From request start to the first upstream response byte in µs (0 when none).
-  uint64_t time_to_first_byte_us;
-  // From the first request byte to the end of the response in µs (complete in `logging`).
-  uint64_t total_us;
-  // Attempts beyond the first.
-  uint32_t retries;
-  // 1 when the last upstream connection came from the pool.
-  uint32_t reused;
-  // 0 when the request succeeded; otherwise the status its error maps to (502 an upstream
-  // fault, 504 an upstream timeout, 4xx the client's, 500 the host's or ours), also when the
-  // client already got another `status` (see `truncated`). The reason is `proxy_session_error`.
-  uint32_t error_status;
-  // 1 when the response head went out but the response did not reach its end (the upstream
-  // cut its body, the client went away): the client got `status` with an incomplete body of
-  // `bytes_out` bytes. Log it as a failure, not as a `status`.
-  uint32_t truncated;
-} proxy_summary;
-
-// A health listener: `backend` (its name) is valid only during the call; `event` is a
-// `PROXY_HEALTH_*`. Called from any thread (a worker during a pick, a health check's thread);
-// must not block and must not free the group.
-typedef void (*proxy_health_fn)(void *user, struct proxy_str backend, uint32_t event);
-
-// An active health check for every backend of a group (`proxy_server_add_health_check`, which
-// copies it). Zero means the default for every field: a TCP probe every 2000 ms, 1000 ms to
-// answer, no jitter, rise 2, fall 3; for HTTP `GET /`, the backend's host, any 200..=399.
-// Set `struct_size = sizeof(proxy_health_check)`. (ABI 0.7)
-typedef struct proxy_health_check {
-  // `sizeof(proxy_health_check)` as the host knows it.
-  uint32_t struct_size;
-  // `PROXY_PROBE_*`.
-  uint32_t probe;
-  // Milliseconds between rounds.
-  uint32_t interval_ms;
-  // Milliseconds a probe may take.
-  uint32_t timeout_ms;
-  // Up to this many milliseconds added to each interval at random.
-  uint32_t jitter_ms;
-  // Successes in a row that bring a down backend up.
-  uint32_t rise;
-  // Failures in a row that take an up backend down.
-  uint32_t fall;
-  // HTTP: lowest passing status.
-  uint32_t status_min;
-  // HTTP: highest passing status.
-  uint32_t status_max;
-  // HTTP: request method.
-  struct proxy_str method;
-  // HTTP: request target.
-  struct proxy_str path;
-  // HTTP: Host header (empty: the backend's).
-  struct proxy_str host;
-  // HTTP: a substring the body must contain (empty: none).
-  struct proxy_str body;
-} proxy_health_check;
-
-// A host background service: runs on a thread of its own until it returns; it should return
-// soon after `proxy_shutdown_wait(shutdown, ...)` answers non-zero.
-typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shutdown);
-
-// Success.
-#define PROXY_OK 0
-
-// A required pointer argument was NULL.
-#define PROXY_NULL_PARAMETER 7000
-
-// An argument was invalid (bad UTF-8, bad address, out-of-range number or constant).
-#define PROXY_INVALID_PARAMETER 7001
-
-// A panic inside libproxy was caught; the operation did not complete.
-#define PROXY_PANIC 7002
-
-// An operating system error (bind, thread creation, ...).
-#define PROXY_IO 7003
-
-// The accessor makes no sense in the current phase (e.g. upstream request headers in
-// `request_filter`), or the session is not inside a callback or pending.
-#define PROXY_WRONG_PHASE 7004
-
-// The session has ended (or its pending deadline passed): nothing to resume.
-#define PROXY_GONE 7005
-
-// Already done once: the session was already resumed, or already answered with
-// `proxy_session_respond`.
-#define PROXY_ALREADY 7006
-
-// A header name or value is not valid on the wire (CR, LF, NUL, bad token), or it is a framing
-// header the proxy manages itself (Content-Length, Transfer-Encoding). Nothing was changed.
-#define PROXY_HEADER_INVALID 7007
-
-// The header, query or error asked for does not exist.
-#define PROXY_NOT_FOUND 7008
-
-// Refused: called from inside a callback (e.g. `proxy_server_free`), which would deadlock.
-#define PROXY_BUSY 7009
-
-// The output array is too small; the needed count was written to `*out_n`.
-#define PROXY_TOO_SMALL 7010
-
-// The object is in the wrong state (e.g. a server started twice, a service added after start).
-#define PROXY_WRONG_STATE 7011
-
-// The feature is not available in this build.
-#define PROXY_UNSUPPORTED 7012
-
-// TLS configuration refused (missing or bad certificate / key / CA file, a key that does not match
-// its certificate, an SNI name the certificate does not cover, settings without a certificate).
-// The reason is in `proxy_tls_settings_last_error`. (ABI 0.3)
-#define PROXY_TLS_INVALID 7013
-
-// No backend of the upstream group can take the request: every one is at its in-flight cap,
-// was tried already, or the group is empty. (ABI 0.7)
-#define PROXY_UNAVAILABLE 7014
-
-// Go on with the next phase.
-#define PROXY_CONTINUE 1
-
-// The host answered with `proxy_session_respond` (in `early_request_filter`, `request_filter`,
-// `fail_to_proxy`); the upstream is not contacted.
-#define PROXY_RESPONDED 2
-
-// The host decides later and calls `proxy_session_resume` from any thread.
-#define PROXY_PENDING 3
-
-// Fail the request: 500 if no response head was sent yet, else the connection is cut.
-#define PROXY_ERROR 4
-
-// No callback is running.
-#define PROXY_PHASE_NONE 0
-
-// `early_request_filter`.
-#define PROXY_PHASE_EARLY_REQUEST_FILTER 1
-
-// `request_filter`.
-#define PROXY_PHASE_REQUEST_FILTER 2
-
-// `upstream_peer`.
-#define PROXY_PHASE_UPSTREAM_PEER 3
-
-// `connected_to_upstream`.
-#define PROXY_PHASE_CONNECTED_TO_UPSTREAM 4
-
-// `upstream_request_filter`.
-#define PROXY_PHASE_UPSTREAM_REQUEST_FILTER 5
-
-// `request_body_filter`.
-#define PROXY_PHASE_REQUEST_BODY_FILTER 6
-
-// `upstream_response_filter`.
-#define PROXY_PHASE_UPSTREAM_RESPONSE_FILTER 7
-
-// `response_filter`.
-#define PROXY_PHASE_RESPONSE_FILTER 8
-
-// `upstream_response_body_filter`.
-#define PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER 9
-
-// `response_body_filter`.
-#define PROXY_PHASE_RESPONSE_BODY_FILTER 10
-
-// `logging`.
-#define PROXY_PHASE_LOGGING 11
-
-// `fail_to_connect`.
-#define PROXY_PHASE_FAIL_TO_CONNECT 12
-
-// `error_while_proxy`.
-#define PROXY_PHASE_ERROR_WHILE_PROXY 13
-
-// `fail_to_proxy`.
-#define PROXY_PHASE_FAIL_TO_PROXY 14
-
-// `request_end` (only `proxy_session_get_user` / `_set_user` / `_phase` work here).
-#define PROXY_PHASE_REQUEST_END 15
-
-// `request_cache_filter` (ABI 0.7).
-#define PROXY_PHASE_REQUEST_CACHE_FILTER 16
-
-// `cache_key_callback` (ABI 0.7).
-#define PROXY_PHASE_CACHE_KEY_CALLBACK 17
-
-// `cache_hit_filter` (ABI 0.7).
-#define PROXY_PHASE_CACHE_HIT_FILTER 18
-
-// `response_cache_filter` (ABI 0.7).
-#define PROXY_PHASE_RESPONSE_CACHE_FILTER 19
-
-// The downstream request (readable in every phase, writable up to `connected_to_upstream`).
-#define PROXY_HEADERS_REQUEST 1
-
-// The request about to go upstream (only in `upstream_request_filter`).
-#define PROXY_HEADERS_UPSTREAM_REQUEST 2
-
-// The response: writable in `upstream_response_filter` / `response_filter`, readable afterwards.
-#define PROXY_HEADERS_RESPONSE 3
+#if defined(__cplusplus) || (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 199901L)
+#define PROXY_INLINE inline
+#elif defined(__GNUC__) || defined(_MSC_VER)
+#define PROXY_INLINE __inline /* C89 has no inline keyword */
+#else
+#define PROXY_INLINE
+#endif
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif
 
-// Creates a cache holding at most `max_bytes` (bodies, heads and a small per-object overhead).
-// `*out` receives it (free with `proxy_cache_free`). INVALID_PARAMETER for 0. (ABI 0.7)
+/**
+ * Responses longer than this many bytes are passed on but not stored (default 8 MiB; > 0).
+ */
+#define PROXY_CACHE_MAX_OBJECT 1
+
+/**
+ * Add `x-cache-status: HIT|MISS|STALE|REVALIDATED|EXPIRED|BYPASS` to responses: 1 on, 0 off
+ * (default).
+ */
+#define PROXY_CACHE_STATUS_HEADER 2
+
+/**
+ * Store responses that carry Set-Cookie: 1 on, 0 off (default; a cookie set for one client would
+ * be handed to every client).
+ */
+#define PROXY_CACHE_ALLOW_SET_COOKIE 3
+
+/**
+ * Give responses without explicit freshness a tenth of their age since Last-Modified, at most a
+ * day (RFC 9111 §4.2.2): 1 on, 0 off (default).
+ */
+#define PROXY_CACHE_HEURISTIC_FRESHNESS 4
+
+/**
+ * How long a request waits for another one fetching the same key before going upstream
+ * itself, in milliseconds (default 5000).
+ */
+#define PROXY_CACHE_LOCK_TIMEOUT_MS 5
+
+/**
+ * `proxy_session_set_cache` in `request_cache_filter`: 1 keeps this request away from the cache.
+ */
+#define PROXY_CACHE_BYPASS 1
+
+/**
+ * `proxy_session_set_cache` in `cache_hit_filter`: 1 treats the stored response as expired.
+ */
+#define PROXY_CACHE_EXPIRE 2
+
+/**
+ * `proxy_session_set_cache` in `response_cache_filter`: 1 stores the response, 0 does not.
+ */
+#define PROXY_CACHE_STORE 3
+
+/**
+ * `proxy_session_set_cache` in `response_cache_filter`: its freshness lifetime in seconds.
+ */
+#define PROXY_CACHE_TTL 4
+
+/**
+ * `proxy_session_cache_status`: the service has no cache.
+ */
+#define PROXY_CACHE_STATUS_NONE 0
+
+/**
+ * Served from the cache, fresh.
+ */
+#define PROXY_CACHE_STATUS_HIT 1
+
+/**
+ * Fetched (and stored when allowed).
+ */
+#define PROXY_CACHE_STATUS_MISS 2
+
+/**
+ * Served from the cache past its freshness (max-stale, stale-while-revalidate, stale-if-error).
+ */
+#define PROXY_CACHE_STATUS_STALE 3
+
+/**
+ * Stale, made fresh by the origin's 304, and served.
+ */
+#define PROXY_CACHE_STATUS_REVALIDATED 4
+
+/**
+ * Stale, and the origin sent a new response.
+ */
+#define PROXY_CACHE_STATUS_EXPIRED 5
+
+/**
+ * Not looked up (method, request, or request_cache_filter).
+ */
+#define PROXY_CACHE_STATUS_BYPASS 6
+
+/**
+ * `PROXY_COMPRESSION_ALGORITHMS` bit: gzip.
+ */
+#define PROXY_ENCODING_GZIP 1
+
+/**
+ * `PROXY_COMPRESSION_ALGORITHMS` bit: brotli (`br`).
+ */
+#define PROXY_ENCODING_BROTLI 2
+
+/**
+ * `PROXY_COMPRESSION_ALGORITHMS` bit: zstd.
+ */
+#define PROXY_ENCODING_ZSTD 4
+
+/**
+ * Compress responses: 1 on, 0 off (the service default is off). Service and request.
+ */
+#define PROXY_COMPRESSION_ENABLED 1
+
+/**
+ * The codings offered: an OR of `PROXY_ENCODING_*` (default all three; among codings a client
+ * weights equally, zstd is preferred, then brotli, then gzip). Service and request.
+ */
+#define PROXY_COMPRESSION_ALGORITHMS 2
+
+/**
+ * gzip level, 1..=9 (default 6). Service and request.
+ */
+#define PROXY_COMPRESSION_LEVEL_GZIP 3
+
+/**
+ * brotli level, 0..=11 (default 4). Service and request.
+ */
+#define PROXY_COMPRESSION_LEVEL_BROTLI 4
+
+/**
+ * zstd level, 1..=22 (default 3). Service and request.
+ */
+#define PROXY_COMPRESSION_LEVEL_ZSTD 5
+
+/**
+ * Responses with a Content-Length below this are not compressed (default 256). Service only.
+ */
+#define PROXY_COMPRESSION_MIN_LENGTH 6
+
+/**
+ * Decode gzip, brotli and zstd upstream bodies (not 206 or `no-transform` ones) before the
+ * response callbacks see them: 1 on, 0 off (default). Service only.
+ */
+#define PROXY_COMPRESSION_DECOMPRESS_UPSTREAM 7
+
+/**
+ * Decoding fails once the output passes this many times the input, beyond its first MiB
+ * (default 200; > 0). Service only.
+ */
+#define PROXY_COMPRESSION_MAX_RATIO 8
+
+/**
+ * Decoding fails once the output passes this many bytes (default 256 MiB; > 0). Service only.
+ */
+#define PROXY_COMPRESSION_MAX_DECODED 9
+
+/**
+ * ABI major version: a host built against another major must not use this library.
+ *
+ * The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
+ * from it and `tests/abi_version.rs` checks the Python and Go bindings against it.
+ */
+#define PROXY_ABI_VERSION_MAJOR 0
+
+/**
+ * ABI minor version: grows when functions or struct fields are appended (and, while the major is
+ * 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
+ * `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
+ * `proxy_str` it had, so 0.4 hosts keep working).
+ */
+#define PROXY_ABI_VERSION_MINOR 7
+
+/**
+ * Feature bit: Unix domain socket listeners and peers.
+ */
+#define PROXY_FEATURE_UDS 1
+
+/**
+ * Feature bit: `PROXY_PENDING` and `proxy_session_resume`.
+ */
+#define PROXY_FEATURE_PENDING 2
+
+/**
+ * Feature bit: body filter callbacks.
+ */
+#define PROXY_FEATURE_BODY_FILTERS 4
+
+/**
+ * Feature bit: TLS endpoints (`proxy_tls_settings`, `proxy_service_add_tls`) and TLS peers
+ * (`PROXY_PEER_TLS` with the ABI 0.3 `proxy_peer` fields).
+ */
+#define PROXY_FEATURE_TLS 8
+
+/**
+ * Feature bit: HTTP/2 downstream (ALPN `h2` on TLS endpoints, h2c by prior knowledge on
+ * plaintext ones) and upstream (`proxy_peer.alpn`).
+ */
+#define PROXY_FEATURE_H2 16
+
+/**
+ * Feature bit: `proxy_service_set_thread_hooks` and `proxy_session_set_uri` (ABI 0.2).
+ */
+#define PROXY_FEATURE_THREAD_HOOKS 32
+
+/**
+ * Feature bit: response compression and upstream decompression (`proxy_service_set_compression`,
+ * `proxy_session_set_compression`; ABI 0.6).
+ */
+#define PROXY_FEATURE_COMPRESSION 64
+
+/**
+ * Upstream groups: `proxy_group_*`, `proxy_session_pick`, health checks, discovery and host
+ * background services (`proxy_server_add_*`). (ABI 0.7)
+ */
+#define PROXY_FEATURE_UPSTREAM_GROUPS 128
+
+/**
+ * Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
+ */
+#define PROXY_FEATURE_CACHE 256
+
+/**
+ * Log level: errors.
+ */
+#define PROXY_LOG_ERROR 1
+
+/**
+ * Log level: warnings.
+ */
+#define PROXY_LOG_WARN 2
+
+/**
+ * Log level: information.
+ */
+#define PROXY_LOG_INFO 3
+
+/**
+ * Log level: debugging.
+ */
+#define PROXY_LOG_DEBUG 4
+
+/**
+ * `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
+ * Installs process-wide handlers for those signals.
+ */
+#define PROXY_RUN_SIGNALS 1
+
+/**
+ * `proxy_service_set_timeout`: whole request head must arrive within (default 10 s).
+ */
+#define PROXY_TIMEOUT_HEADER 1
+
+/**
+ * Idle keep-alive connection waits this long for the next request (default 60 s).
+ */
+#define PROXY_TIMEOUT_KEEPALIVE 2
+
+/**
+ * Longest pause between two reads of a request body (default 30 s).
+ */
+#define PROXY_TIMEOUT_BODY_IDLE 3
+
+/**
+ * Longest time one write to the client may take (default 30 s).
+ */
+#define PROXY_TIMEOUT_WRITE 4
+
+/**
+ * How long a session may stay PENDING before it fails with 500 (default 30 s).
+ */
+#define PROXY_TIMEOUT_PENDING 5
+
+/**
+ * Longest time a whole request body may take from the start of the request; past it the request
+ * fails with 408 and its upstream connection is closed (default: no limit).
+ */
+#define PROXY_TIMEOUT_BODY_TOTAL 6
+
+/**
+ * How long a request body may run before `PROXY_LIMIT_BODY_MIN_RATE` applies (default 5 s).
+ */
+#define PROXY_TIMEOUT_BODY_RATE_GRACE 7
+
+/**
+ * `proxy_service_set_limit`: largest request head in bytes (default 32 KiB).
+ */
+#define PROXY_LIMIT_MAX_HEADER_BYTES 1
+
+/**
+ * Most request header fields (default 100).
+ */
+#define PROXY_LIMIT_MAX_HEADERS 2
+
+/**
+ * Longest request target (default 8 KiB).
+ */
+#define PROXY_LIMIT_MAX_URI_LEN 3
+
+/**
+ * Most attempts beyond the first for one request (default 3; 0 allowed).
+ */
+#define PROXY_LIMIT_MAX_RETRIES 4
+
+/**
+ * Request body bytes kept to replay on a retry (default 64 KiB; 0 allowed).
+ */
+#define PROXY_LIMIT_RETRY_BUFFER 5
+
+/**
+ * Most unread request body bytes drained to keep a connection after an early answer (default 64 KiB).
+ */
+#define PROXY_LIMIT_DRAIN 6
+
+/**
+ * Slowest request body accepted, in bytes per second averaged since the start of the request,
+ * after `PROXY_TIMEOUT_BODY_RATE_GRACE` (408 below it; default and 0: no minimum).
+ */
+#define PROXY_LIMIT_BODY_MIN_RATE 7
+
+/**
+ * Read whole request bodies of up to this many bytes before `upstream_peer` runs and before any
+ * upstream connection exists, so a slow client never holds one; longer bodies get 413. The body
+ * goes upstream with a Content-Length. Default and 0: bodies stream upstream as they arrive.
+ */
+#define PROXY_LIMIT_REQUEST_BUFFER 8
+
+/**
+ * Most connections open at once across the service's endpoints (default 0: no cap). A
+ * connection past the cap is accepted and closed at once, unanswered; connections already open
+ * are served on; refusals are logged at warn level once per second at most.
+ */
+#define PROXY_LIMIT_MAX_CONNECTIONS 9
+
+/**
+ * Most connections open at once on each of the service's endpoints (default 0: no cap), with
+ * the same overload behaviour as `PROXY_LIMIT_MAX_CONNECTIONS`.
+ */
+#define PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER 10
+
+/**
+ * `proxy_service_set_option`: what becomes of request fields whose names contain `_`
+ * (`Content_Length`), over HTTP/1 and HTTP/2; a `PROXY_UNDERSCORE_*` value. CGI/WSGI-style
+ * origins read `_` as `-`, so such a field can pass for a framing field there.
+ */
+#define PROXY_OPTION_UNDERSCORE_FIELDS 1
+
+/**
+ * `PROXY_OPTION_UNDERSCORE_FIELDS`: remove them before any callback sees the request (default,
+ * like nginx's `underscores_in_headers off`).
+ */
+#define PROXY_UNDERSCORE_DROP 0
+
+/**
+ * `PROXY_OPTION_UNDERSCORE_FIELDS`: answer 400 (and close an HTTP/1 connection).
+ */
+#define PROXY_UNDERSCORE_REFUSE 1
+
+/**
+ * `PROXY_OPTION_UNDERSCORE_FIELDS`: forward them like any other field.
+ */
+#define PROXY_UNDERSCORE_FORWARD 2
+
+/**
+ * `proxy_session_version`: HTTP/1.0.
+ */
+#define PROXY_HTTP_10 10
+
+/**
+ * `proxy_session_version`: HTTP/1.1.
+ */
+#define PROXY_HTTP_11 11
+
+/**
+ * `proxy_session_version`: HTTP/2 (over TLS by ALPN, or h2c by prior knowledge).
+ */
+#define PROXY_HTTP_20 20
+
+/**
+ * `proxy_tls_settings_set_client_auth` mode: ask for no client certificate (default).
+ */
+#define PROXY_TLS_CLIENT_AUTH_NONE 0
+
+/**
+ * Ask for a client certificate; clients without one are let in, a bad one is refused.
+ */
+#define PROXY_TLS_CLIENT_AUTH_OPTIONAL 1
+
+/**
+ * Require a client certificate signed by one of the CAs.
+ */
+#define PROXY_TLS_CLIENT_AUTH_REQUIRED 2
+
+/**
+ * `proxy_tls_settings_set_versions` bit: TLS 1.2.
+ */
+#define PROXY_TLS_VERSION_1_2 1
+
+/**
+ * `proxy_tls_settings_set_versions` bit: TLS 1.3.
+ */
+#define PROXY_TLS_VERSION_1_3 2
+
+/**
+ * `proxy_peer.flags` bit: connect with TLS (SNI from `sni`, verification against `ca_file` or the
+ * system roots, optional client certificate).
+ */
+#define PROXY_PEER_TLS 1
+
+/**
+ * `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): do not verify the peer's certificate at all
+ * (open to interception; for tests and private networks). (ABI 0.3)
+ */
+#define PROXY_PEER_TLS_NO_VERIFY 2
+
+/**
+ * `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): verify the chain but not that it is valid for
+ * the SNI name. (ABI 0.3)
+ */
+#define PROXY_PEER_TLS_NO_VERIFY_HOSTNAME 4
+
+/**
+ * `proxy_peer.alpn`: HTTP/1.1 (default).
+ */
+#define PROXY_ALPN_H1 0
+
+/**
+ * `proxy_peer.alpn`: HTTP/2 only (over TLS by ALPN, or h2c by prior knowledge on plaintext).
+ */
+#define PROXY_ALPN_H2 1
+
+/**
+ * `proxy_peer.alpn`: HTTP/2 when the TLS peer agrees by ALPN, else HTTP/1.1 (plaintext: HTTP/1.1).
+ */
+#define PROXY_ALPN_H2THENH1 2
+
+/**
+ * `proxy_group_new` algorithm: smooth weighted round robin (nginx's).
+ */
+#define PROXY_GROUP_ROUND_ROBIN 0
+
+/**
+ * `proxy_group_new` algorithm: weighted random.
+ */
+#define PROXY_GROUP_RANDOM 1
+
+/**
+ * `proxy_group_new` algorithm: least requests in flight of two random backends.
+ */
+#define PROXY_GROUP_LEAST_OUTSTANDING 2
+
+/**
+ * `proxy_group_new` algorithm: Ketama consistent hash of the key, as nginx's
+ * `hash $key consistent` (same backend names and weights, same mapping).
+ */
+#define PROXY_GROUP_KETAMA 3
+
+/**
+ * `proxy_group_new` algorithm: Maglev consistent hash of the key.
+ */
+#define PROXY_GROUP_MAGLEV 4
+
+/**
+ * `proxy_group_set`: requests in flight allowed per backend (0: no cap, the default). With
+ * every backend at its cap a request fails with 503.
+ */
+#define PROXY_GROUP_MAX_IN_FLIGHT 1
+
+/**
+ * `proxy_group_set`: failures in a row (connect failure, timeout, 5xx) that eject a backend
+ * (default 5; 0 turns passive health off).
+ */
+#define PROXY_GROUP_EJECT_FAILURES 2
+
+/**
+ * `proxy_group_set`: first ejection in milliseconds (default 30000); the n-th in a row lasts n
+ * times as long.
+ */
+#define PROXY_GROUP_EJECT_BASE_MS 3
+
+/**
+ * `proxy_group_set`: longest ejection in milliseconds (default 300000).
+ */
+#define PROXY_GROUP_EJECT_MAX_MS 4
+
+/**
+ * `proxy_group_set`: most of the group ejected at once, in percent (default 10; one backend
+ * may always be).
+ */
+#define PROXY_GROUP_EJECT_MAX_PERCENT 5
+
+/**
+ * `proxy_group_set`: HTTP/1 connections allowed per backend, busy or pooled (0: no cap, the
+ * default). A backend with that many open and all busy is skipped; with every backend so, a
+ * request fails with 503. (ABI 0.7)
+ */
+#define PROXY_GROUP_MAX_CONNECTIONS 6
+
+/**
+ * `proxy_group_backend_figure`: attempts sent to the backend.
+ */
+#define PROXY_BACKEND_REQUESTS 1
+
+/**
+ * `proxy_group_backend_figure`: attempts that failed.
+ */
+#define PROXY_BACKEND_FAILURES 2
+
+/**
+ * `proxy_group_backend_figure`: times it was ejected.
+ */
+#define PROXY_BACKEND_EJECTIONS 3
+
+/**
+ * `proxy_group_backend_figure`: requests in flight now.
+ */
+#define PROXY_BACKEND_IN_FLIGHT 4
+
+/**
+ * `proxy_group_backend_figure`: 1 when active health checks have it up (1 without checks).
+ */
+#define PROXY_BACKEND_HEALTHY 5
+
+/**
+ * `proxy_group_backend_figure`: 1 while it is ejected.
+ */
+#define PROXY_BACKEND_EJECTED 6
+
+/**
+ * `proxy_group_backend_figure`: its weight.
+ */
+#define PROXY_BACKEND_WEIGHT 7
+
+/**
+ * `proxy_group_backend_figure`: HTTP/1 connections open to it now, busy or pooled. (ABI 0.7)
+ */
+#define PROXY_BACKEND_CONNECTIONS 8
+
+/**
+ * Health listener event: active checks brought the backend up.
+ */
+#define PROXY_HEALTH_UP 1
+
+/**
+ * Health listener event: active checks took the backend down.
+ */
+#define PROXY_HEALTH_DOWN 2
+
+/**
+ * Health listener event: passive health ejected the backend.
+ */
+#define PROXY_HEALTH_EJECTED 3
+
+/**
+ * Health listener event: an ejection ended.
+ */
+#define PROXY_HEALTH_READMITTED 4
+
+/**
+ * `proxy_health_check.probe`: a TCP (or Unix socket) connect.
+ */
+#define PROXY_PROBE_TCP 0
+
+/**
+ * `proxy_health_check.probe`: a connect with the backend's TLS handshake.
+ */
+#define PROXY_PROBE_TLS 1
+
+/**
+ * `proxy_health_check.probe`: an HTTP/1.1 request (`method`, `path`, `host`, `status_min` ..
+ * `status_max`, `body`).
+ */
+#define PROXY_PROBE_HTTP 2
+
+/**
+ * A cache: an in-memory store bounded in bytes, its lock and its settings. Attach it to services
+ * with `proxy_service_set_cache` (the same cache in several services is one shared cache).
+ * Thread-safe once attached; its settings are changed only before.
+ */
+typedef struct proxy_cache proxy_cache;
+
+/**
+ * The server: owns services, starts each on its own threads, and stops them.
+ *
+ * Caller owns it and must call `proxy_server_free`. Functions on one server may be called from
+ * any thread; `proxy_server_run`, `_shutdown` and `_free` are refused from inside a callback
+ * (PROXY_BUSY) because they wait for the workers.
+ *
+ * Methods: proxy_server_new, proxy_server_set_log, proxy_server_add_service, proxy_server_start,
+ * proxy_server_run, proxy_server_shutdown, proxy_server_free, proxy_session_resume.
+ */
+typedef struct proxy_server proxy_server;
+
+/**
+ * An HTTP proxy service being configured: callbacks, endpoints, threads, limits and timeouts.
+ * Caller owns it until `proxy_server_add_service` consumes it; otherwise free it with
+ * `proxy_service_free`. Not thread-safe: configure it from one thread.
+ *
+ * Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
+ * proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
+ * proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
+ * proxy_service_set_limit, proxy_service_set_option, proxy_service_set_callbacks,
+ * proxy_service_set_thread_hooks, proxy_service_set_compression,
+ * proxy_service_set_compression_types, proxy_service_free.
+ */
+typedef struct proxy_service proxy_service;
+
+/**
+ * One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
+ * and, while the request is PENDING, from the one thread that will resume it until it calls
+ * `proxy_session_resume`, even when the pending deadline passed or the request ended meanwhile
+ * (accessors then answer GONE; the resume answers GONE and releases the handle). Never free it.
+ *
+ * Methods: proxy_session_id, proxy_session_phase, proxy_session_method, proxy_session_uri,
+ * proxy_session_set_uri,
+ * proxy_session_path, proxy_session_query, proxy_session_version, proxy_session_client_addr,
+ * proxy_session_server_addr, proxy_session_header_count, proxy_session_header_get,
+ * proxy_session_header_nth, proxy_session_headers, proxy_session_header_set,
+ * proxy_session_header_add, proxy_session_header_remove, proxy_session_set_peer,
+ * proxy_session_response_status, proxy_session_set_response_status, proxy_session_respond,
+ * proxy_session_body, proxy_session_set_body, proxy_session_upstream_reused, proxy_session_error,
+ * proxy_session_set_retry, proxy_session_retries, proxy_session_summary, proxy_session_set_user,
+ * proxy_session_get_user.
+ */
+typedef struct proxy_session proxy_session;
+
+/**
+ * The shutdown signal a host background service watches (`proxy_shutdown_wait`). Valid while
+ * its service function runs. (ABI 0.7)
+ *
+ * Methods: proxy_shutdown_wait.
+ */
+typedef struct proxy_shutdown proxy_shutdown;
+
+/**
+ * The configuration of TLS endpoints: create it, set a certificate (and optionally more), pass it
+ * to `proxy_service_add_tls` (which copies it; one settings object may serve several endpoints)
+ * and free it. Defaults: ALPN `h2`, `http/1.1`; TLS 1.2 and 1.3; no client auth; handshake
+ * timeout 10 s. Not thread-safe: configure it from one thread.
+ *
+ * Methods: proxy_tls_settings_new, proxy_tls_settings_set_cert_files,
+ * proxy_tls_settings_set_cert_pem, proxy_tls_settings_add_sni_cert_files,
+ * proxy_tls_settings_add_sni_cert_pem, proxy_tls_settings_set_client_auth_file,
+ * proxy_tls_settings_set_client_auth_pem, proxy_tls_settings_set_alpn,
+ * proxy_tls_settings_set_versions, proxy_tls_settings_set_handshake_timeout,
+ * proxy_tls_settings_last_error, proxy_tls_settings_free.
+ */
+typedef struct proxy_tls_settings proxy_tls_settings;
+
+/**
+ * A result code returned by every fallible function. `PROXY_OK` (0) is success; errors start at
+ * 7000 so they never look like an errno. Numbers never change; retired ones stay reserved.
+ */
+typedef uint32_t proxy_result;
+
+/**
+ * The phase a callback runs in (`proxy_session_phase`).
+ */
+typedef uint32_t proxy_phase;
+
+/**
+ * A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
+ * valid until the callback returns or the next call that changes what they point into; copy what
+ * you keep. Views passed in are copied before the call returns. `{NULL, 0}` is the empty string.
+ */
+typedef struct proxy_str {
+  /**
+   * First byte (may be NULL when `len` is 0).
+   */
+  const char *ptr;
+  /**
+   * Length in bytes.
+   */
+  size_t len;
+} proxy_str;
+
+/**
+ * A log sink: `level` is a `PROXY_LOG_*`, `message` is valid only during the call. Called from
+ * any thread, concurrently; must not block and must not call back into the server.
+ */
+typedef void (*proxy_log_fn)(void *user, uint32_t level, struct proxy_str message);
+
+/**
+ * What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
+ * the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
+ * language that turns an exception into 0 must not let the request through.
+ */
+typedef int32_t proxy_action;
+
+/**
+ * A phase callback: `user` is `proxy_http_callbacks.user`, `session` the request (borrowed, valid
+ * until the callback returns, or until resume when it returns `PROXY_PENDING`). Returns a
+ * `PROXY_CONTINUE` / `PROXY_RESPONDED` / `PROXY_PENDING` / `PROXY_ERROR` action; anything else is
+ * treated as `PROXY_ERROR`. May be called concurrently from any worker thread (never
+ * concurrently for one session); must not block.
+ */
+typedef proxy_action (*proxy_phase_fn)(void *user, struct proxy_session *session);
+
+/**
+ * The phase callbacks of a service. Set `struct_size = sizeof(proxy_http_callbacks)`; a host built
+ * against an older, shorter struct keeps working (missing callbacks are NULL). NULL = the phase's
+ * default. Copied by `proxy_service_set_callbacks`; `user` must stay valid until the server is
+ * shut down.
+ *
+ * Order: early_request_filter → request_filter → upstream_peer → (connect) →
+ * connected_to_upstream → upstream_request_filter → request_body_filter* →
+ * upstream_response_filter → response_filter → upstream_response_body_filter* /
+ * response_body_filter* → logging → request_end. On a connect failure fail_to_connect runs, on a
+ * later upstream failure error_while_proxy, then upstream_peer again if a retry is allowed; when
+ * the request fails for good fail_to_proxy runs before logging. With a cache on the service,
+ * request_cache_filter → cache_key_callback → cache_hit_filter (when something is stored) run
+ * after request_filter, and response_cache_filter after upstream_response_filter; they cannot
+ * wait (PENDING is an ERROR there) and ERROR fails the request.
+ *
+ * What each action means per phase: CONTINUE goes on. RESPONDED is valid in early_request_filter
+ * and request_filter (after `proxy_session_respond`; the upstream is skipped) and in fail_to_proxy
+ * (the host's response replaces the error page). A response set with `proxy_session_respond` is
+ * sent even when the callback then returns CONTINUE (logged at PROXY_LOG_WARN); RESPONDED without
+ * one fails the request with 500 (logged too), as does an upstream_peer that returns CONTINUE
+ * without `proxy_session_set_peer`. PENDING is valid in every phase except
+ * fail_to_connect, error_while_proxy, logging and request_end (which cannot wait: PENDING is an
+ * ERROR there). ERROR fails the request: 500 before the response head, a cut connection after.
+ * In fail_to_connect / error_while_proxy ERROR forbids a retry. Return values of logging and
+ * request_end are ignored.
+ */
+typedef struct proxy_http_callbacks {
+  /**
+   * `sizeof(proxy_http_callbacks)` as the host knows it.
+   */
+  uint32_t struct_size;
+  /**
+   * Passed as the first argument of every callback.
+   */
+  void *user;
+  /**
+   * Before anything else looks at the request.
+   */
+  proxy_phase_fn early_request_filter;
+  /**
+   * May answer by itself (`proxy_session_respond` + `PROXY_RESPONDED`).
+   */
+  proxy_phase_fn request_filter;
+  /**
+   * Must choose the upstream with `proxy_session_set_peer`. Called again for each retry.
+   */
+  proxy_phase_fn upstream_peer;
+  /**
+   * An upstream connection is ready (`proxy_session_upstream_reused`).
+   */
+  proxy_phase_fn connected_to_upstream;
+  /**
+   * Edit `PROXY_HEADERS_UPSTREAM_REQUEST` before it is sent.
+   */
+  proxy_phase_fn upstream_request_filter;
+  /**
+   * Each request body chunk (`proxy_session_body` / `proxy_session_set_body`).
+   */
+  proxy_phase_fn request_body_filter;
+  /**
+   * The upstream response head as received (`PROXY_HEADERS_RESPONSE`, status).
+   */
+  proxy_phase_fn upstream_response_filter;
+  /**
+   * The response head about to go downstream.
+   */
+  proxy_phase_fn response_filter;
+  /**
+   * Each upstream response body chunk as received.
+   */
+  proxy_phase_fn upstream_response_body_filter;
+  /**
+   * Each response body chunk about to go downstream.
+   */
+  proxy_phase_fn response_body_filter;
+  /**
+   * Once per request, last (`proxy_session_summary`, `proxy_session_error`).
+   */
+  proxy_phase_fn logging;
+  /**
+   * Connecting failed (`proxy_session_error`, `proxy_session_set_retry`).
+   */
+  proxy_phase_fn fail_to_connect;
+  /**
+   * Proxying failed after connecting (`proxy_session_error`, `proxy_session_set_retry`).
+   */
+  proxy_phase_fn error_while_proxy;
+  /**
+   * The request failed for good; may answer with `proxy_session_respond` + `PROXY_RESPONDED`.
+   */
+  proxy_phase_fn fail_to_proxy;
+  /**
+   * After logging, also when the request was cut short: free data set with
+   * `proxy_session_set_user` here.
+   */
+  proxy_phase_fn request_end;
+  /**
+   * With a cache on the service, for a GET or HEAD: `proxy_session_set_cache(s,
+   * PROXY_CACHE_BYPASS, 1)` keeps this request away from the cache. (ABI 0.7)
+   */
+  proxy_phase_fn request_cache_filter;
+  /**
+   * With a cache: `proxy_session_set_cache_key` replaces the default key (scheme, host, path
+   * and query). (ABI 0.7)
+   */
+  proxy_phase_fn cache_key_callback;
+  /**
+   * A stored response was found: `proxy_session_set_cache(s, PROXY_CACHE_EXPIRE, 1)` treats it
+   * as expired. (ABI 0.7)
+   */
+  proxy_phase_fn cache_hit_filter;
+  /**
+   * After upstream_response_filter: whether the response is stored
+   * (`PROXY_CACHE_STORE`) and for how long it stays fresh (`PROXY_CACHE_TTL`), preset to what
+   * RFC 9111 says; the response is readable (`PROXY_HEADERS_RESPONSE`, its status). (ABI 0.7)
+   */
+  proxy_phase_fn response_cache_filter;
+} proxy_http_callbacks;
+
+/**
+ * A function run on a service's worker threads (see `proxy_service_set_thread_hooks`).
+ */
+typedef void (*proxy_thread_fn)(void *user);
+
+/**
+ * Which header block a header accessor works on.
+ */
+typedef uint32_t proxy_headers_kind;
+
+/**
+ * One header field: two views.
+ */
+typedef struct proxy_header {
+  /**
+   * Field name (lowercase when handed out by libproxy).
+   */
+  struct proxy_str name;
+  /**
+   * Field value.
+   */
+  struct proxy_str value;
+} proxy_header;
+
+/**
+ * Where and how to connect upstream; passed to `proxy_session_set_peer`, which copies it.
+ *
+ * Set `struct_size = sizeof(proxy_peer)`; a host built against an older, shorter struct keeps
+ * working (missing fields take their defaults). Zero everything you do not use: a timeout of 0
+ * means the library default (connect 5 s, total connect 10 s, read/write/idle 60 s).
+ */
+typedef struct proxy_peer {
+  /**
+   * `sizeof(proxy_peer)` as the host knows it.
+   */
+  uint32_t struct_size;
+  /**
+   * OR of `PROXY_PEER_*` bits.
+   */
+  uint32_t flags;
+  /**
+   * `host:port`, `1.2.3.4:80`, `[::1]:80`, or a Unix socket path (`/run/x.sock` or `unix:/run/x.sock`).
+   */
+  struct proxy_str address;
+  /**
+   * TLS server name sent by SNI and checked against the certificate (empty: the host of
+   * `address`; no SNI for an IP address).
+   */
+  struct proxy_str sni;
+  /**
+   * TCP/UDS connect timeout in milliseconds (0 = default).
+   */
+  uint32_t connect_timeout_ms;
+  /**
+   * Connect plus handshake timeout in milliseconds (0 = default).
+   */
+  uint32_t total_connection_timeout_ms;
+  /**
+   * Per-read timeout towards the peer in milliseconds (0 = default).
+   */
+  uint32_t read_timeout_ms;
+  /**
+   * Per-write timeout towards the peer in milliseconds (0 = default).
+   */
+  uint32_t write_timeout_ms;
+  /**
+   * How long an idle pooled connection to the peer is kept, in milliseconds (0 = default).
+   */
+  uint32_t idle_timeout_ms;
+  /**
+   * Pool partition: peers in different groups never share a connection.
+   */
+  uint64_t pool_group;
+  /**
+   * (ABI 0.3) TLS: CA bundle (PEM file path) to verify the peer against; empty: system roots.
+   */
+  struct proxy_str ca_file;
+  /**
+   * (ABI 0.3) TLS: client certificate chain (PEM file path) presented to the peer.
+   */
+  struct proxy_str client_cert;
+  /**
+   * (ABI 0.3) TLS: private key (PEM file path) of `client_cert`.
+   */
+  struct proxy_str client_key;
+  /**
+   * (ABI 0.3) `PROXY_ALPN_*`: the HTTP version spoken to the peer.
+   */
+  uint32_t alpn;
+  /**
+   * (ABI 0.3) Most concurrent requests on one HTTP/2 connection to the peer (0 = default).
+   */
+  uint32_t max_h2_streams;
+} proxy_peer;
+
+/**
+ * A borrowed run of bytes (a body chunk): `ptr` + `len`, the same lifetime rules as `proxy_str`.
+ * Body data goes both ways as `uint8_t` (`proxy_session_body` hands out this view,
+ * `proxy_session_set_body` and `proxy_session_respond` take `const uint8_t *` + length).
+ * `{NULL, 0}` is empty. (ABI 0.5)
+ */
+typedef struct proxy_bytes {
+  /**
+   * First byte (may be NULL when `len` is 0).
+   */
+  const uint8_t *ptr;
+  /**
+   * Length in bytes.
+   */
+  size_t len;
+} proxy_bytes;
+
+/**
+ * What the proxy knows about a request, for the `logging` phase (`proxy_session_summary`).
+ * Set `struct_size = sizeof(proxy_summary)`; only that many bytes are written.
+ */
+typedef struct proxy_summary {
+  /**
+   * `sizeof(proxy_summary)` as the host knows it.
+   */
+  uint32_t struct_size;
+  /**
+   * Status sent downstream (0 when nothing was sent).
+   */
+  uint32_t status;
+  /**
+   * Request body bytes received from the client.
+   */
+  uint64_t bytes_in;
+  /**
+   * Response body bytes sent to the client.
+   */
+  uint64_t bytes_out;
+  /**
+   * Time to open the last upstream connection in µs (0 when reused or none).
+   */
+  uint64_t upstream_connect_us;
+  /**
+   * From request start to the first upstream response byte in µs (0 when none).
+   */
+  uint64_t time_to_first_byte_us;
+  /**
+   * From the first request byte to the end of the response in µs (complete in `logging`).
+   */
+  uint64_t total_us;
+  /**
+   * Attempts beyond the first.
+   */
+  uint32_t retries;
+  /**
+   * 1 when the last upstream connection came from the pool.
+   */
+  uint32_t reused;
+  /**
+   * 0 when the request succeeded; otherwise the status its error maps to (502 an upstream
+   * fault, 504 an upstream timeout, 4xx the client's, 500 the host's or ours), also when the
+   * client already got another `status` (see `truncated`). The reason is `proxy_session_error`.
+   */
+  uint32_t error_status;
+  /**
+   * 1 when the response head went out but the response did not reach its end (the upstream
+   * cut its body, the client went away): the client got `status` with an incomplete body of
+   * `bytes_out` bytes. Log it as a failure, not as a `status`.
+   */
+  uint32_t truncated;
+} proxy_summary;
+
+/**
+ * A health listener: `backend` (its name) is valid only during the call; `event` is a
+ * `PROXY_HEALTH_*`. Called from any thread (a worker during a pick, a health check's thread);
+ * must not block and must not free the group.
+ */
+typedef void (*proxy_health_fn)(void *user, struct proxy_str backend, uint32_t event);
+
+/**
+ * An active health check for every backend of a group (`proxy_server_add_health_check`, which
+ * copies it). Zero means the default for every field: a TCP probe every 2000 ms, 1000 ms to
+ * answer, no jitter, rise 2, fall 3; for HTTP `GET /`, the backend's host, any 200..=399.
+ * Set `struct_size = sizeof(proxy_health_check)`. (ABI 0.7)
+ */
+typedef struct proxy_health_check {
+  /**
+   * `sizeof(proxy_health_check)` as the host knows it.
+   */
+  uint32_t struct_size;
+  /**
+   * `PROXY_PROBE_*`.
+   */
+  uint32_t probe;
+  /**
+   * Milliseconds between rounds.
+   */
+  uint32_t interval_ms;
+  /**
+   * Milliseconds a probe may take.
+   */
+  uint32_t timeout_ms;
+  /**
+   * Up to this many milliseconds added to each interval at random.
+   */
+  uint32_t jitter_ms;
+  /**
+   * Successes in a row that bring a down backend up.
+   */
+  uint32_t rise;
+  /**
+   * Failures in a row that take an up backend down.
+   */
+  uint32_t fall;
+  /**
+   * HTTP: lowest passing status.
+   */
+  uint32_t status_min;
+  /**
+   * HTTP: highest passing status.
+   */
+  uint32_t status_max;
+  /**
+   * HTTP: request method.
+   */
+  struct proxy_str method;
+  /**
+   * HTTP: request target.
+   */
+  struct proxy_str path;
+  /**
+   * HTTP: Host header (empty: the backend's).
+   */
+  struct proxy_str host;
+  /**
+   * HTTP: a substring the body must contain (empty: none).
+   */
+  struct proxy_str body;
+} proxy_health_check;
+
+/**
+ * A host background service: runs on a thread of its own until it returns; it should return
+ * soon after `proxy_shutdown_wait(shutdown, ...)` answers non-zero.
+ */
+typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shutdown);
+
+/**
+ * Success.
+ */
+#define PROXY_OK 0
+
+/**
+ * A required pointer argument was NULL.
+ */
+#define PROXY_NULL_PARAMETER 7000
+
+/**
+ * An argument was invalid (bad UTF-8, bad address, out-of-range number or constant).
+ */
+#define PROXY_INVALID_PARAMETER 7001
+
+/**
+ * A panic inside libproxy was caught; the operation did not complete.
+ */
+#define PROXY_PANIC 7002
+
+/**
+ * An operating system error (bind, thread creation, ...).
+ */
+#define PROXY_IO 7003
+
+/**
+ * The accessor makes no sense in the current phase (e.g. upstream request headers in
+ * `request_filter`), or the session is not inside a callback or pending.
+ */
+#define PROXY_WRONG_PHASE 7004
+
+/**
+ * The session has ended (or its pending deadline passed): nothing to resume.
+ */
+#define PROXY_GONE 7005
+
+/**
+ * Already done once: the session was already resumed, or already answered with
+ * `proxy_session_respond`.
+ */
+#define PROXY_ALREADY 7006
+
+/**
+ * A header name or value is not valid on the wire (CR, LF, NUL, bad token), or it is a framing
+ * header the proxy manages itself (Content-Length, Transfer-Encoding). Nothing was changed.
+ */
+#define PROXY_HEADER_INVALID 7007
+
+/**
+ * The header, query or error asked for does not exist.
+ */
+#define PROXY_NOT_FOUND 7008
+
+/**
+ * Refused: called from inside a callback (e.g. `proxy_server_free`), which would deadlock.
+ */
+#define PROXY_BUSY 7009
+
+/**
+ * The output array is too small; the needed count was written to `*out_n`.
+ */
+#define PROXY_TOO_SMALL 7010
+
+/**
+ * The object is in the wrong state (e.g. a server started twice, a service added after start).
+ */
+#define PROXY_WRONG_STATE 7011
+
+/**
+ * The feature is not available in this build.
+ */
+#define PROXY_UNSUPPORTED 7012
+
+/**
+ * TLS configuration refused (missing or bad certificate / key / CA file, a key that does not match
+ * its certificate, an SNI name the certificate does not cover, settings without a certificate).
+ * The reason is in `proxy_tls_settings_last_error`. (ABI 0.3)
+ */
+#define PROXY_TLS_INVALID 7013
+
+/**
+ * No backend of the upstream group can take the request: every one is at its in-flight cap,
+ * was tried already, or the group is empty. (ABI 0.7)
+ */
+#define PROXY_UNAVAILABLE 7014
+
+/**
+ * Go on with the next phase.
+ */
+#define PROXY_CONTINUE 1
+
+/**
+ * The host answered with `proxy_session_respond` (in `early_request_filter`, `request_filter`,
+ * `fail_to_proxy`); the upstream is not contacted.
+ */
+#define PROXY_RESPONDED 2
+
+/**
+ * The host decides later and calls `proxy_session_resume` from any thread.
+ */
+#define PROXY_PENDING 3
+
+/**
+ * Fail the request: 500 if no response head was sent yet, else the connection is cut.
+ */
+#define PROXY_ERROR 4
+
+/**
+ * No callback is running.
+ */
+#define PROXY_PHASE_NONE 0
+
+/**
+ * `early_request_filter`.
+ */
+#define PROXY_PHASE_EARLY_REQUEST_FILTER 1
+
+/**
+ * `request_filter`.
+ */
+#define PROXY_PHASE_REQUEST_FILTER 2
+
+/**
+ * `upstream_peer`.
+ */
+#define PROXY_PHASE_UPSTREAM_PEER 3
+
+/**
+ * `connected_to_upstream`.
+ */
+#define PROXY_PHASE_CONNECTED_TO_UPSTREAM 4
+
+/**
+ * `upstream_request_filter`.
+ */
+#define PROXY_PHASE_UPSTREAM_REQUEST_FILTER 5
+
+/**
+ * `request_body_filter`.
+ */
+#define PROXY_PHASE_REQUEST_BODY_FILTER 6
+
+/**
+ * `upstream_response_filter`.
+ */
+#define PROXY_PHASE_UPSTREAM_RESPONSE_FILTER 7
+
+/**
+ * `response_filter`.
+ */
+#define PROXY_PHASE_RESPONSE_FILTER 8
+
+/**
+ * `upstream_response_body_filter`.
+ */
+#define PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER 9
+
+/**
+ * `response_body_filter`.
+ */
+#define PROXY_PHASE_RESPONSE_BODY_FILTER 10
+
+/**
+ * `logging`.
+ */
+#define PROXY_PHASE_LOGGING 11
+
+/**
+ * `fail_to_connect`.
+ */
+#define PROXY_PHASE_FAIL_TO_CONNECT 12
+
+/**
+ * `error_while_proxy`.
+ */
+#define PROXY_PHASE_ERROR_WHILE_PROXY 13
+
+/**
+ * `fail_to_proxy`.
+ */
+#define PROXY_PHASE_FAIL_TO_PROXY 14
+
+/**
+ * `request_end` (only `proxy_session_get_user` / `_set_user` / `_phase` work here).
+ */
+#define PROXY_PHASE_REQUEST_END 15
+
+/**
+ * `request_cache_filter` (ABI 0.7).
+ */
+#define PROXY_PHASE_REQUEST_CACHE_FILTER 16
+
+/**
+ * `cache_key_callback` (ABI 0.7).
+ */
+#define PROXY_PHASE_CACHE_KEY_CALLBACK 17
+
+/**
+ * `cache_hit_filter` (ABI 0.7).
+ */
+#define PROXY_PHASE_CACHE_HIT_FILTER 18
+
+/**
+ * `response_cache_filter` (ABI 0.7).
+ */
+#define PROXY_PHASE_RESPONSE_CACHE_FILTER 19
+
+/**
+ * The downstream request (readable in every phase, writable up to `connected_to_upstream`).
+ */
+#define PROXY_HEADERS_REQUEST 1
+
+/**
+ * The request about to go upstream (only in `upstream_request_filter`).
+ */
+#define PROXY_HEADERS_UPSTREAM_REQUEST 2
+
+/**
+ * The response: writable in `upstream_response_filter` / `response_filter`, readable afterwards.
+ */
+#define PROXY_HEADERS_RESPONSE 3
+
+/**
+ * Creates a cache holding at most `max_bytes` (bodies, heads and a small per-object overhead).
+ * `*out` receives it (free with `proxy_cache_free`). INVALID_PARAMETER for 0. (ABI 0.7)
+ */
 proxy_result proxy_cache_new(uint64_t max_bytes, struct proxy_cache **out);
 
-// Frees the caller's handle; services it was attached to keep the cache until they end. NULL is
-// a no-op. Always PROXY_OK. (ABI 0.7)
+/**
+ * Frees the caller's handle; services it was attached to keep the cache until they end. NULL is
+ * a no-op. Always PROXY_OK. (ABI 0.7)
+ */
 proxy_result proxy_cache_free(struct proxy_cache *cache);
 
-// Sets cache setting `which` (`PROXY_CACHE_*` of the settings group) to `value`. Only before
-// the cache is attached to a service (WRONG_PHASE after); INVALID_PARAMETER for an unknown
-// setting or a value out of range (nothing changed). From one thread. (ABI 0.7)
+/**
+ * Sets cache setting `which` (`PROXY_CACHE_*` of the settings group) to `value`. Only before
+ * the cache is attached to a service (WRONG_PHASE after); INVALID_PARAMETER for an unknown
+ * setting or a value out of range (nothing changed). From one thread. (ABI 0.7)
+ */
 proxy_result proxy_cache_set(struct proxy_cache *cache, uint32_t which, uint64_t value);
 
-// Caches the service's GET and HEAD responses in `cache` (which the service shares; the caller
-// may free its handle afterwards). Like every `proxy_service_*` setter: before
-// `proxy_server_add_service`, from one thread. (ABI 0.7)
+/**
+ * Caches the service's GET and HEAD responses in `cache` (which the service shares; the caller
+ * may free its handle afterwards). Like every `proxy_service_*` setter: before
+ * `proxy_server_add_service`, from one thread. (ABI 0.7)
+ */
 proxy_result proxy_service_set_cache(struct proxy_service *service,
                                      const struct proxy_cache *cache);
 
-// Removes every response stored under `key` (`len` bytes; the default key of a request is
-// `scheme://host/path?query`, host lowercase, e.g. `http://example.com/a?b=1`). PROXY_OK when
-// something was removed, NOT_FOUND otherwise. Thread-safe. (ABI 0.7)
+/**
+ * Removes every response stored under `key` (`len` bytes; the default key of a request is
+ * `scheme://host/path?query`, host lowercase, e.g. `http://example.com/a?b=1`). PROXY_OK when
+ * something was removed, NOT_FOUND otherwise. Thread-safe. (ABI 0.7)
+ */
 proxy_result proxy_cache_purge(const struct proxy_cache *cache, const uint8_t *key, size_t len);
 
-// What the cache holds: `*out_bytes` (charged bytes) and `*out_objects` (stored responses).
-// Thread-safe. (ABI 0.7)
+/**
+ * What the cache holds: `*out_bytes` (charged bytes) and `*out_objects` (stored responses).
+ * Thread-safe. (ABI 0.7)
+ */
 proxy_result proxy_cache_usage(const struct proxy_cache *cache,
                                uint64_t *out_bytes,
                                uint64_t *out_objects);
 
-// A cache callback's decision for this request: `PROXY_CACHE_BYPASS` (request_cache_filter),
-// `PROXY_CACHE_EXPIRE` (cache_hit_filter), `PROXY_CACHE_STORE` / `PROXY_CACHE_TTL`
-// (response_cache_filter). WRONG_PHASE in another phase, INVALID_PARAMETER for a value out of
-// range. (ABI 0.7)
+/**
+ * A cache callback's decision for this request: `PROXY_CACHE_BYPASS` (request_cache_filter),
+ * `PROXY_CACHE_EXPIRE` (cache_hit_filter), `PROXY_CACHE_STORE` / `PROXY_CACHE_TTL`
+ * (response_cache_filter). WRONG_PHASE in another phase, INVALID_PARAMETER for a value out of
+ * range. (ABI 0.7)
+ */
 proxy_result proxy_session_set_cache(struct proxy_session *s, uint32_t which, uint64_t value);
 
-// In `cache_key_callback`: the request's cache key (`len` bytes, copied). Leave out the host
-// only if every host the service serves has the same content. WRONG_PHASE in another phase.
-// (ABI 0.7)
+/**
+ * In `cache_key_callback`: the request's cache key (`len` bytes, copied). Leave out the host
+ * only if every host the service serves has the same content. WRONG_PHASE in another phase.
+ * (ABI 0.7)
+ */
 proxy_result proxy_session_set_cache_key(struct proxy_session *s, const uint8_t *key, size_t len);
 
-// What the cache did for the request so far (`PROXY_CACHE_STATUS_*`; final in `logging`).
-// (ABI 0.7)
+/**
+ * What the cache did for the request so far (`PROXY_CACHE_STATUS_*`; final in `logging`).
+ * (ABI 0.7)
+ */
 proxy_result proxy_session_cache_status(const struct proxy_session *s, uint32_t *out);
 
-// Sets compression setting `which` (`PROXY_COMPRESSION_*`) of the service to `value`.
-// INVALID_PARAMETER for an unknown setting or a value out of its range; the service is unchanged
-// then. Like every `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
-// Compression runs after the response callbacks (they see what the upstream sent) and never
-// touches HEAD, 1xx/204/304, 206 or Range requests, upgrades, bodies already encoded,
-// `Cache-Control: no-transform`, or media types outside `proxy_service_set_compression_types`.
-// (ABI 0.6)
+/**
+ * Sets compression setting `which` (`PROXY_COMPRESSION_*`) of the service to `value`.
+ * INVALID_PARAMETER for an unknown setting or a value out of its range; the service is unchanged
+ * then. Like every `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+ * Compression runs after the response callbacks (they see what the upstream sent) and never
+ * touches HEAD, 1xx/204/304, 206 or Range requests, upgrades, bodies already encoded,
+ * `Cache-Control: no-transform`, or media types outside `proxy_service_set_compression_types`.
+ * (ABI 0.6)
+ */
 proxy_result proxy_service_set_compression(struct proxy_service *service,
                                            uint32_t which,
                                            uint64_t value);
 
-// Sets the media types the service compresses, as a comma-separated list of `type/subtype`,
-// `type/*` or `type/*+suffix` (case-insensitive; parameters of the response's Content-Type are
-// ignored). The default is text/*, JSON, JavaScript, XML, SVG, WebAssembly and the *+json /
-// *+xml types. INVALID_PARAMETER (service unchanged) for an entry without a `/`; an empty list
-// compresses nothing. `types` is copied. (ABI 0.6)
+/**
+ * Sets the media types the service compresses, as a comma-separated list of `type/subtype`,
+ * `type/\*` or `type/\*+suffix` (case-insensitive; parameters of the response's Content-Type are
+ * ignored). The default is text/\*, JSON, JavaScript, XML, SVG, WebAssembly and the *+json /
+ * *+xml types. INVALID_PARAMETER (service unchanged) for an entry without a `/`; an empty list
+ * compresses nothing. `types` is copied. (ABI 0.6)
+ */
 proxy_result proxy_service_set_compression_types(struct proxy_service *service, const char *types);
 
-// Sets compression setting `which` for this request only: `PROXY_COMPRESSION_ENABLED`,
-// `_ALGORITHMS` or a `_LEVEL_*` (the others are per service). From any callback before the
-// response head goes out (`response_filter` is the last); WRONG_PHASE afterwards, and
-// INVALID_PARAMETER for another setting or a value out of range (nothing changed). The
-// exclusions of `proxy_service_set_compression` still apply. (ABI 0.6)
+/**
+ * Sets compression setting `which` for this request only: `PROXY_COMPRESSION_ENABLED`,
+ * `_ALGORITHMS` or a `_LEVEL_*` (the others are per service). From any callback before the
+ * response head goes out (`response_filter` is the last); WRONG_PHASE afterwards, and
+ * INVALID_PARAMETER for another setting or a value out of range (nothing changed). The
+ * exclusions of `proxy_service_set_compression` still apply. (ABI 0.6)
+ */
 proxy_result proxy_session_set_compression(struct proxy_session *s, uint32_t which, uint64_t value);
 
-// Copies the message of the last error on the calling thread into `buf` (NUL-terminated,
-// truncated to `len - 1` bytes) and returns its full length without the NUL, so a return value
-// `>= len` means it was truncated (snprintf's convention). `buf` may be NULL when `len` is 0 (to
-// ask for the length). Returns 0 (and writes an empty string) when no call on this thread failed.
-//
-// Every function that returns an error code other than PROXY_OK sets it, with the cause when the
-// library knows one: `"operating system error: bind 127.0.0.1:8080: Address already in use (os
-// error 98)"`. It is per thread (a failure on another thread never changes it), is left as it
-// was by calls that succeed, and is replaced by the next failing call on the thread — read it
-// right after the call that failed. Reading it changes nothing. (ABI 0.4)
+/**
+ * Copies the message of the last error on the calling thread into `buf` (NUL-terminated,
+ * truncated to `len - 1` bytes) and returns its full length without the NUL, so a return value
+ * `>= len` means it was truncated (snprintf's convention). `buf` may be NULL when `len` is 0 (to
+ * ask for the length). Returns 0 (and writes an empty string) when no call on this thread failed.
+ *
+ * Every function that returns an error code other than PROXY_OK sets it, with the cause when the
+ * library knows one: `"operating system error: bind 127.0.0.1:8080: Address already in use (os
+ * error 98)"`. It is per thread (a failure on another thread never changes it), is left as it
+ * was by calls that succeed, and is replaced by the next failing call on the thread — read it
+ * right after the call that failed. Reading it changes nothing. (ABI 0.4)
+ */
 size_t proxy_last_error(char *buf, size_t len);
 
-// The code of the last error on the calling thread (the one `proxy_last_error` describes), or
-// PROXY_OK when no call on this thread failed. Lets a binding check that the message belongs to
-// the failure it is reporting. (ABI 0.4)
+/**
+ * The code of the last error on the calling thread (the one `proxy_last_error` describes), or
+ * PROXY_OK when no call on this thread failed. Lets a binding check that the message belongs to
+ * the failure it is reporting. (ABI 0.4)
+ */
 proxy_result proxy_last_error_code(void);
 
-// The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.
+/**
+ * The name of phase `phase` ("request_filter": its field in `proxy_http_callbacks`, which lists
+ * the phases in number order), "none" for `PROXY_PHASE_NONE`, NULL for a number that is no phase
+ * of this library. Bindings enumerate the phases by counting up from 1 until NULL. The string is
+ * static: never free it. Any thread.
+ */
+const char *proxy_phase_name(proxy_phase phase);
+
+/**
+ * 1 when a callback of `phase` may return `PROXY_PENDING` (and decide later with
+ * `proxy_session_resume`), 0 when it cannot wait (PENDING there counts as PROXY_ERROR), for
+ * `PROXY_PHASE_NONE` and for a number that is no phase. Any thread.
+ */
+uint32_t proxy_phase_may_pend(proxy_phase phase);
+
+/**
+ * The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.
+ */
 const char *proxy_version(void);
 
-// The ABI version: `PROXY_ABI_VERSION_MAJOR << 16 | PROXY_ABI_VERSION_MINOR`. Compare the major
-// with the header's `PROXY_ABI_VERSION_MAJOR` at start-up and refuse to run on a mismatch.
+/**
+ * The ABI version: `PROXY_ABI_VERSION_MAJOR << 16 | PROXY_ABI_VERSION_MINOR`. Compare the major
+ * with the header's `PROXY_ABI_VERSION_MAJOR` at start-up and refuse to run on a mismatch.
+ */
 uint32_t proxy_abi_version(void);
 
-// The features of this build: an OR of `PROXY_FEATURE_*` bits.
+/**
+ * The features of this build: an OR of `PROXY_FEATURE_*` bits.
+ */
 uint64_t proxy_features(void);
 
-// A static NUL-terminated description of a result code ("unknown result" for an unknown one).
-// Never free it. It names the kind of error only; `proxy_last_error` has the cause.
+/**
+ * A static NUL-terminated description of a result code ("unknown result" for an unknown one).
+ * Never free it. It names the kind of error only; `proxy_last_error` has the cause.
+ */
 const char *proxy_result_message(proxy_result code);
 
-// Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
+/**
+ * Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
+ */
 proxy_result proxy_server_new(struct proxy_server **out);
 
-// Sets (or, with `f` NULL, removes) the server's log callback; messages above `max_level`
-// (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed. It gets
-// the adapter's messages (unknown actions, pending deadlines) and the core's (an endpoint that
-// cannot start, accept errors, failed TLS handshakes at DEBUG); libproxy never writes to stderr.
+/**
+ * Sets (or, with `f` NULL, removes) the server's log callback; messages above `max_level`
+ * (a `PROXY_LOG_*`) are not produced. `user` must stay valid until the server is freed. It gets
+ * the adapter's messages (unknown actions, pending deadlines) and the core's (an endpoint that
+ * cannot start, accept errors, failed TLS handshakes at DEBUG); libproxy never writes to stderr.
+ */
 proxy_result proxy_server_set_log(struct proxy_server *server,
                                   proxy_log_fn f,
                                   void *user,
                                   uint32_t max_level);
 
-// Adds a service; it starts with the server. Consumes `service` in every case except
-// PROXY_NULL_PARAMETER (even on WRONG_STATE): it must not be used or freed afterwards.
-// WRONG_STATE once the server was started.
+/**
+ * Adds a service; it starts with the server. Consumes `service` in every case except
+ * PROXY_NULL_PARAMETER (even on WRONG_STATE): it must not be used or freed afterwards.
+ * WRONG_STATE once the server was started.
+ */
 proxy_result proxy_server_add_service(struct proxy_server *server, struct proxy_service *service);
 
-// Starts every service on its own threads and returns at once. WRONG_STATE if already started.
+/**
+ * Starts every service on its own threads and returns at once. WRONG_STATE if already started.
+ */
 proxy_result proxy_server_start(struct proxy_server *server);
 
-// Starts the server if needed and blocks until it has stopped: after `proxy_server_shutdown`
-// or `proxy_server_free` from another thread or, with `PROXY_RUN_SIGNALS`, a signal. BUSY from
-// inside a callback.
+/**
+ * Starts the server if needed and blocks until it has stopped: after `proxy_server_shutdown`
+ * or `proxy_server_free` from another thread or, with `PROXY_RUN_SIGNALS`, a signal. BUSY from
+ * inside a callback.
+ */
 proxy_result proxy_server_run(struct proxy_server *server, uint32_t flags);
 
-// Stops the server: stop accepting, let in-flight requests finish for up to `grace_ms`
-// (0 = stop now), then stop every worker. Blocks until no callback runs any more. A second call
-// (or one on a server never started) returns OK. BUSY from inside a callback. Pending sessions
-// still waiting at the end are dropped (their resume answers GONE).
+/**
+ * Stops the server: stop accepting, let in-flight requests finish for up to `grace_ms`
+ * (0 = stop now), then stop every worker. Blocks until no callback runs any more. A second call
+ * (or one on a server never started) returns OK. BUSY from inside a callback. Pending sessions
+ * still waiting at the end are dropped (their resume answers GONE).
+ */
 proxy_result proxy_server_shutdown(struct proxy_server *server, uint32_t grace_ms);
 
-// Shuts the server down (grace 0) if it runs, waits until every `proxy_server_run` blocked on
-// it in other threads has returned (they return PROXY_OK), then frees it. So a host may free the
-// server from a destructor or finalizer while another thread still runs it; it must not start a
-// new `proxy_server_run` / `_shutdown` once `_free` was called. NULL is a no-op (OK). BUSY (and
-// nothing freed) from inside a callback.
+/**
+ * Shuts the server down (grace 0) if it runs, waits until every `proxy_server_run` blocked on
+ * it in other threads has returned (they return PROXY_OK), then frees it. So a host may free the
+ * server from a destructor or finalizer while another thread still runs it; it must not start a
+ * new `proxy_server_run` / `_shutdown` once `_free` was called. NULL is a no-op (OK). BUSY (and
+ * nothing freed) from inside a callback.
+ */
 proxy_result proxy_server_free(struct proxy_server *server);
 
-// Resumes a session that returned `PROXY_PENDING` with `action` (`PROXY_CONTINUE`,
-// `PROXY_RESPONDED` or `PROXY_ERROR`). Callable from any thread, never blocks on the request,
-// never runs a callback itself: the request continues on its worker. A resume that arrives before
-// the callback returned PENDING is kept until it does (the callback must have called
-// `proxy_session_id`, which arms its decision).
-//
-// Answers: OK when it decided the pending wait (or the armed callback); ALREADY when that
-// decision was resumed before, also while later phases of the session run, until a later
-// callback arms a new decision; WRONG_STATE when the session is alive but has nothing to resume
-// (no callback armed a decision: it is between phases or in a callback that did not ask for the
-// id); GONE when the session ended, its pending deadline passed, or the wait ended otherwise;
-// INVALID_PARAMETER for another action.
+/**
+ * Resumes a session that returned `PROXY_PENDING` with `action` (`PROXY_CONTINUE`,
+ * `PROXY_RESPONDED` or `PROXY_ERROR`). Callable from any thread, never blocks on the request,
+ * never runs a callback itself: the request continues on its worker. A resume that arrives before
+ * the callback returned PENDING is kept until it does (the callback must have called
+ * `proxy_session_id`, which arms its decision).
+ *
+ * Answers: OK when it decided the pending wait (or the armed callback); ALREADY when that
+ * decision was resumed before, also while later phases of the session run, until a later
+ * callback arms a new decision; WRONG_STATE when the session is alive but has nothing to resume
+ * (no callback armed a decision: it is between phases or in a callback that did not ask for the
+ * id); GONE when the session ended, its pending deadline passed, or the wait ended otherwise;
+ * INVALID_PARAMETER for another action.
+ */
 proxy_result proxy_session_resume(struct proxy_server *server,
                                   uint64_t session_id,
                                   proxy_action action);
 
-// Creates a service named `name` (used for its thread names), with one work-stealing worker
-// thread, no endpoint, no callbacks and the default limits. `*out` receives it.
+/**
+ * Creates a service named `name` (used for its thread names), with one work-stealing worker
+ * thread, no endpoint, no callbacks and the default limits. `*out` receives it.
+ */
 proxy_result proxy_service_new(const char *name, struct proxy_service **out);
 
-// Frees a service that was not added to a server. NULL is a no-op. Always PROXY_OK: it returns a
-// result like every `_free` (since ABI 0.4), of which only `proxy_server_free` can refuse.
+/**
+ * Frees a service that was not added to a server. NULL is a no-op. Always PROXY_OK: it returns a
+ * result like every `_free` (since ABI 0.4), of which only `proxy_server_free` can refuse.
+ */
 proxy_result proxy_service_free(struct proxy_service *service);
 
-// Binds a TCP endpoint now (`127.0.0.1:8080`, `[::1]:0`, ...). `out_port` (may be NULL) receives
-// the bound port, useful with port 0. INVALID_PARAMETER for a malformed address, IO when binding
-// fails.
+/**
+ * Binds a TCP endpoint now (`127.0.0.1:8080`, `[::1]:0`, ...). `out_port` (may be NULL) receives
+ * the bound port, useful with port 0. INVALID_PARAMETER for a malformed address, IO when binding
+ * fails.
+ */
 proxy_result proxy_service_add_tcp(struct proxy_service *service,
                                    const char *addr,
                                    uint16_t *out_port);
 
-// Binds a Unix domain socket endpoint now (a stale socket file is replaced).
+/**
+ * Binds a Unix domain socket endpoint now (a stale socket file is replaced).
+ */
 proxy_result proxy_service_add_uds(struct proxy_service *service, const char *path);
 
-// Sets the number of worker threads (1..=1024).
+/**
+ * Sets the number of worker threads (1..=1024).
+ */
 proxy_result proxy_service_set_threads(struct proxy_service *service, uint32_t threads);
 
-// 1: serve only HTTP/2 (h2c by prior knowledge on plaintext endpoints; anything else is refused);
-// 0 (default): HTTP/1.x, plus HTTP/2 for connections that start with its preface or negotiate
-// `h2` by ALPN. (ABI 0.3)
+/**
+ * 1: serve only HTTP/2 (h2c by prior knowledge on plaintext endpoints; anything else is refused);
+ * 0 (default): HTTP/1.x, plus HTTP/2 for connections that start with its preface or negotiate
+ * `h2` by ALPN. (ABI 0.3)
+ */
 proxy_result proxy_service_set_h2_only(struct proxy_service *service, uint32_t on);
 
-// 1: one work-stealing runtime (default); 0: `threads` isolated single-thread runtimes.
+/**
+ * 1: one work-stealing runtime (default); 0: `threads` isolated single-thread runtimes.
+ */
 proxy_result proxy_service_set_work_stealing(struct proxy_service *service, uint32_t on);
 
-// Sets timeout `which` (`PROXY_TIMEOUT_*`) to `ms` milliseconds (must be > 0).
+/**
+ * Sets timeout `which` (`PROXY_TIMEOUT_*`) to `ms` milliseconds (must be > 0).
+ */
 proxy_result proxy_service_set_timeout(struct proxy_service *service, uint32_t which, uint32_t ms);
 
-// Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0; 0 lifts a connection cap.
+/**
+ * Sets limit `which` (`PROXY_LIMIT_*`). Size limits must be > 0; 0 lifts a connection cap.
+ */
 proxy_result proxy_service_set_limit(struct proxy_service *service, uint32_t which, uint64_t value);
 
-// Sets option `which` (`PROXY_OPTION_*`) to `value` (one of the values documented with the
-// option). INVALID_PARAMETER for an unknown option or value; the service is unchanged then.
-// Like every `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+/**
+ * Sets option `which` (`PROXY_OPTION_*`) to `value` (one of the values documented with the
+ * option). INVALID_PARAMETER for an unknown option or value; the service is unchanged then.
+ * Like every `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+ */
 proxy_result proxy_service_set_option(struct proxy_service *service,
                                       uint32_t which,
                                       uint32_t value);
 
-// Lets requests offering the `Upgrade` protocol `protocol` (`"name"` for every version, or
-// `"name/version"`) reach the upstream as upgrades; WebSocket is allowed by default. Any other
-// offer goes upstream as a plain request without `Upgrade`, and a 101 that does not answer an
-// allowed offer is a 502. INVALID_PARAMETER (and the service unchanged) for anything that is not
-// a protocol token, and for `h2c` / `h2`, which are never forwarded: an h2c upgrade would turn the
-// connection into HTTP/2 straight to the upstream, past every callback. Like every
-// `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+/**
+ * Lets requests offering the `Upgrade` protocol `protocol` (`"name"` for every version, or
+ * `"name/version"`) reach the upstream as upgrades; WebSocket is allowed by default. Any other
+ * offer goes upstream as a plain request without `Upgrade`, and a 101 that does not answer an
+ * allowed offer is a 502. INVALID_PARAMETER (and the service unchanged) for anything that is not
+ * a protocol token, and for `h2c` / `h2`, which are never forwarded: an h2c upgrade would turn the
+ * connection into HTTP/2 straight to the upstream, past every callback. Like every
+ * `proxy_service_*` setter: before `proxy_server_add_service`, from one thread.
+ */
 proxy_result proxy_service_allow_upgrade(struct proxy_service *service, const char *protocol);
 
-// Stops forwarding upgrades to `protocol`, spelled as it was allowed (`"websocket"` turns the
-// default WebSocket support off). NOT_FOUND when it was not allowed.
+/**
+ * Stops forwarding upgrades to `protocol`, spelled as it was allowed (`"websocket"` turns the
+ * default WebSocket support off). NOT_FOUND when it was not allowed.
+ */
 proxy_result proxy_service_deny_upgrade(struct proxy_service *service, const char *protocol);
 
-// Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).
-// INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.
+/**
+ * Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).
+ * INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.
+ */
 proxy_result proxy_service_set_callbacks(struct proxy_service *service,
                                          const struct proxy_http_callbacks *callbacks);
 
-// Sets functions run on every worker thread of this service: `on_start(user)` on each thread
-// before it runs any callback of the service, `on_stop(user)` when the thread exits (during
-// `proxy_server_shutdown` / `_free`, after the last callback on that thread). Either may be NULL;
-// both NULL removes the hooks. For bindings that need per-thread state (a Python thread state,
-// a JNI env). With work stealing on and more than one thread they may also run on the runtime's
-// helper threads, which never run callbacks. The hooks must not block; proxy_server_run /
-// _shutdown / _free called from one answer BUSY. `user` must stay valid until the server is freed.
+/**
+ * Sets functions run on every worker thread of this service: `on_start(user)` on each thread
+ * before it runs any callback of the service, `on_stop(user)` when the thread exits (during
+ * `proxy_server_shutdown` / `_free`, after the last callback on that thread). Either may be NULL;
+ * both NULL removes the hooks. For bindings that need per-thread state (a Python thread state,
+ * a JNI env). With work stealing on and more than one thread they may also run on the runtime's
+ * helper threads, which never run callbacks. The hooks must not block; proxy_server_run /
+ * _shutdown / _free called from one answer BUSY. `user` must stay valid until the server is freed.
+ */
 proxy_result proxy_service_set_thread_hooks(struct proxy_service *service,
                                             proxy_thread_fn on_start,
                                             proxy_thread_fn on_stop,
                                             void *user);
 
-// The number of header fields (each value of a repeated name counts) in block `kind`
-// (`PROXY_HEADERS_*`). WRONG_PHASE when the block does not exist in this phase.
+/**
+ * The number of header fields (each value of a repeated name counts) in block `kind`
+ * (`PROXY_HEADERS_*`). WRONG_PHASE when the block does not exist in this phase.
+ */
 proxy_result proxy_session_header_count(const struct proxy_session *s,
                                         proxy_headers_kind kind,
                                         size_t *out_n);
 
-// The `index`-th value (0-based) of header `name` (case-insensitive) in block `kind`.
-// `out_count` (may be NULL) receives how many values `name` has. NOT_FOUND when there is no such
-// value; `*out_count` is still written then. HEADER_INVALID for a malformed name.
+/**
+ * The `index`-th value (0-based) of header `name` (case-insensitive) in block `kind`.
+ * `out_count` (may be NULL) receives how many values `name` has. NOT_FOUND when there is no such
+ * value; `*out_count` is still written then. HEADER_INVALID for a malformed name.
+ */
 proxy_result proxy_session_header_get(const struct proxy_session *s,
                                       proxy_headers_kind kind,
                                       struct proxy_str name,
@@ -1101,110 +1681,155 @@ proxy_result proxy_session_header_get(const struct proxy_session *s,
                                       struct proxy_str *out,
                                       size_t *out_count);
 
-// The `index`-th header field (0-based, grouped by name in first-arrival order) of block `kind`.
-// NOT_FOUND past the end.
+/**
+ * The `index`-th header field (0-based, grouped by name in first-arrival order) of block `kind`.
+ * NOT_FOUND past the end.
+ */
 proxy_result proxy_session_header_nth(const struct proxy_session *s,
                                       proxy_headers_kind kind,
                                       size_t index,
                                       struct proxy_header *out);
 
-// Bulk read: fills `out[0..cap]` with every field of block `kind` and sets `*out_n` to the count.
-// When `cap` is too small, answers TOO_SMALL and sets only `*out_n` (call again with a bigger
-// array). `out` may be NULL when `cap` is 0.
+/**
+ * Bulk read: fills `out[0..cap]` with every field of block `kind` and sets `*out_n` to the count.
+ * When `cap` is too small, answers TOO_SMALL and sets only `*out_n` (call again with a bigger
+ * array). `out` may be NULL when `cap` is 0.
+ */
 proxy_result proxy_session_headers(const struct proxy_session *s,
                                    proxy_headers_kind kind,
                                    struct proxy_header *out,
                                    size_t cap,
                                    size_t *out_n);
 
-// Replaces every value of `name` in block `kind` with `value`. Validated like the wire: a name
-// that is not a token, a value with CR/LF/NUL/controls, or Content-Length / Transfer-Encoding
-// (managed by the proxy) answer HEADER_INVALID and change nothing. Views into the block die.
+/**
+ * Replaces every value of `name` in block `kind` with `value`. Validated like the wire: a name
+ * that is not a token, a value with CR/LF/NUL/controls, or Content-Length / Transfer-Encoding
+ * (managed by the proxy) answer HEADER_INVALID and change nothing. Views into the block die.
+ */
 proxy_result proxy_session_header_set(struct proxy_session *s,
                                       proxy_headers_kind kind,
                                       struct proxy_str name,
                                       struct proxy_str value);
 
-// Appends a value to `name` in block `kind` (validated as for `proxy_session_header_set`).
+/**
+ * Appends a value to `name` in block `kind` (validated as for `proxy_session_header_set`).
+ */
 proxy_result proxy_session_header_add(struct proxy_session *s,
                                       proxy_headers_kind kind,
                                       struct proxy_str name,
                                       struct proxy_str value);
 
-// Removes every value of `name` from block `kind`. NOT_FOUND when there was none.
-// (Removing Content-Length from a response is allowed: the proxy then chunks the body.)
+/**
+ * Removes every value of `name` from block `kind`. NOT_FOUND when there was none.
+ * (Removing Content-Length from a response is allowed: the proxy then chunks the body.)
+ */
 proxy_result proxy_session_header_remove(struct proxy_session *s,
                                          proxy_headers_kind kind,
                                          struct proxy_str name);
 
-// The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
-// reused, so resuming an old id safely answers `PROXY_GONE`. The id is the same in every phase,
-// but calling this inside a callback also arms that callback's resume decision: call it in the
-// callback that returns `PROXY_PENDING` before handing the id to another thread (a resume that
-// arrives before the callback returned is honoured only then). Errors: NULL_PARAMETER,
-// WRONG_PHASE (not inside a callback nor pending), GONE.
+/**
+ * The id to pass to `proxy_session_resume`. Ids are unique for the server's life and never
+ * reused, so resuming an old id safely answers `PROXY_GONE`. The id is the same in every phase,
+ * but calling this inside a callback also arms that callback's resume decision: call it in the
+ * callback that returns `PROXY_PENDING` before handing the id to another thread (a resume that
+ * arrives before the callback returned is honoured only then). Errors: NULL_PARAMETER,
+ * WRONG_PHASE (not inside a callback nor pending), GONE.
+ */
 proxy_result proxy_session_id(const struct proxy_session *s, uint64_t *out_id);
 
-// The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).
+/**
+ * The phase whose callback is running (`PROXY_PHASE_*`; `PROXY_PHASE_NONE` outside callbacks).
+ */
 proxy_result proxy_session_phase(const struct proxy_session *s, proxy_phase *out_phase);
 
-// The request method, e.g. "GET". Any phase but `request_end`.
+/**
+ * The request method, e.g. "GET". Any phase but `request_end`.
+ */
 proxy_result proxy_session_method(const struct proxy_session *s, struct proxy_str *out);
 
-// The request target as received (origin form `/a?b`, or absolute / authority form), or as set
-// by `proxy_session_set_uri` in an earlier phase. Built on the first call and kept until
-// `proxy_session_set_uri`: calls in between hand out the same view.
+/**
+ * The request target as received (origin form `/a?b`, or absolute / authority form), or as set
+ * by `proxy_session_set_uri` in an earlier phase. Built on the first call and kept until
+ * `proxy_session_set_uri`: calls in between hand out the same view.
+ */
 proxy_result proxy_session_uri(const struct proxy_session *s, struct proxy_str *out);
 
-// Replaces the request target sent upstream with `uri`, which must be origin-form (`/path` with an
-// optional `?query`; no scheme, authority, fragment, whitespace or control bytes: INVALID_PARAMETER,
-// nothing changed). In early_request_filter, request_filter, upstream_peer and
-// connected_to_upstream it rewrites the request itself (later `proxy_session_uri` / `_path` /
-// `_query` see the new target); in upstream_request_filter only the upstream request. Other
-// phases: WRONG_PHASE. Views from `proxy_session_uri` obtained before are invalidated.
+/**
+ * Replaces the request target sent upstream with `uri`, which must be origin-form (`/path` with an
+ * optional `?query`; no scheme, authority, fragment, whitespace or control bytes: INVALID_PARAMETER,
+ * nothing changed). In early_request_filter, request_filter, upstream_peer and
+ * connected_to_upstream it rewrites the request itself (later `proxy_session_uri` / `_path` /
+ * `_query` see the new target); in upstream_request_filter only the upstream request. Other
+ * phases: WRONG_PHASE. Views from `proxy_session_uri` obtained before are invalidated.
+ */
 proxy_result proxy_session_set_uri(struct proxy_session *s,
                                    struct proxy_str uri);
 
-// The path of the request target, without the query.
+/**
+ * The path of the request target, without the query.
+ */
 proxy_result proxy_session_path(const struct proxy_session *s, struct proxy_str *out);
 
-// The query string without `?`. NOT_FOUND when the target has no `?`.
+/**
+ * The query string without `?`. NOT_FOUND when the target has no `?`.
+ */
 proxy_result proxy_session_query(const struct proxy_session *s, struct proxy_str *out);
 
-// The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`
-// (the only versions the listeners accept; the version number times ten, so a future HTTP/3
-// would read 30).
+/**
+ * The downstream request's HTTP version: `PROXY_HTTP_10`, `PROXY_HTTP_11` or `PROXY_HTTP_20`
+ * (the only versions the listeners accept; the version number times ten, so a future HTTP/3
+ * would read 30).
+ */
 proxy_result proxy_session_version(const struct proxy_session *s, uint32_t *out);
 
-// The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
-// Built on the first call and kept for the request: later calls hand out the same view.
+/**
+ * The client's address as text: `1.2.3.4:5678`, `[::1]:5678` or `unix:/path`. NOT_FOUND if unknown.
+ * Built on the first call and kept for the request: later calls hand out the same view.
+ */
 proxy_result proxy_session_client_addr(const struct proxy_session *s, struct proxy_str *out);
 
-// The local address the request arrived on, as text. NOT_FOUND if unknown. Built on the first
-// call and kept for the request: later calls hand out the same view.
+/**
+ * The local address the request arrived on, as text. NOT_FOUND if unknown. Built on the first
+ * call and kept for the request: later calls hand out the same view.
+ */
 proxy_result proxy_session_server_addr(const struct proxy_session *s, struct proxy_str *out);
 
-// Chooses the upstream (only in `upstream_peer`). The struct is copied. INVALID_PARAMETER for a
-// bad address, a too-small `struct_size`, an unknown flag or `alpn`, verification flags without
-// `PROXY_PEER_TLS`, or a client certificate without its key. TLS files are read when connecting:
-// a missing or bad one fails that connection (502, reason in `proxy_session_error`).
+/**
+ * Chooses the upstream (only in `upstream_peer`). The struct is copied. INVALID_PARAMETER for a
+ * bad address, a too-small `struct_size`, an unknown flag or `alpn`, verification flags without
+ * `PROXY_PEER_TLS`, or a client certificate without its key. TLS files are read when connecting:
+ * a missing or bad one fails that connection (502, reason in `proxy_session_error`).
+ */
 proxy_result proxy_session_set_peer(struct proxy_session *s, const struct proxy_peer *peer);
 
-// The response status: the head being filtered in `upstream_response_filter` /
-// `response_filter`, the status sent downstream afterwards. WRONG_PHASE before there is one.
+/**
+ * Checks `peer` as `proxy_session_set_peer` would, outside any session: PROXY_OK, or
+ * INVALID_PARAMETER with the reason in `proxy_last_error` ("invalid port"). Lets a host refuse a
+ * bad configured upstream at start-up instead of failing each request with 500. Any thread.
+ */
+proxy_result proxy_peer_check(const struct proxy_peer *peer);
+
+/**
+ * The response status: the head being filtered in `upstream_response_filter` /
+ * `response_filter`, the status sent downstream afterwards. WRONG_PHASE before there is one.
+ */
 proxy_result proxy_session_response_status(const struct proxy_session *s, uint32_t *out_status);
 
-// Changes the response status (only in `upstream_response_filter` / `response_filter`;
-// 200..=599). The reason phrase becomes the canonical one.
+/**
+ * Changes the response status (only in `upstream_response_filter` / `response_filter`;
+ * 200..=599). The reason phrase becomes the canonical one.
+ */
 proxy_result proxy_session_set_response_status(struct proxy_session *s, uint32_t status);
 
-// Answers the request locally: `status` (200..=599), `n_headers` headers, and `body_len` bytes of
-// body (Content-Length is set by the proxy). Everything is copied. Then return `PROXY_RESPONDED`
-// (or resume with it). Allowed in `early_request_filter`, `request_filter` and `fail_to_proxy`.
-// Nothing is stored when any header is invalid (HEADER_INVALID) or the status is out of range.
-// Once per request: a second call answers ALREADY and keeps the first response. A callback that
-// responds and then returns `PROXY_CONTINUE` still gets its response sent as given (the upstream
-// is skipped), with a warning in the server's log.
+/**
+ * Answers the request locally: `status` (200..=599), `n_headers` headers, and `body_len` bytes of
+ * body (Content-Length is set by the proxy). Everything is copied. Then return `PROXY_RESPONDED`
+ * (or resume with it). Allowed in `early_request_filter`, `request_filter` and `fail_to_proxy`.
+ * Nothing is stored when any header is invalid (HEADER_INVALID) or the status is out of range.
+ * Once per request: a second call answers ALREADY and keeps the first response. A callback that
+ * responds and then returns `PROXY_CONTINUE` still gets its response sent as given (the upstream
+ * is skipped), with a warning in the server's log.
+ */
 proxy_result proxy_session_respond(struct proxy_session *s,
                                    uint32_t status,
                                    const struct proxy_header *headers,
@@ -1212,79 +1837,109 @@ proxy_result proxy_session_respond(struct proxy_session *s,
                                    const uint8_t *body,
                                    size_t body_len);
 
-// The body chunk in a body filter phase as bytes (the empty view `{NULL, 0}` when there is none)
-// and whether it is the last call for this body (`*out_end_of_stream` = 1). `out_end_of_stream`
-// may be NULL. The view is valid until the callback returns or `proxy_session_set_body`.
-// (ABI 0.5: `out` is a `proxy_bytes`, same layout as the `proxy_str` of 0.4.) Errors:
-// NULL_PARAMETER, WRONG_PHASE (not a body filter phase).
+/**
+ * The body chunk in a body filter phase as bytes (the empty view `{NULL, 0}` when there is none)
+ * and whether it is the last call for this body (`*out_end_of_stream` = 1). `out_end_of_stream`
+ * may be NULL. The view is valid until the callback returns or `proxy_session_set_body`.
+ * (ABI 0.5: `out` is a `proxy_bytes`, same layout as the `proxy_str` of 0.4.) Errors:
+ * NULL_PARAMETER, WRONG_PHASE (not a body filter phase).
+ */
 proxy_result proxy_session_body(const struct proxy_session *s,
                                 struct proxy_bytes *out,
                                 uint32_t *out_end_of_stream);
 
-// Replaces the body chunk in a body filter phase with a copy of the `len` bytes at `data` (`len` 0
-// drops the chunk; `data` may then be NULL). The bytes are the same `uint8_t` that
-// `proxy_session_body` hands out. For response bodies whose length changes, remove Content-Length
-// in `response_filter` first. Views from `proxy_session_body` obtained before are invalidated.
-// Errors: NULL_PARAMETER, WRONG_PHASE (not a body filter phase).
+/**
+ * Replaces the body chunk in a body filter phase with a copy of the `len` bytes at `data` (`len` 0
+ * drops the chunk; `data` may then be NULL). The bytes are the same `uint8_t` that
+ * `proxy_session_body` hands out. For response bodies whose length changes, remove Content-Length
+ * in `response_filter` first. Views from `proxy_session_body` obtained before are invalidated.
+ * Errors: NULL_PARAMETER, WRONG_PHASE (not a body filter phase).
+ */
 proxy_result proxy_session_set_body(struct proxy_session *s, const uint8_t *data, size_t len);
 
-// In `connected_to_upstream`: 1 when the upstream connection came from the pool, else 0.
+/**
+ * In `connected_to_upstream`: 1 when the upstream connection came from the pool, else 0.
+ */
 proxy_result proxy_session_upstream_reused(const struct proxy_session *s, uint32_t *out);
 
-// The error, as text: the current one in `fail_to_connect` / `error_while_proxy` /
-// `fail_to_proxy`, the final one in `logging`. NOT_FOUND when the request did not fail.
+/**
+ * The error, as text: the current one in `fail_to_connect` / `error_while_proxy` /
+ * `fail_to_proxy`, the final one in `logging`. NOT_FOUND when the request did not fail.
+ */
 proxy_result proxy_session_error(const struct proxy_session *s, struct proxy_str *out);
 
-// In `fail_to_connect` / `error_while_proxy`: allow (1) or forbid (0) another attempt (which calls
-// `upstream_peer` again). Connect failures are retryable by default. The retry budget and body
-// replay rules still apply.
+/**
+ * In `fail_to_connect` / `error_while_proxy`: allow (1) or forbid (0) another attempt (which calls
+ * `upstream_peer` again). Connect failures are retryable by default. The retry budget and body
+ * replay rules still apply.
+ */
 proxy_result proxy_session_set_retry(struct proxy_session *s, uint32_t retry);
 
-// Attempts beyond the first so far (useful in `upstream_peer` to pick another peer).
+/**
+ * Attempts beyond the first so far (useful in `upstream_peer` to pick another peer).
+ */
 proxy_result proxy_session_retries(const struct proxy_session *s, uint32_t *out);
 
-// Copies the request's summary (complete in `logging`, partial before) into `*out`, writing at
-// most `out->struct_size` bytes (set it to `sizeof(proxy_summary)`).
+/**
+ * Copies the request's summary (complete in `logging`, partial before) into `*out`, writing at
+ * most `out->struct_size` bytes (set it to `sizeof(proxy_summary)`).
+ */
 proxy_result proxy_session_summary(const struct proxy_session *s, struct proxy_summary *out);
 
-// Attaches host data to the request (any phase, `request_end` included). libproxy never touches
-// it; free it in the `request_end` callback.
+/**
+ * Attaches host data to the request (any phase, `request_end` included). libproxy never touches
+ * it; free it in the `request_end` callback.
+ */
 proxy_result proxy_session_set_user(struct proxy_session *s, void *user);
 
-// The host data set with `proxy_session_set_user` (NULL if none, or if `s` is NULL).
+/**
+ * The host data set with `proxy_session_set_user` (NULL if none, or if `s` is NULL).
+ */
 void *proxy_session_get_user(const struct proxy_session *s);
 
-// Creates TLS settings with no certificate yet. `*out` receives them (free with
-// `proxy_tls_settings_free`).
+/**
+ * Creates TLS settings with no certificate yet. `*out` receives them (free with
+ * `proxy_tls_settings_free`).
+ */
 proxy_result proxy_tls_settings_new(struct proxy_tls_settings **out);
 
-// Frees TLS settings (endpoints added with them keep their copy). NULL is a no-op. Always
-// PROXY_OK (a result like every `_free`, since ABI 0.4).
+/**
+ * Frees TLS settings (endpoints added with them keep their copy). NULL is a no-op. Always
+ * PROXY_OK (a result like every `_free`, since ABI 0.4).
+ */
 proxy_result proxy_tls_settings_free(struct proxy_tls_settings *tls);
 
-// Sets the default certificate (served without SNI or for names no SNI certificate covers) from
-// a PEM certificate chain file and a PEM private key file. TLS_INVALID (see
-// `proxy_tls_settings_last_error`) for a missing file, bad PEM, or a key that does not match.
+/**
+ * Sets the default certificate (served without SNI or for names no SNI certificate covers) from
+ * a PEM certificate chain file and a PEM private key file. TLS_INVALID (see
+ * `proxy_tls_settings_last_error`) for a missing file, bad PEM, or a key that does not match.
+ */
 proxy_result proxy_tls_settings_set_cert_files(struct proxy_tls_settings *tls,
                                                const char *cert_path,
                                                const char *key_path);
 
-// Like `proxy_tls_settings_set_cert_files` from PEM documents in memory (copied).
+/**
+ * Like `proxy_tls_settings_set_cert_files` from PEM documents in memory (copied).
+ */
 proxy_result proxy_tls_settings_set_cert_pem(struct proxy_tls_settings *tls,
                                              const uint8_t *cert_pem,
                                              size_t cert_len,
                                              const uint8_t *key_pem,
                                              size_t key_len);
 
-// Serves a certificate (PEM files) to clients asking by SNI for one of `names`, a comma-separated
-// list of host names or `*.example.com` wildcards; the certificate must cover each of them. An
-// exact name wins over a wildcard.
+/**
+ * Serves a certificate (PEM files) to clients asking by SNI for one of `names`, a comma-separated
+ * list of host names or `*.example.com` wildcards; the certificate must cover each of them. An
+ * exact name wins over a wildcard.
+ */
 proxy_result proxy_tls_settings_add_sni_cert_files(struct proxy_tls_settings *tls,
                                                    const char *names_list,
                                                    const char *cert_path,
                                                    const char *key_path);
 
-// Like `proxy_tls_settings_add_sni_cert_files` from PEM documents in memory (copied).
+/**
+ * Like `proxy_tls_settings_add_sni_cert_files` from PEM documents in memory (copied).
+ */
 proxy_result proxy_tls_settings_add_sni_cert_pem(struct proxy_tls_settings *tls,
                                                  const char *names_list,
                                                  const uint8_t *cert_pem,
@@ -1292,139 +1947,183 @@ proxy_result proxy_tls_settings_add_sni_cert_pem(struct proxy_tls_settings *tls,
                                                  const uint8_t *key_pem,
                                                  size_t key_len);
 
-// Verifies client certificates (mTLS) against the CAs of a PEM bundle file; `mode` is a
-// `PROXY_TLS_CLIENT_AUTH_*` (with `_NONE` the path may be NULL).
+/**
+ * Verifies client certificates (mTLS) against the CAs of a PEM bundle file; `mode` is a
+ * `PROXY_TLS_CLIENT_AUTH_*` (with `_NONE` the path may be NULL).
+ */
 proxy_result proxy_tls_settings_set_client_auth_file(struct proxy_tls_settings *tls,
                                                      const char *ca_path,
                                                      uint32_t mode);
 
-// Like `proxy_tls_settings_set_client_auth_file` from a PEM bundle in memory (copied).
+/**
+ * Like `proxy_tls_settings_set_client_auth_file` from a PEM bundle in memory (copied).
+ */
 proxy_result proxy_tls_settings_set_client_auth_pem(struct proxy_tls_settings *tls,
                                                     const uint8_t *ca_pem,
                                                     size_t ca_len,
                                                     uint32_t mode);
 
-// The ALPN protocols offered, most preferred first, as a comma-separated list: `"h2,http/1.1"`
-// (the default), `"http/1.1"` to keep the endpoint on HTTP/1.1, `""` to disable ALPN.
+/**
+ * The ALPN protocols offered, most preferred first, as a comma-separated list: `"h2,http/1.1"`
+ * (the default), `"http/1.1"` to keep the endpoint on HTTP/1.1, `""` to disable ALPN.
+ */
 proxy_result proxy_tls_settings_set_alpn(struct proxy_tls_settings *tls, const char *protocols);
 
-// The TLS versions accepted: an OR of `PROXY_TLS_VERSION_*` bits (default both).
+/**
+ * The TLS versions accepted: an OR of `PROXY_TLS_VERSION_*` bits (default both).
+ */
 proxy_result proxy_tls_settings_set_versions(struct proxy_tls_settings *tls, uint32_t versions);
 
-// How long a client may take to complete its handshake, in milliseconds (> 0; default 10 s).
+/**
+ * How long a client may take to complete its handshake, in milliseconds (> 0; default 10 s).
+ */
 proxy_result proxy_tls_settings_set_handshake_timeout(struct proxy_tls_settings *tls, uint32_t ms);
 
-// The message of the last call on `tls` that answered `PROXY_TLS_INVALID` (including
-// `proxy_service_add_tls` with these settings), e.g. "key file /x.pem: No such file or
-// directory". Empty when there was none. Valid until the next call on `tls`.
+/**
+ * The message of the last call on `tls` that answered `PROXY_TLS_INVALID` (including
+ * `proxy_service_add_tls` with these settings), e.g. "key file /x.pem: No such file or
+ * directory". Empty when there was none. Valid until the next call on `tls`.
+ */
 proxy_result proxy_tls_settings_last_error(const struct proxy_tls_settings *tls,
                                            struct proxy_str *out);
 
-// Binds a TLS endpoint on TCP now (like `proxy_service_add_tcp`) with a copy of `tls`.
-// TLS_INVALID (message in `proxy_tls_settings_last_error(tls)`) when the settings cannot make a
-// server (no certificate, unusable CA bundle); INVALID_PARAMETER for a malformed address; IO
-// when binding fails. HTTP/2 is served to clients that negotiate `h2` by ALPN.
+/**
+ * Binds a TLS endpoint on TCP now (like `proxy_service_add_tcp`) with a copy of `tls`.
+ * TLS_INVALID (message in `proxy_tls_settings_last_error(tls)`) when the settings cannot make a
+ * server (no certificate, unusable CA bundle); INVALID_PARAMETER for a malformed address; IO
+ * when binding fails. HTTP/2 is served to clients that negotiate `h2` by ALPN.
+ */
 proxy_result proxy_service_add_tls(struct proxy_service *service,
                                    const char *addr,
                                    const struct proxy_tls_settings *tls,
                                    uint16_t *out_port);
 
-// Binds a TLS endpoint on a Unix domain socket now (see `proxy_service_add_tls`).
+/**
+ * Binds a TLS endpoint on a Unix domain socket now (see `proxy_service_add_tls`).
+ */
 proxy_result proxy_service_add_tls_uds(struct proxy_service *service,
                                        const char *path,
                                        const struct proxy_tls_settings *tls);
 
-// Creates an empty upstream group named `name` (for logs and errors) choosing by `algorithm`
-// (a `PROXY_GROUP_*` algorithm); `*out_group` receives its id. Free it with `proxy_group_free`.
-// Every `proxy_group_*` function is thread-safe. INVALID_PARAMETER for an unknown algorithm.
-// (ABI 0.7)
+/**
+ * Creates an empty upstream group named `name` (for logs and errors) choosing by `algorithm`
+ * (a `PROXY_GROUP_*` algorithm); `*out_group` receives its id. Free it with `proxy_group_free`.
+ * Every `proxy_group_*` function is thread-safe. INVALID_PARAMETER for an unknown algorithm.
+ * (ABI 0.7)
+ */
 proxy_result proxy_group_new(const char *name, uint32_t algorithm_, uint64_t *out_group);
 
-// Frees the group's id: later calls with it answer GONE. Requests already using one of its
-// backends finish, and the services running its checks or discovery keep it until the server
-// stops. GONE for an unknown id (freeing twice is harmless). (ABI 0.7)
+/**
+ * Frees the group's id: later calls with it answer GONE. Requests already using one of its
+ * backends finish, and the services running its checks or discovery keep it until the server
+ * stops. GONE for an unknown id (freeing twice is harmless). (ABI 0.7)
+ */
 proxy_result proxy_group_free(uint64_t group_id);
 
-// Adds a backend: `peer` says where and how to connect (copied, as for `proxy_session_set_peer`),
-// `weight` is 1..=256, `name` (NULL: the peer's address text) names it in figures and health
-// events and is what Ketama and Maglev hash (nginx hashes the text of its `server` line). The
-// group changes at once for new requests. INVALID_PARAMETER for a bad peer or weight or a name
-// already in the group. (ABI 0.7)
+/**
+ * Adds a backend: `peer` says where and how to connect (copied, as for `proxy_session_set_peer`),
+ * `weight` is 1..=256, `name` (NULL: the peer's address text) names it in figures and health
+ * events and is what Ketama and Maglev hash (nginx hashes the text of its `server` line). The
+ * group changes at once for new requests. INVALID_PARAMETER for a bad peer or weight or a name
+ * already in the group. (ABI 0.7)
+ */
 proxy_result proxy_group_add_backend(uint64_t group_id,
                                      const char *name,
                                      const struct proxy_peer *peer,
                                      uint32_t weight);
 
-// Removes the backend named `name`. Requests on it finish there. NOT_FOUND when there is none.
-// (ABI 0.7)
+/**
+ * Removes the backend named `name`. Requests on it finish there. NOT_FOUND when there is none.
+ * (ABI 0.7)
+ */
 proxy_result proxy_group_remove_backend(uint64_t group_id, const char *name);
 
-// Replaces every backend at once with `n` plaintext HTTP/1.1 backends at `addresses[i]`
-// (`host:port`, `ip:port` or a Unix socket path, each its own name) of weight `weights[i]`
-// (NULL: all 1), with default options: what a host's own discovery publishes. Backends that stay
-// (same address and weight) keep their figures and health. Nothing changes on
-// INVALID_PARAMETER (a bad address or weight, an address twice). The arrays are copied. (ABI 0.7)
+/**
+ * Replaces every backend at once with `n` plaintext HTTP/1.1 backends at `addresses[i]`
+ * (`host:port`, `ip:port` or a Unix socket path, each its own name) of weight `weights[i]`
+ * (NULL: all 1), with default options: what a host's own discovery publishes. Backends that stay
+ * (same address and weight) keep their figures and health. Nothing changes on
+ * INVALID_PARAMETER (a bad address or weight, an address twice). The arrays are copied. (ABI 0.7)
+ */
 proxy_result proxy_group_set_backends(uint64_t group_id,
                                       const char *const *addresses,
                                       const uint32_t *weights,
                                       size_t n);
 
-// Sets group setting `which` (`PROXY_GROUP_MAX_IN_FLIGHT`, `PROXY_GROUP_MAX_CONNECTIONS`,
-// `PROXY_GROUP_EJECT_*`) to `value`.
-// INVALID_PARAMETER for an unknown setting or a value out of range (nothing changed). (ABI 0.7)
+/**
+ * Sets group setting `which` (`PROXY_GROUP_MAX_IN_FLIGHT`, `PROXY_GROUP_MAX_CONNECTIONS`,
+ * `PROXY_GROUP_EJECT_*`) to `value`.
+ * INVALID_PARAMETER for an unknown setting or a value out of range (nothing changed). (ABI 0.7)
+ */
 proxy_result proxy_group_set(uint64_t group_id, uint32_t which, uint64_t value);
 
-// The number of backends now (`*out_n`). Backends may change between this and the figures
-// asked for next: an index past the end answers NOT_FOUND. (ABI 0.7)
+/**
+ * The number of backends now (`*out_n`). Backends may change between this and the figures
+ * asked for next: an index past the end answers NOT_FOUND. (ABI 0.7)
+ */
 proxy_result proxy_group_backend_count(uint64_t group_id, size_t *out_n);
 
-// Figure `which` (a `PROXY_BACKEND_*`) of backend `index` into `*out_value`. NOT_FOUND for an
-// index past the end, INVALID_PARAMETER for an unknown figure. (ABI 0.7)
+/**
+ * Figure `which` (a `PROXY_BACKEND_*`) of backend `index` into `*out_value`. NOT_FOUND for an
+ * index past the end, INVALID_PARAMETER for an unknown figure. (ABI 0.7)
+ */
 proxy_result proxy_group_backend_figure(uint64_t group_id,
                                         size_t index,
                                         uint32_t which,
                                         uint64_t *out_value);
 
-// Copies backend `index`'s name into `buf` (`cap` bytes, not NUL-terminated) and its length
-// into `*out_len`. TOO_SMALL (only `*out_len` written) when it does not fit; NOT_FOUND for an
-// index past the end. (ABI 0.7)
+/**
+ * Copies backend `index`'s name into `buf` (`cap` bytes, not NUL-terminated) and its length
+ * into `*out_len`. TOO_SMALL (only `*out_len` written) when it does not fit; NOT_FOUND for an
+ * index past the end. (ABI 0.7)
+ */
 proxy_result proxy_group_backend_name(uint64_t group_id,
                                       size_t index,
                                       char *buf,
                                       size_t cap,
                                       size_t *out_len);
 
-// Calls `f(user, backend, event)` on each health change of the group's backends (see
-// `proxy_health_fn`); NULL `f` removes it. `user` must stay valid until it is replaced or the
-// group and every server checking it are gone. (ABI 0.7)
+/**
+ * Calls `f(user, backend, event)` on each health change of the group's backends (see
+ * `proxy_health_fn`); NULL `f` removes it. `user` must stay valid until it is replaced or the
+ * group and every server checking it are gone. (ABI 0.7)
+ */
 proxy_result proxy_group_set_health_callback(uint64_t group_id, proxy_health_fn f, void *user);
 
-// Chooses this attempt's backend from the group (only in `upstream_peer`, instead of
-// `proxy_session_set_peer`): on a retry one the request has not tried. `key` (`ptr` NULL: none)
-// feeds Ketama and Maglev and is copied. The attempt's outcome feeds the group's passive health,
-// and the logging summary names the backend (`proxy_session_backend`). GONE for an unknown group;
-// UNAVAILABLE when no backend can take the request: returning PROXY_CONTINUE then fails it with
-// 503 (every backend at its in-flight cap) or 502 (none left to try). (ABI 0.7)
+/**
+ * Chooses this attempt's backend from the group (only in `upstream_peer`, instead of
+ * `proxy_session_set_peer`): on a retry one the request has not tried. `key` (`ptr` NULL: none)
+ * feeds Ketama and Maglev and is copied. The attempt's outcome feeds the group's passive health,
+ * and the logging summary names the backend (`proxy_session_backend`). GONE for an unknown group;
+ * UNAVAILABLE when no backend can take the request: returning PROXY_CONTINUE then fails it with
+ * 503 (every backend at its in-flight cap) or 502 (none left to try). (ABI 0.7)
+ */
 proxy_result proxy_session_pick(struct proxy_session *s, uint64_t group_id, struct proxy_str key);
 
-// The name of the group backend the last attempt went to (`*out`, a view valid until the
-// callback returns), from `upstream_peer` on. NOT_FOUND when the peer did not come from a group.
-// (ABI 0.7)
+/**
+ * The name of the group backend the last attempt went to (`*out`, a view valid until the
+ * callback returns), from `upstream_peer` on. NOT_FOUND when the peer did not come from a group.
+ * (ABI 0.7)
+ */
 proxy_result proxy_session_backend(const struct proxy_session *s, struct proxy_str *out);
 
-// Checks the group's backends while the server runs (a background service of its own, started
-// with the server). Before `proxy_server_start` only: WRONG_STATE after. GONE for an unknown
-// group; INVALID_PARAMETER for a bad check. The check is copied. (ABI 0.7)
+/**
+ * Checks the group's backends while the server runs (a background service of its own, started
+ * with the server). Before `proxy_server_start` only: WRONG_STATE after. GONE for an unknown
+ * group; INVALID_PARAMETER for a bad check. The check is copied. (ABI 0.7)
+ */
 proxy_result proxy_server_add_health_check(struct proxy_server *server,
                                            uint64_t group_id,
                                            const struct proxy_health_check *check);
 
-// Keeps the group's backends to what `host` resolves to (A and AAAA, the system resolver),
-// each address on `port` with `weight` and default options, re-resolved every `interval_ms`
-// (0: 30000) while the server runs. Backends the group has when the server starts stay, as fixed
-// entries. New requests follow a changed answer; requests on an old address finish there. A
-// failed lookup keeps the last answer. Before `proxy_server_start` only (WRONG_STATE after).
-// (ABI 0.7)
+/**
+ * Keeps the group's backends to what `host` resolves to (A and AAAA, the system resolver),
+ * each address on `port` with `weight` and default options, re-resolved every `interval_ms`
+ * (0: 30000) while the server runs. Backends the group has when the server starts stay, as fixed
+ * entries. New requests follow a changed answer; requests on an old address finish there. A
+ * failed lookup keeps the last answer. Before `proxy_server_start` only (WRONG_STATE after).
+ * (ABI 0.7)
+ */
 proxy_result proxy_server_add_dns_discovery(struct proxy_server *server,
                                             uint64_t group_id,
                                             const char *host,
@@ -1432,30 +2131,27 @@ proxy_result proxy_server_add_dns_discovery(struct proxy_server *server,
                                             uint32_t weight,
                                             uint32_t interval_ms);
 
-// Waits up to `timeout_ms` (0: does not wait) for the server to begin shutting down. Returns 1
-// when it has (at once if it already had), 0 when the time ran out first; non-zero too for a
-// NULL signal, so a loop on it ends. (ABI 0.7)
+/**
+ * Waits up to `timeout_ms` (0: does not wait) for the server to begin shutting down. Returns 1
+ * when it has (at once if it already had), 0 when the time ran out first; non-zero too for a
+ * NULL signal, so a loop on it ends. (ABI 0.7)
+ */
 uint32_t proxy_shutdown_wait(const struct proxy_shutdown *shutdown, uint32_t timeout_ms);
 
-// Runs `f(user, shutdown)` on a thread of its own when the server starts: a service the host
-// writes (its own discovery calling `proxy_group_set_backends`, metrics, a watcher). It should
-// return soon after `proxy_shutdown_wait` answers non-zero; a graceful shutdown waits for it up
-// to its grace period. `name` names the service; `user` must stay valid until `f` returns.
-// Before `proxy_server_start` only (WRONG_STATE after). (ABI 0.7)
+/**
+ * Runs `f(user, shutdown)` on a thread of its own when the server starts: a service the host
+ * writes (its own discovery calling `proxy_group_set_backends`, metrics, a watcher). It should
+ * return soon after `proxy_shutdown_wait` answers non-zero; a graceful shutdown waits for it up
+ * to its grace period. `name` names the service; `user` must stay valid until `f` returns.
+ * Before `proxy_server_start` only (WRONG_STATE after). (ABI 0.7)
+ */
 proxy_result proxy_server_add_background(struct proxy_server *server,
                                          const char *name,
                                          proxy_background_fn f,
                                          void *user);
 
-#ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
-
-#ifdef __cplusplus
-extern "C" {
-#endif
 /* A proxy_str viewing a NUL-terminated string (NULL gives the empty string). */
-static inline proxy_str proxy_str_from_cstr(const char *s) {
+static PROXY_INLINE proxy_str proxy_str_from_cstr(const char *s) {
   proxy_str r;
   r.ptr = s;
   r.len = s ? strlen(s) : 0;

@@ -253,3 +253,27 @@ fn soname_is_our_own() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("Library soname: [{}]", env!("PROXY_ABI_SONAME"))), "{text}");
 }
+
+/// The phase table the bindings read: names, the end of the list, where PENDING is allowed
+/// (tests/c/test_phase_names.c).
+#[test]
+fn c_phase_names() {
+    run_c_test("test_phase_names");
+}
+
+/// `cargo build` leaves `target/<profile>/libproxy-rt.so.0 -> libproxy.so` (build.rs), so a
+/// program linked against the built library (the Go binding's default build, `go run` right after
+/// `cargo build --release`) finds it by its SONAME.
+#[test]
+fn build_leaves_the_soname_link() {
+    let profile_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let link = profile_dir.join(env!("PROXY_ABI_SONAME"));
+    let target = std::fs::read_link(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
+    assert_eq!(target, PathBuf::from("libproxy.so"));
+}
+
+/// proxy_peer_check outside a session: valid and invalid peers, the reason (tests/c/test_peer_check.c).
+#[test]
+fn c_peer_check() {
+    run_c_test("test_peer_check");
+}

@@ -11,6 +11,11 @@
 #      (tests/ensure-go.sh: the go on PATH, else Debian's golang-go fetches the toolchain module);
 #   5. the Python binding's tests (bindings/python/run-tests.sh: venv, pip install, pytest);
 #   6. HTTP/2 with Python clients (tests/python: httpx over TLS and h2c, the h2 library);
+#   5b. tests/examples_tls.sh: the TLS + HTTP/2 upstream example in C, Python and Go, one
+#      HTTP/2 request each;
+#   6b. tests/install.sh: `make install` into a temporary prefix, then out of tree a C program via
+#      pkg-config (shared and static), C++ via CMake find_package, Python from the manylinux wheel
+#      in a fresh venv and Go via pkg-config, each proxying one request to a real origin;
 #   7. h2spec (strict) against the h2c and the TLS listener (tests/h2spec.sh; `go install`s it);
 #   8. a bounded run of every cargo-fuzz target (fuzz/run.sh 10: nightly, libFuzzer, ASan; all
 #      that `cargo fuzz list` names: h1_request, h1_response, chunked, h2_to_h1, h1_to_h2, c_abi),
@@ -29,6 +34,8 @@ command -v curl >/dev/null || need_apt+=(curl ca-certificates)
 command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 command -v c++ >/dev/null || need_apt+=(g++)
 command -v make >/dev/null || need_apt+=(make)
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v nm >/dev/null && command -v readelf >/dev/null || need_apt+=(binutils)
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 command -v openssl >/dev/null || need_apt+=(openssl)
@@ -108,8 +115,14 @@ bindings/go/run-tests.sh
 echo "== Python binding (venv, pip install ./bindings/python, pytest)"
 bindings/python/run-tests.sh
 
+echo "== TLS + HTTP/2 upstream example in C, Python and Go (tests/examples_tls.sh)"
+tests/examples_tls.sh
+
 echo "== HTTP/2 with Python clients (httpx, h2)"
 tests/python/run.sh
+
+echo "== install into a temporary prefix; C (pkg-config), C++ (CMake), Python (wheel), Go (pkg-config) out of tree"
+tests/install.sh
 
 echo "== h2spec (strict) against the h2c and TLS listeners"
 tests/h2spec.sh

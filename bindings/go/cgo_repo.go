@@ -4,11 +4,10 @@ package proxy
 
 // Default build: the header and library of this repository's `cargo build --release`.
 // The library's SONAME is libproxy-rt.so.0, so target/release/libproxy-rt.so.0 must be a
-// symlink to libproxy.so (run-tests.sh and `make -C examples/c` create it).
+// symlink to libproxy.so (build.rs leaves it; `make` at the root remakes it).
 //
-// Installed elsewhere? Either build with `-tags libproxy_pkgconfig` (uses libproxy.pc, see
-// libproxy.pc.in) or add CGO_CFLAGS=-I<prefix>/include CGO_LDFLAGS="-L<prefix>/lib
-// -Wl,-rpath,<prefix>/lib" to this default build.
+// Installed elsewhere? Build with `-tags libproxy_pkgconfig` (pkg-config module libproxy-rt,
+// written by `make install`).
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include

@@ -21,7 +21,6 @@
 // request resumes with its result.
 //
 // Building: by default cgo uses ../../include and ../../target/release of this repository (run
-// `cargo build --release` and create target/release/libproxy-rt.so.0 -> libproxy.so; see
-// run-tests.sh). For an installed library use `-tags libproxy_pkgconfig` (libproxy.pc, from
-// libproxy.pc.in) or CGO_CFLAGS / CGO_LDFLAGS.
+// `cargo build --release`, which also leaves the SONAME link target/release/libproxy-rt.so.0). For an installed library use `-tags libproxy_pkgconfig` (pkg-config module
+// libproxy-rt, from `make install`) or CGO_CFLAGS / CGO_LDFLAGS.
 package proxy

@@ -143,15 +143,22 @@ const (
 	numPhases                             = 20
 )
 
-var phaseNames = [numPhases]string{"none", "early_request_filter", "request_filter", "upstream_peer",
-	"connected_to_upstream", "upstream_request_filter", "request_body_filter",
-	"upstream_response_filter", "response_filter", "upstream_response_body_filter",
-	"response_body_filter", "logging", "fail_to_connect", "error_while_proxy", "fail_to_proxy",
-	"request_end", "request_cache_filter", "cache_key_callback", "cache_hit_filter",
-	"response_cache_filter"}
+// phaseNames and phaseMayPend are the library's phase table (proxy_phase_name,
+// proxy_phase_may_pend), read once rather than copied here.
+var phaseNames, phaseMayPend = loadPhases()
+
+func loadPhases() (names [numPhases]string, mayPend [numPhases]bool) {
+	for p := range names {
+		if n := C.proxy_phase_name(C.proxy_phase(p)); n != nil {
+			names[p] = C.GoString(n)
+			mayPend[p] = C.proxy_phase_may_pend(C.proxy_phase(p)) != 0
+		}
+	}
+	return names, mayPend
+}
 
 func (p Phase) String() string {
-	if int(p) < len(phaseNames) {
+	if int(p) < len(phaseNames) && phaseNames[p] != "" {
 		return phaseNames[p]
 	}
 	return fmt.Sprintf("Phase(%d)", uint32(p))
@@ -159,12 +166,7 @@ func (p Phase) String() string {
 
 // canWait reports whether a hook of phase p may return Pending.
 func (p Phase) canWait() bool {
-	switch p {
-	case PhaseFailToConnect, PhaseErrorWhileProxy, PhaseLogging, PhaseRequestEnd,
-		PhaseRequestCacheFilter, PhaseCacheKeyCallback, PhaseCacheHitFilter, PhaseResponseCacheFilter:
-		return false
-	}
-	return p != PhaseNone
+	return int(p) < len(phaseMayPend) && phaseMayPend[p]
 }
 
 // hooks is the per-service state that C reaches through a cgo.Handle.
@@ -252,7 +254,7 @@ func dispatch(user unsafe.Pointer, cs *C.proxy_session, p Phase) (ret C.proxy_ac
 	var s *Session
 	defer func() {
 		if p == PhaseRequestEnd {
-			releaseUser(cs)
+			releaseState(cs)
 		}
 		if r := recover(); r != nil {
 			ret = C.PROXY_ERROR
@@ -269,17 +271,12 @@ func dispatch(user unsafe.Pointer, cs *C.proxy_session, p Phase) (ret C.proxy_ac
 	}()
 	hk = cgo.Handle(uintptr(user)).Value().(*hooks)
 	s = &Session{c: cs, hk: hk, phase: p}
-	a := hk.fns[p](s)
+	a := Continue
+	if f := hk.fns[p]; f != nil { // nil: request_end registered only to release reqState
+		a = f(s)
+	}
 	if a != Pending || !p.canWait() {
 		s.done.Store(true)
 	}
 	return C.proxy_action(a)
-}
-
-// releaseUser deletes the handle stored with Session.SetUser (request_end).
-func releaseUser(cs *C.proxy_session) {
-	if h := C.lp_get_user(cs); h != 0 {
-		C.lp_set_user(cs, 0)
-		cgo.Handle(h).Delete()
-	}
 }

@@ -8,6 +8,10 @@
 
 #define LP_BIT(p) (1u << (p))
 
+static proxy_action lp_request_end_if_state(void *user, proxy_session *s) {
+	return proxy_session_get_user(s) ? goProxyRequestEnd(user, s) : PROXY_CONTINUE;
+}
+
 // Registers the trampolines whose bit is set in mask (bit n = PROXY_PHASE n); the rest stay NULL
 // and cost nothing.
 proxy_result lp_set_callbacks(proxy_service *svc, uintptr_t user, uint32_t mask) {
@@ -29,7 +33,10 @@ proxy_result lp_set_callbacks(proxy_service *svc, uintptr_t user, uint32_t mask)
 	if (mask & LP_BIT(PROXY_PHASE_FAIL_TO_CONNECT)) c.fail_to_connect = goProxyFailToConnect;
 	if (mask & LP_BIT(PROXY_PHASE_ERROR_WHILE_PROXY)) c.error_while_proxy = goProxyErrorWhileProxy;
 	if (mask & LP_BIT(PROXY_PHASE_FAIL_TO_PROXY)) c.fail_to_proxy = goProxyFailToProxy;
-	if (mask & LP_BIT(PROXY_PHASE_REQUEST_END)) c.request_end = goProxyRequestEnd;
+	/* Without a RequestEnd hook the binding still needs request_end to release what it keeps per
+	 * request (Session.Context, SetUser); lp_request_end_if_state crosses into Go only for the
+	 * requests that have such state, a C call for the others. */
+	c.request_end = (mask & LP_BIT(PROXY_PHASE_REQUEST_END)) ? goProxyRequestEnd : lp_request_end_if_state;
 	if (mask & LP_BIT(PROXY_PHASE_REQUEST_CACHE_FILTER)) c.request_cache_filter = goProxyRequestCacheFilter;
 	if (mask & LP_BIT(PROXY_PHASE_CACHE_KEY_CALLBACK)) c.cache_key_callback = goProxyCacheKeyCallback;
 	if (mask & LP_BIT(PROXY_PHASE_CACHE_HIT_FILTER)) c.cache_hit_filter = goProxyCacheHitFilter;
@@ -90,7 +97,7 @@ proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, siz
 	p.client_key = lp_str(key, keylen);
 	p.alpn = alpn;
 	p.max_h2_streams = max_h2_streams;
-	return proxy_session_set_peer(s, &p);
+	return s ? proxy_session_set_peer(s, &p) : proxy_peer_check(&p);
 }
 
 // hbuf holds name0 value0 name1 value1 ... back to back; lens[2i] / lens[2i+1] their lengths.

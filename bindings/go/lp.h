@@ -41,6 +41,7 @@ proxy_result lp_header_set(proxy_session *s, uint32_t kind, const char *name, si
 proxy_result lp_header_add(proxy_session *s, uint32_t kind, const char *name, size_t nlen,
                            const char *value, size_t vlen);
 proxy_result lp_header_remove(proxy_session *s, uint32_t kind, const char *name, size_t nlen);
+/* s NULL: only checks the peer (proxy_peer_check). */
 proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, size_t alen,
                          const char *sni, size_t slen, uint32_t connect_ms, uint32_t total_ms,
                          uint32_t read_ms, uint32_t write_ms, uint32_t idle_ms, uint64_t pool_group,

@@ -34,6 +34,14 @@ type serverCore struct {
 	logH    cgo.Handle
 	handles []cgo.Handle // hooks of added services, deleted after free (guarded by mu)
 	grace   atomic.Int64 // Run's shutdown grace, ns
+	// ctx is the parent of every Session.Context, cancelled (stop) once the server stopped.
+	ctx  context.Context
+	stop context.CancelFunc
+	// addMu orders AddService against Start/Shutdown, so that AddService can refuse a started
+	// server before C takes the service (C consumes it even when refusing it); started is
+	// guarded by it.
+	addMu   sync.Mutex
+	started bool
 }
 
 // DefaultShutdownGrace is how long Run lets in-flight requests finish after ctx is cancelled.
@@ -50,6 +58,7 @@ func NewServer() (*Server, error) {
 		return nil, err
 	}
 	c := &serverCore{p: p, closed: make(chan struct{})}
+	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.grace.Store(int64(DefaultShutdownGrace))
 	c.logH = cgo.NewHandle(c)
 	s := &Server{c: c}
@@ -119,28 +128,37 @@ func (c *serverCore) log(level slog.Level, msg string, args ...any) {
 	l.Log(context.Background(), level, msg, args...)
 }
 
-// AddService mirrors proxy_server_add_service. It consumes svc in every case: afterwards svc's
-// methods answer ErrClosed. WRONG_STATE once the server was started.
+// AddService mirrors proxy_server_add_service: on success it consumes svc (afterwards svc's
+// methods answer ErrClosed). A refused service stays the caller's, to add elsewhere or Close:
+// ErrClosed for a closed server, WRONG_STATE once the server was started or shut down. (Only a
+// listener the library cannot take over, an I/O error, still consumes it, as in C.)
 func (s *Server) AddService(svc *Service) error {
 	if svc == nil {
 		return &Error{Op: "proxy_server_add_service", Code: CodeNullParameter}
 	}
-	sp, hk, h, err := svc.take()
+	// Every refusal the binding can see comes before svc.take, so that the service stays the
+	// caller's (C would consume it even when refusing it).
+	p, err := s.c.ptr()
 	if err != nil {
 		return err
 	}
-	p, err := s.c.ptr()
+	s.c.addMu.Lock()
+	if s.c.started {
+		s.c.addMu.Unlock()
+		s.c.mu.RUnlock()
+		return &Error{Op: "proxy_server_add_service (server already started)", Code: CodeWrongState}
+	}
+	sp, hk, h, err := svc.take()
 	if err != nil {
-		C.proxy_service_free(sp)
-		if h != 0 {
-			h.Delete()
-		}
+		s.c.addMu.Unlock()
+		s.c.mu.RUnlock()
 		return err
 	}
 	if hk != nil {
 		hk.core.Store(s.c)
 	}
 	err = check("proxy_server_add_service", C.proxy_server_add_service(p, sp))
+	s.c.addMu.Unlock()
 	s.c.mu.RUnlock()
 	if h != 0 {
 		if err == nil {
@@ -161,7 +179,12 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
+	s.c.addMu.Lock()
 	err = check("proxy_server_start", C.proxy_server_start(p))
+	if err == nil || errorsIsCode(err, CodeWrongState) {
+		s.c.started = true
+	}
+	s.c.addMu.Unlock()
 	s.c.mu.RUnlock()
 	runtime.KeepAlive(s)
 	return err
@@ -195,8 +218,14 @@ func (s *Server) Shutdown(grace time.Duration) error {
 	if err != nil {
 		return err
 	}
+	s.c.addMu.Lock()
+	s.c.started = true // a server shut down takes no service either
+	s.c.addMu.Unlock()
 	err = check("proxy_server_shutdown", C.proxy_server_shutdown(p, durationMS(grace)))
 	s.c.mu.RUnlock()
+	if err == nil {
+		s.c.stop()
+	}
 	runtime.KeepAlive(s)
 	return err
 }
@@ -218,6 +247,7 @@ func (s *Server) Close() error {
 	if err := check("proxy_server_shutdown", C.proxy_server_shutdown(p, 0)); err != nil {
 		return err
 	}
+	c.stop()
 	c.mu.Lock()
 	err := check("proxy_server_free", C.proxy_server_free(p))
 	if err != nil {

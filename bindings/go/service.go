@@ -7,6 +7,7 @@ package proxy
 import "C"
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/cgo"
 	"sync"
@@ -29,6 +30,9 @@ type Service struct {
 func NewService(name string) (*Service, error) {
 	if err := checkABI(); err != nil {
 		return nil, err
+	}
+	if name == "" {
+		return nil, &Error{Op: "NewService", Code: CodeInvalidParameter, Detail: "empty service name (it names the service's threads)"}
 	}
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
@@ -262,14 +266,19 @@ func (s *Service) upgradeCall(name, protocol string, allow bool) error {
 // SetHandler mirrors proxy_service_set_callbacks: h is any value; each phase interface it
 // implements (RequestFilter, UpstreamPeer, ResponseFilter, Logging, ...) registers that phase,
 // the others stay NULL. C receives a cgo.Handle, never a Go pointer; the server releases it
-// after Close.
+// after Close. INVALID_PARAMETER for nil or a value that implements no phase (a forgotten
+// pointer receiver, say), which would otherwise fail every request with 500.
 func (s *Service) SetHandler(h any) error {
+	hk, mask := newHooks(h)
+	if mask == 0 {
+		return &Error{Op: "Service.SetHandler", Code: CodeInvalidParameter,
+			Detail: fmt.Sprintf("%T implements no phase interface (RequestFilter, UpstreamPeer, ...)", h)}
+	}
 	p, err := s.ptr()
 	if err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	hk, mask := newHooks(h)
 	handle := cgo.NewHandle(hk)
 	if err := check("proxy_service_set_callbacks", C.lp_set_callbacks(p, C.uintptr_t(handle), C.uint32_t(mask))); err != nil {
 		handle.Delete()

@@ -8,7 +8,7 @@ import "C"
 import (
 	"fmt"
 	"log/slog"
-	"runtime/cgo"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -387,15 +387,30 @@ func (s *Session) SetPeer(peer Peer) error {
 	if err != nil {
 		return err
 	}
+	return check("proxy_session_set_peer", peer.set(p))
+}
+
+// Check mirrors proxy_peer_check: the library's own validation of peer (the one SetPeer makes),
+// outside any session, to refuse a bad configured upstream at start-up rather than fail each
+// request with 500. ErrInvalidParameter, with the reason in Error.Detail ("invalid port").
+func (peer Peer) Check() error {
+	// The reason is the calling thread's last error: read it on the thread that failed.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return check("proxy_peer_check", peer.set(nil))
+}
+
+// set hands peer to lp_set_peer: proxy_session_set_peer on p, or only proxy_peer_check (p nil).
+func (peer Peer) set(p *C.proxy_session) C.proxy_result {
 	ap, al := cstr(peer.Address)
 	sp, sl := cstr(peer.SNI)
 	cp, cl := cstr(peer.CAFile)
 	ccp, ccl := cstr(peer.ClientCert)
 	ckp, ckl := cstr(peer.ClientKey)
-	return check("proxy_session_set_peer", C.lp_set_peer(p, C.uint32_t(peer.Flags), ap, al, sp, sl,
+	return C.lp_set_peer(p, C.uint32_t(peer.Flags), ap, al, sp, sl,
 		durationMS(peer.ConnectTimeout), durationMS(peer.TotalConnectionTimeout),
 		durationMS(peer.ReadTimeout), durationMS(peer.WriteTimeout), durationMS(peer.IdleTimeout),
-		C.uint64_t(peer.PoolGroup), cp, cl, ccp, ccl, ckp, ckl, C.uint32_t(peer.ALPN), C.uint32_t(peer.MaxH2Streams)))
+		C.uint64_t(peer.PoolGroup), cp, cl, ccp, ccl, ckp, ckl, C.uint32_t(peer.ALPN), C.uint32_t(peer.MaxH2Streams))
 }
 
 // Respond mirrors proxy_session_respond: answer locally with status (200..599), headers and
@@ -516,19 +531,12 @@ func (s *Session) SetUser(v any) error {
 	if !s.hk.hasEnd {
 		return &Error{Op: "Session.SetUser (handler has no RequestEnd)", Code: CodeWrongState}
 	}
-	old := C.lp_get_user(p)
-	var h cgo.Handle
-	if v != nil {
-		h = cgo.NewHandle(v)
-	}
-	if err := check("proxy_session_set_user", C.lp_set_user(p, C.uintptr_t(h))); err != nil {
-		if h != 0 {
-			h.Delete()
-		}
+	st, err := requestState(p, v != nil)
+	if err != nil {
 		return err
 	}
-	if old != 0 {
-		cgo.Handle(old).Delete()
+	if st != nil {
+		st.user = v
 	}
 	return nil
 }
@@ -539,8 +547,8 @@ func (s *Session) User() any {
 	if err != nil {
 		return nil
 	}
-	if h := C.lp_get_user(p); h != 0 {
-		return cgo.Handle(h).Value()
+	if st, _ := requestState(p, false); st != nil {
+		return st.user
 	}
 	return nil
 }

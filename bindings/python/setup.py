@@ -1,8 +1,12 @@
 """Build hook: compile the native library with cargo and bundle it into the package.
 
 ``pip install ./bindings/python`` runs ``cargo build --release --lib`` at the repository root and
-copies ``target/release/libproxy.so`` into ``libproxy/_lib/`` (plus ``libproxy-rt.so.0``, the
-SONAME, as a copy: wheels hold no symlinks). Environment:
+copies ``target/release/libproxy.so`` (debug info stripped) into ``libproxy/_lib/``; the binding
+loads it by path, so its SONAME needs no second copy. An sdist carries the crate's sources under
+``native/`` and builds from those. The wheel is tagged ``py3-none-<platform>``: it holds no Python
+extension, only a library loaded with ctypes, so any Python 3 on that platform can use it
+(``auditwheel repair`` then turns ``linux_x86_64`` into the manylinux tag it qualifies for).
+Environment:
 
 * ``LIBPROXY_PATH=/path/libproxy.so``: bundle that library instead of building one;
 * ``LIBPROXY_SKIP_BUILD=1``: bundle nothing (then set ``LIBPROXY_PATH`` at run time);
@@ -16,10 +20,22 @@ from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py as _build_py
+from setuptools.command.sdist import sdist as _sdist
 from setuptools.dist import Distribution
 
+try:  # setuptools >= 70.1 ships bdist_wheel itself
+    from setuptools.command.bdist_wheel import bdist_wheel as _bdist_wheel
+except ImportError:  # pragma: no cover
+    from wheel.bdist_wheel import bdist_wheel as _bdist_wheel
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent  # the repository root in a checkout
+# The crate: bundled under native/ in an sdist, else the repository root of a checkout.
+ROOT = HERE / "native" if (HERE / "native" / "Cargo.toml").is_file() else HERE.parent.parent
+# What of the crate an sdist needs to build the library (no tests, benches or bindings).
+# The manifest names the two [[example]] files, so cargo refuses to load it without them.
+CRATE_FILES = (
+    "Cargo.toml", "Cargo.lock", "build.rs", "cbindgen.toml", "src", "include", "examples/rust/proxy.rs", "bench/select.rs"
+)
 
 
 def _cargo() -> str:
@@ -53,7 +69,8 @@ def _native_library() -> Path:
     cmd = [_cargo(), "build", "--release", "--lib", "--manifest-path", str(ROOT / "Cargo.toml")]
     print("libproxy: running", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-    return ROOT / "target" / "release" / "libproxy.so"
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    return target / "release" / "libproxy.so"
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -73,9 +90,29 @@ class build_py(_build_py):
         dest = Path(self.build_lib) / "libproxy" / "_lib"
         dest.mkdir(parents=True, exist_ok=True)
         _copy(so, dest / "libproxy.so")
-        shutil.copyfile(dest / "libproxy.so", dest / "libproxy-rt.so.0")
         os.chmod(dest / "libproxy.so", 0o755)
-        os.chmod(dest / "libproxy-rt.so.0", 0o755)
+
+
+class sdist(_sdist):
+    """Adds the crate's sources under ``native/`` so that the sdist builds without a checkout."""
+
+    def make_release_tree(self, base_dir: str, files: list) -> None:
+        super().make_release_tree(base_dir, files)
+        if ROOT == HERE / "native":  # an sdist built from an sdist already has them
+            return
+        for name in CRATE_FILES:
+            src, dst = ROOT / name, Path(base_dir) / "native" / name
+            if src.is_dir():
+                shutil.copytree(src, dst)
+            else:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+
+
+class bdist_wheel(_bdist_wheel):
+    def get_tag(self) -> tuple:
+        _, _, plat = super().get_tag()
+        return "py3", "none", plat
 
 
 class BinaryDistribution(Distribution):
@@ -85,4 +122,4 @@ class BinaryDistribution(Distribution):
         return True
 
 
-setup(cmdclass={"build_py": build_py}, distclass=BinaryDistribution)
+setup(cmdclass={"build_py": build_py, "sdist": sdist, "bdist_wheel": bdist_wheel}, distclass=BinaryDistribution)

@@ -5,6 +5,7 @@ Usage: async_auth.py LISTEN UPSTREAM
 Mirrors examples/c/async_auth.c (a pthread there, an asyncio task here)."""
 import asyncio
 import sys
+from typing import List
 
 import libproxy
 
@@ -24,7 +25,7 @@ class AsyncAuth(libproxy.Proxy):
         s.set_peer(self.upstream)
 
 
-def main(argv: list) -> int:
+def main(argv: List[str]) -> int:
     if len(argv) < 3:
         print(f"usage: {argv[0]} LISTEN UPSTREAM", file=sys.stderr)
         return 2

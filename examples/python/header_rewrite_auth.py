@@ -3,6 +3,7 @@ request_filter; accepted ones lose the Authorization header, gain X-User upstrea
 response gets X-Proxy. Usage: header_rewrite_auth.py LISTEN UPSTREAM
 Mirrors examples/c/header_rewrite_auth.c."""
 import sys
+from typing import List
 
 import libproxy
 
@@ -28,7 +29,7 @@ class AuthProxy(libproxy.Proxy):
         s.response_headers.set("x-proxy", libproxy.version())
 
 
-def main(argv: list) -> int:
+def main(argv: List[str]) -> int:
     if len(argv) < 3:
         print(f"usage: {argv[0]} LISTEN UPSTREAM", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ out of the box; the second curl is a cache hit (x-cache-status: HIT):
 Stop with Ctrl-C (fast) or SIGTERM (graceful). Mirrors examples/c/minimal_proxy.c."""
 import logging
 import sys
+from typing import List
 
 import libproxy
 
@@ -42,7 +43,7 @@ class DemoOrigin(libproxy.Proxy):
         s.respond(200, {"content-type": "text/plain", "cache-control": "max-age=60"}, body)
 
 
-def main(argv: list) -> int:
+def main(argv: List[str]) -> int:
     listen = argv[1] if len(argv) > 1 else "127.0.0.1:8080"
     logging.basicConfig(level=logging.INFO, format="libproxy[%(levelname)s]: %(message)s")
     # `import libproxy` already refused a library with another ABI major.

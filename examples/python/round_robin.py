@@ -4,12 +4,13 @@ Usage: round_robin.py LISTEN UPSTREAM1 [UPSTREAM2 ...]
 Mirrors examples/c/round_robin.c."""
 import itertools
 import sys
+from typing import List
 
 import libproxy
 
 
 class Pool(libproxy.Proxy):
-    def __init__(self, addrs: list) -> None:
+    def __init__(self, addrs: List[str]) -> None:
         self.peers = [libproxy.Peer(a, connect_timeout_ms=1000) for a in addrs]
         self.next = itertools.count()  # next() is atomic under the GIL; hooks run concurrently
 
@@ -21,7 +22,7 @@ class Pool(libproxy.Proxy):
         s.set_retry(True)
 
 
-def main(argv: list) -> int:
+def main(argv: List[str]) -> int:
     if len(argv) < 3:
         print(f"usage: {argv[0]} LISTEN UPSTREAM...", file=sys.stderr)
         return 2

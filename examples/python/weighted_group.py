@@ -5,6 +5,7 @@ are printed.
 Usage: weighted_group.py LISTEN UPSTREAM=WEIGHT [UPSTREAM=WEIGHT ...]
 Mirrors examples/c/weighted_group.c."""
 import sys
+from typing import List
 
 import libproxy
 
@@ -21,7 +22,7 @@ def health(backend: str, event: libproxy.HealthEvent) -> None:
     print(f"backend {backend}: {event.name.lower()}", file=sys.stderr)
 
 
-def main(argv: list) -> int:
+def main(argv: List[str]) -> int:
     if len(argv) < 3:
         print(f"usage: {argv[0]} LISTEN UPSTREAM=WEIGHT...", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::crossing::Crossing;
+use super::phase::phase_name;
 use super::result::*;
 use super::server::{Shared, PROXY_LOG_DEBUG, PROXY_LOG_ERROR, PROXY_LOG_WARN};
 use super::session::*;
@@ -209,30 +210,6 @@ enum Step {
 enum Outcome {
     Action(proxy_action),
     Expired,
-}
-
-fn phase_name(phase: proxy_phase) -> &'static str {
-    match phase {
-        PROXY_PHASE_EARLY_REQUEST_FILTER => "early_request_filter",
-        PROXY_PHASE_REQUEST_FILTER => "request_filter",
-        PROXY_PHASE_UPSTREAM_PEER => "upstream_peer",
-        PROXY_PHASE_CONNECTED_TO_UPSTREAM => "connected_to_upstream",
-        PROXY_PHASE_UPSTREAM_REQUEST_FILTER => "upstream_request_filter",
-        PROXY_PHASE_REQUEST_BODY_FILTER => "request_body_filter",
-        PROXY_PHASE_UPSTREAM_RESPONSE_FILTER => "upstream_response_filter",
-        PROXY_PHASE_RESPONSE_FILTER => "response_filter",
-        PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER => "upstream_response_body_filter",
-        PROXY_PHASE_RESPONSE_BODY_FILTER => "response_body_filter",
-        PROXY_PHASE_LOGGING => "logging",
-        PROXY_PHASE_FAIL_TO_CONNECT => "fail_to_connect",
-        PROXY_PHASE_ERROR_WHILE_PROXY => "error_while_proxy",
-        PROXY_PHASE_FAIL_TO_PROXY => "fail_to_proxy",
-        PROXY_PHASE_REQUEST_CACHE_FILTER => "request_cache_filter",
-        PROXY_PHASE_CACHE_KEY_CALLBACK => "cache_key_callback",
-        PROXY_PHASE_CACHE_HIT_FILTER => "cache_hit_filter",
-        PROXY_PHASE_RESPONSE_CACHE_FILTER => "response_cache_filter",
-        _ => "request_end",
-    }
 }
 
 fn failed(phase: proxy_phase) -> Box<Error> {

@@ -104,8 +104,8 @@ pub extern "C" fn proxy_service_set_compression(
 }
 
 /// Sets the media types the service compresses, as a comma-separated list of `type/subtype`,
-/// `type/*` or `type/*+suffix` (case-insensitive; parameters of the response's Content-Type are
-/// ignored). The default is text/*, JSON, JavaScript, XML, SVG, WebAssembly and the *+json /
+/// `type/\*` or `type/\*+suffix` (case-insensitive; parameters of the response's Content-Type are
+/// ignored). The default is text/\*, JSON, JavaScript, XML, SVG, WebAssembly and the *+json /
 /// *+xml types. INVALID_PARAMETER (service unchanged) for an entry without a `/`; an empty list
 /// compresses nothing. `types` is copied. (ABI 0.6)
 #[no_mangle]

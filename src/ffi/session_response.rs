@@ -34,6 +34,20 @@ pub extern "C" fn proxy_session_set_peer(s: *mut proxy_session, peer: *const pro
     }
 }
 
+/// Checks `peer` as `proxy_session_set_peer` would, outside any session: PROXY_OK, or
+/// INVALID_PARAMETER with the reason in `proxy_last_error` ("invalid port"). Lets a host refuse a
+/// bad configured upstream at start-up instead of failing each request with 500. Any thread.
+#[no_mangle]
+pub extern "C" fn proxy_peer_check(peer: *const proxy_peer) -> proxy_result {
+    ffi_panic_boundary! {
+        let _ = try_ref!(peer);
+        // SAFETY: non-NULL, and the host's struct is at least `struct_size` bytes.
+        let p = try_res!(unsafe { copy_sized(peer, proxy_peer::MIN_SIZE) });
+        try_res!(p.to_peer());
+        PROXY_OK
+    }
+}
+
 /// The response status: the head being filtered in `upstream_response_filter` /
 /// `response_filter`, the status sent downstream afterwards. WRONG_PHASE before there is one.
 #[no_mangle]

@@ -34,7 +34,7 @@ from ._enums import (
 from ._errors import ClosedError, ProxyError
 from ._ffi import HAVE_THREAD_HOOKS, LIBRARY_PATH
 from ._group import Algorithm, BackendFigures, Group, HealthCheck, HealthEvent, Shutdown
-from ._hooks import Proxy
+from ._hooks import HookResult, Proxy
 from ._peer import Peer
 from ._server import Server
 from ._service import Service
@@ -67,6 +67,7 @@ __all__ = [
     "Option",
     "Peer",
     "Phase",
+    "HookResult",
     "Proxy",
     "ProxyError",
     "Server",

@@ -1,9 +1,10 @@
 """Deferred decisions and the asyncio bridge.
 
-A hook returning an awaitable (``async def``) is run on an asyncio loop the binding owns (a daemon
-thread); the trampoline answers ``PROXY_PENDING`` and the loop thread resumes the session when the
-coroutine finishes. That thread is also the only one using the session meanwhile, which is what
-the C API allows.
+A hook returning an awaitable (``async def``) is run on an asyncio loop: the caller's, when the
+server runs through ``await Server.serve()``, else one the binding owns (a daemon thread); the
+trampoline answers ``PROXY_PENDING`` and the loop thread resumes the session when the coroutine
+finishes. That thread is also the only one using the session meanwhile, which is what the C API
+allows.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class _Loop:
                 t.start()
                 ready.wait()
                 self.thread, self.loop = t, loop
-            return self.loop  # type: ignore[return-value]
+            return self.loop
 
     def stop(self) -> None:
         loop, t = self.loop, self.thread
@@ -101,7 +102,8 @@ class _Loop:
 
         def cancel_all() -> None:
             for task in list(self.tasks):
-                task.cancel()
+                if task.get_loop() is loop:  # a caller's loop cancels its own (Server.serve)
+                    task.cancel()
             loop.call_soon(loop.stop)
 
         loop.call_soon_threadsafe(cancel_all)
@@ -118,10 +120,18 @@ def loop() -> asyncio.AbstractEventLoop:
 
 def _schedule(coro: Awaitable[Any], s: Session) -> None:
     d = s.defer()
-    lp = _LOOP.get()
+    server = s._b.server
+    own = server._loop if server is not None else None
     ms = s._b.pending_ms
     # Finish before libproxy's pending deadline, so the coroutine never holds an expired session.
     timeout = max(ms - min(200, ms // 10), 1) / 1000.0
+    if own is not None:
+        try:
+            own.call_soon_threadsafe(_start_task, own, coro, d, timeout)
+            return
+        except RuntimeError:  # the caller's loop closed while the server still runs
+            pass
+    lp = _LOOP.get()
     lp.call_soon_threadsafe(_start_task, lp, coro, d, timeout)
 
 
@@ -136,15 +146,22 @@ def _forget_task(task: "asyncio.Task[None]") -> None:
 
 
 def _cancel_sessions_of(server: "Server") -> None:
-    """Invalidates (and cancels) the async hooks still holding sessions of ``server``, on the loop
-    thread, so none touches a session after the server dropped it."""
-    lp, t = _LOOP.loop, _LOOP.thread
+    """Invalidates (and cancels) the async hooks still holding sessions of ``server``, on the
+    thread of each loop they run on (the binding's, the one ``serve`` runs on), so none touches a
+    session after the server dropped it."""
+    _on_loop(_LOOP.loop, _LOOP.thread, server)
+    _on_loop(server._loop, server._loop_thread, server)
+
+
+def _on_loop(
+    lp: Optional[asyncio.AbstractEventLoop], t: Optional[threading.Thread], server: "Server"
+) -> None:
     if lp is None or t is None or not t.is_alive():
         return
 
     def run() -> None:
         for task, d in list(_LOOP.tasks.items()):
-            if d.session._b.server is server:
+            if task.get_loop() is lp and d.session._b.server is server:
                 d._cancel()
                 task.cancel()
 

@@ -28,7 +28,7 @@ from ctypes import (
     create_string_buffer,
 )
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 #: The ABI major version this binding was written against (``PROXY_ABI_VERSION_MAJOR``; checked
 #: against src/ffi/result.rs by tests/abi_version.rs).
@@ -190,44 +190,6 @@ PROXY_HEADERS_REQUEST = 1
 PROXY_HEADERS_UPSTREAM_REQUEST = 2
 PROXY_HEADERS_RESPONSE = 3
 
-#: Phase names in ``proxy_http_callbacks`` field order; index + 1 is the ``PROXY_PHASE_*`` number.
-PHASES = (
-    "early_request_filter",
-    "request_filter",
-    "upstream_peer",
-    "connected_to_upstream",
-    "upstream_request_filter",
-    "request_body_filter",
-    "upstream_response_filter",
-    "response_filter",
-    "upstream_response_body_filter",
-    "response_body_filter",
-    "logging",
-    "fail_to_connect",
-    "error_while_proxy",
-    "fail_to_proxy",
-    "request_end",
-    "request_cache_filter",
-    "cache_key_callback",
-    "cache_hit_filter",
-    "response_cache_filter",
-)
-
-#: The phases that cannot wait (PENDING is an ERROR there).
-SYNC_PHASES = frozenset(
-    (
-        "fail_to_connect",
-        "error_while_proxy",
-        "logging",
-        "request_end",
-        "request_cache_filter",
-        "cache_key_callback",
-        "cache_hit_filter",
-        "response_cache_filter",
-    )
-)
-
-
 # ---- POD structs --------------------------------------------------------------------------------
 class proxy_str(Structure):
     """``proxy_str``: a borrowed byte string (ptr + len, not NUL-terminated)."""
@@ -288,11 +250,8 @@ class proxy_health_check(Structure):
 
 
 class proxy_http_callbacks(Structure):
-    """``proxy_http_callbacks``: ``struct_size``, ``user`` and one pointer per phase."""
-
-    _fields_ = [("struct_size", c_uint32), ("user", c_void_p)] + [
-        (name, proxy_phase_fn) for name in PHASES
-    ]
+    """``proxy_http_callbacks``: ``struct_size``, ``user`` and one pointer per phase (its fields
+    are set once the library has told the phases, below ``PHASES``)."""
 
 
 class proxy_peer(Structure):
@@ -392,6 +351,11 @@ def _load() -> ctypes.CDLL:
                 "as the binding (pip install ./bindings/python) or point LIBPROXY_PATH at a matching "
                 "libproxy.so."
             )
+        if not hasattr(lib, "proxy_phase_name"):
+            raise ImportError(
+                f"libproxy: {cand} is too old for this binding (no proxy_phase_name, which tells "
+                "the binding the phases). Rebuild the library from the same checkout as the binding."
+            )
         global LIBRARY_PATH
         LIBRARY_PATH = cand
         return lib
@@ -401,11 +365,34 @@ def _load() -> ctypes.CDLL:
 LIBRARY_PATH: Optional[str] = None
 lib = _load()
 
+lib.proxy_phase_name.argtypes = [c_uint32]
+lib.proxy_phase_name.restype = c_char_p
+lib.proxy_phase_may_pend.argtypes = [c_uint32]
+lib.proxy_phase_may_pend.restype = c_uint32
+
+
+def _phase_names() -> List[str]:
+    out: List[str] = []
+    while True:
+        name = lib.proxy_phase_name(len(out) + 1)
+        if name is None:
+            return out
+        out.append(name.decode())
+
+
+#: Phase names in ``proxy_http_callbacks`` field order, as the library names them
+#: (``proxy_phase_name``); index + 1 is the ``PROXY_PHASE_*`` number.
+PHASES = tuple(_phase_names())
+#: The phases that cannot wait: PENDING is an ERROR there (``proxy_phase_may_pend``).
+SYNC_PHASES = frozenset(n for i, n in enumerate(PHASES) if not lib.proxy_phase_may_pend(i + 1))
+_callback_fields: List[Any] = [("struct_size", c_uint32), ("user", c_void_p)]
+proxy_http_callbacks._fields_ = _callback_fields + [(name, proxy_phase_fn) for name in PHASES]
+
 _R = c_uint32  # proxy_result
 _S = c_void_p  # proxy_session*
 
 
-def _decl(name: str, restype, *argtypes) -> None:
+def _decl(name: str, restype: Any, *argtypes: Any) -> None:
     f = getattr(lib, name)
     f.argtypes = list(argtypes)
     f.restype = restype
@@ -463,6 +450,7 @@ _decl("proxy_session_header_set", _R, _S, c_uint32, proxy_str_in, proxy_str_in)
 _decl("proxy_session_header_add", _R, _S, c_uint32, proxy_str_in, proxy_str_in)
 _decl("proxy_session_header_remove", _R, _S, c_uint32, proxy_str_in)
 _decl("proxy_session_set_peer", _R, _S, POINTER(proxy_peer))
+_decl("proxy_peer_check", _R, POINTER(proxy_peer))
 _decl("proxy_session_response_status", _R, _S, POINTER(c_uint32))
 _decl("proxy_session_set_response_status", _R, _S, c_uint32)
 _decl(
@@ -539,7 +527,7 @@ HAVE_THREAD_HOOKS = True
 
 def result_message(code: int) -> str:
     """``proxy_result_message``: the static description of a result code."""
-    return lib.proxy_result_message(code).decode()
+    return str(lib.proxy_result_message(code).decode())
 
 
 def last_error_cause(code: int) -> Optional[str]:

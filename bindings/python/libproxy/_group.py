@@ -267,7 +267,7 @@ class Shutdown:
     def wait(self, timeout_ms: int = 0) -> bool:
         """Waits up to ``timeout_ms`` for the server to begin shutting down; True once it has.
         The GIL is released while waiting."""
-        return lib.proxy_shutdown_wait(self._p, timeout_ms) != 0
+        return bool(lib.proxy_shutdown_wait(self._p, timeout_ms) != 0)
 
 
 def _add_health_check(server: Any, group: Group, check: HealthCheck) -> None:

@@ -17,7 +17,7 @@ import difflib
 import inspect
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Set, Union
 
 from . import _ffi
 from ._async import _schedule
@@ -29,6 +29,10 @@ from ._threads import _api, _lazy_pin, _tls
 if TYPE_CHECKING:
     from ._server import Server
 
+
+#: What a hook of a phase that can wait returns: an :class:`Action` or ``None``, or an awaitable
+#: of one (an ``async def`` hook, run on the server's loop, see :meth:`Server.serve`).
+HookResult = Union[Optional[Action], Awaitable[Optional[Action]]]
 
 _PENDABLE = frozenset(i for i, n in enumerate(_ffi.PHASES) if n not in _ffi.SYNC_PHASES)
 
@@ -45,34 +49,34 @@ class Proxy:
     must not block: defer (:meth:`Session.defer`) or use ``async def`` instead. An exception fails
     the request with 500 and is logged."""
 
-    def early_request_filter(self, session: Session) -> Optional[Action]:
+    def early_request_filter(self, session: Session) -> HookResult:
         """Before anything else looks at the request; may respond."""
 
-    def request_filter(self, session: Session) -> Optional[Action]:
+    def request_filter(self, session: Session) -> HookResult:
         """May answer by itself (:meth:`Session.respond`)."""
 
-    def upstream_peer(self, session: Session) -> Optional[Action]:
+    def upstream_peer(self, session: Session) -> HookResult:
         """Must choose the upstream with :meth:`Session.set_peer`; called again per retry."""
 
-    def connected_to_upstream(self, session: Session) -> Optional[Action]:
+    def connected_to_upstream(self, session: Session) -> HookResult:
         """An upstream connection is ready (:attr:`Session.upstream_reused`)."""
 
-    def upstream_request_filter(self, session: Session) -> Optional[Action]:
+    def upstream_request_filter(self, session: Session) -> HookResult:
         """Edit :attr:`Session.upstream_request_headers` before they are sent."""
 
-    def request_body_filter(self, session: Session) -> Optional[Action]:
+    def request_body_filter(self, session: Session) -> HookResult:
         """Each request body chunk (:attr:`Session.body`, :meth:`Session.set_body`)."""
 
-    def upstream_response_filter(self, session: Session) -> Optional[Action]:
+    def upstream_response_filter(self, session: Session) -> HookResult:
         """The upstream response head as received."""
 
-    def response_filter(self, session: Session) -> Optional[Action]:
+    def response_filter(self, session: Session) -> HookResult:
         """The response head about to go downstream."""
 
-    def upstream_response_body_filter(self, session: Session) -> Optional[Action]:
+    def upstream_response_body_filter(self, session: Session) -> HookResult:
         """Each upstream response body chunk as received."""
 
-    def response_body_filter(self, session: Session) -> Optional[Action]:
+    def response_body_filter(self, session: Session) -> HookResult:
         """Each response body chunk about to go downstream."""
 
     def logging(self, session: Session) -> None:
@@ -84,7 +88,7 @@ class Proxy:
     def error_while_proxy(self, session: Session) -> Optional[Action]:
         """Proxying failed after connecting (:meth:`Session.set_retry`)."""
 
-    def fail_to_proxy(self, session: Session) -> Optional[Action]:
+    def fail_to_proxy(self, session: Session) -> HookResult:
         """The request failed for good; may answer with :meth:`Session.respond`."""
 
     def request_end(self, session: Session) -> None:
@@ -117,7 +121,7 @@ def _check_names(hooks: Any) -> None:
     ``requestfilter``): that method would never be called, and the request would fail with a 500
     (or pass unfiltered) with nothing to say why. Other helper methods are left alone."""
     known = set(_ffi.PHASES)
-    own = set()
+    own: Set[str] = set()
     for klass in type(hooks).__mro__:
         if klass in (Proxy, object):
             continue
@@ -157,6 +161,11 @@ class _Binding:
             if i not in _PENDABLE and inspect.iscoroutinefunction(fn):
                 raise TypeError(f"{name} cannot be async: that phase cannot wait (PENDING)")
             fns.append(fn)
+        if not isinstance(hooks, Proxy) and not any(fns):
+            raise TypeError(
+                f"hooks must be a libproxy.Proxy or have at least one phase method "
+                f"({', '.join(_ffi.PHASES[:3])}, ...); {type(hooks).__name__} has none"
+            )
         self.fns = tuple(fns)
         self.server: Optional[Server] = None
         self.pending_ms = 30_000
@@ -205,7 +214,7 @@ def _make_trampoline(idx: int, fn: Callable[[Session], Any], b: "_Binding") -> C
         if inspect.isawaitable(r):
             if not pendable:
                 if inspect.iscoroutine(r):
-                    r.close()  # type: ignore[union-attr]
+                    r.close()
                 raise TypeError(f"{name} cannot be async: that phase cannot wait")
             _schedule(r, s)
             return PENDING

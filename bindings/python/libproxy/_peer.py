@@ -61,6 +61,8 @@ class Peer:
     _c: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.address, (str, bytes)):
+            raise TypeError(f"Peer.address must be a str, not {type(self.address).__name__}")
         alpn = _ALPN.get(self.alpn) if isinstance(self.alpn, str) else None
         if alpn is None:
             raise ValueError(f"Peer.alpn must be 'h1', 'h2' or 'h2-then-h1', not {self.alpn!r}")
@@ -93,4 +95,10 @@ class Peer:
             alpn,
             self.max_h2_streams,
         )
+        # The library's own check, the one proxy_session_set_peer makes: a bad address fails
+        # here, where the Peer is written, not as a 500 on each request.
+        rc = _ffi.lib.proxy_peer_check(ctypes.byref(c))
+        if rc:
+            why = _ffi.last_error_cause(rc) or _ffi.result_message(rc)
+            raise ValueError(f"Peer({self.address!r}): {why}")
         object.__setattr__(self, "_c", c)

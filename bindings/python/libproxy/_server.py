@@ -3,6 +3,7 @@ server down before the interpreter finalises."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import threading
 import weakref
@@ -42,6 +43,9 @@ class Server(_Managed):
     def __init__(self, *, log_level: Optional[int] = None) -> None:
         self._lock = threading.Lock()
         self._bindings: List[_Binding] = []
+        # The caller's loop (and its thread) once `serve` ran: async hooks run there.
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._loop_thread: Optional[threading.Thread] = None
         # Groups and callbacks the server's background services use, kept until it is freed.
         self._keep: List[Any] = []
         out = c_void_p()
@@ -112,6 +116,38 @@ class Server(_Managed):
         if rc:
             raise _err(rc, "proxy_server_run")
 
+    async def serve(self, grace_ms: int = 0) -> None:
+        """Runs the server without blocking the running asyncio loop, and runs the ``async def``
+        hooks of its services on that loop rather than the binding's own loop thread, so they
+        may share the application's clients, locks and tasks. Returns when :meth:`shutdown` or
+        :meth:`close` stops the server; cancelling the task shuts the server down (in-flight
+        requests get up to ``grace_ms``) and re-raises::
+
+            async with Server() as srv:
+                srv.add_service(Service("api", MyProxy(), listen="127.0.0.1:8080"))
+                await srv.serve()
+        """
+        loop = asyncio.get_running_loop()
+        p = self.ptr()
+        self._loop, self._loop_thread = loop, threading.current_thread()
+        try:
+            # proxy_server_run blocks until the server stops: on an executor thread (ctypes
+            # releases the GIL meanwhile), while this loop keeps running the hooks.
+            rc = await loop.run_in_executor(None, lib.proxy_server_run, p, 0)
+        except asyncio.CancelledError:
+            _cancel_sessions_of(self)
+            await loop.run_in_executor(None, lib.proxy_server_shutdown, p, grace_ms)
+            raise
+        if rc:
+            raise _err(rc, "proxy_server_run")
+
+    async def __aenter__(self) -> "Server":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        # close() waits for running hooks; off the loop, so that hooks on it can finish.
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
     def shutdown(self, grace_ms: int = 0) -> None:
         """Stops accepting, lets in-flight requests finish for up to ``grace_ms``, stops the
         workers; returns when no hook runs any more. Pending sessions are dropped."""
@@ -139,6 +175,7 @@ class Server(_Managed):
         if p is None:
             return
         _cancel_sessions_of(self)
+        self._loop = self._loop_thread = None
         rc = lib.proxy_server_shutdown(p, 0)
         if rc == _ffi.PROXY_BUSY:
             raise _err(rc, "proxy_server_shutdown")

@@ -42,6 +42,10 @@ class Service(_Managed):
     ) -> None:
         self._binding: Optional[_Binding] = None
         self.port: Optional[int] = None
+        if not isinstance(name, str):
+            raise TypeError(f"Service name must be a str, not {type(name).__name__}")
+        if not name:
+            raise ValueError("Service name must not be empty (it names the service's threads)")
         out = c_void_p()
         rc = lib.proxy_service_new(name.encode(), byref(out))
         if rc:

@@ -179,7 +179,7 @@ class Session:
 
     __slots__ = ("_ptr", "_b", "_responded", "_deferred")
 
-    def __init__(self, ptr: int, binding: "_Binding") -> None:
+    def __init__(self, ptr: Optional[int], binding: "_Binding") -> None:
         self._ptr = ptr
         self._b = binding
         self._responded = False
@@ -191,7 +191,7 @@ class Session:
             raise ClosedError("session")
         return p
 
-    def _str(self, fn: Callable, where: str, optional: bool = False) -> Optional[str]:
+    def _str(self, fn: Callable[..., int], where: str, optional: bool = False) -> Optional[str]:
         out = _ffi.proxy_str()
         rc = fn(self._p(), byref(out))
         if rc:
@@ -200,7 +200,7 @@ class Session:
             raise _err(rc, where)
         return string_at(out.ptr, out.len).decode("latin-1") if out.len else ""
 
-    def _u32(self, fn: Callable, where: str) -> int:
+    def _u32(self, fn: Callable[..., int], where: str) -> int:
         out = c_uint32(0)
         rc = fn(self._p(), byref(out))
         if rc:
@@ -236,6 +236,15 @@ class Session:
         """The request target as received (``/a?b``)."""
         return self._str(lib.proxy_session_uri, "proxy_session_uri")  # type: ignore[return-value]
 
+    @uri.setter
+    def uri(self, value: StrOrBytes) -> None:
+        """``proxy_session_set_uri``: an origin-form target (``/path?query``); in the request
+        phases it rewrites the request, in ``upstream_request_filter`` only what goes upstream."""
+        b = _enc(value)
+        rc = lib.proxy_session_set_uri(self._p(), _ffi.proxy_str_in(b, len(b)))
+        if rc:
+            raise _err(rc, "proxy_session_set_uri")
+
     @property
     def path(self) -> str:
         """The path of the request target, without the query."""
@@ -245,15 +254,6 @@ class Session:
     def query(self) -> Optional[str]:
         """The query string without ``?``; ``None`` when the target has no ``?``."""
         return self._str(lib.proxy_session_query, "proxy_session_query", True)
-
-    @uri.setter
-    def uri(self, value: StrOrBytes) -> None:
-        """``proxy_session_set_uri``: an origin-form target (``/path?query``); in the request
-        phases it rewrites the request, in ``upstream_request_filter`` only what goes upstream."""
-        b = _enc(value)
-        rc = lib.proxy_session_set_uri(self._p(), _ffi.proxy_str_in(b, len(b)))
-        if rc:
-            raise _err(rc, "proxy_session_set_uri")
 
     @property
     def version(self) -> str:

@@ -9,15 +9,15 @@ from ._ffi import lib
 
 def version() -> str:
     """``proxy_version()``, e.g. ``"libproxy/0.1.0"``."""
-    return lib.proxy_version().decode()
+    return str(lib.proxy_version().decode())
 
 
 def abi_version() -> Tuple[int, int]:
     """``proxy_abi_version()`` as ``(major, minor)``."""
-    v = lib.proxy_abi_version()
+    v = int(lib.proxy_abi_version())
     return v >> 16, v & 0xFFFF
 
 
 def features() -> int:
     """``proxy_features()``: an OR of ``PROXY_FEATURE_*`` bits."""
-    return lib.proxy_features()
+    return int(lib.proxy_features())
