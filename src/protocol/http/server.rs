@@ -5,6 +5,7 @@
 //! what only HTTP/1 has (tunnels, draining an unread body).
 
 use std::future::poll_fn;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use crate::protocol::h1::Limits;
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
 use crate::protocol::h2::response_to_h2;
 use crate::protocol::stream::SocketAddr;
+use crate::tls::TlsFacts;
 
 /// What is known about the response body when its head goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +115,8 @@ pub(crate) struct ServerSession {
     head_sent: bool,
     /// The client's address and ours.
     addrs: (Option<SocketAddr>, Option<SocketAddr>),
+    /// The connection's TLS facts, on a TLS connection.
+    tls: Option<Arc<TlsFacts>>,
 }
 
 fn h2_err(e: h2::Error, reading: bool, ctx: &'static str) -> Box<Error> {
@@ -138,9 +142,10 @@ impl ServerSession {
     /// A request about to be read from `conn`.
     pub(crate) fn h1(mut conn: H1Conn, write_timeout: Duration) -> Self {
         let addrs = conn.addrs();
+        let tls = conn.tls_facts();
         let body = BodyReader::new(BodyFraming::Empty, &Limits::default());
         let side = Side::H1(H1Server { conn, body, writer: BodyWriter::Empty, write_timeout });
-        ServerSession { side, keepalive: false, head_sent: false, addrs }
+        ServerSession { side, keepalive: false, head_sent: false, addrs, tls }
     }
 
     /// A stream whose request head has arrived.
@@ -148,6 +153,7 @@ impl ServerSession {
         body: RecvStream,
         respond: SendResponse<Bytes>,
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
+        tls: Option<Arc<TlsFacts>>,
     ) -> Self {
         let body_done = body.is_end_stream();
         let side = Side::H2(Box::new(H2Server {
@@ -161,12 +167,17 @@ impl ServerSession {
             due: None,
             last: None,
         }));
-        ServerSession { side, keepalive: true, head_sent: false, addrs }
+        ServerSession { side, keepalive: true, head_sent: false, addrs, tls }
     }
 
     /// The client's and our address.
     pub(crate) fn addrs(&self) -> &(Option<SocketAddr>, Option<SocketAddr>) {
         &self.addrs
+    }
+
+    /// The TLS facts of the client's connection.
+    pub(crate) fn tls(&self) -> Option<&TlsFacts> {
+        self.tls.as_deref()
     }
 
     /// The request body's framing, with its Content-Length made canonical (`03` and `3`, or `5, 5`,
