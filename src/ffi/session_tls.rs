@@ -44,7 +44,7 @@ fn fact(f: &TlsFacts, which: u32, index: usize) -> Result<&[u8], proxy_result> {
         PROXY_TLS_FACT_CLIENT_ISSUER => Some(cert()?.issuer.as_bytes()),
         PROXY_TLS_FACT_CLIENT_SERIAL => Some(cert()?.serial.as_bytes()),
         PROXY_TLS_FACT_CLIENT_SAN => cert()?.sans.get(index).map(String::as_bytes),
-        _ => return Err(PROXY_INVALID_PARAMETER),
+        _ => None,
     };
     v.ok_or(PROXY_NOT_FOUND)
 }
@@ -67,7 +67,9 @@ pub extern "C" fn proxy_session_tls(
     ffi_panic_boundary! {
         let s = try_ref!(s);
         let out = try_mut!(out);
-        if index != 0 && !matches!(fact_id, PROXY_TLS_FACT_CLIENT_CERT | PROXY_TLS_FACT_CLIENT_SAN) {
+        // Checked first: a bad argument is the same mistake on a plaintext connection.
+        let indexed = matches!(fact_id, PROXY_TLS_FACT_CLIENT_CERT | PROXY_TLS_FACT_CLIENT_SAN);
+        if !(PROXY_TLS_FACT_SNI..=PROXY_TLS_FACT_CLIENT_SAN).contains(&fact_id) || (index != 0 && !indexed) {
             return PROXY_INVALID_PARAMETER;
         }
         put(out, s.with(|a| fact(facts(a)?, fact_id, index).map(proxy_bytes::from_bytes)))
