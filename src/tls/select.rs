@@ -49,7 +49,8 @@ pub enum CertChoice {
     Use(TlsCert),
     /// Refuse the handshake (the connection is closed).
     Refuse,
-    /// Decided later: the future gives the decision (within the endpoint's handshake timeout).
+    /// Decided later: the future gives the decision (within the endpoint's handshake timeout;
+    /// another `Later` from it refuses).
     Later(Pin<Box<dyn Future<Output = CertChoice> + Send>>),
 }
 
