@@ -175,6 +175,7 @@ impl<T: HttpServerApp> ServerApp for T {
     ) -> impl Future<Output = ()> + Send {
         async move {
             let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
+            conn.take_tls_facts();
             let deadline = Some(Instant::now() + self.server_options().header_timeout);
             // Over TLS, ALPN has decided; in cleartext the first bytes do (prior knowledge).
             let is_h2 = match conn.io.alpn() {
@@ -193,7 +194,7 @@ impl<T: HttpServerApp> ServerApp for T {
             };
             if is_h2 {
                 let addrs = conn.addrs();
-                let tls = conn.tls_facts();
+                let tls = conn.tls_facts_shared();
                 // Taken apart in a block of its own: what is left of the state must not outlive
                 // it, or it would take room in every connection's task for the HTTP/2 await.
                 let io = {

@@ -108,7 +108,7 @@ pub struct ConnState {
     side: ErrorSource,
     /// Remote and local addresses, asked of the OS once per connection rather than per request.
     addrs: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
-    /// The TLS facts of an accepted TLS connection, taken at its first request and shared by all.
+    /// The TLS facts of an accepted TLS connection, taken as it starts and shared by its requests.
     tls: Option<Arc<TlsFacts>>,
     /// Nothing was read yet: the reactor's readiness is not trustworthy (see `first_read`).
     fresh: bool,
@@ -176,12 +176,19 @@ impl ConnState {
         self.addrs.get_or_insert_with(|| (io.peer_addr(), io.local_addr())).clone()
     }
 
-    /// The TLS facts of the connection (see [`TlsFacts::of`]); `None` on plaintext, where
-    /// asking costs a match on the transport and nothing else.
-    pub fn tls_facts(&mut self) -> Option<Arc<TlsFacts>> {
-        if self.tls.is_none() {
-            self.tls = TlsFacts::of(&self.io);
-        }
+    /// Takes the TLS facts of an accepted connection (see [`TlsFacts::of`]), once, when it
+    /// starts: every request on it reads them from here. Nothing on plaintext.
+    pub fn take_tls_facts(&mut self) {
+        self.tls = TlsFacts::of(&self.io);
+    }
+
+    /// The TLS facts taken by [`Self::take_tls_facts`].
+    pub fn tls_facts(&self) -> Option<&TlsFacts> {
+        self.tls.as_deref()
+    }
+
+    /// A shared handle on them, for the streams of an HTTP/2 connection.
+    pub fn tls_facts_shared(&self) -> Option<Arc<TlsFacts>> {
         self.tls.clone()
     }
 

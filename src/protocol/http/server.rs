@@ -63,6 +63,8 @@ pub(crate) struct H2Server {
     /// [`ServerSession::commit_head`] before it waits for the upstream, so a head is never delayed.
     head: Option<Response<()>>,
     send: Option<SendStream<Bytes>>,
+    /// The TLS facts of the stream's connection.
+    tls: Option<Arc<TlsFacts>>,
     /// Response body bytes still due under a Content-Length, while the pieces add up to it.
     due: Option<u64>,
     /// The piece that completed the Content-Length, held back so that `finish` sends it with
@@ -115,8 +117,6 @@ pub(crate) struct ServerSession {
     head_sent: bool,
     /// The client's address and ours.
     addrs: (Option<SocketAddr>, Option<SocketAddr>),
-    /// The connection's TLS facts, on a TLS connection.
-    tls: Option<Arc<TlsFacts>>,
 }
 
 fn h2_err(e: h2::Error, reading: bool, ctx: &'static str) -> Box<Error> {
@@ -142,10 +142,9 @@ impl ServerSession {
     /// A request about to be read from `conn`.
     pub(crate) fn h1(mut conn: H1Conn, write_timeout: Duration) -> Self {
         let addrs = conn.addrs();
-        let tls = conn.tls_facts();
         let body = BodyReader::new(BodyFraming::Empty, &Limits::default());
         let side = Side::H1(H1Server { conn, body, writer: BodyWriter::Empty, write_timeout });
-        ServerSession { side, keepalive: false, head_sent: false, addrs, tls }
+        ServerSession { side, keepalive: false, head_sent: false, addrs }
     }
 
     /// A stream whose request head has arrived.
@@ -166,8 +165,9 @@ impl ServerSession {
             send: None,
             due: None,
             last: None,
+            tls,
         }));
-        ServerSession { side, keepalive: true, head_sent: false, addrs, tls }
+        ServerSession { side, keepalive: true, head_sent: false, addrs }
     }
 
     /// The client's and our address.
@@ -175,9 +175,13 @@ impl ServerSession {
         &self.addrs
     }
 
-    /// The TLS facts of the client's connection.
+    /// The TLS facts of the client's connection: the connection's own on HTTP/1, the stream's
+    /// copy on HTTP/2; neither adds to the session every request moves around.
     pub(crate) fn tls(&self) -> Option<&TlsFacts> {
-        self.tls.as_deref()
+        match &self.side {
+            Side::H1(d) => d.conn.tls_facts(),
+            Side::H2(d) => d.tls.as_deref(),
+        }
     }
 
     /// The request body's framing, with its Content-Length made canonical (`03` and `3`, or `5, 5`,
