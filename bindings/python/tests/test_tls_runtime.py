@@ -17,10 +17,6 @@ import pytest
 import libproxy
 from libproxy import ClientHello, Peer, Proxy, TlsCert, TlsSettings
 
-pytestmark = pytest.mark.skipif(
-    not libproxy.features() & 65536, reason="library without PROXY_FEATURE_CERT_RELOAD"
-)
-
 
 class FactsEcho(Proxy):
     """Answers every request with its TLS facts as JSON."""
