@@ -7,7 +7,8 @@
  *  - replacement: proxy_service_tls_certs taken before the service is added, then the default
  *    certificate replaced while the server runs (curl verifies the name, so the new one is served);
  *  - callback: other.test chosen at once, origin.test decided by another thread after PENDING
- *    (the endpoint's own certificate covers neither), refuse.test refused; resume rules. */
+ *    (the endpoint's own certificate covers neither), late.test left pending past the handshake
+ *    timeout, refuse.test refused; resume rules. */
 #include "common.h"
 
 static char dir[512];
@@ -75,6 +76,9 @@ static proxy_tls_cert *cert_other, *cert_server;
 static pthread_t decider;
 static volatile int decider_started;
 static uint64_t pending_id;
+/* late.test: left pending until the handshake timeout passes. */
+static proxy_client_hello *late_hello;
+static uint64_t late_id;
 
 static void *decide_later(void *arg) {
   proxy_client_hello *h = (proxy_client_hello *)arg;
@@ -105,6 +109,11 @@ static proxy_action choose_cert(void *user, proxy_client_hello *h) {
     if (proxy_client_hello_id(h, &pending_id) != PROXY_OK) return PROXY_ERROR;
     if (pthread_create(&decider, NULL, decide_later, h) != 0) return PROXY_ERROR;
     decider_started = 1;
+    return PROXY_PENDING;
+  }
+  if (str_eq(name, "late.test")) {
+    if (proxy_client_hello_id(h, &late_id) != PROXY_OK) return PROXY_ERROR;
+    late_hello = h;
     return PROXY_PENDING;
   }
   return PROXY_ERROR;
@@ -153,6 +162,7 @@ int main(int argc, char **argv) {
   OK(proxy_tls_settings_new(&cb));
   OK(proxy_tls_settings_set_cert_files(cb, ocert, okey));
   OK(proxy_tls_settings_set_cert_callback(cb, choose_cert, NULL));
+  OK(proxy_tls_settings_set_handshake_timeout(cb, 500));
   cbs = callbacks_init(NULL);
   cbs.request_filter = facts_filter;
   OK(proxy_server_new(&server));
@@ -201,6 +211,19 @@ int main(int argc, char **argv) {
   /* The handshake is over: its id is gone. Unknown ids too. */
   CHECK_RC(proxy_client_hello_resume(pending_id, PROXY_CONTINUE), PROXY_GONE);
   CHECK_RC(proxy_client_hello_resume(123456789, PROXY_ERROR), PROXY_GONE);
+  /* Never resumed: the handshake times out; the hello stays readable (GONE) until the resume,
+   * which answers GONE and releases it; the id is unknown after that. */
+  check_contains(curl_tls("--http2", "late.test", cb_port, "/"), "code=000", "timed out");
+  CHECK(late_hello != NULL);
+  {
+    proxy_str name;
+    int i;
+    /* The timeout ends the wait on the worker a moment after curl saw the close. */
+    for (i = 0; i < 200 && proxy_client_hello_server_name(late_hello, &name) == PROXY_OK; i++) sleep_ms(10);
+    CHECK_RC(proxy_client_hello_server_name(late_hello, &name), PROXY_GONE);
+  }
+  CHECK_RC(proxy_client_hello_resume(late_id, PROXY_CONTINUE), PROXY_GONE);
+  CHECK_RC(proxy_client_hello_resume(late_id, PROXY_CONTINUE), PROXY_GONE);
   /* Refused by the callback: no TLS session. */
   check_contains(curl_tls("--http2", "refuse.test", cb_port, "/"), "code=000", "refused");
 
