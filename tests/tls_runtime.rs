@@ -226,6 +226,27 @@ async fn certificates_rotate_under_load_without_a_failed_handshake() {
     assert_eq!(presented(addr, "api.test").await.unwrap(), gens[0].1.der);
 }
 
+#[tokio::test]
+async fn a_service_replaces_the_certificates_of_all_its_tls_endpoints() {
+    let ca = Ca::new("Server CA");
+    let origin = Origin::start().await;
+    let (old, new) = (ca.server(&["old.test"]), ca.server(&["new.test"]));
+    let mut addrs = Vec::new();
+    let _p = Proxy::start_with(HttpProxy::new(BySni(vec![("", origin.addr)])), |svc| {
+        for _ in 0..2 {
+            addrs.push(inet(svc.add_tls("127.0.0.1:0", &settings_of(&old)).unwrap()));
+        }
+        assert!(svc.replace_certificates(&TlsSettings::new()).is_err(), "no certificate: nothing changes");
+        assert_eq!(svc.replace_certificates(&settings_of(&new)).unwrap(), 2);
+        let (all, one) = (svc.tls_certificates(None), svc.tls_certificates(Some(&Addr::Inet(addrs[1]))));
+        assert_eq!((all.len(), one.len()), (2, 1));
+        assert!(one[0].same_as(&all[1]) && !one[0].same_as(&all[0]));
+    });
+    for a in addrs {
+        assert_eq!(presented(a, "new.test").await.unwrap(), new.der);
+    }
+}
+
 /// Serves `special` to `special.test` at once, `later` to `later.test` after a task decides,
 /// refuses `refuse.test`, and leaves the rest to the endpoint.
 struct Chooser {
