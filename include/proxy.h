@@ -281,6 +281,17 @@ extern "C" {
 #define PROXY_FEATURE_CACHE 256
 
 /**
+ * Feature bit: TLS facts in hooks (`proxy_session_tls`, `proxy_session_tls_client_not_after`).
+ */
+#define PROXY_FEATURE_TLS_FACTS 32768
+
+/**
+ * Feature bit: certificates replaced at runtime (`proxy_service_tls_certs`,
+ * `proxy_tls_certs_replace`) and the certificate callback (`proxy_tls_settings_set_cert_callback`).
+ */
+#define PROXY_FEATURE_CERT_RELOAD 65536
+
+/**
  * Log level: errors.
  */
 #define PROXY_LOG_ERROR 1
@@ -435,6 +446,52 @@ extern "C" {
  * `proxy_session_version`: HTTP/2 (over TLS by ALPN, or h2c by prior knowledge).
  */
 #define PROXY_HTTP_20 20
+
+/**
+ * `proxy_session_tls` fact: the server name the client asked for (SNI).
+ */
+#define PROXY_TLS_FACT_SNI 1
+
+/**
+ * The ALPN protocol negotiated (`h2`, `http/1.1`).
+ */
+#define PROXY_TLS_FACT_ALPN 2
+
+/**
+ * The protocol version as OpenSSL names it: `TLSv1.2`, `TLSv1.3`.
+ */
+#define PROXY_TLS_FACT_VERSION 3
+
+/**
+ * The cipher suite's IANA name, e.g. `TLS13_AES_128_GCM_SHA256`.
+ */
+#define PROXY_TLS_FACT_CIPHER 4
+
+/**
+ * Certificate `index` of the chain the client presented, DER (0: its own certificate).
+ */
+#define PROXY_TLS_FACT_CLIENT_CERT 5
+
+/**
+ * The client certificate's subject, `CN=alice, O=Example`.
+ */
+#define PROXY_TLS_FACT_CLIENT_SUBJECT 6
+
+/**
+ * The client certificate's issuer, in the same form.
+ */
+#define PROXY_TLS_FACT_CLIENT_ISSUER 7
+
+/**
+ * The client certificate's serial number, upper-case hex.
+ */
+#define PROXY_TLS_FACT_CLIENT_SERIAL 8
+
+/**
+ * Subject alternative name `index` of the client certificate, as `DNS:a.example`,
+ * `IP:127.0.0.1`, `URI:spiffe://x/y` or `email:a@example`.
+ */
+#define PROXY_TLS_FACT_CLIENT_SAN 9
 
 /**
  * `proxy_tls_settings_set_client_auth` mode: ask for no client certificate (default).
@@ -640,6 +697,17 @@ extern "C" {
 typedef struct proxy_cache proxy_cache;
 
 /**
+ * The ClientHello of one handshake, as a certificate callback sees it. Valid inside the callback
+ * and, after PENDING, from the thread that resumes it until it calls `proxy_client_hello_resume`
+ * (accessors answer GONE once the handshake gave up). Never free it.
+ *
+ * Methods: proxy_client_hello_server_name, proxy_client_hello_alpn,
+ * proxy_client_hello_signature_scheme, proxy_client_hello_set_cert, proxy_client_hello_id,
+ * proxy_client_hello_resume.
+ */
+typedef struct proxy_client_hello proxy_client_hello;
+
+/**
  * The server: owns services, starts each on its own threads, and stops them.
  *
  * Caller owns it and must call `proxy_server_free`. Functions on one server may be called from
@@ -691,6 +759,26 @@ typedef struct proxy_session proxy_session;
  * Methods: proxy_shutdown_wait.
  */
 typedef struct proxy_shutdown proxy_shutdown;
+
+/**
+ * One certificate chain with its private key, loaded and checked (the key matches the chain's
+ * first certificate), for a certificate callback to serve (`proxy_client_hello_set_cert`).
+ * Immutable and thread-safe; free it with `proxy_tls_cert_free` (handshakes that chose it keep
+ * their copy).
+ *
+ * Methods: proxy_tls_cert_new_pem, proxy_tls_cert_new_files, proxy_tls_cert_free.
+ */
+typedef struct proxy_tls_cert proxy_tls_cert;
+
+/**
+ * The live certificate sets of TLS endpoints of a service (`proxy_service_tls_certs`). Replace
+ * them with `proxy_tls_certs_replace` at any time, before or after the server starts, from any
+ * thread (the handle is thread-safe); free it with `proxy_tls_certs_free` (the endpoints keep
+ * serving whatever they serve).
+ *
+ * Methods: proxy_service_tls_certs, proxy_tls_certs_replace, proxy_tls_certs_free.
+ */
+typedef struct proxy_tls_certs proxy_tls_certs;
 
 /**
  * The configuration of TLS endpoints: create it, set a certificate (and optionally more), pass it
@@ -1044,6 +1132,16 @@ typedef struct proxy_summary {
 } proxy_summary;
 
 /**
+ * A certificate callback: choose the certificate of the handshake `hello` describes. Return
+ * `PROXY_CONTINUE` (serve the certificate set with `proxy_client_hello_set_cert`, or the
+ * endpoint's own certificates if none was set), `PROXY_ERROR` (refuse: the connection is
+ * closed), or `PROXY_PENDING` after `proxy_client_hello_id` (decide later with
+ * `proxy_client_hello_resume`, within the endpoint's handshake timeout). Any other value refuses.
+ * Runs on the service's worker threads, concurrently for different connections; must not block.
+ */
+typedef proxy_action (*proxy_cert_fn)(void *user, struct proxy_client_hello *hello);
+
+/**
  * A health listener: `backend` (its name) is valid only during the call; `event` is a
  * `PROXY_HEALTH_*`. Called from any thread (a worker during a pick, a health check's thread);
  * must not block and must not free the group.
@@ -1338,6 +1436,8 @@ typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shu
  * The response: writable in `upstream_response_filter` / `response_filter`, readable afterwards.
  */
 #define PROXY_HEADERS_RESPONSE 3
+
+extern void mi_option_set(int option, long value);
 
 /**
  * Creates a cache holding at most `max_bytes` (bodies, heads and a small per-object overhead).
@@ -1898,6 +1998,28 @@ proxy_result proxy_session_set_user(struct proxy_session *s, void *user);
 void *proxy_session_get_user(const struct proxy_session *s);
 
 /**
+ * One fact of the TLS connection the request arrived on: `fact` is a `PROXY_TLS_FACT_*`;
+ * `index` picks a certificate of the client's chain (`_CLIENT_CERT`) or a name (`_CLIENT_SAN`)
+ * and must be 0 for the others. The view (text, or DER for `_CLIENT_CERT`) stays valid for the
+ * whole request: the facts are taken once per connection and do not change. Any phase but
+ * `request_end`, HTTP/1 and HTTP/2 alike. Errors: NOT_FOUND on a plaintext connection, for a
+ * fact the handshake did not settle (no SNI, no ALPN, no client certificate) and for an index
+ * past the end (count SANs by asking until NOT_FOUND); INVALID_PARAMETER for an unknown fact or
+ * a non-zero index where none applies; WRONG_PHASE, GONE.
+ */
+proxy_result proxy_session_tls(const struct proxy_session *s,
+                               uint32_t fact_id,
+                               size_t index,
+                               struct proxy_bytes *out);
+
+/**
+ * When the client certificate expires, in seconds since the Unix epoch (nginx's
+ * `$ssl_client_v_end`). NOT_FOUND without a client certificate; WRONG_PHASE, GONE as
+ * `proxy_session_tls`.
+ */
+proxy_result proxy_session_tls_client_not_after(const struct proxy_session *s, int64_t *out);
+
+/**
  * Creates TLS settings with no certificate yet. `*out` receives them (free with
  * `proxy_tls_settings_free`).
  */
@@ -2004,6 +2126,112 @@ proxy_result proxy_service_add_tls(struct proxy_service *service,
 proxy_result proxy_service_add_tls_uds(struct proxy_service *service,
                                        const char *path,
                                        const struct proxy_tls_settings *tls);
+
+/**
+ * Takes a handle on the certificate sets of `service`'s TLS endpoints bound so far: those on TCP
+ * port `port`, or every one (TCP and Unix socket) with `port` 0. Take it before
+ * `proxy_server_add_service` consumes the service. `*out` receives it (free with
+ * `proxy_tls_certs_free`). NOT_FOUND when no TLS endpoint matches.
+ */
+proxy_result proxy_service_tls_certs(const struct proxy_service *service,
+                                     uint16_t port,
+                                     struct proxy_tls_certs **out);
+
+/**
+ * Serves the certificates of `tls` (its default certificate and SNI certificates; its other
+ * settings do not apply) on every endpoint of `certs`, from their next handshake on. Connections
+ * already established, and handshakes under way, keep what they had: nothing is dropped. `tls`
+ * is copied. Any thread, any time (a callback included). TLS_INVALID (message in
+ * `proxy_tls_settings_last_error(tls)`) when `tls` has no certificate; nothing changes then.
+ */
+proxy_result proxy_tls_certs_replace(const struct proxy_tls_certs *certs,
+                                     const struct proxy_tls_settings *tls);
+
+/**
+ * Frees the handle (the endpoints keep their certificates). NULL is a no-op. Always PROXY_OK.
+ */
+proxy_result proxy_tls_certs_free(struct proxy_tls_certs *certs);
+
+/**
+ * Loads a certificate from a PEM chain (end-entity first) and a PEM private key in memory
+ * (copied). `*out` receives it. TLS_INVALID (reason in `proxy_last_error`) for bad PEM or a key
+ * that does not match.
+ */
+proxy_result proxy_tls_cert_new_pem(const uint8_t *cert_pem,
+                                    size_t cert_len,
+                                    const uint8_t *key_pem,
+                                    size_t key_len,
+                                    struct proxy_tls_cert **out);
+
+/**
+ * Like `proxy_tls_cert_new_pem` from PEM files.
+ */
+proxy_result proxy_tls_cert_new_files(const char *cert_path,
+                                      const char *key_path,
+                                      struct proxy_tls_cert **out);
+
+/**
+ * Frees a certificate. NULL is a no-op. Always PROXY_OK.
+ */
+proxy_result proxy_tls_cert_free(struct proxy_tls_cert *cert);
+
+/**
+ * Lets `f` choose the certificate of each handshake on endpoints built from `tls` (see
+ * `proxy_cert_fn`); NULL removes it. `user` must stay valid while such endpoints run. With a
+ * callback, `tls` needs no certificate of its own (a callback that answers CONTINUE without
+ * choosing one then fails the handshake). The ClientHello is read before the handshake starts,
+ * so an endpoint with a callback spends one more allocation and a configuration copy per
+ * handshake where the callback chose a certificate.
+ */
+proxy_result proxy_tls_settings_set_cert_callback(struct proxy_tls_settings *tls,
+                                                  proxy_cert_fn f,
+                                                  void *user);
+
+/**
+ * The server name the client asked for (SNI). NOT_FOUND without one; GONE once the handshake
+ * gave up.
+ */
+proxy_result proxy_client_hello_server_name(const struct proxy_client_hello *hello,
+                                            struct proxy_str *out);
+
+/**
+ * ALPN protocol `index` the client offered (in its order). NOT_FOUND past the last one.
+ */
+proxy_result proxy_client_hello_alpn(const struct proxy_client_hello *hello,
+                                     size_t index,
+                                     struct proxy_str *out);
+
+/**
+ * Signature scheme `index` the client accepts, as its IANA TLS SignatureScheme number
+ * (0x0403 ecdsa_secp256r1_sha256, 0x0804 rsa_pss_rsae_sha256, ...): enough to choose between an
+ * ECDSA and an RSA certificate. NOT_FOUND past the last one.
+ */
+proxy_result proxy_client_hello_signature_scheme(const struct proxy_client_hello *hello,
+                                                 size_t index,
+                                                 uint16_t *out);
+
+/**
+ * Serves `cert` on this handshake if the callback (or the resume) answers CONTINUE; the last call
+ * wins. `cert` is shared, not copied: free it whenever you like.
+ */
+proxy_result proxy_client_hello_set_cert(struct proxy_client_hello *hello,
+                                         const struct proxy_tls_cert *cert);
+
+/**
+ * The id to pass to `proxy_client_hello_resume`; call it in the callback that returns
+ * `PROXY_PENDING`. Ids are unique in the process and never reused. GONE once the handshake gave up.
+ */
+proxy_result proxy_client_hello_id(const struct proxy_client_hello *hello, uint64_t *out_id);
+
+/**
+ * Decides a pending hello from any thread: `PROXY_CONTINUE` (serve the certificate set with
+ * `proxy_client_hello_set_cert`, else the endpoint's own) or `PROXY_ERROR` (refuse). Never runs
+ * a callback; the handshake goes on in its connection's task. A resume that arrives before the
+ * callback returned PENDING is kept until it does. Answers OK; ALREADY for a second resume; GONE
+ * when the handshake gave up (timeout, client gone) or the id is unknown, which also releases
+ * the handle; INVALID_PARAMETER for another action.
+ */
+proxy_result proxy_client_hello_resume(uint64_t hello_id, proxy_action action);
 
 /**
  * Creates an empty upstream group named `name` (for logs and errors) choosing by `algorithm`

@@ -209,8 +209,22 @@ fn c_pending_expiry_valgrind() {
 /// here (rcgen) and curl as the client.
 #[test]
 fn c_tls() {
+    let dir = c_tls_dir("c_tls");
+    run_c_test_args("test_tls", &[dir.as_os_str()]);
+}
+
+/// TLS facts in hooks, certificates replaced at runtime, the certificate callback at once and
+/// PENDING (tests/c/test_tls_runtime.c), with the certificates of `c_tls`.
+#[test]
+fn c_tls_runtime() {
+    let dir = c_tls_dir("c_tls_runtime");
+    run_c_test_args("test_tls_runtime", &[dir.as_os_str()]);
+}
+
+/// A directory with the certificates the C TLS tests read (see tests/c/test_tls.c).
+fn c_tls_dir(tag: &str) -> PathBuf {
     let ca = tls_pki::Ca::new("libproxy C test CA");
-    let dir = tls_pki::temp_dir("c_tls");
+    let dir = tls_pki::temp_dir(tag);
     let server = ca.server(&["localhost", "127.0.0.1", "origin.test"]);
     let other = ca.server(&["other.test"]);
     let client = ca.client("c-test-client");
@@ -221,7 +235,7 @@ fn c_tls() {
     tls_pki::write(&dir, "other.key", &other.key_pem);
     tls_pki::write(&dir, "client.pem", &client.cert_pem);
     tls_pki::write(&dir, "client.key", &client.key_pem);
-    run_c_test_args("test_tls", &[dir.as_os_str()]);
+    dir
 }
 
 #[test]

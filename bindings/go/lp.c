@@ -137,3 +137,7 @@ static void lp_background(void *user, const proxy_shutdown *shutdown) {
 proxy_result lp_server_add_background(proxy_server *srv, const char *name, uintptr_t user) {
 	return proxy_server_add_background(srv, name, lp_background, (void *)user);
 }
+
+proxy_result lp_set_cert_callback(proxy_tls_settings *t, uintptr_t user) {
+	return proxy_tls_settings_set_cert_callback(t, user ? goProxyCertCallback : NULL, (void *)user);
+}

@@ -28,6 +28,7 @@ extern proxy_action goProxyResponseCacheFilter(void *user, proxy_session *s);
 extern void goProxyLog(void *user, uint32_t level, proxy_str message);
 extern void goProxyHealth(void *user, proxy_str backend, uint32_t event);
 extern void goProxyBackground(void *user, proxy_shutdown *shutdown);
+extern proxy_action goProxyCertCallback(void *user, proxy_client_hello *hello);
 
 /* Registers the trampolines whose bit is set in mask (bit n = PROXY_PHASE n); the rest stay NULL
  * and cost nothing. */
@@ -55,5 +56,7 @@ proxy_result lp_set_user(proxy_session *s, uintptr_t h);
 proxy_result lp_group_set_health(uint64_t group, uintptr_t user);
 proxy_result lp_server_add_background(proxy_server *srv, const char *name, uintptr_t user);
 uintptr_t lp_get_user(proxy_session *s);
+/* Sets (user != 0) or removes the certificate callback of TLS settings. */
+proxy_result lp_set_cert_callback(proxy_tls_settings *t, uintptr_t user);
 
 #endif

@@ -32,6 +32,8 @@ type testPKI struct {
 	caFile, cert, key string
 	certPEM, keyPEM   []byte
 	pool              *x509.CertPool
+	ca                *x509.Certificate
+	caKey             *ecdsa.PrivateKey
 }
 
 func newPKI(t *testing.T) testPKI {
@@ -47,33 +49,49 @@ func newPKI(t *testing.T) testPKI {
 		t.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
+	p := testPKI{dir: t.TempDir(), pool: x509.NewCertPool(), ca: ca, caKey: caKey}
+	p.pool.AddCert(ca)
+	p.certPEM, p.keyPEM = p.issue(t, "localhost", x509.ExtKeyUsageServerAuth, "localhost", "127.0.0.1")
+	p.caFile = p.write(t, "ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	p.cert = p.write(t, "server.pem", p.certPEM)
+	p.key = p.write(t, "server.key", p.keyPEM)
+	return p
+}
+
+// issue signs a certificate for cn and names (DNS names or IP addresses) with usage; PEM chain
+// and PKCS#8 key.
+func (p testPKI) issue(t *testing.T, cn string, usage x509.ExtKeyUsage, names ...string) (certPEM, keyPEM []byte) {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			leaf.IPAddresses = append(leaf.IPAddresses, ip)
+		} else {
+			leaf.DNSNames = append(leaf.DNSNames, n)
+		}
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, p.ca, &key.PublicKey, p.caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	p := testPKI{dir: t.TempDir(), pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER})
-	p.keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	write := func(name string, b []byte) string {
-		f := filepath.Join(p.dir, name)
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+func (p testPKI) write(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	f := filepath.Join(p.dir, name)
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	p.caFile = write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
-	p.cert = write("server.pem", p.certPEM)
-	p.key = write("server.key", p.keyPEM)
-	return p
+	return f
 }
 
 func TestTLSConfigErrors(t *testing.T) {

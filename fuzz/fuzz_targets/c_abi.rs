@@ -38,6 +38,7 @@ use proxy::ffi::session::proxy_session;
 use proxy::ffi::session_headers::*;
 use proxy::ffi::session_request::*;
 use proxy::ffi::session_response::*;
+use proxy::ffi::session_tls::*;
 use proxy::ffi::tls::*;
 use proxy::ffi::types::*;
 
@@ -245,7 +246,8 @@ fn null_session(u: &mut Unstructured) -> Result<()> {
     let mut sum: proxy_summary = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     let peer: proxy_peer = unsafe { std::mem::zeroed() };
-    let calls: [(&str, proxy_result); 31] = [
+    let mut i64o = 0i64;
+    let calls: [(&str, proxy_result); 33] = [
         ("header_count", proxy_session_header_count(s, kind, &mut n1)),
         ("header_get", proxy_session_header_get(s, kind, view, n, &mut v, &mut n1)),
         ("header_nth", proxy_session_header_nth(s, kind, n, &mut h)),
@@ -277,6 +279,8 @@ fn null_session(u: &mut Unstructured) -> Result<()> {
         ("set_user", proxy_session_set_user(s, null_mut())),
         ("body out NULL", proxy_session_body(s, null_mut(), null_mut())),
         ("uri out NULL", proxy_session_uri(s, null_mut())),
+        ("tls", proxy_session_tls(s, 1, 0, &mut b)),
+        ("tls_client_not_after", proxy_session_tls_client_not_after(s, &mut i64o)),
     ];
     for (what, rc) in calls {
         assert_eq!(rc, PROXY_NULL_PARAMETER, "proxy_session_{what}(NULL)");

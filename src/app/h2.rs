@@ -9,11 +9,13 @@ use super::HttpServerApp;
 use crate::boxed::in_box;
 use crate::protocol::stream::SocketAddr;
 use crate::server::{ShutdownState, ShutdownWatch};
+use crate::tls::TlsFacts;
 
-type Addrs = (Option<SocketAddr>, Option<SocketAddr>);
+/// The client's and our address, and the connection's TLS facts: what every stream is told.
+type Conn = ((Option<SocketAddr>, Option<SocketAddr>), Option<Arc<TlsFacts>>);
 
 /// Serves an HTTP/2 connection until it closes.
-pub(crate) async fn serve<A, S>(app: Arc<A>, io: S, addrs: Addrs, shutdown: ShutdownWatch)
+pub(crate) async fn serve<A, S>(app: Arc<A>, io: S, conn_info: Conn, shutdown: ShutdownWatch)
 where
     A: HttpServerApp,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -48,11 +50,11 @@ where
         };
         match accepted {
             Some(Ok((req, respond))) => {
-                let (app, addrs, shutdown) = (app.clone(), addrs.clone(), shutdown.clone());
+                let (app, (addrs, tls), shutdown) = (app.clone(), conn_info.clone(), shutdown.clone());
                 // Boxed once here, and built in its box (see `in_box`): tokio moves a spawned
                 // future through several frames on its way into the task cell.
                 tokio::spawn(Box::into_pin(in_box(|| async move {
-                    app.process_h2_stream(req, respond, addrs, &shutdown).await
+                    app.process_h2_stream(req, respond, addrs, tls, &shutdown).await
                 })));
             }
             // A protocol error ends the connection (h2 already sent GOAWAY); EOF ends it too.

@@ -23,6 +23,7 @@ use crate::protocol::rewind::Rewind;
 use crate::protocol::stream::{SocketAddr, Stream};
 use crate::protocol::timer::poll_until;
 use crate::server::{ShutdownState, ShutdownWatch};
+use crate::tls::TlsFacts;
 
 /// Serves one accepted connection until it ends.
 pub trait ServerApp: Send + Sync + 'static {
@@ -150,6 +151,7 @@ pub trait HttpServerApp: Send + Sync + 'static {
         req: http::Request<::h2::RecvStream>,
         respond: ::h2::server::SendResponse<bytes::Bytes>,
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
+        tls: Option<Arc<TlsFacts>>,
         shutdown: &ShutdownWatch,
     ) -> impl Future<Output = ()> + Send;
 
@@ -173,6 +175,7 @@ impl<T: HttpServerApp> ServerApp for T {
     ) -> impl Future<Output = ()> + Send {
         async move {
             let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
+            conn.take_tls_facts();
             let deadline = Some(Instant::now() + self.server_options().header_timeout);
             // Over TLS, ALPN has decided; in cleartext the first bytes do (prior knowledge).
             let is_h2 = match conn.io.alpn() {
@@ -191,13 +194,14 @@ impl<T: HttpServerApp> ServerApp for T {
             };
             if is_h2 {
                 let addrs = conn.addrs();
+                let tls = conn.tls_facts_shared();
                 // Taken apart in a block of its own: what is left of the state must not outlive
                 // it, or it would take room in every connection's task for the HTTP/2 await.
                 let io = {
                     let mut conn = conn.into_state();
                     Rewind::new(conn.rbuf.split().freeze(), conn.io)
                 };
-                return Box::pin(h2::serve(self, io, addrs, shutdown)).await;
+                return Box::pin(h2::serve(self, io, (addrs, tls), shutdown)).await;
             }
             if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
                 return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
@@ -364,6 +368,7 @@ mod tests {
             _: http::Request<::h2::RecvStream>,
             _: ::h2::server::SendResponse<bytes::Bytes>,
             _: (Option<SocketAddr>, Option<SocketAddr>),
+            _: Option<Arc<TlsFacts>>,
             _: &ShutdownWatch,
         ) {
         }

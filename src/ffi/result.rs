@@ -93,6 +93,11 @@ pub const PROXY_FEATURE_COMPRESSION: u64 = 64;
 pub const PROXY_FEATURE_UPSTREAM_GROUPS: u64 = 128;
 /// Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
 pub const PROXY_FEATURE_CACHE: u64 = 256;
+/// Feature bit: TLS facts in hooks (`proxy_session_tls`, `proxy_session_tls_client_not_after`).
+pub const PROXY_FEATURE_TLS_FACTS: u64 = 32768;
+/// Feature bit: certificates replaced at runtime (`proxy_service_tls_certs`,
+/// `proxy_tls_certs_replace`) and the certificate callback (`proxy_tls_settings_set_cert_callback`).
+pub const PROXY_FEATURE_CERT_RELOAD: u64 = 65536;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -122,6 +127,8 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_COMPRESSION
             | PROXY_FEATURE_UPSTREAM_GROUPS
             | PROXY_FEATURE_CACHE
+            | PROXY_FEATURE_TLS_FACTS
+            | PROXY_FEATURE_CERT_RELOAD
     }
 }
 

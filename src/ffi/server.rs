@@ -540,6 +540,11 @@ impl proxy_service {
         self.stacks.push(stack);
     }
 
+    /// The endpoints bound so far.
+    pub(crate) fn stacks(&self) -> &[TransportStack] {
+        &self.stacks
+    }
+
     /// The proxy settings, for the setters in sibling modules.
     pub(super) fn proxy_options(&mut self) -> &mut crate::proxy::ProxyOptions {
         &mut self.proxy

@@ -39,13 +39,13 @@ pub const PROXY_TLS_VERSION_1_3: u32 = 2;
 /// proxy_tls_settings_set_versions, proxy_tls_settings_set_handshake_timeout,
 /// proxy_tls_settings_last_error, proxy_tls_settings_free.
 pub struct proxy_tls_settings {
-    inner: TlsSettings,
+    pub(super) inner: TlsSettings,
     /// The message of the last failed call on this object (or of `proxy_service_add_tls` with it).
     error: Mutex<String>,
 }
 
 impl proxy_tls_settings {
-    fn fail(&self, e: impl std::fmt::Display) -> proxy_result {
+    pub(super) fn fail(&self, e: impl std::fmt::Display) -> proxy_result {
         let text = e.to_string();
         // Also the thread's last error, like every other failure.
         super::error::fail(PROXY_TLS_INVALID, &text);

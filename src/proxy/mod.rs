@@ -133,11 +133,12 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         req: http::Request<::h2::RecvStream>,
         respond: ::h2::server::SendResponse<Bytes>,
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
+        tls: Option<Arc<crate::tls::TlsFacts>>,
         shutdown: &ShutdownWatch,
     ) {
         let (parts, body) = req.into_parts();
         let head_request = parts.method == Method::HEAD;
-        let ds = ServerSession::h2(body, respond, addrs);
+        let ds = ServerSession::h2(body, respond, addrs, tls);
         match request_head(parts) {
             Ok(head) => {
                 // Built in its box (see `in_box`): awaited in place, the request's whole state

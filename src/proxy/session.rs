@@ -116,6 +116,13 @@ impl Session {
         self.downstream.addrs().1.as_ref()
     }
 
+    /// What the TLS handshake of the client's connection settled (SNI, ALPN, version, cipher,
+    /// client certificate); `None` on a plaintext connection. The same for every request of the
+    /// connection, HTTP/1 or HTTP/2.
+    pub fn tls(&self) -> Option<&crate::tls::TlsFacts> {
+        self.downstream.tls()
+    }
+
     /// Attempts beyond the first so far.
     pub fn retries(&self) -> usize {
         self.summary.retries

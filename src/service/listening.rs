@@ -12,7 +12,7 @@ use crate::app::ServerApp;
 use crate::listener::{Accepted, Listener, TransportStack};
 use crate::protocol::stream::{SocketAddr, Stream};
 use crate::server::{LogLevel, Logger, ShutdownState, ShutdownWatch};
-use crate::tls::TlsSettings;
+use crate::tls::{Certificates, TlsSettings};
 
 /// A listening service running app `A` (for example an [`crate::proxy::HttpProxy`]).
 #[derive(Debug)]
@@ -115,6 +115,22 @@ impl<A: ServerApp> ListeningService<A> {
     /// Addresses of every endpoint.
     pub fn addresses(&self) -> Vec<SocketAddr> {
         self.stacks.iter().filter_map(|s| s.local_addr().ok()).collect()
+    }
+
+    /// The live certificate sets of the TLS endpoints bound at `addr` (`None`: of every TLS
+    /// endpoint), to replace while the service runs: take them before the service moves into the
+    /// server, keep them, and call [`Certificates::replace`] (on a configuration reload, say).
+    pub fn tls_certificates(&self, addr: Option<&SocketAddr>) -> Vec<Certificates> {
+        let at = |s: &TransportStack| addr.is_none_or(|a| s.local_addr().ok().as_ref() == Some(a));
+        self.stacks.iter().filter(|s| at(s)).filter_map(|s| Some(s.tls()?.certificates().clone())).collect()
+    }
+
+    /// Replaces the certificates (default and SNI map) of every TLS endpoint with those of
+    /// `settings` before the service starts, or from any thread through the handles of
+    /// [`Self::tls_certificates`] after. Returns how many endpoints took them; fails, changing
+    /// nothing, when `settings` has no certificate.
+    pub fn replace_certificates(&self, settings: &TlsSettings) -> io::Result<usize> {
+        Certificates::replace_all(&self.tls_certificates(None), settings)
     }
 }
 

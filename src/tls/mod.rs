@@ -9,7 +9,10 @@
 //! Configuration problems (unreadable file, no certificate, a key that does not match its
 //! certificate) are reported when the configuration is built, never at the first connection.
 
+pub mod certs;
 pub mod client;
+pub mod facts;
+pub mod select;
 pub mod server;
 
 use std::io;
@@ -20,6 +23,9 @@ use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+pub use certs::{Certificates, TlsCert};
+pub use facts::{ClientCert, TlsFacts};
+pub use select::{CertCallback, CertChoice, Hello};
 pub use server::{ClientAuth, TlsAcceptor, TlsSettings, TlsVersion};
 
 /// ALPN protocol id of HTTP/1.1.

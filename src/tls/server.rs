@@ -15,11 +15,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::server::WebPkiClientVerifier;
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::ServerName;
 
+use super::certs::{CertSet, Certificates};
+use super::select::CertCallback;
 use super::{certified_key, invalid, parse_roots, provider, read_pem_file, ALPN_H2, ALPN_HTTP11};
 use crate::protocol::stream::Stream;
 
@@ -55,6 +57,17 @@ pub struct TlsSettings {
     alpn: Vec<Vec<u8>>,
     versions: Vec<TlsVersion>,
     handshake_timeout: Duration,
+    cert_callback: Option<Callback>,
+}
+
+/// A certificate callback, shared by the settings' copies and the endpoints built from them.
+#[derive(Clone)]
+struct Callback(Arc<dyn CertCallback>);
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CertCallback")
+    }
 }
 
 impl Default for TlsSettings {
@@ -67,6 +80,7 @@ impl Default for TlsSettings {
             alpn: vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()],
             versions: vec![TlsVersion::Tls13, TlsVersion::Tls12],
             handshake_timeout: TlsSettings::DEFAULT_HANDSHAKE_TIMEOUT,
+            cert_callback: None,
         }
     }
 }
@@ -204,10 +218,29 @@ impl TlsSettings {
         self
     }
 
-    /// Builds the acceptor; fails when no certificate was given, the version list is empty, or
-    /// the client CA bundle cannot be used.
+    /// Lets `callback` choose the certificate of each handshake from the ClientHello (see
+    /// [`super::select`]); it may hand the choice back to the endpoint's own certificates, which
+    /// are then optional.
+    pub fn set_cert_callback(&mut self, callback: Arc<dyn CertCallback>) -> &mut Self {
+        self.cert_callback = Some(Callback(callback));
+        self
+    }
+
+    /// Removes the certificate callback.
+    pub fn clear_cert_callback(&mut self) -> &mut Self {
+        self.cert_callback = None;
+        self
+    }
+
+    /// The default and SNI certificates, for an endpoint's live set.
+    pub(crate) fn cert_set(&self) -> CertSet {
+        CertSet { default: self.default.clone(), by_name: self.by_name.clone() }
+    }
+
+    /// Builds the acceptor; fails when no certificate was given (and no certificate callback
+    /// set), the version list is empty, or the client CA bundle cannot be used.
     pub fn build(&self) -> io::Result<TlsAcceptor> {
-        if self.default.is_none() && self.by_name.is_empty() {
+        if self.default.is_none() && self.by_name.is_empty() && self.cert_callback.is_none() {
             return Err(invalid("TLS settings have no certificate".into()));
         }
         let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
@@ -237,37 +270,15 @@ impl TlsSettings {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let resolver = SniResolver { default: self.default.clone(), by_name: self.by_name.clone() };
-        let mut config = builder.with_cert_resolver(Arc::new(resolver));
+        let certs = Certificates::new(self.cert_set());
+        let mut config = builder.with_cert_resolver(Arc::new(certs.clone()));
         config.alpn_protocols = self.alpn.clone();
         Ok(TlsAcceptor {
             inner: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             handshake_timeout: self.handshake_timeout,
+            certs,
+            callback: self.cert_callback.clone(),
         })
-    }
-}
-
-/// Picks the certificate for a ClientHello: exact SNI name, then `*.parent`, then the default.
-#[derive(Debug)]
-struct SniResolver {
-    default: Option<Arc<CertifiedKey>>,
-    by_name: HashMap<String, Arc<CertifiedKey>>,
-}
-
-impl ResolvesServerCert for SniResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        if let (Some(name), false) = (hello.server_name(), self.by_name.is_empty()) {
-            let name = name.to_ascii_lowercase();
-            if let Some(ck) = self.by_name.get(&name) {
-                return Some(ck.clone());
-            }
-            if let Some((_, parent)) = name.split_once('.') {
-                if let Some(ck) = self.by_name.get(&format!("*.{parent}")) {
-                    return Some(ck.clone());
-                }
-            }
-        }
-        self.default.clone()
     }
 }
 
@@ -276,6 +287,9 @@ impl ResolvesServerCert for SniResolver {
 pub struct TlsAcceptor {
     inner: tokio_rustls::TlsAcceptor,
     handshake_timeout: Duration,
+    /// The live certificate set `inner` resolves from.
+    certs: Certificates,
+    callback: Option<Callback>,
 }
 
 impl std::fmt::Debug for TlsAcceptor {
@@ -298,10 +312,21 @@ impl TlsAcceptor {
         self.handshake_timeout
     }
 
+    /// The handle on this endpoint's certificate set, to replace it while the endpoint serves.
+    pub fn certificates(&self) -> &Certificates {
+        &self.certs
+    }
+
     /// Runs the server handshake on an accepted connection. Fails with `TimedOut` when the client
     /// does not finish in time, and with the rustls reason otherwise.
     pub async fn handshake(&self, stream: Stream) -> io::Result<Stream> {
-        match tokio::time::timeout(self.handshake_timeout, self.inner.accept(stream)).await {
+        let done = async {
+            match &self.callback {
+                None => self.inner.accept(stream).await,
+                Some(cb) => super::select::handshake(&*cb.0, self.inner.config(), stream).await,
+            }
+        };
+        match tokio::time::timeout(self.handshake_timeout, done).await {
             Ok(Ok(s)) => Ok(Stream::TlsServer(Box::new(s))),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),

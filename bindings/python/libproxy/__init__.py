@@ -41,6 +41,7 @@ from ._service import Service
 from ._session import Headers, Session, Summary
 from ._threads import THREAD_STATE_MODE
 from ._tls import TlsSettings
+from ._tls_runtime import ClientHello, HelloDeferred, TlsCert, TlsCerts, TlsFacts
 from ._version import abi_version, features, version
 
 __version__ = "0.1.0"
@@ -53,6 +54,7 @@ __all__ = [
     "CacheDecision",
     "CacheSetting",
     "CacheStatus",
+    "ClientHello",
     "ClosedError",
     "Compression",
     "Deferred",
@@ -60,6 +62,7 @@ __all__ = [
     "Group",
     "HealthCheck",
     "HealthEvent",
+    "HelloDeferred",
     "HAVE_THREAD_HOOKS",
     "Headers",
     "LIBRARY_PATH",
@@ -77,6 +80,9 @@ __all__ = [
     "Summary",
     "THREAD_STATE_MODE",
     "Timeout",
+    "TlsCert",
+    "TlsCerts",
+    "TlsFacts",
     "TlsSettings",
     "Underscore",
     "abi_version",

@@ -20,6 +20,7 @@ from ctypes import (
     Structure,
     c_char_p,
     c_int32,
+    c_int64,
     c_size_t,
     c_uint16,
     c_uint32,
@@ -519,6 +520,38 @@ if HAVE_CACHE:
     _decl("proxy_session_set_cache", _R, _S, c_uint32, c_uint64)
     _decl("proxy_session_set_cache_key", _R, _S, c_char_p, c_size_t)
     _decl("proxy_session_cache_status", _R, _S, POINTER(c_uint32))
+
+#: TLS facts in hooks and certificates at runtime (PROXY_FEATURE_TLS_FACTS, _CERT_RELOAD).
+PROXY_FEATURE_TLS_FACTS = 32768
+PROXY_FEATURE_CERT_RELOAD = 65536
+PROXY_TLS_FACT_SNI = 1
+PROXY_TLS_FACT_ALPN = 2
+PROXY_TLS_FACT_VERSION = 3
+PROXY_TLS_FACT_CIPHER = 4
+PROXY_TLS_FACT_CLIENT_CERT = 5
+PROXY_TLS_FACT_CLIENT_SUBJECT = 6
+PROXY_TLS_FACT_CLIENT_ISSUER = 7
+PROXY_TLS_FACT_CLIENT_SERIAL = 8
+PROXY_TLS_FACT_CLIENT_SAN = 9
+proxy_cert_fn = CFUNCTYPE(c_int32, c_void_p, c_void_p)
+HAVE_TLS_RUNTIME = hasattr(lib, "proxy_session_tls")
+_H = c_void_p  # proxy_client_hello*
+if HAVE_TLS_RUNTIME:
+    _decl("proxy_session_tls", _R, _S, c_uint32, c_size_t, POINTER(proxy_bytes))
+    _decl("proxy_session_tls_client_not_after", _R, _S, POINTER(c_int64))
+    _decl("proxy_service_tls_certs", _R, c_void_p, c_uint16, POINTER(c_void_p))
+    _decl("proxy_tls_certs_replace", _R, c_void_p, c_void_p)
+    _decl("proxy_tls_certs_free", _R, c_void_p)
+    _decl("proxy_tls_cert_new_pem", _R, c_char_p, c_size_t, c_char_p, c_size_t, POINTER(c_void_p))
+    _decl("proxy_tls_cert_new_files", _R, c_char_p, c_char_p, POINTER(c_void_p))
+    _decl("proxy_tls_cert_free", _R, c_void_p)
+    _decl("proxy_tls_settings_set_cert_callback", _R, c_void_p, proxy_cert_fn, c_void_p)
+    _decl("proxy_client_hello_server_name", _R, _H, POINTER(proxy_str))
+    _decl("proxy_client_hello_alpn", _R, _H, c_size_t, POINTER(proxy_str))
+    _decl("proxy_client_hello_signature_scheme", _R, _H, c_size_t, POINTER(c_uint16))
+    _decl("proxy_client_hello_set_cert", _R, _H, c_void_p)
+    _decl("proxy_client_hello_id", _R, _H, POINTER(c_uint64))
+    _decl("proxy_client_hello_resume", _R, c_uint64, c_int32)
 
 #: True when the library has ``proxy_service_set_thread_hooks`` (always, from ABI 0.3 on: the
 #: binding refuses older libraries). Kept for callers of earlier versions of the binding.

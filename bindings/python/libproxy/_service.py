@@ -96,6 +96,13 @@ class Service(_Managed):
         self.port = port.value
         return port.value
 
+    def tls_certs(self, port: int = 0) -> "TlsCerts":
+        """The live certificates of this service's TLS endpoints on ``port`` (0: all of them), to
+        :meth:`TlsCerts.replace` while the server runs. Take it before :meth:`Server.add_service`."""
+        from ._tls_runtime import service_tls_certs
+
+        return service_tls_certs(self.ptr(), port)
+
     def add_tls_uds(self, path: str, tls: TlsSettings) -> None:
         """Binds a TLS endpoint on a Unix domain socket now (see :meth:`add_tls`)."""
         rc = lib.proxy_service_add_tls_uds(self.ptr(), os.fsencode(path), tls.ptr())

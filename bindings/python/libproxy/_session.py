@@ -13,6 +13,7 @@ from ._enums import Phase
 from ._errors import ClosedError, ProxyError, _err
 from ._ffi import lib
 from ._peer import Peer
+from ._tls_runtime import TlsFacts, session_sni, session_tls
 from ._types import HeaderList, StrOrBytes, _enc
 
 if TYPE_CHECKING:
@@ -266,6 +267,17 @@ class Session:
     def client_addr(self) -> Optional[str]:
         """The client's address (``1.2.3.4:5678``, ``[::1]:5678``, ``unix:/path``) or None."""
         return self._str(lib.proxy_session_client_addr, "proxy_session_client_addr", True)
+
+    @property
+    def tls(self) -> Optional[TlsFacts]:
+        """What the TLS handshake of the request's connection settled (SNI, ALPN, version, cipher,
+        the client certificate of mTLS), or None on a plaintext connection."""
+        return session_tls(self)
+
+    @property
+    def sni(self) -> Optional[str]:
+        """The server name the client asked for over TLS (one crossing: cheap for routing)."""
+        return session_sni(self)
 
     @property
     def server_addr(self) -> Optional[str]:

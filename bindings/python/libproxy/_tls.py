@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from ctypes import byref, c_void_p
-from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _ffi
 from ._errors import ProxyError, _err
@@ -177,6 +177,15 @@ class TlsSettings(_Managed):
         """How long a client may take to complete its handshake (milliseconds, > 0)."""
         rc = lib.proxy_tls_settings_set_handshake_timeout(self.ptr(), ms)
         self._check(rc, "proxy_tls_settings_set_handshake_timeout")
+
+    def set_cert_callback(self, fn: Optional[Callable[..., Any]]) -> None:
+        """Lets ``fn(hello: ClientHello)`` choose the certificate of each handshake on endpoints
+        added with these settings: it returns a :class:`TlsCert`, None (the endpoint's own
+        certificates, then optional) or False (refuse), at once, as an awaitable, or later through
+        ``hello.defer()``. None removes the callback. See :mod:`libproxy._tls_runtime`."""
+        from ._tls_runtime import set_cert_callback
+
+        set_cert_callback(self, fn)
 
     def close(self) -> None:
         """Frees the settings (endpoints added with them keep their copy). Idempotent."""

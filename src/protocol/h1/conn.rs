@@ -7,6 +7,7 @@
 use std::future::{poll_fn, Future};
 use std::io::IoSlice;
 use std::pin::{pin, Pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::buffers;
 use crate::protocol::stream::{SocketAddr, Stream};
 use crate::protocol::timer::poll_until;
+use crate::tls::TlsFacts;
 
 /// Bytes asked of the kernel per read while a head is incomplete.
 const HEAD_READ: usize = 4 * 1024;
@@ -106,6 +108,8 @@ pub struct ConnState {
     side: ErrorSource,
     /// Remote and local addresses, asked of the OS once per connection rather than per request.
     addrs: Option<(Option<SocketAddr>, Option<SocketAddr>)>,
+    /// The TLS facts of an accepted TLS connection, taken as it starts and shared by its requests.
+    tls: Option<Arc<TlsFacts>>,
     /// Nothing was read yet: the reactor's readiness is not trustworthy (see `first_read`).
     fresh: bool,
     /// The timer of this connection's waits, kept from one to the next (see [`until`]).
@@ -133,6 +137,7 @@ impl H1Conn {
             wbuf: BytesMut::new(),
             side,
             addrs: None,
+            tls: None,
             fresh: true,
             timer: None,
             tally: None,
@@ -169,6 +174,22 @@ impl ConnState {
     pub fn addrs(&mut self) -> (Option<SocketAddr>, Option<SocketAddr>) {
         let io = &self.io;
         self.addrs.get_or_insert_with(|| (io.peer_addr(), io.local_addr())).clone()
+    }
+
+    /// Takes the TLS facts of an accepted connection (see [`TlsFacts::of`]), once, when it
+    /// starts: every request on it reads them from here. Nothing on plaintext.
+    pub fn take_tls_facts(&mut self) {
+        self.tls = TlsFacts::of(&self.io);
+    }
+
+    /// The TLS facts taken by [`Self::take_tls_facts`].
+    pub fn tls_facts(&self) -> Option<&TlsFacts> {
+        self.tls.as_deref()
+    }
+
+    /// A shared handle on them, for the streams of an HTTP/2 connection.
+    pub fn tls_facts_shared(&self) -> Option<Arc<TlsFacts>> {
+        self.tls.clone()
     }
 
     fn io_err(&self, e: &std::io::Error, reading: bool, ctx: &'static str) -> Box<Error> {

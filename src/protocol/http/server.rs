@@ -5,6 +5,7 @@
 //! what only HTTP/1 has (tunnels, draining an unread body).
 
 use std::future::poll_fn;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use crate::protocol::h1::Limits;
 use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
 use crate::protocol::h2::response_to_h2;
 use crate::protocol::stream::SocketAddr;
+use crate::tls::TlsFacts;
 
 /// What is known about the response body when its head goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub(crate) struct H2Server {
     /// [`ServerSession::commit_head`] before it waits for the upstream, so a head is never delayed.
     head: Option<Response<()>>,
     send: Option<SendStream<Bytes>>,
+    /// The TLS facts of the stream's connection.
+    tls: Option<Arc<TlsFacts>>,
     /// Response body bytes still due under a Content-Length, while the pieces add up to it.
     due: Option<u64>,
     /// The piece that completed the Content-Length, held back so that `finish` sends it with
@@ -148,6 +152,7 @@ impl ServerSession {
         body: RecvStream,
         respond: SendResponse<Bytes>,
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
+        tls: Option<Arc<TlsFacts>>,
     ) -> Self {
         let body_done = body.is_end_stream();
         let side = Side::H2(Box::new(H2Server {
@@ -160,6 +165,7 @@ impl ServerSession {
             send: None,
             due: None,
             last: None,
+            tls,
         }));
         ServerSession { side, keepalive: true, head_sent: false, addrs }
     }
@@ -167,6 +173,15 @@ impl ServerSession {
     /// The client's and our address.
     pub(crate) fn addrs(&self) -> &(Option<SocketAddr>, Option<SocketAddr>) {
         &self.addrs
+    }
+
+    /// The TLS facts of the client's connection: the connection's own on HTTP/1, the stream's
+    /// copy on HTTP/2; neither adds to the session every request moves around.
+    pub(crate) fn tls(&self) -> Option<&TlsFacts> {
+        match &self.side {
+            Side::H1(d) => d.conn.tls_facts(),
+            Side::H2(d) => d.tls.as_deref(),
+        }
     }
 
     /// The request body's framing, with its Content-Length made canonical (`03` and `3`, or `5, 5`,
