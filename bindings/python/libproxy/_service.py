@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 from ctypes import byref, c_uint16, c_void_p
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from . import _ffi
 from ._cache import Cache
@@ -16,6 +16,9 @@ from ._hooks import _Binding
 from ._managed import _Managed
 from ._threads import _THREAD_START, _THREAD_STOP, THREAD_STATE_MODE
 from ._tls import TlsSettings
+
+if TYPE_CHECKING:
+    from ._tls_runtime import TlsCerts
 
 
 class Service(_Managed):

@@ -68,7 +68,7 @@ def _text(s: "Session", fact: int, index: int = 0) -> Optional[str]:
 
 
 def _all(s: "Session", fact: int, conv: Callable[[bytes], Any]) -> Tuple[Any, ...]:
-    items = []
+    items: List[Any] = []
     while True:
         b = _fact(s, fact, len(items))
         if b is None:
