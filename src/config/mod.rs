@@ -337,6 +337,29 @@ impl FileConf {
         out
     }
 
+    /// What `-t` checks beyond the syntax: every TLS listener's certificate and key load and
+    /// match, and the CA file holds certificates. The error names the key and the file.
+    pub fn check_files(&self) -> Result<(), String> {
+        for s in &self.services {
+            for (i, l) in s.listeners.iter().enumerate() {
+                if let Some((cert, key)) = &l.tls {
+                    crate::tls::TlsSettings::from_pem_files(cert, key)
+                        .and_then(|t| t.build())
+                        .map_err(|e| format!("services.{}.listeners.{i}.tls: {e}", s.name))?;
+                }
+            }
+        }
+        if let Some(ca) = &self.ca_file {
+            use rustls_pki_types::pem::PemObject;
+            let pem = std::fs::read(ca).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
+            let n = rustls_pki_types::CertificateDer::pem_slice_iter(&pem).filter(|c| c.is_ok()).count();
+            if n == 0 {
+                return Err(format!("ca_file {}: no PEM certificate in it", ca.display()));
+            }
+        }
+        Ok(())
+    }
+
     /// The effective value of `key` (a dotted path as [`Self::entries`] names it).
     pub fn get(&self, key: &str) -> Option<String> {
         self.entries().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)

@@ -19,7 +19,7 @@ use crate::tls::TlsSettings;
 pub struct ListeningService<A> {
     name: String,
     app: Arc<A>,
-    stacks: Vec<TransportStack>,
+    stacks: Vec<Arc<TransportStack>>,
     threads: usize,
     work_stealing: bool,
     hooks: Option<ThreadHooks>,
@@ -108,7 +108,7 @@ impl<A: ServerApp> ListeningService<A> {
     /// Adds an endpoint bound elsewhere (an inherited listening socket, for example).
     pub fn add_stack(&mut self, stack: TransportStack) -> io::Result<SocketAddr> {
         let addr = stack.local_addr()?;
-        self.stacks.push(stack);
+        self.stacks.push(Arc::new(stack));
         Ok(addr)
     }
 
@@ -131,6 +131,9 @@ impl<A: ServerApp> Service for ListeningService<A> {
     fn thread_hooks(&self) -> Option<ThreadHooks> {
         self.hooks.clone()
     }
+    fn listeners(&self) -> Vec<Arc<TransportStack>> {
+        self.stacks.clone()
+    }
 
     fn start(
         &mut self,
@@ -140,11 +143,11 @@ impl<A: ServerApp> Service for ListeningService<A> {
         log: &Logger,
     ) {
         // The stacks move into the accept tasks; a Unix socket file is removed when the last
-        // accept loop of its endpoint ends. An endpoint's cap is shared by its accept loops (one
+        // accept loop of its endpoint ends and the server handle (which keeps every stack for an
+        // upgrade) has let go of it. An endpoint's cap is shared by its accept loops (one
         // per runtime), the service's by every endpoint.
         let service_cap = Cap::new(self.max_connections);
         for stack in self.stacks.drain(..) {
-            let stack = Arc::new(stack);
             let caps =
                 Caps { listener: Cap::new(self.max_connections_per_listener), service: service_cap.clone() };
             for handle in runtime.handles() {

@@ -1,0 +1,468 @@
+//! `proxy_conf`: the configuration file and the command line (`-c -d -t -u`), applied to a server
+//! and its services; reload (SIGHUP or `proxy_server_reload`) and zero-downtime upgrade (SIGQUIT
+//! or `proxy_server_upgrade`). The work is in `crate::config` and `crate::server::{daemon,
+//! upgrade}`; this module is the C surface and the glue to `proxy_server`.
+
+use std::ffi::{c_char, c_int};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::error::fail;
+use super::result::*;
+use super::server::{proxy_server, proxy_service, ServerCore};
+use super::types::*;
+use crate::config::{parse_args, reload_plan, Address, Args, FileConf, ReloadPlan};
+use crate::listener::TransportStack;
+use crate::server::{daemon, upgrade, LogLevel};
+use crate::upstream::{Backend, UpstreamGroup};
+
+/// `proxy_conf_flags`: run in the background (`-d`, or `daemon: true` in the file).
+pub const PROXY_CONF_DAEMON: u32 = 1;
+/// `proxy_conf_flags`: `-t` was given (the process exits inside `proxy_conf_from_args`, so a
+/// host only sees this bit on a configuration built otherwise; kept for completeness).
+pub const PROXY_CONF_TEST: u32 = 2;
+/// `proxy_conf_flags`: `-u`: the listening sockets came from the process being upgraded.
+pub const PROXY_CONF_UPGRADE: u32 = 4;
+
+/// A loaded configuration and the command line's flags: server settings, per-service limits and
+/// listeners, upstream groups.
+///
+/// Caller owns it and must call `proxy_conf_free`; a server it was given to keeps what it needs,
+/// so it may be freed at any time. Thread-safe.
+///
+/// Methods: proxy_conf_from_args, proxy_conf_get, proxy_conf_flags, proxy_conf_group,
+/// proxy_server_set_conf, proxy_service_apply_conf, proxy_conf_free.
+pub struct proxy_conf {
+    state: Arc<ConfState>,
+}
+
+/// What a server keeps of its configuration: the file's current contents (replaced by a reload)
+/// and the groups made from it (whose backends a reload changes).
+pub(crate) struct ConfState {
+    args: Args,
+    current: Mutex<Arc<FileConf>>,
+    /// Every snapshot of the effective values handed out by `proxy_conf_get`: views into them
+    /// stay valid until `proxy_conf_free`, across reloads.
+    views: Mutex<Vec<Arc<Vec<(String, String)>>>>,
+    groups: Mutex<Vec<(String, UpstreamGroup)>>,
+    warnings: Vec<String>,
+}
+
+impl ConfState {
+    pub(crate) fn current(&self) -> Arc<FileConf> {
+        self.current.lock().clone()
+    }
+
+    pub(crate) fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// Reads the library's flags from the command line, loads the configuration file and does what
+/// the flags ask, in Pingora's order:
+///
+/// - `-c/--conf FILE`: loads FILE (defaults without it). A bad file fails with
+///   PROXY_CONFIG_INVALID and `proxy_last_error` says `file:line:col: key: expected ...`. Unknown
+///   keys are warnings, sent to the server's log by `proxy_server_set_conf`.
+/// - `-t/--test`: also loads every TLS certificate and key and the CA file, and an unknown key is
+///   an error; then prints `... configuration OK` to stdout and exits the process with 0, or the
+///   error to stderr and exits with 1. This call does not return.
+/// - `-d/--daemon` (or `daemon: true`): starts this same program again in the background (same
+///   command line) and waits until it serves (`proxy_server_start` / `_run` succeeded in it) or
+///   failed, then exits the process with its status (0 once ready). In the background process
+///   this call returns normally after detaching: own session, stdin from /dev/null, stdout and
+///   stderr appended to `error_log` (or /dev/null).
+/// - `-u/--upgrade`: waits (`upgrade_sock_connect_accept_max_retries` x 100 ms) on `upgrade_sock`
+///   for the running process to hand over its listening sockets (send it SIGQUIT); binding the
+///   same endpoints afterwards takes them instead of binding. PROXY_UPGRADE_FAILED when none came.
+/// - Sockets passed by systemd (`LISTEN_PID`, `LISTEN_FDS`) are taken the same way, each by its
+///   local address.
+///
+/// `argv[0..*argc]` are the program's arguments (program name first, as `main` gets them); they
+/// are compacted in place to what the library did not take, in order, and `*argc` is updated, so
+/// the host parses the rest (`getopt`, Go's `flag`). `argv` may be NULL when `*argc` is 0.
+/// `*out` receives the configuration (free with `proxy_conf_free`). Call it before any other
+/// thread of the host would mind the process detaching.
+#[no_mangle]
+pub extern "C" fn proxy_conf_from_args(
+    argc: *mut c_int,
+    argv: *mut *mut c_char,
+    out: *mut *mut proxy_conf,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let out = try_mut!(out);
+        let argc = try_mut!(argc);
+        let n = usize::try_from(*argc).unwrap_or(0);
+        if n > 0 && argv.is_null() {
+            return PROXY_NULL_PARAMETER;
+        }
+        let mut ptrs: Vec<*mut c_char> = Vec::with_capacity(n);
+        let mut strings = Vec::with_capacity(n);
+        for i in 0..n {
+            // SAFETY: argv holds *argc pointers, as documented.
+            let p = unsafe { *argv.add(i) };
+            // SAFETY: each a C string (or NULL, refused).
+            strings.push(try_res!(unsafe { cstr(p) }).to_owned());
+            ptrs.push(p);
+        }
+        let (args, rest) = match parse_args(&strings) {
+            Ok(v) => v,
+            Err(e) => return fail(PROXY_CONFIG_INVALID, e),
+        };
+        let state = try_res!(load_and_act(args));
+        // The rest is a subsequence of argv: keep those pointers, in order.
+        let mut kept = 0;
+        for (s, p) in strings.iter().zip(&ptrs) {
+            if kept < rest.len() && *s == rest[kept] {
+                // SAFETY: kept <= i < *argc: inside the host's array.
+                unsafe { *argv.add(kept) = *p };
+                kept += 1;
+            }
+        }
+        if kept < n {
+            // SAFETY: as above; C's argv[argc] is NULL, so it stays NULL-terminated.
+            unsafe { *argv.add(kept) = std::ptr::null_mut() };
+        }
+        *argc = kept as c_int;
+        *out = Box::into_raw(Box::new(proxy_conf { state }));
+        PROXY_OK
+    }
+}
+
+fn load_and_act(args: Args) -> Result<Arc<ConfState>, proxy_result> {
+    let loaded = match &args.conf {
+        Some(path) => FileConf::load(path, args.test),
+        None => Ok((FileConf::default(), Vec::new())),
+    };
+    if args.test {
+        test_and_exit(loaded);
+    }
+    let (conf, warnings) = loaded.map_err(|e| fail(PROXY_CONFIG_INVALID, e))?;
+    if (args.daemon || conf.daemon) && !daemon::is_daemon_child() {
+        match daemon::spawn_and_wait() {
+            Ok(status) => std::process::exit(status),
+            Err(e) => return Err(fail(PROXY_DAEMON_FAILED, format_args!("starting the daemon: {e}"))),
+        }
+    }
+    if daemon::is_daemon_child() {
+        daemon::detach(conf.error_log.as_deref())
+            .map_err(|e| fail(PROXY_DAEMON_FAILED, format_args!("detaching: {e}")))?;
+    }
+    upgrade::inherit_systemd().map_err(|e| fail(PROXY_IO, format_args!("sockets from systemd: {e}")))?;
+    if args.upgrade {
+        upgrade::receive_listeners(&conf.upgrade_sock, conf.upgrade_sock_connect_accept_max_retries)
+            .map_err(|e| fail(PROXY_UPGRADE_FAILED, e))?;
+    }
+    Ok(Arc::new(ConfState {
+        args,
+        current: Mutex::new(Arc::new(conf)),
+        views: Mutex::new(Vec::new()),
+        groups: Mutex::new(Vec::new()),
+        warnings,
+    }))
+}
+
+/// `-t`: the verdict on stdout (OK) or stderr (error), and the process's exit status.
+fn test_and_exit(loaded: Result<(FileConf, Vec<String>), crate::config::ConfError>) -> ! {
+    let verdict = loaded.map_err(|e| e.to_string()).and_then(|(c, _)| c.check_files().map(|()| c));
+    match verdict {
+        Ok(c) => {
+            let file = c.path.as_ref().map_or("(no file: defaults)".into(), |p| p.display().to_string());
+            println!("{file}: configuration OK");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("configuration test failed");
+            std::process::exit(1)
+        }
+    }
+}
+
+/// Frees a configuration. NULL is a no-op. Views from `proxy_conf_get` end here.
+#[no_mangle]
+pub extern "C" fn proxy_conf_free(conf: *mut proxy_conf) -> proxy_result {
+    ffi_panic_boundary! {
+        if !conf.is_null() {
+            // SAFETY: created by proxy_conf_from_args and not freed before, as documented.
+            drop(unsafe { Box::from_raw(conf) });
+        }
+        PROXY_OK
+    }
+}
+
+/// The effective value of `key` as text (`threads`, `limits.header_timeout_ms`,
+/// `services.proxy.listeners.0.address`, `upstreams.backend.backends.1.weight`, ...: every key
+/// of the file, dotted, list items by index; defaults filled in, per-service values resolved,
+/// unset optional paths empty). After a reload it is the reloaded value. `*out` is a view valid
+/// until `proxy_conf_free`. NOT_FOUND for a key the configuration does not have.
+#[no_mangle]
+pub extern "C" fn proxy_conf_get(
+    conf: *const proxy_conf,
+    key: *const c_char,
+    out: *mut proxy_str,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let c = try_ref!(conf);
+        let out = try_mut!(out);
+        // SAFETY: NULL or a C string.
+        let key = try_res!(unsafe { cstr(key) });
+        let snapshot = Arc::new(c.state.current().entries());
+        let Some((_, v)) = snapshot.iter().find(|(k, _)| k == key) else {
+            return fail(PROXY_NOT_FOUND, format_args!("no configuration key {key:?}"));
+        };
+        let view = proxy_str::from_bytes(v.as_bytes());
+        // The snapshot (a heap allocation the view points into) lives as long as the handle.
+        c.state.views.lock().push(snapshot);
+        *out = view;
+        PROXY_OK
+    }
+}
+
+/// `*out` receives the flags in effect: an OR of `PROXY_CONF_*`.
+#[no_mangle]
+pub extern "C" fn proxy_conf_flags(conf: *const proxy_conf, out: *mut u32) -> proxy_result {
+    ffi_panic_boundary! {
+        let c = try_ref!(conf);
+        let out = try_mut!(out);
+        let a = &c.state.args;
+        let daemon = a.daemon || c.state.current().daemon;
+        *out = (daemon as u32 * PROXY_CONF_DAEMON) | (a.test as u32 * PROXY_CONF_TEST) | (a.upgrade as u32 * PROXY_CONF_UPGRADE);
+        PROXY_OK
+    }
+}
+
+/// Makes the upstream group `upstreams.<name>` of the file (its selection and backends) and puts
+/// its id in `*out_group`, for `proxy_session_pick`. A reload of this configuration changes its
+/// backends in place. Free it with `proxy_group_free`. NOT_FOUND when the file has no such group.
+#[no_mangle]
+pub extern "C" fn proxy_conf_group(
+    conf: *const proxy_conf,
+    name: *const c_char,
+    out_group: *mut u64,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let c = try_ref!(conf);
+        let out = try_mut!(out_group);
+        // SAFETY: NULL or a C string.
+        let name = try_res!(unsafe { cstr(name) });
+        let current = c.state.current();
+        let Some(u) = current.upstreams.iter().find(|u| u.name == name) else {
+            return fail(PROXY_NOT_FOUND, format_args!("the configuration has no upstreams.{name}"));
+        };
+        let group = UpstreamGroup::new(name, u.selection);
+        if let Err(e) = group.set_backends(backends(u, &current)) {
+            return fail(PROXY_CONFIG_INVALID, format_args!("upstreams.{name}: {e}"));
+        }
+        c.state.groups.lock().push((name.to_owned(), group.clone()));
+        *out = super::upstream::register(group);
+        PROXY_OK
+    }
+}
+
+fn backends(u: &crate::config::UpstreamConf, conf: &FileConf) -> Vec<Backend> {
+    let idle = conf.limits.pool_idle_timeout_ms;
+    u.backends
+        .iter()
+        .filter_map(|(addr, weight)| Backend::new(addr, *weight).ok())
+        .map(|mut b| {
+            if idle > 0 {
+                b.peer.options.idle_timeout = Some(std::time::Duration::from_millis(idle));
+            }
+            b
+        })
+        .collect()
+}
+
+/// Gives the server its configuration: grace period and final timeout, log level (a cap on the
+/// log callback's `max_level`), pid file, user and group (applied when the server starts: pid
+/// file written, then privileges dropped, after every endpoint was bound), readiness for `-d` and
+/// systemd, and what SIGQUIT (upgrade) and SIGHUP (reload) do under `PROXY_RUN_SIGNALS`. Unknown
+/// keys found in the file are sent to the log callback now, as warnings: set it first.
+/// WRONG_STATE once the server started. The server keeps its own reference: `conf` may be freed.
+#[no_mangle]
+pub extern "C" fn proxy_server_set_conf(server: *mut proxy_server, conf: *const proxy_conf) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        let c = try_ref!(conf);
+        let current = c.state.current();
+        try_res!(s.set_conf(c.state.clone(), &current));
+        for w in c.state.warnings() {
+            s.log(LogLevel::Warn, w);
+        }
+        PROXY_OK
+    }
+}
+
+/// Applies the configuration to a service by its name (`services.<name>` in the file): threads,
+/// work stealing, `h2_only`, limits and timeouts, `max_retries`, `upstream_keepalive_pool_size`,
+/// and binds its listeners now (TCP, `unix:` paths, TLS with the named certificate and key),
+/// taking sockets inherited by `-u` or systemd instead of binding where they match. A service the
+/// file does not name gets the top-level settings and no listener. Call it before adding the
+/// host's own endpoints and settings, which then override. INVALID_PARAMETER (TLS files) or IO
+/// (bind) name the listener; the service keeps the listeners bound before the failure.
+#[no_mangle]
+pub extern "C" fn proxy_service_apply_conf(
+    service: *mut proxy_service,
+    conf: *const proxy_conf,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let svc = try_mut!(service);
+        let c = try_ref!(conf);
+        let current = c.state.current();
+        let name = svc.name().to_owned();
+        let top;
+        let sc = match current.service(&name) {
+            Some(sc) => sc,
+            None => {
+                top = crate::config::ServiceConf {
+                    name: name.clone(),
+                    threads: current.threads,
+                    work_stealing: current.work_stealing,
+                    h2_only: false,
+                    limits: current.limits.clone(),
+                    listeners: Vec::new(),
+                };
+                &top
+            }
+        };
+        svc.apply_settings(sc, &current);
+        for (i, l) in sc.listeners.iter().enumerate() {
+            let what = format!("services.{name}.listeners.{i} ({})", l.address);
+            let stack = match &l.address {
+                Address::Tcp(a) => TransportStack::bind_tcp(*a),
+                Address::Unix(p) => TransportStack::bind_unix(p),
+            };
+            let stack = match stack {
+                Ok(s) => s,
+                Err(e) => return fail(PROXY_IO, format_args!("{what}: {e}")),
+            };
+            let stack = match &l.tls {
+                None => stack,
+                Some((cert, key)) => match crate::tls::TlsSettings::from_pem_files(cert, key).and_then(|t| t.build()) {
+                    Ok(acceptor) => stack.with_tls(acceptor),
+                    Err(e) => return fail(PROXY_INVALID_PARAMETER, format_args!("{what}: {e}")),
+                },
+            };
+            svc.push_stack(stack);
+        }
+        PROXY_OK
+    }
+}
+
+/// Re-reads the configuration file the server was given and applies what can change in a running
+/// server: upstream group backends (of groups made by `proxy_conf_group`), the log level and the
+/// grace period. Anything else that changed (listeners, threads, limits, process settings)
+/// refuses the whole reload with PROXY_RELOAD_REFUSED, and `proxy_last_error` names the keys and
+/// says an upgrade is needed. PROXY_CONFIG_INVALID for a bad file (nothing applied), WRONG_STATE
+/// without a configuration. Thread-safe; what SIGHUP does under `PROXY_RUN_SIGNALS`.
+#[no_mangle]
+pub extern "C" fn proxy_server_reload(server: *mut proxy_server) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        match s.conf_state() {
+            Some(state) => reload(s, &state),
+            None => fail(PROXY_WRONG_STATE, "the server has no configuration (proxy_server_set_conf)"),
+        }
+    }
+}
+
+/// Reload: read, check, apply. Also what SIGHUP runs.
+pub(crate) fn reload(s: &ServerCore, state: &ConfState) -> proxy_result {
+    let current = state.current();
+    let Some(path) = current.path.clone() else {
+        return fail(PROXY_WRONG_STATE, "the configuration came from no file: nothing to re-read");
+    };
+    let (new, warnings) = match FileConf::load(&path, false) {
+        Ok(v) => v,
+        Err(e) => return fail(PROXY_CONFIG_INVALID, e),
+    };
+    let plan = match reload_plan(&current, &new) {
+        Ok(p) => p,
+        Err(e) => return fail(PROXY_RELOAD_REFUSED, e),
+    };
+    for w in &warnings {
+        s.log(LogLevel::Warn, w);
+    }
+    try_res!(apply_reload(s, state, &plan, &new));
+    *state.current.lock() = Arc::new(new);
+    s.log(LogLevel::Info, &format!("reloaded {}", path.display()));
+    PROXY_OK
+}
+
+/// Applies a checked reload to a running server: the one entry point for everything a reload
+/// changes. Certificates (the SNI set of TLS listeners) plug in here too, once TLS listeners
+/// hold a swappable certificate set: build the new set from `new` and swap it in.
+pub(crate) fn apply_reload(
+    s: &ServerCore,
+    state: &ConfState,
+    plan: &ReloadPlan,
+    new: &FileConf,
+) -> Result<(), proxy_result> {
+    for u in &plan.upstreams {
+        for (name, group) in state.groups.lock().iter().filter(|(n, _)| *n == u.name) {
+            group
+                .set_backends(backends(u, new))
+                .map_err(|e| fail(PROXY_CONFIG_INVALID, format_args!("upstreams.{name}: {e}")))?;
+        }
+    }
+    s.set_conf_level(plan.log_level);
+    Ok(())
+}
+
+/// Zero-downtime upgrade, the running process's half (what SIGQUIT does under
+/// `PROXY_RUN_SIGNALS`): hands every listening socket to the new process waiting on
+/// `upgrade_sock` (started with `-u`; tried every 100 ms, `upgrade_sock_connect_accept_max_retries`
+/// times), then shuts down gracefully: no more accepts, GOAWAY on HTTP/2, in-flight requests get
+/// the grace period. Blocks until the server has stopped, like `proxy_server_shutdown`; the
+/// `proxy_server_run` waiting on it then returns. PROXY_UPGRADE_FAILED (the server keeps serving)
+/// when no new process took the sockets; WRONG_STATE unless running with a configuration; BUSY
+/// from inside a callback.
+#[no_mangle]
+pub extern "C" fn proxy_server_upgrade(server: *mut proxy_server) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        if super::inside_callback() {
+            return fail(PROXY_BUSY, "proxy_server_upgrade from inside a callback would wait for its own worker");
+        }
+        // The shared core, not the handle: a proxy_server_free on another thread may free it.
+        let core = s.core.clone();
+        core.upgrade()
+    }
+}
+
+/// Pid file and privileges, when the server starts (every endpoint bound by then).
+pub(crate) fn on_start(s: &ServerCore, state: &ConfState) -> Result<Option<daemon::PidFile>, proxy_result> {
+    let c = state.current();
+    let pid = if state.args.daemon || c.daemon || c.path.is_some() {
+        Some(daemon::PidFile::write(&c.pid_file).map_err(|e| fail(PROXY_DAEMON_FAILED, e))?)
+    } else {
+        None
+    };
+    daemon::drop_privileges(c.user.as_deref(), c.group.as_deref())
+        .map_err(|e| fail(PROXY_DAEMON_FAILED, e))?;
+    // Sockets of listeners the new configuration no longer has: closed, or they would queue
+    // connections nobody accepts.
+    let stale = crate::listener::inherited::close_unclaimed();
+    if stale > 0 {
+        s.log(LogLevel::Warn, &format!("closed {stale} inherited listening sockets no endpoint asked for"));
+    }
+    Ok(pid)
+}
+
+/// Readiness for the `-d` parent or systemd, once the services run.
+pub(crate) fn on_started() {
+    let _ = daemon::notify_ready();
+}
+
+/// The grace period of a configured server (SIGTERM, upgrade), as the file says now.
+pub(crate) fn grace(state: &ConfState) -> std::time::Duration {
+    state.current().grace_period()
+}
+
+/// The upgrade socket and its retries.
+pub(crate) fn upgrade_target(state: &ConfState) -> (std::path::PathBuf, usize) {
+    let c = state.current();
+    (c.upgrade_sock.clone(), c.upgrade_sock_connect_accept_max_retries)
+}
