@@ -20,6 +20,7 @@ from ._managed import _Managed
 from ._service import Service
 
 if TYPE_CHECKING:
+    from ._conf import Conf
     from ._group import Group, HealthCheck, Shutdown
 
 
@@ -83,6 +84,29 @@ class Server(_Managed):
         service (discovery, metrics). It should return soon after ``shutdown.wait(ms)`` is True
         (before :meth:`start`)."""
         _group._add_background(self, name, fn)
+
+    def set_conf(self, conf: "Conf") -> None:
+        """``proxy_server_set_conf``: grace period, log level, pid file, user/group, and what
+        SIGQUIT (upgrade) and SIGHUP (reload) do under ``run(signals=True)`` (before :meth:`start`)."""
+        rc = lib.proxy_server_set_conf(self.ptr(), conf.ptr())
+        if rc:
+            raise _err(rc, "proxy_server_set_conf")
+
+    def reload(self) -> None:
+        """``proxy_server_reload``: re-reads the configuration file; upstream groups, log level and
+        grace period change, anything else raises ``ProxyError(RELOAD_REFUSED)`` (an upgrade is
+        needed) and nothing is applied."""
+        rc = lib.proxy_server_reload(self.ptr())
+        if rc:
+            raise _err(rc, "proxy_server_reload")
+
+    def upgrade(self) -> None:
+        """``proxy_server_upgrade``: hands the listening sockets to the new process started with
+        ``-u``, then shuts down gracefully; returns once stopped. ``ProxyError(UPGRADE_FAILED)``
+        (still serving) when no new process took them."""
+        rc = lib.proxy_server_upgrade(self.ptr())
+        if rc:
+            raise _err(rc, "proxy_server_upgrade")
 
     def start(self) -> None:
         """Starts every service on its own threads and returns at once."""
