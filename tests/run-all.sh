@@ -11,6 +11,8 @@
 #      (tests/ensure-go.sh: the go on PATH, else Debian's golang-go fetches the toolchain module);
 #   5. the Python binding's tests (bindings/python/run-tests.sh: venv, pip install, pytest);
 #   6. HTTP/2 with Python clients (tests/python: httpx over TLS and h2c, the h2 library);
+#   6b. operations against the C, Python and Go example processes (tests/ops/run.sh): upgrade
+#      under load (-u + SIGQUIT), SIGTERM with 100 requests in flight, daemon mode;
 #   7. h2spec (strict) against the h2c and the TLS listener (tests/h2spec.sh; `go install`s it);
 #   8. a bounded run of every cargo-fuzz target (fuzz/run.sh 10: nightly, libFuzzer, ASan; all
 #      that `cargo fuzz list` names: h1_request, h1_response, chunked, h2_to_h1, h1_to_h2, c_abi),
@@ -110,6 +112,9 @@ bindings/python/run-tests.sh
 
 echo "== HTTP/2 with Python clients (httpx, h2)"
 tests/python/run.sh
+
+echo "== operations: upgrade under load, SIGTERM with requests in flight, daemon (C, Python, Go examples)"
+tests/ops/run.sh
 
 echo "== h2spec (strict) against the h2c and TLS listeners"
 tests/h2spec.sh
