@@ -37,6 +37,9 @@ pub struct proxy_conf {
     state: Arc<ConfState>,
 }
 
+/// Every key with its effective value (`FileConf::entries`).
+type Entries = Vec<(String, String)>;
+
 /// What a server keeps of its configuration: the file's current contents (replaced by a reload)
 /// and the groups made from it (whose backends a reload changes).
 pub(crate) struct ConfState {
@@ -44,7 +47,7 @@ pub(crate) struct ConfState {
     current: Mutex<Arc<FileConf>>,
     /// Every snapshot of the effective values handed out by `proxy_conf_get`: views into them
     /// stay valid until `proxy_conf_free`, across reloads.
-    views: Mutex<Vec<Arc<Vec<(String, String)>>>>,
+    views: Mutex<Vec<Arc<Entries>>>,
     groups: Mutex<Vec<(String, UpstreamGroup)>>,
     warnings: Vec<String>,
 }
