@@ -435,15 +435,26 @@ pub extern "C" fn proxy_server_upgrade(server: *mut proxy_server) -> proxy_resul
     }
 }
 
-/// Pid file and privileges, when the server starts (every endpoint bound by then).
-pub(crate) fn on_start(s: &ServerCore, state: &ConfState) -> Result<Option<daemon::PidFile>, proxy_result> {
+/// What a configured server holds from its start: the pid file, and the readiness message
+/// still to send.
+pub(crate) struct Started {
+    pub(crate) pid_file: Option<daemon::PidFile>,
+    pub(crate) notifier: Option<daemon::Notifier>,
+}
+
+/// When the server starts (every endpoint bound by then): the pid file, the readiness socket,
+/// then the user and group; sockets inherited but not asked for are closed.
+pub(crate) fn on_start(s: &ServerCore, state: &ConfState) -> Result<Started, proxy_result> {
     let c = state.current();
-    let pid = if state.args.daemon || c.daemon || c.path.is_some() {
+    let pid_file = if state.args.daemon || c.daemon || c.path.is_some() {
         Some(daemon::PidFile::write(&c.pid_file).map_err(|e| fail(PROXY_DAEMON_FAILED, e))?)
     } else {
         None
     };
-    daemon::drop_privileges(c.user.as_deref(), c.group.as_deref())
+    let notifier = daemon::Notifier::connect()
+        .map_err(|e| fail(PROXY_DAEMON_FAILED, format_args!("NOTIFY_SOCKET: {e}")))?;
+    let own: Vec<&std::path::Path> = pid_file.as_ref().map(|_| c.pid_file.as_path()).into_iter().collect();
+    daemon::drop_privileges(c.user.as_deref(), c.group.as_deref(), &own)
         .map_err(|e| fail(PROXY_DAEMON_FAILED, e))?;
     // Sockets of listeners the new configuration no longer has: closed, or they would queue
     // connections nobody accepts.
@@ -451,12 +462,7 @@ pub(crate) fn on_start(s: &ServerCore, state: &ConfState) -> Result<Option<daemo
     if stale > 0 {
         s.log(LogLevel::Warn, &format!("closed {stale} inherited listening sockets no endpoint asked for"));
     }
-    Ok(pid)
-}
-
-/// Readiness for the `-d` parent or systemd, once the services run.
-pub(crate) fn on_started() {
-    let _ = daemon::notify_ready();
+    Ok(Started { pid_file, notifier })
 }
 
 /// The grace period of a configured server (SIGTERM, upgrade), as the file says now.

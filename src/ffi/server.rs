@@ -268,9 +268,13 @@ fn start_locked(s: &ServerCore, st: &mut ServerState) -> proxy_result {
     if !matches!(st, ServerState::Building(_)) {
         return PROXY_WRONG_STATE;
     }
+    let mut notifier = None;
     if let Some(conf) = s.conf_state() {
         match super::ops::on_start(s, &conf) {
-            Ok(pid) => *s.pid_file.lock() = pid,
+            Ok(started) => {
+                *s.pid_file.lock() = started.pid_file;
+                notifier = started.notifier;
+            }
             Err(code) => return code,
         }
     }
@@ -278,7 +282,9 @@ fn start_locked(s: &ServerCore, st: &mut ServerState) -> proxy_result {
         ServerState::Building(server) => match server.start() {
             Ok(h) => {
                 *st = ServerState::Running(h);
-                super::ops::on_started();
+                if let Some(Err(e)) = notifier.map(|n| n.ready()) {
+                    s.log(LogLevel::Warn, &format!("readiness (NOTIFY_SOCKET) not sent: {e}"));
+                }
                 PROXY_OK
             }
             Err(e) => {

@@ -94,20 +94,29 @@ pub fn detach(error_log: Option<&Path>) -> io::Result<()> {
 }
 
 /// Tells whoever waits (the `-d` parent, or systemd with `Type=notify`) that the server serves.
-/// `MAINPID` lets systemd follow an upgrade to the new process (with `NotifyAccess=all`).
-pub fn notify_ready() -> io::Result<bool> {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return Ok(false) };
-    let msg = format!("READY=1\nMAINPID={}\n", std::process::id());
-    let sock = UnixDatagram::unbound()?;
-    let bytes = path.as_encoded_bytes();
-    if let Some(name) = bytes.strip_prefix(b"@") {
-        use std::os::linux::net::SocketAddrExt;
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-        sock.send_to_addr(msg.as_bytes(), &addr)?;
-    } else {
-        sock.send_to(msg.as_bytes(), &path)?;
+/// Connected before the privileges are dropped (the parent's socket is root's), used after.
+#[derive(Debug)]
+pub struct Notifier(UnixDatagram);
+
+impl Notifier {
+    /// Connects to `NOTIFY_SOCKET`, if set.
+    pub fn connect() -> io::Result<Option<Notifier>> {
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return Ok(None) };
+        let sock = UnixDatagram::unbound()?;
+        if let Some(name) = path.as_encoded_bytes().strip_prefix(b"@") {
+            use std::os::linux::net::SocketAddrExt;
+            sock.connect_addr(&std::os::unix::net::SocketAddr::from_abstract_name(name)?)?;
+        } else {
+            sock.connect(&path)?;
+        }
+        Ok(Some(Notifier(sock)))
     }
-    Ok(true)
+
+    /// `READY=1`, with `MAINPID` so that systemd follows an upgrade to the new process (with
+    /// `NotifyAccess=all`).
+    pub fn ready(&self) -> io::Result<()> {
+        self.0.send(format!("READY=1\nMAINPID={}\n", std::process::id()).as_bytes()).map(drop)
+    }
 }
 
 /// A pid file written atomically (a temporary file renamed over it, so a reader never sees it
@@ -140,9 +149,10 @@ impl Drop for PidFile {
 }
 
 /// Runs as `user` and `group` from now on (the listeners are bound). The group defaults to the
-/// user's; supplementary groups become the user's. Nothing to do when neither is set; an error
+/// user's; supplementary groups become the user's. `own` (the pid file) is given to them first,
+/// so that the process can still remove it at exit. Nothing to do when neither is set; an error
 /// when a change is asked for and the process may not make it.
-pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> io::Result<()> {
+pub fn drop_privileges(user: Option<&str>, group: Option<&str>, own: &[&Path]) -> io::Result<()> {
     use nix::unistd::{Group, User};
     let to_io = |e: nix::Error| io::Error::from(e);
     let user = match user {
@@ -155,6 +165,10 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> io::Result<()
     };
     let Some(gid) = gid else { return Ok(()) };
     if nix::unistd::getegid() != gid || user.as_ref().is_some_and(|u| u.uid != nix::unistd::geteuid()) {
+        for p in own {
+            nix::unistd::chown(*p, user.as_ref().map(|u| u.uid), Some(gid))
+                .map_err(|e| denied("owner of the pid file", e))?;
+        }
         if let Some(u) = &user {
             let name = std::ffi::CString::new(u.name.clone()).map_err(io::Error::other)?;
             nix::unistd::initgroups(&name, gid).map_err(|e| denied("supplementary groups", e))?;

@@ -7,8 +7,9 @@
 //!                                          requests, 0 refused connections, origin count == ours
 //!   ops_driver inflight N -- CMD...       N requests of 2 s in flight, SIGTERM: all N complete
 //!                                          and the proxy exits within the grace period
-//!   ops_driver daemon -- CMD...           -d returns once the child listens; the pid file names
-//!                                          it; SIGTERM stops it and removes the pid file
+//!   ops_driver daemon [USER] -- CMD...    -d returns once the child listens; the pid file names
+//!                                          it (running as USER when given: `user:` in the file);
+//!                                          SIGTERM stops it and removes the pid file
 //!
 //! The driver appends `[-u|-d] -c CONF 127.0.0.1:0 ORIGIN` to CMD, with ORIGIN its own counting
 //! HTTP/1.1 origin. Every wait is bounded; the run ends by itself.
@@ -261,24 +262,52 @@ impl Setup {
         let dir = std::env::temp_dir().join(format!("ops-driver-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("proxy.yaml");
+        let s = Setup { dir, conf, cmd, origin };
+        s.write_conf("");
+        s
+    }
+
+    fn write_conf(&self, extra: &str) {
         let text = format!(
             "pid_file: {d}/proxy.pid\nupgrade_sock: {d}/upgrade.sock\nerror_log: {d}/error.log\n\
-             grace_period_seconds: {GRACE_SECONDS}\nupgrade_sock_connect_accept_max_retries: 300\n",
-            d = dir.display()
+             grace_period_seconds: {GRACE_SECONDS}\nupgrade_sock_connect_accept_max_retries: 300\n{extra}",
+            d = self.dir.display()
         );
-        std::fs::write(&conf, text).unwrap();
-        Setup { dir, conf, cmd, origin }
+        std::fs::write(&self.conf, text).unwrap();
     }
 
     /// Starts the proxy with `flag` (`-u`, `-d` or none); its stdout and stderr go to `log`.
-    fn spawn(&self, flag: Option<&str>, log: &Path) -> Child {
+    fn spawn(&self, flag: Option<&str>, log: &Path) -> Proc {
         let out = std::fs::File::create(log).unwrap();
         let mut c = Command::new(&self.cmd[0]);
         c.args(&self.cmd[1..]);
         c.args(flag);
         c.arg("-c").arg(&self.conf).arg("127.0.0.1:0").arg(self.origin.to_string());
         c.stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out);
-        c.spawn().unwrap_or_else(|e| panic!("starting {:?}: {e}", self.cmd))
+        Proc(c.spawn().unwrap_or_else(|e| panic!("starting {:?}: {e}", self.cmd)))
+    }
+}
+
+/// A proxy process, killed if still running when dropped (a failed check leaves nothing behind).
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Kills the daemon the pid file names, if a check failed before stopping it.
+struct DaemonGuard<'a>(&'a Path);
+
+impl Drop for DaemonGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = std::fs::read_to_string(self.0).ok().and_then(|p| p.trim().parse::<u32>().ok()) {
+            signal(pid, libc::SIGKILL);
+        }
     }
 }
 
@@ -315,7 +344,6 @@ fn wait_exit(c: &mut Child, secs: u64) -> Res<std::process::ExitStatus> {
             return Ok(st);
         }
         if Instant::now() > deadline {
-            let _ = c.kill();
             return Err(format!("pid {} did not exit within {secs} s", c.id()));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -336,7 +364,7 @@ async fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) -> Res<
 async fn upgrade(s: &Setup, o: &Origin, rounds: usize) -> Res<String> {
     let log0 = s.dir.join("proxy-0.log");
     let mut cur = s.spawn(None, &log0);
-    let port = port_in(&log0, &mut Some(&mut cur))?;
+    let port = port_in(&log0, &mut Some(&mut cur.0))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let (t, stop) = (Arc::new(Tally::default()), Arc::new(AtomicBool::new(false)));
     let mut tasks = Vec::new();
@@ -355,12 +383,12 @@ async fn upgrade(s: &Setup, o: &Origin, rounds: usize) -> Res<String> {
         wait_for("requests before the upgrade", 30, || t.ok.load(SeqCst) >= before + 200).await?;
         let log = s.dir.join(format!("proxy-{round}.log"));
         let mut next = s.spawn(Some("-u"), &log);
-        signal(cur.id(), libc::SIGQUIT);
-        let new_port = port_in(&log, &mut Some(&mut next))?;
+        signal(cur.0.id(), libc::SIGQUIT);
+        let new_port = port_in(&log, &mut Some(&mut next.0))?;
         if new_port != port {
             return Err(format!("round {round}: the new process listens on {new_port}, not {port}"));
         }
-        let st = wait_exit(&mut cur, GRACE_SECONDS + 20)?;
+        let st = wait_exit(&mut cur.0, GRACE_SECONDS + 20)?;
         if !st.success() {
             return Err(format!("round {round}: the old process exited with {st}"));
         }
@@ -373,8 +401,8 @@ async fn upgrade(s: &Setup, o: &Origin, rounds: usize) -> Res<String> {
     for task in tasks {
         let _ = task.await;
     }
-    signal(cur.id(), libc::SIGTERM);
-    let st = wait_exit(&mut cur, GRACE_SECONDS + 20)?;
+    signal(cur.0.id(), libc::SIGTERM);
+    let st = wait_exit(&mut cur.0, GRACE_SECONDS + 20)?;
     let (ok, failed, refused, retried) =
         (t.ok.load(SeqCst), t.failed.load(SeqCst), t.refused.load(SeqCst), t.retried.load(SeqCst));
     let upstream = o.requests.load(SeqCst);
@@ -393,7 +421,7 @@ async fn upgrade(s: &Setup, o: &Origin, rounds: usize) -> Res<String> {
 async fn inflight(s: &Setup, o: &Origin, n: usize) -> Res<String> {
     let log = s.dir.join("proxy-inflight.log");
     let mut p = s.spawn(None, &log);
-    let port = port_in(&log, &mut Some(&mut p))?;
+    let port = port_in(&log, &mut Some(&mut p.0))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut tasks = Vec::new();
     for i in 0..n {
@@ -406,7 +434,7 @@ async fn inflight(s: &Setup, o: &Origin, n: usize) -> Res<String> {
         .await
         .map_err(|e| format!("{e} ({} of {n} there)", o.in_flight.load(SeqCst)))?;
     let t0 = Instant::now();
-    signal(p.id(), libc::SIGTERM);
+    signal(p.0.id(), libc::SIGTERM);
     let mut ok = 0;
     for task in tasks {
         match task.await {
@@ -416,7 +444,7 @@ async fn inflight(s: &Setup, o: &Origin, n: usize) -> Res<String> {
         }
     }
     let done = t0.elapsed();
-    let st = wait_exit(&mut p, GRACE_SECONDS + 20)?;
+    let st = wait_exit(&mut p.0, GRACE_SECONDS + 20)?;
     let exited = t0.elapsed();
     let summary = format!(
         "SIGTERM with {n} requests of 2 s in flight: {ok} completed ok {:.2} s after the signal, \
@@ -430,14 +458,28 @@ async fn inflight(s: &Setup, o: &Origin, n: usize) -> Res<String> {
     Ok(summary)
 }
 
-async fn daemon(s: &Setup) -> Res<String> {
+/// The uid of a process, from /proc.
+fn uid_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn daemon(s: &Setup, user: Option<&str>) -> Res<String> {
+    if let Some(u) = user {
+        // The daemon removes its pid file after switching user: the directory must let it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o1777))
+            .map_err(|e| e.to_string())?;
+        s.write_conf(&format!("user: {u}\n"));
+    }
     let log = s.dir.join("proxy-daemon-parent.log");
     let pid_file = s.dir.join("proxy.pid");
     let error_log = s.dir.join("error.log");
     let _ = std::fs::remove_file(&error_log);
     let t0 = Instant::now();
     let mut parent = s.spawn(Some("-d"), &log);
-    let st = wait_exit(&mut parent, 60)?;
+    let _guard = DaemonGuard(&pid_file);
+    let st = wait_exit(&mut parent.0, 60)?;
     let returned = t0.elapsed();
     if !st.success() {
         return Err(format!("-d exited with {st}: {}", std::fs::read_to_string(&log).unwrap_or_default()));
@@ -450,8 +492,17 @@ async fn daemon(s: &Setup) -> Res<String> {
         .parse()
         .map_err(|e| format!("pid file: {e}"))?;
     let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
-    if pid == parent.id() || !alive(pid) {
+    if pid == parent.0.id() || !alive(pid) {
         return Err(format!("the pid file names {pid}, which is not a live daemon"));
+    }
+    let uid = uid_of(pid).ok_or("no uid in /proc")?;
+    if let Some(u) = user {
+        let want = Command::new("id").args(["-u", u]).output().map_err(|e| e.to_string())?;
+        let want: u32 =
+            String::from_utf8_lossy(&want.stdout).trim().parse().map_err(|_| format!("no user {u}"))?;
+        if uid != want {
+            return Err(format!("the daemon runs as uid {uid}, not {u} ({want})"));
+        }
     }
     let mut c =
         TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| format!("connect to the daemon: {e}"))?;
@@ -462,8 +513,8 @@ async fn daemon(s: &Setup) -> Res<String> {
         return Err("the pid file is still there after SIGTERM".into());
     }
     Ok(format!(
-        "-d returned after {:.2} s with the child (pid {pid}) listening on {port}; a request through it ok; \
-         SIGTERM stopped it and removed the pid file",
+        "-d returned after {:.2} s with the child (pid {pid}, uid {uid}) listening on {port}; a request \
+         through it ok; SIGTERM stopped it and removed the pid file",
         returned.as_secs_f64()
     ))
 }
@@ -480,7 +531,7 @@ fn main() {
         let r = match mode[0].as_str() {
             "upgrade" => upgrade(&s, &o, n(10)).await,
             "inflight" => inflight(&s, &o, n(100)).await,
-            "daemon" => daemon(&s).await,
+            "daemon" => daemon(&s, mode.get(1).map(String::as_str)).await,
             m => Err(format!("unknown mode {m}")),
         };
         if r.is_ok() {

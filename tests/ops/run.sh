@@ -31,6 +31,9 @@ echo "== C example (examples/c/minimal_proxy)"
 check upgrade 10 -- "$C_BIN"
 check inflight 100 -- "$C_BIN"
 check daemon -- "$C_BIN"
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+  check daemon nobody -- "$C_BIN" # user: nobody in the file: switched to after binding
+fi
 echo "== Python example (examples/python/minimal_proxy.py)"
 check upgrade 3 -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
 check inflight 100 -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
