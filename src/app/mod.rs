@@ -276,8 +276,9 @@ fn poll_wait(
     }
 }
 
-/// How long a connection accepted before a graceful shutdown may take to send its first bytes.
-const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+/// How long a connection accepted before a graceful shutdown may take to send its first bytes
+/// (or finish its TLS handshake).
+pub(crate) const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// What a cleartext connection's first bytes say it speaks.
 #[derive(Debug, PartialEq, Eq)]

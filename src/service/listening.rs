@@ -262,14 +262,19 @@ fn serve<A: ServerApp>(
 }
 
 /// The TLS handshake (if any), in the connection's task, bounded by the endpoint's handshake
-/// timeout; shutdown abandons it. `None`: no stream to serve.
+/// timeout; a shutdown abandons it once the connection had `FIRST_REQUEST_GRACE` more (it was
+/// accepted while this process still accepted: during an upgrade the client did nothing wrong).
+/// `None`: no stream to serve.
 async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) -> Option<Stream> {
     if !accepted.is_tls() {
         return accepted.handshake().await.ok();
     }
     let r = tokio::select! {
         biased;
-        _ = shutdown.reached(ShutdownState::Graceful) => return None,
+        _ = async {
+            shutdown.reached(ShutdownState::Graceful).await;
+            tokio::time::sleep(crate::app::FIRST_REQUEST_GRACE).await
+        } => return None,
         r = accepted.handshake() => r,
     };
     match r {
