@@ -2,10 +2,9 @@
 # Operations against the example proxies as real processes (tests/ops/driver.rs): zero-downtime
 # upgrade under load (20 busy H1 keep-alive, H1 one-shot and h2c connections; 0 failed requests,
 # 0 refused connections, upstream count == client count), SIGTERM with 100 requests of 2 s in
-# flight, and daemon mode (-d, pid file, SIGTERM). The C example is upgraded 10 times in a row,
-# the Python and Go examples 3 times each (their start-up is slower; the handover is the same
-# library code). Run by tests/run-all.sh after the C examples, the Python venv and Go are set up;
-# every wait is bounded.
+# flight, and daemon mode (-d, pid file, SIGTERM; as root also `user: nobody`). Each example is
+# upgraded 10 times in a row. Run by tests/run-all.sh after the C examples, the Python venv and Go
+# are set up; every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -35,11 +34,11 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
   check daemon nobody -- "$C_BIN" # user: nobody in the file: switched to after binding
 fi
 echo "== Python example (examples/python/minimal_proxy.py)"
-check upgrade 3 -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
+check upgrade 10 -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
 check inflight 100 -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
 check daemon -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
 echo "== Go example (examples/go/minimal_proxy)"
-check upgrade 3 -- "$GO_BIN"
+check upgrade 10 -- "$GO_BIN"
 check inflight 100 -- "$GO_BIN"
 check daemon -- "$GO_BIN"
 echo "ops: $passed passed, 0 failed"
