@@ -26,6 +26,21 @@ check() {
   "$DRIVER" "$@"
   passed=$((passed + 1))
 }
+echo "== -t: the file and its certificates checked, exit 0 or 1 with a message"
+T=$(mktemp -d)
+printf 'threads: 2\nservices:\n  proxy:\n    listeners:\n      - address: 127.0.0.1:0\n' >"$T/good.yaml"
+"$C_BIN" -t -c "$T/good.yaml" | grep -q "good.yaml: configuration OK"
+printf 'services:\n  proxy:\n    listeners:\n      - address: 127.0.0.1:0\n        tls: {cert_file: %s/none.pem, key_file: %s/none.pem}\n' "$T" "$T" >"$T/cert.yaml"
+printf 'threads: 2\nthread: 3\n' >"$T/unknown.yaml"
+for bad in "cert.yaml:services.proxy.listeners.0.tls" "unknown.yaml:unknown.yaml:2:1: thread: unknown key"; do
+  file=${bad%%:*} want=${bad#*:}
+  if out=$("$C_BIN" -t -c "$T/$file" 2>&1); then echo "-t accepted $file"; exit 1; fi
+  [[ "$out" == *"$want"* ]] || { echo "-t on $file said: $out"; exit 1; }
+done
+rm -rf "$T"
+passed=$((passed + 1))
+echo "-- ok: -t accepts a good file, refuses a missing certificate and an unknown key"
+
 echo "== C example (examples/c/minimal_proxy)"
 check upgrade 10 -- "$C_BIN"
 check inflight 100 -- "$C_BIN"
