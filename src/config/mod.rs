@@ -187,7 +187,8 @@ pub struct FileConf {
     pub daemon: bool,
     /// Where a daemon's stdout and stderr go (None: /dev/null once detached).
     pub error_log: Option<PathBuf>,
-    /// The pid file written once the server serves, removed on exit.
+    /// The pid file written when the server starts (in daemon mode, or when the file names one),
+    /// removed on exit.
     pub pid_file: PathBuf,
     /// The Unix socket the listening sockets are handed over on during an upgrade.
     pub upgrade_sock: PathBuf,

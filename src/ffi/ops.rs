@@ -45,9 +45,9 @@ type Entries = Vec<(String, String)>;
 pub(crate) struct ConfState {
     args: Args,
     current: Mutex<Arc<FileConf>>,
-    /// Every snapshot of the effective values handed out by `proxy_conf_get`: views into them
-    /// stay valid until `proxy_conf_free`, across reloads.
-    views: Mutex<Vec<Arc<Entries>>>,
+    /// The effective values of every configuration `proxy_conf_get` read (one per reload):
+    /// views into them stay valid until `proxy_conf_free`, across reloads.
+    views: Mutex<Vec<(Arc<FileConf>, Arc<Entries>)>>,
     groups: Mutex<Vec<(String, UpstreamGroup)>>,
     warnings: Vec<String>,
 }
@@ -211,14 +211,22 @@ pub extern "C" fn proxy_conf_get(
         let out = try_mut!(out);
         // SAFETY: NULL or a C string.
         let key = try_res!(unsafe { cstr(key) });
-        let snapshot = Arc::new(c.state.current().entries());
+        let current = c.state.current();
+        let mut views = c.state.views.lock();
+        // One snapshot per configuration (a heap allocation the views point into), kept as long
+        // as the handle.
+        let snapshot = match views.iter().find(|(conf, _)| Arc::ptr_eq(conf, &current)) {
+            Some((_, e)) => e.clone(),
+            None => {
+                let e = Arc::new(current.entries());
+                views.push((current, e.clone()));
+                e
+            }
+        };
         let Some((_, v)) = snapshot.iter().find(|(k, _)| k == key) else {
             return fail(PROXY_NOT_FOUND, format_args!("no configuration key {key:?}"));
         };
-        let view = proxy_str::from_bytes(v.as_bytes());
-        // The snapshot (a heap allocation the view points into) lives as long as the handle.
-        c.state.views.lock().push(snapshot);
-        *out = view;
+        *out = proxy_str::from_bytes(v.as_bytes());
         PROXY_OK
     }
 }
@@ -446,7 +454,9 @@ pub(crate) struct Started {
 /// then the user and group; sockets inherited but not asked for are closed.
 pub(crate) fn on_start(s: &ServerCore, state: &ConfState) -> Result<Started, proxy_result> {
     let c = state.current();
-    let pid_file = if state.args.daemon || c.daemon || c.path.is_some() {
+    // Pingora writes it in daemon mode; a file that names one gets it in the foreground too.
+    let named = c.pid_file != FileConf::default().pid_file;
+    let pid_file = if state.args.daemon || c.daemon || named {
         Some(daemon::PidFile::write(&c.pid_file).map_err(|e| fail(PROXY_DAEMON_FAILED, e))?)
     } else {
         None
