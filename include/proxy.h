@@ -220,7 +220,9 @@
 #define PROXY_LOG_DEBUG 4
 
 // `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
-// Installs process-wide handlers for those signals.
+// Installs process-wide handlers for those signals. With a configuration
+// (`proxy_server_set_conf`) SIGTERM uses its `grace_period_seconds`, and SIGHUP
+// (`proxy_server_reload`) and SIGQUIT (`proxy_server_upgrade`) are answered too.
 #define PROXY_RUN_SIGNALS 1
 
 // `proxy_service_set_timeout`: whole request head must arrive within (default 10 s).

@@ -309,7 +309,9 @@ pub extern "C" fn proxy_server_start(server: *mut proxy_server) -> proxy_result 
 }
 
 /// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
-/// Installs process-wide handlers for those signals.
+/// Installs process-wide handlers for those signals. With a configuration
+/// (`proxy_server_set_conf`) SIGTERM uses its `grace_period_seconds`, and SIGHUP
+/// (`proxy_server_reload`) and SIGQUIT (`proxy_server_upgrade`) are answered too.
 pub const PROXY_RUN_SIGNALS: u32 = 1;
 
 /// Starts the server if needed and blocks until it has stopped: after `proxy_server_shutdown`

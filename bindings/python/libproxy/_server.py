@@ -116,7 +116,8 @@ class Server(_Managed):
 
     def run(self, signals: bool = False) -> None:
         """Starts if needed and blocks until stopped (:meth:`shutdown` from another thread or,
-        with ``signals=True``, SIGTERM/SIGINT -- libproxy then owns those signals)."""
+        with ``signals=True``, SIGTERM/SIGINT -- libproxy then owns those signals; after
+        :meth:`set_conf` also SIGHUP (reload) and SIGQUIT (upgrade))."""
         p = self.ptr()
         if not signals:
             rc = lib.proxy_server_run(p, 0)
