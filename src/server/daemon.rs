@@ -196,3 +196,34 @@ impl Drop for RemoveOnDrop {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_file_names_us_and_goes_only_while_it_does() {
+        let dir = std::env::temp_dir().join(format!("lp-pid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.pid");
+        let pid = PidFile::write(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", std::process::id()));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "the temporary file was renamed");
+        drop(pid);
+        assert!(!path.exists());
+
+        // After an upgrade the file names the new process: the old one leaves it.
+        let pid = PidFile::write(&path).unwrap();
+        std::fs::write(&path, "1\n").unwrap();
+        drop(pid);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_user_or_group_changes_nothing() {
+        drop_privileges(None, None, &[]).unwrap();
+        let e = drop_privileges(Some("no-such-user-libproxy"), None, &[]).unwrap_err();
+        assert!(e.to_string().contains("no user named"), "{e}");
+    }
+}
