@@ -385,4 +385,4 @@ fn limits_entries(prefix: &str, l: &Limits, out: &mut Vec<(String, String)>) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

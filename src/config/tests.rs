@@ -56,7 +56,7 @@ upstreams:
 ";
 
 /// Every effective value FULL must produce, key by key.
-const EXPECTED: &[(&str, &str)] = &[
+pub(crate) const EXPECTED: &[(&str, &str)] = &[
     ("version", "1"),
     ("daemon", "true"),
     ("error_log", "/tmp/lp-error.log"),

@@ -485,3 +485,36 @@ pub(crate) fn upgrade_target(state: &ConfState) -> (std::path::PathBuf, usize) {
     let c = state.current();
     (c.upgrade_sock.clone(), c.upgrade_sock_connect_accept_max_retries)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{EXPECTED, FULL};
+
+    /// Every key of a file setting all of them comes back through `proxy_conf_get` as the file
+    /// said (the file's `daemon: true` is set false here: it would start a background process).
+    #[test]
+    fn every_key_round_trips_through_the_c_api() {
+        let path = std::env::temp_dir().join(format!("lp-conf-api-{}.yaml", std::process::id()));
+        std::fs::write(&path, FULL.replace("daemon: true", "daemon: false")).unwrap();
+        let args: Vec<std::ffi::CString> = ["prog", "-c", path.to_str().unwrap()]
+            .iter()
+            .map(|a| std::ffi::CString::new(*a).unwrap())
+            .collect();
+        let mut argv: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
+        argv.push(std::ptr::null_mut());
+        let mut argc: c_int = 3;
+        let mut conf: *mut proxy_conf = std::ptr::null_mut();
+        assert_eq!(proxy_conf_from_args(&mut argc, argv.as_mut_ptr(), &mut conf), PROXY_OK);
+        assert_eq!(argc, 1);
+        for (key, want) in EXPECTED {
+            let want = if *key == "daemon" { "false" } else { want };
+            let k = std::ffi::CString::new(*key).unwrap();
+            let mut out = proxy_str::from_bytes(b"");
+            assert_eq!(proxy_conf_get(conf, k.as_ptr(), &mut out), PROXY_OK, "{key}");
+            assert_eq!(out.bytes().unwrap(), want.as_bytes(), "{key}");
+        }
+        assert_eq!(proxy_conf_free(conf), PROXY_OK);
+        std::fs::remove_file(&path).unwrap();
+    }
+}
