@@ -17,6 +17,7 @@
 mod args;
 mod decode;
 mod reload;
+mod startup;
 mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 pub use args::{parse_args, Args};
 pub use reload::{reload_plan, ReloadPlan};
+pub use startup::{startup, Startup, StartupError};
 
 use crate::server::LogLevel;
 use crate::upstream::Algorithm;

@@ -12,9 +12,11 @@ use super::error::fail;
 use super::result::*;
 use super::server::{proxy_server, proxy_service, ServerCore};
 use super::types::*;
-use crate::config::{parse_args, reload_plan, Address, Args, FileConf, ReloadPlan};
+use crate::config::{
+    parse_args, reload_plan, startup, Address, Args, FileConf, ReloadPlan, Startup, StartupError,
+};
 use crate::listener::TransportStack;
-use crate::server::{daemon, upgrade, LogLevel};
+use crate::server::{daemon, LogLevel};
 use crate::upstream::{Backend, UpstreamGroup};
 
 /// `proxy_conf_flags`: run in the background (`-d`, or `daemon: true` in the file).
@@ -134,53 +136,26 @@ pub extern "C" fn proxy_conf_from_args(
 }
 
 fn load_and_act(args: Args) -> Result<Arc<ConfState>, proxy_result> {
-    let loaded = match &args.conf {
-        Some(path) => FileConf::load(path, args.test),
-        None => Ok((FileConf::default(), Vec::new())),
-    };
-    if args.test {
-        test_and_exit(loaded);
-    }
-    let (conf, warnings) = loaded.map_err(|e| fail(PROXY_CONFIG_INVALID, e))?;
-    if (args.daemon || conf.daemon) && !daemon::is_daemon_child() {
-        match daemon::spawn_and_wait() {
-            Ok(status) => std::process::exit(status),
-            Err(e) => return Err(fail(PROXY_DAEMON_FAILED, format_args!("starting the daemon: {e}"))),
+    let (conf, warnings) = match startup(&args) {
+        Ok(Startup::Run(conf, warnings)) => (conf, warnings),
+        Ok(Startup::Exit(status)) => std::process::exit(status),
+        Err(e) => {
+            let code = match &e {
+                StartupError::Config(_) => PROXY_CONFIG_INVALID,
+                StartupError::Daemon(_) => PROXY_DAEMON_FAILED,
+                StartupError::Upgrade(_) => PROXY_UPGRADE_FAILED,
+                StartupError::Systemd(_) => PROXY_IO,
+            };
+            return Err(fail(code, e));
         }
-    }
-    if daemon::is_daemon_child() {
-        daemon::detach(conf.error_log.as_deref())
-            .map_err(|e| fail(PROXY_DAEMON_FAILED, format_args!("detaching: {e}")))?;
-    }
-    upgrade::inherit_systemd().map_err(|e| fail(PROXY_IO, format_args!("sockets from systemd: {e}")))?;
-    if args.upgrade {
-        upgrade::receive_listeners(&conf.upgrade_sock, conf.upgrade_sock_connect_accept_max_retries)
-            .map_err(|e| fail(PROXY_UPGRADE_FAILED, e))?;
-    }
+    };
     Ok(Arc::new(ConfState {
         args,
-        current: Mutex::new(Arc::new(conf)),
+        current: Mutex::new(Arc::new(*conf)),
         views: Mutex::new(Vec::new()),
         groups: Mutex::new(Vec::new()),
         warnings,
     }))
-}
-
-/// `-t`: the verdict on stdout (OK) or stderr (error), and the process's exit status.
-fn test_and_exit(loaded: Result<(FileConf, Vec<String>), crate::config::ConfError>) -> ! {
-    let verdict = loaded.map_err(|e| e.to_string()).and_then(|(c, _)| c.check_files().map(|()| c));
-    match verdict {
-        Ok(c) => {
-            let file = c.path.as_ref().map_or("(no file: defaults)".into(), |p| p.display().to_string());
-            println!("{file}: configuration OK");
-            std::process::exit(0)
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            eprintln!("configuration test failed");
-            std::process::exit(1)
-        }
-    }
 }
 
 /// Frees a configuration. NULL is a no-op. Views from `proxy_conf_get` end here.
