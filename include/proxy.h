@@ -216,6 +216,22 @@ extern "C" {
 #define PROXY_COMPRESSION_MAX_DECODED 9
 
 /**
+ * `proxy_conf_flags`: run in the background (`-d`, or `daemon: true` in the file).
+ */
+#define PROXY_CONF_DAEMON 1
+
+/**
+ * `proxy_conf_flags`: `-t` was given (the process exits inside `proxy_conf_from_args`, so a
+ * host only sees this bit on a configuration built otherwise; kept for completeness).
+ */
+#define PROXY_CONF_TEST 2
+
+/**
+ * `proxy_conf_flags`: `-u`: the listening sockets came from the process being upgraded.
+ */
+#define PROXY_CONF_UPGRADE 4
+
+/**
  * ABI major version: a host built against another major must not use this library.
  *
  * The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
@@ -292,6 +308,18 @@ extern "C" {
 #define PROXY_FEATURE_CERT_RELOAD 65536
 
 /**
+ * Feature bit: the configuration file and command line (`proxy_conf_*`,
+ * `proxy_server_set_conf`, `proxy_service_apply_conf`, `proxy_server_reload`) and daemon mode.
+ */
+#define PROXY_FEATURE_CONFIG 512
+
+/**
+ * Feature bit: zero-downtime upgrade by socket handover (`-u`, `proxy_server_upgrade`, SIGQUIT)
+ * and sockets from systemd.
+ */
+#define PROXY_FEATURE_UPGRADE 1024
+
+/**
  * Log level: errors.
  */
 #define PROXY_LOG_ERROR 1
@@ -313,7 +341,9 @@ extern "C" {
 
 /**
  * `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
- * Installs process-wide handlers for those signals.
+ * Installs process-wide handlers for those signals. With a configuration
+ * (`proxy_server_set_conf`) SIGTERM uses its `grace_period_seconds`, and SIGHUP
+ * (`proxy_server_reload`) and SIGQUIT (`proxy_server_upgrade`) are answered too.
  */
 #define PROXY_RUN_SIGNALS 1
 
@@ -706,6 +736,18 @@ typedef struct proxy_cache proxy_cache;
  * proxy_client_hello_resume.
  */
 typedef struct proxy_client_hello proxy_client_hello;
+
+/**
+ * A loaded configuration and the command line's flags: server settings, per-service limits and
+ * listeners, upstream groups.
+ *
+ * Caller owns it and must call `proxy_conf_free`; a server it was given to keeps what it needs,
+ * so it may be freed at any time. Thread-safe.
+ *
+ * Methods: proxy_conf_from_args, proxy_conf_get, proxy_conf_flags, proxy_conf_group,
+ * proxy_server_set_conf, proxy_service_apply_conf, proxy_conf_free.
+ */
+typedef struct proxy_conf proxy_conf;
 
 /**
  * The server: owns services, starts each on its own threads, and stops them.
@@ -1302,6 +1344,29 @@ typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shu
 #define PROXY_UNAVAILABLE 7014
 
 /**
+ * The configuration file or command line is invalid; `proxy_last_error` says
+ * `file:line:col: key: what was expected`.
+ */
+#define PROXY_CONFIG_INVALID 7015
+
+/**
+ * No new process took the listening sockets (upgrade), or none were handed over (`-u`).
+ */
+#define PROXY_UPGRADE_FAILED 7016
+
+/**
+ * A reload would change what only an upgrade can (listeners, threads, limits, process
+ * settings); nothing was applied.
+ */
+#define PROXY_RELOAD_REFUSED 7017
+
+/**
+ * Daemon mode or process settings failed: starting the background process, detaching, the pid
+ * file, switching user or group.
+ */
+#define PROXY_DAEMON_FAILED 7018
+
+/**
  * Go on with the next phase.
  */
 #define PROXY_CONTINUE 1
@@ -1568,6 +1633,104 @@ const char *proxy_phase_name(proxy_phase phase);
  * `PROXY_PHASE_NONE` and for a number that is no phase. Any thread.
  */
 uint32_t proxy_phase_may_pend(proxy_phase phase);
+
+/**
+ * Reads the library's flags from the command line, loads the configuration file and does what
+ * the flags ask, in Pingora's order:
+ *
+ * - `-c/--conf FILE`: loads FILE (defaults without it). A bad file fails with
+ *   PROXY_CONFIG_INVALID and `proxy_last_error` says `file:line:col: key: expected ...`. Unknown
+ *   keys are warnings, sent to the server's log by `proxy_server_set_conf`.
+ * - `-t/--test`: also loads every TLS certificate and key and the CA file, and an unknown key is
+ *   an error; then prints `... configuration OK` to stdout and exits the process with 0, or the
+ *   error to stderr and exits with 1. This call does not return.
+ * - `-d/--daemon` (or `daemon: true`): starts this same program again in the background (same
+ *   command line) and waits until it serves (`proxy_server_start` / `_run` succeeded in it) or
+ *   failed, then exits the process with its status (0 once ready). In the background process
+ *   this call returns normally after detaching: own session, stdin from /dev/null, stdout and
+ *   stderr appended to `error_log` (or /dev/null).
+ * - `-u/--upgrade`: waits (`upgrade_sock_connect_accept_max_retries` x 100 ms) on `upgrade_sock`
+ *   for the running process to hand over its listening sockets (send it SIGQUIT); binding the
+ *   same endpoints afterwards takes them instead of binding. PROXY_UPGRADE_FAILED when none came.
+ * - Sockets passed by systemd (`LISTEN_PID`, `LISTEN_FDS`) are taken the same way, each by its
+ *   local address.
+ *
+ * `argv[0..*argc]` are the program's arguments (program name first, as `main` gets them); they
+ * are compacted in place to what the library did not take, in order, and `*argc` is updated, so
+ * the host parses the rest (`getopt`, Go's `flag`). `argv` may be NULL when `*argc` is 0.
+ * `*out` receives the configuration (free with `proxy_conf_free`). Call it before any other
+ * thread of the host would mind the process detaching.
+ */
+proxy_result proxy_conf_from_args(int *argc, char **argv, struct proxy_conf **out);
+
+/**
+ * Frees a configuration. NULL is a no-op. Views from `proxy_conf_get` end here.
+ */
+proxy_result proxy_conf_free(struct proxy_conf *conf);
+
+/**
+ * The effective value of `key` as text (`threads`, `limits.header_timeout_ms`,
+ * `services.proxy.listeners.0.address`, `upstreams.backend.backends.1.weight`, ...: every key
+ * of the file, dotted, list items by index; defaults filled in, per-service values resolved,
+ * unset optional paths empty). After a reload it is the reloaded value. `*out` is a view valid
+ * until `proxy_conf_free`. NOT_FOUND for a key the configuration does not have.
+ */
+proxy_result proxy_conf_get(const struct proxy_conf *conf, const char *key, struct proxy_str *out);
+
+/**
+ * `*out` receives the flags in effect: an OR of `PROXY_CONF_*`.
+ */
+proxy_result proxy_conf_flags(const struct proxy_conf *conf, uint32_t *out);
+
+/**
+ * Makes the upstream group `upstreams.<name>` of the file (its selection and backends) and puts
+ * its id in `*out_group`, for `proxy_session_pick`. A reload of this configuration changes its
+ * backends in place. Free it with `proxy_group_free`. NOT_FOUND when the file has no such group.
+ */
+proxy_result proxy_conf_group(const struct proxy_conf *conf, const char *name, uint64_t *out_group);
+
+/**
+ * Gives the server its configuration: grace period and final timeout, log level (a cap on the
+ * log callback's `max_level`), pid file, user and group (applied when the server starts: pid
+ * file written, then privileges dropped, after every endpoint was bound), readiness for `-d` and
+ * systemd, and what SIGQUIT (upgrade) and SIGHUP (reload) do under `PROXY_RUN_SIGNALS`. Unknown
+ * keys found in the file are sent to the log callback now, as warnings: set it first.
+ * WRONG_STATE once the server started. The server keeps its own reference: `conf` may be freed.
+ */
+proxy_result proxy_server_set_conf(struct proxy_server *server, const struct proxy_conf *conf);
+
+/**
+ * Applies the configuration to a service by its name (`services.<name>` in the file): threads,
+ * work stealing, `h2_only`, limits and timeouts, `max_retries`, `upstream_keepalive_pool_size`,
+ * and binds its listeners now (TCP, `unix:` paths, TLS with the named certificate and key),
+ * taking sockets inherited by `-u` or systemd instead of binding where they match. A service the
+ * file does not name gets the top-level settings and no listener. Call it before adding the
+ * host's own endpoints and settings, which then override. INVALID_PARAMETER (TLS files) or IO
+ * (bind) name the listener; the service keeps the listeners bound before the failure.
+ */
+proxy_result proxy_service_apply_conf(struct proxy_service *service, const struct proxy_conf *conf);
+
+/**
+ * Re-reads the configuration file the server was given and applies what can change in a running
+ * server: upstream group backends (of groups made by `proxy_conf_group`), the log level and the
+ * grace period. Anything else that changed (listeners, threads, limits, process settings)
+ * refuses the whole reload with PROXY_RELOAD_REFUSED, and `proxy_last_error` names the keys and
+ * says an upgrade is needed. PROXY_CONFIG_INVALID for a bad file (nothing applied), WRONG_STATE
+ * without a configuration. Thread-safe; what SIGHUP does under `PROXY_RUN_SIGNALS`.
+ */
+proxy_result proxy_server_reload(struct proxy_server *server);
+
+/**
+ * Zero-downtime upgrade, the running process's half (what SIGQUIT does under
+ * `PROXY_RUN_SIGNALS`): hands every listening socket to the new process waiting on
+ * `upgrade_sock` (started with `-u`; tried every 100 ms, `upgrade_sock_connect_accept_max_retries`
+ * times), then shuts down gracefully: no more accepts, GOAWAY on HTTP/2, in-flight requests get
+ * the grace period. Blocks until the server has stopped, like `proxy_server_shutdown`; the
+ * `proxy_server_run` waiting on it then returns. PROXY_UPGRADE_FAILED (the server keeps serving)
+ * when no new process took the sockets; WRONG_STATE unless running with a configuration; BUSY
+ * from inside a callback.
+ */
+proxy_result proxy_server_upgrade(struct proxy_server *server);
 
 /**
  * The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.

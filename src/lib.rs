@@ -12,6 +12,7 @@ pub mod app;
 mod boxed;
 pub mod cache;
 pub mod compression;
+pub mod config;
 pub mod connector;
 pub mod error;
 pub mod ffi;

@@ -124,6 +124,14 @@ fn c_groups() {
     run_c_test("test_groups");
 }
 
+/// Configuration file and command line: arguments kept for the host, keys round-trip, a group
+/// from the file serves requests and follows a reload, a listener change is refused, a bad file
+/// names its line and key (tests/c/test_conf.c).
+#[test]
+fn c_conf() {
+    run_c_test("test_conf");
+}
+
 /// Compression settings per service and per request (tests/c/test_compression.c).
 #[test]
 fn c_compression() {

@@ -7,12 +7,9 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use proxy::error::Result;
-use proxy::proxy::{ProxyHttp, Session};
-use proxy::upstream::HttpPeer;
 use support::client::get;
 use support::h2origin::raw;
-use support::harness::Proxy;
+use support::harness::{Proxy, To};
 use support::origin::Origin;
 use support::within;
 use tokio::net::TcpStream;
@@ -23,16 +20,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Memory growth allowed per attack.
 const RSS_BOUND: u64 = 64 * 1024 * 1024;
-
-struct To(String);
-
-impl ProxyHttp for To {
-    type CTX = ();
-    fn new_ctx(&self) {}
-    async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<HttpPeer> {
-        Ok(HttpPeer::new(&self.0).unwrap())
-    }
-}
 
 fn vm_rss() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();

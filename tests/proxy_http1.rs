@@ -8,26 +8,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use proxy::connector::Connector;
-use proxy::error::Result;
 use proxy::protocol::stream::SocketAddr as Addr;
-use proxy::proxy::{HttpProxy, ProxyHttp, Session};
-use proxy::upstream::HttpPeer;
+use proxy::proxy::HttpProxy;
 use support::client::{build_request, chunked_body, get, Conn};
-use support::harness::Proxy;
+use support::harness::{Proxy, To};
 use support::origin::{big_body, websocket_accept, Origin};
 use support::{eventually, within};
 
 /// Sends every request to one fixed origin (`127.0.0.1:port` or a Unix socket path).
-struct To(String);
-
-impl ProxyHttp for To {
-    type CTX = ();
-    fn new_ctx(&self) {}
-    async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<HttpPeer> {
-        Ok(HttpPeer::new(&self.0).unwrap())
-    }
-}
-
 async fn setup() -> (Origin, Proxy) {
     let origin = Origin::start().await;
     let p = Proxy::start(To(origin.addr.to_string()));

@@ -1,21 +1,8 @@
 mod support;
 
-use proxy::error::Result;
-use proxy::proxy::{ProxyHttp, Session};
-use proxy::upstream::HttpPeer;
 use support::client::{get, Conn};
-use support::harness::Proxy;
+use support::harness::{Proxy, To};
 use support::origin::Origin;
-
-struct To(String);
-
-impl ProxyHttp for To {
-    type CTX = ();
-    fn new_ctx(&self) {}
-    async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<HttpPeer> {
-        Ok(HttpPeer::new(&self.0).unwrap())
-    }
-}
 
 #[tokio::test]
 async fn get_through_proxy() {

@@ -16,6 +16,8 @@
 #   6b. tests/install.sh: `make install` into a temporary prefix, then out of tree a C program via
 #      pkg-config (shared and static), C++ via CMake find_package, Python from the manylinux wheel
 #      in a fresh venv and Go via pkg-config, each proxying one request to a real origin;
+#   6c. operations against the C, Python and Go example processes (tests/ops/run.sh): upgrade
+#      under load (-u + SIGQUIT), SIGTERM with 100 requests in flight, daemon mode;
 #   7. h2spec (strict) against the h2c and the TLS listener (tests/h2spec.sh; `go install`s it);
 #   8. a bounded run of every cargo-fuzz target (fuzz/run.sh 10: nightly, libFuzzer, ASan; all
 #      that `cargo fuzz list` names: h1_request, h1_response, chunked, h2_to_h1, h1_to_h2, c_abi),
@@ -123,6 +125,8 @@ tests/python/run.sh
 
 echo "== install into a temporary prefix; C (pkg-config), C++ (CMake), Python (wheel), Go (pkg-config) out of tree"
 tests/install.sh
+echo "== operations: upgrade under load, SIGTERM with requests in flight, daemon (C, Python, Go examples)"
+tests/ops/run.sh
 
 echo "== h2spec (strict) against the h2c and TLS listeners"
 tests/h2spec.sh

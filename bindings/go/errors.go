@@ -33,6 +33,10 @@ const (
 	CodeUnsupported      Code = C.PROXY_UNSUPPORTED
 	CodeTLSInvalid       Code = C.PROXY_TLS_INVALID
 	CodeUnavailable      Code = C.PROXY_UNAVAILABLE
+	CodeConfigInvalid    Code = C.PROXY_CONFIG_INVALID
+	CodeUpgradeFailed    Code = C.PROXY_UPGRADE_FAILED
+	CodeReloadRefused    Code = C.PROXY_RELOAD_REFUSED
+	CodeDaemonFailed     Code = C.PROXY_DAEMON_FAILED
 )
 
 // String is libproxy's description of the code (proxy_result_message).
@@ -81,6 +85,10 @@ var (
 	ErrUnsupported      = &Error{Code: CodeUnsupported}
 	ErrTLSInvalid       = &Error{Code: CodeTLSInvalid}
 	ErrUnavailable      = &Error{Code: CodeUnavailable}
+	ErrConfigInvalid    = &Error{Code: CodeConfigInvalid}
+	ErrUpgradeFailed    = &Error{Code: CodeUpgradeFailed}
+	ErrReloadRefused    = &Error{Code: CodeReloadRefused}
+	ErrDaemonFailed     = &Error{Code: CodeDaemonFailed}
 )
 
 // ErrClosed is returned by every method of a Server or Service that

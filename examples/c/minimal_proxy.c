@@ -5,7 +5,12 @@
  *
  *   ./minimal_proxy 127.0.0.1:8080 &  curl -i http://127.0.0.1:8080/hello; curl -i http://127.0.0.1:8080/hello
  *
- * Stop with Ctrl-C (fast) or SIGTERM (graceful). */
+ * Stop with Ctrl-C (fast) or SIGTERM (graceful). Pingora's flags are the library's: -c FILE (a YAML
+ * configuration: grace period, limits, pid file, ...), -d (daemon), -t (test the configuration),
+ * -u (take the listening sockets over from the running proxy, which SIGQUIT hands them to);
+ * SIGHUP reloads the file:
+ *
+ *   ./minimal_proxy -c proxy.yaml 127.0.0.1:8080 & ./minimal_proxy -u -c proxy.yaml 127.0.0.1:8080 & kill -QUIT %1 */
 #include <proxy.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,8 +91,9 @@ static void log_line(void *user, uint32_t level, proxy_str msg) {
 }
 
 int main(int argc, char **argv) {
-  const char *listen = argc > 1 ? argv[1] : "127.0.0.1:8080";
+  const char *listen;
   static struct config cfg;
+  proxy_conf *conf = NULL;
   proxy_server *server = NULL;
   proxy_service *svc = NULL;
   proxy_cache *cache = NULL;
@@ -98,8 +104,17 @@ int main(int argc, char **argv) {
     fprintf(stderr, "libproxy ABI mismatch\n");
     return 1;
   }
+  /* Takes -c/-d/-t/-u out of argv; the positional arguments stay. */
+  if (proxy_conf_from_args(&argc, argv, &conf) != PROXY_OK) {
+    char msg[512];
+    proxy_last_error(msg, sizeof msg);
+    fprintf(stderr, "%s\n", msg);
+    return 1;
+  }
+  listen = argc > 1 ? argv[1] : "127.0.0.1:8080";
   CHECK(proxy_server_new(&server));
   CHECK(proxy_server_set_log(server, log_line, NULL, PROXY_LOG_INFO));
+  CHECK(proxy_server_set_conf(server, conf));
 
   if (argc > 2) {
     snprintf(cfg.upstream, sizeof cfg.upstream, "%s", argv[2]);
@@ -122,8 +137,11 @@ int main(int argc, char **argv) {
   cbs.upstream_peer = pick_upstream;
   cbs.logging = access_log;
   CHECK(proxy_service_new("proxy", &svc));
-  CHECK(proxy_service_add_tcp(svc, listen, &port));
   CHECK(proxy_service_set_threads(svc, 2));
+  /* threads, limits and listeners of services.proxy in the file, if any */
+  CHECK(proxy_service_apply_conf(svc, conf));
+  CHECK(proxy_conf_free(conf));
+  CHECK(proxy_service_add_tcp(svc, listen, &port));
   /* gzip, brotli or zstd for text responses, as each client's Accept-Encoding asks. */
   CHECK(proxy_service_set_compression(svc, PROXY_COMPRESSION_ENABLED, 1));
   /* A 64 MiB HTTP cache in front of the upstream; x-cache-status says what it did. The cache

@@ -5,7 +5,10 @@ out of the box; the second curl is a cache hit (x-cache-status: HIT):
 
   python examples/python/minimal_proxy.py 127.0.0.1:8080 &  curl -i http://127.0.0.1:8080/hello; curl -i http://127.0.0.1:8080/hello
 
-Stop with Ctrl-C (fast) or SIGTERM (graceful). Mirrors examples/c/minimal_proxy.c."""
+Stop with Ctrl-C (fast) or SIGTERM (graceful). Pingora's flags are the library's: -c FILE (YAML
+configuration), -d (daemon), -t (test the configuration), -u (take the listening sockets over from
+the running proxy, which SIGQUIT hands them to); SIGHUP reloads the file. Mirrors
+examples/c/minimal_proxy.c."""
 import logging
 import sys
 from typing import List
@@ -44,10 +47,13 @@ class DemoOrigin(libproxy.Proxy):
 
 
 def main(argv: List[str]) -> int:
-    listen = argv[1] if len(argv) > 1 else "127.0.0.1:8080"
     logging.basicConfig(level=logging.INFO, format="libproxy[%(levelname)s]: %(message)s")
+    # Takes -c/-d/-t/-u out of argv; the positional arguments stay.
+    conf, argv = libproxy.Conf.from_args(argv)
+    listen = argv[1] if len(argv) > 1 else "127.0.0.1:8080"
     # `import libproxy` already refused a library with another ABI major.
-    with libproxy.Server() as server:
+    with libproxy.Server() as server, conf:
+        server.set_conf(conf)
         if len(argv) > 2:
             upstream = argv[2]
         else:
@@ -56,14 +62,16 @@ def main(argv: List[str]) -> int:
             server.add_service(origin)
             print(f"demo origin on {upstream}")
 
-        svc = libproxy.Service("proxy", Config(upstream), listen=listen, threads=2)
+        svc = libproxy.Service("proxy", Config(upstream), threads=2)
+        # threads, limits and listeners of services.proxy in the file, if any
+        svc.apply_conf(conf)
+        port = svc.add_tcp(listen)
         # gzip, brotli or zstd for text responses, as each client's Accept-Encoding asks.
         svc.set_compression(libproxy.Compression.ENABLED, 1)
         # A 64 MiB HTTP cache in front of the upstream; x-cache-status says what it did. The cache
         # stores what the upstream sent and each client gets its own coding of it.
         with libproxy.Cache(64 << 20, status_header=True) as cache:
             svc.set_cache(cache)
-        port = svc.port
         server.add_service(svc)
 
         print(f"{libproxy.version()} proxying on port {port} to {upstream}", flush=True)

@@ -182,14 +182,27 @@ impl<T: HttpServerApp> ServerApp for T {
                 Some(proto) => proto == crate::tls::ALPN_H2,
                 // Boxed: it runs once per connection, and its read machinery would otherwise size
                 // the connection's task for its whole (mostly idle) life.
-                None => match tokio::select! {
-                    biased;
-                    h2 = Box::pin(sniff_h2_preface(&mut conn, deadline)) => h2,
-                    _ = shutdown.reached(ShutdownState::Graceful) => return,
-                } {
-                    Sniffed::H2 => true,
-                    Sniffed::H1 => false,
-                    Sniffed::BadPreface => return, // closed without an HTTP/1 answer: see `Sniffed`
+                //
+                // A graceful shutdown gives a connection accepted before it FIRST_REQUEST_GRACE
+                // for its first bytes: the client sent its request to a socket that was accepting,
+                // and during an upgrade dropping it would fail a request no retry rule covers (a
+                // client retries on a reused connection only).
+                None => match Box::pin(async {
+                    tokio::select! {
+                        biased;
+                        h2 = sniff_h2_preface(&mut conn, deadline) => Some(h2),
+                        _ = async {
+                            shutdown.reached(ShutdownState::Graceful).await;
+                            tokio::time::sleep(FIRST_REQUEST_GRACE).await
+                        } => None,
+                    }
+                })
+                .await
+                {
+                    Some(Sniffed::H2) => true,
+                    Some(Sniffed::H1) => false,
+                    // Closed without an HTTP/1 answer (see `Sniffed`), or silent into the shutdown.
+                    Some(Sniffed::BadPreface) | None => return,
                 },
             };
             if is_h2 {
@@ -266,6 +279,10 @@ fn poll_wait(
         None => Poll::Pending,
     }
 }
+
+/// How long a connection accepted before a graceful shutdown may take to send its first bytes
+/// (or finish its TLS handshake).
+pub(crate) const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// What a cleartext connection's first bytes say it speaks.
 #[derive(Debug, PartialEq, Eq)]

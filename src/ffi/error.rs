@@ -39,6 +39,11 @@ pub(crate) fn err<T>(code: proxy_result, cause: impl std::fmt::Display) -> Resul
     Err(fail(code, cause))
 }
 
+/// The detail of this thread's last error (for a message logged rather than returned).
+pub(crate) fn last_detail() -> String {
+    LAST.with_borrow(|l| l.detail.clone().unwrap_or_else(|| super::result::message(l.code).to_owned()))
+}
+
 /// The export boundary's half: a failing result becomes the last error (keeping the detail a
 /// [`fail`] staged for this very code); success leaves the last error as it was.
 pub(crate) fn record(code: proxy_result) {

@@ -21,6 +21,7 @@ pub mod callbacks;
 pub mod compression;
 mod crossing;
 pub mod error;
+pub mod ops;
 pub mod phase;
 pub mod result;
 pub mod server;

@@ -44,6 +44,18 @@ pub const PROXY_TLS_INVALID: proxy_result = 7013;
 /// No backend of the upstream group can take the request: every one is at its in-flight cap,
 /// was tried already, or the group is empty. (ABI 0.7)
 pub const PROXY_UNAVAILABLE: proxy_result = 7014;
+/// The configuration file or command line is invalid; `proxy_last_error` says
+/// `file:line:col: key: what was expected`.
+pub const PROXY_CONFIG_INVALID: proxy_result = 7015;
+/// No new process took the listening sockets (upgrade), or none were handed over (`-u`).
+pub const PROXY_UPGRADE_FAILED: proxy_result = 7016;
+/// A reload would change what only an upgrade can (listeners, threads, limits, process
+/// settings); nothing was applied.
+pub const PROXY_RELOAD_REFUSED: proxy_result = 7017;
+/// Daemon mode or process settings failed: starting the background process, detaching, the pid
+/// file, switching user or group.
+pub const PROXY_DAEMON_FAILED: proxy_result = 7018;
+// Reserved for operations: 7019.
 
 /// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
 /// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
@@ -98,6 +110,12 @@ pub const PROXY_FEATURE_TLS_FACTS: u64 = 32768;
 /// Feature bit: certificates replaced at runtime (`proxy_service_tls_certs`,
 /// `proxy_tls_certs_replace`) and the certificate callback (`proxy_tls_settings_set_cert_callback`).
 pub const PROXY_FEATURE_CERT_RELOAD: u64 = 65536;
+/// Feature bit: the configuration file and command line (`proxy_conf_*`,
+/// `proxy_server_set_conf`, `proxy_service_apply_conf`, `proxy_server_reload`) and daemon mode.
+pub const PROXY_FEATURE_CONFIG: u64 = 512;
+/// Feature bit: zero-downtime upgrade by socket handover (`-u`, `proxy_server_upgrade`, SIGQUIT)
+/// and sockets from systemd.
+pub const PROXY_FEATURE_UPGRADE: u64 = 1024;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -129,6 +147,8 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_CACHE
             | PROXY_FEATURE_TLS_FACTS
             | PROXY_FEATURE_CERT_RELOAD
+            | PROXY_FEATURE_CONFIG
+            | PROXY_FEATURE_UPGRADE
     }
 }
 
@@ -151,6 +171,10 @@ fn message_nul(code: proxy_result) -> &'static str {
         PROXY_UNSUPPORTED => "not supported by this build\0",
         PROXY_TLS_INVALID => "invalid TLS configuration (see proxy_tls_settings_last_error)\0",
         PROXY_UNAVAILABLE => "no backend of the group can take the request\0",
+        PROXY_CONFIG_INVALID => "invalid configuration (see proxy_last_error: file, line, key)\0",
+        PROXY_UPGRADE_FAILED => "the listening sockets could not be handed over\0",
+        PROXY_RELOAD_REFUSED => "a reload cannot change this: an upgrade is needed\0",
+        PROXY_DAEMON_FAILED => "daemon mode or process settings failed\0",
         _ => "unknown result\0",
     }
 }

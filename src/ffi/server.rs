@@ -16,7 +16,7 @@ use super::types::*;
 use crate::app::UnderscoreFields;
 use crate::listener::TransportStack;
 use crate::proxy::HttpProxy;
-use crate::server::{Logger, Server, ServerConf, ServerHandle};
+use crate::server::{LogLevel, Logger, Server, ServerConf, ServerHandle};
 use crate::service::ListeningService;
 
 /// Log level: errors.
@@ -68,6 +68,9 @@ struct LogSink {
 pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     log: Mutex<Option<LogSink>>,
+    /// The configuration's `log_level` (a `PROXY_LOG_*`), a cap on the sink's own; a reload
+    /// changes it.
+    conf_level: std::sync::atomic::AtomicU32,
 }
 
 // SAFETY: the log sink's `user` is the host's, valid from any thread by the header's contract.
@@ -77,8 +80,9 @@ unsafe impl Sync for Shared {}
 
 impl Shared {
     pub(crate) fn log(&self, level: u32, msg: &str) {
+        let cap = self.conf_level.load(std::sync::atomic::Ordering::Relaxed);
         let (f, user) = match &*self.log.lock() {
-            Some(s) if level <= s.max_level => (s.f, s.user),
+            Some(s) if level <= s.max_level && level <= cap => (s.f, s.user),
             _ => return,
         };
         // SAFETY: a host function pointer with its own user pointer; the message outlives the call.
@@ -104,7 +108,7 @@ enum ServerState {
 pub struct proxy_server {
     // Shared with the threads blocked in `proxy_server_run` / `_shutdown`, so that
     // `proxy_server_free` from another thread can free the handle while they return.
-    core: Arc<ServerCore>,
+    pub(crate) core: Arc<ServerCore>,
 }
 
 /// The server behind a `proxy_server` handle (not part of the C ABI).
@@ -116,6 +120,10 @@ pub struct ServerCore {
     /// How many `proxy_server_run` calls are inside; `proxy_server_free` waits for 0.
     runs: Mutex<usize>,
     runs_done: Condvar,
+    /// The configuration (`proxy_server_set_conf`), for reload, upgrade and signals.
+    conf: Mutex<Option<Arc<super::ops::ConfState>>>,
+    /// The pid file, written at start, removed when the server stops.
+    pid_file: Mutex<Option<crate::server::daemon::PidFile>>,
 }
 
 impl std::ops::Deref for proxy_server {
@@ -147,6 +155,9 @@ pub struct proxy_service {
     thread_hooks: Option<HostThreadHooks>,
     max_connections: usize,
     max_connections_per_listener: usize,
+    /// HTTP/2 settings and upstream pool size, from a configuration file.
+    h2: crate::protocol::h2::H2Options,
+    pool_size: Option<usize>,
 }
 
 /// Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
@@ -154,7 +165,11 @@ pub struct proxy_service {
 pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result {
     ffi_panic_boundary! {
         let out = try_mut!(out);
-        let shared = Arc::new(Shared { registry: Arc::default(), log: Mutex::new(None) });
+        let shared = Arc::new(Shared {
+            registry: Arc::default(),
+            log: Mutex::new(None),
+            conf_level: std::sync::atomic::AtomicU32::new(u32::MAX),
+        });
         // The core's own messages (accept / attach errors, failed handshakes) go to this server's
         // log callback, never to stderr.
         let sink = shared.clone();
@@ -167,6 +182,8 @@ pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result 
                 stop_requested: tokio::sync::Notify::new(),
                 runs: Mutex::new(0),
                 runs_done: Condvar::new(),
+                conf: Mutex::new(None),
+                pid_file: Mutex::new(None),
             }),
         });
         *out = Box::into_raw(s);
@@ -214,6 +231,10 @@ pub extern "C" fn proxy_server_add_service(
         let mut proxy = HttpProxy::new(hooks);
         *proxy.server_options_mut() = svc.opts;
         *proxy.options_mut() = svc.proxy;
+        *proxy.h2_options_mut() = svc.h2;
+        if let Some(n) = svc.pool_size {
+            proxy.set_connector(crate::connector::Connector::new(n));
+        }
         let mut ls = ListeningService::new(&svc.name, proxy);
         ls.set_threads(svc.threads);
         ls.set_work_stealing(svc.work_stealing);
@@ -243,11 +264,27 @@ impl ServerCore {
     }
 }
 
-fn start_locked(st: &mut ServerState) -> proxy_result {
+fn start_locked(s: &ServerCore, st: &mut ServerState) -> proxy_result {
+    if !matches!(st, ServerState::Building(_)) {
+        return PROXY_WRONG_STATE;
+    }
+    let mut notifier = None;
+    if let Some(conf) = s.conf_state() {
+        match super::ops::on_start(s, &conf) {
+            Ok(started) => {
+                *s.pid_file.lock() = started.pid_file;
+                notifier = started.notifier;
+            }
+            Err(code) => return code,
+        }
+    }
     match std::mem::replace(st, ServerState::Stopping) {
         ServerState::Building(server) => match server.start() {
             Ok(h) => {
                 *st = ServerState::Running(h);
+                if let Some(Err(e)) = notifier.map(|n| n.ready()) {
+                    s.log(LogLevel::Warn, &format!("readiness (NOTIFY_SOCKET) not sent: {e}"));
+                }
                 PROXY_OK
             }
             Err(e) => {
@@ -267,12 +304,14 @@ fn start_locked(st: &mut ServerState) -> proxy_result {
 pub extern "C" fn proxy_server_start(server: *mut proxy_server) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(server);
-        start_locked(&mut s.state.lock())
+        start_locked(s, &mut s.state.lock())
     }
 }
 
 /// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
-/// Installs process-wide handlers for those signals.
+/// Installs process-wide handlers for those signals. With a configuration
+/// (`proxy_server_set_conf`) SIGTERM uses its `grace_period_seconds`, and SIGHUP
+/// (`proxy_server_reload`) and SIGQUIT (`proxy_server_upgrade`) are answered too.
 pub const PROXY_RUN_SIGNALS: u32 = 1;
 
 /// Starts the server if needed and blocks until it has stopped: after `proxy_server_shutdown`
@@ -295,17 +334,14 @@ pub extern "C" fn proxy_server_run(server: *mut proxy_server, flags: u32) -> pro
         {
             let mut st = s.state.lock();
             if let ServerState::Building(_) = &*st {
-                let r = start_locked(&mut st);
+                let r = start_locked(s, &mut st);
                 if r != PROXY_OK {
                     return r;
                 }
             }
         }
         if flags & PROXY_RUN_SIGNALS != 0 {
-            let r = wait_signal_or_stop(s);
-            if let Some(grace) = r {
-                shutdown(s, grace);
-            }
+            run_signals(s);
         }
         let mut st = s.state.lock();
         while !matches!(&*st, ServerState::Stopped) {
@@ -335,19 +371,147 @@ impl Drop for RunGuard<'_> {
     }
 }
 
-/// Waits for SIGTERM / SIGINT (returns the grace period to use) or a shutdown request (None).
-fn wait_signal_or_stop(s: &ServerCore) -> Option<Duration> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-    rt.block_on(async {
-        let mut term = signal(SignalKind::terminate()).ok()?;
-        let mut int = signal(SignalKind::interrupt()).ok()?;
-        tokio::select! {
-            _ = term.recv() => Some(ServerConf::default().grace_period),
-            _ = int.recv() => Some(Duration::ZERO),
-            _ = s.stop_requested.notified() => None,
+/// What a signal asks for.
+enum Signalled {
+    /// SIGTERM (graceful, the grace period) or SIGINT (fast, zero).
+    Stop(Duration),
+    /// SIGQUIT with a configuration: hand the sockets over, then stop.
+    Upgrade,
+    /// SIGHUP with a configuration: re-read the file.
+    Reload,
+}
+
+/// Answers signals until the server stops: SIGTERM and SIGINT always; SIGQUIT (upgrade) and
+/// SIGHUP (reload) when the server has a configuration, whose grace period SIGTERM then uses.
+fn run_signals(s: &ServerCore) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    loop {
+        let conf = s.conf_state();
+        match rt.block_on(wait_signal_or_stop(s, conf.is_some())) {
+            None => return,
+            Some(Signalled::Stop(grace)) => {
+                let grace = match (&conf, grace.is_zero()) {
+                    (Some(c), false) => super::ops::grace(c),
+                    _ => grace,
+                };
+                shutdown(s, grace);
+                return;
+            }
+            Some(Signalled::Upgrade) => {
+                if s.upgrade() == PROXY_OK {
+                    return;
+                }
+                s.log(
+                    LogLevel::Error,
+                    &format!("upgrade failed, still serving: {}", super::error::last_detail()),
+                );
+            }
+            Some(Signalled::Reload) => {
+                if let Some(c) = &conf {
+                    if super::ops::reload(s, c) != PROXY_OK {
+                        s.log(LogLevel::Error, &format!("reload failed: {}", super::error::last_detail()));
+                    }
+                }
+            }
         }
-    })
+    }
+}
+
+/// Waits for a signal, or a shutdown request (None).
+async fn wait_signal_or_stop(s: &ServerCore, ops: bool) -> Option<Signalled> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok()?;
+    let mut int = signal(SignalKind::interrupt()).ok()?;
+    // Installed only for a configured server: a host that never asked keeps its dispositions.
+    let mut quit = if ops { Some(signal(SignalKind::quit()).ok()?) } else { None };
+    let mut hup = if ops { Some(signal(SignalKind::hangup()).ok()?) } else { None };
+    let quit_recv = async {
+        match &mut quit {
+            Some(q) => q.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    let hup_recv = async {
+        match &mut hup {
+            Some(h) => h.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => Some(Signalled::Stop(ServerConf::default().grace_period)),
+        _ = int.recv() => Some(Signalled::Stop(Duration::ZERO)),
+        _ = quit_recv => Some(Signalled::Upgrade),
+        _ = hup_recv => Some(Signalled::Reload),
+        _ = s.stop_requested.notified() => None,
+    }
+}
+
+impl ServerCore {
+    pub(crate) fn conf_state(&self) -> Option<Arc<super::ops::ConfState>> {
+        self.conf.lock().clone()
+    }
+
+    /// Takes the configuration's server settings; only before the server starts.
+    pub(crate) fn set_conf(
+        &self,
+        state: Arc<super::ops::ConfState>,
+        conf: &crate::config::FileConf,
+    ) -> Result<(), proxy_result> {
+        let mut st = self.state.lock();
+        let ServerState::Building(server) = &mut *st else { return Err(PROXY_WRONG_STATE) };
+        let sc = server.conf_mut();
+        sc.grace_period = conf.grace_period();
+        sc.final_timeout = Duration::from_secs(conf.graceful_shutdown_timeout_seconds);
+        self.set_conf_level(conf.log_level);
+        *self.conf.lock() = Some(state);
+        Ok(())
+    }
+
+    pub(crate) fn set_conf_level(&self, level: LogLevel) {
+        self.shared.conf_level.store(level as u32, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn log(&self, level: LogLevel, msg: &str) {
+        self.shared.log(level as u32, msg);
+    }
+
+    /// Hands the listening sockets to the new process, then stops gracefully (see
+    /// `proxy_server_upgrade`).
+    pub(crate) fn upgrade(&self) -> proxy_result {
+        let Some(conf) = self.conf_state() else {
+            return fail(PROXY_WRONG_STATE, "the server has no configuration (proxy_server_set_conf)");
+        };
+        let (sock, retries) = super::ops::upgrade_target(&conf);
+        let handle = {
+            let mut st = self.state.lock();
+            match std::mem::replace(&mut *st, ServerState::Stopping) {
+                ServerState::Running(h) => h,
+                other => {
+                    *st = other;
+                    return fail(PROXY_WRONG_STATE, "the server is not running");
+                }
+            }
+        };
+        self.stop_requested.notify_one();
+        match handle.upgrade(&sock, retries, super::ops::grace(&conf)) {
+            Ok(n) => {
+                self.log(LogLevel::Info, &format!("handed {n} listening sockets over on {}", sock.display()));
+                self.stopped_now();
+                PROXY_OK
+            }
+            Err((handle, e)) => {
+                *self.state.lock() = ServerState::Running(handle);
+                fail(PROXY_UPGRADE_FAILED, e)
+            }
+        }
+    }
+
+    /// Marks the server stopped: the pid file goes, and every waiter returns.
+    fn stopped_now(&self) {
+        self.pid_file.lock().take();
+        *self.state.lock() = ServerState::Stopped;
+        self.stopped.notify_all();
+    }
 }
 
 fn shutdown(s: &ServerCore, grace: Duration) -> proxy_result {
@@ -375,8 +539,7 @@ fn shutdown(s: &ServerCore, grace: Duration) -> proxy_result {
     } else {
         handle.shutdown(grace);
     }
-    *s.state.lock() = ServerState::Stopped;
-    s.stopped.notify_all();
+    s.stopped_now();
     PROXY_OK
 }
 
@@ -472,6 +635,8 @@ pub extern "C" fn proxy_service_new(name: *const c_char, out: *mut *mut proxy_se
             thread_hooks: None,
             max_connections: 0,
             max_connections_per_listener: 0,
+            h2: Default::default(),
+            pool_size: None,
         });
         *out = Box::into_raw(svc);
         PROXY_OK
@@ -543,6 +708,22 @@ impl proxy_service {
     /// The endpoints bound so far.
     pub(crate) fn stacks(&self) -> &[TransportStack] {
         &self.stacks
+    }
+
+    /// The service's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Takes a configuration file's settings for this service (see `proxy_service_apply_conf`).
+    pub(crate) fn apply_settings(&mut self, sc: &crate::config::ServiceConf, conf: &crate::config::FileConf) {
+        self.threads = sc.threads;
+        self.work_stealing = sc.work_stealing;
+        self.opts.h2_only = sc.h2_only;
+        sc.limits.apply(&mut self.opts, &mut self.h2);
+        self.max_connections = sc.limits.max_connections;
+        self.proxy.max_retries = conf.max_retries;
+        self.pool_size = Some(conf.upstream_keepalive_pool_size);
     }
 
     /// The proxy settings, for the setters in sibling modules.

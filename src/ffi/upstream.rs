@@ -152,14 +152,19 @@ pub extern "C" fn proxy_group_new(name: *const c_char, algorithm_: u32, out_grou
         let Some(alg) = algorithm(algorithm_) else {
             return fail(PROXY_INVALID_PARAMETER, format_args!("unknown group algorithm {algorithm_}"));
         };
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let _one = WRITE.lock();
-        let mut map = Groups::clone(&GROUPS.load());
-        map.insert(id, UpstreamGroup::new(name, alg));
-        GROUPS.store(Arc::new(map));
-        *out = id;
+        *out = register(UpstreamGroup::new(name, alg));
         PROXY_OK
     }
+}
+
+/// Gives `group` an id (`proxy_group_new`, and the groups a configuration file defines).
+pub(crate) fn register(group: UpstreamGroup) -> u64 {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let _one = WRITE.lock();
+    let mut map = Groups::clone(&GROUPS.load());
+    map.insert(id, group);
+    GROUPS.store(Arc::new(map));
+    id
 }
 
 /// Frees the group's id: later calls with it answer GONE. Requests already using one of its

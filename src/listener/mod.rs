@@ -6,13 +6,17 @@
 //! silent client never holds up other accepts.
 //!
 //! Endpoints are bound when they are added, so a bad address fails at configuration time and a
-//! port of 0 is known before the server starts. The stack keeps the slots Pingora has for a TLS
-//! acceptor and for listening sockets inherited from a previous process (graceful upgrade).
+//! port of 0 is known before the server starts. Binding takes a socket [`inherited`] from the
+//! process being upgraded (or from systemd) when one listened on the same endpoint, so an upgraded
+//! process binds nothing twice; each stack keeps the key it is known by for the next handover.
+
+pub mod inherited;
 
 use std::io;
 use std::net::SocketAddr as InetAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use socket2::{Domain, Socket, Type};
@@ -30,7 +34,11 @@ pub struct TransportStack {
     unlink: Option<PathBuf>,
     /// The TLS configuration of a TLS endpoint.
     tls: Option<Arc<TlsAcceptor>>,
-    // Slot kept for a later issue: an inherited FD (graceful upgrade).
+    /// The endpoint as asked for (`127.0.0.1:0`, `unix:/path`): what a new process asks for
+    /// when it takes this socket over.
+    key: String,
+    /// Set once the socket went to a new process: its Unix socket file is no longer ours to remove.
+    handed_over: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -43,6 +51,10 @@ impl TransportStack {
     /// Binds a TCP endpoint (IPv4 or IPv6). IPv6 sockets are v6-only so `[::]` and `0.0.0.0` can
     /// both be bound on one port.
     pub fn bind_tcp(addr: InetAddr) -> io::Result<Self> {
+        let key = addr.to_string();
+        if let Some(fd) = inherited::take(&key) {
+            return Self::adopt(fd, key, None);
+        }
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         if addr.is_ipv6() {
             socket.set_only_v6(true)?;
@@ -51,11 +63,19 @@ impl TransportStack {
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;
-        Ok(TransportStack { listener: StdListener::Tcp(socket.into()), unlink: None, tls: None })
+        Ok(Self::new(StdListener::Tcp(socket.into()), key, None))
+    }
+
+    fn new(listener: StdListener, key: String, unlink: Option<PathBuf>) -> Self {
+        TransportStack { listener, unlink, tls: None, key, handed_over: AtomicBool::new(false) }
     }
 
     /// Binds a Unix domain socket, replacing a stale socket file left by a dead process.
     pub fn bind_unix(path: &Path) -> io::Result<Self> {
+        let key = format!("unix:{}", path.display());
+        if let Some(fd) = inherited::take(&key) {
+            return Self::adopt(fd, key, Some(path.to_owned()));
+        }
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             use std::os::unix::fs::FileTypeExt;
             if !meta.file_type().is_socket() {
@@ -68,18 +88,43 @@ impl TransportStack {
         }
         let l = std::os::unix::net::UnixListener::bind(path)?;
         l.set_nonblocking(true)?;
-        Ok(TransportStack { listener: StdListener::Unix(l), unlink: Some(path.to_owned()), tls: None })
+        Ok(Self::new(StdListener::Unix(l), key, Some(path.to_owned())))
     }
 
-    /// Adopts an already listening socket (inherited from a previous process or the host).
+    /// Adopts an already listening socket (inherited from a previous process or the host), known
+    /// by its local address.
     pub fn from_fd(fd: OwnedFd) -> io::Result<Self> {
+        let key = socket_key(&Socket::from(fd.try_clone()?))?;
+        Self::adopt(fd, key, None)
+    }
+
+    fn adopt(fd: OwnedFd, key: String, unlink: Option<PathBuf>) -> io::Result<Self> {
         let socket = Socket::from(fd);
         socket.set_nonblocking(true)?;
         let listener = match socket.local_addr()?.as_socket() {
             Some(_) => StdListener::Tcp(socket.into()),
             None => StdListener::Unix(socket.into()),
         };
-        Ok(TransportStack { listener, unlink: None, tls: None })
+        Ok(Self::new(listener, key, unlink))
+    }
+
+    /// The endpoint as asked for, the key a new process takes this socket over by.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The socket itself, to send to a new process during an upgrade.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match &self.listener {
+            StdListener::Tcp(l) => l.as_fd(),
+            StdListener::Unix(l) => l.as_fd(),
+        }
+    }
+
+    /// Marks the socket as taken over by a new process: its Unix socket file stays.
+    pub fn set_handed_over(&self) {
+        self.handed_over.store(true, Ordering::Release);
     }
 
     /// Makes this a TLS endpoint: every accepted connection is handshaken with `tls` first.
@@ -122,8 +167,20 @@ impl TransportStack {
     }
 }
 
+/// The key of a listening socket found by its local address: `ip:port` or `unix:/path`.
+pub fn socket_key(socket: &Socket) -> io::Result<String> {
+    let addr = socket.local_addr()?;
+    Ok(match addr.as_socket() {
+        Some(a) => a.to_string(),
+        None => format!("unix:{}", addr.as_pathname().map(|p| p.display().to_string()).unwrap_or_default()),
+    })
+}
+
 impl Drop for TransportStack {
     fn drop(&mut self) {
+        if self.handed_over.load(Ordering::Acquire) {
+            return;
+        }
         if let Some(p) = &self.unlink {
             let _ = std::fs::remove_file(p);
         }

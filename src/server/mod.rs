@@ -5,8 +5,10 @@
 //! Signals are opt-in ([`Server::run_forever`]); an embedder that owns the process's signal handlers
 //! uses [`Server::start`] and [`ServerHandle::shutdown`] instead.
 
+pub mod daemon;
 mod log;
 mod shutdown;
+pub mod upgrade;
 
 use std::io;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tokio::sync::watch;
 pub use log::{LogFn, LogLevel, Logger};
 pub use shutdown::{ShutdownState, ShutdownWatch};
 
+use crate::listener::TransportStack;
 use crate::service::{Service, ServiceRuntime, Tracker};
 
 /// Server-wide settings.
@@ -63,6 +66,9 @@ pub struct ServerHandle {
     conf: ServerConf,
     tx: watch::Sender<ShutdownState>,
     running: Vec<Running>,
+    /// Every service's listening sockets, kept for an upgrade to hand over; let go when a
+    /// shutdown begins, so that the sockets close once the accept loops end.
+    listeners: Vec<Arc<TransportStack>>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -77,6 +83,11 @@ impl Server {
         Server { conf, services: Vec::new() }
     }
 
+    /// The server-wide settings, until the server starts.
+    pub fn conf_mut(&mut self) -> &mut ServerConf {
+        &mut self.conf
+    }
+
     /// Adds a service; it starts with the server.
     pub fn add_service(&mut self, service: impl Service) {
         self.services.push(Box::new(service));
@@ -86,14 +97,16 @@ impl Server {
     pub fn start(self) -> io::Result<ServerHandle> {
         let (tx, rx) = watch::channel(ShutdownState::Running);
         let mut running = Vec::with_capacity(self.services.len());
+        let mut listeners = Vec::new();
         for mut svc in self.services {
+            listeners.extend(svc.listeners());
             let runtime =
                 ServiceRuntime::new(svc.name(), svc.threads(), svc.work_stealing(), svc.thread_hooks())?;
             let tracker = Arc::new(Tracker::default());
             svc.start(&runtime, ShutdownWatch::new(rx.clone()), tracker.clone(), &self.conf.log);
             running.push(Running { runtime, tracker });
         }
-        Ok(ServerHandle { conf: self.conf, tx, running })
+        Ok(ServerHandle { conf: self.conf, tx, running, listeners })
     }
 
     /// Starts, then blocks until SIGTERM (graceful shutdown) or SIGINT (fast shutdown).
@@ -129,10 +142,35 @@ impl ServerHandle {
         self.running.iter().map(|r| r.tracker.active()).sum()
     }
 
+    /// Every listening socket of every service, for an upgrade to hand over (see [`upgrade`]).
+    pub fn listeners(&self) -> &[Arc<TransportStack>] {
+        &self.listeners
+    }
+
+    /// Zero-downtime upgrade, the old process's half: hands every listening socket to the new
+    /// process waiting on `sock` (connecting up to `retries` times), then shuts down gracefully
+    /// with `grace` (H2 connections get GOAWAY, H1 responses `Connection: close`). If the handover
+    /// fails the server keeps serving and the error comes back with the handle.
+    pub fn upgrade(
+        self,
+        sock: &std::path::Path,
+        retries: usize,
+        grace: Duration,
+    ) -> Result<usize, (Self, io::Error)> {
+        match upgrade::send_listeners(sock, &self.listeners, retries) {
+            Ok(n) => {
+                self.shutdown(grace);
+                Ok(n)
+            }
+            Err(e) => Err((self, e)),
+        }
+    }
+
     /// Graceful shutdown: stop accepting, let in-flight requests finish for up to `grace` (H1
     /// responses in that window carry `Connection: close`), then stop. Blocks until done.
     /// Must not be called from a service's own worker thread.
-    pub fn shutdown(self, grace: Duration) {
+    pub fn shutdown(mut self, grace: Duration) {
+        self.listeners.clear();
         let _ = self.tx.send(ShutdownState::Graceful);
         let deadline = Instant::now() + grace;
         for r in &self.running {
@@ -142,7 +180,8 @@ impl ServerHandle {
     }
 
     /// Fast shutdown: stop now, dropping connections. Blocks until every worker thread has exited.
-    pub fn shutdown_fast(self) {
+    pub fn shutdown_fast(mut self) {
+        self.listeners.clear();
         let _ = self.tx.send(ShutdownState::Fast);
         for r in self.running {
             r.runtime.shutdown(self.conf.final_timeout);

@@ -19,7 +19,7 @@ use crate::tls::{Certificates, TlsSettings};
 pub struct ListeningService<A> {
     name: String,
     app: Arc<A>,
-    stacks: Vec<TransportStack>,
+    stacks: Vec<Arc<TransportStack>>,
     threads: usize,
     work_stealing: bool,
     hooks: Option<ThreadHooks>,
@@ -108,7 +108,7 @@ impl<A: ServerApp> ListeningService<A> {
     /// Adds an endpoint bound elsewhere (an inherited listening socket, for example).
     pub fn add_stack(&mut self, stack: TransportStack) -> io::Result<SocketAddr> {
         let addr = stack.local_addr()?;
-        self.stacks.push(stack);
+        self.stacks.push(Arc::new(stack));
         Ok(addr)
     }
 
@@ -147,6 +147,9 @@ impl<A: ServerApp> Service for ListeningService<A> {
     fn thread_hooks(&self) -> Option<ThreadHooks> {
         self.hooks.clone()
     }
+    fn listeners(&self) -> Vec<Arc<TransportStack>> {
+        self.stacks.clone()
+    }
 
     fn start(
         &mut self,
@@ -156,11 +159,11 @@ impl<A: ServerApp> Service for ListeningService<A> {
         log: &Logger,
     ) {
         // The stacks move into the accept tasks; a Unix socket file is removed when the last
-        // accept loop of its endpoint ends. An endpoint's cap is shared by its accept loops (one
+        // accept loop of its endpoint ends and the server handle (which keeps every stack for an
+        // upgrade) has let go of it. An endpoint's cap is shared by its accept loops (one
         // per runtime), the service's by every endpoint.
         let service_cap = Cap::new(self.max_connections);
         for stack in self.stacks.drain(..) {
-            let stack = Arc::new(stack);
             let caps =
                 Caps { listener: Cap::new(self.max_connections_per_listener), service: service_cap.clone() };
             for handle in runtime.handles() {
@@ -275,14 +278,19 @@ fn serve<A: ServerApp>(
 }
 
 /// The TLS handshake (if any), in the connection's task, bounded by the endpoint's handshake
-/// timeout; shutdown abandons it. `None`: no stream to serve.
+/// timeout; a shutdown abandons it once the connection had `FIRST_REQUEST_GRACE` more (it was
+/// accepted while this process still accepted: during an upgrade the client did nothing wrong).
+/// `None`: no stream to serve.
 async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) -> Option<Stream> {
     if !accepted.is_tls() {
         return accepted.handshake().await.ok();
     }
     let r = tokio::select! {
         biased;
-        _ = shutdown.reached(ShutdownState::Graceful) => return None,
+        _ = async {
+            shutdown.reached(ShutdownState::Graceful).await;
+            tokio::time::sleep(crate::app::FIRST_REQUEST_GRACE).await
+        } => return None,
         r = accepted.handshake() => r,
     };
     match r {

@@ -31,6 +31,11 @@ pub trait Service: Send + 'static {
     fn thread_hooks(&self) -> Option<ThreadHooks> {
         None
     }
+    /// The listening sockets, which an upgrade hands to the new process. Asked once, before
+    /// [`Self::start`].
+    fn listeners(&self) -> Vec<Arc<crate::listener::TransportStack>> {
+        Vec::new()
+    }
     /// Spawns the service's tasks on its runtime. Called once.
     /// `log` is the server's log sink.
     fn start(

@@ -3,10 +3,23 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use proxy::error::Result;
 use proxy::protocol::stream::SocketAddr as Addr;
-use proxy::proxy::{HttpProxy, ProxyHttp};
+use proxy::proxy::{HttpProxy, ProxyHttp, Session};
 use proxy::server::{Server, ServerConf, ServerHandle};
 use proxy::service::ListeningService;
+use proxy::upstream::HttpPeer;
+
+/// Hooks that send every request to one address (`host:port` or a Unix socket path).
+pub struct To(pub String);
+
+impl ProxyHttp for To {
+    type CTX = ();
+    fn new_ctx(&self) {}
+    async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<HttpPeer> {
+        Ok(HttpPeer::new(&self.0).unwrap())
+    }
+}
 
 /// A running proxy.
 pub struct Proxy {

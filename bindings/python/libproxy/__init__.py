@@ -18,6 +18,7 @@ One class per C handle (:class:`Server`, :class:`Service`, :class:`Session`), ho
 
 from ._async import Deferred, loop
 from ._cache import Cache
+from ._conf import Conf
 from ._enums import (
     Action,
     CacheDecision,
@@ -56,6 +57,7 @@ __all__ = [
     "CacheStatus",
     "ClientHello",
     "ClosedError",
+    "Conf",
     "Compression",
     "Deferred",
     "Encoding",

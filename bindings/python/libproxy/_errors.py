@@ -27,6 +27,10 @@ class ProxyError(Exception):
     UNSUPPORTED = _ffi.PROXY_UNSUPPORTED
     TLS_INVALID = _ffi.PROXY_TLS_INVALID
     UNAVAILABLE = _ffi.PROXY_UNAVAILABLE
+    CONFIG_INVALID = _ffi.PROXY_CONFIG_INVALID
+    UPGRADE_FAILED = _ffi.PROXY_UPGRADE_FAILED
+    RELOAD_REFUSED = _ffi.PROXY_RELOAD_REFUSED
+    DAEMON_FAILED = _ffi.PROXY_DAEMON_FAILED
 
     def __init__(
         self, code: int, where: str = "", message: Optional[str] = None, detail: Optional[str] = None

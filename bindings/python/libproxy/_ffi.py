@@ -552,6 +552,28 @@ if HAVE_TLS_RUNTIME:
     _decl("proxy_client_hello_set_cert", _R, _H, c_void_p)
     _decl("proxy_client_hello_id", _R, _H, POINTER(c_uint64))
     _decl("proxy_client_hello_resume", _R, c_uint64, c_int32)
+# ---- operations: configuration file, command line, reload, upgrade (PROXY_FEATURE_CONFIG) ------
+PROXY_CONFIG_INVALID = 7015
+PROXY_UPGRADE_FAILED = 7016
+PROXY_RELOAD_REFUSED = 7017
+PROXY_DAEMON_FAILED = 7018
+PROXY_FEATURE_CONFIG = 512
+PROXY_FEATURE_UPGRADE = 1024
+PROXY_CONF_DAEMON = 1
+PROXY_CONF_TEST = 2
+PROXY_CONF_UPGRADE = 4
+#: True when the library reads configuration files and command lines (``proxy_conf_*``).
+HAVE_CONF = hasattr(lib, "proxy_conf_from_args")
+if HAVE_CONF:
+    _decl("proxy_conf_from_args", _R, POINTER(ctypes.c_int), POINTER(c_char_p), POINTER(c_void_p))
+    _decl("proxy_conf_free", _R, c_void_p)
+    _decl("proxy_conf_get", _R, c_void_p, c_char_p, POINTER(proxy_str))
+    _decl("proxy_conf_flags", _R, c_void_p, POINTER(c_uint32))
+    _decl("proxy_conf_group", _R, c_void_p, c_char_p, POINTER(c_uint64))
+    _decl("proxy_server_set_conf", _R, c_void_p, c_void_p)
+    _decl("proxy_service_apply_conf", _R, c_void_p, c_void_p)
+    _decl("proxy_server_reload", _R, c_void_p)
+    _decl("proxy_server_upgrade", _R, c_void_p)
 
 #: True when the library has ``proxy_service_set_thread_hooks`` (always, from ABI 0.3 on: the
 #: binding refuses older libraries). Kept for callers of earlier versions of the binding.

@@ -122,6 +122,15 @@ class Group(_Managed):
             raise _err(rc, "proxy_group_new")
         self._ptr = out.value
 
+    @classmethod
+    def _adopt(cls, group_id: int) -> "Group":
+        """A Group owning the id a C call made (``proxy_conf_group``)."""
+        g = cls.__new__(cls)
+        g._lock = threading.Lock()
+        g._listener = None
+        g._ptr = group_id
+        return g
+
     @property
     def id(self) -> int:
         """The group's id (what :meth:`Session.pick` passes)."""

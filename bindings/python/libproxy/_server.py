@@ -21,6 +21,7 @@ from ._managed import _Managed
 from ._service import Service
 
 if TYPE_CHECKING:
+    from ._conf import Conf
     from ._group import Group, HealthCheck, Shutdown
 
 
@@ -88,6 +89,29 @@ class Server(_Managed):
         (before :meth:`start`)."""
         _group._add_background(self, name, fn)
 
+    def set_conf(self, conf: "Conf") -> None:
+        """``proxy_server_set_conf``: grace period, log level, pid file, user/group, and what
+        SIGQUIT (upgrade) and SIGHUP (reload) do under ``run(signals=True)`` (before :meth:`start`)."""
+        rc = lib.proxy_server_set_conf(self.ptr(), conf.ptr())
+        if rc:
+            raise _err(rc, "proxy_server_set_conf")
+
+    def reload(self) -> None:
+        """``proxy_server_reload``: re-reads the configuration file; upstream groups, log level and
+        grace period change, anything else raises ``ProxyError(RELOAD_REFUSED)`` (an upgrade is
+        needed) and nothing is applied."""
+        rc = lib.proxy_server_reload(self.ptr())
+        if rc:
+            raise _err(rc, "proxy_server_reload")
+
+    def upgrade(self) -> None:
+        """``proxy_server_upgrade``: hands the listening sockets to the new process started with
+        ``-u``, then shuts down gracefully; returns once stopped. ``ProxyError(UPGRADE_FAILED)``
+        (still serving) when no new process took them."""
+        rc = lib.proxy_server_upgrade(self.ptr())
+        if rc:
+            raise _err(rc, "proxy_server_upgrade")
+
     def start(self) -> None:
         """Starts every service on its own threads and returns at once."""
         rc = lib.proxy_server_start(self.ptr())
@@ -96,7 +120,8 @@ class Server(_Managed):
 
     def run(self, signals: bool = False) -> None:
         """Starts if needed and blocks until stopped (:meth:`shutdown` from another thread or,
-        with ``signals=True``, SIGTERM/SIGINT -- libproxy then owns those signals)."""
+        with ``signals=True``, SIGTERM/SIGINT -- libproxy then owns those signals; after
+        :meth:`set_conf` also SIGHUP (reload) and SIGQUIT (upgrade))."""
         p = self.ptr()
         if not signals:
             rc = lib.proxy_server_run(p, 0)

@@ -120,6 +120,13 @@ class Service(_Managed):
         if rc:
             raise _err(rc, "proxy_service_set_h2_only")
 
+    def apply_conf(self, conf: Any) -> None:
+        """``proxy_service_apply_conf``: this service's settings from the configuration file
+        (``services.<name>``: threads, limits, listeners, bound now or taken over with ``-u``)."""
+        rc = lib.proxy_service_apply_conf(self.ptr(), conf.ptr())
+        if rc:
+            raise _err(rc, "proxy_service_apply_conf")
+
     def set_threads(self, n: int) -> None:
         """Number of worker threads (1..=1024)."""
         rc = lib.proxy_service_set_threads(self.ptr(), n)

@@ -5,16 +5,20 @@
 //
 //	go run ./minimal_proxy 127.0.0.1:8080 &  curl -i http://127.0.0.1:8080/hello; curl -i http://127.0.0.1:8080/hello
 //
-// Stop with Ctrl-C or SIGTERM (graceful). Mirrors examples/c/minimal_proxy.c.
+// Stop with Ctrl-C or SIGTERM (graceful). Pingora's flags are the library's: -c FILE (YAML
+// configuration), -d (daemon), -t (test the configuration), -u (take the listening sockets over
+// from the running proxy, which SIGQUIT hands them to); SIGHUP reloads the file. Mirrors
+// examples/c/minimal_proxy.c.
 package main
 
 import (
-	"context"
 	"fmt"
 	"log"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"time"
 
 	proxy "github.com/libproxy/libproxy/bindings/go"
 )
@@ -84,9 +88,13 @@ func (demoOrigin) RequestFilter(s *proxy.Session) proxy.Action {
 // The library's diagnostics go to log/slog (slog.Default() unless Server.SetLogger says else).
 
 func main() {
+	// Takes -c/-d/-t/-u out of the command line; the positional arguments stay (a program with
+	// flags of its own hands args[1:] to flag.CommandLine.Parse).
+	conf, args, err := proxy.ConfFromArgs(os.Args)
+	check(err)
 	listen := "127.0.0.1:8080"
-	if len(os.Args) > 1 {
-		listen = os.Args[1]
+	if len(args) > 1 {
+		listen = args[1]
 	}
 	cfg := &config{}
 
@@ -94,9 +102,10 @@ func main() {
 	server, err := proxy.NewServer()
 	check(err)
 	defer server.Close()
+	check(server.SetConf(conf))
 
-	if len(os.Args) > 2 {
-		cfg.upstream = os.Args[2]
+	if len(args) > 2 {
+		cfg.upstream = args[2]
 	} else {
 		origin, err := proxy.NewService("demo-origin")
 		check(err)
@@ -110,9 +119,11 @@ func main() {
 
 	svc, err := proxy.NewService("proxy")
 	check(err)
+	check(svc.SetThreads(2))
+	// threads, limits and listeners of services.proxy in the file, if any
+	check(svc.ApplyConf(conf))
 	port, err := svc.AddTCP(listen)
 	check(err)
-	check(svc.SetThreads(2))
 	// gzip, brotli or zstd for text responses, as each client's Accept-Encoding asks.
 	check(svc.SetCompression(proxy.CompressionEnabled, 1))
 	// A 64 MiB HTTP cache in front of the upstream; x-cache-status says what it did. The cache
@@ -125,9 +136,34 @@ func main() {
 	check(svc.SetHandler(cfg)) // registers UpstreamPeer and Logging
 	check(server.AddService(svc))
 
+	grace, err := conf.Get("grace_period_seconds")
+	check(err)
+	seconds, err := strconv.Atoi(grace)
+	check(err)
+	check(conf.Close())
+
 	fmt.Printf("%s proxying on port %d to %s\n", proxy.Version(), port, cfg.upstream)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	check(server.Run(ctx))
+	check(server.Start())
+	// Go owns the process's signals: SIGTERM and Ctrl-C stop (gracefully), SIGHUP reloads the
+	// configuration, SIGQUIT hands the sockets to the new process started with -u and stops.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			if err := server.Reload(); err != nil {
+				log.Print(err)
+			}
+			continue
+		case syscall.SIGQUIT:
+			if err := server.Upgrade(); err != nil {
+				log.Print(err) // still serving
+				continue
+			}
+		default:
+			check(server.Shutdown(time.Duration(seconds) * time.Second))
+		}
+		break
+	}
 	check(server.Close())
 }
