@@ -15,6 +15,7 @@ pub mod compression;
 pub mod connector;
 pub mod error;
 pub mod ffi;
+pub mod l4;
 pub mod listener;
 pub mod protocol;
 pub mod proxy;

@@ -255,6 +255,7 @@ impl proxy_peer {
                 self.max_h2_streams as usize
             },
             tls,
+            proxy_protocol: None,
         };
         Ok(HttpPeer { address, options, group: self.pool_group })
     }

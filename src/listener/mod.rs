@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use socket2::{Domain, Socket, Type};
 
-use crate::protocol::stream::{SocketAddr, Stream};
+use crate::protocol::proxy_protocol::accept::{read_header, Refusal};
+use crate::protocol::proxy_protocol::AcceptPolicy;
+use crate::protocol::stream::{Proxied, SocketAddr, Stream};
 use crate::tls::TlsAcceptor;
 
 const BACKLOG: i32 = 4096;
@@ -30,6 +32,8 @@ pub struct TransportStack {
     unlink: Option<PathBuf>,
     /// The TLS configuration of a TLS endpoint.
     tls: Option<Arc<TlsAcceptor>>,
+    /// Whether connections begin with a PROXY header, and from whom one is accepted.
+    proxy_protocol: Option<Arc<AcceptPolicy>>,
     // Slot kept for a later issue: an inherited FD (graceful upgrade).
 }
 
@@ -51,7 +55,12 @@ impl TransportStack {
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;
-        Ok(TransportStack { listener: StdListener::Tcp(socket.into()), unlink: None, tls: None })
+        Ok(TransportStack {
+            listener: StdListener::Tcp(socket.into()),
+            unlink: None,
+            tls: None,
+            proxy_protocol: None,
+        })
     }
 
     /// Binds a Unix domain socket, replacing a stale socket file left by a dead process.
@@ -68,7 +77,12 @@ impl TransportStack {
         }
         let l = std::os::unix::net::UnixListener::bind(path)?;
         l.set_nonblocking(true)?;
-        Ok(TransportStack { listener: StdListener::Unix(l), unlink: Some(path.to_owned()), tls: None })
+        Ok(TransportStack {
+            listener: StdListener::Unix(l),
+            unlink: Some(path.to_owned()),
+            tls: None,
+            proxy_protocol: None,
+        })
     }
 
     /// Adopts an already listening socket (inherited from a previous process or the host).
@@ -79,13 +93,23 @@ impl TransportStack {
             Some(_) => StdListener::Tcp(socket.into()),
             None => StdListener::Unix(socket.into()),
         };
-        Ok(TransportStack { listener, unlink: None, tls: None })
+        Ok(TransportStack { listener, unlink: None, tls: None, proxy_protocol: None })
     }
 
     /// Makes this a TLS endpoint: every accepted connection is handshaken with `tls` first.
     pub fn with_tls(mut self, tls: TlsAcceptor) -> Self {
         self.tls = Some(Arc::new(tls));
         self
+    }
+
+    /// Reads a PROXY header off every accepted connection, before TLS, as `policy` says.
+    pub fn set_proxy_protocol(&mut self, policy: Option<AcceptPolicy>) {
+        self.proxy_protocol = policy.map(Arc::new);
+    }
+
+    /// The endpoint's PROXY protocol setting.
+    pub fn proxy_protocol(&self) -> Option<&Arc<AcceptPolicy>> {
+        self.proxy_protocol.as_ref()
     }
 
     /// The TLS configuration, on a TLS endpoint.
@@ -118,7 +142,7 @@ impl TransportStack {
             StdListener::Tcp(l) => ListenerInner::Tcp(tokio::net::TcpListener::from_std(l.try_clone()?)?),
             StdListener::Unix(l) => ListenerInner::Unix(tokio::net::UnixListener::from_std(l.try_clone()?)?),
         };
-        Ok(Listener { inner, tls: self.tls.clone() })
+        Ok(Listener { inner, tls: self.tls.clone(), proxy_protocol: self.proxy_protocol.clone() })
     }
 }
 
@@ -135,6 +159,7 @@ impl Drop for TransportStack {
 pub struct Listener {
     inner: ListenerInner,
     tls: Option<Arc<TlsAcceptor>>,
+    proxy_protocol: Option<Arc<AcceptPolicy>>,
 }
 
 #[derive(Debug)]
@@ -154,7 +179,7 @@ impl Listener {
             }
             ListenerInner::Unix(l) => Stream::Unix(l.accept().await?.0),
         };
-        Ok(Accepted { stream, tls: self.tls.clone() })
+        Ok(Accepted { stream, tls: self.tls.clone(), proxy_protocol: self.proxy_protocol.clone() })
     }
 }
 
@@ -163,12 +188,32 @@ impl Listener {
 pub struct Accepted {
     stream: Stream,
     tls: Option<Arc<TlsAcceptor>>,
+    proxy_protocol: Option<Arc<AcceptPolicy>>,
+}
+
+/// Why a connection never reached the app.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// Its PROXY header was missing, malformed, untrusted or late (the socket's peer address).
+    Proxy(Refusal, Option<SocketAddr>),
+    /// The TLS handshake failed.
+    Tls(io::Error),
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandshakeError::Proxy(r, Some(a)) => write!(f, "{r}, from {a}: connection closed"),
+            HandshakeError::Proxy(r, None) => write!(f, "{r}: connection closed"),
+            HandshakeError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+        }
+    }
 }
 
 impl Accepted {
-    /// Whether a TLS handshake is due.
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+    /// Whether anything is read before the app gets the stream (a PROXY header, a TLS handshake).
+    pub fn needs_handshake(&self) -> bool {
+        self.tls.is_some() || self.proxy_protocol.is_some()
     }
 
     /// The stream ready for the app: after the TLS handshake (bounded by the endpoint's
@@ -176,10 +221,21 @@ impl Accepted {
     ///
     /// The handshake's state (a whole rustls connection) is boxed: inline, it would size every
     /// connection task for it, and an idle plaintext connection would pay for TLS it never did.
-    pub async fn handshake(self) -> io::Result<Stream> {
+    pub async fn handshake(self) -> Result<Stream, HandshakeError> {
+        let mut stream = self.stream;
+        if let Some(policy) = &self.proxy_protocol {
+            let peer = stream.peer_addr();
+            match Box::pin(read_header(&mut stream, policy)).await {
+                Ok(Some(header)) => {
+                    stream = Stream::Proxied(Box::new(Proxied { inner: stream, header: Arc::new(header) }))
+                }
+                Ok(None) => {}
+                Err(r) => return Err(HandshakeError::Proxy(r, peer)),
+            }
+        }
         match self.tls {
-            Some(tls) => Box::pin(tls.handshake(self.stream)).await,
-            None => Ok(self.stream),
+            Some(tls) => Box::pin(tls.handshake(stream)).await.map_err(HandshakeError::Tls),
+            None => Ok(stream),
         }
     }
 }
