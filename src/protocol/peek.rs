@@ -3,6 +3,8 @@
 
 use std::io;
 
+use tokio::io::Interest;
+
 use crate::protocol::stream::Stream;
 
 /// Peeks into `buf` once more bytes than `seen` are there (or the peer closed: 0), and returns
@@ -25,20 +27,26 @@ pub(crate) async fn peek_more(stream: &Stream, buf: &mut [u8], seen: usize) -> i
         s => s,
     };
     loop {
+        // A peer that sent some bytes and closed shows the same bytes to every peek: the closed
+        // flag of the readiness is what tells that no more will come (it stays set, so this
+        // never waits again).
         let r = match stream {
             Stream::Tcp(s) => {
-                s.readable().await?;
-                s.try_io(tokio::io::Interest::READABLE, || peek(socket2::SockRef::from(s), buf))
+                let closed = s.ready(Interest::READABLE).await?.is_read_closed();
+                (s.try_io(Interest::READABLE, || peek(socket2::SockRef::from(s), buf)), closed)
             }
             Stream::Unix(s) => {
-                s.readable().await?;
-                s.try_io(tokio::io::Interest::READABLE, || peek(socket2::SockRef::from(s), buf))
+                let closed = s.ready(Interest::READABLE).await?.is_read_closed();
+                (s.try_io(Interest::READABLE, || peek(socket2::SockRef::from(s), buf)), closed)
             }
             _ => return Err(io::Error::other("only a plain socket can be peeked (before TLS)")),
         };
         match r {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            r => return r,
+            (Err(e), true) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::ErrorKind::UnexpectedEof.into())
+            }
+            (Err(e), false) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            (r, _) => return r,
         }
     }
 }
