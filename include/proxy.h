@@ -189,6 +189,12 @@
 // Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
 #define PROXY_FEATURE_CACHE 256
 
+// Feature bit: TCP (L4) proxy services (`proxy_service_set_l4_callbacks`).
+#define PROXY_FEATURE_L4 8192
+
+// Feature bit: PROXY protocol v1/v2 on endpoints and towards peers.
+#define PROXY_FEATURE_PROXY_PROTOCOL 16384
+
 // Log level: errors.
 #define PROXY_LOG_ERROR 1
 
@@ -314,6 +320,14 @@
 // the SNI name. (ABI 0.3)
 #define PROXY_PEER_TLS_NO_VERIFY_HOSTNAME 4
 
+// `proxy_peer.flags` bit: send a PROXY protocol v1 header first on each new connection, carrying
+// the client's address (the one a PROXY header gave us, if any). Connections are then reused
+// only for the same client address. (L4 and HTTP peers)
+#define PROXY_PEER_SEND_PROXY_V1 8
+
+// `proxy_peer.flags` bit: likewise with a v2 (binary) header.
+#define PROXY_PEER_SEND_PROXY_V2 16
+
 // `proxy_peer.alpn`: HTTP/1.1 (default).
 #define PROXY_ALPN_H1 0
 
@@ -409,10 +423,87 @@
 // `status_max`, `body`).
 #define PROXY_PROBE_HTTP 2
 
+// `proxy_l4_summary.end`: the connection is still open (never seen in `logging`).
+#define PROXY_L4_OPEN 0
+
+// `proxy_l4_summary.end`: both sides closed and everything was relayed.
+#define PROXY_L4_CLOSED 1
+
+// `proxy_l4_summary.end`: `upstream_peer` chose no peer.
+#define PROXY_L4_NO_PEER 2
+
+// `proxy_l4_summary.end`: connecting to the peer failed.
+#define PROXY_L4_CONNECT_FAILED 3
+
+// `proxy_l4_summary.end`: a read or write failed on either side.
+#define PROXY_L4_ERROR 4
+
+// `proxy_l4_summary.end`: closed by the idle timeout.
+#define PROXY_L4_IDLE_TIMEOUT 5
+
+// `proxy_l4_summary.end`: closed at the longest allowed life.
+#define PROXY_L4_MAX_DURATION 6
+
+// `proxy_l4_summary.end`: the server shut down.
+#define PROXY_L4_SHUTDOWN 7
+
+// TLV type: ALPN (`PP2_TYPE_ALPN`).
+#define PROXY_PP2_TYPE_ALPN 1
+
+// TLV type: authority, the host name the client asked for (`PP2_TYPE_AUTHORITY`).
+#define PROXY_PP2_TYPE_AUTHORITY 2
+
+// TLV type: unique connection id (`PP2_TYPE_UNIQUE_ID`).
+#define PROXY_PP2_TYPE_UNIQUE_ID 5
+
+// TLV type: the SSL TLV whole: client flags, verify result, sub-TLVs (`PP2_TYPE_SSL`).
+#define PROXY_PP2_TYPE_SSL 32
+
+// Sub-TLV of the SSL TLV: TLS version (`TLSv1.3`).
+#define PROXY_PP2_SUBTYPE_SSL_VERSION 33
+
+// Sub-TLV of the SSL TLV: client certificate Common Name.
+#define PROXY_PP2_SUBTYPE_SSL_CN 34
+
+// Sub-TLV of the SSL TLV: cipher.
+#define PROXY_PP2_SUBTYPE_SSL_CIPHER 35
+
+// TLV type: network namespace (`PP2_TYPE_NETNS`).
+#define PROXY_PP2_TYPE_NETNS 48
+
+// `proxy_service_set_proxy_protocol` mode: no PROXY headers (default).
+#define PROXY_PP_OFF 0
+
+// `proxy_service_set_proxy_protocol` mode: every connection must begin with a header.
+#define PROXY_PP_REQUIRED 1
+
+// `proxy_service_set_proxy_protocol` mode: a header is read when one is there.
+#define PROXY_PP_OPTIONAL 2
+
+// `proxy_service_set_l4_option`: idle timeout in ms (default 600000; 0 = none).
+#define PROXY_L4_IDLE_TIMEOUT_MS 1
+
+// `proxy_service_set_l4_option`: longest connection life in ms (default 0 = none).
+#define PROXY_L4_MAX_DURATION_MS 2
+
+// `proxy_service_set_l4_option`: bytes buffered per direction (default 65536; 1024..=4194304).
+#define PROXY_L4_BUFFER_SIZE 3
+
+// `proxy_service_set_l4_option`: 1 = on plaintext endpoints wait for a TLS ClientHello and
+// give its SNI and ALPN to `upstream_peer` (TLS passthrough routed by name); 0 (default) = not.
+#define PROXY_L4_PEEK_CLIENT_HELLO 4
+
 // A cache: an in-memory store bounded in bytes, its lock and its settings. Attach it to services
 // with `proxy_service_set_cache` (the same cache in several services is one shared cache).
 // Thread-safe once attached; its settings are changed only before.
 typedef struct proxy_cache proxy_cache;
+
+// One L4 connection, borrowed by a callback for its duration. Never free it.
+//
+// Methods: proxy_l4_session_client_addr, proxy_l4_session_local_addr, proxy_l4_session_sni,
+// proxy_l4_session_alpn, proxy_l4_session_proxy_tlv, proxy_l4_session_set_peer,
+// proxy_l4_session_pick, proxy_l4_session_summary.
+typedef struct proxy_l4_session proxy_l4_session;
 
 // The server: owns services, starts each on its own threads, and stops them.
 //
@@ -717,6 +808,44 @@ typedef struct proxy_health_check {
 // A host background service: runs on a thread of its own until it returns; it should return
 // soon after `proxy_shutdown_wait(shutdown, ...)` answers non-zero.
 typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shutdown);
+
+// What an L4 connection did (`proxy_l4_session_summary`). Set
+// `struct_size = sizeof(proxy_l4_summary)`; only that many bytes are written.
+typedef struct proxy_l4_summary {
+  // `sizeof(proxy_l4_summary)` as the host knows it.
+  uint32_t struct_size;
+  // A `PROXY_L4_*` end.
+  uint32_t end;
+  // Bytes relayed from the client to the peer.
+  uint64_t bytes_up;
+  // Bytes relayed from the peer to the client.
+  uint64_t bytes_down;
+  // Time to connect to the peer in µs (0 when it did not connect).
+  uint64_t connect_us;
+  // Time since the connection was accepted in µs.
+  uint64_t duration_us;
+} proxy_l4_summary;
+
+// An L4 callback: `user` is `proxy_l4_callbacks.user`, `session` the connection (borrowed, valid
+// until the callback returns). Called from any worker thread, concurrently for different
+// connections; must not block.
+typedef proxy_action (*proxy_l4_fn)(void *user, struct proxy_l4_session *session);
+
+// The callbacks of an L4 service (`proxy_service_set_l4_callbacks`). Set
+// `struct_size = sizeof(proxy_l4_callbacks)`; fields are only ever appended. Copied; `user`
+// must stay valid until the server is shut down.
+typedef struct proxy_l4_callbacks {
+  // `sizeof(proxy_l4_callbacks)` as the host knows it.
+  uint32_t struct_size;
+  // Passed as the first argument of every callback.
+  void *user;
+  // Required. Chooses the peer with `proxy_l4_session_set_peer` or `proxy_l4_session_pick` and
+  // returns PROXY_CONTINUE; PROXY_ERROR (or CONTINUE without a peer) closes the connection.
+  proxy_l4_fn upstream_peer;
+  // Once per connection after it ended (`proxy_l4_session_summary`); the return value is
+  // ignored.
+  proxy_l4_fn logging;
+} proxy_l4_callbacks;
 
 // Success.
 #define PROXY_OK 0
@@ -1446,6 +1575,75 @@ proxy_result proxy_server_add_background(struct proxy_server *server,
                                          const char *name,
                                          proxy_background_fn f,
                                          void *user);
+
+// The client's address as text (`1.2.3.4:5678`, `[::1]:5678`, `unix:`): the one a PROXY header
+// carried, when the endpoint accepts them. `*out` is valid until the callback returns.
+proxy_result proxy_l4_session_client_addr(struct proxy_l4_session *s, struct proxy_str *out);
+
+// The address the client connected to (likewise).
+proxy_result proxy_l4_session_local_addr(struct proxy_l4_session *s, struct proxy_str *out);
+
+// The TLS server name: from the handshake on a TLS endpoint, from the peeked ClientHello with
+// `PROXY_L4_PEEK_CLIENT_HELLO`. NOT_FOUND without one.
+proxy_result proxy_l4_session_sni(struct proxy_l4_session *s, struct proxy_str *out);
+
+// ALPN protocol number `index`: the one negotiated on a TLS endpoint (index 0 only), or those
+// the peeked ClientHello offered, in order. NOT_FOUND past the last.
+proxy_result proxy_l4_session_alpn(struct proxy_l4_session *s, size_t index, struct proxy_str *out);
+
+// The value of the first TLV of type `kind` (a `PROXY_PP2_TYPE_*`, or a `PROXY_PP2_SUBTYPE_SSL_*`
+// inside the SSL TLV) of the PROXY v2 header the connection began with. NOT_FOUND without one.
+proxy_result proxy_l4_session_proxy_tlv(struct proxy_l4_session *s,
+                                        uint8_t kind,
+                                        struct proxy_str *out);
+
+// Chooses the peer (copied; `proxy_peer` as for HTTP, its `PROXY_PEER_SEND_PROXY_V*` flags
+// included). Only in `upstream_peer` (WRONG_PHASE elsewhere).
+proxy_result proxy_l4_session_set_peer(struct proxy_l4_session *s, const struct proxy_peer *peer);
+
+// Chooses a backend of upstream group `group_id` (`key` feeds the consistent-hash algorithms;
+// `{NULL, 0}` for none). Whether connecting to it works goes to the group's passive health.
+// Only in `upstream_peer`. GONE for an unknown group, UNAVAILABLE when no backend can take it.
+proxy_result proxy_l4_session_pick(struct proxy_l4_session *s,
+                                   uint64_t group_id,
+                                   struct proxy_str key);
+
+// What the connection did so far (complete in `logging`). Writes `out->struct_size` bytes.
+proxy_result proxy_l4_session_summary(struct proxy_l4_session *s, struct proxy_l4_summary *out);
+
+// Makes the service a TCP (L4) proxy: each connection goes, byte for byte, to the peer
+// `callbacks->upstream_peer` chooses (copied; see `proxy_l4_callbacks`). The endpoints, threads,
+// connection caps (`PROXY_LIMIT_MAX_CONNECTIONS*`: one past the cap is closed and logged),
+// thread hooks and PROXY protocol setting of the service apply; its HTTP settings do not.
+// INVALID_PARAMETER without `upstream_peer` or with a `struct_size` too small.
+proxy_result proxy_service_set_l4_callbacks(struct proxy_service *service,
+                                            const struct proxy_l4_callbacks *callbacks);
+
+// Sets a `PROXY_L4_*` option of an L4 service (after `proxy_service_set_l4_callbacks`;
+// WRONG_STATE before). INVALID_PARAMETER for an unknown option or a value out of range.
+proxy_result proxy_service_set_l4_option(struct proxy_service *service,
+                                         uint32_t which,
+                                         uint64_t value);
+
+// PROXY protocol headers on every endpoint of the service (HTTP or L4), read before TLS.
+// `mode`: `PROXY_PP_OFF`, `_REQUIRED` or `_OPTIONAL`. `trusted`: the sources allowed to send
+// one, comma-separated (`"10.0.0.0/8,::1"`); NULL or `""` for any. A header from anyone else, a
+// malformed one, or (required mode) none, closes the connection and is logged at
+// PROXY_LOG_WARN; Unix socket clients are trusted. `timeout_ms`: how long the header may take
+// (0 = 10 s). Hooks and logs then see the client address the header carried.
+// INVALID_PARAMETER for an unknown mode or a bad range (the service is unchanged then).
+proxy_result proxy_service_set_proxy_protocol(struct proxy_service *service,
+                                              uint32_t mode,
+                                              const char *trusted,
+                                              uint32_t timeout_ms);
+
+// The value of TLV `kind` (a `PROXY_PP2_TYPE_*`, or a `PROXY_PP2_SUBTYPE_SSL_*` inside the SSL
+// TLV) of the PROXY v2 header the client's connection began with; `*out` valid until the
+// callback returns. NOT_FOUND without a header or that TLV. HTTP/1 connections only (an HTTP/2
+// stream answers NOT_FOUND; its client address is the carried one all the same).
+proxy_result proxy_session_proxy_tlv(const struct proxy_session *s,
+                                     uint8_t kind,
+                                     struct proxy_str *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -93,6 +93,10 @@ pub const PROXY_FEATURE_COMPRESSION: u64 = 64;
 pub const PROXY_FEATURE_UPSTREAM_GROUPS: u64 = 128;
 /// Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
 pub const PROXY_FEATURE_CACHE: u64 = 256;
+/// Feature bit: TCP (L4) proxy services (`proxy_service_set_l4_callbacks`).
+pub const PROXY_FEATURE_L4: u64 = 8192;
+/// Feature bit: PROXY protocol v1/v2 on endpoints and towards peers.
+pub const PROXY_FEATURE_PROXY_PROTOCOL: u64 = 16384;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -122,6 +126,8 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_COMPRESSION
             | PROXY_FEATURE_UPSTREAM_GROUPS
             | PROXY_FEATURE_CACHE
+            | PROXY_FEATURE_L4
+            | PROXY_FEATURE_PROXY_PROTOCOL
     }
 }
 

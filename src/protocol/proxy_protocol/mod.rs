@@ -20,28 +20,40 @@ pub use cidr::Cidr;
 pub use parse::{parse, Parsed, PpError};
 
 /// TLV type: the ALPN the client negotiated with the sender (`h2`).
+/// cbindgen:ignore
 pub const PP2_TYPE_ALPN: u8 = 0x01;
 /// TLV type: the host name the client asked for (SNI or Host), UTF-8.
+/// cbindgen:ignore
 pub const PP2_TYPE_AUTHORITY: u8 = 0x02;
 /// TLV type: a CRC32c of the whole header (checked when present).
+/// cbindgen:ignore
 pub const PP2_TYPE_CRC32C: u8 = 0x03;
 /// TLV type: padding, ignored.
+/// cbindgen:ignore
 pub const PP2_TYPE_NOOP: u8 = 0x04;
 /// TLV type: an opaque connection id (at most 128 bytes).
+/// cbindgen:ignore
 pub const PP2_TYPE_UNIQUE_ID: u8 = 0x05;
 /// TLV type: facts about the client's TLS session, with sub-TLVs of its own.
+/// cbindgen:ignore
 pub const PP2_TYPE_SSL: u8 = 0x20;
 /// Sub-TLV of `PP2_TYPE_SSL`: the TLS version (`TLSv1.3`).
+/// cbindgen:ignore
 pub const PP2_SUBTYPE_SSL_VERSION: u8 = 0x21;
 /// Sub-TLV of `PP2_TYPE_SSL`: the client certificate's Common Name.
+/// cbindgen:ignore
 pub const PP2_SUBTYPE_SSL_CN: u8 = 0x22;
 /// Sub-TLV of `PP2_TYPE_SSL`: the cipher.
+/// cbindgen:ignore
 pub const PP2_SUBTYPE_SSL_CIPHER: u8 = 0x23;
 /// Sub-TLV of `PP2_TYPE_SSL`: the signature algorithm of the certificate.
+/// cbindgen:ignore
 pub const PP2_SUBTYPE_SSL_SIG_ALG: u8 = 0x24;
 /// Sub-TLV of `PP2_TYPE_SSL`: the key algorithm of the certificate.
+/// cbindgen:ignore
 pub const PP2_SUBTYPE_SSL_KEY_ALG: u8 = 0x25;
 /// TLV type: the network namespace the sender accepted in.
+/// cbindgen:ignore
 pub const PP2_TYPE_NETNS: u8 = 0x30;
 
 /// What a PROXY header carried.

@@ -14,8 +14,10 @@ pub const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 /// The v1 prefix.
 pub const V1_PREFIX: &[u8; 6] = b"PROXY ";
 /// The longest v1 line, CRLF included (the specification's bound).
+/// cbindgen:ignore
 pub const V1_MAX: usize = 107;
 /// The fixed part of a v2 header (signature, version and command, family, length).
+/// cbindgen:ignore
 pub const V2_FIXED: usize = 16;
 
 /// Why a header was refused.
