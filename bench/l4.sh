@@ -6,8 +6,10 @@
 #   bench/l4.sh                    build, then measure (L4_BYTES=8G, L4_STREAMS=4)
 #   L4_BYTES=1G NO_BUILD=1 bench/l4.sh   a quick smoke run with the binaries already built
 #
+# libproxy runs twice: copying through its buffers, and with splice(2) (PROXY_L4_SPLICE).
 # Prints, per system: seconds, GB/s, and the proxy's CPU seconds per GB (user + sys, from
-# /proc/PID/stat). Ports 28201 (sink), 28202 (libproxy), 28203 (HAProxy), 28204 (nginx); every
+# /proc/PID/stat). Ports 28201 (sink), 28202 (libproxy), 28205 (libproxy, splice), 28203 (HAProxy),
+# 28204 (nginx); every
 # process started here is stopped by its PID on exit. A wall-clock figure: run it on a quiet
 # machine (bench/bench-protocol notes).
 set -euo pipefail
@@ -16,7 +18,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BYTES=${L4_BYTES:-8G}
 STREAMS=${L4_STREAMS:-4}
-SINK=28201; LPX=28202; HAP=28203; NGX=28204
+SINK=28201; LPX=28202; HAP=28203; NGX=28204; LPS=28205
 BIN=target/release/bench
 
 ensure_tools haproxy nginx cc=gcc
@@ -58,15 +60,16 @@ CONF
 
 $BIN/l4_pump sink $SINK & PIDS="$PIDS $!"
 $BIN/l4_proxy 127.0.0.1:$LPX 127.0.0.1:$SINK >"$DIR/l4_proxy.out" 2>&1 & LP=$!; PIDS="$PIDS $LP"
+L4_SPLICE=1 $BIN/l4_proxy 127.0.0.1:$LPS 127.0.0.1:$SINK >"$DIR/l4_splice.out" 2>&1 & LS=$!; PIDS="$PIDS $LS"
 haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.out" 2>&1 & HP=$!; PIDS="$PIDS $HP"
 nginx -c "$DIR/nginx.conf" -p "$DIR" </dev/null >"$DIR/nginx.out" 2>&1 & NM=$!; PIDS="$PIDS $NM"
-for p in $SINK $LPX $HAP $NGX; do wait_port $p; done
+for p in $SINK $LPX $LPS $HAP $NGX; do wait_port $p; done
 NW=$(worker_of $NM)
 [ -n "$NW" ] || NW=$NM
 
 hz=$(getconf CLK_TCK)
 printf '%-10s %8s %8s %12s   (%s over %s connections)\n' system seconds GB/s cpu_s/GB "$BYTES" "$STREAMS"
-for sys in libproxy:$LPX:$LP haproxy:$HAP:$HP nginx:$NGX:$NW; do
+for sys in libproxy:$LPX:$LP lp-splice:$LPS:$LS haproxy:$HAP:$HP nginx:$NGX:$NW; do
   IFS=: read -r name port pid <<<"$sys"
   before=$(cpu_ticks "$pid")
   secs=$($BIN/l4_pump send "$port" "$bytes" "$STREAMS")

@@ -493,6 +493,11 @@
 // give its SNI and ALPN to `upstream_peer` (TLS passthrough routed by name); 0 (default) = not.
 #define PROXY_L4_PEEK_CLIENT_HELLO 4
 
+// `proxy_service_set_l4_option`: 1 = relay plain TCP to plain TCP with splice(2) through a pipe
+// of `PROXY_L4_BUFFER_SIZE` bytes per direction (Linux; elsewhere the option is accepted and the
+// copy is buffered); 0 = copy through a user-space buffer.
+#define PROXY_L4_SPLICE 5
+
 // A cache: an in-memory store bounded in bytes, its lock and its settings. Attach it to services
 // with `proxy_service_set_cache` (the same cache in several services is one shared cache).
 // Thread-safe once attached; its settings are changed only before.

@@ -1,5 +1,5 @@
 //! The TCP (L4) proxy over loopback with real sockets: a gigabyte each way at once through a slow
-//! reader with memory bounded and every byte checked, a half-close carried through while the
+//! reader with memory bounded and every byte checked (buffered copy and splice), a half-close carried through while the
 //! other direction keeps flowing, a server that speaks first, and limits (service cap, idle
 //! timeout, longest life) that close the connection and say so.
 
@@ -131,10 +131,20 @@ fn vm_rss_kib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gigabyte_each_way_through_slow_readers_arrives_exact_in_bounded_memory() {
+    gigabyte_each_way(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spliced_a_gigabyte_each_way_through_slow_readers_arrives_exact_in_bounded_memory() {
+    gigabyte_each_way(true).await;
+}
+
+async fn gigabyte_each_way(splice: bool) {
     const GIB: u64 = 1 << 30;
     within(240, async {
         let origin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut l4 = start(origin.local_addr().unwrap(), |_| {});
+        let mut l4 =
+            start(origin.local_addr().unwrap(), |s| s.app_mut().unwrap().options_mut().splice = splice);
         let (up_pat, down_pat) = (Arc::new(pattern(1)), Arc::new(pattern(2)));
         let baseline = vm_rss_kib();
         let peak = Arc::new(std::sync::atomic::AtomicU64::new(baseline));
@@ -177,16 +187,23 @@ async fn a_gigabyte_each_way_through_slow_readers_arrives_exact_in_bounded_memor
         assert!(grew < 48 * 1024, "RSS grew {grew} KiB while 2 GiB went through");
         let log = l4.logged.recv().await.unwrap();
         assert_eq!((log.end, log.up, log.down), (L4End::Closed, GIB, GIB));
-        eprintln!("RSS baseline {baseline} KiB, peak growth {grew} KiB");
+        eprintln!("splice {splice}: RSS baseline {baseline} KiB, peak growth {grew} KiB");
     })
     .await;
 }
 
 #[tokio::test]
 async fn a_half_close_goes_through_while_the_other_direction_keeps_flowing() {
+    for splice in [false, true] {
+        half_close(splice).await;
+    }
+}
+
+async fn half_close(splice: bool) {
     within(20, async {
         let origin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut l4 = start(origin.local_addr().unwrap(), |_| {});
+        let mut l4 =
+            start(origin.local_addr().unwrap(), |s| s.app_mut().unwrap().options_mut().splice = splice);
         let origin_side = tokio::spawn(async move {
             let (mut s, _) = origin.accept().await.unwrap();
             // Reads the request to its EOF (the client's shutdown, carried through), then answers

@@ -54,6 +54,8 @@ const (
 	L4MaxDurationMS   L4Option = C.PROXY_L4_MAX_DURATION_MS
 	L4BufferSize      L4Option = C.PROXY_L4_BUFFER_SIZE
 	L4PeekClientHello L4Option = C.PROXY_L4_PEEK_CLIENT_HELLO
+	// L4Splice 1 relays TCP to TCP with splice(2): less CPU per byte, somewhat lower peak rate.
+	L4Splice L4Option = C.PROXY_L4_SPLICE
 )
 
 // L4Handler chooses the peer of each connection of an L4 service: return a Peer, or call

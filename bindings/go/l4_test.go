@@ -88,6 +88,7 @@ func TestL4RelaysAHalfClosedEchoWithTheProxyHeadersAddress(t *testing.T) {
 	h := &l4To{addr: echoOrigin(t), done: make(chan proxy.L4Summary, 4)}
 	port := startL4(t, srv, h, func(s *proxy.Service) {
 		must(t, s.SetProxyProtocol(proxy.ProxyProtocolRequired, []string{"127.0.0.1/32"}, 0))
+		must(t, s.SetL4Option(proxy.L4Splice, 1)) // a Proxied stream: the buffered copy all the same
 	})
 	must(t, srv.Start())
 

@@ -52,6 +52,11 @@ pub const PROXY_L4_BUFFER_SIZE: u32 = 3;
 /// give its SNI and ALPN to `upstream_peer` (TLS passthrough routed by name); 0 (default) = not.
 pub const PROXY_L4_PEEK_CLIENT_HELLO: u32 = 4;
 
+/// `proxy_service_set_l4_option`: 1 = relay plain TCP to plain TCP with splice(2) through a pipe
+/// of `PROXY_L4_BUFFER_SIZE` bytes per direction (Linux; elsewhere the option is accepted and the
+/// copy is buffered); 0 = copy through a user-space buffer.
+pub const PROXY_L4_SPLICE: u32 = 5;
+
 /// The L4 side of a `proxy_service`.
 pub(crate) struct L4Config {
     cbs: proxy_l4_callbacks,
@@ -120,6 +125,7 @@ pub extern "C" fn proxy_service_set_l4_option(
             PROXY_L4_MAX_DURATION_MS => l4.opts.max_duration = ms(value),
             PROXY_L4_BUFFER_SIZE if (1024..=4 << 20).contains(&value) => l4.opts.buffer_size = value as usize,
             PROXY_L4_PEEK_CLIENT_HELLO if value <= 1 => l4.opts.peek_client_hello = value == 1,
+            PROXY_L4_SPLICE if value <= 1 => l4.opts.splice = value == 1,
             _ => return fail(PROXY_INVALID_PARAMETER, format_args!("L4 option {which} = {value}")),
         }
         PROXY_OK

@@ -18,6 +18,21 @@ use tokio::time::Instant;
 use super::session::L4End;
 use crate::protocol::stream::Stream;
 
+/// One direction of a relay: moves bytes from one stream to the other.
+pub(crate) trait Direction {
+    /// Moves bytes from `from` to `to` until both would block (`Pending`) or `from` ended and
+    /// `to` was shut down (`Ready(Ok)`). `moved` is set when any byte went through.
+    fn poll_copy(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: &mut Stream,
+        to: &mut Stream,
+        moved: &mut bool,
+    ) -> Poll<io::Result<()>>;
+    /// Bytes written out so far.
+    fn bytes(&self) -> u64;
+}
+
 /// One direction: reads into `buf`, writes it all out, then reads again.
 pub(crate) struct Half {
     buf: Box<[u8]>,
@@ -42,16 +57,21 @@ impl Half {
             bytes: 0,
         }
     }
+}
 
-    /// Moves bytes from `r` to `w` until both would block (`Pending`) or `r` ended and `w` was
-    /// shut down (`Ready(Ok)`). `moved` is set when any byte went through.
+impl Direction for Half {
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     fn poll_copy(
         &mut self,
         cx: &mut Context<'_>,
-        mut r: Pin<&mut Stream>,
-        mut w: Pin<&mut Stream>,
+        from: &mut Stream,
+        to: &mut Stream,
         moved: &mut bool,
     ) -> Poll<io::Result<()>> {
+        let (mut r, mut w) = (Pin::new(from), Pin::new(to));
         loop {
             if self.pos == self.cap && !self.eof {
                 let mut rb = ReadBuf::new(&mut self.buf);
@@ -106,11 +126,11 @@ pub(crate) struct RelayLimits {
 
 /// Relays until both directions ended, one failed, or a limit was hit. The byte counts are in
 /// the halves whatever the outcome.
-pub(crate) async fn relay(
+pub(crate) async fn relay<D: Direction>(
     client: &mut Stream,
     upstream: &mut Stream,
-    up: &mut Half,
-    down: &mut Half,
+    up: &mut D,
+    down: &mut D,
     limits: RelayLimits,
 ) -> (L4End, Option<io::Error>) {
     let mut last_move = Instant::now();
@@ -125,14 +145,14 @@ pub(crate) async fn relay(
     poll_fn(|cx| {
         let mut moved = false;
         if !up_done {
-            match up.poll_copy(cx, Pin::new(&mut *client), Pin::new(&mut *upstream), &mut moved) {
+            match up.poll_copy(cx, client, upstream, &mut moved) {
                 Poll::Ready(Ok(())) => up_done = true,
                 Poll::Ready(Err(e)) => return Poll::Ready((L4End::Error, Some(e))),
                 Poll::Pending => {}
             }
         }
         if !down_done {
-            match down.poll_copy(cx, Pin::new(&mut *upstream), Pin::new(&mut *client), &mut moved) {
+            match down.poll_copy(cx, upstream, client, &mut moved) {
                 Poll::Ready(Ok(())) => down_done = true,
                 Poll::Ready(Err(e)) => return Poll::Ready((L4End::Error, Some(e))),
                 Poll::Pending => {}

@@ -10,6 +10,8 @@ import queue
 import socket
 import threading
 
+import pytest
+
 import libproxy
 from libproxy import L4Service, Peer, Server, Service
 
@@ -50,11 +52,12 @@ class To:
         self.seen.put((s.client_addr, s.summary()))
 
 
-def test_an_l4_service_relays_a_half_closed_echo_and_logs_the_bytes() -> None:
+@pytest.mark.parametrize("splice", [0, 1])
+def test_an_l4_service_relays_a_half_closed_echo_and_logs_the_bytes(splice: int) -> None:
     ls = echo_server()
     hooks = To("127.0.0.1:%d" % ls.getsockname()[1])
     with Server() as srv:
-        svc = L4Service("l4", hooks, listen="127.0.0.1:0", threads=2, idle_timeout_ms=5000)
+        svc = L4Service("l4", hooks, listen="127.0.0.1:0", threads=2, idle_timeout_ms=5000, splice=splice)
         port = svc.port
         srv.add_service(svc)
         srv.start()
