@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use client_hello::Hello;
+pub use client_hello::{parse as parse_client_hello, Hello};
 pub use session::{L4End, L4Session};
 
 use crate::app::ServerApp;
