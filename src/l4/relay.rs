@@ -41,8 +41,7 @@ pub(crate) struct Half {
     eof: bool,
     shut: bool,
     unflushed: bool,
-    /// Bytes written out so far.
-    pub(crate) bytes: u64,
+    bytes: u64,
 }
 
 impl Half {

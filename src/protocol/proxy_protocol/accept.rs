@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use super::parse::{self, Probe, V1_MAX, V2_FIXED};
+use super::parse::{self, Probe, V1_MAX};
 use super::{Cidr, PpError, ProxyHeader};
 use crate::protocol::stream::{SocketAddr, Stream};
 
@@ -120,7 +120,6 @@ async fn read(stream: &mut Stream, trusted: bool, mode: AcceptMode) -> Result<Op
     // Every byte up to `len` is the header's: consuming them takes nothing of the app's.
     let mut buf = vec![0u8; len];
     stream.read_exact(&mut buf).await.map_err(Refusal::Io)?;
-    debug_assert!(len >= V2_FIXED || buf[0] == b'P');
     match parse::parse(&buf) {
         Ok(Some(p)) => Ok(Some(p.header)),
         Ok(None) => Err(Refusal::Malformed(PpError("header shorter than its length"))),
