@@ -16,6 +16,7 @@ pub mod config;
 pub mod connector;
 pub mod error;
 pub mod ffi;
+pub mod l4;
 pub mod listener;
 pub mod protocol;
 pub mod proxy;

@@ -132,6 +132,13 @@ fn c_conf() {
     run_c_test("test_conf");
 }
 
+/// The L4 service and the PROXY protocol: headers in and out, TLVs and addresses in both kinds
+/// of hooks, the L4 summary, a malformed header closed and logged (tests/c/test_l4.c).
+#[test]
+fn c_l4_and_proxy_protocol() {
+    run_c_test("test_l4");
+}
+
 /// Compression settings per service and per request (tests/c/test_compression.c).
 #[test]
 fn c_compression() {

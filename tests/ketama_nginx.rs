@@ -4,59 +4,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
 use proxy::upstream::{Algorithm, Backend, Tried, UpstreamGroup};
 use support::client::Conn;
-
-/// nginx running a configuration; killed on drop.
-struct Nginx {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn nginx_binary() -> PathBuf {
-    let found = |p: &Path| p.is_file();
-    let candidates = [Path::new("/usr/sbin/nginx"), Path::new("/usr/local/sbin/nginx")];
-    if let Some(p) = candidates.iter().find(|p| found(p)) {
-        return p.to_path_buf();
-    }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    // A fresh machine may have no package lists yet.
-    let ok = apt(&["install", "-y", "-q", "nginx"])
-        || (apt(&["update", "-q"]) && apt(&["install", "-y", "-q", "nginx"]));
-    assert!(ok, "nginx is not installed and apt-get install nginx failed");
-    candidates.iter().find(|p| found(p)).expect("nginx after apt-get install").to_path_buf()
-}
-
-/// Ports free now on 127.0.0.1 (nginx binds them a moment later).
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<std::net::TcpListener> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    held.iter().map(|l| l.local_addr().unwrap().port()).collect()
-}
+use support::daemons::{free_ports, nginx_http_common, Daemon};
 
 /// Starts nginx with five servers answering their own port, and two proxies: `/all` over the
 /// five with `weights`, `/less` over all but server `removed`.
-async fn start_nginx(ports: &[u16], weights: &[u32], removed: usize, listen: u16) -> Nginx {
-    let dir = std::env::temp_dir().join(format!("ketama-nginx-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("tmp")).unwrap();
-    let d = dir.display();
+async fn start_nginx(ports: &[u16], weights: &[u32], removed: usize, listen: u16) -> Daemon {
     let servers = |skip: Option<usize>| -> String {
         ports
             .iter()
@@ -70,11 +24,9 @@ async fn start_nginx(ports: &[u16], weights: &[u32], removed: usize, listen: u16
         .iter()
         .map(|p| format!("server {{ listen 127.0.0.1:{p}; location / {{ return 200 \"{p}\"; }} }}\n"))
         .collect();
-    let conf = format!(
-        "daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/error.log warn;
-events {{ worker_connections 256; }}
-http {{ access_log off; keepalive_requests 100000; client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp;
-  fastcgi_temp_path {d}/tmp; uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
+    support::daemons::nginx("ketama-nginx", listen, |dir| {
+        format!(
+            "http {{ access_log off; keepalive_requests 100000; {}
   upstream all {{ hash $arg_k consistent; {} keepalive 8; }}
   upstream less {{ hash $arg_k consistent; {} keepalive 8; }}
   proxy_http_version 1.1; proxy_set_header Connection \"\";
@@ -83,23 +35,12 @@ http {{ access_log off; keepalive_requests 100000; client_body_temp_path {d}/tmp
     location /less {{ proxy_pass http://less; }} }}
   {origins} }}
 ",
-        servers(None),
-        servers(Some(removed)),
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(nginx_binary())
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start nginx");
-    let nginx = Nginx { child, dir };
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], listen));
-    assert!(support::eventually(|| std::net::TcpStream::connect(addr).is_ok()).await, "nginx did not listen");
-    nginx
+            nginx_http_common(dir),
+            servers(None),
+            servers(Some(removed)),
+        )
+    })
+    .await
 }
 
 /// The port nginx sends each key to, through `path`.

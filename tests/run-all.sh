@@ -42,6 +42,9 @@ command -v nm >/dev/null && command -v readelf >/dev/null || need_apt+=(binutils
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 command -v openssl >/dev/null || need_apt+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# The PROXY protocol tests run HAProxy in front of libproxy and nginx behind it (tests/proxy_protocol.rs).
+command -v haproxy >/dev/null || need_apt+=(haproxy)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"

@@ -74,12 +74,12 @@ proxy_result lp_header_remove(proxy_session *s, uint32_t kind, const char *name,
 	return proxy_session_header_remove(s, kind, lp_str(name, nlen));
 }
 
-proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, size_t alen,
-                                const char *sni, size_t slen, uint32_t connect_ms, uint32_t total_ms,
-                                uint32_t read_ms, uint32_t write_ms, uint32_t idle_ms,
-                                uint64_t pool_group, const char *ca, size_t calen,
-                                const char *cert, size_t certlen, const char *key, size_t keylen,
-                                uint32_t alpn, uint32_t max_h2_streams) {
+/* The proxy_peer the Go Peer describes (its strings borrowed for the call). */
+static proxy_peer lp_peer(uint32_t flags, const char *addr, size_t alen, const char *sni, size_t slen,
+                          uint32_t connect_ms, uint32_t total_ms, uint32_t read_ms, uint32_t write_ms,
+                          uint32_t idle_ms, uint64_t pool_group, const char *ca, size_t calen,
+                          const char *cert, size_t certlen, const char *key, size_t keylen,
+                          uint32_t alpn, uint32_t max_h2_streams) {
 	proxy_peer p;
 	memset(&p, 0, sizeof p);
 	p.struct_size = sizeof p;
@@ -97,7 +97,47 @@ proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, siz
 	p.client_key = lp_str(key, keylen);
 	p.alpn = alpn;
 	p.max_h2_streams = max_h2_streams;
+	return p;
+}
+
+#define LP_PEER_ARGS                                                                               \
+	flags, addr, alen, sni, slen, connect_ms, total_ms, read_ms, write_ms, idle_ms, pool_group, ca, \
+	    calen, cert, certlen, key, keylen, alpn, max_h2_streams
+
+proxy_result lp_set_peer(proxy_session *s, uint32_t flags, const char *addr, size_t alen,
+                                const char *sni, size_t slen, uint32_t connect_ms, uint32_t total_ms,
+                                uint32_t read_ms, uint32_t write_ms, uint32_t idle_ms,
+                                uint64_t pool_group, const char *ca, size_t calen,
+                                const char *cert, size_t certlen, const char *key, size_t keylen,
+                                uint32_t alpn, uint32_t max_h2_streams) {
+	proxy_peer p = lp_peer(LP_PEER_ARGS);
 	return s ? proxy_session_set_peer(s, &p) : proxy_peer_check(&p);
+}
+
+proxy_result lp_l4_set_peer(proxy_l4_session *s, uint32_t flags, const char *addr, size_t alen,
+                            const char *sni, size_t slen, uint32_t connect_ms, uint32_t total_ms,
+                            uint32_t read_ms, uint32_t write_ms, uint32_t idle_ms, uint64_t pool_group,
+                            const char *ca, size_t calen, const char *cert, size_t certlen,
+                            const char *key, size_t keylen, uint32_t alpn, uint32_t max_h2_streams) {
+	proxy_peer p = lp_peer(LP_PEER_ARGS);
+	return proxy_l4_session_set_peer(s, &p);
+}
+
+/* L4 services: upstream_peer always, logging when the Go handler has it. */
+proxy_result lp_set_l4_callbacks(proxy_service *svc, uintptr_t user, int logging) {
+	proxy_l4_callbacks c;
+	memset(&c, 0, sizeof c);
+	c.struct_size = sizeof c;
+	c.user = (void *)user;
+	c.upstream_peer = goL4UpstreamPeer;
+	if (logging) c.logging = goL4Logging;
+	return proxy_service_set_l4_callbacks(svc, &c);
+}
+
+proxy_result lp_l4_pick(proxy_l4_session *s, uint64_t group, const char *key, size_t klen, int has_key) {
+	proxy_str k = lp_str(key, klen);
+	if (!has_key) k.ptr = NULL;
+	return proxy_l4_session_pick(s, group, k);
 }
 
 // hbuf holds name0 value0 name1 value1 ... back to back; lens[2i] / lens[2i+1] their lengths.

@@ -59,4 +59,15 @@ uintptr_t lp_get_user(proxy_session *s);
 /* Sets (user != 0) or removes the certificate callback of TLS settings. */
 proxy_result lp_set_cert_callback(proxy_tls_settings *t, uintptr_t user);
 
+/* L4 services (l4.go): the trampolines of l4_export.go, their registration, the peer, a pick. */
+extern proxy_action goL4UpstreamPeer(void *user, proxy_l4_session *s);
+extern proxy_action goL4Logging(void *user, proxy_l4_session *s);
+proxy_result lp_set_l4_callbacks(proxy_service *svc, uintptr_t user, int logging);
+proxy_result lp_l4_set_peer(proxy_l4_session *s, uint32_t flags, const char *addr, size_t alen,
+                            const char *sni, size_t slen, uint32_t connect_ms, uint32_t total_ms,
+                            uint32_t read_ms, uint32_t write_ms, uint32_t idle_ms, uint64_t pool_group,
+                            const char *ca, size_t calen, const char *cert, size_t certlen,
+                            const char *key, size_t keylen, uint32_t alpn, uint32_t max_h2_streams);
+proxy_result lp_l4_pick(proxy_l4_session *s, uint64_t group, const char *key, size_t klen, int has_key);
+
 #endif

@@ -218,7 +218,13 @@ pub async fn connect(peer: &HttpPeer) -> Result<Stream> {
         Error::new(ErrorKind::ConnectTimeout, ErrorSource::Upstream, format!("{what} {}", peer.address))
             .with_retry(true)
     };
-    let fut = connect_l4(&peer.address);
+    let fut = async {
+        let mut stream = connect_l4(&peer.address).await?;
+        if let Some(pp) = &opts.proxy_protocol {
+            send_proxy_header(&mut stream, pp, &peer.address).await?;
+        }
+        Ok::<_, Box<Error>>(stream)
+    };
     let stream = match limit {
         Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| timed_out("connecting to"))??,
         None => fut.await?,
@@ -240,6 +246,25 @@ pub async fn connect(peer: &HttpPeer) -> Result<Stream> {
             format!("connecting to {} over TLS (SNI {:?})", peer.address, t.sni),
         )
         .with_cause(e)
+    })
+}
+
+/// Writes the PROXY header a peer asked for, before anything else (TLS included) goes out.
+async fn send_proxy_header(
+    stream: &mut Stream,
+    pp: &crate::upstream::SendProxy,
+    addr: &PeerAddress,
+) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(&pp.encode()).await.map_err(|e| {
+        // Nothing of a request went out: it may go elsewhere.
+        Error::new(
+            ErrorKind::ConnectError,
+            ErrorSource::Upstream,
+            format!("sending the PROXY header to {addr}"),
+        )
+        .with_cause(e)
+        .with_retry(true)
     })
 }
 

@@ -36,6 +36,9 @@ pub mod tls_select;
 pub mod types;
 pub mod upstream;
 pub mod upstream_services;
+// Declared last: cbindgen writes items in declaration order, so new modules append to the header.
+pub mod l4;
+pub mod proxy_protocol;
 
 thread_local! {
     /// How many host callbacks outside the request phases (thread hooks, the log sink) are

@@ -116,6 +116,10 @@ pub const PROXY_FEATURE_CONFIG: u64 = 512;
 /// Feature bit: zero-downtime upgrade by socket handover (`-u`, `proxy_server_upgrade`, SIGQUIT)
 /// and sockets from systemd.
 pub const PROXY_FEATURE_UPGRADE: u64 = 1024;
+/// Feature bit: TCP (L4) proxy services (`proxy_service_set_l4_callbacks`).
+pub const PROXY_FEATURE_L4: u64 = 8192;
+/// Feature bit: PROXY protocol v1/v2 on endpoints and towards peers.
+pub const PROXY_FEATURE_PROXY_PROTOCOL: u64 = 16384;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -149,6 +153,8 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_CERT_RELOAD
             | PROXY_FEATURE_CONFIG
             | PROXY_FEATURE_UPGRADE
+            | PROXY_FEATURE_L4
+            | PROXY_FEATURE_PROXY_PROTOCOL
     }
 }
 

@@ -144,7 +144,7 @@ impl std::ops::Deref for proxy_server {
 /// proxy_service_set_thread_hooks, proxy_service_set_compression,
 /// proxy_service_set_compression_types, proxy_service_free.
 pub struct proxy_service {
-    name: String,
+    pub(super) name: String,
     stacks: Vec<TransportStack>,
     threads: usize,
     work_stealing: bool,
@@ -158,6 +158,10 @@ pub struct proxy_service {
     /// HTTP/2 settings and upstream pool size, from a configuration file.
     h2: crate::protocol::h2::H2Options,
     pool_size: Option<usize>,
+    /// Set by `proxy_service_set_l4_callbacks`: a TCP proxy instead of HTTP.
+    pub(super) l4: Option<super::proxy_protocol::L4Config>,
+    /// `proxy_service_set_proxy_protocol`: PROXY headers on every endpoint.
+    pub(super) proxy_protocol: Option<crate::protocol::proxy_protocol::AcceptPolicy>,
 }
 
 /// Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
@@ -226,31 +230,44 @@ pub extern "C" fn proxy_server_add_service(
         let svc = unsafe { Box::from_raw(service) };
         let mut st = s.state.lock();
         let ServerState::Building(server) = &mut *st else { return PROXY_WRONG_STATE };
-        let svc = *svc;
+        let mut svc = *svc;
+        if let Some(l4) = svc.l4.take() {
+            let ls = super::proxy_protocol::l4_service(&svc, l4, s.shared.clone());
+            return add_listening(server, ls, svc);
+        }
         let hooks = FfiHooks { cbs: svc.cbs, shared: s.shared.clone(), pending_timeout: svc.pending_timeout };
         let mut proxy = HttpProxy::new(hooks);
-        *proxy.server_options_mut() = svc.opts;
-        *proxy.options_mut() = svc.proxy;
-        *proxy.h2_options_mut() = svc.h2;
+        *proxy.server_options_mut() = std::mem::take(&mut svc.opts);
+        *proxy.options_mut() = std::mem::take(&mut svc.proxy);
+        *proxy.h2_options_mut() = std::mem::take(&mut svc.h2);
         if let Some(n) = svc.pool_size {
             proxy.set_connector(crate::connector::Connector::new(n));
         }
-        let mut ls = ListeningService::new(&svc.name, proxy);
-        ls.set_threads(svc.threads);
-        ls.set_work_stealing(svc.work_stealing);
-        ls.set_max_connections(svc.max_connections);
-        ls.set_max_connections_per_listener(svc.max_connections_per_listener);
-        if let Some(h) = svc.thread_hooks {
-            ls.set_thread_hooks(Arc::new(move || h.call(h.on_start)), Arc::new(move || h.call(h.on_stop)));
-        }
-        for stack in svc.stacks {
-            if let Err(e) = ls.add_stack(stack) {
-                return fail(PROXY_IO, format_args!("service {:?}: endpoint: {e}", svc.name));
-            }
-        }
-        server.add_service(ls);
-        PROXY_OK
+        add_listening(server, ListeningService::new(&svc.name, proxy), svc)
     }
+}
+
+/// Gives `ls` the service's endpoints, threads, caps and PROXY setting, and adds it to `server`.
+fn add_listening<A: crate::app::ServerApp>(
+    server: &mut Server,
+    mut ls: ListeningService<A>,
+    svc: proxy_service,
+) -> proxy_result {
+    ls.set_threads(svc.threads);
+    ls.set_work_stealing(svc.work_stealing);
+    ls.set_max_connections(svc.max_connections);
+    ls.set_max_connections_per_listener(svc.max_connections_per_listener);
+    ls.set_proxy_protocol(svc.proxy_protocol);
+    if let Some(h) = svc.thread_hooks {
+        ls.set_thread_hooks(Arc::new(move || h.call(h.on_start)), Arc::new(move || h.call(h.on_stop)));
+    }
+    for stack in svc.stacks {
+        if let Err(e) = ls.add_stack(stack) {
+            return fail(PROXY_IO, format_args!("service {:?}: endpoint: {e}", svc.name));
+        }
+    }
+    server.add_service(ls);
+    PROXY_OK
 }
 
 impl ServerCore {
@@ -637,6 +654,8 @@ pub extern "C" fn proxy_service_new(name: *const c_char, out: *mut *mut proxy_se
             max_connections_per_listener: 0,
             h2: Default::default(),
             pool_size: None,
+            l4: None,
+            proxy_protocol: None,
         });
         *out = Box::into_raw(svc);
         PROXY_OK

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::result::*;
 use std::path::PathBuf;
 
-use crate::upstream::{Alpn, HttpPeer, PeerAddress, PeerOptions, PeerTls};
+use crate::upstream::{Alpn, HttpPeer, PeerAddress, PeerOptions, PeerTls, SendProxy};
 
 /// A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
 /// valid until the callback returns or the next call that changes what they point into; copy what
@@ -80,6 +80,13 @@ pub const PROXY_PEER_TLS_NO_VERIFY: u32 = 2;
 /// `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): verify the chain but not that it is valid for
 /// the SNI name. (ABI 0.3)
 pub const PROXY_PEER_TLS_NO_VERIFY_HOSTNAME: u32 = 4;
+
+/// `proxy_peer.flags` bit: send a PROXY protocol v1 header first on each new connection, carrying
+/// the client's address (the one a PROXY header gave us, if any). Connections are then reused
+/// only for the same client address. (L4 and HTTP peers)
+pub const PROXY_PEER_SEND_PROXY_V1: u32 = 8;
+/// `proxy_peer.flags` bit: likewise with a v2 (binary) header.
+pub const PROXY_PEER_SEND_PROXY_V2: u32 = 16;
 
 /// `proxy_peer.alpn`: HTTP/1.1 (default).
 pub const PROXY_ALPN_H1: u32 = 0;
@@ -187,7 +194,9 @@ impl proxy_peer {
     pub(crate) const MIN_SIZE: usize = std::mem::offset_of!(proxy_peer, sni);
 
     pub(crate) fn to_peer(self) -> Result<HttpPeer, proxy_result> {
-        let known = PROXY_PEER_TLS | PROXY_PEER_TLS_NO_VERIFY | PROXY_PEER_TLS_NO_VERIFY_HOSTNAME;
+        let send_proxy = PROXY_PEER_SEND_PROXY_V1 | PROXY_PEER_SEND_PROXY_V2;
+        let known =
+            PROXY_PEER_TLS | PROXY_PEER_TLS_NO_VERIFY | PROXY_PEER_TLS_NO_VERIFY_HOSTNAME | send_proxy;
         if self.flags & !known != 0 {
             return super::error::err(
                 PROXY_INVALID_PARAMETER,
@@ -231,7 +240,7 @@ impl proxy_peer {
                 );
             }
             Some(t)
-        } else if self.flags != 0 {
+        } else if self.flags & !send_proxy != 0 {
             // Verification flags without TLS make no sense.
             return super::error::err(
                 PROXY_INVALID_PARAMETER,
@@ -255,6 +264,17 @@ impl proxy_peer {
                 self.max_h2_streams as usize
             },
             tls,
+            proxy_protocol: match self.flags & send_proxy {
+                0 => None,
+                PROXY_PEER_SEND_PROXY_V1 => Some(Box::new(SendProxy::new(1))),
+                PROXY_PEER_SEND_PROXY_V2 => Some(Box::new(SendProxy::new(2))),
+                _ => {
+                    return super::error::err(
+                        PROXY_INVALID_PARAMETER,
+                        "proxy_peer: SEND_PROXY_V1 and _V2 together",
+                    )
+                }
+            },
         };
         Ok(HttpPeer { address, options, group: self.pool_group })
     }

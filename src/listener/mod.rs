@@ -21,7 +21,9 @@ use std::sync::Arc;
 
 use socket2::{Domain, Socket, Type};
 
-use crate::protocol::stream::{SocketAddr, Stream};
+use crate::protocol::proxy_protocol::accept::{read_header, Refusal};
+use crate::protocol::proxy_protocol::AcceptPolicy;
+use crate::protocol::stream::{Proxied, SocketAddr, Stream};
 use crate::tls::TlsAcceptor;
 
 const BACKLOG: i32 = 4096;
@@ -39,6 +41,8 @@ pub struct TransportStack {
     key: String,
     /// Set once the socket went to a new process: its Unix socket file is no longer ours to remove.
     handed_over: AtomicBool,
+    /// Whether connections begin with a PROXY header, and from whom one is accepted.
+    proxy_protocol: Option<Arc<AcceptPolicy>>,
 }
 
 #[derive(Debug)]
@@ -67,7 +71,14 @@ impl TransportStack {
     }
 
     fn new(listener: StdListener, key: String, unlink: Option<PathBuf>) -> Self {
-        TransportStack { listener, unlink, tls: None, key, handed_over: AtomicBool::new(false) }
+        TransportStack {
+            listener,
+            unlink,
+            tls: None,
+            key,
+            handed_over: AtomicBool::new(false),
+            proxy_protocol: None,
+        }
     }
 
     /// Binds a Unix domain socket, replacing a stale socket file left by a dead process.
@@ -133,6 +144,16 @@ impl TransportStack {
         self
     }
 
+    /// Reads a PROXY header off every accepted connection, before TLS, as `policy` says.
+    pub fn set_proxy_protocol(&mut self, policy: Option<AcceptPolicy>) {
+        self.proxy_protocol = policy.map(Arc::new);
+    }
+
+    /// The endpoint's PROXY protocol setting.
+    pub fn proxy_protocol(&self) -> Option<&Arc<AcceptPolicy>> {
+        self.proxy_protocol.as_ref()
+    }
+
     /// The TLS configuration, on a TLS endpoint.
     pub fn tls(&self) -> Option<&Arc<TlsAcceptor>> {
         self.tls.as_ref()
@@ -163,7 +184,7 @@ impl TransportStack {
             StdListener::Tcp(l) => ListenerInner::Tcp(tokio::net::TcpListener::from_std(l.try_clone()?)?),
             StdListener::Unix(l) => ListenerInner::Unix(tokio::net::UnixListener::from_std(l.try_clone()?)?),
         };
-        Ok(Listener { inner, tls: self.tls.clone() })
+        Ok(Listener { inner, tls: self.tls.clone(), proxy_protocol: self.proxy_protocol.clone() })
     }
 }
 
@@ -192,6 +213,7 @@ impl Drop for TransportStack {
 pub struct Listener {
     inner: ListenerInner,
     tls: Option<Arc<TlsAcceptor>>,
+    proxy_protocol: Option<Arc<AcceptPolicy>>,
 }
 
 #[derive(Debug)]
@@ -211,7 +233,7 @@ impl Listener {
             }
             ListenerInner::Unix(l) => Stream::Unix(l.accept().await?.0),
         };
-        Ok(Accepted { stream, tls: self.tls.clone() })
+        Ok(Accepted { stream, tls: self.tls.clone(), proxy_protocol: self.proxy_protocol.clone() })
     }
 }
 
@@ -220,12 +242,32 @@ impl Listener {
 pub struct Accepted {
     stream: Stream,
     tls: Option<Arc<TlsAcceptor>>,
+    proxy_protocol: Option<Arc<AcceptPolicy>>,
+}
+
+/// Why a connection never reached the app.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// Its PROXY header was missing, malformed, untrusted or late (the socket's peer address).
+    Proxy(Refusal, Option<SocketAddr>),
+    /// The TLS handshake failed.
+    Tls(io::Error),
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandshakeError::Proxy(r, Some(a)) => write!(f, "{r}, from {a}: connection closed"),
+            HandshakeError::Proxy(r, None) => write!(f, "{r}: connection closed"),
+            HandshakeError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+        }
+    }
 }
 
 impl Accepted {
-    /// Whether a TLS handshake is due.
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+    /// Whether anything is read before the app gets the stream (a PROXY header, a TLS handshake).
+    pub fn needs_handshake(&self) -> bool {
+        self.tls.is_some() || self.proxy_protocol.is_some()
     }
 
     /// The stream ready for the app: after the TLS handshake (bounded by the endpoint's
@@ -233,10 +275,21 @@ impl Accepted {
     ///
     /// The handshake's state (a whole rustls connection) is boxed: inline, it would size every
     /// connection task for it, and an idle plaintext connection would pay for TLS it never did.
-    pub async fn handshake(self) -> io::Result<Stream> {
+    pub async fn handshake(self) -> Result<Stream, HandshakeError> {
+        let mut stream = self.stream;
+        if let Some(policy) = &self.proxy_protocol {
+            let peer = stream.peer_addr();
+            match Box::pin(read_header(&mut stream, policy)).await {
+                Ok(Some(header)) => {
+                    stream = Stream::Proxied(Box::new(Proxied { inner: stream, header: Arc::new(header) }))
+                }
+                Ok(None) => {}
+                Err(r) => return Err(HandshakeError::Proxy(r, peer)),
+            }
+        }
         match self.tls {
-            Some(tls) => Box::pin(tls.handshake(self.stream)).await,
-            None => Ok(self.stream),
+            Some(tls) => Box::pin(tls.handshake(stream)).await.map_err(HandshakeError::Tls),
+            None => Ok(stream),
         }
     }
 }

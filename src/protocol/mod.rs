@@ -5,6 +5,8 @@ pub(crate) mod buffers;
 pub mod h1;
 pub mod h2;
 pub mod http;
+pub(crate) mod peek;
+pub mod proxy_protocol;
 pub mod rewind;
 pub mod stream;
 pub(crate) mod timer;

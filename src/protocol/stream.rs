@@ -25,6 +25,18 @@ pub enum Stream {
     TlsServer(Box<tokio_rustls::server::TlsStream<Stream>>),
     /// The client side of a TLS session (a connection to a TLS peer).
     TlsClient(Box<tokio_rustls::client::TlsStream<Stream>>),
+    /// A connection that began with a PROXY header (read off it already): its addresses are the
+    /// ones the header carried.
+    Proxied(Box<Proxied>),
+}
+
+/// A stream and the PROXY header it began with.
+#[derive(Debug)]
+pub struct Proxied {
+    /// The transport (TCP or a Unix socket).
+    pub inner: Stream,
+    /// What the header carried; shared with the sessions of the connection.
+    pub header: std::sync::Arc<crate::protocol::proxy_protocol::ProxyHeader>,
 }
 
 /// An address of either kind, for logs and the session accessors.
@@ -59,6 +71,7 @@ impl Stream {
             Stream::Unix(s) => unix_addr(s.peer_addr()),
             Stream::TlsServer(s) => s.get_ref().0.peer_addr(),
             Stream::TlsClient(s) => s.get_ref().0.peer_addr(),
+            Stream::Proxied(p) => p.header.source().map(SocketAddr::Inet).or_else(|| p.inner.peer_addr()),
         }
     }
 
@@ -69,6 +82,27 @@ impl Stream {
             Stream::Unix(s) => unix_addr(s.local_addr()),
             Stream::TlsServer(s) => s.get_ref().0.local_addr(),
             Stream::TlsClient(s) => s.get_ref().0.local_addr(),
+            Stream::Proxied(p) => {
+                p.header.destination().map(SocketAddr::Inet).or_else(|| p.inner.local_addr())
+            }
+        }
+    }
+
+    /// The PROXY header the connection began with, if any (under TLS too).
+    pub fn proxy_header(&self) -> Option<&std::sync::Arc<crate::protocol::proxy_protocol::ProxyHeader>> {
+        match self {
+            Stream::Proxied(p) => Some(&p.header),
+            Stream::TlsServer(s) => s.get_ref().0.proxy_header(),
+            _ => None,
+        }
+    }
+
+    /// The address of the socket's other end, whatever a PROXY header says (the load balancer's).
+    pub fn socket_peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Proxied(p) => p.inner.peer_addr(),
+            Stream::TlsServer(s) => s.get_ref().0.socket_peer_addr(),
+            other => other.peer_addr(),
         }
     }
 
@@ -139,6 +173,11 @@ impl Stream {
         match self {
             Stream::Tcp(s) => Some(s.readable().await),
             Stream::Unix(s) => Some(s.readable().await),
+            Stream::Proxied(p) => match &p.inner {
+                Stream::Tcp(s) => Some(s.readable().await),
+                Stream::Unix(s) => Some(s.readable().await),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -150,6 +189,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.poll_read_ready(cx).map(Some),
             Stream::Unix(s) => s.poll_read_ready(cx).map(Some),
+            Stream::Proxied(p) => p.inner.poll_read_ready(cx),
             _ => Poll::Ready(None),
         }
     }
@@ -159,6 +199,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_read_buf(buf),
             Stream::Unix(s) => s.try_read_buf(buf),
+            Stream::Proxied(p) => p.inner.try_read_buf(buf),
             _ => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
@@ -182,6 +223,7 @@ impl Stream {
             Stream::Unix(s) => s.try_read(&mut probe),
             Stream::TlsServer(s) => return s.get_ref().0.peek_closed_or_dirty(),
             Stream::TlsClient(s) => return s.get_ref().0.peek_closed_or_dirty(),
+            Stream::Proxied(p) => return p.inner.is_closed_or_dirty(),
         };
         !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
     }
@@ -195,6 +237,7 @@ impl Stream {
             Stream::Unix(s) => s.poll_read_ready(&mut cx).is_ready(),
             Stream::TlsServer(s) => s.get_ref().0.reactor_says_readable(),
             Stream::TlsClient(s) => s.get_ref().0.reactor_says_readable(),
+            Stream::Proxied(p) => p.inner.reactor_says_readable(),
         }
     }
 
@@ -208,6 +251,7 @@ impl Stream {
                 Stream::Unix(s) => s.poll_read_ready(cx),
                 Stream::TlsServer(s) => return s.get_ref().0.poll_idle_event(cx),
                 Stream::TlsClient(s) => return s.get_ref().0.poll_idle_event(cx),
+                Stream::Proxied(p) => return p.inner.poll_idle_event(cx),
             };
             match ready {
                 Poll::Pending => return Poll::Pending,
@@ -231,6 +275,7 @@ impl Stream {
             Stream::Unix(s) => s.try_io(tokio::io::Interest::READABLE, || peek(socket2::SockRef::from(s))),
             Stream::TlsServer(s) => return s.get_ref().0.peek_closed_or_dirty(),
             Stream::TlsClient(s) => return s.get_ref().0.peek_closed_or_dirty(),
+            Stream::Proxied(p) => return p.inner.peek_closed_or_dirty(),
         };
         match r {
             Err(e) => !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted),
@@ -246,6 +291,10 @@ macro_rules! delegate {
             Stream::Unix($s) => $e,
             Stream::TlsServer($s) => $e,
             Stream::TlsClient($s) => $e,
+            Stream::Proxied(p) => {
+                let $s = &mut p.inner;
+                $e
+            }
         }
     };
 }

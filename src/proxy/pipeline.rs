@@ -142,7 +142,10 @@ impl<H: ProxyHttp> HttpProxy<H> {
             return Ok(self.settle_downstream(session).await);
         }
         loop {
-            let peer = self.hooks.upstream_peer(session, ctx).await?;
+            let mut peer = self.hooks.upstream_peer(session, ctx).await?;
+            if let Some(pp) = &mut peer.options.proxy_protocol {
+                pp.fill(session.client_addr(), session.server_addr());
+            }
             session.summary.peer = Some(peer.address.clone());
             let upstream = match self.connector.get(&peer).await {
                 Ok(u) => u,

@@ -123,6 +123,13 @@ impl Session {
         self.downstream.tls()
     }
 
+    /// The PROXY header the client's connection began with, if its endpoint accepts them: the
+    /// load balancer's TLVs (ALPN, authority, SSL facts). [`Self::client_addr`] is already the
+    /// address it carried.
+    pub fn proxy_header(&self) -> Option<&crate::protocol::proxy_protocol::ProxyHeader> {
+        self.downstream.proxy_header()
+    }
+
     /// Attempts beyond the first so far.
     pub fn retries(&self) -> usize {
         self.summary.retries

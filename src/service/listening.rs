@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::caps::{Admission, Cap, Caps, Refused};
 use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, TrackGuard, Tracker};
 use crate::app::ServerApp;
-use crate::listener::{Accepted, Listener, TransportStack};
+use crate::listener::{Accepted, HandshakeError, Listener, TransportStack};
+use crate::protocol::proxy_protocol::AcceptPolicy;
 use crate::protocol::stream::{SocketAddr, Stream};
 use crate::server::{LogLevel, Logger, ShutdownState, ShutdownWatch};
 use crate::tls::{Certificates, TlsSettings};
@@ -25,6 +26,7 @@ pub struct ListeningService<A> {
     hooks: Option<ThreadHooks>,
     max_connections: usize,
     max_connections_per_listener: usize,
+    proxy_protocol: Option<AcceptPolicy>,
 }
 
 impl<A: ServerApp> ListeningService<A> {
@@ -39,12 +41,24 @@ impl<A: ServerApp> ListeningService<A> {
             hooks: None,
             max_connections: 0,
             max_connections_per_listener: 0,
+            proxy_protocol: None,
         }
+    }
+
+    /// Reads a PROXY header first on every endpoint added after this call that has no setting of
+    /// its own (see [`TransportStack::set_proxy_protocol`]).
+    pub fn set_proxy_protocol(&mut self, policy: Option<AcceptPolicy>) {
+        self.proxy_protocol = policy;
     }
 
     /// The app.
     pub fn app(&self) -> &Arc<A> {
         &self.app
+    }
+
+    /// The app, to change before the service starts (`None` once it is shared).
+    pub fn app_mut(&mut self) -> Option<&mut A> {
+        Arc::get_mut(&mut self.app)
     }
 
     /// Sets the number of worker threads.
@@ -106,8 +120,11 @@ impl<A: ServerApp> ListeningService<A> {
     }
 
     /// Adds an endpoint bound elsewhere (an inherited listening socket, for example).
-    pub fn add_stack(&mut self, stack: TransportStack) -> io::Result<SocketAddr> {
+    pub fn add_stack(&mut self, mut stack: TransportStack) -> io::Result<SocketAddr> {
         let addr = stack.local_addr()?;
+        if stack.proxy_protocol().is_none() {
+            stack.set_proxy_protocol(self.proxy_protocol.clone());
+        }
         self.stacks.push(Arc::new(stack));
         Ok(addr)
     }
@@ -277,12 +294,14 @@ fn serve<A: ServerApp>(
     }
 }
 
-/// The TLS handshake (if any), in the connection's task, bounded by the endpoint's handshake
-/// timeout; a shutdown abandons it once the connection had `FIRST_REQUEST_GRACE` more (it was
-/// accepted while this process still accepted: during an upgrade the client did nothing wrong).
-/// `None`: no stream to serve.
+/// The PROXY header and TLS handshake (if any), in the connection's task, each bounded by its
+/// endpoint's timeout; a shutdown abandons them once the connection had `FIRST_REQUEST_GRACE`
+/// more (it was accepted while this process still accepted: during an upgrade the client did
+/// nothing wrong). `None`: no stream to serve. A refused PROXY header is a warning (a load
+/// balancer misconfigured, or someone forging addresses); a failed TLS handshake only a debug
+/// message (scanners make them all day).
 async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) -> Option<Stream> {
-    if !accepted.is_tls() {
+    if !accepted.needs_handshake() {
         return accepted.handshake().await.ok();
     }
     let r = tokio::select! {
@@ -296,8 +315,12 @@ async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) ->
     match r {
         Ok(s) => Some(s),
         Err(e) => {
+            let level = match e {
+                HandshakeError::Proxy(..) => LogLevel::Warn,
+                HandshakeError::Tls(_) => LogLevel::Debug,
+            };
             if log.enabled() {
-                log.log(LogLevel::Debug, &format!("TLS handshake failed: {e}"));
+                log.log(level, &e.to_string());
             }
             None
         }

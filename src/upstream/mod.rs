@@ -14,5 +14,5 @@ pub use discovery::{Discovery, ResolveFuture, Resolved, Resolver, Source, System
 pub use group::{ConnectionCount, HealthListener, Pick, Tried, UpstreamGroup};
 pub use health::{HealthCheck, HealthChecker, HttpProbe, Probe};
 pub use outlier::{HealthEvent, Outcome, OutlierDetection};
-pub use peer::{Alpn, HttpPeer, PeerAddress, PeerOptions, PeerTls};
+pub use peer::{Alpn, HttpPeer, PeerAddress, PeerOptions, PeerTls, SendProxy};
 pub use selection::Algorithm;

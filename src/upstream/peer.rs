@@ -88,6 +88,52 @@ pub struct PeerOptions {
     pub max_h2_streams: usize,
     /// TLS on top of the connection (`None`: plaintext).
     pub tls: Option<PeerTls>,
+    /// A PROXY header sent first on each new connection (before TLS). Boxed: most peers never
+    /// send one, and every request carries its peer's options.
+    pub proxy_protocol: Option<Box<SendProxy>>,
+}
+
+/// The PROXY header a peer gets. Its addresses are part of the pool key like every option, so a
+/// pooled connection only ever carries requests of the client it announced.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SendProxy {
+    /// 1 (text) or 2 (binary).
+    pub version: u8,
+    /// The client's address and the one it connected to. The HTTP and L4 proxies fill them in
+    /// from the downstream connection (as a PROXY header received there gave them) when a hook
+    /// leaves them `None`; `None` at connect time (a client on a Unix socket) is sent as
+    /// `UNKNOWN` (v1) or AF_UNSPEC (v2).
+    pub addrs: Option<(SocketAddr, SocketAddr)>,
+}
+
+impl SendProxy {
+    /// A header of `version` whose addresses the proxy fills in.
+    pub fn new(version: u8) -> Self {
+        SendProxy { version, addrs: None }
+    }
+
+    /// Fills in the addresses from the downstream connection unless a hook set them.
+    pub fn fill(
+        &mut self,
+        client: Option<&crate::protocol::stream::SocketAddr>,
+        local: Option<&crate::protocol::stream::SocketAddr>,
+    ) {
+        use crate::protocol::stream::SocketAddr as Any;
+        if self.addrs.is_none() {
+            if let (Some(Any::Inet(c)), Some(Any::Inet(l))) = (client, local) {
+                self.addrs = Some((*c, *l));
+            }
+        }
+    }
+
+    /// The header's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        use crate::protocol::proxy_protocol::encode;
+        match self.version {
+            1 => encode::v1(self.addrs),
+            _ => encode::v2(self.addrs, &[]),
+        }
+    }
 }
 
 impl Default for PeerOptions {
@@ -101,6 +147,7 @@ impl Default for PeerOptions {
             alpn: Alpn::H1,
             max_h2_streams: 100,
             tls: None,
+            proxy_protocol: None,
         }
     }
 }

@@ -8,11 +8,13 @@
 
 pub mod cache;
 pub mod client;
+pub mod daemons;
 pub mod example;
 pub mod gen;
 pub mod h2origin;
 pub mod harness;
 pub mod origin;
+pub mod pp_corpus;
 pub mod switch;
 pub mod wire;
 

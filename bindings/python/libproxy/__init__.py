@@ -44,10 +44,15 @@ from ._threads import THREAD_STATE_MODE
 from ._tls import TlsSettings
 from ._tls_runtime import ClientHello, HelloDeferred, TlsCert, TlsCerts, TlsFacts
 from ._version import abi_version, features, version
+from ._l4 import L4Service, L4Session, L4Summary, proxy_tlv  # noqa: E402  (after Service)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "L4Service",
+    "L4Session",
+    "L4Summary",
+    "proxy_tlv",
     "Action",
     "Algorithm",
     "BackendFigures",

@@ -19,6 +19,10 @@ _ALPN = {
 }
 
 
+# proxy_peer.flags bits PROXY_PEER_SEND_PROXY_V1 / _V2 (include/proxy.h).
+_SEND_PROXY_V1, _SEND_PROXY_V2 = 8, 16
+
+
 def _view(v: Union[str, bytes, "os.PathLike[str]", None]) -> "_ffi.proxy_str_in":
     b = os.fsencode(v) if v else b""
     return _ffi.proxy_str_in(b or None, len(b))
@@ -58,6 +62,9 @@ class Peer:
     verify_hostname: bool = True
     alpn: str = "h1"
     max_h2_streams: int = 0
+    #: 1 or 2: send a PROXY protocol header of that version first on each new connection,
+    #: carrying the client's address (0: none).
+    send_proxy: int = 0
     _c: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +82,9 @@ class Peer:
                 flags |= _ffi.PROXY_PEER_TLS_NO_VERIFY_HOSTNAME
         elif not self.verify or not self.verify_hostname or self.ca_file or self.client_cert:
             raise ValueError("Peer: verify / verify_hostname / ca_file / client_cert need tls=True")
+        if self.send_proxy not in (0, 1, 2):
+            raise ValueError(f"Peer.send_proxy must be 0, 1 or 2, not {self.send_proxy!r}")
+        flags |= (0, _SEND_PROXY_V1, _SEND_PROXY_V2)[self.send_proxy]
         if bool(self.client_cert) != bool(self.client_key):
             raise ValueError("Peer: client_cert and client_key go together")
         a = _enc(self.address)

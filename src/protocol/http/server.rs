@@ -184,6 +184,15 @@ impl ServerSession {
         }
     }
 
+    /// The PROXY header the connection began with (HTTP/1; an HTTP/2 stream has only the
+    /// addresses it carried, in [`Self::addrs`]).
+    pub(crate) fn proxy_header(&self) -> Option<&crate::protocol::proxy_protocol::ProxyHeader> {
+        match &self.side {
+            Side::H1(h) => h.conn.io.proxy_header().map(|h| &**h),
+            Side::H2(_) => None,
+        }
+    }
+
     /// The request body's framing, with its Content-Length made canonical (`03` and `3`, or `5, 5`,
     /// go on as one value): from the fields on HTTP/1 (smuggling vectors refused), from the
     /// stream on HTTP/2 (h2 has checked the length against the DATA frames). Sets up the body
