@@ -16,6 +16,8 @@ pub mod connector;
 pub mod error;
 pub mod ffi;
 pub mod listener;
+pub mod log;
+pub mod metrics;
 pub mod protocol;
 pub mod proxy;
 pub mod server;

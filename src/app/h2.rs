@@ -7,13 +7,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::HttpServerApp;
 use crate::boxed::in_box;
+use crate::log::TlsFacts;
 use crate::protocol::stream::SocketAddr;
 use crate::server::{ShutdownState, ShutdownWatch};
 
 type Addrs = (Option<SocketAddr>, Option<SocketAddr>);
 
 /// Serves an HTTP/2 connection until it closes.
-pub(crate) async fn serve<A, S>(app: Arc<A>, io: S, addrs: Addrs, shutdown: ShutdownWatch)
+pub(crate) async fn serve<A, S>(app: Arc<A>, io: S, addrs: Addrs, tls: Option<Arc<TlsFacts>>, shutdown: ShutdownWatch)
 where
     A: HttpServerApp,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -48,11 +49,13 @@ where
         };
         match accepted {
             Some(Ok((req, respond))) => {
-                let (app, addrs, shutdown) = (app.clone(), addrs.clone(), shutdown.clone());
+                let (app, addrs, tls, shutdown) = (app.clone(), addrs.clone(), tls.clone(), shutdown.clone());
+                let stream = app.metrics().map(|m| m.h2_stream());
                 // Boxed once here, and built in its box (see `in_box`): tokio moves a spawned
                 // future through several frames on its way into the task cell.
                 tokio::spawn(Box::into_pin(in_box(|| async move {
-                    app.process_h2_stream(req, respond, addrs, &shutdown).await
+                    app.process_h2_stream(req, respond, addrs, tls, &shutdown).await;
+                    drop(stream);
                 })));
             }
             // A protocol error ends the connection (h2 already sent GOAWAY); EOF ends it too.

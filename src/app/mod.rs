@@ -21,11 +21,18 @@ use crate::protocol::h1::Limits;
 use crate::protocol::h2::{H2Options, PREFACE};
 use crate::protocol::rewind::Rewind;
 use crate::protocol::stream::{SocketAddr, Stream};
+use crate::log::TlsFacts;
+use crate::metrics::ServiceMetrics;
 use crate::protocol::timer::poll_until;
 use crate::server::{ShutdownState, ShutdownWatch};
 
 /// Serves one accepted connection until it ends.
 pub trait ServerApp: Send + Sync + 'static {
+    /// Where the connection task counts TLS handshakes, if anywhere.
+    fn connection_metrics(&self) -> Option<&Arc<ServiceMetrics>> {
+        None
+    }
+
     /// Runs the connection to completion.
     fn process_new(
         self: Arc<Self>,
@@ -144,14 +151,27 @@ pub trait HttpServerApp: Send + Sync + 'static {
     /// The downstream HTTP/2 settings.
     fn h2_options(&self) -> &H2Options;
 
-    /// Serves one HTTP/2 stream.
+    /// Serves one HTTP/2 stream; `tls` holds the connection's TLS facts when
+    /// [`Self::wants_tls_facts`] and it is a TLS connection.
     fn process_h2_stream(
         self: &Arc<Self>,
         req: http::Request<::h2::RecvStream>,
         respond: ::h2::server::SendResponse<bytes::Bytes>,
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
+        tls: Option<Arc<TlsFacts>>,
         shutdown: &ShutdownWatch,
     ) -> impl Future<Output = ()> + Send;
+
+    /// The service's built-in metrics, if it keeps them: the connection task counts open
+    /// connections, HTTP/2 streams and TLS handshakes there.
+    fn metrics(&self) -> Option<&Arc<crate::metrics::ServiceMetrics>> {
+        None
+    }
+
+    /// Whether requests want the TLS facts of their connection (for an access log).
+    fn wants_tls_facts(&self) -> bool {
+        false
+    }
 
     /// Serves one request whose first bytes are buffered in `conn`. Returns the connection when
     /// it may carry another request.
@@ -163,6 +183,10 @@ pub trait HttpServerApp: Send + Sync + 'static {
 }
 
 impl<T: HttpServerApp> ServerApp for T {
+    fn connection_metrics(&self) -> Option<&Arc<ServiceMetrics>> {
+        self.metrics()
+    }
+
     // Not an `async fn`: that would keep the parameters twice in every connection's task (as
     // captured and as moved into the body).
     #[allow(clippy::manual_async_fn)]
@@ -172,6 +196,8 @@ impl<T: HttpServerApp> ServerApp for T {
         shutdown: ShutdownWatch,
     ) -> impl Future<Output = ()> + Send {
         async move {
+            // Counted open until the task ends (moved into the block so that it drops last).
+            let _open = self.metrics().map(|m| m.connection());
             let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
             let deadline = Some(Instant::now() + self.server_options().header_timeout);
             // Over TLS, ALPN has decided; in cleartext the first bytes do (prior knowledge).
@@ -191,13 +217,14 @@ impl<T: HttpServerApp> ServerApp for T {
             };
             if is_h2 {
                 let addrs = conn.addrs();
+                let tls = if self.wants_tls_facts() { TlsFacts::of(&conn.io) } else { None };
                 // Taken apart in a block of its own: what is left of the state must not outlive
                 // it, or it would take room in every connection's task for the HTTP/2 await.
                 let io = {
                     let mut conn = conn.into_state();
                     Rewind::new(conn.rbuf.split().freeze(), conn.io)
                 };
-                return Box::pin(h2::serve(self, io, addrs, shutdown)).await;
+                return Box::pin(h2::serve(self, io, addrs, tls, shutdown)).await;
             }
             if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
                 return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
@@ -364,6 +391,7 @@ mod tests {
             _: http::Request<::h2::RecvStream>,
             _: ::h2::server::SendResponse<bytes::Bytes>,
             _: (Option<SocketAddr>, Option<SocketAddr>),
+            _: Option<Arc<TlsFacts>>,
             _: &ShutdownWatch,
         ) {
         }

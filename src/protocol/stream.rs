@@ -113,6 +113,16 @@ impl Stream {
         }
     }
 
+    /// The negotiated cipher suite's IANA name (`TLS13_AES_128_GCM_SHA256`), on a TLS connection.
+    pub fn tls_cipher(&self) -> Option<&'static str> {
+        let suite = match self {
+            Stream::TlsServer(s) => s.get_ref().1.negotiated_cipher_suite(),
+            Stream::TlsClient(s) => s.get_ref().1.negotiated_cipher_suite(),
+            _ => None,
+        }?;
+        suite.suite().as_str()
+    }
+
     /// The certificate chain the other side presented (a client certificate under mTLS, or the
     /// upstream's chain), end-entity first.
     pub fn peer_certificates(&self) -> Option<&[rustls_pki_types::CertificateDer<'static>]> {

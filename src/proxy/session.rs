@@ -75,6 +75,10 @@ pub struct Session {
     pub(crate) group: Option<Box<GroupAttempt>>,
     /// The cache's dealings with the request; `None` for a service without a cache.
     pub(crate) cache: Option<Box<super::cache::CacheState>>,
+    /// The request id, on a service that assigns them.
+    pub(crate) request_id: Option<HeaderValue>,
+    /// The TLS facts of the connection, when an access log wants them.
+    pub(crate) tls: Option<std::sync::Arc<crate::log::TlsFacts>>,
 }
 
 /// What a request picking from a group keeps between its attempts.
@@ -103,6 +107,8 @@ impl Session {
             coding: None,
             group: None,
             cache: None,
+            request_id: None,
+            tls: None,
         })
     }
 
@@ -114,6 +120,12 @@ impl Session {
     /// The local address the request arrived on.
     pub fn server_addr(&self) -> Option<&SocketAddr> {
         self.downstream.addrs().1.as_ref()
+    }
+
+    /// The request's `X-Request-Id` (the client's when valid, else one made for it), on a service
+    /// that assigns request ids.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_ref().and_then(|v| v.to_str().ok())
     }
 
     /// Attempts beyond the first so far.

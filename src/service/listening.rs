@@ -10,6 +10,7 @@ use super::caps::{Admission, Cap, Caps, Refused};
 use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, TrackGuard, Tracker};
 use crate::app::ServerApp;
 use crate::listener::{Accepted, Listener, TransportStack};
+use crate::metrics::ServiceMetrics;
 use crate::protocol::stream::{SocketAddr, Stream};
 use crate::server::{LogLevel, Logger, ShutdownState, ShutdownWatch};
 use crate::tls::TlsSettings;
@@ -249,7 +250,7 @@ fn serve<A: ServerApp>(
     async move {
         // The stream is taken out before the connection's long await: awaiting inside a `match`
         // on the handshake's result would keep that `Option<Stream>` in the task for good.
-        let stream = match handshake(accepted, &shutdown, log).await {
+        let stream = match handshake(accepted, &shutdown, log, app.connection_metrics()).await {
             Some(stream) => stream,
             None => return drop((app, shutdown, slot, guard)),
         };
@@ -260,7 +261,12 @@ fn serve<A: ServerApp>(
 
 /// The TLS handshake (if any), in the connection's task, bounded by the endpoint's handshake
 /// timeout; shutdown abandons it. `None`: no stream to serve.
-async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) -> Option<Stream> {
+async fn handshake(
+    accepted: Accepted,
+    shutdown: &ShutdownWatch,
+    log: Logger,
+    metrics: Option<&Arc<ServiceMetrics>>,
+) -> Option<Stream> {
     if !accepted.is_tls() {
         return accepted.handshake().await.ok();
     }
@@ -269,6 +275,9 @@ async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) ->
         _ = shutdown.reached(ShutdownState::Graceful) => return None,
         r = accepted.handshake() => r,
     };
+    if let Some(m) = metrics {
+        m.tls_handshake(r.as_ref().map(|_| ()));
+    }
     match r {
         Ok(s) => Some(s),
         Err(e) => {
