@@ -146,6 +146,30 @@
 // Decoding fails once the output passes this many bytes (default 256 MiB; > 0). Service only.
 #define PROXY_COMPRESSION_MAX_DECODED 9
 
+// `proxy_service_set_observe` flag: the built-in metrics of the service, exposed by the
+// server's metrics endpoint (`proxy_server_add_metrics`).
+#define PROXY_OBSERVE_METRICS 1
+
+// `proxy_service_set_observe` flag: every request gets an `X-Request-Id` (the client's when it
+// is 1-128 characters of `[A-Za-z0-9-_.:+/=@]`, else a new 32-hex-digit one) and a W3C
+// `traceparent` for the upstream (the client's trace id with a new span id, or a new trace).
+// Callbacks see both in the request headers and `proxy_session_request_id`; a proxy-made error
+// response carries the id.
+#define PROXY_OBSERVE_REQUEST_IDS 2
+
+// `proxy_service_set_observe` flag: every 5xx the proxy makes itself (502, 504, 500 from a
+// failed callback) goes to the server's log callback with its cause, at most 100 a second.
+#define PROXY_OBSERVE_ERROR_LOG 4
+
+// `proxy_metric_new` kind: a counter (only goes up; `_total` is appended to a name without it).
+#define PROXY_METRIC_COUNTER 0
+
+// `proxy_metric_new` kind: a gauge.
+#define PROXY_METRIC_GAUGE 1
+
+// `proxy_metric_new` kind: a histogram.
+#define PROXY_METRIC_HISTOGRAM 2
+
 // ABI major version: a host built against another major must not use this library.
 //
 // The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
@@ -189,6 +213,15 @@
 // Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
 #define PROXY_FEATURE_CACHE 256
 
+// Feature bit: the metrics endpoint, the built-in service metrics and host-defined metrics
+// (`proxy_server_add_metrics`, `proxy_metric_*`, `proxy_series_*`, `PROXY_OBSERVE_METRICS`).
+#define PROXY_FEATURE_METRICS 2048
+
+// Feature bit: access log, error log, request ids and log reopening
+// (`proxy_service_set_access_log`, `proxy_service_set_observe`, `proxy_server_reopen_logs`,
+// `proxy_session_request_id`).
+#define PROXY_FEATURE_ACCESS_LOG 4096
+
 // Log level: errors.
 #define PROXY_LOG_ERROR 1
 
@@ -201,8 +234,8 @@
 // Log level: debugging.
 #define PROXY_LOG_DEBUG 4
 
-// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
-// Installs process-wide handlers for those signals.
+// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast), and
+// reopen the log files on SIGUSR1. Installs process-wide handlers for those signals.
 #define PROXY_RUN_SIGNALS 1
 
 // `proxy_service_set_timeout`: whole request head must arrive within (default 10 s).
@@ -413,6 +446,19 @@
 // with `proxy_service_set_cache` (the same cache in several services is one shared cache).
 // Thread-safe once attached; its settings are changed only before.
 typedef struct proxy_cache proxy_cache;
+
+// A metric family the host defined (`proxy_metric_new`). Owned by its server and valid until
+// `proxy_server_free`; never free it. Thread-safe.
+//
+// Methods: proxy_metric_new, proxy_metric_series.
+typedef struct proxy_metric proxy_metric;
+
+// One labelled series of a `proxy_metric` (`proxy_metric_series`). Owned by its server and
+// valid until `proxy_server_free`; never free it. Updates take no lock: look a series up once
+// and keep the pointer. Thread-safe.
+//
+// Methods: proxy_series_add, proxy_series_set, proxy_series_observe.
+typedef struct proxy_series proxy_series;
 
 // The server: owns services, starts each on its own threads, and stops them.
 //
@@ -772,6 +818,16 @@ typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shu
 // was tried already, or the group is empty. (ABI 0.7)
 #define PROXY_UNAVAILABLE 7014
 
+// A metric name, label, label count, bucket list or update that Prometheus (or the metric's
+// kind) does not allow; the cause says which.
+#define PROXY_METRIC_INVALID 7020
+
+// A metric name already defined with another kind, labels or buckets.
+#define PROXY_METRIC_CONFLICT 7021
+
+// An access log format with an unknown variable or an unclosed `${`; the cause says which.
+#define PROXY_LOG_FORMAT_INVALID 7022
+
 // Go on with the next phase.
 #define PROXY_CONTINUE 1
 
@@ -944,6 +1000,82 @@ size_t proxy_last_error(char *buf, size_t len);
 // PROXY_OK when no call on this thread failed. Lets a binding check that the message belongs to
 // the failure it is reporting. (ABI 0.4)
 proxy_result proxy_last_error_code(void);
+
+// Turns on the service's built-in metrics, request ids and error log: an OR of
+// `PROXY_OBSERVE_*` flags (0: all off, the default, which costs nothing per request).
+// INVALID_PARAMETER for an unknown flag. Before `proxy_server_add_service`, from one thread.
+proxy_result proxy_service_set_observe(struct proxy_service *service, uint32_t flags);
+
+// Writes one access log line per request of the service, to the file `path` (appended,
+// created if missing; opened when the service is added to its server, PROXY_IO then if it
+// cannot be) or, with `path` NULL, to the server's log callback at `PROXY_LOG_INFO`. `format` is
+// `"combined"` (nginx's), `"json"` (one object per line, every variable, null when unknown) or a
+// template with `$name` / `${name}` variables: time, time_iso, service, remote_addr, method,
+// target, protocol, request, status, bytes_in, bytes_out, duration, upstream_response_time,
+// upstream_connect_time, upstream, upstream_status, tries, error, request_id, tls_version,
+// tls_cipher, sni, referer, user_agent, cache (`-` when unknown; `$$` is a `$`). Lines are
+// formatted and written by a thread of their own; `proxy_server_reopen_logs` (or SIGUSR1 under
+// `PROXY_RUN_SIGNALS`) reopens the file after a rename. PROXY_LOG_FORMAT_INVALID for an unknown
+// variable (the cause names it). Before `proxy_server_add_service`, from one thread.
+proxy_result proxy_service_set_access_log(struct proxy_service *service,
+                                          const char *path,
+                                          const char *format);
+
+// Reopens every access log file of the server's services (log rotation: rename the files, then
+// call this). Lines of requests that ended before the call are in the old files, later ones in
+// the new; none is lost. Blocks until done; any thread but a callback's. PROXY_IO if a file
+// could not be reopened (that log keeps its old file; the cause goes to the log callback).
+proxy_result proxy_server_reopen_logs(struct proxy_server *server);
+
+// Adds the metrics endpoint: a service of its own, with one thread, answering `GET /metrics` on
+// `addr` (`"127.0.0.1:9100"`; port 0 picks one) with the Prometheus text format: the built-in
+// figures of every service with `PROXY_OBSERVE_METRICS` and every `proxy_metric_new` family.
+// Bound now: `*out_port` (may be NULL) receives the port. PROXY_IO if it cannot bind;
+// WRONG_STATE once the server was started.
+proxy_result proxy_server_add_metrics(struct proxy_server *server,
+                                      const char *addr,
+                                      uint16_t *out_port);
+
+// Defines a metric family on the server's metrics endpoint: `kind` is a `PROXY_METRIC_*`;
+// `name` a Prometheus metric name not starting with `libproxy_` (a counter's gets `_total`
+// appended when missing); `help` its description; `labels` its `n_labels` label names;
+// `buckets` a histogram's `n_buckets` increasing upper bounds (0: Prometheus' defaults, 5 ms to
+// 10 s), none for other kinds. Defining the same family again returns the same handle.
+// `*out` receives a handle the server owns (valid until `proxy_server_free`). Any thread, any
+// time (also from a callback). PROXY_METRIC_INVALID for a bad name, label or bucket;
+// PROXY_METRIC_CONFLICT for a name defined with another kind, labels or buckets.
+proxy_result proxy_metric_new(struct proxy_server *server,
+                              uint32_t kind,
+                              const char *name,
+                              const char *help,
+                              const struct proxy_str *labels,
+                              size_t n_labels,
+                              const double *buckets,
+                              size_t n_buckets,
+                              struct proxy_metric **out);
+
+// The series of `metric` for `values`: one label value per label name, in order. `*out`
+// receives a handle the server owns (valid until `proxy_server_free`); the same values give the
+// same handle. Takes the family's lock: call it once per label set and keep the handle.
+// PROXY_METRIC_INVALID for a wrong number of values.
+proxy_result proxy_metric_series(struct proxy_metric *metric,
+                                 const struct proxy_str *values,
+                                 size_t n_values,
+                                 struct proxy_series **out);
+
+// Adds `value` to a counter (not negative) or a gauge: one atomic operation, no lock. Any
+// thread. PROXY_METRIC_INVALID on a histogram or for a negative counter increment.
+proxy_result proxy_series_add(const struct proxy_series *series, double value);
+
+// Sets a gauge to `value`. Any thread. PROXY_METRIC_INVALID on another kind.
+proxy_result proxy_series_set(const struct proxy_series *series, double value);
+
+// Records `value` in a histogram. Any thread. PROXY_METRIC_INVALID on another kind or NaN.
+proxy_result proxy_series_observe(const struct proxy_series *series, double value);
+
+// The request's id (`X-Request-Id`), on a service with `PROXY_OBSERVE_REQUEST_IDS`; NOT_FOUND
+// otherwise. The view is valid until the callback returns. Any phase but `request_end`.
+proxy_result proxy_session_request_id(const struct proxy_session *s, struct proxy_str *out);
 
 // The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.
 const char *proxy_version(void);

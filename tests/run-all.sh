@@ -32,6 +32,7 @@ command -v make >/dev/null || need_apt+=(make)
 command -v nm >/dev/null && command -v readelf >/dev/null || need_apt+=(binutils)
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=(prometheus)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"

@@ -14,8 +14,13 @@ use crate::server::{ShutdownState, ShutdownWatch};
 type Addrs = (Option<SocketAddr>, Option<SocketAddr>);
 
 /// Serves an HTTP/2 connection until it closes.
-pub(crate) async fn serve<A, S>(app: Arc<A>, io: S, addrs: Addrs, tls: Option<Arc<TlsFacts>>, shutdown: ShutdownWatch)
-where
+pub(crate) async fn serve<A, S>(
+    app: Arc<A>,
+    io: S,
+    addrs: Addrs,
+    tls: Option<Arc<TlsFacts>>,
+    shutdown: ShutdownWatch,
+) where
     A: HttpServerApp,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

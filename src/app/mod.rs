@@ -15,14 +15,14 @@ use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::boxed::in_box;
 use crate::error::ErrorSource;
+use crate::log::TlsFacts;
+use crate::metrics::ServiceMetrics;
 use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::upgrade::UpgradePolicy;
 use crate::protocol::h1::Limits;
 use crate::protocol::h2::{H2Options, PREFACE};
 use crate::protocol::rewind::Rewind;
 use crate::protocol::stream::{SocketAddr, Stream};
-use crate::log::TlsFacts;
-use crate::metrics::ServiceMetrics;
 use crate::protocol::timer::poll_until;
 use crate::server::{ShutdownState, ShutdownWatch};
 

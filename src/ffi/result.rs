@@ -44,6 +44,13 @@ pub const PROXY_TLS_INVALID: proxy_result = 7013;
 /// No backend of the upstream group can take the request: every one is at its in-flight cap,
 /// was tried already, or the group is empty. (ABI 0.7)
 pub const PROXY_UNAVAILABLE: proxy_result = 7014;
+/// A metric name, label, label count, bucket list or update that Prometheus (or the metric's
+/// kind) does not allow; the cause says which.
+pub const PROXY_METRIC_INVALID: proxy_result = 7020;
+/// A metric name already defined with another kind, labels or buckets.
+pub const PROXY_METRIC_CONFLICT: proxy_result = 7021;
+/// An access log format with an unknown variable or an unclosed `${`; the cause says which.
+pub const PROXY_LOG_FORMAT_INVALID: proxy_result = 7022;
 
 /// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
 /// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
@@ -93,6 +100,13 @@ pub const PROXY_FEATURE_COMPRESSION: u64 = 64;
 pub const PROXY_FEATURE_UPSTREAM_GROUPS: u64 = 128;
 /// Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
 pub const PROXY_FEATURE_CACHE: u64 = 256;
+/// Feature bit: the metrics endpoint, the built-in service metrics and host-defined metrics
+/// (`proxy_server_add_metrics`, `proxy_metric_*`, `proxy_series_*`, `PROXY_OBSERVE_METRICS`).
+pub const PROXY_FEATURE_METRICS: u64 = 2048;
+/// Feature bit: access log, error log, request ids and log reopening
+/// (`proxy_service_set_access_log`, `proxy_service_set_observe`, `proxy_server_reopen_logs`,
+/// `proxy_session_request_id`).
+pub const PROXY_FEATURE_ACCESS_LOG: u64 = 4096;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -122,6 +136,8 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_COMPRESSION
             | PROXY_FEATURE_UPSTREAM_GROUPS
             | PROXY_FEATURE_CACHE
+            | PROXY_FEATURE_METRICS
+            | PROXY_FEATURE_ACCESS_LOG
     }
 }
 
@@ -144,6 +160,9 @@ fn message_nul(code: proxy_result) -> &'static str {
         PROXY_UNSUPPORTED => "not supported by this build\0",
         PROXY_TLS_INVALID => "invalid TLS configuration (see proxy_tls_settings_last_error)\0",
         PROXY_UNAVAILABLE => "no backend of the group can take the request\0",
+        PROXY_METRIC_INVALID => "invalid metric name, label, bucket or update\0",
+        PROXY_METRIC_CONFLICT => "metric already defined with another kind, labels or buckets\0",
+        PROXY_LOG_FORMAT_INVALID => "invalid access log format\0",
         _ => "unknown result\0",
     }
 }

@@ -68,6 +68,8 @@ struct LogSink {
 pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     log: Mutex<Option<LogSink>>,
+    /// The server's metrics and its services' log writers (see `observe.rs`).
+    pub(crate) observe: super::observe::ServerObserve,
 }
 
 // SAFETY: the log sink's `user` is the host's, valid from any thread by the header's contract.
@@ -109,7 +111,7 @@ pub struct proxy_server {
 
 /// The server behind a `proxy_server` handle (not part of the C ABI).
 pub struct ServerCore {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     state: Mutex<ServerState>,
     stopped: Condvar,
     stop_requested: tokio::sync::Notify,
@@ -147,6 +149,7 @@ pub struct proxy_service {
     thread_hooks: Option<HostThreadHooks>,
     max_connections: usize,
     max_connections_per_listener: usize,
+    pub(crate) observe: super::observe::ServiceObserve,
 }
 
 /// Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
@@ -154,7 +157,7 @@ pub struct proxy_service {
 pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result {
     ffi_panic_boundary! {
         let out = try_mut!(out);
-        let shared = Arc::new(Shared { registry: Arc::default(), log: Mutex::new(None) });
+        let shared = Arc::new(Shared { registry: Arc::default(), log: Mutex::new(None), observe: Default::default() });
         // The core's own messages (accept / attach errors, failed handshakes) go to this server's
         // log callback, never to stderr.
         let sink = shared.clone();
@@ -214,6 +217,8 @@ pub extern "C" fn proxy_server_add_service(
         let mut proxy = HttpProxy::new(hooks);
         *proxy.server_options_mut() = svc.opts;
         *proxy.options_mut() = svc.proxy;
+        let connector = proxy.connector().clone();
+        proxy.options_mut().observe = try_res!(svc.observe.build(&svc.name, &s.shared, connector));
         let mut ls = ListeningService::new(&svc.name, proxy);
         ls.set_threads(svc.threads);
         ls.set_work_stealing(svc.work_stealing);
@@ -271,8 +276,8 @@ pub extern "C" fn proxy_server_start(server: *mut proxy_server) -> proxy_result 
     }
 }
 
-/// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
-/// Installs process-wide handlers for those signals.
+/// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast), and
+/// reopen the log files on SIGUSR1. Installs process-wide handlers for those signals.
 pub const PROXY_RUN_SIGNALS: u32 = 1;
 
 /// Starts the server if needed and blocks until it has stopped: after `proxy_server_shutdown`
@@ -342,10 +347,17 @@ fn wait_signal_or_stop(s: &ServerCore) -> Option<Duration> {
     rt.block_on(async {
         let mut term = signal(SignalKind::terminate()).ok()?;
         let mut int = signal(SignalKind::interrupt()).ok()?;
-        tokio::select! {
-            _ = term.recv() => Some(ServerConf::default().grace_period),
-            _ = int.recv() => Some(Duration::ZERO),
-            _ = s.stop_requested.notified() => None,
+        // SIGUSR1 reopens the log files (rotation), as nginx does.
+        let mut usr1 = signal(SignalKind::user_defined1()).ok()?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => return Some(ServerConf::default().grace_period),
+                _ = int.recv() => return Some(Duration::ZERO),
+                _ = usr1.recv() => {
+                    s.shared.observe.reopen(&s.shared);
+                }
+                _ = s.stop_requested.notified() => return None,
+            }
         }
     })
 }
@@ -375,6 +387,8 @@ fn shutdown(s: &ServerCore, grace: Duration) -> proxy_result {
     } else {
         handle.shutdown(grace);
     }
+    // Every access line of the requests that ran is on disk when shutdown returns.
+    s.shared.observe.flush();
     *s.state.lock() = ServerState::Stopped;
     s.stopped.notify_all();
     PROXY_OK
@@ -472,6 +486,7 @@ pub extern "C" fn proxy_service_new(name: *const c_char, out: *mut *mut proxy_se
             thread_hooks: None,
             max_connections: 0,
             max_connections_per_listener: 0,
+            observe: Default::default(),
         });
         *out = Box::into_raw(svc);
         PROXY_OK

@@ -145,7 +145,8 @@ const VARS: [(&str, Var); 25] = [
 ];
 
 /// nginx's `combined` format.
-pub const COMBINED: &str = "$remote_addr - - [$time] \"$request\" $status $bytes_out \"$referer\" \"$user_agent\"";
+pub const COMBINED: &str =
+    "$remote_addr - - [$time] \"$request\" $status $bytes_out \"$referer\" \"$user_agent\"";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -199,7 +200,8 @@ impl AccessFormat {
                     (&r[..end], &r[end + 1..])
                 }
                 None => {
-                    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+                    let end =
+                        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
                     (&rest[..end], &rest[end..])
                 }
             };
@@ -239,7 +241,9 @@ impl AccessFormat {
             }
             Shape::Json => {
                 out.push('{');
-                for (i, (name, v)) in VARS.iter().filter(|(_, v)| !matches!(v, Var::Time | Var::Request)).enumerate() {
+                for (i, (name, v)) in
+                    VARS.iter().filter(|(_, v)| !matches!(v, Var::Time | Var::Request)).enumerate()
+                {
                     if i > 0 {
                         out.push(',');
                     }

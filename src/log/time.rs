@@ -31,7 +31,8 @@ fn civil(t: SystemTime) -> Civil {
     Civil { year, month, day, hour: rem / 3600, min: rem / 60 % 60, sec: rem % 60, millis: d.subsec_millis() }
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// `10/Oct/2000:13:55:36 +0000`, the Common Log Format's time (always UTC).
 pub(crate) fn write_clf(out: &mut String, t: SystemTime) {

@@ -63,9 +63,8 @@ impl LogWriter {
         };
         let (tx, rx) = sync_channel(QUEUE);
         let t = target.clone();
-        let thread = std::thread::Builder::new()
-            .name("proxy-log".into())
-            .spawn(move || run(rx, t, file, format))?;
+        let thread =
+            std::thread::Builder::new().name("proxy-log".into()).spawn(move || run(rx, t, file, format))?;
         Ok(Arc::new(LogWriter { tx: Some(tx), thread: Mutex::new(Some(thread)), target }))
     }
 

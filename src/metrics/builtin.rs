@@ -15,7 +15,8 @@ use crate::cache::CacheStatus;
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
 
-const METHODS: [&str; 10] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "other"];
+const METHODS: [&str; 10] =
+    ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "other"];
 /// Status classes; "none" is a request that got no response head (the connection was cut).
 const CLASSES: [&str; 6] = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
 const SOURCES: [&str; 3] = ["upstream", "downstream", "internal"];
@@ -325,7 +326,11 @@ impl Drop for ActiveGuard {
 impl Collect for ServiceMetrics {
     fn collect(&self, out: &mut Exposition) {
         let svc = ("service", self.service.as_str());
-        out.family("libproxy_requests_total", "Requests answered, by method and status class.", Kind::Counter);
+        out.family(
+            "libproxy_requests_total",
+            "Requests answered, by method and status class.",
+            Kind::Counter,
+        );
         for (m, row) in METHODS.iter().zip(&self.requests) {
             for (c, n) in CLASSES.iter().zip(row) {
                 if load(n) > 0 {
@@ -334,9 +339,21 @@ impl Collect for ServiceMetrics {
             }
         }
         let latencies = [
-            ("libproxy_request_duration_seconds", "From a request's first byte to the end of its response.", &self.duration),
-            ("libproxy_upstream_response_seconds", "From a request's start to the upstream response's first byte.", &self.upstream_response),
-            ("libproxy_upstream_connect_seconds", "Time to open a new upstream connection.", &self.upstream_connect),
+            (
+                "libproxy_request_duration_seconds",
+                "From a request's first byte to the end of its response.",
+                &self.duration,
+            ),
+            (
+                "libproxy_upstream_response_seconds",
+                "From a request's start to the upstream response's first byte.",
+                &self.upstream_response,
+            ),
+            (
+                "libproxy_upstream_connect_seconds",
+                "Time to open a new upstream connection.",
+                &self.upstream_connect,
+            ),
         ];
         for (name, help, h) in latencies {
             out.family(name, help, Kind::Histogram);
@@ -344,16 +361,28 @@ impl Collect for ServiceMetrics {
         }
         let totals = [
             ("libproxy_upstream_retries_total", "Upstream attempts beyond the first.", &self.retries),
-            ("libproxy_request_body_bytes_total", "Request body bytes received from clients.", &self.bytes_in),
+            (
+                "libproxy_request_body_bytes_total",
+                "Request body bytes received from clients.",
+                &self.bytes_in,
+            ),
             ("libproxy_response_body_bytes_total", "Response body bytes sent to clients.", &self.bytes_out),
-            ("libproxy_downstream_connections_total", "Downstream connections accepted.", &self.connections_total),
+            (
+                "libproxy_downstream_connections_total",
+                "Downstream connections accepted.",
+                &self.connections_total,
+            ),
             ("libproxy_tls_handshakes_total", "Downstream TLS handshakes completed.", &self.tls_handshakes),
         ];
         for (name, help, n) in totals {
             out.family(name, help, Kind::Counter);
             out.sample_u64(name, &[svc], load(n));
         }
-        out.family("libproxy_errors_total", "Failed requests, by error kind and the side that failed.", Kind::Counter);
+        out.family(
+            "libproxy_errors_total",
+            "Failed requests, by error kind and the side that failed.",
+            Kind::Counter,
+        );
         for (k, row) in KINDS.iter().zip(&self.errors) {
             for (s, n) in SOURCES.iter().zip(row) {
                 if load(n) > 0 {
@@ -362,10 +391,34 @@ impl Collect for ServiceMetrics {
             }
         }
         let labelled: [(&str, &str, &str, &[&str], &[AtomicU64]); 4] = [
-            ("libproxy_tls_handshake_failures_total", "Downstream TLS handshakes that failed, by reason.", "reason", &TLS_FAILURES, &self.tls_failures),
-            ("libproxy_upstream_pool_total", "Upstream connections taken from the pool (hit) or opened (miss).", "result", &["hit", "miss"], &self.pool),
-            ("libproxy_cache_requests_total", "What the cache did for requests.", "status", &CACHE, &self.cache),
-            ("libproxy_compressed_responses_total", "Responses sent compressed, by coding.", "encoding", &ENCODINGS, &self.encoded),
+            (
+                "libproxy_tls_handshake_failures_total",
+                "Downstream TLS handshakes that failed, by reason.",
+                "reason",
+                &TLS_FAILURES,
+                &self.tls_failures,
+            ),
+            (
+                "libproxy_upstream_pool_total",
+                "Upstream connections taken from the pool (hit) or opened (miss).",
+                "result",
+                &["hit", "miss"],
+                &self.pool,
+            ),
+            (
+                "libproxy_cache_requests_total",
+                "What the cache did for requests.",
+                "status",
+                &CACHE,
+                &self.cache,
+            ),
+            (
+                "libproxy_compressed_responses_total",
+                "Responses sent compressed, by coding.",
+                "encoding",
+                &ENCODINGS,
+                &self.encoded,
+            ),
         ];
         for (name, help, label, values, cells) in labelled {
             out.family(name, help, Kind::Counter);
@@ -386,7 +439,11 @@ impl Collect for ServiceMetrics {
             out.sample_u64("libproxy_upstream_pool_idle", &[svc], c.pool().stats().idle as u64);
         }
         let name = "libproxy_upstream_backend_requests_total";
-        out.family(name, "Upstream attempts per group backend, by the status class it answered.", Kind::Counter);
+        out.family(
+            name,
+            "Upstream attempts per group backend, by the status class it answered.",
+            Kind::Counter,
+        );
         for b in self.backends.load().iter() {
             for (c, n) in CLASSES.iter().zip(&b.by_class) {
                 if load(n) > 0 {

@@ -88,7 +88,9 @@ impl Registry {
             return if same {
                 Ok(f.clone())
             } else {
-                Err(MetricError::Conflict(format!("metric {name:?} exists with another kind, labels or buckets")))
+                Err(MetricError::Conflict(format!(
+                    "metric {name:?} exists with another kind, labels or buckets"
+                )))
             };
         }
         let f = Arc::new(Family {
@@ -225,7 +227,9 @@ impl Series {
     /// Adds `v` to a counter (`v` must not be negative) or a gauge.
     pub fn add(&self, v: f64) -> Result<(), MetricError> {
         match self.kind {
-            Kind::Counter if v < 0.0 || v.is_nan() => Err(MetricError::Invalid("a counter only goes up".into())),
+            Kind::Counter if v < 0.0 || v.is_nan() => {
+                Err(MetricError::Invalid("a counter only goes up".into()))
+            }
             Kind::Histogram => Err(MetricError::Invalid("a histogram takes observations".into())),
             _ => {
                 add_f64(&self.cells[0], v);
@@ -264,7 +268,9 @@ impl Series {
 
 /// Adds to an `f64` kept as bits: a compare-and-swap loop, lock-free.
 fn add_f64(cell: &AtomicU64, v: f64) {
-    let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| Some((f64::from_bits(bits) + v).to_bits()));
+    let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+        Some((f64::from_bits(bits) + v).to_bits())
+    });
 }
 
 #[cfg(test)]
@@ -282,8 +288,14 @@ mod tests {
         assert!(a.add(-1.0).is_err() && a.set(1.0).is_err());
         assert!(c.with(&[]).is_err());
         // The same definition again is the same family; another one is refused.
-        assert!(Arc::ptr_eq(&c, &r.family(Kind::Counter, "app_hits_total", "Hits.", &["route"], &[]).unwrap()));
-        assert!(matches!(r.family(Kind::Gauge, "app_hits_total", "x", &[], &[]), Err(MetricError::Conflict(_))));
+        assert!(Arc::ptr_eq(
+            &c,
+            &r.family(Kind::Counter, "app_hits_total", "Hits.", &["route"], &[]).unwrap()
+        ));
+        assert!(matches!(
+            r.family(Kind::Gauge, "app_hits_total", "x", &[], &[]),
+            Err(MetricError::Conflict(_))
+        ));
         assert!(r.family(Kind::Gauge, "libproxy_x", "x", &[], &[]).is_err());
         assert!(r.family(Kind::Histogram, "h", "x", &["le"], &[]).is_err());
         assert!(r.family(Kind::Histogram, "h", "x", &[], &[2.0, 1.0]).is_err());
@@ -293,7 +305,10 @@ mod tests {
         s.observe(5.0).unwrap();
         let text = r.render();
         assert!(text.contains("app_hits_total{route=\"/a\"} 2.5\n"), "{text}");
-        assert!(text.contains("app_seconds_bucket{le=\"0.1\"} 1\napp_seconds_bucket{le=\"1\"} 1\n"), "{text}");
+        assert!(
+            text.contains("app_seconds_bucket{le=\"0.1\"} 1\napp_seconds_bucket{le=\"1\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("app_seconds_count 2\n"), "{text}");
     }
 }

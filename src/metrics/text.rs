@@ -67,7 +67,14 @@ impl Exposition {
 
     /// A histogram's lines: one `_bucket` per upper bound (`counts` per bucket, not cumulative;
     /// one more than `bounds`, the last for `+Inf`), then `_sum` and `_count`.
-    pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], bounds: &[f64], counts: &[u64], sum: f64) {
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+    ) {
         let mut total = 0;
         for (i, n) in counts.iter().enumerate() {
             total += n;

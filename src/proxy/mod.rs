@@ -28,13 +28,13 @@ use crate::cache::HttpCache;
 use crate::compression::CompressionSettings;
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
+use crate::log::TlsFacts;
+use crate::metrics::ServiceMetrics;
 use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::parse::{parse_request, strip_underscore_fields};
 use crate::protocol::h1::upgrade::restrict_upgrade;
 use crate::protocol::h2::{request_head, H2Options};
 use crate::protocol::http::server::ServerSession;
-use crate::log::TlsFacts;
-use crate::metrics::ServiceMetrics;
 use crate::protocol::http::{HeadError, Headers, ResponseHead};
 use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
@@ -177,7 +177,8 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
             Err(e) => {
                 // Nothing of a bad head is forwarded, and the connection is out of sync: answer, close.
                 if e.kind != ErrorKind::ConnectionClosed {
-                    let page = self.error_page(e.status(), e.cause.as_deref().unwrap_or(observe::describe(&e)));
+                    let page =
+                        self.error_page(e.status(), e.cause.as_deref().unwrap_or(observe::describe(&e)));
                     ServerSession::h1(conn, opts.write_timeout).refuse(page, false).await;
                 }
                 return None;
@@ -246,7 +247,10 @@ impl<H: ProxyHttp> HttpProxy<H> {
     /// default page saying `what` happened.
     pub(crate) fn error_page(&self, status: u16, what: &str) -> (ResponseHead, Bytes) {
         self.hooks.error_response(status, what).unwrap_or_else(|| {
-            crate::protocol::http::error_page(http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST), what)
+            crate::protocol::http::error_page(
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST),
+                what,
+            )
         })
     }
 }

@@ -85,7 +85,8 @@ pub(crate) fn assign(req: &mut RequestHead) -> HeaderValue {
             let _ = write!(tp, "00-{trace}-{:016x}-{flags}", random_u64() | 1);
         }
         None => {
-            let _ = write!(tp, "00-{:016x}{:016x}-{:016x}-00", random_u64(), random_u64() | 1, random_u64() | 1);
+            let _ =
+                write!(tp, "00-{:016x}{:016x}-{:016x}-00", random_u64(), random_u64() | 1, random_u64() | 1);
         }
     }
     req.headers.insert(TRACEPARENT.clone(), HeaderValue::from_str(&tp).expect("hex is a valid header value"));
