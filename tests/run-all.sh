@@ -57,6 +57,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
+# tests/observe_prometheus.rs must not skip here: prometheus is installed above.
+export LIBPROXY_REQUIRE_PROMETHEUS=1
 cargo test --all-targets
 
 echo "== C examples (-Wall -Wextra -Werror; normal and ASan + UBSan)"
