@@ -65,7 +65,8 @@ async fn prometheus_scrapes_what_the_client_sent() {
     }
     let origin = Origin::start().await;
     let registry = Arc::new(Registry::default());
-    let family = registry.family(Kind::Counter, "app_path_hits", "Requests per path.", &["path"], &[]).unwrap();
+    let family =
+        registry.family(Kind::Counter, "app_path_hits", "Requests per path.", &["path"], &[]).unwrap();
     let hits = [family.with(&["/a"]).unwrap(), family.with(&["other"]).unwrap()];
     let mut app = HttpProxy::new(Hooks { origin: origin.addr, hits });
     let metrics = ServiceMetrics::new("web", Some(app.connector().clone()));
@@ -90,7 +91,10 @@ async fn prometheus_scrapes_what_the_client_sent() {
     assert_eq!(exposition.status, 200);
     let text = exposition.text();
     assert!(text.contains("app_path_hits_total{path=\"/a\"} 13\n"), "{text}");
-    assert!(text.contains("libproxy_requests_total{service=\"web\",method=\"GET\",status=\"2xx\"} 37\n"), "{text}");
+    assert!(
+        text.contains("libproxy_requests_total{service=\"web\",method=\"GET\",status=\"2xx\"} 37\n"),
+        "{text}"
+    );
 
     let mut check = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).output_piped();
     check.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();

@@ -13,6 +13,9 @@
  *            on PROXY_TLS_LISTEN, added with proxy_service_add_tls (ALPN h2,http/1.1), same service.
  *   BENCH_COMPRESS_LEVEL (bench/compression.sh): compression on at that level.
  *   BENCH_CACHE_MB (bench/cache.sh): an HTTP cache of that many MiB on the service.
+ *   BENCH_ACCESS_LOG=PATH (bench/metrics.sh): the service's built-in metrics, request ids and error
+ *            log on, a combined access log line per request to PATH, and a metrics endpoint on
+ *            BENCH_METRICS_LISTEN (default 127.0.0.1:0).
  *
  * The plaintext port answers HTTP/1.1 and h2c by prior knowledge. Stops on SIGINT / SIGTERM.
  *
@@ -149,6 +152,14 @@ int main(int argc, char **argv) {
         (r = proxy_service_set_cache(svc, cache)) != PROXY_OK)
       return fail("proxy_cache_new / proxy_service_set_cache", r);
     proxy_cache_free(cache);
+  }
+  if (getenv("BENCH_ACCESS_LOG")) {
+    const char *m = getenv("BENCH_METRICS_LISTEN");
+    if ((r = proxy_service_set_observe(svc, PROXY_OBSERVE_METRICS | PROXY_OBSERVE_REQUEST_IDS |
+                                                 PROXY_OBSERVE_ERROR_LOG)) != PROXY_OK ||
+        (r = proxy_service_set_access_log(svc, getenv("BENCH_ACCESS_LOG"), "combined")) != PROXY_OK ||
+        (r = proxy_server_add_metrics(srv, m ? m : "127.0.0.1:0", NULL)) != PROXY_OK)
+      return fail("observability", r);
   }
   if ((r = proxy_service_set_threads(svc, 1)) != PROXY_OK) return fail("proxy_service_set_threads", r);
   if ((r = proxy_service_set_callbacks(svc, &c)) != PROXY_OK) return fail("proxy_service_set_callbacks", r);

@@ -35,6 +35,7 @@ from ._errors import ClosedError, ProxyError
 from ._ffi import HAVE_THREAD_HOOKS, LIBRARY_PATH
 from ._group import Algorithm, BackendFigures, Group, HealthCheck, HealthEvent, Shutdown
 from ._hooks import Proxy
+from ._observe import Metric, MetricKind, Observe, Series
 from ._peer import Peer
 from ._server import Server
 from ._service import Service
@@ -58,6 +59,10 @@ __all__ = [
     "Deferred",
     "Encoding",
     "Group",
+    "Metric",
+    "MetricKind",
+    "Observe",
+    "Series",
     "HealthCheck",
     "HealthEvent",
     "HAVE_THREAD_HOOKS",

@@ -7,7 +7,7 @@ import os
 from ctypes import byref, c_uint16, c_void_p
 from typing import Any, Optional, Sequence, Union
 
-from . import _ffi
+from . import _ffi, _observe
 from ._cache import Cache
 from ._enums import Compression, Limit, Option, Timeout, Underscore
 from ._errors import _err
@@ -169,6 +169,15 @@ class Service(_Managed):
         rc = lib.proxy_service_set_cache(self.ptr(), cache.ptr())
         if rc:
             raise _err(rc, "proxy_service_set_cache")
+
+    def set_observe(self, flags: int) -> None:
+        """Turns on the built-in metrics, request ids and error log (an OR of :class:`Observe`)."""
+        _observe.set_observe(self, flags)
+
+    def set_access_log(self, path: Optional[str], fmt: str = "combined") -> None:
+        """One access line per request to ``path`` (None: the server's log callback) in ``fmt``:
+        ``"combined"``, ``"json"`` or a ``$variable`` template."""
+        _observe.set_access_log(self, path, fmt)
 
     def allow_upgrade(self, protocol: str) -> None:
         """Forwards upgrades to ``protocol`` (``"name"`` or ``"name/version"``); WebSocket is allowed

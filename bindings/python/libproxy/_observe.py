@@ -1,0 +1,140 @@
+"""Observability: the metrics endpoint, host-defined metrics (counters, gauges, histograms with
+labels) and a service's built-in metrics, access log, error log and request ids."""
+
+from __future__ import annotations
+
+import enum
+from ctypes import byref, c_double, c_uint16, c_void_p
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
+
+from . import _ffi
+from ._errors import _err
+from ._ffi import lib
+
+if TYPE_CHECKING:
+    from ._server import Server
+    from ._service import Service
+
+
+class Observe(enum.IntFlag):
+    """``PROXY_OBSERVE_*`` flags of :meth:`Service.set_observe`."""
+
+    METRICS = 1
+    REQUEST_IDS = 2
+    ERROR_LOG = 4
+
+
+class MetricKind(enum.IntEnum):
+    """``PROXY_METRIC_*``."""
+
+    COUNTER = 0
+    GAUGE = 1
+    HISTOGRAM = 2
+
+
+def _need() -> None:
+    if not _ffi.HAVE_OBSERVE:
+        raise _err(_ffi.PROXY_UNSUPPORTED, "proxy_metric_new")
+
+
+def _strs(items: Sequence[str]):  # type: ignore[no-untyped-def]
+    arr = (_ffi.proxy_str_in * max(len(items), 1))()
+    for i, s in enumerate(items):
+        b = s.encode()
+        arr[i].ptr, arr[i].len = b, len(b)
+    return arr
+
+
+class Series:
+    """One labelled series (``proxy_series``): owned by the server, valid until it is closed.
+    Updates take no lock in the library."""
+
+    def __init__(self, ptr: int) -> None:
+        self._ptr = ptr
+
+    def add(self, value: float = 1.0) -> None:
+        """Adds ``value`` to a counter (not negative) or a gauge."""
+        rc = lib.proxy_series_add(self._ptr, value)
+        if rc:
+            raise _err(rc, "proxy_series_add")
+
+    def set(self, value: float) -> None:
+        """Sets a gauge."""
+        rc = lib.proxy_series_set(self._ptr, value)
+        if rc:
+            raise _err(rc, "proxy_series_set")
+
+    def observe(self, value: float) -> None:
+        """Records an observation in a histogram."""
+        rc = lib.proxy_series_observe(self._ptr, value)
+        if rc:
+            raise _err(rc, "proxy_series_observe")
+
+
+class Metric:
+    """A metric family (``proxy_metric``) made by :meth:`Server.metric`. :meth:`labels` looks a
+    series up once per label set and keeps it, so updates cost one C call."""
+
+    def __init__(self, ptr: int) -> None:
+        self._ptr = ptr
+        self._series: Dict[Tuple[str, ...], Series] = {}
+
+    def labels(self, *values: str) -> Series:
+        """The series for ``values`` (one per label name, in order)."""
+        s = self._series.get(values)
+        if s is None:
+            out = c_void_p()
+            rc = lib.proxy_metric_series(self._ptr, _strs(values), len(values), byref(out))
+            if rc:
+                raise _err(rc, "proxy_metric_series")
+            s = self._series.setdefault(values, Series(out.value or 0))
+        return s
+
+
+def new_metric(
+    server: "Server",
+    kind: MetricKind,
+    name: str,
+    help: str,
+    labels: Sequence[str] = (),
+    buckets: Sequence[float] = (),
+) -> Metric:
+    _need()
+    out = c_void_p()
+    b = (c_double * max(len(buckets), 1))(*buckets)
+    rc = lib.proxy_metric_new(
+        server.ptr(), int(kind), name.encode(), help.encode(), _strs(labels), len(labels), b, len(buckets), byref(out)
+    )
+    if rc:
+        raise _err(rc, "proxy_metric_new")
+    return Metric(out.value or 0)
+
+
+def add_metrics(server: "Server", listen: str) -> int:
+    _need()
+    port = c_uint16()
+    rc = lib.proxy_server_add_metrics(server.ptr(), listen.encode(), byref(port))
+    if rc:
+        raise _err(rc, "proxy_server_add_metrics")
+    return port.value
+
+
+def reopen_logs(server: "Server") -> None:
+    _need()
+    rc = lib.proxy_server_reopen_logs(server.ptr())
+    if rc:
+        raise _err(rc, "proxy_server_reopen_logs")
+
+
+def set_observe(service: "Service", flags: int) -> None:
+    _need()
+    rc = lib.proxy_service_set_observe(service.ptr(), int(flags))
+    if rc:
+        raise _err(rc, "proxy_service_set_observe")
+
+
+def set_access_log(service: "Service", path: Optional[str], fmt: str) -> None:
+    _need()
+    rc = lib.proxy_service_set_access_log(service.ptr(), path.encode() if path else None, fmt.encode())
+    if rc:
+        raise _err(rc, "proxy_service_set_access_log")
