@@ -44,7 +44,9 @@ pub const PROXY_METRIC_HISTOGRAM: u32 = 2;
 pub(crate) struct ServerObserve {
     metrics: Arc<Registry>,
     writers: Mutex<Vec<Arc<LogWriter>>>,
-    /// The handles given to the host, freed with the server.
+    /// The handles given to the host, freed with the server. Boxed: the host holds pointers to
+    /// them, which the vector's growth must not move.
+    #[allow(clippy::vec_box)]
     handles: Mutex<Vec<Box<proxy_metric>>>,
 }
 
@@ -222,6 +224,8 @@ pub extern "C" fn proxy_server_add_metrics(
 /// Methods: proxy_metric_new, proxy_metric_series.
 pub struct proxy_metric {
     family: Arc<Family>,
+    /// Boxed, like the server's metric handles: the host holds pointers to them.
+    #[allow(clippy::vec_box)]
     series: Mutex<Vec<Box<proxy_series>>>,
 }
 

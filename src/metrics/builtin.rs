@@ -146,6 +146,9 @@ struct BackendCounters {
     by_class: [AtomicU64; CLASSES.len()],
 }
 
+/// A labelled counter family of fixed label values: name, help, label name, values, cells.
+type Labelled<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], &'a [AtomicU64]);
+
 /// What a request's logging summary tells the metrics (filled by the proxy).
 #[derive(Debug, Default)]
 pub struct RequestFigures<'a> {
@@ -390,7 +393,7 @@ impl Collect for ServiceMetrics {
                 }
             }
         }
-        let labelled: [(&str, &str, &str, &[&str], &[AtomicU64]); 4] = [
+        let labelled: [Labelled<'_>; 4] = [
             (
                 "libproxy_tls_handshake_failures_total",
                 "Downstream TLS handshakes that failed, by reason.",

@@ -139,6 +139,9 @@ fn check_family(kind: Kind, name: &str, labels: &[&str], buckets: &[f64]) -> Res
     Ok(())
 }
 
+/// A series with its label values.
+type Labelled = (Box<[String]>, Arc<Series>);
+
 /// A host-defined metric with its label names; [`Family::with`] gives a series to update.
 pub struct Family {
     name: String,
@@ -147,7 +150,7 @@ pub struct Family {
     labels: Box<[String]>,
     bounds: Arc<[f64]>,
     /// In creation order; searched only when a series is looked up, never per update.
-    series: Mutex<Vec<(Box<[String]>, Arc<Series>)>>,
+    series: Mutex<Vec<Labelled>>,
 }
 
 impl fmt::Debug for Family {
