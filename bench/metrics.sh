@@ -26,7 +26,7 @@ run() {
   local log="$DIR/access.log" n rps lines
   rm -f "$log"
   if [ "$1" = on ]; then
-    BENCH_ACCESS_LOG=$log PROXY_QUIET=1 target/release/bench/bench_proxy 127.0.0.1:$PX 127.0.0.1:$UP >/dev/null 2>&1 & PX_PID=$!
+    BENCH_OBSERVE=7 BENCH_ACCESS_LOG=$log PROXY_QUIET=1 target/release/bench/bench_proxy 127.0.0.1:$PX 127.0.0.1:$UP >/dev/null 2>&1 & PX_PID=$!
   else
     PROXY_QUIET=1 target/release/bench/bench_proxy 127.0.0.1:$PX 127.0.0.1:$UP >/dev/null 2>&1 & PX_PID=$!
   fi

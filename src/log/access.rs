@@ -86,6 +86,11 @@ pub struct AccessRecord {
     pub cache: Option<CacheStatus>,
 }
 
+thread_local! {
+    /// The writer thread's last `$time` text and the second it shows.
+    static CLF: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
+}
+
 /// The variables a template may use (`$name` or `${name}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Var {
@@ -292,6 +297,11 @@ fn text(out: &mut String, s: Option<&str>) -> Value {
     }
 }
 
+fn shown(out: &mut String, v: std::fmt::Arguments<'_>) -> Value {
+    let _ = out.write_fmt(v);
+    Value::Text
+}
+
 fn number(out: &mut String, n: u64, known: bool) -> Value {
     if !known {
         return Value::Missing;
@@ -304,7 +314,16 @@ fn value(v: Var, r: &AccessRecord, out: &mut String) -> Value {
     let tls = r.tls.as_deref();
     match v {
         Var::Time => {
-            write_clf(out, r.time);
+            // The same second for thousands of lines: formatted once per second.
+            CLF.with_borrow_mut(|(sec, text)| {
+                let now = r.time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                if *sec != now || text.is_empty() {
+                    text.clear();
+                    write_clf(text, r.time);
+                    *sec = now;
+                }
+                out.push_str(text);
+            });
             Value::Text
         }
         Var::TimeIso => {
@@ -313,14 +332,14 @@ fn value(v: Var, r: &AccessRecord, out: &mut String) -> Value {
         }
         Var::Service => text(out, Some(&r.service)),
         Var::RemoteAddr => match &r.client {
-            Some(SocketAddr::Inet(a)) => text(out, Some(&a.ip().to_string())),
-            Some(a) => text(out, Some(&a.to_string())),
+            Some(SocketAddr::Inet(a)) => shown(out, format_args!("{}", a.ip())),
+            Some(a) => shown(out, format_args!("{a}")),
             None => Value::Missing,
         },
         Var::Method => text(out, Some(r.method.as_str())),
-        Var::Target => text(out, Some(&r.target.to_string())),
-        Var::Protocol => text(out, Some(&format!("{:?}", r.version))),
-        Var::Request => text(out, Some(&format!("{} {} {:?}", r.method, r.target, r.version))),
+        Var::Target => shown(out, format_args!("{}", r.target)),
+        Var::Protocol => shown(out, format_args!("{:?}", r.version)),
+        Var::Request => shown(out, format_args!("{} {} {:?}", r.method, r.target, r.version)),
         Var::Status => number(out, r.status.into(), true),
         Var::BytesIn => number(out, r.bytes_in, true),
         Var::BytesOut => number(out, r.bytes_out, true),
@@ -344,6 +363,10 @@ fn value(v: Var, r: &AccessRecord, out: &mut String) -> Value {
 /// Like nginx: `"`, `\` and control bytes as `\xHH`, so a value cannot break a quoted field or
 /// start a new line.
 fn escape_text(s: &str, out: &mut String) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x7f) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         if c == '"' || c == '\\' || c.is_control() {
             let _ = write!(out, "\\x{:02X}", c as u32);
@@ -382,7 +405,7 @@ mod tests {
             service: "web".into(),
             client: Some(SocketAddr::Inet("127.0.0.1:5000".parse().unwrap())),
             method: Method::GET,
-            target: Uri::from_static("/a?b=\"c\""),
+            target: Uri::from_static("/a?b=c"),
             version: Version::HTTP_11,
             status: 502,
             bytes_in: 0,
@@ -397,7 +420,7 @@ mod tests {
             request_id: Some(HeaderValue::from_static("abc")),
             tls: None,
             referer: None,
-            user_agent: Some(HeaderValue::from_static("curl/8")),
+            user_agent: Some(HeaderValue::from_static("curl/8 \"x\"")),
             cache: None,
         }
     }
@@ -409,7 +432,7 @@ mod tests {
         AccessFormat::combined().write(&r, &mut line);
         assert_eq!(
             line,
-            "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=\\x22c\\x22 HTTP/1.1\" 502 12 \"-\" \"curl/8\""
+            "127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=c HTTP/1.1\" 502 12 \"-\" \"curl/8 \\x22x\\x22\""
         );
         line.clear();
         AccessFormat::parse("json").unwrap().write(&r, &mut line);

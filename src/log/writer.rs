@@ -10,11 +10,17 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::access::{AccessFormat, AccessRecord};
 use crate::server::{LogLevel, Logger};
+
+/// How long the writer naps after running dry before it waits on the channel again. While it naps
+/// a sender hands over a record without waking it (a futex call per request otherwise, once the
+/// writer keeps up); a line reaches the file at most this much later.
+const NAP: Duration = Duration::from_millis(10);
 
 /// Records waiting for the writer before senders block: a burst of this many requests costs the
 /// workers nothing; past it they wait for the disk, as nginx's workers do on their own writes.
@@ -113,13 +119,20 @@ impl Drop for LogWriter {
 fn run(rx: Receiver<Msg>, target: LogTarget, file: Option<File>, format: AccessFormat) {
     let mut out = file.map(|f| BufWriter::with_capacity(64 * 1024, f));
     let mut line = String::with_capacity(512);
+    let mut napped = false;
     loop {
         let msg = match rx.try_recv() {
             Ok(m) => m,
             Err(TryRecvError::Empty) => {
-                // Idle: what is buffered goes out before waiting.
+                // Dry: what is buffered goes out, then a nap, and only a second dry spell in a
+                // row waits on the channel (see NAP).
                 if let Some(o) = &mut out {
                     let _ = o.flush();
+                }
+                if !napped {
+                    napped = true;
+                    std::thread::sleep(NAP);
+                    continue;
                 }
                 match rx.recv() {
                     Ok(m) => m,
@@ -128,6 +141,7 @@ fn run(rx: Receiver<Msg>, target: LogTarget, file: Option<File>, format: AccessF
             }
             Err(TryRecvError::Disconnected) => break,
         };
+        napped = false;
         line.clear();
         match msg {
             Msg::Access(r) => format.write(&r, &mut line),

@@ -2,9 +2,11 @@
 //! otherwise, and a `traceparent` for the upstream that keeps the client's trace id (or starts a
 //! trace) with a span id of our own, as a hop of the trace (W3C Trace Context §3.2).
 
-use std::cell::Cell;
-use std::fmt::Write;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use bytes::Bytes;
 
 use http::{HeaderName, HeaderValue};
 
@@ -18,33 +20,41 @@ pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// The longest client request id kept.
 const MAX_ID: usize = 128;
 
-thread_local! {
-    static RNG: Cell<u64> = const { Cell::new(0) };
+/// The splitmix64 sequence position, shared by every thread: one relaxed addition per number,
+/// where a per-thread generator costs a thread-local lookup (a `__tls_get_addr` call in a cdylib)
+/// on each use. Distinct positions give distinct numbers (the mix is a bijection).
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+/// Where the sequence starts in this process: from the standard library's random hash keys.
+static SEED: OnceLock<u64> = OnceLock::new();
+
+/// 64 random-looking bits: ids must not repeat, not be secret.
+fn random_u64() -> u64 {
+    let seed = *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().build_hasher().finish());
+    let mut z = seed.wrapping_add(SEQUENCE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
-/// 64 random-looking bits from a per-thread generator (splitmix64), seeded from the standard
-/// library's per-process random hash keys: ids must not repeat, not be secret.
-fn random_u64() -> u64 {
-    RNG.with(|c| {
-        let mut s = c.get();
-        if s == 0 {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_usize(c as *const _ as usize);
-            s = h.finish() | 1;
-        }
-        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        c.set(s);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    })
+/// Appends `n` as 16 lowercase hex digits (by hand: `format!` costs several times more, once per
+/// request).
+fn push_hex(out: &mut Vec<u8>, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    for (i, d) in digits.iter_mut().enumerate() {
+        *d = DIGITS[(n >> (60 - 4 * i)) as usize & 0xf];
+    }
+    out.extend_from_slice(&digits);
+}
+
+/// The value, in the vector's own allocation (no copy).
+fn header_value(b: Vec<u8>) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(b)).expect("hex and dashes are a valid header value")
 }
 
 /// A client's id is kept when it is 1 to 128 visible ASCII characters of a safe set, so it can
 /// go in a log line or a header as it is.
-fn valid_id(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
+fn valid_id(b: &[u8]) -> bool {
     !b.is_empty()
         && b.len() <= MAX_ID
         && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:+/=@".contains(c))
@@ -52,8 +62,8 @@ fn valid_id(v: &HeaderValue) -> bool {
 
 /// The trace id and flags of a valid version-00 `traceparent`
 /// (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zero).
-fn parse_traceparent(v: &HeaderValue) -> Option<(&str, &str)> {
-    let s = v.to_str().ok()?;
+fn parse_traceparent(v: &[u8]) -> Option<(&str, &str)> {
+    let s = std::str::from_utf8(v).ok()?;
     let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
     let mut parts = s.split('-');
     let (ver, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -67,29 +77,41 @@ fn parse_traceparent(v: &HeaderValue) -> Option<(&str, &str)> {
     ok.then_some((trace, flags))
 }
 
-/// Gives `req` its request id and the `traceparent` it goes upstream with; returns the id.
+/// Gives `req` its request id and the `traceparent` it goes upstream with; returns the id. Reads
+/// and edits the head in its borrowed form (`Headers::value` / `insert`), never as a map.
 pub(crate) fn assign(req: &mut RequestHead) -> HeaderValue {
-    let id = match req.headers.get(&X_REQUEST_ID) {
-        Some(v) if valid_id(v) => v.clone(),
+    // Both fields at most (names and values: 12 + 128 and 11 + 55 bytes) in one growth.
+    req.headers.reserve(2, 206);
+    let id = match req.headers.value(&X_REQUEST_ID) {
+        Some(v) if valid_id(v) => header_value(v.to_vec()),
         _ => {
-            let mut s = String::with_capacity(32);
-            let _ = write!(s, "{:016x}{:016x}", random_u64(), random_u64());
-            let v = HeaderValue::from_str(&s).expect("hex is a valid header value");
+            let mut b = Vec::with_capacity(32);
+            push_hex(&mut b, random_u64());
+            push_hex(&mut b, random_u64());
+            let v = header_value(b);
             req.headers.insert(X_REQUEST_ID.clone(), v.clone());
             v
         }
     };
-    let mut tp = String::with_capacity(55);
-    match req.headers.get(&TRACEPARENT).and_then(parse_traceparent) {
+    let mut tp = Vec::with_capacity(55);
+    tp.extend_from_slice(b"00-");
+    match req.headers.value(&TRACEPARENT).and_then(parse_traceparent) {
         Some((trace, flags)) => {
-            let _ = write!(tp, "00-{trace}-{:016x}-{flags}", random_u64() | 1);
+            tp.extend_from_slice(trace.as_bytes());
+            tp.push(b'-');
+            push_hex(&mut tp, random_u64() | 1);
+            tp.push(b'-');
+            tp.extend_from_slice(flags.as_bytes());
         }
         None => {
-            let _ =
-                write!(tp, "00-{:016x}{:016x}-{:016x}-00", random_u64(), random_u64() | 1, random_u64() | 1);
+            push_hex(&mut tp, random_u64());
+            push_hex(&mut tp, random_u64() | 1);
+            tp.push(b'-');
+            push_hex(&mut tp, random_u64() | 1);
+            tp.extend_from_slice(b"-00");
         }
     }
-    req.headers.insert(TRACEPARENT.clone(), HeaderValue::from_str(&tp).expect("hex is a valid header value"));
+    req.headers.insert(TRACEPARENT.clone(), header_value(tp));
     id
 }
 
@@ -113,7 +135,7 @@ mod tests {
             ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         ]);
         assert_eq!(assign(&mut r), "abc-123");
-        let tp = r.headers.get(&TRACEPARENT).unwrap().to_str().unwrap().to_string();
+        let tp = String::from_utf8(r.headers.value(&TRACEPARENT).unwrap().to_vec()).unwrap();
         assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && tp.ends_with("-01"), "{tp}");
         assert!(!tp.contains("00f067aa0ba902b7"), "a child span: {tp}");
     }
@@ -123,9 +145,9 @@ mod tests {
         let mut r = head(&[("x-request-id", "bad id\"x"), ("traceparent", "00-0000-zz")]);
         let id = assign(&mut r);
         assert_eq!(id.len(), 32);
-        assert_eq!(r.headers.get(&X_REQUEST_ID).unwrap(), &id);
-        let tp = r.headers.get(&TRACEPARENT).unwrap().clone();
-        assert!(parse_traceparent(&tp).is_some(), "{tp:?}");
+        assert_eq!(r.headers.value(&X_REQUEST_ID).unwrap(), id.as_bytes());
+        let tp = r.headers.value(&TRACEPARENT).unwrap();
+        assert!(parse_traceparent(tp).is_some(), "{tp:?}");
         let mut r2 = head(&[]);
         assert_ne!(assign(&mut r2), id);
     }
