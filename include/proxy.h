@@ -447,6 +447,10 @@
 // Thread-safe once attached; its settings are changed only before.
 typedef struct proxy_cache proxy_cache;
 
+// The page a `proxy_error_response_fn` may fill with `proxy_error_page_set`; valid only during
+// that call.
+typedef struct proxy_error_page proxy_error_page;
+
 // A metric family the host defined (`proxy_metric_new`). Owned by its server and valid until
 // `proxy_server_free`; never free it. Thread-safe.
 //
@@ -522,6 +526,11 @@ typedef struct proxy_tls_settings proxy_tls_settings;
 // 7000 so they never look like an errno. Numbers never change; retired ones stay reserved.
 typedef uint32_t proxy_result;
 
+// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
+// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
+// language that turns an exception into 0 must not let the request through.
+typedef int32_t proxy_action;
+
 // A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
 // valid until the callback returns or the next call that changes what they point into; copy what
 // you keep. Views passed in are copied before the call returns. `{NULL, 0}` is the empty string.
@@ -532,14 +541,26 @@ typedef struct proxy_str {
   size_t len;
 } proxy_str;
 
+// Called for each error response the proxy makes itself (`status` 4xx or 5xx; `what` the few
+// words its default body says, valid during the call). Fill `page` with `proxy_error_page_set`
+// and return `PROXY_RESPONDED` to send that instead; anything else keeps the default page. Runs
+// on worker threads, concurrently; must not block and must not call back into the server.
+typedef proxy_action (*proxy_error_response_fn)(void *user,
+                                                uint32_t status,
+                                                struct proxy_str what,
+                                                struct proxy_error_page *page);
+
+// One header field: two views.
+typedef struct proxy_header {
+  // Field name (lowercase when handed out by libproxy).
+  struct proxy_str name;
+  // Field value.
+  struct proxy_str value;
+} proxy_header;
+
 // A log sink: `level` is a `PROXY_LOG_*`, `message` is valid only during the call. Called from
 // any thread, concurrently; must not block and must not call back into the server.
 typedef void (*proxy_log_fn)(void *user, uint32_t level, struct proxy_str message);
-
-// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
-// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
-// language that turns an exception into 0 must not let the request through.
-typedef int32_t proxy_action;
 
 // A phase callback: `user` is `proxy_http_callbacks.user`, `session` the request (borrowed, valid
 // until the callback returns, or until resume when it returns `PROXY_PENDING`). Returns a
@@ -629,14 +650,6 @@ typedef void (*proxy_thread_fn)(void *user);
 
 // Which header block a header accessor works on.
 typedef uint32_t proxy_headers_kind;
-
-// One header field: two views.
-typedef struct proxy_header {
-  // Field name (lowercase when handed out by libproxy).
-  struct proxy_str name;
-  // Field value.
-  struct proxy_str value;
-} proxy_header;
 
 // The phase a callback runs in (`proxy_session_phase`).
 typedef uint32_t proxy_phase;
@@ -1000,6 +1013,25 @@ size_t proxy_last_error(char *buf, size_t len);
 // PROXY_OK when no call on this thread failed. Lets a binding check that the message belongs to
 // the failure it is reporting. (ABI 0.4)
 proxy_result proxy_last_error_code(void);
+
+// Sets (or, with `f` NULL, removes) the function that may replace the service's proxy-made
+// error responses: 400 for a malformed request, 404-like refusals, 502 / 503 / 504 for upstream
+// failures, 500 for failed callbacks. `user` must stay valid until the server is freed. Before
+// `proxy_server_add_service`, from one thread.
+proxy_result proxy_service_set_error_response(struct proxy_service *service,
+                                              proxy_error_response_fn f,
+                                              void *user);
+
+// Fills the error page handed to a `proxy_error_response_fn`: `status` (200..=599; usually the
+// one it was called with), `n_headers` headers and `body_len` bytes of body, all copied
+// (Content-Length is set by the proxy). A later call replaces an earlier one. HEADER_INVALID or
+// INVALID_PARAMETER (nothing stored) for a bad header or status.
+proxy_result proxy_error_page_set(struct proxy_error_page *page,
+                                  uint32_t status,
+                                  const struct proxy_header *headers,
+                                  size_t n_headers,
+                                  const uint8_t *body,
+                                  size_t body_len);
 
 // Turns on the service's built-in metrics, request ids and error log: an OR of
 // `PROXY_OBSERVE_*` flags (0: all off, the default, which costs nothing per request).

@@ -32,11 +32,18 @@ static proxy_result lp_metric_series(proxy_metric *m, const char *buf, const siz
   }
   return proxy_metric_series(m, values, n, out);
 }
+
+extern proxy_action goProxyErrorResponse(void *user, uint32_t status, proxy_str what, proxy_error_page *page);
+
+static proxy_result lp_set_error_response(proxy_service *s, uintptr_t h) {
+  return proxy_service_set_error_response(s, h ? goProxyErrorResponse : NULL, (void *)h);
+}
 */
 import "C"
 
 import (
 	"runtime"
+	"runtime/cgo"
 	"strings"
 	"sync"
 	"unsafe"
@@ -245,6 +252,35 @@ func (s *Service) SetAccessLog(path, format string) error {
 	cf := C.CString(format)
 	defer C.free(unsafe.Pointer(cf))
 	err = check("proxy_service_set_access_log", C.proxy_service_set_access_log(p, cp, cf))
+	runtime.KeepAlive(s)
+	return err
+}
+
+// ErrorPage is a response that replaces one the proxy makes itself.
+type ErrorPage struct {
+	Status  int
+	Headers []Header
+	Body    []byte
+}
+
+// ErrorResponse may replace an error response the proxy makes itself: status (4xx or 5xx) and
+// what happened in a few words; return the page and true, or false for the default page. It runs
+// on worker threads, concurrently, also for malformed requests refused before any hook.
+type ErrorResponse func(status int, what string) (ErrorPage, bool)
+
+// SetErrorResponse mirrors proxy_service_set_error_response. The function is kept until the
+// process exits (one handle per call).
+func (s *Service) SetErrorResponse(fn ErrorResponse) error {
+	p, err := s.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	h := cgo.NewHandle(fn)
+	err = check("proxy_service_set_error_response", C.lp_set_error_response(p, C.uintptr_t(h)))
+	if err != nil {
+		h.Delete()
+	}
 	runtime.KeepAlive(s)
 	return err
 }

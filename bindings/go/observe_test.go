@@ -109,3 +109,22 @@ func TestRequestIDFromHooks(t *testing.T) {
 		t.Errorf("made id %q", got)
 	}
 }
+
+func TestErrorResponseReplacesProxyPages(t *testing.T) {
+	dead := newOrigin(t, "dead")
+	addr := hostPort(dead)
+	dead.Close() // nothing listens there now: every request ends in a proxy-made 502
+	_, base := startProxy(t, peerTo{addr}, func(s *proxy.Service) {
+		must(t, s.SetErrorResponse(func(status int, what string) (proxy.ErrorPage, bool) {
+			if status != 502 {
+				return proxy.ErrorPage{}, false
+			}
+			return proxy.ErrorPage{Status: 503, Headers: []proxy.Header{{Name: "x-custom", Value: "go"}},
+				Body: []byte("go: " + what + "\n")}, true
+		}))
+	})
+	r := do(t, "GET", base+"/x", nil, "")
+	if r.status != 503 || r.header.Get("x-custom") != "go" || r.body != "go: could not connect to the upstream\n" {
+		t.Fatalf("got %d %q %q", r.status, r.header.Get("x-custom"), r.body)
+	}
+}

@@ -21,6 +21,7 @@ pub mod callbacks;
 pub mod compression;
 mod crossing;
 pub mod error;
+pub mod error_page;
 pub mod observe;
 pub mod result;
 pub mod server;

@@ -77,6 +77,8 @@ impl ServerObserve {
 pub(crate) struct ServiceObserve {
     flags: u32,
     access: Option<(Option<String>, AccessFormat)>,
+    /// The host's replacement of proxy-made error responses (`error_page.rs`).
+    pub(crate) error_response: Option<super::error_page::ErrorResponder>,
 }
 
 impl ServiceObserve {

@@ -213,7 +213,12 @@ pub extern "C" fn proxy_server_add_service(
         let mut st = s.state.lock();
         let ServerState::Building(server) = &mut *st else { return PROXY_WRONG_STATE };
         let svc = *svc;
-        let hooks = FfiHooks { cbs: svc.cbs, shared: s.shared.clone(), pending_timeout: svc.pending_timeout };
+        let hooks = FfiHooks {
+            cbs: svc.cbs,
+            shared: s.shared.clone(),
+            pending_timeout: svc.pending_timeout,
+            error_response: svc.observe.error_response,
+        };
         let mut proxy = HttpProxy::new(hooks);
         *proxy.server_options_mut() = svc.opts;
         *proxy.options_mut() = svc.proxy;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::header::{CONTENT_ENCODING, REFERER, USER_AGENT};
+use http::HeaderValue;
 
 use super::Session;
 use crate::error::{Error, ErrorKind, ErrorSource};
@@ -34,7 +35,8 @@ impl Observer {
     pub(crate) fn record(&self, session: &mut Session, e: Option<&Error>) {
         let s = &session.summary;
         if let Some(m) = &self.metrics {
-            let encoding = session.response.as_ref().and_then(|h| h.headers.get(CONTENT_ENCODING));
+            // Read in the heads' borrowed form: `get` (through `Deref`) would build a map.
+            let encoding = session.response.as_ref().and_then(|h| h.headers.value(&CONTENT_ENCODING));
             let figures = RequestFigures {
                 method: Some(&session.req.method),
                 status: s.status,
@@ -46,7 +48,7 @@ impl Observer {
                 retries: s.retries,
                 backend: s.backend.as_ref().map(|b| (b, s.upstream_status)),
                 cache: s.cache,
-                encoding: encoding.map(|v| v.as_bytes()),
+                encoding,
             };
             m.request(&figures, e);
         }
@@ -87,8 +89,8 @@ impl Observer {
                 error: s.error.clone(),
                 request_id: session.request_id.clone(),
                 tls: session.tls.clone(),
-                referer: h.get(REFERER).cloned(),
-                user_agent: h.get(USER_AGENT).cloned(),
+                referer: h.value(&REFERER).and_then(|v| HeaderValue::from_bytes(v).ok()),
+                user_agent: h.value(&USER_AGENT).and_then(|v| HeaderValue::from_bytes(v).ok()),
                 cache: s.cache,
             });
         }
@@ -110,8 +112,9 @@ pub(crate) fn describe(e: &Error) -> &'static str {
         (ErrorKind::HttpStatus(413), _) => "the request body is too large",
         (_, ErrorSource::Downstream) => "the request could not be read",
         (ErrorKind::ShuttingDown, _) => "the proxy is shutting down",
-        (ErrorKind::PendingTimeout, _) => "the request's handler did not decide in time",
+        (ErrorKind::PendingTimeout, _) => "a request handler did not decide in time",
+        (ErrorKind::HookPanic, _) | (ErrorKind::HttpStatus(500..), _) => "a request handler failed",
         (ErrorKind::HttpStatus(_), _) => "the request was refused",
-        _ => "the proxy failed to handle the request",
+        _ => "the request could not be handled",
     }
 }

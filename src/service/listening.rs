@@ -144,6 +144,11 @@ impl<A: ServerApp> Service for ListeningService<A> {
         // accept loop of its endpoint ends. An endpoint's cap is shared by its accept loops (one
         // per runtime), the service's by every endpoint.
         let service_cap = Cap::new(self.max_connections);
+        if log.enabled() {
+            for addr in self.addresses() {
+                log.log(LogLevel::Info, &format!("service {}: listening on {addr}", self.name));
+            }
+        }
         for stack in self.stacks.drain(..) {
             let stack = Arc::new(stack);
             let caps =

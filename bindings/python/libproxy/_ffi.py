@@ -596,3 +596,7 @@ if HAVE_OBSERVE:
     _decl("proxy_series_set", _R, c_void_p, c_double)
     _decl("proxy_series_observe", _R, c_void_p, c_double)
     _decl("proxy_session_request_id", _R, _S, POINTER(proxy_str))
+    #: ``proxy_error_response_fn``.
+    proxy_error_response_fn = CFUNCTYPE(c_int32, c_void_p, c_uint32, proxy_str, c_void_p)
+    _decl("proxy_service_set_error_response", _R, c_void_p, proxy_error_response_fn, c_void_p)
+    _decl("proxy_error_page_set", _R, c_void_p, c_uint32, POINTER(proxy_header_in), c_size_t, c_char_p, c_size_t)

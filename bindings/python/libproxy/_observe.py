@@ -4,8 +4,9 @@ labels) and a service's built-in metrics, access log, error log and request ids.
 from __future__ import annotations
 
 import enum
-from ctypes import byref, c_double, c_uint16, c_void_p
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
+import itertools
+from ctypes import byref, c_double, c_uint16, c_void_p, string_at
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Tuple
 
 from . import _ffi
 from ._errors import _err
@@ -138,3 +139,44 @@ def set_access_log(service: "Service", path: Optional[str], fmt: str) -> None:
     rc = lib.proxy_service_set_access_log(service.ptr(), path.encode() if path else None, fmt.encode())
     if rc:
         raise _err(rc, "proxy_service_set_access_log")
+
+
+#: What an error response function returns to replace a page: (status, headers, body).
+ErrorPage = Tuple[int, Sequence[Tuple[str, str]], bytes]
+
+# The host functions by key: the C side holds only the key (as its user pointer). One entry per
+# service given a function, for the life of the process.
+_ERROR_FNS: Dict[int, Callable[[int, str], Optional[ErrorPage]]] = {}
+_ERROR_KEYS = itertools.count(1)
+
+
+def _error_response(user: Optional[int], status: int, what: _ffi.proxy_str, page: Optional[int]) -> int:
+    try:
+        fn = _ERROR_FNS[user or 0]
+        out = fn(status, string_at(what.ptr, what.len).decode("utf-8", "replace") if what.len else "")
+        if out is None:
+            return int(_ffi.PROXY_CONTINUE)
+        st, headers, body = out
+        hs = (_ffi.proxy_header_in * max(len(headers), 1))()
+        for i, (k, v) in enumerate(headers):
+            kb, vb = k.encode(), v.encode()
+            hs[i].name.ptr, hs[i].name.len = kb, len(kb)
+            hs[i].value.ptr, hs[i].value.len = vb, len(vb)
+        if lib.proxy_error_page_set(page, st, hs, len(headers), body, len(body)):
+            return int(_ffi.PROXY_CONTINUE)
+        return int(_ffi.PROXY_RESPONDED)
+    except BaseException:  # noqa: BLE001 - an exception keeps the default page, never escapes into C
+        return int(_ffi.PROXY_CONTINUE)
+
+
+_ERROR_RESPONSE = _ffi.proxy_error_response_fn(_error_response) if _ffi.HAVE_OBSERVE else None
+
+
+def set_error_response(service: "Service", fn: Callable[[int, str], Optional[ErrorPage]]) -> None:
+    _need()
+    key = next(_ERROR_KEYS)
+    _ERROR_FNS[key] = fn
+    rc = lib.proxy_service_set_error_response(service.ptr(), _ERROR_RESPONSE, key)
+    if rc:
+        del _ERROR_FNS[key]
+        raise _err(rc, "proxy_service_set_error_response")

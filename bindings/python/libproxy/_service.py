@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 from ctypes import byref, c_uint16, c_void_p
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 from . import _ffi, _observe
 from ._cache import Cache
@@ -178,6 +178,12 @@ class Service(_Managed):
         """One access line per request to ``path`` (None: the server's log callback) in ``fmt``:
         ``"combined"``, ``"json"`` or a ``$variable`` template."""
         _observe.set_access_log(self, path, fmt)
+
+    def set_error_response(self, fn: "Callable[[int, str], Optional[Tuple[int, Sequence[Tuple[str, str]], bytes]]]") -> None:
+        """Lets ``fn(status, what)`` replace the error responses the proxy makes itself (also the
+        400s of malformed requests, before any hook): return ``(status, headers, body)``, or None
+        for the default page. Runs on worker threads; an exception keeps the default page."""
+        _observe.set_error_response(self, fn)
 
     def allow_upgrade(self, protocol: str) -> None:
         """Forwards upgrades to ``protocol`` (``"name"`` or ``"name/version"``); WebSocket is allowed
