@@ -52,7 +52,8 @@ int main(void) {
   proxy_http_callbacks cbs = callbacks_init(NULL);
   proxy_str label = {"path", 4}, bad = {"le", 2};
   uint16_t port = 0, mport = 0;
-  char buf[16384], log_path[64], rotated[80];
+  static char buf[1 << 17];
+  char log_path[64], rotated[80];
   int i, listener;
   struct sockaddr_in a;
   socklen_t alen = sizeof a;
@@ -87,6 +88,7 @@ int main(void) {
   OK(proxy_service_new("obs", &svc));
   OK(proxy_service_add_tcp(svc, "127.0.0.1:0", &port));
   OK(proxy_service_set_callbacks(svc, &cbs));
+  OK(proxy_service_set_limit(svc, PROXY_LIMIT_MAX_RETRIES, 0)); /* one attempt, one count per request */
   CHECK_RC(proxy_service_set_observe(svc, 1u << 20), PROXY_INVALID_PARAMETER);
   OK(proxy_service_set_observe(svc, PROXY_OBSERVE_METRICS | PROXY_OBSERVE_REQUEST_IDS | PROXY_OBSERVE_ERROR_LOG));
   CHECK_RC(proxy_service_set_access_log(svc, log_path, "$status $nope"), PROXY_LOG_FORMAT_INVALID);
