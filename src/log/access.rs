@@ -363,7 +363,7 @@ fn value(v: Var, r: &AccessRecord, out: &mut String) -> Value {
 /// Like nginx: `"`, `\` and control bytes as `\xHH`, so a value cannot break a quoted field or
 /// start a new line.
 fn escape_text(s: &str, out: &mut String) {
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x7f) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b)) {
         out.push_str(s);
         return;
     }

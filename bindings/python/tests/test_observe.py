@@ -58,6 +58,7 @@ def test_metrics_logs_ids_and_error_pages(origin: str) -> None:
             hits = srv.metric(libproxy.MetricKind.COUNTER, "py_hits", "Hits by path.", ["path"])
             port = free_port()
             svc = libproxy.Service("pyobs", Hooks(hits), listen=f"127.0.0.1:{port}")
+            svc.set_limit(libproxy.Limit.MAX_RETRIES, 0)  # one attempt: one id and one count per request
             svc.set_observe(libproxy.Observe.METRICS | libproxy.Observe.REQUEST_IDS)
             svc.set_access_log(log, "json")
             svc.set_error_response(page)
