@@ -1053,6 +1053,15 @@ proxy_result proxy_service_set_access_log(struct proxy_service *service,
                                           const char *path,
                                           const char *format);
 
+// Also writes the server's log messages up to `max_level` (a `PROXY_LOG_*`) to the file `path`
+// (appended, created if missing), one line each: `2026-12-07T21:30:00.123Z [warn] message`, by
+// the log writer thread; `proxy_server_reopen_logs` reopens it too. NULL `path` stops writing to
+// a file. Independent of the log callback (`proxy_server_set_log`). PROXY_IO if the file cannot
+// be opened.
+proxy_result proxy_server_set_log_file(struct proxy_server *server,
+                                       const char *path,
+                                       uint32_t max_level);
+
 // Reopens every access log file of the server's services (log rotation: rename the files, then
 // call this). Lines of requests that ended before the call are in the old files, later ones in
 // the new; none is lost. Blocks until done; any thread but a callback's. PROXY_IO if a file

@@ -124,6 +124,24 @@ func (s *Server) ReopenLogs() error {
 	return err
 }
 
+// SetLogFile mirrors proxy_server_set_log_file: also writes the server's log messages up to
+// maxLevel (1 error .. 4 debug) to the file path, one timestamped line each; "" stops.
+func (s *Server) SetLogFile(path string, maxLevel int) error {
+	p, err := s.c.ptr()
+	if err != nil {
+		return err
+	}
+	defer s.c.mu.RUnlock()
+	var cp *C.char
+	if path != "" {
+		cp = C.CString(path)
+		defer C.free(unsafe.Pointer(cp))
+	}
+	err = check("proxy_server_set_log_file", C.proxy_server_set_log_file(p, cp, C.uint32_t(maxLevel)))
+	runtime.KeepAlive(s)
+	return err
+}
+
 // Metric is a metric family (proxy_metric), owned by its server. Labels looks a series up once
 // per label set and keeps it.
 type Metric struct {

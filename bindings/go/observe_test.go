@@ -3,6 +3,8 @@ package proxy_test
 import (
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +35,15 @@ func TestLabelledCounterOnMetrics(t *testing.T) {
 	o := newOrigin(t, "o1")
 	srv, err := proxy.NewServer()
 	must(t, err)
-	t.Cleanup(func() { must(t, srv.Close()) })
+	logFile := filepath.Join(t.TempDir(), "server.log")
+	must(t, srv.SetLogFile(logFile, 3))
+	t.Cleanup(func() {
+		must(t, srv.Close())
+		b, err := os.ReadFile(logFile)
+		if err != nil || !strings.Contains(string(b), "[info] service counted: listening on 127.0.0.1:") {
+			t.Errorf("server log file: %v %q", err, b)
+		}
+	})
 	requests, err := srv.NewMetric(proxy.Counter, "app_requests_by_method", "Requests seen, by method.", []string{"method"}, nil)
 	must(t, err)
 	svc, err := proxy.NewService("counted")

@@ -44,6 +44,8 @@ pub const PROXY_METRIC_HISTOGRAM: u32 = 2;
 pub(crate) struct ServerObserve {
     metrics: Arc<Registry>,
     writers: Mutex<Vec<Arc<LogWriter>>>,
+    /// The server log's file and the most detailed level it takes (`proxy_server_set_log_file`).
+    log_file: Mutex<Option<(Arc<LogWriter>, u32)>>,
     /// The handles given to the host, freed with the server. Boxed: the host holds pointers to
     /// them, which the vector's growth must not move.
     #[allow(clippy::vec_box)]
@@ -51,6 +53,22 @@ pub(crate) struct ServerObserve {
 }
 
 impl ServerObserve {
+    /// Queues a server log message for the log file, if there is one and it takes `level`.
+    pub(crate) fn log_to_file(&self, level: u32, msg: &str) {
+        let file = self.log_file.lock();
+        let Some((w, _)) = file.as_ref().filter(|(_, max)| level <= *max) else { return };
+        let name = match level {
+            1 => "error",
+            2 => "warn",
+            3 => "info",
+            _ => "debug",
+        };
+        let mut line = String::with_capacity(40 + msg.len());
+        crate::log::write_iso(&mut line, std::time::SystemTime::now());
+        line.push_str(&format!(" [{name}] {msg}"));
+        w.text(line);
+    }
+
     /// Waits until every access line queued so far is written.
     pub(crate) fn flush(&self) {
         for w in self.writers.lock().iter() {
@@ -171,6 +189,36 @@ pub extern "C" fn proxy_service_set_access_log(
             Err(e) => return fail(PROXY_LOG_FORMAT_INVALID, e),
         };
         svc.observe.access = Some((path, format));
+        PROXY_OK
+    }
+}
+
+/// Also writes the server's log messages up to `max_level` (a `PROXY_LOG_*`) to the file `path`
+/// (appended, created if missing), one line each: `2026-12-07T21:30:00.123Z [warn] message`, by
+/// the log writer thread; `proxy_server_reopen_logs` reopens it too. NULL `path` stops writing to
+/// a file. Independent of the log callback (`proxy_server_set_log`). PROXY_IO if the file cannot
+/// be opened.
+#[no_mangle]
+pub extern "C" fn proxy_server_set_log_file(
+    server: *mut proxy_server,
+    path: *const c_char,
+    max_level: u32,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(server);
+        let o = &s.shared.observe;
+        if path.is_null() {
+            *o.log_file.lock() = None;
+            return PROXY_OK;
+        }
+        // SAFETY: a C string, as documented.
+        let path = try_res!(unsafe { cstr(path) });
+        let w = match LogWriter::start(LogTarget::File(path.into()), AccessFormat::combined()) {
+            Ok(w) => w,
+            Err(e) => return fail(PROXY_IO, format_args!("log file {path}: {e}")),
+        };
+        o.writers.lock().push(w.clone());
+        *o.log_file.lock() = Some((w, max_level));
         PROXY_OK
     }
 }

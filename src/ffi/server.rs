@@ -79,6 +79,7 @@ unsafe impl Sync for Shared {}
 
 impl Shared {
     pub(crate) fn log(&self, level: u32, msg: &str) {
+        self.observe.log_to_file(level, msg);
         let (f, user) = match &*self.log.lock() {
             Some(s) if level <= s.max_level => (s.f, s.user),
             _ => return,

@@ -42,7 +42,7 @@ pub(crate) fn write_clf(out: &mut String, t: SystemTime) {
 }
 
 /// `2000-10-10T13:55:36.123Z` (RFC 3339, UTC, milliseconds).
-pub(crate) fn write_iso(out: &mut String, t: SystemTime) {
+pub fn write_iso(out: &mut String, t: SystemTime) {
     let c = civil(t);
     let _ = write!(
         out,

@@ -53,7 +53,9 @@ int main(void) {
   proxy_str label = {"path", 4}, bad = {"le", 2};
   uint16_t port = 0, mport = 0;
   static char buf[1 << 17];
-  char log_path[64], rotated[80];
+  char log_path[64], rotated[80], errlog[80], line[512];
+  FILE *ef;
+  int listening = 0, answered = 0;
   int i, listener;
   struct sockaddr_in a;
   socklen_t alen = sizeof a;
@@ -69,12 +71,15 @@ int main(void) {
   close(listener);
   snprintf(log_path, sizeof log_path, "/tmp/libproxy-test-observe-%d.log", (int)getpid());
   snprintf(rotated, sizeof rotated, "%s.1", log_path);
+  snprintf(errlog, sizeof errlog, "%s.err", log_path);
   remove(log_path);
   remove(rotated);
+  remove(errlog);
 
   CHECK(proxy_features() & PROXY_FEATURE_METRICS);
   CHECK(proxy_features() & PROXY_FEATURE_ACCESS_LOG);
   OK(proxy_server_new(&srv));
+  OK(proxy_server_set_log_file(srv, errlog, PROXY_LOG_INFO));
   OK(proxy_metric_new(srv, PROXY_METRIC_COUNTER, "t_hits", "Hits by path.", &label, 1, NULL, 0, &hits));
   /* The same definition is the same handle; a clash or a bad name is refused with its code. */
   OK(proxy_metric_new(srv, PROXY_METRIC_COUNTER, "t_hits_total", "Hits by path.", &label, 1, NULL, 0, &m2));
@@ -125,8 +130,20 @@ int main(void) {
   CHECK(count_lines(rotated) == 1);
   CHECK(count_lines(log_path) == 2);
   OK(proxy_server_free(srv));
+  /* The server log file: startup lines and each proxy-made 502 with its cause. */
+  ef = fopen(errlog, "r");
+  CHECK(ef != NULL);
+  while (fgets(line, sizeof line, ef)) {
+    listening += strstr(line, "[info] service obs: listening on 127.0.0.1:") != NULL;
+    answered += strstr(line, "[warn] obs 127.0.0.1:") != NULL && strstr(line, "answered 502") != NULL &&
+                strstr(line, "upstream connect refused") != NULL;
+  }
+  fclose(ef);
+  CHECK(listening == 1);
+  CHECK(answered == 3);
   remove(log_path);
   remove(rotated);
+  remove(errlog);
   printf("test_observe: ok\n");
   return 0;
 }

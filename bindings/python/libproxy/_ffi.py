@@ -576,6 +576,7 @@ if HAVE_OBSERVE:
 
     _decl("proxy_server_add_metrics", _R, c_void_p, c_char_p, POINTER(c_uint16))
     _decl("proxy_server_reopen_logs", _R, c_void_p)
+    _decl("proxy_server_set_log_file", _R, c_void_p, c_char_p, c_uint32)
     _decl("proxy_service_set_observe", _R, c_void_p, c_uint32)
     _decl("proxy_service_set_access_log", _R, c_void_p, c_char_p, c_char_p)
     _decl(

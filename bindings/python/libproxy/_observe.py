@@ -127,6 +127,13 @@ def reopen_logs(server: "Server") -> None:
         raise _err(rc, "proxy_server_reopen_logs")
 
 
+def set_log_file(server: "Server", path: Optional[str], max_level: int) -> None:
+    _need()
+    rc = lib.proxy_server_set_log_file(server.ptr(), path.encode() if path else None, max_level)
+    if rc:
+        raise _err(rc, "proxy_server_set_log_file")
+
+
 def set_observe(service: "Service", flags: int) -> None:
     _need()
     rc = lib.proxy_service_set_observe(service.ptr(), int(flags))

@@ -90,6 +90,11 @@ class Server(_Managed):
         """Defines a counter, gauge or histogram on the metrics endpoint (any time, any thread)."""
         return _observe.new_metric(self, kind, name, help, labels, buckets)
 
+    def set_log_file(self, path: Optional[str], max_level: int = 3) -> None:
+        """Also writes the server's log messages up to ``max_level`` (1 error .. 4 debug; default
+        info) to the file ``path``, one timestamped line each; None stops."""
+        _observe.set_log_file(self, path, max_level)
+
     def reopen_logs(self) -> None:
         """Reopens the access log files (log rotation: rename them first); no line is lost."""
         _observe.reopen_logs(self)

@@ -55,6 +55,7 @@ def test_metrics_logs_ids_and_error_pages(origin: str) -> None:
     with tempfile.TemporaryDirectory() as d:
         log = os.path.join(d, "access.log")
         with libproxy.Server() as srv:
+            srv.set_log_file(log + ".err")
             hits = srv.metric(libproxy.MetricKind.COUNTER, "py_hits", "Hits by path.", ["path"])
             port = free_port()
             svc = libproxy.Service("pyobs", Hooks(hits), listen=f"127.0.0.1:{port}")
@@ -85,3 +86,7 @@ def test_metrics_logs_ids_and_error_pages(origin: str) -> None:
             new = [json.loads(line) for line in f]
         assert [r["status"] for r in old] == [200, 502] and [r["status"] for r in new] == [200] * 3
         assert old[1]["error"].startswith("upstream connect refused") and old[0]["request_id"] == ids[0]
+        with open(log + ".err") as f:
+            err = f.read()
+        assert "[info] service pyobs: listening on 127.0.0.1:" in err, err
+        assert "[info] server stopped" in err, err
