@@ -19,7 +19,7 @@ DIR=$(mktemp -d); mkdir -p "$DIR/tmp"
 nginx_upstream "$DIR" $UP
 nginx -c "$DIR/upstream.conf" -p "$DIR" & NG=$!
 PX_PID=
-trap 'kill $PX_PID 2>/dev/null; kill $NG 2>/dev/null; rm -rf "$DIR"' EXIT
+trap 'kill $PX_PID $NG 2>/dev/null || true; rm -rf "$DIR"' EXIT
 
 # One run: starts the proxy (with $1 = "on" the observability switches), warms up, measures.
 run() {
