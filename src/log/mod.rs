@@ -8,6 +8,6 @@ mod time;
 mod writer;
 
 pub use access::{AccessFormat, AccessRecord, TlsFacts, COMBINED};
-pub use time::write_iso;
 pub use error_log::{ErrorLog, RateLimit};
+pub use time::write_iso;
 pub use writer::{LogTarget, LogWriter};
