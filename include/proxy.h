@@ -56,7 +56,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-<<<<<<< HEAD
 #if defined(__cplusplus) || (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 199901L)
 #define PROXY_INLINE inline
 #elif defined(__GNUC__) || defined(_MSC_VER)
@@ -64,941 +63,6 @@
 #else
 #define PROXY_INLINE
 #endif
-=======
-
-// Responses longer than this many bytes are passed on but not stored (default 8 MiB; > 0).
-#define PROXY_CACHE_MAX_OBJECT 1
-
-// Add `x-cache-status: HIT|MISS|STALE|REVALIDATED|EXPIRED|BYPASS` to responses: 1 on, 0 off
-// (default).
-#define PROXY_CACHE_STATUS_HEADER 2
-
-// Store responses that carry Set-Cookie: 1 on, 0 off (default; a cookie set for one client would
-// be handed to every client).
-#define PROXY_CACHE_ALLOW_SET_COOKIE 3
-
-// Give responses without explicit freshness a tenth of their age since Last-Modified, at most a
-// day (RFC 9111 §4.2.2): 1 on, 0 off (default).
-#define PROXY_CACHE_HEURISTIC_FRESHNESS 4
-
-// How long a request waits for another one fetching the same key before going upstream
-// itself, in milliseconds (default 5000).
-#define PROXY_CACHE_LOCK_TIMEOUT_MS 5
-
-// `proxy_session_set_cache` in `request_cache_filter`: 1 keeps this request away from the cache.
-#define PROXY_CACHE_BYPASS 1
-
-// `proxy_session_set_cache` in `cache_hit_filter`: 1 treats the stored response as expired.
-#define PROXY_CACHE_EXPIRE 2
-
-// `proxy_session_set_cache` in `response_cache_filter`: 1 stores the response, 0 does not.
-#define PROXY_CACHE_STORE 3
-
-// `proxy_session_set_cache` in `response_cache_filter`: its freshness lifetime in seconds.
-#define PROXY_CACHE_TTL 4
-
-// `proxy_session_cache_status`: the service has no cache.
-#define PROXY_CACHE_STATUS_NONE 0
-
-// Served from the cache, fresh.
-#define PROXY_CACHE_STATUS_HIT 1
-
-// Fetched (and stored when allowed).
-#define PROXY_CACHE_STATUS_MISS 2
-
-// Served from the cache past its freshness (max-stale, stale-while-revalidate, stale-if-error).
-#define PROXY_CACHE_STATUS_STALE 3
-
-// Stale, made fresh by the origin's 304, and served.
-#define PROXY_CACHE_STATUS_REVALIDATED 4
-
-// Stale, and the origin sent a new response.
-#define PROXY_CACHE_STATUS_EXPIRED 5
-
-// Not looked up (method, request, or request_cache_filter).
-#define PROXY_CACHE_STATUS_BYPASS 6
-
-// `PROXY_COMPRESSION_ALGORITHMS` bit: gzip.
-#define PROXY_ENCODING_GZIP 1
-
-// `PROXY_COMPRESSION_ALGORITHMS` bit: brotli (`br`).
-#define PROXY_ENCODING_BROTLI 2
-
-// `PROXY_COMPRESSION_ALGORITHMS` bit: zstd.
-#define PROXY_ENCODING_ZSTD 4
-
-// Compress responses: 1 on, 0 off (the service default is off). Service and request.
-#define PROXY_COMPRESSION_ENABLED 1
-
-// The codings offered: an OR of `PROXY_ENCODING_*` (default all three; among codings a client
-// weights equally, zstd is preferred, then brotli, then gzip). Service and request.
-#define PROXY_COMPRESSION_ALGORITHMS 2
-
-// gzip level, 1..=9 (default 6). Service and request.
-#define PROXY_COMPRESSION_LEVEL_GZIP 3
-
-// brotli level, 0..=11 (default 4). Service and request.
-#define PROXY_COMPRESSION_LEVEL_BROTLI 4
-
-// zstd level, 1..=22 (default 3). Service and request.
-#define PROXY_COMPRESSION_LEVEL_ZSTD 5
-
-// Responses with a Content-Length below this are not compressed (default 256). Service only.
-#define PROXY_COMPRESSION_MIN_LENGTH 6
-
-// Decode gzip, brotli and zstd upstream bodies (not 206 or `no-transform` ones) before the
-// response callbacks see them: 1 on, 0 off (default). Service only.
-#define PROXY_COMPRESSION_DECOMPRESS_UPSTREAM 7
-
-// Decoding fails once the output passes this many times the input, beyond its first MiB
-// (default 200; > 0). Service only.
-#define PROXY_COMPRESSION_MAX_RATIO 8
-
-// Decoding fails once the output passes this many bytes (default 256 MiB; > 0). Service only.
-#define PROXY_COMPRESSION_MAX_DECODED 9
-
-// ABI major version: a host built against another major must not use this library.
-//
-// The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
-// from it and `tests/abi_version.rs` checks the Python and Go bindings against it.
-#define PROXY_ABI_VERSION_MAJOR 0
-
-// ABI minor version: grows when functions or struct fields are appended (and, while the major is
-// 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
-// `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
-// `proxy_str` it had, so 0.4 hosts keep working).
-#define PROXY_ABI_VERSION_MINOR 7
-
-// Feature bit: Unix domain socket listeners and peers.
-#define PROXY_FEATURE_UDS 1
-
-// Feature bit: `PROXY_PENDING` and `proxy_session_resume`.
-#define PROXY_FEATURE_PENDING 2
-
-// Feature bit: body filter callbacks.
-#define PROXY_FEATURE_BODY_FILTERS 4
-
-// Feature bit: TLS endpoints (`proxy_tls_settings`, `proxy_service_add_tls`) and TLS peers
-// (`PROXY_PEER_TLS` with the ABI 0.3 `proxy_peer` fields).
-#define PROXY_FEATURE_TLS 8
-
-// Feature bit: HTTP/2 downstream (ALPN `h2` on TLS endpoints, h2c by prior knowledge on
-// plaintext ones) and upstream (`proxy_peer.alpn`).
-#define PROXY_FEATURE_H2 16
-
-// Feature bit: `proxy_service_set_thread_hooks` and `proxy_session_set_uri` (ABI 0.2).
-#define PROXY_FEATURE_THREAD_HOOKS 32
-
-// Feature bit: response compression and upstream decompression (`proxy_service_set_compression`,
-// `proxy_session_set_compression`; ABI 0.6).
-#define PROXY_FEATURE_COMPRESSION 64
-
-// Upstream groups: `proxy_group_*`, `proxy_session_pick`, health checks, discovery and host
-// background services (`proxy_server_add_*`). (ABI 0.7)
-#define PROXY_FEATURE_UPSTREAM_GROUPS 128
-
-// Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
-#define PROXY_FEATURE_CACHE 256
-
-// Feature bit: TCP (L4) proxy services (`proxy_service_set_l4_callbacks`).
-#define PROXY_FEATURE_L4 8192
-
-// Feature bit: PROXY protocol v1/v2 on endpoints and towards peers.
-#define PROXY_FEATURE_PROXY_PROTOCOL 16384
-
-// Log level: errors.
-#define PROXY_LOG_ERROR 1
-
-// Log level: warnings.
-#define PROXY_LOG_WARN 2
-
-// Log level: information.
-#define PROXY_LOG_INFO 3
-
-// Log level: debugging.
-#define PROXY_LOG_DEBUG 4
-
-// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
-// Installs process-wide handlers for those signals.
-#define PROXY_RUN_SIGNALS 1
-
-// `proxy_service_set_timeout`: whole request head must arrive within (default 10 s).
-#define PROXY_TIMEOUT_HEADER 1
-
-// Idle keep-alive connection waits this long for the next request (default 60 s).
-#define PROXY_TIMEOUT_KEEPALIVE 2
-
-// Longest pause between two reads of a request body (default 30 s).
-#define PROXY_TIMEOUT_BODY_IDLE 3
-
-// Longest time one write to the client may take (default 30 s).
-#define PROXY_TIMEOUT_WRITE 4
-
-// How long a session may stay PENDING before it fails with 500 (default 30 s).
-#define PROXY_TIMEOUT_PENDING 5
-
-// Longest time a whole request body may take from the start of the request; past it the request
-// fails with 408 and its upstream connection is closed (default: no limit).
-#define PROXY_TIMEOUT_BODY_TOTAL 6
-
-// How long a request body may run before `PROXY_LIMIT_BODY_MIN_RATE` applies (default 5 s).
-#define PROXY_TIMEOUT_BODY_RATE_GRACE 7
-
-// `proxy_service_set_limit`: largest request head in bytes (default 32 KiB).
-#define PROXY_LIMIT_MAX_HEADER_BYTES 1
-
-// Most request header fields (default 100).
-#define PROXY_LIMIT_MAX_HEADERS 2
-
-// Longest request target (default 8 KiB).
-#define PROXY_LIMIT_MAX_URI_LEN 3
-
-// Most attempts beyond the first for one request (default 3; 0 allowed).
-#define PROXY_LIMIT_MAX_RETRIES 4
-
-// Request body bytes kept to replay on a retry (default 64 KiB; 0 allowed).
-#define PROXY_LIMIT_RETRY_BUFFER 5
-
-// Most unread request body bytes drained to keep a connection after an early answer (default 64 KiB).
-#define PROXY_LIMIT_DRAIN 6
-
-// Slowest request body accepted, in bytes per second averaged since the start of the request,
-// after `PROXY_TIMEOUT_BODY_RATE_GRACE` (408 below it; default and 0: no minimum).
-#define PROXY_LIMIT_BODY_MIN_RATE 7
-
-// Read whole request bodies of up to this many bytes before `upstream_peer` runs and before any
-// upstream connection exists, so a slow client never holds one; longer bodies get 413. The body
-// goes upstream with a Content-Length. Default and 0: bodies stream upstream as they arrive.
-#define PROXY_LIMIT_REQUEST_BUFFER 8
-
-// Most connections open at once across the service's endpoints (default 0: no cap). A
-// connection past the cap is accepted and closed at once, unanswered; connections already open
-// are served on; refusals are logged at warn level once per second at most.
-#define PROXY_LIMIT_MAX_CONNECTIONS 9
-
-// Most connections open at once on each of the service's endpoints (default 0: no cap), with
-// the same overload behaviour as `PROXY_LIMIT_MAX_CONNECTIONS`.
-#define PROXY_LIMIT_MAX_CONNECTIONS_PER_LISTENER 10
-
-// `proxy_service_set_option`: what becomes of request fields whose names contain `_`
-// (`Content_Length`), over HTTP/1 and HTTP/2; a `PROXY_UNDERSCORE_*` value. CGI/WSGI-style
-// origins read `_` as `-`, so such a field can pass for a framing field there.
-#define PROXY_OPTION_UNDERSCORE_FIELDS 1
-
-// `PROXY_OPTION_UNDERSCORE_FIELDS`: remove them before any callback sees the request (default,
-// like nginx's `underscores_in_headers off`).
-#define PROXY_UNDERSCORE_DROP 0
-
-// `PROXY_OPTION_UNDERSCORE_FIELDS`: answer 400 (and close an HTTP/1 connection).
-#define PROXY_UNDERSCORE_REFUSE 1
-
-// `PROXY_OPTION_UNDERSCORE_FIELDS`: forward them like any other field.
-#define PROXY_UNDERSCORE_FORWARD 2
-
-// `proxy_session_version`: HTTP/1.0.
-#define PROXY_HTTP_10 10
-
-// `proxy_session_version`: HTTP/1.1.
-#define PROXY_HTTP_11 11
-
-// `proxy_session_version`: HTTP/2 (over TLS by ALPN, or h2c by prior knowledge).
-#define PROXY_HTTP_20 20
-
-// `proxy_tls_settings_set_client_auth` mode: ask for no client certificate (default).
-#define PROXY_TLS_CLIENT_AUTH_NONE 0
-
-// Ask for a client certificate; clients without one are let in, a bad one is refused.
-#define PROXY_TLS_CLIENT_AUTH_OPTIONAL 1
-
-// Require a client certificate signed by one of the CAs.
-#define PROXY_TLS_CLIENT_AUTH_REQUIRED 2
-
-// `proxy_tls_settings_set_versions` bit: TLS 1.2.
-#define PROXY_TLS_VERSION_1_2 1
-
-// `proxy_tls_settings_set_versions` bit: TLS 1.3.
-#define PROXY_TLS_VERSION_1_3 2
-
-// `proxy_peer.flags` bit: connect with TLS (SNI from `sni`, verification against `ca_file` or the
-// system roots, optional client certificate).
-#define PROXY_PEER_TLS 1
-
-// `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): do not verify the peer's certificate at all
-// (open to interception; for tests and private networks). (ABI 0.3)
-#define PROXY_PEER_TLS_NO_VERIFY 2
-
-// `proxy_peer.flags` bit (with `PROXY_PEER_TLS`): verify the chain but not that it is valid for
-// the SNI name. (ABI 0.3)
-#define PROXY_PEER_TLS_NO_VERIFY_HOSTNAME 4
-
-// `proxy_peer.flags` bit: send a PROXY protocol v1 header first on each new connection, carrying
-// the client's address (the one a PROXY header gave us, if any). Connections are then reused
-// only for the same client address. (L4 and HTTP peers)
-#define PROXY_PEER_SEND_PROXY_V1 8
-
-// `proxy_peer.flags` bit: likewise with a v2 (binary) header.
-#define PROXY_PEER_SEND_PROXY_V2 16
-
-// `proxy_peer.alpn`: HTTP/1.1 (default).
-#define PROXY_ALPN_H1 0
-
-// `proxy_peer.alpn`: HTTP/2 only (over TLS by ALPN, or h2c by prior knowledge on plaintext).
-#define PROXY_ALPN_H2 1
-
-// `proxy_peer.alpn`: HTTP/2 when the TLS peer agrees by ALPN, else HTTP/1.1 (plaintext: HTTP/1.1).
-#define PROXY_ALPN_H2THENH1 2
-
-// `proxy_group_new` algorithm: smooth weighted round robin (nginx's).
-#define PROXY_GROUP_ROUND_ROBIN 0
-
-// `proxy_group_new` algorithm: weighted random.
-#define PROXY_GROUP_RANDOM 1
-
-// `proxy_group_new` algorithm: least requests in flight of two random backends.
-#define PROXY_GROUP_LEAST_OUTSTANDING 2
-
-// `proxy_group_new` algorithm: Ketama consistent hash of the key, as nginx's
-// `hash $key consistent` (same backend names and weights, same mapping).
-#define PROXY_GROUP_KETAMA 3
-
-// `proxy_group_new` algorithm: Maglev consistent hash of the key.
-#define PROXY_GROUP_MAGLEV 4
-
-// `proxy_group_set`: requests in flight allowed per backend (0: no cap, the default). With
-// every backend at its cap a request fails with 503.
-#define PROXY_GROUP_MAX_IN_FLIGHT 1
-
-// `proxy_group_set`: failures in a row (connect failure, timeout, 5xx) that eject a backend
-// (default 5; 0 turns passive health off).
-#define PROXY_GROUP_EJECT_FAILURES 2
-
-// `proxy_group_set`: first ejection in milliseconds (default 30000); the n-th in a row lasts n
-// times as long.
-#define PROXY_GROUP_EJECT_BASE_MS 3
-
-// `proxy_group_set`: longest ejection in milliseconds (default 300000).
-#define PROXY_GROUP_EJECT_MAX_MS 4
-
-// `proxy_group_set`: most of the group ejected at once, in percent (default 10; one backend
-// may always be).
-#define PROXY_GROUP_EJECT_MAX_PERCENT 5
-
-// `proxy_group_set`: HTTP/1 connections allowed per backend, busy or pooled (0: no cap, the
-// default). A backend with that many open and all busy is skipped; with every backend so, a
-// request fails with 503. (ABI 0.7)
-#define PROXY_GROUP_MAX_CONNECTIONS 6
-
-// `proxy_group_backend_figure`: attempts sent to the backend.
-#define PROXY_BACKEND_REQUESTS 1
-
-// `proxy_group_backend_figure`: attempts that failed.
-#define PROXY_BACKEND_FAILURES 2
-
-// `proxy_group_backend_figure`: times it was ejected.
-#define PROXY_BACKEND_EJECTIONS 3
-
-// `proxy_group_backend_figure`: requests in flight now.
-#define PROXY_BACKEND_IN_FLIGHT 4
-
-// `proxy_group_backend_figure`: 1 when active health checks have it up (1 without checks).
-#define PROXY_BACKEND_HEALTHY 5
-
-// `proxy_group_backend_figure`: 1 while it is ejected.
-#define PROXY_BACKEND_EJECTED 6
-
-// `proxy_group_backend_figure`: its weight.
-#define PROXY_BACKEND_WEIGHT 7
-
-// `proxy_group_backend_figure`: HTTP/1 connections open to it now, busy or pooled. (ABI 0.7)
-#define PROXY_BACKEND_CONNECTIONS 8
-
-// Health listener event: active checks brought the backend up.
-#define PROXY_HEALTH_UP 1
-
-// Health listener event: active checks took the backend down.
-#define PROXY_HEALTH_DOWN 2
-
-// Health listener event: passive health ejected the backend.
-#define PROXY_HEALTH_EJECTED 3
-
-// Health listener event: an ejection ended.
-#define PROXY_HEALTH_READMITTED 4
-
-// `proxy_health_check.probe`: a TCP (or Unix socket) connect.
-#define PROXY_PROBE_TCP 0
-
-// `proxy_health_check.probe`: a connect with the backend's TLS handshake.
-#define PROXY_PROBE_TLS 1
-
-// `proxy_health_check.probe`: an HTTP/1.1 request (`method`, `path`, `host`, `status_min` ..
-// `status_max`, `body`).
-#define PROXY_PROBE_HTTP 2
-
-// `proxy_l4_summary.end`: the connection is still open (never seen in `logging`).
-#define PROXY_L4_OPEN 0
-
-// `proxy_l4_summary.end`: both sides closed and everything was relayed.
-#define PROXY_L4_CLOSED 1
-
-// `proxy_l4_summary.end`: `upstream_peer` chose no peer.
-#define PROXY_L4_NO_PEER 2
-
-// `proxy_l4_summary.end`: connecting to the peer failed.
-#define PROXY_L4_CONNECT_FAILED 3
-
-// `proxy_l4_summary.end`: a read or write failed on either side.
-#define PROXY_L4_ERROR 4
-
-// `proxy_l4_summary.end`: closed by the idle timeout.
-#define PROXY_L4_IDLE_TIMEOUT 5
-
-// `proxy_l4_summary.end`: closed at the longest allowed life.
-#define PROXY_L4_MAX_DURATION 6
-
-// `proxy_l4_summary.end`: the server shut down.
-#define PROXY_L4_SHUTDOWN 7
-
-// TLV type: ALPN (`PP2_TYPE_ALPN`).
-#define PROXY_PP2_TYPE_ALPN 1
-
-// TLV type: authority, the host name the client asked for (`PP2_TYPE_AUTHORITY`).
-#define PROXY_PP2_TYPE_AUTHORITY 2
-
-// TLV type: unique connection id (`PP2_TYPE_UNIQUE_ID`).
-#define PROXY_PP2_TYPE_UNIQUE_ID 5
-
-// TLV type: the SSL TLV whole: client flags, verify result, sub-TLVs (`PP2_TYPE_SSL`).
-#define PROXY_PP2_TYPE_SSL 32
-
-// Sub-TLV of the SSL TLV: TLS version (`TLSv1.3`).
-#define PROXY_PP2_SUBTYPE_SSL_VERSION 33
-
-// Sub-TLV of the SSL TLV: client certificate Common Name.
-#define PROXY_PP2_SUBTYPE_SSL_CN 34
-
-// Sub-TLV of the SSL TLV: cipher.
-#define PROXY_PP2_SUBTYPE_SSL_CIPHER 35
-
-// TLV type: network namespace (`PP2_TYPE_NETNS`).
-#define PROXY_PP2_TYPE_NETNS 48
-
-// `proxy_service_set_proxy_protocol` mode: no PROXY headers (default).
-#define PROXY_PP_OFF 0
-
-// `proxy_service_set_proxy_protocol` mode: every connection must begin with a header.
-#define PROXY_PP_REQUIRED 1
-
-// `proxy_service_set_proxy_protocol` mode: a header is read when one is there.
-#define PROXY_PP_OPTIONAL 2
-
-// `proxy_service_set_l4_option`: idle timeout in ms (default 600000; 0 = none).
-#define PROXY_L4_IDLE_TIMEOUT_MS 1
-
-// `proxy_service_set_l4_option`: longest connection life in ms (default 0 = none).
-#define PROXY_L4_MAX_DURATION_MS 2
-
-// `proxy_service_set_l4_option`: bytes buffered per direction (default 65536; 1024..=4194304).
-#define PROXY_L4_BUFFER_SIZE 3
-
-// `proxy_service_set_l4_option`: 1 = on plaintext endpoints wait for a TLS ClientHello and
-// give its SNI and ALPN to `upstream_peer` (TLS passthrough routed by name); 0 (default) = not.
-#define PROXY_L4_PEEK_CLIENT_HELLO 4
-
-// `proxy_service_set_l4_option`: 1 = relay plain TCP to plain TCP with splice(2) through a pipe
-// of `PROXY_L4_BUFFER_SIZE` bytes per direction (Linux; elsewhere the option is accepted and the
-// copy is buffered); 0 = copy through a user-space buffer.
-#define PROXY_L4_SPLICE 5
-
-// A cache: an in-memory store bounded in bytes, its lock and its settings. Attach it to services
-// with `proxy_service_set_cache` (the same cache in several services is one shared cache).
-// Thread-safe once attached; its settings are changed only before.
-typedef struct proxy_cache proxy_cache;
-
-// One L4 connection, borrowed by a callback for its duration. Never free it.
-//
-// Methods: proxy_l4_session_client_addr, proxy_l4_session_local_addr, proxy_l4_session_sni,
-// proxy_l4_session_alpn, proxy_l4_session_proxy_tlv, proxy_l4_session_set_peer,
-// proxy_l4_session_pick, proxy_l4_session_summary.
-typedef struct proxy_l4_session proxy_l4_session;
-
-// The server: owns services, starts each on its own threads, and stops them.
-//
-// Caller owns it and must call `proxy_server_free`. Functions on one server may be called from
-// any thread; `proxy_server_run`, `_shutdown` and `_free` are refused from inside a callback
-// (PROXY_BUSY) because they wait for the workers.
-//
-// Methods: proxy_server_new, proxy_server_set_log, proxy_server_add_service, proxy_server_start,
-// proxy_server_run, proxy_server_shutdown, proxy_server_free, proxy_session_resume.
-typedef struct proxy_server proxy_server;
-
-// An HTTP proxy service being configured: callbacks, endpoints, threads, limits and timeouts.
-// Caller owns it until `proxy_server_add_service` consumes it; otherwise free it with
-// `proxy_service_free`. Not thread-safe: configure it from one thread.
-//
-// Methods: proxy_service_new, proxy_service_add_tcp, proxy_service_add_uds,
-// proxy_service_add_tls, proxy_service_add_tls_uds, proxy_service_set_h2_only,
-// proxy_service_set_threads, proxy_service_set_work_stealing, proxy_service_set_timeout,
-// proxy_service_set_limit, proxy_service_set_option, proxy_service_set_callbacks,
-// proxy_service_set_thread_hooks, proxy_service_set_compression,
-// proxy_service_set_compression_types, proxy_service_free.
-typedef struct proxy_service proxy_service;
-
-// One request/response exchange, borrowed by callbacks. Valid inside a callback for that request
-// and, while the request is PENDING, from the one thread that will resume it until it calls
-// `proxy_session_resume`, even when the pending deadline passed or the request ended meanwhile
-// (accessors then answer GONE; the resume answers GONE and releases the handle). Never free it.
-//
-// Methods: proxy_session_id, proxy_session_phase, proxy_session_method, proxy_session_uri,
-// proxy_session_set_uri,
-// proxy_session_path, proxy_session_query, proxy_session_version, proxy_session_client_addr,
-// proxy_session_server_addr, proxy_session_header_count, proxy_session_header_get,
-// proxy_session_header_nth, proxy_session_headers, proxy_session_header_set,
-// proxy_session_header_add, proxy_session_header_remove, proxy_session_set_peer,
-// proxy_session_response_status, proxy_session_set_response_status, proxy_session_respond,
-// proxy_session_body, proxy_session_set_body, proxy_session_upstream_reused, proxy_session_error,
-// proxy_session_set_retry, proxy_session_retries, proxy_session_summary, proxy_session_set_user,
-// proxy_session_get_user.
-typedef struct proxy_session proxy_session;
-
-// The shutdown signal a host background service watches (`proxy_shutdown_wait`). Valid while
-// its service function runs. (ABI 0.7)
-//
-// Methods: proxy_shutdown_wait.
-typedef struct proxy_shutdown proxy_shutdown;
-
-// The configuration of TLS endpoints: create it, set a certificate (and optionally more), pass it
-// to `proxy_service_add_tls` (which copies it; one settings object may serve several endpoints)
-// and free it. Defaults: ALPN `h2`, `http/1.1`; TLS 1.2 and 1.3; no client auth; handshake
-// timeout 10 s. Not thread-safe: configure it from one thread.
-//
-// Methods: proxy_tls_settings_new, proxy_tls_settings_set_cert_files,
-// proxy_tls_settings_set_cert_pem, proxy_tls_settings_add_sni_cert_files,
-// proxy_tls_settings_add_sni_cert_pem, proxy_tls_settings_set_client_auth_file,
-// proxy_tls_settings_set_client_auth_pem, proxy_tls_settings_set_alpn,
-// proxy_tls_settings_set_versions, proxy_tls_settings_set_handshake_timeout,
-// proxy_tls_settings_last_error, proxy_tls_settings_free.
-typedef struct proxy_tls_settings proxy_tls_settings;
-
-// A result code returned by every fallible function. `PROXY_OK` (0) is success; errors start at
-// 7000 so they never look like an errno. Numbers never change; retired ones stay reserved.
-typedef uint32_t proxy_result;
-
-// A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
-// valid until the callback returns or the next call that changes what they point into; copy what
-// you keep. Views passed in are copied before the call returns. `{NULL, 0}` is the empty string.
-typedef struct proxy_str {
-  // First byte (may be NULL when `len` is 0).
-  const char *ptr;
-  // Length in bytes.
-  size_t len;
-} proxy_str;
-
-// A log sink: `level` is a `PROXY_LOG_*`, `message` is valid only during the call. Called from
-// any thread, concurrently; must not block and must not call back into the server.
-typedef void (*proxy_log_fn)(void *user, uint32_t level, struct proxy_str message);
-
-// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
-// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
-// language that turns an exception into 0 must not let the request through.
-typedef int32_t proxy_action;
-
-// A phase callback: `user` is `proxy_http_callbacks.user`, `session` the request (borrowed, valid
-// until the callback returns, or until resume when it returns `PROXY_PENDING`). Returns a
-// `PROXY_CONTINUE` / `PROXY_RESPONDED` / `PROXY_PENDING` / `PROXY_ERROR` action; anything else is
-// treated as `PROXY_ERROR`. May be called concurrently from any worker thread (never
-// concurrently for one session); must not block.
-typedef proxy_action (*proxy_phase_fn)(void *user, struct proxy_session *session);
-
-// The phase callbacks of a service. Set `struct_size = sizeof(proxy_http_callbacks)`; a host built
-// against an older, shorter struct keeps working (missing callbacks are NULL). NULL = the phase's
-// default. Copied by `proxy_service_set_callbacks`; `user` must stay valid until the server is
-// shut down.
-//
-// Order: early_request_filter → request_filter → upstream_peer → (connect) →
-// connected_to_upstream → upstream_request_filter → request_body_filter* →
-// upstream_response_filter → response_filter → upstream_response_body_filter* /
-// response_body_filter* → logging → request_end. On a connect failure fail_to_connect runs, on a
-// later upstream failure error_while_proxy, then upstream_peer again if a retry is allowed; when
-// the request fails for good fail_to_proxy runs before logging. With a cache on the service,
-// request_cache_filter → cache_key_callback → cache_hit_filter (when something is stored) run
-// after request_filter, and response_cache_filter after upstream_response_filter; they cannot
-// wait (PENDING is an ERROR there) and ERROR fails the request.
-//
-// What each action means per phase: CONTINUE goes on. RESPONDED is valid in early_request_filter
-// and request_filter (after `proxy_session_respond`; the upstream is skipped) and in fail_to_proxy
-// (the host's response replaces the error page). A response set with `proxy_session_respond` is
-// sent even when the callback then returns CONTINUE (logged at PROXY_LOG_WARN); RESPONDED without
-// one fails the request with 500 (logged too), as does an upstream_peer that returns CONTINUE
-// without `proxy_session_set_peer`. PENDING is valid in every phase except
-// fail_to_connect, error_while_proxy, logging and request_end (which cannot wait: PENDING is an
-// ERROR there). ERROR fails the request: 500 before the response head, a cut connection after.
-// In fail_to_connect / error_while_proxy ERROR forbids a retry. Return values of logging and
-// request_end are ignored.
-typedef struct proxy_http_callbacks {
-  // `sizeof(proxy_http_callbacks)` as the host knows it.
-  uint32_t struct_size;
-  // Passed as the first argument of every callback.
-  void *user;
-  // Before anything else looks at the request.
-  proxy_phase_fn early_request_filter;
-  // May answer by itself (`proxy_session_respond` + `PROXY_RESPONDED`).
-  proxy_phase_fn request_filter;
-  // Must choose the upstream with `proxy_session_set_peer`. Called again for each retry.
-  proxy_phase_fn upstream_peer;
-  // An upstream connection is ready (`proxy_session_upstream_reused`).
-  proxy_phase_fn connected_to_upstream;
-  // Edit `PROXY_HEADERS_UPSTREAM_REQUEST` before it is sent.
-  proxy_phase_fn upstream_request_filter;
-  // Each request body chunk (`proxy_session_body` / `proxy_session_set_body`).
-  proxy_phase_fn request_body_filter;
-  // The upstream response head as received (`PROXY_HEADERS_RESPONSE`, status).
-  proxy_phase_fn upstream_response_filter;
-  // The response head about to go downstream.
-  proxy_phase_fn response_filter;
-  // Each upstream response body chunk as received.
-  proxy_phase_fn upstream_response_body_filter;
-  // Each response body chunk about to go downstream.
-  proxy_phase_fn response_body_filter;
-  // Once per request, last (`proxy_session_summary`, `proxy_session_error`).
-  proxy_phase_fn logging;
-  // Connecting failed (`proxy_session_error`, `proxy_session_set_retry`).
-  proxy_phase_fn fail_to_connect;
-  // Proxying failed after connecting (`proxy_session_error`, `proxy_session_set_retry`).
-  proxy_phase_fn error_while_proxy;
-  // The request failed for good; may answer with `proxy_session_respond` + `PROXY_RESPONDED`.
-  proxy_phase_fn fail_to_proxy;
-  // After logging, also when the request was cut short: free data set with
-  // `proxy_session_set_user` here.
-  proxy_phase_fn request_end;
-  // With a cache on the service, for a GET or HEAD: `proxy_session_set_cache(s,
-  // PROXY_CACHE_BYPASS, 1)` keeps this request away from the cache. (ABI 0.7)
-  proxy_phase_fn request_cache_filter;
-  // With a cache: `proxy_session_set_cache_key` replaces the default key (scheme, host, path
-  // and query). (ABI 0.7)
-  proxy_phase_fn cache_key_callback;
-  // A stored response was found: `proxy_session_set_cache(s, PROXY_CACHE_EXPIRE, 1)` treats it
-  // as expired. (ABI 0.7)
-  proxy_phase_fn cache_hit_filter;
-  // After upstream_response_filter: whether the response is stored
-  // (`PROXY_CACHE_STORE`) and for how long it stays fresh (`PROXY_CACHE_TTL`), preset to what
-  // RFC 9111 says; the response is readable (`PROXY_HEADERS_RESPONSE`, its status). (ABI 0.7)
-  proxy_phase_fn response_cache_filter;
-} proxy_http_callbacks;
-
-// A function run on a service's worker threads (see `proxy_service_set_thread_hooks`).
-typedef void (*proxy_thread_fn)(void *user);
-
-// Which header block a header accessor works on.
-typedef uint32_t proxy_headers_kind;
-
-// One header field: two views.
-typedef struct proxy_header {
-  // Field name (lowercase when handed out by libproxy).
-  struct proxy_str name;
-  // Field value.
-  struct proxy_str value;
-} proxy_header;
-
-// The phase a callback runs in (`proxy_session_phase`).
-typedef uint32_t proxy_phase;
-
-// Where and how to connect upstream; passed to `proxy_session_set_peer`, which copies it.
-//
-// Set `struct_size = sizeof(proxy_peer)`; a host built against an older, shorter struct keeps
-// working (missing fields take their defaults). Zero everything you do not use: a timeout of 0
-// means the library default (connect 5 s, total connect 10 s, read/write/idle 60 s).
-typedef struct proxy_peer {
-  // `sizeof(proxy_peer)` as the host knows it.
-  uint32_t struct_size;
-  // OR of `PROXY_PEER_*` bits.
-  uint32_t flags;
-  // `host:port`, `1.2.3.4:80`, `[::1]:80`, or a Unix socket path (`/run/x.sock` or `unix:/run/x.sock`).
-  struct proxy_str address;
-  // TLS server name sent by SNI and checked against the certificate (empty: the host of
-  // `address`; no SNI for an IP address).
-  struct proxy_str sni;
-  // TCP/UDS connect timeout in milliseconds (0 = default).
-  uint32_t connect_timeout_ms;
-  // Connect plus handshake timeout in milliseconds (0 = default).
-  uint32_t total_connection_timeout_ms;
-  // Per-read timeout towards the peer in milliseconds (0 = default).
-  uint32_t read_timeout_ms;
-  // Per-write timeout towards the peer in milliseconds (0 = default).
-  uint32_t write_timeout_ms;
-  // How long an idle pooled connection to the peer is kept, in milliseconds (0 = default).
-  uint32_t idle_timeout_ms;
-  // Pool partition: peers in different groups never share a connection.
-  uint64_t pool_group;
-  // (ABI 0.3) TLS: CA bundle (PEM file path) to verify the peer against; empty: system roots.
-  struct proxy_str ca_file;
-  // (ABI 0.3) TLS: client certificate chain (PEM file path) presented to the peer.
-  struct proxy_str client_cert;
-  // (ABI 0.3) TLS: private key (PEM file path) of `client_cert`.
-  struct proxy_str client_key;
-  // (ABI 0.3) `PROXY_ALPN_*`: the HTTP version spoken to the peer.
-  uint32_t alpn;
-  // (ABI 0.3) Most concurrent requests on one HTTP/2 connection to the peer (0 = default).
-  uint32_t max_h2_streams;
-} proxy_peer;
-
-// A borrowed run of bytes (a body chunk): `ptr` + `len`, the same lifetime rules as `proxy_str`.
-// Body data goes both ways as `uint8_t` (`proxy_session_body` hands out this view,
-// `proxy_session_set_body` and `proxy_session_respond` take `const uint8_t *` + length).
-// `{NULL, 0}` is empty. (ABI 0.5)
-typedef struct proxy_bytes {
-  // First byte (may be NULL when `len` is 0).
-  const uint8_t *ptr;
-  // Length in bytes.
-  size_t len;
-} proxy_bytes;
-
-// What the proxy knows about a request, for the `logging` phase (`proxy_session_summary`).
-// Set `struct_size = sizeof(proxy_summary)`; only that many bytes are written.
-typedef struct proxy_summary {
-  // `sizeof(proxy_summary)` as the host knows it.
-  uint32_t struct_size;
-  // Status sent downstream (0 when nothing was sent).
-  uint32_t status;
-  // Request body bytes received from the client.
-  uint64_t bytes_in;
-  // Response body bytes sent to the client.
-  uint64_t bytes_out;
-  // Time to open the last upstream connection in µs (0 when reused or none).
-  uint64_t upstream_connect_us;
-  // From request start to the first upstream response byte in µs (0 when none).
-  uint64_t time_to_first_byte_us;
-  // From the first request byte to the end of the response in µs (complete in `logging`).
-  uint64_t total_us;
-  // Attempts beyond the first.
-  uint32_t retries;
-  // 1 when the last upstream connection came from the pool.
-  uint32_t reused;
-  // 0 when the request succeeded; otherwise the status its error maps to (502 an upstream
-  // fault, 504 an upstream timeout, 4xx the client's, 500 the host's or ours), also when the
-  // client already got another `status` (see `truncated`). The reason is `proxy_session_error`.
-  uint32_t error_status;
-  // 1 when the response head went out but the response did not reach its end (the upstream
-  // cut its body, the client went away): the client got `status` with an incomplete body of
-  // `bytes_out` bytes. Log it as a failure, not as a `status`.
-  uint32_t truncated;
-} proxy_summary;
-
-// A health listener: `backend` (its name) is valid only during the call; `event` is a
-// `PROXY_HEALTH_*`. Called from any thread (a worker during a pick, a health check's thread);
-// must not block and must not free the group.
-typedef void (*proxy_health_fn)(void *user, struct proxy_str backend, uint32_t event);
-
-// An active health check for every backend of a group (`proxy_server_add_health_check`, which
-// copies it). Zero means the default for every field: a TCP probe every 2000 ms, 1000 ms to
-// answer, no jitter, rise 2, fall 3; for HTTP `GET /`, the backend's host, any 200..=399.
-// Set `struct_size = sizeof(proxy_health_check)`. (ABI 0.7)
-typedef struct proxy_health_check {
-  // `sizeof(proxy_health_check)` as the host knows it.
-  uint32_t struct_size;
-  // `PROXY_PROBE_*`.
-  uint32_t probe;
-  // Milliseconds between rounds.
-  uint32_t interval_ms;
-  // Milliseconds a probe may take.
-  uint32_t timeout_ms;
-  // Up to this many milliseconds added to each interval at random.
-  uint32_t jitter_ms;
-  // Successes in a row that bring a down backend up.
-  uint32_t rise;
-  // Failures in a row that take an up backend down.
-  uint32_t fall;
-  // HTTP: lowest passing status.
-  uint32_t status_min;
-  // HTTP: highest passing status.
-  uint32_t status_max;
-  // HTTP: request method.
-  struct proxy_str method;
-  // HTTP: request target.
-  struct proxy_str path;
-  // HTTP: Host header (empty: the backend's).
-  struct proxy_str host;
-  // HTTP: a substring the body must contain (empty: none).
-  struct proxy_str body;
-} proxy_health_check;
-
-// A host background service: runs on a thread of its own until it returns; it should return
-// soon after `proxy_shutdown_wait(shutdown, ...)` answers non-zero.
-typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shutdown);
-
-// What an L4 connection did (`proxy_l4_session_summary`). Set
-// `struct_size = sizeof(proxy_l4_summary)`; only that many bytes are written.
-typedef struct proxy_l4_summary {
-  // `sizeof(proxy_l4_summary)` as the host knows it.
-  uint32_t struct_size;
-  // A `PROXY_L4_*` end.
-  uint32_t end;
-  // Bytes relayed from the client to the peer.
-  uint64_t bytes_up;
-  // Bytes relayed from the peer to the client.
-  uint64_t bytes_down;
-  // Time to connect to the peer in µs (0 when it did not connect).
-  uint64_t connect_us;
-  // Time since the connection was accepted in µs.
-  uint64_t duration_us;
-} proxy_l4_summary;
-
-// An L4 callback: `user` is `proxy_l4_callbacks.user`, `session` the connection (borrowed, valid
-// until the callback returns). Called from any worker thread, concurrently for different
-// connections; must not block.
-typedef proxy_action (*proxy_l4_fn)(void *user, struct proxy_l4_session *session);
-
-// The callbacks of an L4 service (`proxy_service_set_l4_callbacks`). Set
-// `struct_size = sizeof(proxy_l4_callbacks)`; fields are only ever appended. Copied; `user`
-// must stay valid until the server is shut down.
-typedef struct proxy_l4_callbacks {
-  // `sizeof(proxy_l4_callbacks)` as the host knows it.
-  uint32_t struct_size;
-  // Passed as the first argument of every callback.
-  void *user;
-  // Required. Chooses the peer with `proxy_l4_session_set_peer` or `proxy_l4_session_pick` and
-  // returns PROXY_CONTINUE; PROXY_ERROR (or CONTINUE without a peer) closes the connection.
-  proxy_l4_fn upstream_peer;
-  // Once per connection after it ended (`proxy_l4_session_summary`); the return value is
-  // ignored.
-  proxy_l4_fn logging;
-} proxy_l4_callbacks;
-
-// Success.
-#define PROXY_OK 0
-
-// A required pointer argument was NULL.
-#define PROXY_NULL_PARAMETER 7000
-
-// An argument was invalid (bad UTF-8, bad address, out-of-range number or constant).
-#define PROXY_INVALID_PARAMETER 7001
-
-// A panic inside libproxy was caught; the operation did not complete.
-#define PROXY_PANIC 7002
-
-// An operating system error (bind, thread creation, ...).
-#define PROXY_IO 7003
-
-// The accessor makes no sense in the current phase (e.g. upstream request headers in
-// `request_filter`), or the session is not inside a callback or pending.
-#define PROXY_WRONG_PHASE 7004
-
-// The session has ended (or its pending deadline passed): nothing to resume.
-#define PROXY_GONE 7005
-
-// Already done once: the session was already resumed, or already answered with
-// `proxy_session_respond`.
-#define PROXY_ALREADY 7006
-
-// A header name or value is not valid on the wire (CR, LF, NUL, bad token), or it is a framing
-// header the proxy manages itself (Content-Length, Transfer-Encoding). Nothing was changed.
-#define PROXY_HEADER_INVALID 7007
-
-// The header, query or error asked for does not exist.
-#define PROXY_NOT_FOUND 7008
-
-// Refused: called from inside a callback (e.g. `proxy_server_free`), which would deadlock.
-#define PROXY_BUSY 7009
-
-// The output array is too small; the needed count was written to `*out_n`.
-#define PROXY_TOO_SMALL 7010
-
-// The object is in the wrong state (e.g. a server started twice, a service added after start).
-#define PROXY_WRONG_STATE 7011
-
-// The feature is not available in this build.
-#define PROXY_UNSUPPORTED 7012
-
-// TLS configuration refused (missing or bad certificate / key / CA file, a key that does not match
-// its certificate, an SNI name the certificate does not cover, settings without a certificate).
-// The reason is in `proxy_tls_settings_last_error`. (ABI 0.3)
-#define PROXY_TLS_INVALID 7013
-
-// No backend of the upstream group can take the request: every one is at its in-flight cap,
-// was tried already, or the group is empty. (ABI 0.7)
-#define PROXY_UNAVAILABLE 7014
-
-// Go on with the next phase.
-#define PROXY_CONTINUE 1
-
-// The host answered with `proxy_session_respond` (in `early_request_filter`, `request_filter`,
-// `fail_to_proxy`); the upstream is not contacted.
-#define PROXY_RESPONDED 2
-
-// The host decides later and calls `proxy_session_resume` from any thread.
-#define PROXY_PENDING 3
-
-// Fail the request: 500 if no response head was sent yet, else the connection is cut.
-#define PROXY_ERROR 4
-
-// No callback is running.
-#define PROXY_PHASE_NONE 0
-
-// `early_request_filter`.
-#define PROXY_PHASE_EARLY_REQUEST_FILTER 1
-
-// `request_filter`.
-#define PROXY_PHASE_REQUEST_FILTER 2
-
-// `upstream_peer`.
-#define PROXY_PHASE_UPSTREAM_PEER 3
-
-// `connected_to_upstream`.
-#define PROXY_PHASE_CONNECTED_TO_UPSTREAM 4
-
-// `upstream_request_filter`.
-#define PROXY_PHASE_UPSTREAM_REQUEST_FILTER 5
-
-// `request_body_filter`.
-#define PROXY_PHASE_REQUEST_BODY_FILTER 6
-
-// `upstream_response_filter`.
-#define PROXY_PHASE_UPSTREAM_RESPONSE_FILTER 7
-
-// `response_filter`.
-#define PROXY_PHASE_RESPONSE_FILTER 8
-
-// `upstream_response_body_filter`.
-#define PROXY_PHASE_UPSTREAM_RESPONSE_BODY_FILTER 9
-
-// `response_body_filter`.
-#define PROXY_PHASE_RESPONSE_BODY_FILTER 10
-
-// `logging`.
-#define PROXY_PHASE_LOGGING 11
-
-// `fail_to_connect`.
-#define PROXY_PHASE_FAIL_TO_CONNECT 12
-
-// `error_while_proxy`.
-#define PROXY_PHASE_ERROR_WHILE_PROXY 13
-
-// `fail_to_proxy`.
-#define PROXY_PHASE_FAIL_TO_PROXY 14
-
-// `request_end` (only `proxy_session_get_user` / `_set_user` / `_phase` work here).
-#define PROXY_PHASE_REQUEST_END 15
-
-// `request_cache_filter` (ABI 0.7).
-#define PROXY_PHASE_REQUEST_CACHE_FILTER 16
-
-// `cache_key_callback` (ABI 0.7).
-#define PROXY_PHASE_CACHE_KEY_CALLBACK 17
-
-// `cache_hit_filter` (ABI 0.7).
-#define PROXY_PHASE_CACHE_HIT_FILTER 18
-
-// `response_cache_filter` (ABI 0.7).
-#define PROXY_PHASE_RESPONSE_CACHE_FILTER 19
-
-// The downstream request (readable in every phase, writable up to `connected_to_upstream`).
-#define PROXY_HEADERS_REQUEST 1
-
-// The request about to go upstream (only in `upstream_request_filter`).
-#define PROXY_HEADERS_UPSTREAM_REQUEST 2
-
-// The response: writable in `upstream_response_filter` / `response_filter`, readable afterwards.
-#define PROXY_HEADERS_RESPONSE 3
->>>>>>> feat/l4
 
 #ifdef __cplusplus
 extern "C" {
@@ -1168,6 +232,42 @@ extern "C" {
 #define PROXY_CONF_UPGRADE 4
 
 /**
+ * `proxy_service_set_observe` flag: the built-in metrics of the service, exposed by the
+ * server's metrics endpoint (`proxy_server_add_metrics`).
+ */
+#define PROXY_OBSERVE_METRICS 1
+
+/**
+ * `proxy_service_set_observe` flag: every request gets an `X-Request-Id` (the client's when it
+ * is 1-128 characters of `[A-Za-z0-9-_.:+/=@]`, else a new 32-hex-digit one) and a W3C
+ * `traceparent` for the upstream (the client's trace id with a new span id, or a new trace).
+ * Callbacks see both in the request headers and `proxy_session_request_id`; a proxy-made error
+ * response carries the id.
+ */
+#define PROXY_OBSERVE_REQUEST_IDS 2
+
+/**
+ * `proxy_service_set_observe` flag: every 5xx the proxy makes itself (502, 504, 500 from a
+ * failed callback) goes to the server's log callback with its cause, at most 100 a second.
+ */
+#define PROXY_OBSERVE_ERROR_LOG 4
+
+/**
+ * `proxy_metric_new` kind: a counter (only goes up; `_total` is appended to a name without it).
+ */
+#define PROXY_METRIC_COUNTER 0
+
+/**
+ * `proxy_metric_new` kind: a gauge.
+ */
+#define PROXY_METRIC_GAUGE 1
+
+/**
+ * `proxy_metric_new` kind: a histogram.
+ */
+#define PROXY_METRIC_HISTOGRAM 2
+
+/**
  * ABI major version: a host built against another major must not use this library.
  *
  * The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
@@ -1256,6 +356,29 @@ extern "C" {
 #define PROXY_FEATURE_UPGRADE 1024
 
 /**
+ * Feature bit: TCP (L4) proxy services (`proxy_service_set_l4_callbacks`).
+ */
+#define PROXY_FEATURE_L4 8192
+
+/**
+ * Feature bit: PROXY protocol v1/v2 on endpoints and towards peers.
+ */
+#define PROXY_FEATURE_PROXY_PROTOCOL 16384
+
+/**
+ * Feature bit: the metrics endpoint, the built-in service metrics and host-defined metrics
+ * (`proxy_server_add_metrics`, `proxy_metric_*`, `proxy_series_*`, `PROXY_OBSERVE_METRICS`).
+ */
+#define PROXY_FEATURE_METRICS 2048
+
+/**
+ * Feature bit: access log, error log, request ids and log reopening
+ * (`proxy_service_set_access_log`, `proxy_service_set_observe`, `proxy_server_reopen_logs`,
+ * `proxy_session_request_id`).
+ */
+#define PROXY_FEATURE_ACCESS_LOG 4096
+
+/**
  * Log level: errors.
  */
 #define PROXY_LOG_ERROR 1
@@ -1276,9 +399,9 @@ extern "C" {
 #define PROXY_LOG_DEBUG 4
 
 /**
- * `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
- * Installs process-wide handlers for those signals. With a configuration
- * (`proxy_server_set_conf`) SIGTERM uses its `grace_period_seconds`, and SIGHUP
+ * `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast), and
+ * reopen the log files on SIGUSR1. Installs process-wide handlers for those signals. With a
+ * configuration (`proxy_server_set_conf`) SIGTERM uses its `grace_period_seconds`, and SIGHUP
  * (`proxy_server_reload`) and SIGQUIT (`proxy_server_upgrade`) are answered too.
  */
 #define PROXY_RUN_SIGNALS 1
@@ -1503,6 +626,18 @@ extern "C" {
 #define PROXY_PEER_TLS_NO_VERIFY_HOSTNAME 4
 
 /**
+ * `proxy_peer.flags` bit: send a PROXY protocol v1 header first on each new connection, carrying
+ * the client's address (the one a PROXY header gave us, if any). Connections are then reused
+ * only for the same client address. (L4 and HTTP peers)
+ */
+#define PROXY_PEER_SEND_PROXY_V1 8
+
+/**
+ * `proxy_peer.flags` bit: likewise with a v2 (binary) header.
+ */
+#define PROXY_PEER_SEND_PROXY_V2 16
+
+/**
  * `proxy_peer.alpn`: HTTP/1.1 (default).
  */
 #define PROXY_ALPN_H1 0
@@ -1656,6 +791,129 @@ extern "C" {
 #define PROXY_PROBE_HTTP 2
 
 /**
+ * `proxy_l4_summary.end`: the connection is still open (never seen in `logging`).
+ */
+#define PROXY_L4_OPEN 0
+
+/**
+ * `proxy_l4_summary.end`: both sides closed and everything was relayed.
+ */
+#define PROXY_L4_CLOSED 1
+
+/**
+ * `proxy_l4_summary.end`: `upstream_peer` chose no peer.
+ */
+#define PROXY_L4_NO_PEER 2
+
+/**
+ * `proxy_l4_summary.end`: connecting to the peer failed.
+ */
+#define PROXY_L4_CONNECT_FAILED 3
+
+/**
+ * `proxy_l4_summary.end`: a read or write failed on either side.
+ */
+#define PROXY_L4_ERROR 4
+
+/**
+ * `proxy_l4_summary.end`: closed by the idle timeout.
+ */
+#define PROXY_L4_IDLE_TIMEOUT 5
+
+/**
+ * `proxy_l4_summary.end`: closed at the longest allowed life.
+ */
+#define PROXY_L4_MAX_DURATION 6
+
+/**
+ * `proxy_l4_summary.end`: the server shut down.
+ */
+#define PROXY_L4_SHUTDOWN 7
+
+/**
+ * TLV type: ALPN (`PP2_TYPE_ALPN`).
+ */
+#define PROXY_PP2_TYPE_ALPN 1
+
+/**
+ * TLV type: authority, the host name the client asked for (`PP2_TYPE_AUTHORITY`).
+ */
+#define PROXY_PP2_TYPE_AUTHORITY 2
+
+/**
+ * TLV type: unique connection id (`PP2_TYPE_UNIQUE_ID`).
+ */
+#define PROXY_PP2_TYPE_UNIQUE_ID 5
+
+/**
+ * TLV type: the SSL TLV whole: client flags, verify result, sub-TLVs (`PP2_TYPE_SSL`).
+ */
+#define PROXY_PP2_TYPE_SSL 32
+
+/**
+ * Sub-TLV of the SSL TLV: TLS version (`TLSv1.3`).
+ */
+#define PROXY_PP2_SUBTYPE_SSL_VERSION 33
+
+/**
+ * Sub-TLV of the SSL TLV: client certificate Common Name.
+ */
+#define PROXY_PP2_SUBTYPE_SSL_CN 34
+
+/**
+ * Sub-TLV of the SSL TLV: cipher.
+ */
+#define PROXY_PP2_SUBTYPE_SSL_CIPHER 35
+
+/**
+ * TLV type: network namespace (`PP2_TYPE_NETNS`).
+ */
+#define PROXY_PP2_TYPE_NETNS 48
+
+/**
+ * `proxy_service_set_proxy_protocol` mode: no PROXY headers (default).
+ */
+#define PROXY_PP_OFF 0
+
+/**
+ * `proxy_service_set_proxy_protocol` mode: every connection must begin with a header.
+ */
+#define PROXY_PP_REQUIRED 1
+
+/**
+ * `proxy_service_set_proxy_protocol` mode: a header is read when one is there.
+ */
+#define PROXY_PP_OPTIONAL 2
+
+/**
+ * `proxy_service_set_l4_option`: idle timeout in ms (default 600000; 0 = none).
+ */
+#define PROXY_L4_IDLE_TIMEOUT_MS 1
+
+/**
+ * `proxy_service_set_l4_option`: longest connection life in ms (default 0 = none).
+ */
+#define PROXY_L4_MAX_DURATION_MS 2
+
+/**
+ * `proxy_service_set_l4_option`: bytes buffered per direction (default 65536; 1024..=4194304).
+ */
+#define PROXY_L4_BUFFER_SIZE 3
+
+/**
+ * `proxy_service_set_l4_option`: 1 = on plaintext endpoints wait for a TLS ClientHello and
+ * give its SNI and ALPN to `upstream_peer` (TLS passthrough routed by name); 0 (default) = not.
+ */
+#define PROXY_L4_PEEK_CLIENT_HELLO 4
+
+/**
+ * `proxy_service_set_l4_option`: 1 = relay plain TCP to plain TCP with splice(2) through a pipe
+ * of `PROXY_L4_BUFFER_SIZE` bytes per direction (Linux; elsewhere the option is accepted and the
+ * copy is buffered); 0 = copy through a user-space buffer.
+ */
+#define PROXY_L4_SPLICE 5
+
+/**
  * A cache: an in-memory store bounded in bytes, its lock and its settings. Attach it to services
  * with `proxy_service_set_cache` (the same cache in several services is one shared cache).
  * Thread-safe once attached; its settings are changed only before.
@@ -1684,6 +942,38 @@ typedef struct proxy_client_hello proxy_client_hello;
  * proxy_server_set_conf, proxy_service_apply_conf, proxy_conf_free.
  */
 typedef struct proxy_conf proxy_conf;
+
+/**
+ * The page a `proxy_error_response_fn` may fill with `proxy_error_page_set`; valid only during
+ * that call.
+ */
+typedef struct proxy_error_page proxy_error_page;
+
+/**
+ * One L4 connection, borrowed by a callback for its duration. Never free it.
+ *
+ * Methods: proxy_l4_session_client_addr, proxy_l4_session_local_addr, proxy_l4_session_sni,
+ * proxy_l4_session_alpn, proxy_l4_session_proxy_tlv, proxy_l4_session_set_peer,
+ * proxy_l4_session_pick, proxy_l4_session_summary.
+ */
+typedef struct proxy_l4_session proxy_l4_session;
+
+/**
+ * A metric family the host defined (`proxy_metric_new`). Owned by its server and valid until
+ * `proxy_server_free`; never free it. Thread-safe.
+ *
+ * Methods: proxy_metric_new, proxy_metric_series.
+ */
+typedef struct proxy_metric proxy_metric;
+
+/**
+ * One labelled series of a `proxy_metric` (`proxy_metric_series`). Owned by its server and
+ * valid until `proxy_server_free`; never free it. Updates take no lock: look a series up once
+ * and keep the pointer. Thread-safe.
+ *
+ * Methods: proxy_series_add, proxy_series_set, proxy_series_observe.
+ */
+typedef struct proxy_series proxy_series;
 
 /**
  * The server: owns services, starts each on its own threads, and stops them.
@@ -1780,11 +1070,6 @@ typedef struct proxy_tls_settings proxy_tls_settings;
 typedef uint32_t proxy_result;
 
 /**
- * The phase a callback runs in (`proxy_session_phase`).
- */
-typedef uint32_t proxy_phase;
-
-/**
  * A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
  * valid until the callback returns or the next call that changes what they point into; copy what
  * you keep. Views passed in are copied before the call returns. `{NULL, 0}` is the empty string.
@@ -1801,10 +1086,9 @@ typedef struct proxy_str {
 } proxy_str;
 
 /**
- * A log sink: `level` is a `PROXY_LOG_*`, `message` is valid only during the call. Called from
- * any thread, concurrently; must not block and must not call back into the server.
+ * The phase a callback runs in (`proxy_session_phase`).
  */
-typedef void (*proxy_log_fn)(void *user, uint32_t level, struct proxy_str message);
+typedef uint32_t proxy_phase;
 
 /**
  * What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
@@ -1812,6 +1096,37 @@ typedef void (*proxy_log_fn)(void *user, uint32_t level, struct proxy_str messag
  * language that turns an exception into 0 must not let the request through.
  */
 typedef int32_t proxy_action;
+
+/**
+ * Called for each error response the proxy makes itself (`status` 4xx or 5xx; `what` the few
+ * words its default body says, valid during the call). Fill `page` with `proxy_error_page_set`
+ * and return `PROXY_RESPONDED` to send that instead; anything else keeps the default page. Runs
+ * on worker threads, concurrently; must not block and must not call back into the server.
+ */
+typedef proxy_action (*proxy_error_response_fn)(void *user,
+                                                uint32_t status,
+                                                struct proxy_str what,
+                                                struct proxy_error_page *page);
+
+/**
+ * One header field: two views.
+ */
+typedef struct proxy_header {
+  /**
+   * Field name (lowercase when handed out by libproxy).
+   */
+  struct proxy_str name;
+  /**
+   * Field value.
+   */
+  struct proxy_str value;
+} proxy_header;
+
+/**
+ * A log sink: `level` is a `PROXY_LOG_*`, `message` is valid only during the call. Called from
+ * any thread, concurrently; must not block and must not call back into the server.
+ */
+typedef void (*proxy_log_fn)(void *user, uint32_t level, struct proxy_str message);
 
 /**
  * A phase callback: `user` is `proxy_http_callbacks.user`, `session` the request (borrowed, valid
@@ -1951,20 +1266,6 @@ typedef void (*proxy_thread_fn)(void *user);
  * Which header block a header accessor works on.
  */
 typedef uint32_t proxy_headers_kind;
-
-/**
- * One header field: two views.
- */
-typedef struct proxy_header {
-  /**
-   * Field name (lowercase when handed out by libproxy).
-   */
-  struct proxy_str name;
-  /**
-   * Field value.
-   */
-  struct proxy_str value;
-} proxy_header;
 
 /**
  * Where and how to connect upstream; passed to `proxy_session_set_peer`, which copies it.
@@ -2194,6 +1495,70 @@ typedef struct proxy_health_check {
 typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shutdown);
 
 /**
+ * What an L4 connection did (`proxy_l4_session_summary`). Set
+ * `struct_size = sizeof(proxy_l4_summary)`; only that many bytes are written.
+ */
+typedef struct proxy_l4_summary {
+  /**
+   * `sizeof(proxy_l4_summary)` as the host knows it.
+   */
+  uint32_t struct_size;
+  /**
+   * A `PROXY_L4_*` end.
+   */
+  uint32_t end;
+  /**
+   * Bytes relayed from the client to the peer.
+   */
+  uint64_t bytes_up;
+  /**
+   * Bytes relayed from the peer to the client.
+   */
+  uint64_t bytes_down;
+  /**
+   * Time to connect to the peer in µs (0 when it did not connect).
+   */
+  uint64_t connect_us;
+  /**
+   * Time since the connection was accepted in µs.
+   */
+  uint64_t duration_us;
+} proxy_l4_summary;
+
+/**
+ * An L4 callback: `user` is `proxy_l4_callbacks.user`, `session` the connection (borrowed, valid
+ * until the callback returns). Called from any worker thread, concurrently for different
+ * connections; must not block.
+ */
+typedef proxy_action (*proxy_l4_fn)(void *user, struct proxy_l4_session *session);
+
+/**
+ * The callbacks of an L4 service (`proxy_service_set_l4_callbacks`). Set
+ * `struct_size = sizeof(proxy_l4_callbacks)`; fields are only ever appended. Copied; `user`
+ * must stay valid until the server is shut down.
+ */
+typedef struct proxy_l4_callbacks {
+  /**
+   * `sizeof(proxy_l4_callbacks)` as the host knows it.
+   */
+  uint32_t struct_size;
+  /**
+   * Passed as the first argument of every callback.
+   */
+  void *user;
+  /**
+   * Required. Chooses the peer with `proxy_l4_session_set_peer` or `proxy_l4_session_pick` and
+   * returns PROXY_CONTINUE; PROXY_ERROR (or CONTINUE without a peer) closes the connection.
+   */
+  proxy_l4_fn upstream_peer;
+  /**
+   * Once per connection after it ended (`proxy_l4_session_summary`); the return value is
+   * ignored.
+   */
+  proxy_l4_fn logging;
+} proxy_l4_callbacks;
+
+/**
  * Success.
  */
 #define PROXY_OK 0
@@ -2301,6 +1666,22 @@ typedef void (*proxy_background_fn)(void *user, const struct proxy_shutdown *shu
  * file, switching user or group.
  */
 #define PROXY_DAEMON_FAILED 7018
+
+/**
+ * A metric name, label, label count, bucket list or update that Prometheus (or the metric's
+ * kind) does not allow; the cause says which.
+ */
+#define PROXY_METRIC_INVALID 7020
+
+/**
+ * A metric name already defined with another kind, labels or buckets.
+ */
+#define PROXY_METRIC_CONFLICT 7021
+
+/**
+ * An access log format with an unknown variable or an unclosed `${`; the cause says which.
+ */
+#define PROXY_LOG_FORMAT_INVALID 7022
 
 /**
  * Go on with the next phase.
@@ -2556,21 +1937,6 @@ size_t proxy_last_error(char *buf, size_t len);
 proxy_result proxy_last_error_code(void);
 
 /**
- * The name of phase `phase` ("request_filter": its field in `proxy_http_callbacks`, which lists
- * the phases in number order), "none" for `PROXY_PHASE_NONE`, NULL for a number that is no phase
- * of this library. Bindings enumerate the phases by counting up from 1 until NULL. The string is
- * static: never free it. Any thread.
- */
-const char *proxy_phase_name(proxy_phase phase);
-
-/**
- * 1 when a callback of `phase` may return `PROXY_PENDING` (and decide later with
- * `proxy_session_resume`), 0 when it cannot wait (PENDING there counts as PROXY_ERROR), for
- * `PROXY_PHASE_NONE` and for a number that is no phase. Any thread.
- */
-uint32_t proxy_phase_may_pend(proxy_phase phase);
-
-/**
  * Reads the library's flags from the command line, loads the configuration file and does what
  * the flags ask, in Pingora's order:
  *
@@ -2667,6 +2033,151 @@ proxy_result proxy_server_reload(struct proxy_server *server);
  * from inside a callback.
  */
 proxy_result proxy_server_upgrade(struct proxy_server *server);
+
+/**
+ * The name of phase `phase` ("request_filter": its field in `proxy_http_callbacks`, which lists
+ * the phases in number order), "none" for `PROXY_PHASE_NONE`, NULL for a number that is no phase
+ * of this library. Bindings enumerate the phases by counting up from 1 until NULL. The string is
+ * static: never free it. Any thread.
+ */
+const char *proxy_phase_name(proxy_phase phase);
+
+/**
+ * 1 when a callback of `phase` may return `PROXY_PENDING` (and decide later with
+ * `proxy_session_resume`), 0 when it cannot wait (PENDING there counts as PROXY_ERROR), for
+ * `PROXY_PHASE_NONE` and for a number that is no phase. Any thread.
+ */
+uint32_t proxy_phase_may_pend(proxy_phase phase);
+
+/**
+ * Sets (or, with `f` NULL, removes) the function that may replace the service's proxy-made
+ * error responses: 400 for a malformed request, 404-like refusals, 502 / 503 / 504 for upstream
+ * failures, 500 for failed callbacks. `user` must stay valid until the server is freed. Before
+ * `proxy_server_add_service`, from one thread.
+ */
+proxy_result proxy_service_set_error_response(struct proxy_service *service,
+                                              proxy_error_response_fn f,
+                                              void *user);
+
+/**
+ * Fills the error page handed to a `proxy_error_response_fn`: `status` (200..=599; usually the
+ * one it was called with), `n_headers` headers and `body_len` bytes of body, all copied
+ * (Content-Length is set by the proxy). A later call replaces an earlier one. HEADER_INVALID or
+ * INVALID_PARAMETER (nothing stored) for a bad header or status.
+ */
+proxy_result proxy_error_page_set(struct proxy_error_page *page,
+                                  uint32_t status,
+                                  const struct proxy_header *headers,
+                                  size_t n_headers,
+                                  const uint8_t *body,
+                                  size_t body_len);
+
+/**
+ * Turns on the service's built-in metrics, request ids and error log: an OR of
+ * `PROXY_OBSERVE_*` flags (0: all off, the default, which costs nothing per request).
+ * INVALID_PARAMETER for an unknown flag. Before `proxy_server_add_service`, from one thread.
+ */
+proxy_result proxy_service_set_observe(struct proxy_service *service, uint32_t flags);
+
+/**
+ * Writes one access log line per request of the service, to the file `path` (appended,
+ * created if missing; opened when the service is added to its server, PROXY_IO then if it
+ * cannot be) or, with `path` NULL, to the server's log callback at `PROXY_LOG_INFO`. `format` is
+ * `"combined"` (nginx's), `"json"` (one object per line, every variable, null when unknown) or a
+ * template with `$name` / `${name}` variables: time, time_iso, service, remote_addr, method,
+ * target, protocol, request, status, bytes_in, bytes_out, duration, upstream_response_time,
+ * upstream_connect_time, upstream, upstream_status, tries, error, request_id, tls_version,
+ * tls_cipher, sni, referer, user_agent, cache (`-` when unknown; `$$` is a `$`). Lines are
+ * formatted and written by a thread of their own; `proxy_server_reopen_logs` (or SIGUSR1 under
+ * `PROXY_RUN_SIGNALS`) reopens the file after a rename. PROXY_LOG_FORMAT_INVALID for an unknown
+ * variable (the cause names it). Before `proxy_server_add_service`, from one thread.
+ */
+proxy_result proxy_service_set_access_log(struct proxy_service *service,
+                                          const char *path,
+                                          const char *format);
+
+/**
+ * Also writes the server's log messages up to `max_level` (a `PROXY_LOG_*`) to the file `path`
+ * (appended, created if missing), one line each: `2026-12-07T21:30:00.123Z [warn] message`, by
+ * the log writer thread; `proxy_server_reopen_logs` reopens it too. NULL `path` stops writing to
+ * a file. Independent of the log callback (`proxy_server_set_log`). PROXY_IO if the file cannot
+ * be opened.
+ */
+proxy_result proxy_server_set_log_file(struct proxy_server *server,
+                                       const char *path,
+                                       uint32_t max_level);
+
+/**
+ * Reopens every access log file of the server's services (log rotation: rename the files, then
+ * call this). Lines of requests that ended before the call are in the old files, later ones in
+ * the new; none is lost. Blocks until done; any thread but a callback's. PROXY_IO if a file
+ * could not be reopened (that log keeps its old file; the cause goes to the log callback).
+ */
+proxy_result proxy_server_reopen_logs(struct proxy_server *server);
+
+/**
+ * Adds the metrics endpoint: a service of its own, with one thread, answering `GET /metrics` on
+ * `addr` (`"127.0.0.1:9100"`; port 0 picks one) with the Prometheus text format: the built-in
+ * figures of every service with `PROXY_OBSERVE_METRICS` and every `proxy_metric_new` family.
+ * Bound now: `*out_port` (may be NULL) receives the port. PROXY_IO if it cannot bind;
+ * WRONG_STATE once the server was started.
+ */
+proxy_result proxy_server_add_metrics(struct proxy_server *server,
+                                      const char *addr,
+                                      uint16_t *out_port);
+
+/**
+ * Defines a metric family on the server's metrics endpoint: `kind` is a `PROXY_METRIC_*`;
+ * `name` a Prometheus metric name not starting with `libproxy_` (a counter's gets `_total`
+ * appended when missing); `help` its description; `labels` its `n_labels` label names;
+ * `buckets` a histogram's `n_buckets` increasing upper bounds (0: Prometheus' defaults, 5 ms to
+ * 10 s), none for other kinds. Defining the same family again returns the same handle.
+ * `*out` receives a handle the server owns (valid until `proxy_server_free`). Any thread, any
+ * time (also from a callback). PROXY_METRIC_INVALID for a bad name, label or bucket;
+ * PROXY_METRIC_CONFLICT for a name defined with another kind, labels or buckets.
+ */
+proxy_result proxy_metric_new(struct proxy_server *server,
+                              uint32_t kind,
+                              const char *name,
+                              const char *help,
+                              const struct proxy_str *labels,
+                              size_t n_labels,
+                              const double *buckets,
+                              size_t n_buckets,
+                              struct proxy_metric **out);
+
+/**
+ * The series of `metric` for `values`: one label value per label name, in order. `*out`
+ * receives a handle the server owns (valid until `proxy_server_free`); the same values give the
+ * same handle. Takes the family's lock: call it once per label set and keep the handle.
+ * PROXY_METRIC_INVALID for a wrong number of values.
+ */
+proxy_result proxy_metric_series(struct proxy_metric *metric,
+                                 const struct proxy_str *values,
+                                 size_t n_values,
+                                 struct proxy_series **out);
+
+/**
+ * Adds `value` to a counter (not negative) or a gauge: one atomic operation, no lock. Any
+ * thread. PROXY_METRIC_INVALID on a histogram or for a negative counter increment.
+ */
+proxy_result proxy_series_add(const struct proxy_series *series, double value);
+
+/**
+ * Sets a gauge to `value`. Any thread. PROXY_METRIC_INVALID on another kind.
+ */
+proxy_result proxy_series_set(const struct proxy_series *series, double value);
+
+/**
+ * Records `value` in a histogram. Any thread. PROXY_METRIC_INVALID on another kind or NaN.
+ */
+proxy_result proxy_series_observe(const struct proxy_series *series, double value);
+
+/**
+ * The request's id (`X-Request-Id`), on a service with `PROXY_OBSERVE_REQUEST_IDS`; NOT_FOUND
+ * otherwise. The view is valid until the callback returns. Any phase but `request_end`.
+ */
+proxy_result proxy_session_request_id(const struct proxy_session *s, struct proxy_str *out);
 
 /**
  * The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.
@@ -3477,85 +2988,99 @@ proxy_result proxy_server_add_background(struct proxy_server *server,
                                          proxy_background_fn f,
                                          void *user);
 
-<<<<<<< HEAD
-=======
-// The client's address as text (`1.2.3.4:5678`, `[::1]:5678`, `unix:`): the one a PROXY header
-// carried, when the endpoint accepts them. `*out` is valid until the callback returns.
+/**
+ * The client's address as text (`1.2.3.4:5678`, `[::1]:5678`, `unix:`): the one a PROXY header
+ * carried, when the endpoint accepts them. `*out` is valid until the callback returns.
+ */
 proxy_result proxy_l4_session_client_addr(struct proxy_l4_session *s, struct proxy_str *out);
 
-// The address the client connected to (likewise).
+/**
+ * The address the client connected to (likewise).
+ */
 proxy_result proxy_l4_session_local_addr(struct proxy_l4_session *s, struct proxy_str *out);
 
-// The TLS server name: from the handshake on a TLS endpoint, from the peeked ClientHello with
-// `PROXY_L4_PEEK_CLIENT_HELLO`. NOT_FOUND without one.
+/**
+ * The TLS server name: from the handshake on a TLS endpoint, from the peeked ClientHello with
+ * `PROXY_L4_PEEK_CLIENT_HELLO`. NOT_FOUND without one.
+ */
 proxy_result proxy_l4_session_sni(struct proxy_l4_session *s, struct proxy_str *out);
 
-// ALPN protocol number `index`: the one negotiated on a TLS endpoint (index 0 only), or those
-// the peeked ClientHello offered, in order. NOT_FOUND past the last.
+/**
+ * ALPN protocol number `index`: the one negotiated on a TLS endpoint (index 0 only), or those
+ * the peeked ClientHello offered, in order. NOT_FOUND past the last.
+ */
 proxy_result proxy_l4_session_alpn(struct proxy_l4_session *s, size_t index, struct proxy_str *out);
 
-// The value of the first TLV of type `kind` (a `PROXY_PP2_TYPE_*`, or a `PROXY_PP2_SUBTYPE_SSL_*`
-// inside the SSL TLV) of the PROXY v2 header the connection began with. NOT_FOUND without one.
+/**
+ * The value of the first TLV of type `kind` (a `PROXY_PP2_TYPE_*`, or a `PROXY_PP2_SUBTYPE_SSL_*`
+ * inside the SSL TLV) of the PROXY v2 header the connection began with. NOT_FOUND without one.
+ */
 proxy_result proxy_l4_session_proxy_tlv(struct proxy_l4_session *s,
                                         uint8_t kind,
                                         struct proxy_str *out);
 
-// Chooses the peer (copied; `proxy_peer` as for HTTP, its `PROXY_PEER_SEND_PROXY_V*` flags
-// included). Only in `upstream_peer` (WRONG_PHASE elsewhere).
+/**
+ * Chooses the peer (copied; `proxy_peer` as for HTTP, its `PROXY_PEER_SEND_PROXY_V*` flags
+ * included). Only in `upstream_peer` (WRONG_PHASE elsewhere).
+ */
 proxy_result proxy_l4_session_set_peer(struct proxy_l4_session *s, const struct proxy_peer *peer);
 
-// Chooses a backend of upstream group `group_id` (`key` feeds the consistent-hash algorithms;
-// `{NULL, 0}` for none). Whether connecting to it works goes to the group's passive health.
-// Only in `upstream_peer`. GONE for an unknown group, UNAVAILABLE when no backend can take it.
+/**
+ * Chooses a backend of upstream group `group_id` (`key` feeds the consistent-hash algorithms;
+ * `{NULL, 0}` for none). Whether connecting to it works goes to the group's passive health.
+ * Only in `upstream_peer`. GONE for an unknown group, UNAVAILABLE when no backend can take it.
+ */
 proxy_result proxy_l4_session_pick(struct proxy_l4_session *s,
                                    uint64_t group_id,
                                    struct proxy_str key);
 
-// What the connection did so far (complete in `logging`). Writes `out->struct_size` bytes.
+/**
+ * What the connection did so far (complete in `logging`). Writes `out->struct_size` bytes.
+ */
 proxy_result proxy_l4_session_summary(struct proxy_l4_session *s, struct proxy_l4_summary *out);
 
-// Makes the service a TCP (L4) proxy: each connection goes, byte for byte, to the peer
-// `callbacks->upstream_peer` chooses (copied; see `proxy_l4_callbacks`). The endpoints, threads,
-// connection caps (`PROXY_LIMIT_MAX_CONNECTIONS*`: one past the cap is closed and logged),
-// thread hooks and PROXY protocol setting of the service apply; its HTTP settings do not.
-// INVALID_PARAMETER without `upstream_peer` or with a `struct_size` too small.
+/**
+ * Makes the service a TCP (L4) proxy: each connection goes, byte for byte, to the peer
+ * `callbacks->upstream_peer` chooses (copied; see `proxy_l4_callbacks`). The endpoints, threads,
+ * connection caps (`PROXY_LIMIT_MAX_CONNECTIONS*`: one past the cap is closed and logged),
+ * thread hooks and PROXY protocol setting of the service apply; its HTTP settings do not.
+ * INVALID_PARAMETER without `upstream_peer` or with a `struct_size` too small.
+ */
 proxy_result proxy_service_set_l4_callbacks(struct proxy_service *service,
                                             const struct proxy_l4_callbacks *callbacks);
 
-// Sets a `PROXY_L4_*` option of an L4 service (after `proxy_service_set_l4_callbacks`;
-// WRONG_STATE before). INVALID_PARAMETER for an unknown option or a value out of range.
+/**
+ * Sets a `PROXY_L4_*` option of an L4 service (after `proxy_service_set_l4_callbacks`;
+ * WRONG_STATE before). INVALID_PARAMETER for an unknown option or a value out of range.
+ */
 proxy_result proxy_service_set_l4_option(struct proxy_service *service,
                                          uint32_t which,
                                          uint64_t value);
 
-// PROXY protocol headers on every endpoint of the service (HTTP or L4), read before TLS.
-// `mode`: `PROXY_PP_OFF`, `_REQUIRED` or `_OPTIONAL`. `trusted`: the sources allowed to send
-// one, comma-separated (`"10.0.0.0/8,::1"`); NULL or `""` for any. A header from anyone else, a
-// malformed one, or (required mode) none, closes the connection and is logged at
-// PROXY_LOG_WARN; Unix socket clients are trusted. `timeout_ms`: how long the header may take
-// (0 = 10 s). Hooks and logs then see the client address the header carried.
-// INVALID_PARAMETER for an unknown mode or a bad range (the service is unchanged then).
+/**
+ * PROXY protocol headers on every endpoint of the service (HTTP or L4), read before TLS.
+ * `mode`: `PROXY_PP_OFF`, `_REQUIRED` or `_OPTIONAL`. `trusted`: the sources allowed to send
+ * one, comma-separated (`"10.0.0.0/8,::1"`); NULL or `""` for any. A header from anyone else, a
+ * malformed one, or (required mode) none, closes the connection and is logged at
+ * PROXY_LOG_WARN; Unix socket clients are trusted. `timeout_ms`: how long the header may take
+ * (0 = 10 s). Hooks and logs then see the client address the header carried.
+ * INVALID_PARAMETER for an unknown mode or a bad range (the service is unchanged then).
+ */
 proxy_result proxy_service_set_proxy_protocol(struct proxy_service *service,
                                               uint32_t mode,
                                               const char *trusted,
                                               uint32_t timeout_ms);
 
-// The value of TLV `kind` (a `PROXY_PP2_TYPE_*`, or a `PROXY_PP2_SUBTYPE_SSL_*` inside the SSL
-// TLV) of the PROXY v2 header the client's connection began with; `*out` valid until the
-// callback returns. NOT_FOUND without a header or that TLV. HTTP/1 connections only (an HTTP/2
-// stream answers NOT_FOUND; its client address is the carried one all the same).
+/**
+ * The value of TLV `kind` (a `PROXY_PP2_TYPE_*`, or a `PROXY_PP2_SUBTYPE_SSL_*` inside the SSL
+ * TLV) of the PROXY v2 header the client's connection began with; `*out` valid until the
+ * callback returns. NOT_FOUND without a header or that TLV. HTTP/1 connections only (an HTTP/2
+ * stream answers NOT_FOUND; its client address is the carried one all the same).
+ */
 proxy_result proxy_session_proxy_tlv(const struct proxy_session *s,
                                      uint8_t kind,
                                      struct proxy_str *out);
 
-#ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
-
-#ifdef __cplusplus
-extern "C" {
-#endif
->>>>>>> feat/l4
 /* A proxy_str viewing a NUL-terminated string (NULL gives the empty string). */
 static PROXY_INLINE proxy_str proxy_str_from_cstr(const char *s) {
   proxy_str r;

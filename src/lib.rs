@@ -18,6 +18,8 @@ pub mod error;
 pub mod ffi;
 pub mod l4;
 pub mod listener;
+pub mod log;
+pub mod metrics;
 pub mod protocol;
 pub mod proxy;
 pub mod server;

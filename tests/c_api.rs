@@ -145,6 +145,12 @@ fn c_compression() {
     run_c_test("test_compression");
 }
 
+/// Metrics, access log and rotation, request ids and replaced error pages (tests/c/test_observe.c).
+#[test]
+fn c_observe() {
+    run_c_test("test_observe");
+}
+
 /// The cache object, the four cache callbacks, purge and usage (tests/c/test_cache.c).
 #[test]
 fn c_cache() {

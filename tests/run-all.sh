@@ -41,6 +41,7 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v nm >/dev/null && command -v readelf >/dev/null || need_apt+=(binutils)
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=(prometheus)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # The PROXY protocol tests run HAProxy in front of libproxy and nginx behind it (tests/proxy_protocol.rs).
 command -v haproxy >/dev/null || need_apt+=(haproxy)
@@ -68,6 +69,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
+# tests/observe_prometheus.rs must not skip here: prometheus is installed above.
+export LIBPROXY_REQUIRE_PROMETHEUS=1
 cargo test --all-targets
 
 echo "== C examples (-Wall -Wextra -Werror; normal and ASan + UBSan)"

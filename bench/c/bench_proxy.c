@@ -13,6 +13,10 @@
  *            on PROXY_TLS_LISTEN, added with proxy_service_add_tls (ALPN h2,http/1.1), same service.
  *   BENCH_COMPRESS_LEVEL (bench/compression.sh): compression on at that level.
  *   BENCH_CACHE_MB (bench/cache.sh): an HTTP cache of that many MiB on the service.
+ *   BENCH_OBSERVE=FLAGS (bench/metrics.sh): proxy_service_set_observe(FLAGS), an OR of
+ *            PROXY_OBSERVE_* (7: metrics, request ids, error log), and with the metrics bit a
+ *            metrics endpoint on BENCH_METRICS_LISTEN (default 127.0.0.1:0).
+ *   BENCH_ACCESS_LOG=PATH (bench/metrics.sh): a combined access log line per request to PATH.
  *
  * The plaintext port answers HTTP/1.1 and h2c by prior knowledge. Stops on SIGINT / SIGTERM.
  *
@@ -150,6 +154,16 @@ int main(int argc, char **argv) {
       return fail("proxy_cache_new / proxy_service_set_cache", r);
     proxy_cache_free(cache);
   }
+  if (getenv("BENCH_OBSERVE")) {
+    const char *m = getenv("BENCH_METRICS_LISTEN");
+    uint32_t flags = (uint32_t)strtoul(getenv("BENCH_OBSERVE"), NULL, 10);
+    if ((r = proxy_service_set_observe(svc, flags)) != PROXY_OK) return fail("proxy_service_set_observe", r);
+    if ((flags & PROXY_OBSERVE_METRICS) && (r = proxy_server_add_metrics(srv, m ? m : "127.0.0.1:0", NULL)) != PROXY_OK)
+      return fail("proxy_server_add_metrics", r);
+  }
+  if (getenv("BENCH_ACCESS_LOG") &&
+      (r = proxy_service_set_access_log(svc, getenv("BENCH_ACCESS_LOG"), "combined")) != PROXY_OK)
+    return fail("proxy_service_set_access_log", r);
   if ((r = proxy_service_set_threads(svc, 1)) != PROXY_OK) return fail("proxy_service_set_threads", r);
   if ((r = proxy_service_set_callbacks(svc, &c)) != PROXY_OK) return fail("proxy_service_set_callbacks", r);
   if ((r = proxy_server_add_service(srv, svc)) != PROXY_OK) return fail("proxy_server_add_service", r);

@@ -152,7 +152,7 @@ func TestNoPeerIs500WithPageAndWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := readAll(t, res)
-	if res.StatusCode != 500 || body != "500 Internal Server Error\n" || res.ContentLength != int64(len(body)) {
+	if res.StatusCode != 500 || body != "500 Internal Server Error: the request could not be handled\n" || res.ContentLength != int64(len(body)) {
 		t.Fatalf("got %d %q (length %d)", res.StatusCode, body, res.ContentLength)
 	}
 	if !waitFor(func() bool { return strings.Contains(logs.String(), "without proxy_session_set_peer") }) {

@@ -51,10 +51,12 @@ where
         match accepted {
             Some(Ok((req, respond))) => {
                 let (app, (addrs, tls), shutdown) = (app.clone(), conn_info.clone(), shutdown.clone());
+                let stream = app.metrics().map(|m| m.h2_stream());
                 // Boxed once here, and built in its box (see `in_box`): tokio moves a spawned
                 // future through several frames on its way into the task cell.
                 tokio::spawn(Box::into_pin(in_box(|| async move {
-                    app.process_h2_stream(req, respond, addrs, tls, &shutdown).await
+                    app.process_h2_stream(req, respond, addrs, tls, &shutdown).await;
+                    drop(stream);
                 })));
             }
             // A protocol error ends the connection (h2 already sent GOAWAY); EOF ends it too.

@@ -15,6 +15,7 @@ use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::boxed::in_box;
 use crate::error::ErrorSource;
+use crate::metrics::ServiceMetrics;
 use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::upgrade::UpgradePolicy;
 use crate::protocol::h1::Limits;
@@ -27,6 +28,11 @@ use crate::tls::TlsFacts;
 
 /// Serves one accepted connection until it ends.
 pub trait ServerApp: Send + Sync + 'static {
+    /// Where the connection task counts TLS handshakes, if anywhere.
+    fn connection_metrics(&self) -> Option<&Arc<ServiceMetrics>> {
+        None
+    }
+
     /// Runs the connection to completion.
     fn process_new(
         self: Arc<Self>,
@@ -145,7 +151,7 @@ pub trait HttpServerApp: Send + Sync + 'static {
     /// The downstream HTTP/2 settings.
     fn h2_options(&self) -> &H2Options;
 
-    /// Serves one HTTP/2 stream.
+    /// Serves one HTTP/2 stream; `tls` holds the connection's TLS facts on a TLS connection.
     fn process_h2_stream(
         self: &Arc<Self>,
         req: http::Request<::h2::RecvStream>,
@@ -154,6 +160,12 @@ pub trait HttpServerApp: Send + Sync + 'static {
         tls: Option<Arc<TlsFacts>>,
         shutdown: &ShutdownWatch,
     ) -> impl Future<Output = ()> + Send;
+
+    /// The service's built-in metrics, if it keeps them: the connection task counts open
+    /// connections, HTTP/2 streams and TLS handshakes there.
+    fn metrics(&self) -> Option<&Arc<crate::metrics::ServiceMetrics>> {
+        None
+    }
 
     /// Serves one request whose first bytes are buffered in `conn`. Returns the connection when
     /// it may carry another request.
@@ -165,6 +177,10 @@ pub trait HttpServerApp: Send + Sync + 'static {
 }
 
 impl<T: HttpServerApp> ServerApp for T {
+    fn connection_metrics(&self) -> Option<&Arc<ServiceMetrics>> {
+        self.metrics()
+    }
+
     // Not an `async fn`: that would keep the parameters twice in every connection's task (as
     // captured and as moved into the body).
     #[allow(clippy::manual_async_fn)]
@@ -174,6 +190,8 @@ impl<T: HttpServerApp> ServerApp for T {
         shutdown: ShutdownWatch,
     ) -> impl Future<Output = ()> + Send {
         async move {
+            // Counted open until the task ends (moved into the block so that it drops last).
+            let _open = self.metrics().map(|m| m.connection());
             let mut conn = H1Conn::new(stream, ErrorSource::Downstream);
             conn.take_tls_facts();
             let deadline = Some(Instant::now() + self.server_options().header_timeout);

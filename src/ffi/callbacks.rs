@@ -145,6 +145,8 @@ pub(crate) struct FfiHooks {
     pub(crate) cbs: proxy_http_callbacks,
     pub(crate) shared: Arc<Shared>,
     pub(crate) pending_timeout: Duration,
+    /// The host's replacement of proxy-made error responses, if any.
+    pub(crate) error_response: Option<super::error_page::ErrorResponder>,
 }
 
 // SAFETY: `user` and the callbacks are the host's, which promises (header threading contract)
@@ -714,6 +716,10 @@ impl ProxyHttp for FfiHooks {
                 }
             }
         }
+    }
+
+    fn error_response(&self, status: u16, what: &str) -> Option<(ResponseHead, Bytes)> {
+        self.error_response.as_ref()?.call(status, what)
     }
 
     fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut FfiCtx) {

@@ -21,6 +21,8 @@ pub mod callbacks;
 pub mod compression;
 mod crossing;
 pub mod error;
+pub mod error_page;
+pub mod observe;
 pub mod ops;
 pub mod phase;
 pub mod result;

@@ -56,6 +56,13 @@ pub const PROXY_RELOAD_REFUSED: proxy_result = 7017;
 /// file, switching user or group.
 pub const PROXY_DAEMON_FAILED: proxy_result = 7018;
 // Reserved for operations: 7019.
+/// A metric name, label, label count, bucket list or update that Prometheus (or the metric's
+/// kind) does not allow; the cause says which.
+pub const PROXY_METRIC_INVALID: proxy_result = 7020;
+/// A metric name already defined with another kind, labels or buckets.
+pub const PROXY_METRIC_CONFLICT: proxy_result = 7021;
+/// An access log format with an unknown variable or an unclosed `${`; the cause says which.
+pub const PROXY_LOG_FORMAT_INVALID: proxy_result = 7022;
 
 /// What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
 /// the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
@@ -120,6 +127,13 @@ pub const PROXY_FEATURE_UPGRADE: u64 = 1024;
 pub const PROXY_FEATURE_L4: u64 = 8192;
 /// Feature bit: PROXY protocol v1/v2 on endpoints and towards peers.
 pub const PROXY_FEATURE_PROXY_PROTOCOL: u64 = 16384;
+/// Feature bit: the metrics endpoint, the built-in service metrics and host-defined metrics
+/// (`proxy_server_add_metrics`, `proxy_metric_*`, `proxy_series_*`, `PROXY_OBSERVE_METRICS`).
+pub const PROXY_FEATURE_METRICS: u64 = 2048;
+/// Feature bit: access log, error log, request ids and log reopening
+/// (`proxy_service_set_access_log`, `proxy_service_set_observe`, `proxy_server_reopen_logs`,
+/// `proxy_session_request_id`).
+pub const PROXY_FEATURE_ACCESS_LOG: u64 = 4096;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");
 
@@ -155,6 +169,8 @@ pub extern "C" fn proxy_features() -> u64 {
             | PROXY_FEATURE_UPGRADE
             | PROXY_FEATURE_L4
             | PROXY_FEATURE_PROXY_PROTOCOL
+            | PROXY_FEATURE_METRICS
+            | PROXY_FEATURE_ACCESS_LOG
     }
 }
 
@@ -181,6 +197,9 @@ fn message_nul(code: proxy_result) -> &'static str {
         PROXY_UPGRADE_FAILED => "the listening sockets could not be handed over\0",
         PROXY_RELOAD_REFUSED => "a reload cannot change this: an upgrade is needed\0",
         PROXY_DAEMON_FAILED => "daemon mode or process settings failed\0",
+        PROXY_METRIC_INVALID => "invalid metric name, label, bucket or update\0",
+        PROXY_METRIC_CONFLICT => "metric already defined with another kind, labels or buckets\0",
+        PROXY_LOG_FORMAT_INVALID => "invalid access log format\0",
         _ => "unknown result\0",
     }
 }

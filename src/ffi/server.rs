@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     /// The configuration's `log_level` (a `PROXY_LOG_*`), a cap on the sink's own; a reload
     /// changes it.
     conf_level: std::sync::atomic::AtomicU32,
+    /// The server's metrics and its services' log writers (see `observe.rs`).
+    pub(crate) observe: super::observe::ServerObserve,
 }
 
 // SAFETY: the log sink's `user` is the host's, valid from any thread by the header's contract.
@@ -80,6 +82,7 @@ unsafe impl Sync for Shared {}
 
 impl Shared {
     pub(crate) fn log(&self, level: u32, msg: &str) {
+        self.observe.log_to_file(level, msg);
         let cap = self.conf_level.load(std::sync::atomic::Ordering::Relaxed);
         let (f, user) = match &*self.log.lock() {
             Some(s) if level <= s.max_level && level <= cap => (s.f, s.user),
@@ -113,7 +116,7 @@ pub struct proxy_server {
 
 /// The server behind a `proxy_server` handle (not part of the C ABI).
 pub struct ServerCore {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     state: Mutex<ServerState>,
     stopped: Condvar,
     stop_requested: tokio::sync::Notify,
@@ -162,6 +165,8 @@ pub struct proxy_service {
     pub(super) l4: Option<super::proxy_protocol::L4Config>,
     /// `proxy_service_set_proxy_protocol`: PROXY headers on every endpoint.
     pub(super) proxy_protocol: Option<crate::protocol::proxy_protocol::AcceptPolicy>,
+    /// Metrics, access log, request ids and error pages (see `observe.rs`).
+    pub(crate) observe: super::observe::ServiceObserve,
 }
 
 /// Creates a server. `*out` receives it (caller owns it; free with `proxy_server_free`).
@@ -173,6 +178,7 @@ pub extern "C" fn proxy_server_new(out: *mut *mut proxy_server) -> proxy_result 
             registry: Arc::default(),
             log: Mutex::new(None),
             conf_level: std::sync::atomic::AtomicU32::new(u32::MAX),
+            observe: Default::default(),
         });
         // The core's own messages (accept / attach errors, failed handshakes) go to this server's
         // log callback, never to stderr.
@@ -235,7 +241,12 @@ pub extern "C" fn proxy_server_add_service(
             let ls = super::proxy_protocol::l4_service(&svc, l4, s.shared.clone());
             return add_listening(server, ls, svc);
         }
-        let hooks = FfiHooks { cbs: svc.cbs, shared: s.shared.clone(), pending_timeout: svc.pending_timeout };
+        let hooks = FfiHooks {
+            cbs: svc.cbs,
+            shared: s.shared.clone(),
+            pending_timeout: svc.pending_timeout,
+            error_response: svc.observe.error_response,
+        };
         let mut proxy = HttpProxy::new(hooks);
         *proxy.server_options_mut() = std::mem::take(&mut svc.opts);
         *proxy.options_mut() = std::mem::take(&mut svc.proxy);
@@ -243,6 +254,8 @@ pub extern "C" fn proxy_server_add_service(
         if let Some(n) = svc.pool_size {
             proxy.set_connector(crate::connector::Connector::new(n));
         }
+        let connector = proxy.connector().clone();
+        proxy.options_mut().observe = try_res!(std::mem::take(&mut svc.observe).build(&svc.name, &s.shared, connector));
         add_listening(server, ListeningService::new(&svc.name, proxy), svc)
     }
 }
@@ -325,9 +338,9 @@ pub extern "C" fn proxy_server_start(server: *mut proxy_server) -> proxy_result 
     }
 }
 
-/// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast).
-/// Installs process-wide handlers for those signals. With a configuration
-/// (`proxy_server_set_conf`) SIGTERM uses its `grace_period_seconds`, and SIGHUP
+/// `proxy_server_run` flag: also stop on SIGTERM (graceful, 30 s grace) and SIGINT (fast), and
+/// reopen the log files on SIGUSR1. Installs process-wide handlers for those signals. With a
+/// configuration (`proxy_server_set_conf`) SIGTERM uses its `grace_period_seconds`, and SIGHUP
 /// (`proxy_server_reload`) and SIGQUIT (`proxy_server_upgrade`) are answered too.
 pub const PROXY_RUN_SIGNALS: u32 = 1;
 
@@ -396,6 +409,8 @@ enum Signalled {
     Upgrade,
     /// SIGHUP with a configuration: re-read the file.
     Reload,
+    /// SIGUSR1: reopen the log files (rotation), as nginx does.
+    Reopen,
 }
 
 /// Answers signals until the server stops: SIGTERM and SIGINT always; SIGQUIT (upgrade) and
@@ -423,6 +438,14 @@ fn run_signals(s: &ServerCore) {
                     &format!("upgrade failed, still serving: {}", super::error::last_detail()),
                 );
             }
+            Some(Signalled::Reopen) => {
+                if s.shared.observe.reopen(&s.shared) != PROXY_OK {
+                    s.log(
+                        LogLevel::Error,
+                        &format!("reopening the logs failed: {}", super::error::last_detail()),
+                    );
+                }
+            }
             Some(Signalled::Reload) => {
                 if let Some(c) = &conf {
                     if super::ops::reload(s, c) != PROXY_OK {
@@ -442,6 +465,7 @@ async fn wait_signal_or_stop(s: &ServerCore, ops: bool) -> Option<Signalled> {
     // Installed only for a configured server: a host that never asked keeps its dispositions.
     let mut quit = if ops { Some(signal(SignalKind::quit()).ok()?) } else { None };
     let mut hup = if ops { Some(signal(SignalKind::hangup()).ok()?) } else { None };
+    let mut usr1 = signal(SignalKind::user_defined1()).ok()?;
     let quit_recv = async {
         match &mut quit {
             Some(q) => q.recv().await,
@@ -459,6 +483,7 @@ async fn wait_signal_or_stop(s: &ServerCore, ops: bool) -> Option<Signalled> {
         _ = int.recv() => Some(Signalled::Stop(Duration::ZERO)),
         _ = quit_recv => Some(Signalled::Upgrade),
         _ = hup_recv => Some(Signalled::Reload),
+        _ = usr1.recv() => Some(Signalled::Reopen),
         _ = s.stop_requested.notified() => None,
     }
 }
@@ -556,6 +581,8 @@ fn shutdown(s: &ServerCore, grace: Duration) -> proxy_result {
     } else {
         handle.shutdown(grace);
     }
+    // Every access line of the requests that ran is on disk when shutdown returns.
+    s.shared.observe.flush();
     s.stopped_now();
     PROXY_OK
 }
@@ -656,6 +683,7 @@ pub extern "C" fn proxy_service_new(name: *const c_char, out: *mut *mut proxy_se
             pool_size: None,
             l4: None,
             proxy_protocol: None,
+            observe: Default::default(),
         });
         *out = Box::into_raw(svc);
         PROXY_OK

@@ -92,6 +92,37 @@ pub extern "C" fn proxy_session_set_response_status(s: *mut proxy_session, statu
     }
 }
 
+/// A response given from C: `status` (200..=599), `n_headers` headers (validated like every
+/// header set from C) and `body_len` bytes of body, copied.
+pub(crate) fn local_response(
+    status: u32,
+    headers: *const proxy_header,
+    n_headers: usize,
+    body: *const u8,
+    body_len: usize,
+) -> Result<(ResponseHead, Bytes), proxy_result> {
+    if (headers.is_null() && n_headers > 0) || (body.is_null() && body_len > 0) {
+        return Err(PROXY_NULL_PARAMETER);
+    }
+    if !(200..=599).contains(&status) {
+        return Err(PROXY_INVALID_PARAMETER);
+    }
+    let st = StatusCode::from_u16(status as u16).map_err(|_| PROXY_INVALID_PARAMETER)?;
+    let mut head = ResponseHead::new(st);
+    for i in 0..n_headers {
+        // SAFETY: the caller gave `n_headers` readable elements.
+        let h = unsafe { headers.add(i).read() };
+        head.headers.append(settable_name(&h.name)?, header_value(&h.value)?);
+    }
+    let body = if body_len == 0 {
+        Bytes::new()
+    } else {
+        // SAFETY: non-NULL with `body_len` readable bytes, as documented.
+        Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(body, body_len) })
+    };
+    Ok((head, body))
+}
+
 /// Answers the request locally: `status` (200..=599), `n_headers` headers, and `body_len` bytes of
 /// body (Content-Length is set by the proxy). Everything is copied. Then return `PROXY_RESPONDED`
 /// (or resume with it). Allowed in `early_request_filter`, `request_filter` and `fail_to_proxy`.
@@ -110,27 +141,7 @@ pub extern "C" fn proxy_session_respond(
 ) -> proxy_result {
     ffi_panic_boundary! {
         let s = try_ref!(s);
-        if (headers.is_null() && n_headers > 0) || (body.is_null() && body_len > 0) {
-            return PROXY_NULL_PARAMETER;
-        }
-        if !(200..=599).contains(&status) {
-            return PROXY_INVALID_PARAMETER;
-        }
-        let st = try_res!(StatusCode::from_u16(status as u16).map_err(|_| PROXY_INVALID_PARAMETER));
-        let mut head = ResponseHead::new(st);
-        for i in 0..n_headers {
-            // SAFETY: the caller gave `n_headers` readable elements.
-            let h = unsafe { headers.add(i).read() };
-            let n = try_res!(settable_name(&h.name));
-            let v = try_res!(header_value(&h.value));
-            head.headers.append(n, v);
-        }
-        let body = if body_len == 0 {
-            Bytes::new()
-        } else {
-            // SAFETY: non-NULL with `body_len` readable bytes, as documented.
-            Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(body, body_len) })
-        };
+        let (head, body) = try_res!(local_response(status, headers, n_headers, body, body_len));
         try_res!(s.with(|a| match a.phase {
             PROXY_PHASE_EARLY_REQUEST_FILTER | PROXY_PHASE_REQUEST_FILTER | PROXY_PHASE_FAIL_TO_PROXY => {
                 let session = a.session_mut()?;

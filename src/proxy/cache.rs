@@ -185,7 +185,8 @@ impl<H: ProxyHttp> HttpProxy<H> {
             if req_cc.only_if_cached {
                 // RFC 9111 §5.2.1.7: nothing usable stored, and the client wants nothing else.
                 session.cache = Some(state);
-                let (head, body) = error_page(StatusCode::GATEWAY_TIMEOUT);
+                let (head, body) =
+                    error_page(StatusCode::GATEWAY_TIMEOUT, "nothing usable is cached (only-if-cached)");
                 self.before_local_answer(session).await?;
                 Box::pin(self.send_local(session, head, body)).await?;
                 return Ok(true);

@@ -130,6 +130,15 @@ pub trait ProxyHttp: Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// Replaces an error response the proxy makes itself: `status` (4xx or 5xx) and `what`, the
+    /// few words its default body says (`could not connect to the upstream`). Called for every
+    /// such response, including the refusals of malformed requests before any phase (there is no
+    /// session then) and the error page after `fail_to_proxy` when that left no response of its
+    /// own. `None` keeps the default page.
+    fn error_response(&self, _status: u16, _what: &str) -> Option<(ResponseHead, Bytes)> {
+        None
+    }
+
     /// Edits the upstream's response head as received.
     fn upstream_response_filter(
         &self,

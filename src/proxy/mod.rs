@@ -7,7 +7,9 @@ mod catch_unwind;
 mod compress;
 mod exchange;
 mod hooks;
+mod observe;
 mod pipeline;
+pub mod request_id;
 mod session;
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use http::Method;
 use tokio::time::Instant;
 
 pub use hooks::{Phases, ProxyHttp};
+pub use observe::Observer;
 pub use session::{Session, Summary};
 
 use crate::app::{HttpServerApp, HttpServerOptions, UnderscoreFields};
@@ -25,12 +28,13 @@ use crate::cache::HttpCache;
 use crate::compression::CompressionSettings;
 use crate::connector::Connector;
 use crate::error::{Error, ErrorKind, ErrorSource};
+use crate::metrics::ServiceMetrics;
 use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::parse::{parse_request, strip_underscore_fields};
 use crate::protocol::h1::upgrade::restrict_upgrade;
 use crate::protocol::h2::{request_head, H2Options};
 use crate::protocol::http::server::ServerSession;
-use crate::protocol::http::{HeadError, Headers};
+use crate::protocol::http::{HeadError, Headers, ResponseHead};
 use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
 
@@ -45,6 +49,8 @@ pub struct ProxyOptions {
     pub compression: CompressionSettings,
     /// The HTTP cache (off by default); the same `Arc` in several services shares one cache.
     pub cache: Option<Arc<HttpCache>>,
+    /// Metrics, access log, error log and request ids (off by default).
+    pub observe: Option<Arc<Observer>>,
 }
 
 impl Default for ProxyOptions {
@@ -54,6 +60,7 @@ impl Default for ProxyOptions {
             retry_buffer_limit: 64 * 1024,
             compression: CompressionSettings::default(),
             cache: None,
+            observe: None,
         }
     }
 }
@@ -128,6 +135,10 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         &self.h2
     }
 
+    fn metrics(&self) -> Option<&Arc<ServiceMetrics>> {
+        self.options.observe.as_ref()?.metrics.as_ref()
+    }
+
     async fn process_h2_stream(
         self: &Arc<Self>,
         req: http::Request<::h2::RecvStream>,
@@ -146,7 +157,7 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
                 let session = Session::boxed(head, ds);
                 Box::into_pin(in_box(|| self.serve(session, shutdown))).await;
             }
-            Err(e) => ds.refuse(e.status, head_request).await,
+            Err(e) => ds.refuse(self.error_page(e.status, e.reason), head_request).await,
         }
     }
 
@@ -160,7 +171,9 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
             Err(e) => {
                 // Nothing of a bad head is forwarded, and the connection is out of sync: answer, close.
                 if e.kind != ErrorKind::ConnectionClosed {
-                    ServerSession::h1(conn, opts.write_timeout).refuse(e.status(), false).await;
+                    let page =
+                        self.error_page(e.status(), e.cause.as_deref().unwrap_or(observe::describe(&e)));
+                    ServerSession::h1(conn, opts.write_timeout).refuse(page, false).await;
                 }
                 return None;
             }
@@ -186,18 +199,21 @@ impl<H: ProxyHttp> HttpProxy<H> {
         mut session: Box<Session>,
         shutdown: &ShutdownWatch,
     ) -> Option<(Box<Session>, bool)> {
-        if let Err((status, head_request)) = self.admit(&mut session, shutdown) {
-            session.downstream.refuse(status, head_request).await;
+        if let Err((e, head_request)) = self.admit(&mut session, shutdown) {
+            session.downstream.refuse(self.error_page(e.status, e.reason), head_request).await;
             return None;
+        }
+        if self.options.observe.as_ref().is_some_and(|o| o.request_ids) {
+            session.request_id = Some(request_id::assign(&mut session.req));
         }
         let reuse = self.handle(&mut session, shutdown).await;
         Some((session, reuse))
     }
 
-    /// The checks of [`Self::serve`]: `Ok`, or the status to refuse the request with and whether
-    /// it was a HEAD. They run on the session the phases will see, built in its box by the caller
+    /// The checks of [`Self::serve`]: `Ok`, or why to refuse the request and whether it was a
+    /// HEAD. They run on the session the phases will see, built in its box by the caller
     /// (see [`Session::boxed`]), so that nothing of it is copied on the way in.
-    fn admit(&self, session: &mut Session, shutdown: &ShutdownWatch) -> Result<(), (u16, bool)> {
+    fn admit(&self, session: &mut Session, shutdown: &ShutdownWatch) -> Result<(), (HeadError, bool)> {
         let opts = &self.server;
         let (head, ds) = (&mut session.req, &mut session.downstream);
         let admitted = underscore_fields(opts.underscore_fields, &mut head.headers)
@@ -206,7 +222,7 @@ impl<H: ProxyHttp> HttpProxy<H> {
                 Method::CONNECT if !opts.allow_connect => Err(HeadError::new(405, "CONNECT is not served")),
                 _ => Ok(framing),
             });
-        session.req_framing = admitted.map_err(|e| (e.status, head.method == Method::HEAD))?;
+        session.req_framing = admitted.map_err(|e| (e, head.method == Method::HEAD))?;
         if shutdown.is_shutting_down() {
             ds.set_close();
         }
@@ -215,6 +231,19 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let may_upgrade = head.version == http::Version::HTTP_11;
         restrict_upgrade(&mut head.headers, may_upgrade, &opts.upgrades);
         Ok(())
+    }
+}
+
+impl<H: ProxyHttp> HttpProxy<H> {
+    /// The error response the proxy makes itself for `status`: the hooks' replacement, or the
+    /// default page saying `what` happened.
+    pub(crate) fn error_page(&self, status: u16, what: &str) -> (ResponseHead, Bytes) {
+        self.hooks.error_response(status, what).unwrap_or_else(|| {
+            crate::protocol::http::error_page(
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST),
+                what,
+            )
+        })
     }
 }
 

@@ -11,6 +11,8 @@ use http::{HeaderValue, Method, StatusCode};
 use super::catch_unwind::{call_sync, CatchUnwind};
 use super::exchange::paced;
 use super::hooks::Phases;
+use super::observe::describe;
+use super::request_id::X_REQUEST_ID;
 use super::{hook_panic, HttpProxy, ProxyHttp, Session};
 use crate::connector::Connection;
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
@@ -18,7 +20,7 @@ use crate::protocol::h1::conn::Tally;
 use crate::protocol::h1::framing::{expects_continue, is_upgrade_request};
 use crate::protocol::http::client::ClientSession;
 use crate::protocol::http::server::{BodyHint, ServerSession};
-use crate::protocol::http::{error_page, BodyFraming, ResponseHead};
+use crate::protocol::http::{BodyFraming, ResponseHead};
 use crate::server::ShutdownWatch;
 use crate::upstream::Outcome;
 
@@ -62,6 +64,9 @@ impl<H: ProxyHttp> HttpProxy<H> {
         }
         // A panicking logger loses its own log line, nothing else.
         let _ = call_sync(|| self.hooks.logging(session, e.as_deref(), &mut ctx));
+        if let Some(o) = &self.options.observe {
+            o.record(session, e.as_deref());
+        }
         reuse
     }
 
@@ -78,7 +83,13 @@ impl<H: ProxyHttp> HttpProxy<H> {
         let (head, body) = match session.local_response.take() {
             Some(r) => r,
             None => match StatusCode::from_u16(status) {
-                Ok(s) if status >= 400 => error_page(s),
+                Ok(_) if status >= 400 => {
+                    let (mut head, body) = self.error_page(status, describe(e));
+                    if let Some(id) = &session.request_id {
+                        head.headers.insert(X_REQUEST_ID.clone(), id.clone());
+                    }
+                    (head, body)
+                }
                 // 0 or nonsense: drop the connection without an answer.
                 _ => return false,
             },

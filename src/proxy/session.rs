@@ -75,6 +75,8 @@ pub struct Session {
     pub(crate) group: Option<Box<GroupAttempt>>,
     /// The cache's dealings with the request; `None` for a service without a cache.
     pub(crate) cache: Option<Box<super::cache::CacheState>>,
+    /// The request id, on a service that assigns them.
+    pub(crate) request_id: Option<HeaderValue>,
 }
 
 /// What a request picking from a group keeps between its attempts.
@@ -103,6 +105,7 @@ impl Session {
             coding: None,
             group: None,
             cache: None,
+            request_id: None,
         })
     }
 
@@ -128,6 +131,12 @@ impl Session {
     /// address it carried.
     pub fn proxy_header(&self) -> Option<&crate::protocol::proxy_protocol::ProxyHeader> {
         self.downstream.proxy_header()
+    }
+
+    /// The request's `X-Request-Id` (the client's when valid, else one made for it), on a service
+    /// that assigns request ids.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_ref().and_then(|v| v.to_str().ok())
     }
 
     /// Attempts beyond the first so far.

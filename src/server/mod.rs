@@ -104,6 +104,10 @@ impl Server {
                 ServiceRuntime::new(svc.name(), svc.threads(), svc.work_stealing(), svc.thread_hooks())?;
             let tracker = Arc::new(Tracker::default());
             svc.start(&runtime, ShutdownWatch::new(rx.clone()), tracker.clone(), &self.conf.log);
+            if self.conf.log.enabled() {
+                let msg = format!("service {}: started, {} worker thread(s)", svc.name(), svc.threads());
+                self.conf.log.log(LogLevel::Info, &msg);
+            }
             running.push(Running { runtime, tracker });
         }
         Ok(ServerHandle { conf: self.conf, tx, running, listeners })
@@ -171,6 +175,11 @@ impl ServerHandle {
     /// Must not be called from a service's own worker thread.
     pub fn shutdown(mut self, grace: Duration) {
         self.listeners.clear();
+        if self.conf.log.enabled() {
+            let msg =
+                format!("graceful shutdown: up to {grace:?} for {} connection(s) in flight", self.active());
+            self.conf.log.log(LogLevel::Info, &msg);
+        }
         let _ = self.tx.send(ShutdownState::Graceful);
         let deadline = Instant::now() + grace;
         for r in &self.running {
@@ -186,5 +195,6 @@ impl ServerHandle {
         for r in self.running {
             r.runtime.shutdown(self.conf.final_timeout);
         }
+        self.conf.log.log(LogLevel::Info, "server stopped");
     }
 }

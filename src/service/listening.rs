@@ -10,6 +10,7 @@ use super::caps::{Admission, Cap, Caps, Refused};
 use super::{spawn_tracked, Service, ServiceRuntime, ThreadHooks, TrackGuard, Tracker};
 use crate::app::ServerApp;
 use crate::listener::{Accepted, HandshakeError, Listener, TransportStack};
+use crate::metrics::ServiceMetrics;
 use crate::protocol::proxy_protocol::AcceptPolicy;
 use crate::protocol::stream::{SocketAddr, Stream};
 use crate::server::{LogLevel, Logger, ShutdownState, ShutdownWatch};
@@ -180,6 +181,11 @@ impl<A: ServerApp> Service for ListeningService<A> {
         // upgrade) has let go of it. An endpoint's cap is shared by its accept loops (one
         // per runtime), the service's by every endpoint.
         let service_cap = Cap::new(self.max_connections);
+        if log.enabled() {
+            for addr in self.addresses() {
+                log.log(LogLevel::Info, &format!("service {}: listening on {addr}", self.name));
+            }
+        }
         for stack in self.stacks.drain(..) {
             let caps =
                 Caps { listener: Cap::new(self.max_connections_per_listener), service: service_cap.clone() };
@@ -285,7 +291,7 @@ fn serve<A: ServerApp>(
     async move {
         // The stream is taken out before the connection's long await: awaiting inside a `match`
         // on the handshake's result would keep that `Option<Stream>` in the task for good.
-        let stream = match handshake(accepted, &shutdown, log).await {
+        let stream = match handshake(accepted, &shutdown, log, app.connection_metrics()).await {
             Some(stream) => stream,
             None => return drop((app, shutdown, slot, guard)),
         };
@@ -300,7 +306,12 @@ fn serve<A: ServerApp>(
 /// nothing wrong). `None`: no stream to serve. A refused PROXY header is a warning (a load
 /// balancer misconfigured, or someone forging addresses); a failed TLS handshake only a debug
 /// message (scanners make them all day).
-async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) -> Option<Stream> {
+async fn handshake(
+    accepted: Accepted,
+    shutdown: &ShutdownWatch,
+    log: Logger,
+    metrics: Option<&Arc<ServiceMetrics>>,
+) -> Option<Stream> {
     if !accepted.needs_handshake() {
         return accepted.handshake().await.ok();
     }
@@ -312,6 +323,13 @@ async fn handshake(accepted: Accepted, shutdown: &ShutdownWatch, log: Logger) ->
         } => return None,
         r = accepted.handshake() => r,
     };
+    if let Some(m) = metrics {
+        match &r {
+            Ok(s) if s.is_tls() => m.tls_handshake(Ok(())),
+            Err(HandshakeError::Tls(e)) => m.tls_handshake(Err(e)),
+            _ => {}
+        }
+    }
     match r {
         Ok(s) => Some(s),
         Err(e) => {

@@ -166,8 +166,8 @@ int main(int argc, char **argv) {
   /* RESPONDED without a response: 500 with its page, warned, the cause in the summary. */
   mode = 2;
   CHECK(http_get(port, "/echo", buf, sizeof buf) == 500);
-  CHECK(strstr(buf, "\r\n\r\n500 Internal Server Error\n") != NULL);
-  CHECK(strstr(buf, "content-length: 26") != NULL || strstr(buf, "Content-Length: 26") != NULL);
+  CHECK(strstr(buf, "\r\n\r\n500 Internal Server Error: the request could not be handled\n") != NULL);
+  CHECK(strstr(buf, "content-length: 60") != NULL || strstr(buf, "Content-Length: 60") != NULL);
   wait_logged(++n);
   CHECK(warned("request_filter: returned PROXY_RESPONDED without proxy_session_respond"));
   pthread_mutex_lock(&mu);
@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
   /* upstream_peer without a peer: 500, warned with the cause. */
   mode = 4;
   CHECK(http_get(port, "/echo", buf, sizeof buf) == 500);
-  CHECK(strstr(buf, "\r\n\r\n500 Internal Server Error\n") != NULL);
+  CHECK(strstr(buf, "\r\n\r\n500 Internal Server Error: the request could not be handled\n") != NULL);
   wait_logged(++n);
   CHECK(warned("upstream_peer: returned PROXY_CONTINUE without proxy_session_set_peer"));
   CHECK(warned("(GET /echo)"));

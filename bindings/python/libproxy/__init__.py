@@ -36,6 +36,7 @@ from ._errors import ClosedError, ProxyError
 from ._ffi import HAVE_THREAD_HOOKS, LIBRARY_PATH
 from ._group import Algorithm, BackendFigures, Group, HealthCheck, HealthEvent, Shutdown
 from ._hooks import HookResult, Proxy
+from ._observe import Metric, MetricKind, Observe, Series
 from ._peer import Peer
 from ._server import Server
 from ._service import Service
@@ -67,6 +68,10 @@ __all__ = [
     "Deferred",
     "Encoding",
     "Group",
+    "Metric",
+    "MetricKind",
+    "Observe",
+    "Series",
     "HealthCheck",
     "HealthEvent",
     "HelloDeferred",

@@ -610,3 +610,37 @@ def to_bytes(pb: proxy_bytes) -> bytes:
 def to_str(ps: proxy_str) -> bytes:
     """Copies a view into ``bytes`` (views die when the callback returns)."""
     return ctypes.string_at(ps.ptr, ps.len) if ps.len else b""
+
+#: True when the library has the metrics, access log and request id functions
+#: (PROXY_FEATURE_METRICS / PROXY_FEATURE_ACCESS_LOG).
+HAVE_OBSERVE = hasattr(lib, "proxy_metric_new")
+if HAVE_OBSERVE:
+    from ctypes import c_double
+
+    _decl("proxy_server_add_metrics", _R, c_void_p, c_char_p, POINTER(c_uint16))
+    _decl("proxy_server_reopen_logs", _R, c_void_p)
+    _decl("proxy_server_set_log_file", _R, c_void_p, c_char_p, c_uint32)
+    _decl("proxy_service_set_observe", _R, c_void_p, c_uint32)
+    _decl("proxy_service_set_access_log", _R, c_void_p, c_char_p, c_char_p)
+    _decl(
+        "proxy_metric_new",
+        _R,
+        c_void_p,
+        c_uint32,
+        c_char_p,
+        c_char_p,
+        POINTER(proxy_str_in),
+        c_size_t,
+        POINTER(c_double),
+        c_size_t,
+        POINTER(c_void_p),
+    )
+    _decl("proxy_metric_series", _R, c_void_p, POINTER(proxy_str_in), c_size_t, POINTER(c_void_p))
+    _decl("proxy_series_add", _R, c_void_p, c_double)
+    _decl("proxy_series_set", _R, c_void_p, c_double)
+    _decl("proxy_series_observe", _R, c_void_p, c_double)
+    _decl("proxy_session_request_id", _R, _S, POINTER(proxy_str))
+    #: ``proxy_error_response_fn``.
+    proxy_error_response_fn = CFUNCTYPE(c_int32, c_void_p, c_uint32, proxy_str, c_void_p)
+    _decl("proxy_service_set_error_response", _R, c_void_p, proxy_error_response_fn, c_void_p)
+    _decl("proxy_error_page_set", _R, c_void_p, c_uint32, POINTER(proxy_header_in), c_size_t, c_char_p, c_size_t)

@@ -8,9 +8,9 @@ import atexit
 import threading
 import weakref
 from ctypes import byref, c_void_p
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Union
 
-from . import _ffi, _group
+from . import _ffi, _group, _observe
 from ._async import _LOOP, _cancel_sessions_of
 from ._enums import Action
 from ._errors import ClosedError, _err
@@ -22,6 +22,7 @@ from ._service import Service
 
 if TYPE_CHECKING:
     from ._conf import Conf
+    from ._observe import Metric, MetricKind
     from ._group import Group, HealthCheck, Shutdown
 
 
@@ -82,6 +83,26 @@ class Server(_Managed):
         """Keeps ``group`` to what ``host`` resolves to, re-resolved every ``interval_ms``
         (default 30 s; before :meth:`start`)."""
         _group._add_dns_discovery(self, group, host, port, weight, interval_ms)
+
+    def add_metrics(self, listen: str) -> int:
+        """Adds the metrics endpoint (``GET /metrics``, Prometheus text format) on ``listen``
+        (port 0 picks one); returns its port (before :meth:`start`)."""
+        return _observe.add_metrics(self, listen)
+
+    def metric(
+        self, kind: "MetricKind", name: str, help: str, labels: "Sequence[str]" = (), buckets: "Sequence[float]" = ()
+    ) -> "Metric":
+        """Defines a counter, gauge or histogram on the metrics endpoint (any time, any thread)."""
+        return _observe.new_metric(self, kind, name, help, labels, buckets)
+
+    def set_log_file(self, path: Optional[str], max_level: int = 3) -> None:
+        """Also writes the server's log messages up to ``max_level`` (1 error .. 4 debug; default
+        info) to the file ``path``, one timestamped line each; None stops."""
+        _observe.set_log_file(self, path, max_level)
+
+    def reopen_logs(self) -> None:
+        """Reopens the access log files (log rotation: rename them first); no line is lost."""
+        _observe.reopen_logs(self)
 
     def add_background(self, name: str, fn: "Callable[[Shutdown], None]") -> None:
         """Runs ``fn(shutdown)`` on a thread of its own while the server runs: the host's own

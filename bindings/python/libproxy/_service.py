@@ -5,9 +5,9 @@ from __future__ import annotations
 import ctypes
 import os
 from ctypes import byref, c_uint16, c_void_p
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Tuple, Union
 
-from . import _ffi
+from . import _ffi, _observe
 from ._cache import Cache
 from ._enums import Compression, Limit, Option, Timeout, Underscore
 from ._errors import _err
@@ -190,6 +190,21 @@ class Service(_Managed):
         rc = lib.proxy_service_set_cache(self.ptr(), cache.ptr())
         if rc:
             raise _err(rc, "proxy_service_set_cache")
+
+    def set_observe(self, flags: int) -> None:
+        """Turns on the built-in metrics, request ids and error log (an OR of :class:`Observe`)."""
+        _observe.set_observe(self, flags)
+
+    def set_access_log(self, path: Optional[str], fmt: str = "combined") -> None:
+        """One access line per request to ``path`` (None: the server's log callback) in ``fmt``:
+        ``"combined"``, ``"json"`` or a ``$variable`` template."""
+        _observe.set_access_log(self, path, fmt)
+
+    def set_error_response(self, fn: "Callable[[int, str], Optional[Tuple[int, Sequence[Tuple[str, str]], bytes]]]") -> None:
+        """Lets ``fn(status, what)`` replace the error responses the proxy makes itself (also the
+        400s of malformed requests, before any hook): return ``(status, headers, body)``, or None
+        for the default page. Runs on worker threads; an exception keeps the default page."""
+        _observe.set_error_response(self, fn)
 
     def allow_upgrade(self, protocol: str) -> None:
         """Forwards upgrades to ``protocol`` (``"name"`` or ``"name/version"``); WebSocket is allowed

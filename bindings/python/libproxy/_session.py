@@ -228,6 +228,11 @@ class Session:
         return Phase(self._u32(lib.proxy_session_phase, "proxy_session_phase"))
 
     @property
+    def request_id(self) -> Optional[str]:
+        """The request's ``X-Request-Id`` on a service with ``Observe.REQUEST_IDS``, else None."""
+        return self._str(lib.proxy_session_request_id, "proxy_session_request_id", optional=True)
+
+    @property
     def method(self) -> str:
         """The request method, e.g. ``"GET"``."""
         return self._str(lib.proxy_session_method, "proxy_session_method")  # type: ignore[return-value]

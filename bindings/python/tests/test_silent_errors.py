@@ -101,7 +101,7 @@ def test_upstream_peer_without_a_peer_is_500_with_page_and_warning(run_proxy: An
         p = run_proxy(NoPeer())
         st, h, body = p.get("/x")
         assert wait_for(lambda: "without proxy_session_set_peer" in caplog.text)
-    assert (st, body) == (500, b"500 Internal Server Error\n")
+    assert (st, body) == (500, b"500 Internal Server Error: the request could not be handled\n")
     assert h["content-length"] == str(len(body)) and h["content-type"].startswith("text/plain")
     rec = [r for r in caplog.records if "without proxy_session_set_peer" in r.getMessage()]
     assert rec[0].levelno == logging.WARNING and "upstream_peer" in rec[0].getMessage()
@@ -159,5 +159,5 @@ def test_no_upstream_peer_hook_is_500_and_warned(run_proxy: Any, caplog: Any) ->
     with caplog.at_level(logging.WARNING, logger="libproxy"):
         p = run_proxy(FilterOnly())
         assert p.get("/local")[0] == 200
-        assert p.get("/x")[:3:2] == (500, b"500 Internal Server Error\n")
+        assert p.get("/x")[:3:2] == (500, b"500 Internal Server Error: the request could not be handled\n")
         assert wait_for(lambda: "no upstream_peer callback is set" in caplog.text)

@@ -418,6 +418,15 @@ impl Headers {
         }
     }
 
+    /// Makes room for `fields` more fields with `bytes` bytes of names and values in all, so that
+    /// adding them grows the index and the side buffer once rather than field by field.
+    pub fn reserve(&mut self, fields: usize, bytes: usize) {
+        if let Repr::Wire(w) = &mut self.repr {
+            w.fields.reserve(fields);
+            w.patch.reserve(bytes);
+        }
+    }
+
     /// Adds a field after the others.
     pub fn append(&mut self, name: impl IntoFieldName, value: HeaderValue) {
         let name = name.into_field_name();

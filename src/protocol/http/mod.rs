@@ -90,13 +90,18 @@ impl ResponseHead {
     }
 }
 
-/// An error response the proxy makes itself: a one-line text body naming the status, so a client
-/// (or someone with curl) sees which failure it got instead of an empty page. The framing is left
-/// to the sender (no body for HEAD).
-pub fn error_page(status: StatusCode) -> (ResponseHead, Bytes) {
+/// An error response the proxy makes itself: a one-line text body naming the status and, when
+/// given, what happened in a few words (`502 Bad Gateway: could not connect to the upstream`), so
+/// a client (or someone with curl) sees which failure it got instead of an empty page. The
+/// framing is left to the sender (no body for HEAD).
+pub fn error_page(status: StatusCode, what: &str) -> (ResponseHead, Bytes) {
     let mut head = ResponseHead::new(status);
     head.headers
         .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
-    let body = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let body = match what {
+        "" => format!("{} {reason}\n", status.as_u16()),
+        w => format!("{} {reason}: {w}\n", status.as_u16()),
+    };
     (head, Bytes::from(body))
 }

@@ -12,10 +12,10 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Response, Version};
 
 use super::length::{declared_length, set_content_length};
-use super::{error_page, BodyFraming, HeadError, Headers, RequestHead, ResponseHead};
+use super::{BodyFraming, HeadError, Headers, RequestHead, ResponseHead};
 use crate::error::{Error, ErrorKind, ErrorSource, Result};
 use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::{encode_response_head, strip_hop_by_hop};
@@ -184,6 +184,14 @@ impl ServerSession {
         }
     }
 
+    /// A shared handle on the same facts, for a record that outlives the session (the access log).
+    pub(crate) fn tls_shared(&self) -> Option<Arc<TlsFacts>> {
+        match &self.side {
+            Side::H1(d) => d.conn.tls_facts_shared(),
+            Side::H2(d) => d.tls.clone(),
+        }
+    }
+
     /// The PROXY header the connection began with (HTTP/1; an HTTP/2 stream has only the
     /// addresses it carried, in [`Self::addrs`]).
     pub(crate) fn proxy_header(&self) -> Option<&crate::protocol::proxy_protocol::ProxyHeader> {
@@ -226,8 +234,8 @@ impl ServerSession {
     /// Refuses a request before it became a session with an error page (no body for HEAD), sent
     /// like any response: an HTTP/1 connection is closed after it (it may be out of sync), a
     /// stream ends.
-    pub(crate) async fn refuse(mut self, status: u16, head_request: bool) {
-        let (mut head, body) = error_page(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+    pub(crate) async fn refuse(mut self, page: (ResponseHead, Bytes), head_request: bool) {
+        let (mut head, body) = page;
         self.keepalive = false;
         // Like every local answer to HEAD: neither a body nor a length for one.
         let hint = if head_request { BodyHint::None } else { BodyHint::Length(body.len() as u64) };
