@@ -4,6 +4,7 @@ exposed with the built-in figures on a metrics endpoint for Prometheus:
   curl http://METRICS_LISTEN/metrics | grep app_requests_by_method_total
 Mirrors examples/c/metrics_counter.c and examples/go/metrics_counter."""
 import sys
+from typing import List
 
 import libproxy
 
@@ -21,7 +22,7 @@ class Counted(libproxy.Proxy):
         s.set_peer(self.peer)
 
 
-def main(argv: list) -> int:
+def main(argv: List[str]) -> int:
     if len(argv) != 4:
         print(f"usage: {argv[0]} LISTEN UPSTREAM METRICS_LISTEN", file=sys.stderr)
         return 2

@@ -44,7 +44,9 @@ class Conf(_Managed):
         rc = lib.proxy_conf_from_args(byref(argc), arr, byref(out))
         if rc:
             raise _err(rc, "proxy_conf_from_args")
-        rest = [arr[i].decode() for i in range(argc.value)]
+        rest = [(arr[i] or b"").decode() for i in range(argc.value)]
+        if out.value is None:
+            raise _err(_ffi.PROXY_PANIC, "proxy_conf_from_args returned no configuration")
         return cls(out.value), rest
 
     def get(self, key: str) -> str:

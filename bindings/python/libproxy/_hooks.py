@@ -17,7 +17,7 @@ import difflib
 import inspect
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Set, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set, Union
 
 from . import _ffi
 from ._async import _schedule
@@ -138,6 +138,15 @@ def _check_names(hooks: Any) -> None:
                 f"did you mean {close[0]!r}? (hooks: {', '.join(_ffi.PHASES)})"
             )
 
+
+
+class _Held(Protocol):
+    """What a server keeps alive for a service it was given: the binding of its hooks (HTTP's
+    :class:`_Binding` or an L4 service's), released when the server is freed."""
+
+    server: Any
+
+    def release(self) -> None: ...
 
 class _Binding:
     """What ``proxy_http_callbacks.user`` (a slab key) stands for: the hook object, its methods

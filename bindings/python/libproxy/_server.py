@@ -15,7 +15,7 @@ from ._async import _LOOP, _cancel_sessions_of
 from ._enums import Action
 from ._errors import ClosedError, _err
 from ._ffi import lib
-from ._hooks import _Binding
+from ._hooks import _Held
 from ._log import _LOG_SINK, _max_level_for, log
 from ._managed import _Managed
 from ._service import Service
@@ -44,7 +44,7 @@ class Server(_Managed):
 
     def __init__(self, *, log_level: Optional[int] = None) -> None:
         self._lock = threading.Lock()
-        self._bindings: List[_Binding] = []
+        self._bindings: List[_Held] = []
         # The caller's loop (and its thread) once `serve` ran: async hooks run there.
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[threading.Thread] = None

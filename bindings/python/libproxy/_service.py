@@ -12,7 +12,7 @@ from ._cache import Cache
 from ._enums import Compression, Limit, Option, Timeout, Underscore
 from ._errors import _err
 from ._ffi import lib
-from ._hooks import _Binding
+from ._hooks import _Binding, _Held
 from ._managed import _Managed
 from ._threads import _THREAD_START, _THREAD_STOP, THREAD_STATE_MODE
 from ._tls import TlsSettings
@@ -43,7 +43,7 @@ class Service(_Managed):
         listen_tls: Union[str, Sequence[str], None] = None,
         h2_only: Optional[bool] = None,
     ) -> None:
-        self._binding: Optional[_Binding] = None
+        self._binding: Optional[_Held] = None
         self.port: Optional[int] = None
         if not isinstance(name, str):
             raise TypeError(f"Service name must be a str, not {type(name).__name__}")
@@ -146,7 +146,7 @@ class Service(_Managed):
             raise _err(rc, "proxy_service_set_timeout")
         if int(which) == _ffi.PROXY_TIMEOUT_PENDING:
             self._pending_ms = ms
-            if self._binding is not None:
+            if isinstance(self._binding, _Binding):
                 self._binding.pending_ms = ms
 
     def set_limit(self, which: Union[Limit, int], value: int) -> None:
@@ -247,7 +247,7 @@ class Service(_Managed):
             self._binding.release()
         self._binding = b
 
-    def _consumed(self) -> Optional[_Binding]:
+    def _consumed(self) -> Optional[_Held]:
         b = self._binding
         self._binding = None
         self._ptr = None
