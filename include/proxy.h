@@ -216,22 +216,6 @@ extern "C" {
 #define PROXY_COMPRESSION_MAX_DECODED 9
 
 /**
- * `proxy_conf_flags`: run in the background (`-d`, or `daemon: true` in the file).
- */
-#define PROXY_CONF_DAEMON 1
-
-/**
- * `proxy_conf_flags`: `-t` was given (the process exits inside `proxy_conf_from_args`, so a
- * host only sees this bit on a configuration built otherwise; kept for completeness).
- */
-#define PROXY_CONF_TEST 2
-
-/**
- * `proxy_conf_flags`: `-u`: the listening sockets came from the process being upgraded.
- */
-#define PROXY_CONF_UPGRADE 4
-
-/**
  * `proxy_service_set_observe` flag: the built-in metrics of the service, exposed by the
  * server's metrics endpoint (`proxy_server_add_metrics`).
  */
@@ -268,6 +252,22 @@ extern "C" {
 #define PROXY_METRIC_HISTOGRAM 2
 
 /**
+ * `proxy_conf_flags`: run in the background (`-d`, or `daemon: true` in the file).
+ */
+#define PROXY_CONF_DAEMON 1
+
+/**
+ * `proxy_conf_flags`: `-t` was given (the process exits inside `proxy_conf_from_args`, so a
+ * host only sees this bit on a configuration built otherwise; kept for completeness).
+ */
+#define PROXY_CONF_TEST 2
+
+/**
+ * `proxy_conf_flags`: `-u`: the listening sockets came from the process being upgraded.
+ */
+#define PROXY_CONF_UPGRADE 4
+
+/**
  * ABI major version: a host built against another major must not use this library.
  *
  * The one source of the ABI version: `build.rs` derives the SONAME (`libproxy-rt.so.<major>`)
@@ -281,7 +281,7 @@ extern "C" {
  * `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
  * `proxy_str` it had, so 0.4 hosts keep working).
  */
-#define PROXY_ABI_VERSION_MINOR 7
+#define PROXY_ABI_VERSION_MINOR 8
 
 /**
  * Feature bit: Unix domain socket listeners and peers.
@@ -333,48 +333,48 @@ extern "C" {
 #define PROXY_FEATURE_CACHE 256
 
 /**
- * Feature bit: TLS facts in hooks (`proxy_session_tls`, `proxy_session_tls_client_not_after`).
+ * Feature bit: TLS facts in hooks (`proxy_session_tls`, `proxy_session_tls_client_not_after`). (ABI 0.8)
  */
 #define PROXY_FEATURE_TLS_FACTS 32768
 
 /**
  * Feature bit: certificates replaced at runtime (`proxy_service_tls_certs`,
- * `proxy_tls_certs_replace`) and the certificate callback (`proxy_tls_settings_set_cert_callback`).
+ * `proxy_tls_certs_replace`) and the certificate callback (`proxy_tls_settings_set_cert_callback`). (ABI 0.8)
  */
 #define PROXY_FEATURE_CERT_RELOAD 65536
 
 /**
  * Feature bit: the configuration file and command line (`proxy_conf_*`,
- * `proxy_server_set_conf`, `proxy_service_apply_conf`, `proxy_server_reload`) and daemon mode.
+ * `proxy_server_set_conf`, `proxy_service_apply_conf`, `proxy_server_reload`) and daemon mode. (ABI 0.8)
  */
 #define PROXY_FEATURE_CONFIG 512
 
 /**
  * Feature bit: zero-downtime upgrade by socket handover (`-u`, `proxy_server_upgrade`, SIGQUIT)
- * and sockets from systemd.
+ * and sockets from systemd. (ABI 0.8)
  */
 #define PROXY_FEATURE_UPGRADE 1024
 
 /**
- * Feature bit: TCP (L4) proxy services (`proxy_service_set_l4_callbacks`).
+ * Feature bit: TCP (L4) proxy services (`proxy_service_set_l4_callbacks`). (ABI 0.8)
  */
 #define PROXY_FEATURE_L4 8192
 
 /**
- * Feature bit: PROXY protocol v1/v2 on endpoints and towards peers.
+ * Feature bit: PROXY protocol v1/v2 on endpoints and towards peers. (ABI 0.8)
  */
 #define PROXY_FEATURE_PROXY_PROTOCOL 16384
 
 /**
  * Feature bit: the metrics endpoint, the built-in service metrics and host-defined metrics
- * (`proxy_server_add_metrics`, `proxy_metric_*`, `proxy_series_*`, `PROXY_OBSERVE_METRICS`).
+ * (`proxy_server_add_metrics`, `proxy_metric_*`, `proxy_series_*`, `PROXY_OBSERVE_METRICS`). (ABI 0.8)
  */
 #define PROXY_FEATURE_METRICS 2048
 
 /**
  * Feature bit: access log, error log, request ids and log reopening
  * (`proxy_service_set_access_log`, `proxy_service_set_observe`, `proxy_server_reopen_logs`,
- * `proxy_session_request_id`).
+ * `proxy_session_request_id`). (ABI 0.8)
  */
 #define PROXY_FEATURE_ACCESS_LOG 4096
 
@@ -1070,6 +1070,13 @@ typedef struct proxy_tls_settings proxy_tls_settings;
 typedef uint32_t proxy_result;
 
 /**
+ * What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
+ * the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
+ * language that turns an exception into 0 must not let the request through.
+ */
+typedef int32_t proxy_action;
+
+/**
  * A borrowed byte string: `ptr` + `len`, not NUL-terminated. Views handed out by libproxy are
  * valid until the callback returns or the next call that changes what they point into; copy what
  * you keep. Views passed in are copied before the call returns. `{NULL, 0}` is the empty string.
@@ -1084,18 +1091,6 @@ typedef struct proxy_str {
    */
   size_t len;
 } proxy_str;
-
-/**
- * The phase a callback runs in (`proxy_session_phase`).
- */
-typedef uint32_t proxy_phase;
-
-/**
- * What a phase callback tells the proxy to do next. Returned as `int32_t`; any value other than
- * the four below counts as `PROXY_ERROR` (fail closed). 0 is deliberately not an action: a host
- * language that turns an exception into 0 must not let the request through.
- */
-typedef int32_t proxy_action;
 
 /**
  * Called for each error response the proxy makes itself (`status` 4xx or 5xx; `what` the few
@@ -1121,6 +1116,11 @@ typedef struct proxy_header {
    */
   struct proxy_str value;
 } proxy_header;
+
+/**
+ * The phase a callback runs in (`proxy_session_phase`).
+ */
+typedef uint32_t proxy_phase;
 
 /**
  * A log sink: `level` is a `PROXY_LOG_*`, `message` is valid only during the call. Called from
@@ -1937,119 +1937,6 @@ size_t proxy_last_error(char *buf, size_t len);
 proxy_result proxy_last_error_code(void);
 
 /**
- * Reads the library's flags from the command line, loads the configuration file and does what
- * the flags ask, in Pingora's order:
- *
- * - `-c/--conf FILE`: loads FILE (defaults without it). A bad file fails with
- *   PROXY_CONFIG_INVALID and `proxy_last_error` says `file:line:col: key: expected ...`. Unknown
- *   keys are warnings, sent to the server's log by `proxy_server_set_conf`.
- * - `-t/--test`: also loads every TLS certificate and key and the CA file, and an unknown key is
- *   an error; then prints `... configuration OK` to stdout and exits the process with 0, or the
- *   error to stderr and exits with 1. This call does not return.
- * - `-d/--daemon` (or `daemon: true`): starts this same program again in the background (same
- *   command line) and waits until it serves (`proxy_server_start` / `_run` succeeded in it) or
- *   failed, then exits the process with its status (0 once ready). In the background process
- *   this call returns normally after detaching: own session, stdin from /dev/null, stdout and
- *   stderr appended to `error_log` (or /dev/null).
- * - `-u/--upgrade`: waits (`upgrade_sock_connect_accept_max_retries` x 100 ms) on `upgrade_sock`
- *   for the running process to hand over its listening sockets (send it SIGQUIT); binding the
- *   same endpoints afterwards takes them instead of binding. PROXY_UPGRADE_FAILED when none came.
- * - Sockets passed by systemd (`LISTEN_PID`, `LISTEN_FDS`) are taken the same way, each by its
- *   local address.
- *
- * `argv[0..*argc]` are the program's arguments (program name first, as `main` gets them); they
- * are compacted in place to what the library did not take, in order, and `*argc` is updated, so
- * the host parses the rest (`getopt`, Go's `flag`). `argv` may be NULL when `*argc` is 0.
- * `*out` receives the configuration (free with `proxy_conf_free`). Call it before any other
- * thread of the host would mind the process detaching.
- */
-proxy_result proxy_conf_from_args(int *argc, char **argv, struct proxy_conf **out);
-
-/**
- * Frees a configuration. NULL is a no-op. Views from `proxy_conf_get` end here.
- */
-proxy_result proxy_conf_free(struct proxy_conf *conf);
-
-/**
- * The effective value of `key` as text (`threads`, `limits.header_timeout_ms`,
- * `services.proxy.listeners.0.address`, `upstreams.backend.backends.1.weight`, ...: every key
- * of the file, dotted, list items by index; defaults filled in, per-service values resolved,
- * unset optional paths empty). After a reload it is the reloaded value. `*out` is a view valid
- * until `proxy_conf_free`. NOT_FOUND for a key the configuration does not have.
- */
-proxy_result proxy_conf_get(const struct proxy_conf *conf, const char *key, struct proxy_str *out);
-
-/**
- * `*out` receives the flags in effect: an OR of `PROXY_CONF_*`.
- */
-proxy_result proxy_conf_flags(const struct proxy_conf *conf, uint32_t *out);
-
-/**
- * Makes the upstream group `upstreams.<name>` of the file (its selection and backends) and puts
- * its id in `*out_group`, for `proxy_session_pick`. A reload of this configuration changes its
- * backends in place. Free it with `proxy_group_free`. NOT_FOUND when the file has no such group.
- */
-proxy_result proxy_conf_group(const struct proxy_conf *conf, const char *name, uint64_t *out_group);
-
-/**
- * Gives the server its configuration: grace period and final timeout, log level (a cap on the
- * log callback's `max_level`), pid file, user and group (applied when the server starts: pid
- * file written, then privileges dropped, after every endpoint was bound), readiness for `-d` and
- * systemd, and what SIGQUIT (upgrade) and SIGHUP (reload) do under `PROXY_RUN_SIGNALS`. Unknown
- * keys found in the file are sent to the log callback now, as warnings: set it first.
- * WRONG_STATE once the server started. The server keeps its own reference: `conf` may be freed.
- */
-proxy_result proxy_server_set_conf(struct proxy_server *server, const struct proxy_conf *conf);
-
-/**
- * Applies the configuration to a service by its name (`services.<name>` in the file): threads,
- * work stealing, `h2_only`, limits and timeouts, `max_retries`, `upstream_keepalive_pool_size`,
- * and binds its listeners now (TCP, `unix:` paths, TLS with the named certificate and key),
- * taking sockets inherited by `-u` or systemd instead of binding where they match. A service the
- * file does not name gets the top-level settings and no listener. Call it before adding the
- * host's own endpoints and settings, which then override. INVALID_PARAMETER (TLS files) or IO
- * (bind) name the listener; the service keeps the listeners bound before the failure.
- */
-proxy_result proxy_service_apply_conf(struct proxy_service *service, const struct proxy_conf *conf);
-
-/**
- * Re-reads the configuration file the server was given and applies what can change in a running
- * server: upstream group backends (of groups made by `proxy_conf_group`), the log level and the
- * grace period. Anything else that changed (listeners, threads, limits, process settings)
- * refuses the whole reload with PROXY_RELOAD_REFUSED, and `proxy_last_error` names the keys and
- * says an upgrade is needed. PROXY_CONFIG_INVALID for a bad file (nothing applied), WRONG_STATE
- * without a configuration. Thread-safe; what SIGHUP does under `PROXY_RUN_SIGNALS`.
- */
-proxy_result proxy_server_reload(struct proxy_server *server);
-
-/**
- * Zero-downtime upgrade, the running process's half (what SIGQUIT does under
- * `PROXY_RUN_SIGNALS`): hands every listening socket to the new process waiting on
- * `upgrade_sock` (started with `-u`; tried every 100 ms, `upgrade_sock_connect_accept_max_retries`
- * times), then shuts down gracefully: no more accepts, GOAWAY on HTTP/2, in-flight requests get
- * the grace period. Blocks until the server has stopped, like `proxy_server_shutdown`; the
- * `proxy_server_run` waiting on it then returns. PROXY_UPGRADE_FAILED (the server keeps serving)
- * when no new process took the sockets; WRONG_STATE unless running with a configuration; BUSY
- * from inside a callback.
- */
-proxy_result proxy_server_upgrade(struct proxy_server *server);
-
-/**
- * The name of phase `phase` ("request_filter": its field in `proxy_http_callbacks`, which lists
- * the phases in number order), "none" for `PROXY_PHASE_NONE`, NULL for a number that is no phase
- * of this library. Bindings enumerate the phases by counting up from 1 until NULL. The string is
- * static: never free it. Any thread.
- */
-const char *proxy_phase_name(proxy_phase phase);
-
-/**
- * 1 when a callback of `phase` may return `PROXY_PENDING` (and decide later with
- * `proxy_session_resume`), 0 when it cannot wait (PENDING there counts as PROXY_ERROR), for
- * `PROXY_PHASE_NONE` and for a number that is no phase. Any thread.
- */
-uint32_t proxy_phase_may_pend(proxy_phase phase);
-
-/**
  * Sets (or, with `f` NULL, removes) the function that may replace the service's proxy-made
  * error responses: 400 for a malformed request, 404-like refusals, 502 / 503 / 504 for upstream
  * failures, 500 for failed callbacks. `user` must stay valid until the server is freed. Before
@@ -2178,6 +2065,119 @@ proxy_result proxy_series_observe(const struct proxy_series *series, double valu
  * otherwise. The view is valid until the callback returns. Any phase but `request_end`.
  */
 proxy_result proxy_session_request_id(const struct proxy_session *s, struct proxy_str *out);
+
+/**
+ * Reads the library's flags from the command line, loads the configuration file and does what
+ * the flags ask, in Pingora's order:
+ *
+ * - `-c/--conf FILE`: loads FILE (defaults without it). A bad file fails with
+ *   PROXY_CONFIG_INVALID and `proxy_last_error` says `file:line:col: key: expected ...`. Unknown
+ *   keys are warnings, sent to the server's log by `proxy_server_set_conf`.
+ * - `-t/--test`: also loads every TLS certificate and key and the CA file, and an unknown key is
+ *   an error; then prints `... configuration OK` to stdout and exits the process with 0, or the
+ *   error to stderr and exits with 1. This call does not return.
+ * - `-d/--daemon` (or `daemon: true`): starts this same program again in the background (same
+ *   command line) and waits until it serves (`proxy_server_start` / `_run` succeeded in it) or
+ *   failed, then exits the process with its status (0 once ready). In the background process
+ *   this call returns normally after detaching: own session, stdin from /dev/null, stdout and
+ *   stderr appended to `error_log` (or /dev/null).
+ * - `-u/--upgrade`: waits (`upgrade_sock_connect_accept_max_retries` x 100 ms) on `upgrade_sock`
+ *   for the running process to hand over its listening sockets (send it SIGQUIT); binding the
+ *   same endpoints afterwards takes them instead of binding. PROXY_UPGRADE_FAILED when none came.
+ * - Sockets passed by systemd (`LISTEN_PID`, `LISTEN_FDS`) are taken the same way, each by its
+ *   local address.
+ *
+ * `argv[0..*argc]` are the program's arguments (program name first, as `main` gets them); they
+ * are compacted in place to what the library did not take, in order, and `*argc` is updated, so
+ * the host parses the rest (`getopt`, Go's `flag`). `argv` may be NULL when `*argc` is 0.
+ * `*out` receives the configuration (free with `proxy_conf_free`). Call it before any other
+ * thread of the host would mind the process detaching.
+ */
+proxy_result proxy_conf_from_args(int *argc, char **argv, struct proxy_conf **out);
+
+/**
+ * Frees a configuration. NULL is a no-op. Views from `proxy_conf_get` end here.
+ */
+proxy_result proxy_conf_free(struct proxy_conf *conf);
+
+/**
+ * The effective value of `key` as text (`threads`, `limits.header_timeout_ms`,
+ * `services.proxy.listeners.0.address`, `upstreams.backend.backends.1.weight`, ...: every key
+ * of the file, dotted, list items by index; defaults filled in, per-service values resolved,
+ * unset optional paths empty). After a reload it is the reloaded value. `*out` is a view valid
+ * until `proxy_conf_free`. NOT_FOUND for a key the configuration does not have.
+ */
+proxy_result proxy_conf_get(const struct proxy_conf *conf, const char *key, struct proxy_str *out);
+
+/**
+ * `*out` receives the flags in effect: an OR of `PROXY_CONF_*`.
+ */
+proxy_result proxy_conf_flags(const struct proxy_conf *conf, uint32_t *out);
+
+/**
+ * Makes the upstream group `upstreams.<name>` of the file (its selection and backends) and puts
+ * its id in `*out_group`, for `proxy_session_pick`. A reload of this configuration changes its
+ * backends in place. Free it with `proxy_group_free`. NOT_FOUND when the file has no such group.
+ */
+proxy_result proxy_conf_group(const struct proxy_conf *conf, const char *name, uint64_t *out_group);
+
+/**
+ * Gives the server its configuration: grace period and final timeout, log level (a cap on the
+ * log callback's `max_level`), pid file, user and group (applied when the server starts: pid
+ * file written, then privileges dropped, after every endpoint was bound), readiness for `-d` and
+ * systemd, and what SIGQUIT (upgrade) and SIGHUP (reload) do under `PROXY_RUN_SIGNALS`. Unknown
+ * keys found in the file are sent to the log callback now, as warnings: set it first.
+ * WRONG_STATE once the server started. The server keeps its own reference: `conf` may be freed.
+ */
+proxy_result proxy_server_set_conf(struct proxy_server *server, const struct proxy_conf *conf);
+
+/**
+ * Applies the configuration to a service by its name (`services.<name>` in the file): threads,
+ * work stealing, `h2_only`, limits and timeouts, `max_retries`, `upstream_keepalive_pool_size`,
+ * and binds its listeners now (TCP, `unix:` paths, TLS with the named certificate and key),
+ * taking sockets inherited by `-u` or systemd instead of binding where they match. A service the
+ * file does not name gets the top-level settings and no listener. Call it before adding the
+ * host's own endpoints and settings, which then override. INVALID_PARAMETER (TLS files) or IO
+ * (bind) name the listener; the service keeps the listeners bound before the failure.
+ */
+proxy_result proxy_service_apply_conf(struct proxy_service *service, const struct proxy_conf *conf);
+
+/**
+ * Re-reads the configuration file the server was given and applies what can change in a running
+ * server: upstream group backends (of groups made by `proxy_conf_group`), the log level and the
+ * grace period. Anything else that changed (listeners, threads, limits, process settings)
+ * refuses the whole reload with PROXY_RELOAD_REFUSED, and `proxy_last_error` names the keys and
+ * says an upgrade is needed. PROXY_CONFIG_INVALID for a bad file (nothing applied), WRONG_STATE
+ * without a configuration. Thread-safe; what SIGHUP does under `PROXY_RUN_SIGNALS`.
+ */
+proxy_result proxy_server_reload(struct proxy_server *server);
+
+/**
+ * Zero-downtime upgrade, the running process's half (what SIGQUIT does under
+ * `PROXY_RUN_SIGNALS`): hands every listening socket to the new process waiting on
+ * `upgrade_sock` (started with `-u`; tried every 100 ms, `upgrade_sock_connect_accept_max_retries`
+ * times), then shuts down gracefully: no more accepts, GOAWAY on HTTP/2, in-flight requests get
+ * the grace period. Blocks until the server has stopped, like `proxy_server_shutdown`; the
+ * `proxy_server_run` waiting on it then returns. PROXY_UPGRADE_FAILED (the server keeps serving)
+ * when no new process took the sockets; WRONG_STATE unless running with a configuration; BUSY
+ * from inside a callback.
+ */
+proxy_result proxy_server_upgrade(struct proxy_server *server);
+
+/**
+ * The name of phase `phase` ("request_filter": its field in `proxy_http_callbacks`, which lists
+ * the phases in number order), "none" for `PROXY_PHASE_NONE`, NULL for a number that is no phase
+ * of this library. Bindings enumerate the phases by counting up from 1 until NULL. The string is
+ * static: never free it. Any thread.
+ */
+const char *proxy_phase_name(proxy_phase phase);
+
+/**
+ * 1 when a callback of `phase` may return `PROXY_PENDING` (and decide later with
+ * `proxy_session_resume`), 0 when it cannot wait (PENDING there counts as PROXY_ERROR), for
+ * `PROXY_PHASE_NONE` and for a number that is no phase. Any thread.
+ */
+uint32_t proxy_phase_may_pend(proxy_phase phase);
 
 /**
  * The library version as a static NUL-terminated string, e.g. "libproxy/0.1.0". Never free it.
@@ -3004,6 +3004,19 @@ proxy_result proxy_l4_session_local_addr(struct proxy_l4_session *s, struct prox
  * `PROXY_L4_PEEK_CLIENT_HELLO`. NOT_FOUND without one.
  */
 proxy_result proxy_l4_session_sni(struct proxy_l4_session *s, struct proxy_str *out);
+
+/**
+ * One fact of the TLS handshake on a TLS-terminating L4 endpoint, as `proxy_session_tls` gives
+ * them to HTTP hooks (`fact` a `PROXY_TLS_FACT_*`; SNI, ALPN, version, cipher, the client
+ * certificate of mutual TLS). The view stays valid for the connection's callbacks. NOT_FOUND on
+ * a plaintext or passthrough connection (use `proxy_l4_session_sni` / `_alpn` there) and for a
+ * fact the handshake did not settle; INVALID_PARAMETER for an unknown fact or a misplaced index.
+ * (ABI 0.8)
+ */
+proxy_result proxy_l4_session_tls(struct proxy_l4_session *s,
+                                  uint32_t fact_id,
+                                  size_t index,
+                                  struct proxy_bytes *out);
 
 /**
  * ALPN protocol number `index`: the one negotiated on a TLS endpoint (index 0 only), or those

@@ -21,8 +21,8 @@ use tls_pki::{client_config, temp_dir, tls_connect, write, Ca, Trust};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// (SNI, ALPN list) each hook call saw.
-type Seen = Arc<Mutex<Vec<(Option<String>, Vec<String>)>>>;
+/// (SNI, ALPN list, TLS version of a terminated handshake) each hook call saw.
+type Seen = Arc<Mutex<Vec<(Option<String>, Vec<String>, Option<&'static str>)>>>;
 
 /// Routes by SNI: `routes` maps a name to a peer; anything else is refused.
 struct BySni {
@@ -33,7 +33,8 @@ struct BySni {
 impl L4Hooks for BySni {
     async fn upstream_peer(&self, s: &mut L4Session) -> Result<HttpPeer> {
         let alpn = s.alpn().iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
-        self.seen.lock().unwrap().push((s.sni().map(str::to_owned), alpn));
+        let version = s.tls_facts().and_then(|f| f.version_name());
+        self.seen.lock().unwrap().push((s.sni().map(str::to_owned), alpn, version));
         let name = s.sni().unwrap_or_default();
         let route = self.routes.iter().find(|(n, _)| *n == name);
         route.map(|(_, p)| p.clone()).ok_or_else(|| Error::internal(format!("no route for {name:?}")))
@@ -106,9 +107,17 @@ async fn tls_facts_reach_the_hook_whether_terminated_or_peeked() {
         tls.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"ping over TLS");
         let peeked = front_seen.lock().unwrap()[0].clone();
-        assert_eq!(peeked, (Some("a.test".to_owned()), vec!["x-db".to_owned(), "h2".to_owned()]), "offered");
+        assert_eq!(
+            peeked,
+            (Some("a.test".to_owned()), vec!["x-db".to_owned(), "h2".to_owned()], None),
+            "offered"
+        );
         let terminated = inner_seen.lock().unwrap()[0].clone();
-        assert_eq!(terminated, (Some("a.test".to_owned()), vec!["h2".to_owned()]), "negotiated");
+        assert_eq!(
+            terminated,
+            (Some("a.test".to_owned()), vec!["h2".to_owned()], Some("TLSv1.3")),
+            "negotiated"
+        );
 
         // No route for b.test at the passthrough: the hook refuses, the handshake never completes.
         assert!(tls_connect(front_addr, "b.test", cfg).await.is_err());

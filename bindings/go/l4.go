@@ -110,6 +110,26 @@ func (s *L4Session) str(op string, f func(*C.proxy_l4_session, *C.proxy_str) C.p
 	return gostr(out), nil
 }
 
+// TLS gathers what the TLS handshake settled on a TLS-terminating endpoint, as Session.TLS does
+// for HTTP hooks (ClientNotAfter stays zero); nil (and no error) in plaintext or passthrough.
+func (s *L4Session) TLS() (*TLSFacts, error) {
+	return gatherTLS(func(fact C.uint32_t, index int) ([]byte, bool, error) {
+		p, err := s.ptr()
+		if err != nil {
+			return nil, false, err
+		}
+		var out C.proxy_bytes
+		r := C.proxy_l4_session_tls(p, fact, C.size_t(index), &out)
+		if r == C.PROXY_NOT_FOUND {
+			return nil, false, nil
+		}
+		if err := check("proxy_l4_session_tls", r); err != nil {
+			return nil, false, err
+		}
+		return C.GoBytes(unsafe.Pointer(out.ptr), C.int(out.len)), true, nil
+	})
+}
+
 // ClientAddr mirrors proxy_l4_session_client_addr (the PROXY header's address when there was one).
 func (s *L4Session) ClientAddr() (string, error) {
 	return s.str("proxy_l4_session_client_addr", func(p *C.proxy_l4_session, o *C.proxy_str) C.proxy_result {

@@ -57,9 +57,28 @@ func (s *Session) SNI() (string, error) {
 
 // TLS gathers the facts of the request's connection; nil (and no error) on a plaintext one.
 func (s *Session) TLS() (*TLSFacts, error) {
+	f, err := gatherTLS(s.tlsFact)
+	if err != nil || f == nil || len(f.ClientChain) == 0 {
+		return f, err
+	}
+	p, err := s.ptr()
+	if err != nil {
+		return nil, err
+	}
+	var secs C.int64_t
+	if err := check("proxy_session_tls_client_not_after", C.proxy_session_tls_client_not_after(p, &secs)); err != nil {
+		return nil, err
+	}
+	f.ClientNotAfter = time.Unix(int64(secs), 0).UTC()
+	return f, nil
+}
+
+// gatherTLS reads every fact through read (proxy_session_tls or proxy_l4_session_tls); nil
+// without a TLS version, which is a plaintext (or passed-through) connection.
+func gatherTLS(read func(fact C.uint32_t, index int) ([]byte, bool, error)) (*TLSFacts, error) {
 	var f TLSFacts
 	text := func(fact C.uint32_t, dst *string) (bool, error) {
-		b, ok, err := s.tlsFact(fact, 0)
+		b, ok, err := read(fact, 0)
 		*dst = string(b)
 		return ok, err
 	}
@@ -79,36 +98,20 @@ func (s *Session) TLS() (*TLSFacts, error) {
 			return nil, err
 		}
 	}
-	for i := 0; ; i++ {
-		b, ok, err := s.tlsFact(C.PROXY_TLS_FACT_CLIENT_SAN, i)
-		if err != nil {
-			return nil, err
+	list := func(fact C.uint32_t, add func([]byte)) error {
+		for i := 0; ; i++ {
+			b, ok, err := read(fact, i)
+			if err != nil || !ok {
+				return err
+			}
+			add(b)
 		}
-		if !ok {
-			break
-		}
-		f.ClientSANs = append(f.ClientSANs, string(b))
 	}
-	for i := 0; ; i++ {
-		b, ok, err := s.tlsFact(C.PROXY_TLS_FACT_CLIENT_CERT, i)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
-		f.ClientChain = append(f.ClientChain, b)
+	if err := list(C.PROXY_TLS_FACT_CLIENT_SAN, func(b []byte) { f.ClientSANs = append(f.ClientSANs, string(b)) }); err != nil {
+		return nil, err
 	}
-	if len(f.ClientChain) > 0 {
-		p, err := s.ptr()
-		if err != nil {
-			return nil, err
-		}
-		var secs C.int64_t
-		if err := check("proxy_session_tls_client_not_after", C.proxy_session_tls_client_not_after(p, &secs)); err != nil {
-			return nil, err
-		}
-		f.ClientNotAfter = time.Unix(int64(secs), 0).UTC()
+	if err := list(C.PROXY_TLS_FACT_CLIENT_CERT, func(b []byte) { f.ClientChain = append(f.ClientChain, b) }); err != nil {
+		return nil, err
 	}
 	return &f, nil
 }

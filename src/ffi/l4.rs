@@ -233,6 +233,31 @@ pub extern "C" fn proxy_l4_session_sni(s: *mut proxy_l4_session, out: *mut proxy
     }
 }
 
+/// One fact of the TLS handshake on a TLS-terminating L4 endpoint, as `proxy_session_tls` gives
+/// them to HTTP hooks (`fact` a `PROXY_TLS_FACT_*`; SNI, ALPN, version, cipher, the client
+/// certificate of mutual TLS). The view stays valid for the connection's callbacks. NOT_FOUND on
+/// a plaintext or passthrough connection (use `proxy_l4_session_sni` / `_alpn` there) and for a
+/// fact the handshake did not settle; INVALID_PARAMETER for an unknown fact or a misplaced index.
+/// (ABI 0.8)
+#[no_mangle]
+pub extern "C" fn proxy_l4_session_tls(
+    s: *mut proxy_l4_session,
+    fact_id: u32,
+    index: usize,
+    out: *mut proxy_bytes,
+) -> proxy_result {
+    ffi_panic_boundary! {
+        let s = try_ref!(s);
+        let out = try_mut!(out);
+        if !super::session_tls::valid_fact(fact_id, index) {
+            return PROXY_INVALID_PARAMETER;
+        }
+        let Some(facts) = s.get().tls_facts() else { return PROXY_NOT_FOUND };
+        *out = proxy_bytes::from_bytes(try_res!(super::session_tls::fact(facts, fact_id, index)));
+        PROXY_OK
+    }
+}
+
 /// ALPN protocol number `index`: the one negotiated on a TLS endpoint (index 0 only), or those
 /// the peeked ClientHello offered, in order. NOT_FOUND past the last.
 #[no_mangle]

@@ -88,7 +88,7 @@ pub const PROXY_ABI_VERSION_MAJOR: u32 = 0;
 /// 0, when signatures are tidied, as in 0.4 and 0.5: `proxy_session_body` hands out a
 /// `proxy_bytes`, the `uint8_t` bytes `proxy_session_set_body` takes, with the layout of the
 /// `proxy_str` it had, so 0.4 hosts keep working).
-pub const PROXY_ABI_VERSION_MINOR: u32 = 7;
+pub const PROXY_ABI_VERSION_MINOR: u32 = 8;
 
 /// Feature bit: Unix domain socket listeners and peers.
 pub const PROXY_FEATURE_UDS: u64 = 1;
@@ -112,27 +112,27 @@ pub const PROXY_FEATURE_COMPRESSION: u64 = 64;
 pub const PROXY_FEATURE_UPSTREAM_GROUPS: u64 = 128;
 /// Feature bit: the HTTP cache (`proxy_cache_*`, `proxy_service_set_cache`, the cache callbacks). (ABI 0.7)
 pub const PROXY_FEATURE_CACHE: u64 = 256;
-/// Feature bit: TLS facts in hooks (`proxy_session_tls`, `proxy_session_tls_client_not_after`).
+/// Feature bit: TLS facts in hooks (`proxy_session_tls`, `proxy_session_tls_client_not_after`). (ABI 0.8)
 pub const PROXY_FEATURE_TLS_FACTS: u64 = 32768;
 /// Feature bit: certificates replaced at runtime (`proxy_service_tls_certs`,
-/// `proxy_tls_certs_replace`) and the certificate callback (`proxy_tls_settings_set_cert_callback`).
+/// `proxy_tls_certs_replace`) and the certificate callback (`proxy_tls_settings_set_cert_callback`). (ABI 0.8)
 pub const PROXY_FEATURE_CERT_RELOAD: u64 = 65536;
 /// Feature bit: the configuration file and command line (`proxy_conf_*`,
-/// `proxy_server_set_conf`, `proxy_service_apply_conf`, `proxy_server_reload`) and daemon mode.
+/// `proxy_server_set_conf`, `proxy_service_apply_conf`, `proxy_server_reload`) and daemon mode. (ABI 0.8)
 pub const PROXY_FEATURE_CONFIG: u64 = 512;
 /// Feature bit: zero-downtime upgrade by socket handover (`-u`, `proxy_server_upgrade`, SIGQUIT)
-/// and sockets from systemd.
+/// and sockets from systemd. (ABI 0.8)
 pub const PROXY_FEATURE_UPGRADE: u64 = 1024;
-/// Feature bit: TCP (L4) proxy services (`proxy_service_set_l4_callbacks`).
+/// Feature bit: TCP (L4) proxy services (`proxy_service_set_l4_callbacks`). (ABI 0.8)
 pub const PROXY_FEATURE_L4: u64 = 8192;
-/// Feature bit: PROXY protocol v1/v2 on endpoints and towards peers.
+/// Feature bit: PROXY protocol v1/v2 on endpoints and towards peers. (ABI 0.8)
 pub const PROXY_FEATURE_PROXY_PROTOCOL: u64 = 16384;
 /// Feature bit: the metrics endpoint, the built-in service metrics and host-defined metrics
-/// (`proxy_server_add_metrics`, `proxy_metric_*`, `proxy_series_*`, `PROXY_OBSERVE_METRICS`).
+/// (`proxy_server_add_metrics`, `proxy_metric_*`, `proxy_series_*`, `PROXY_OBSERVE_METRICS`). (ABI 0.8)
 pub const PROXY_FEATURE_METRICS: u64 = 2048;
 /// Feature bit: access log, error log, request ids and log reopening
 /// (`proxy_service_set_access_log`, `proxy_service_set_observe`, `proxy_server_reopen_logs`,
-/// `proxy_session_request_id`).
+/// `proxy_session_request_id`). (ABI 0.8)
 pub const PROXY_FEATURE_ACCESS_LOG: u64 = 4096;
 
 static VERSION: &str = concat!("libproxy/", env!("CARGO_PKG_VERSION"), "\0");

@@ -32,7 +32,7 @@ fn facts(a: &Access) -> Result<&TlsFacts, proxy_result> {
     a.session()?.tls().ok_or(PROXY_NOT_FOUND)
 }
 
-fn fact(f: &TlsFacts, which: u32, index: usize) -> Result<&[u8], proxy_result> {
+pub(super) fn fact(f: &TlsFacts, which: u32, index: usize) -> Result<&[u8], proxy_result> {
     let cert = || f.client_cert().ok_or(PROXY_NOT_FOUND);
     let v = match which {
         PROXY_TLS_FACT_SNI => f.sni().map(str::as_bytes),
@@ -47,6 +47,12 @@ fn fact(f: &TlsFacts, which: u32, index: usize) -> Result<&[u8], proxy_result> {
         _ => None,
     };
     v.ok_or(PROXY_NOT_FOUND)
+}
+
+/// Whether `fact_id` is a `PROXY_TLS_FACT_*` and `index` fits it.
+pub(super) fn valid_fact(fact_id: u32, index: usize) -> bool {
+    let indexed = matches!(fact_id, PROXY_TLS_FACT_CLIENT_CERT | PROXY_TLS_FACT_CLIENT_SAN);
+    (PROXY_TLS_FACT_SNI..=PROXY_TLS_FACT_CLIENT_SAN).contains(&fact_id) && (index == 0 || indexed)
 }
 
 /// One fact of the TLS connection the request arrived on: `fact` is a `PROXY_TLS_FACT_*`;
@@ -68,8 +74,7 @@ pub extern "C" fn proxy_session_tls(
         let s = try_ref!(s);
         let out = try_mut!(out);
         // Checked first: a bad argument is the same mistake on a plaintext connection.
-        let indexed = matches!(fact_id, PROXY_TLS_FACT_CLIENT_CERT | PROXY_TLS_FACT_CLIENT_SAN);
-        if !(PROXY_TLS_FACT_SNI..=PROXY_TLS_FACT_CLIENT_SAN).contains(&fact_id) || (index != 0 && !indexed) {
+        if !valid_fact(fact_id, index) {
             return PROXY_INVALID_PARAMETER;
         }
         put(out, s.with(|a| fact(facts(a)?, fact_id, index).map(proxy_bytes::from_bytes)))

@@ -54,6 +54,8 @@ pub struct L4Session {
     socket_peer: Option<SocketAddr>,
     proxy_header: Option<Arc<ProxyHeader>>,
     tls: bool,
+    /// The facts of the handshake on a TLS endpoint (version, cipher, client certificate).
+    facts: Option<Arc<crate::tls::TlsFacts>>,
     sni: Option<String>,
     alpn: Vec<Vec<u8>>,
     start: Instant,
@@ -84,6 +86,7 @@ impl L4Session {
             socket_peer: stream.socket_peer_addr(),
             proxy_header: stream.proxy_header().cloned(),
             tls: stream.is_tls(),
+            facts: crate::tls::TlsFacts::of(stream),
             sni,
             alpn,
             start: Instant::now(),
@@ -126,6 +129,12 @@ impl L4Session {
     /// Whether this service terminated TLS on the connection.
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// What the TLS handshake settled on a TLS endpoint: SNI, ALPN, version, cipher and the client
+    /// certificate of mutual TLS, as HTTP hooks read them (`None` in passthrough or plaintext).
+    pub fn tls_facts(&self) -> Option<&crate::tls::TlsFacts> {
+        self.facts.as_deref()
     }
 
     /// The server name: from the handshake on a TLS endpoint, from the peeked ClientHello when

@@ -35,7 +35,7 @@ from typing import Any, List, Optional
 #: against src/ffi/result.rs by tests/abi_version.rs).
 ABI_MAJOR = 0
 #: The ABI minor version this binding was written against (``PROXY_ABI_VERSION_MINOR``).
-ABI_MINOR = 7
+ABI_MINOR = 8
 #: The oldest minor version this binding accepts: 0.4 changed the ``_free`` signatures (they
 #: return a result), added ``proxy_last_error``, ``proxy_service_set_option``,
 #: ``proxy_service_allow_upgrade`` / ``_deny_upgrade`` and the longer ``proxy_summary``. (0.5 only

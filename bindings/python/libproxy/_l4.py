@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 from ctypes import CFUNCTYPE, POINTER, Structure, byref, c_char_p, c_int32, c_size_t, c_uint8, c_uint32, c_uint64, c_void_p, string_at
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
 
 from . import _ffi
 from ._errors import ClosedError, _err
@@ -20,6 +20,9 @@ from ._log import log
 from ._peer import Peer
 from ._service import Service
 from ._threads import _THREAD_START, _THREAD_STOP, THREAD_STATE_MODE
+
+if TYPE_CHECKING:
+    from ._tls_runtime import TlsFacts
 
 # Header constants (include/proxy.h).
 PROXY_PP_OFF, PROXY_PP_REQUIRED, PROXY_PP_OPTIONAL = 0, 1, 2
@@ -56,13 +59,14 @@ _decl("proxy_session_proxy_tlv", _ffi._R, _ffi._S, c_uint8, POINTER(_ffi.proxy_s
 for _n in ("client_addr", "local_addr", "sni"):
     _decl("proxy_l4_session_" + _n, _ffi._R, _L4S, POINTER(_ffi.proxy_str))
 _decl("proxy_l4_session_alpn", _ffi._R, _L4S, c_size_t, POINTER(_ffi.proxy_str))
+_decl("proxy_l4_session_tls", _ffi._R, _L4S, c_uint32, c_size_t, POINTER(_ffi.proxy_bytes))
 _decl("proxy_l4_session_proxy_tlv", _ffi._R, _L4S, c_uint8, POINTER(_ffi.proxy_str))
 _decl("proxy_l4_session_set_peer", _ffi._R, _L4S, POINTER(_ffi.proxy_peer))
 _decl("proxy_l4_session_pick", _ffi._R, _L4S, c_uint64, _ffi.proxy_str_in)
 _decl("proxy_l4_session_summary", _ffi._R, _L4S, POINTER(proxy_l4_summary))
 
 
-def _view_str(fn: Callable, *args: Any) -> Optional[bytes]:
+def _view_str(fn: Callable[..., int], *args: Any) -> Optional[bytes]:
     out = _ffi.proxy_str()
     rc = fn(*args, byref(out))
     if rc == _ffi.PROXY_NOT_FOUND:
@@ -135,9 +139,18 @@ class L4Session:
         return self._text("sni")
 
     @property
-    def alpn(self) -> list:
+    def tls(self) -> Optional["TlsFacts"]:
+        """What the TLS handshake settled on a TLS-terminating endpoint (version, cipher, the
+        client certificate of mutual TLS), as :attr:`Session.tls` gives it to HTTP hooks; None
+        in plaintext or passthrough."""
+        from ._tls_runtime import l4_session_tls
+
+        return l4_session_tls(self._p())
+
+    @property
+    def alpn(self) -> List[str]:
         """ALPN: the protocol negotiated, or those the peeked ClientHello offered."""
-        out = []
+        out: List[str] = []
         while (b := _view_str(lib.proxy_l4_session_alpn, self._p(), len(out))) is not None:
             out.append(b.decode("latin-1"))
         return out

@@ -52,56 +52,68 @@ class TlsFacts:
     client_chain: Tuple[bytes, ...] = field(default=(), repr=False)
 
 
-def _fact(s: "Session", fact: int, index: int = 0) -> Optional[bytes]:
-    out = _ffi.proxy_bytes()
-    rc = lib.proxy_session_tls(s._p(), fact, index, byref(out))
-    if rc == _ffi.PROXY_NOT_FOUND:
-        return None
-    if rc:
-        raise _err(rc, "proxy_session_tls")
-    return _ffi.to_bytes(out)
+class _Facts:
+    """Reads facts through ``proxy_session_tls`` (HTTP) or ``proxy_l4_session_tls`` (L4)."""
 
+    def __init__(self, p: Any, fn: Callable[..., int], name: str) -> None:
+        self.p, self.fn, self.name = p, fn, name
 
-def _text(s: "Session", fact: int, index: int = 0) -> Optional[str]:
-    b = _fact(s, fact, index)
-    return None if b is None else b.decode("utf-8", "replace")
+    def raw(self, fact: int, index: int = 0) -> Optional[bytes]:
+        out = _ffi.proxy_bytes()
+        rc = self.fn(self.p, fact, index, byref(out))
+        if rc == _ffi.PROXY_NOT_FOUND:
+            return None
+        if rc:
+            raise _err(rc, self.name)
+        return _ffi.to_bytes(out)
 
+    def text(self, fact: int, index: int = 0) -> Optional[str]:
+        b = self.raw(fact, index)
+        return None if b is None else b.decode("utf-8", "replace")
 
-def _all(s: "Session", fact: int, conv: Callable[[bytes], Any]) -> Tuple[Any, ...]:
-    items: List[Any] = []
-    while True:
-        b = _fact(s, fact, len(items))
-        if b is None:
-            return tuple(items)
-        items.append(conv(b))
+    def all(self, fact: int, conv: Callable[[bytes], Any]) -> Tuple[Any, ...]:
+        items: List[Any] = []
+        while True:
+            b = self.raw(fact, len(items))
+            if b is None:
+                return tuple(items)
+            items.append(conv(b))
+
+    def facts(self, not_after: Optional[int]) -> Optional[TlsFacts]:
+        version = self.text(_ffi.PROXY_TLS_FACT_VERSION)
+        if version is None:
+            return None
+        return TlsFacts(
+            sni=self.text(_ffi.PROXY_TLS_FACT_SNI),
+            alpn=self.text(_ffi.PROXY_TLS_FACT_ALPN),
+            version=version,
+            cipher=self.text(_ffi.PROXY_TLS_FACT_CIPHER),
+            client_subject=self.text(_ffi.PROXY_TLS_FACT_CLIENT_SUBJECT),
+            client_issuer=self.text(_ffi.PROXY_TLS_FACT_CLIENT_ISSUER),
+            client_serial=self.text(_ffi.PROXY_TLS_FACT_CLIENT_SERIAL),
+            client_sans=self.all(_ffi.PROXY_TLS_FACT_CLIENT_SAN, lambda b: b.decode("utf-8", "replace")),
+            client_not_after=not_after,
+            client_chain=self.all(_ffi.PROXY_TLS_FACT_CLIENT_CERT, bytes),
+        )
 
 
 def session_tls(s: "Session") -> Optional[TlsFacts]:
     """The facts of ``s``'s connection, or None on a plaintext one (see :attr:`Session.tls`)."""
-    version = _text(s, _ffi.PROXY_TLS_FACT_VERSION)
-    if version is None:
-        return None
     not_after = c_int64(0)
     rc = lib.proxy_session_tls_client_not_after(s._p(), byref(not_after))
     if rc and rc != _ffi.PROXY_NOT_FOUND:
         raise _err(rc, "proxy_session_tls_client_not_after")
-    return TlsFacts(
-        sni=_text(s, _ffi.PROXY_TLS_FACT_SNI),
-        alpn=_text(s, _ffi.PROXY_TLS_FACT_ALPN),
-        version=version,
-        cipher=_text(s, _ffi.PROXY_TLS_FACT_CIPHER),
-        client_subject=_text(s, _ffi.PROXY_TLS_FACT_CLIENT_SUBJECT),
-        client_issuer=_text(s, _ffi.PROXY_TLS_FACT_CLIENT_ISSUER),
-        client_serial=_text(s, _ffi.PROXY_TLS_FACT_CLIENT_SERIAL),
-        client_sans=_all(s, _ffi.PROXY_TLS_FACT_CLIENT_SAN, lambda b: b.decode("utf-8", "replace")),
-        client_not_after=None if rc else not_after.value,
-        client_chain=_all(s, _ffi.PROXY_TLS_FACT_CLIENT_CERT, bytes),
-    )
+    return _Facts(s._p(), lib.proxy_session_tls, "proxy_session_tls").facts(None if rc else not_after.value)
+
+
+def l4_session_tls(p: Any) -> Optional[TlsFacts]:
+    """The facts of an L4 connection terminated on a TLS endpoint (see :attr:`L4Session.tls`)."""
+    return _Facts(p, lib.proxy_l4_session_tls, "proxy_l4_session_tls").facts(None)
 
 
 def session_sni(s: "Session") -> Optional[str]:
     """Only the SNI (one crossing), for routing."""
-    return _text(s, _ffi.PROXY_TLS_FACT_SNI)
+    return _Facts(s._p(), lib.proxy_session_tls, "proxy_session_tls").text(_ffi.PROXY_TLS_FACT_SNI)
 
 
 class TlsCert(_Managed):

@@ -1,19 +1,22 @@
 """L4 services and the PROXY protocol from Python, over loopback with real sockets: a half-closed
 echo through an L4 service with the hooks' summary, and a chain where a client's PROXY v1 header
 reaches an HTTP service, whose Peer(send_proxy=2) carries it to an L4 service requiring headers,
-which relays to the origin; both hooks see the carried address, the HTTP hook a TLV."""
+which relays to the origin; both hooks see the carried address, the HTTP hook a TLV; an L4 hook
+reads the TLS facts (SNI, version, cipher, client certificate) of a terminated mTLS connection."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import socket
+import ssl
 import threading
+from typing import Any
 
 import pytest
 
 import libproxy
-from libproxy import L4Service, Peer, Server, Service
+from libproxy import L4Service, Peer, Server, Service, TlsSettings
 
 
 def echo_server() -> socket.socket:
@@ -113,3 +116,32 @@ def test_proxy_headers_in_and_out_carry_the_client_address(origin: str, caplog) 
             except ConnectionResetError:
                 pass  # closed with our request unread: a reset, as good as EOF here
     assert any("malformed PROXY header" in r.getMessage() for r in caplog.records)
+
+
+class Facts(To):
+    def upstream_peer(self, s: libproxy.L4Session) -> Peer:
+        self.seen.put(s.tls)
+        return self.peer
+
+
+def test_an_l4_hook_reads_the_tls_facts_of_a_terminated_connection(certs: Any) -> None:
+    ls = echo_server()
+    hooks = Facts("127.0.0.1:%d" % ls.getsockname()[1])
+    client_ctx = ssl.create_default_context(cafile=certs.ca)
+    client_ctx.load_cert_chain(certs.client, certs.client_key)
+    settings = TlsSettings(cert=certs.server, key=certs.server_key, client_ca=certs.ca, client_auth="required")
+    with Server() as srv, settings as tls:
+        svc = L4Service("l4-tls", hooks)
+        port = svc.add_tls("127.0.0.1:0", tls)
+        srv.add_service(svc)
+        srv.start()
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            with client_ctx.wrap_socket(raw, server_hostname="localhost") as c:
+                c.sendall(b"ping")
+                assert c.recv(4) == b"ping"
+                version = c.version()
+        facts = hooks.seen.get(timeout=10)
+        assert facts is not None
+        assert (facts.sni, facts.version) == ("localhost", version)
+        assert facts.cipher and facts.client_subject == "CN=proxy-client"
+    ls.close()
