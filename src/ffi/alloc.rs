@@ -194,29 +194,32 @@ pub(crate) fn worker_cache(on: bool) {
     });
 }
 
-/// mimalloc's `mi_option_allow_thp` (`mimalloc.h`, v2: the 38th option).
-const MI_OPTION_ALLOW_THP: std::ffi::c_int = 37;
-
-extern "C" {
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// Runs when the library is loaded, before any of its code allocates: mimalloc would otherwise
-/// `madvise(MADV_HUGEPAGE)` its arena, and on a kernel in THP `madvise` mode every 2 MiB region the
-/// proxy touches becomes resident whole. Memory then grows in 2 MiB steps whatever the load (an
-/// idle keep-alive connection costs 1.35 KB, but 9,000 of them measured anywhere from 1.35 to 1.65
-/// KB each depending on where the last step fell), and an embedding host's memory policy changes
-/// behind its back. The proxy's working set is a few MiB, well within the TLB's reach with 4 KiB
-/// pages. `MIMALLOC_ALLOW_THP=1` in the environment keeps mimalloc's default.
+/// Turns mimalloc's transparent huge pages off when the library is loaded (release builds, whose
+/// allocator mimalloc is).
 #[cfg(not(debug_assertions))]
-extern "C" fn no_transparent_huge_pages() {
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-        // SAFETY: sets one option value; valid at any time, before or after mimalloc's own init.
-        unsafe { mi_option_set(MI_OPTION_ALLOW_THP, 0) };
+mod no_thp {
+    /// mimalloc's `mi_option_allow_thp` (`mimalloc.h`, v2: the 38th option).
+    const MI_OPTION_ALLOW_THP: std::ffi::c_int = 37;
+
+    extern "C" {
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
     }
-}
 
-#[cfg(not(debug_assertions))]
-#[used]
-#[link_section = ".init_array"]
-static NO_THP_AT_LOAD: extern "C" fn() = no_transparent_huge_pages;
+    /// Runs when the library is loaded, before any of its code allocates: mimalloc would otherwise
+    /// `madvise(MADV_HUGEPAGE)` its arena, and on a kernel in THP `madvise` mode every 2 MiB region
+    /// the proxy touches becomes resident whole. Memory then grows in 2 MiB steps whatever the load
+    /// (an idle keep-alive connection costs 1.35 KB, but 9,000 of them measured anywhere from 1.35
+    /// to 1.65 KB each depending on where the last step fell), and an embedding host's memory
+    /// policy changes behind its back. The proxy's working set is a few MiB, well within the TLB's
+    /// reach with 4 KiB pages. `MIMALLOC_ALLOW_THP=1` in the environment keeps mimalloc's default.
+    extern "C" fn at_load() {
+        if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+            // SAFETY: sets one option value; valid at any time, before or after mimalloc's own init.
+            unsafe { mi_option_set(MI_OPTION_ALLOW_THP, 0) };
+        }
+    }
+
+    #[used]
+    #[link_section = ".init_array"]
+    static AT_LOAD: extern "C" fn() = at_load;
+}
