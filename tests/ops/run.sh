@@ -2,7 +2,8 @@
 # Operations against the example proxies as real processes (tests/ops/driver.rs): zero-downtime
 # upgrade under load (20 busy H1 keep-alive, H1 one-shot and h2c connections; 0 failed requests,
 # 0 refused connections, upstream count == client count), SIGTERM with 100 requests of 2 s in
-# flight, and daemon mode (-d, pid file, SIGTERM; as root also `user: nobody`). Each example is
+# flight, daemon mode (-d, pid file, SIGTERM; as root also `user: nobody`) and systemd socket
+# activation (LISTEN_FDS: tests/ops/systemd_socket.py). Each example is
 # upgraded 10 times in a row. Run by tests/run-all.sh after the C examples, the Python venv and Go
 # are set up; every wait is bounded.
 set -euo pipefail
@@ -45,6 +46,7 @@ echo "== C example (examples/c/minimal_proxy)"
 check upgrade 10 -- "$C_BIN"
 check inflight 100 -- "$C_BIN"
 check daemon -- "$C_BIN"
+python3 tests/ops/systemd_socket.py "$C_BIN" && passed=$((passed + 1))
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
   check daemon nobody -- "$C_BIN" # user: nobody in the file: switched to after binding
 fi
@@ -52,8 +54,10 @@ echo "== Python example (examples/python/minimal_proxy.py)"
 check upgrade 10 -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
 check inflight 100 -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
 check daemon -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
+python3 tests/ops/systemd_socket.py "$PY" "$ROOT/examples/python/minimal_proxy.py" && passed=$((passed + 1))
 echo "== Go example (examples/go/minimal_proxy)"
 check upgrade 10 -- "$GO_BIN"
 check inflight 100 -- "$GO_BIN"
 check daemon -- "$GO_BIN"
+python3 tests/ops/systemd_socket.py "$GO_BIN" && passed=$((passed + 1))
 echo "ops: $passed passed, 0 failed"
