@@ -46,7 +46,8 @@ echo "== C example (examples/c/minimal_proxy)"
 check upgrade 10 -- "$C_BIN"
 check inflight 100 -- "$C_BIN"
 check daemon -- "$C_BIN"
-python3 tests/ops/systemd_socket.py "$C_BIN" && passed=$((passed + 1))
+python3 tests/ops/systemd_socket.py "$C_BIN"
+passed=$((passed + 1))
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
   check daemon nobody -- "$C_BIN" # user: nobody in the file: switched to after binding
 fi
@@ -54,10 +55,12 @@ echo "== Python example (examples/python/minimal_proxy.py)"
 check upgrade 10 -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
 check inflight 100 -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
 check daemon -- "$PY" "$ROOT/examples/python/minimal_proxy.py"
-python3 tests/ops/systemd_socket.py "$PY" "$ROOT/examples/python/minimal_proxy.py" && passed=$((passed + 1))
+python3 tests/ops/systemd_socket.py "$PY" "$ROOT/examples/python/minimal_proxy.py"
+passed=$((passed + 1))
 echo "== Go example (examples/go/minimal_proxy)"
 check upgrade 10 -- "$GO_BIN"
 check inflight 100 -- "$GO_BIN"
 check daemon -- "$GO_BIN"
-python3 tests/ops/systemd_socket.py "$GO_BIN" && passed=$((passed + 1))
+python3 tests/ops/systemd_socket.py "$GO_BIN"
+passed=$((passed + 1))
 echo "ops: $passed passed, 0 failed"
