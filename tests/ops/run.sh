@@ -12,7 +12,7 @@ ROOT=$(pwd)
 cargo build -q --example ops_driver
 DRIVER=$ROOT/target/debug/examples/ops_driver
 C_BIN=$ROOT/examples/c/build/debug/minimal_proxy
-[ -x "$C_BIN" ] || make -C examples/c PROFILE=debug "build/debug/minimal_proxy"
+make -s -C examples/c PROFILE=debug "build/debug/minimal_proxy" # incremental: rebuilt when its source changed
 PY=$ROOT/bindings/python/.venv/bin/python
 if [ ! -x "$PY" ]; then
   PY=python3
