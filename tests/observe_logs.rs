@@ -18,7 +18,7 @@ use proxy::upstream::HttpPeer;
 use support::client::{get, Conn};
 use support::harness::Proxy;
 use support::origin::{refused_addr, Origin};
-use support::within;
+use support::{eventually, within};
 use tls_pki::{client_config, temp_dir, tls_connect, Ca, Trust};
 
 struct Hooks {
@@ -102,9 +102,17 @@ async fn each_kind(format: &str) -> Vec<String> {
     // The upstream got the client's id and a traceparent.
     assert!(r.text().contains("x-request-id: client-id-1"), "{}", r.text());
     assert!(r.text().contains("traceparent: 00-"), "{}", r.text());
-    s.log.flush();
-    let text = std::fs::read_to_string(&path).unwrap();
-    text.lines().map(str::to_string).collect()
+    // A request's line is queued by its logging phase, which runs after the client has the whole
+    // response: wait for the seventh line rather than racing it.
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&path).unwrap_or_default().lines().map(str::to_string).collect()
+    };
+    eventually(|| {
+        s.log.flush();
+        lines().len() >= 7
+    })
+    .await;
+    lines()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
