@@ -179,12 +179,14 @@ impl TransportStack {
 
     /// A tokio listener on the current runtime sharing this socket. Every runtime of a service
     /// that does not steal work gets its own, so connections stay on the runtime that accepted them.
-    pub fn attach(&self) -> io::Result<Listener> {
+    /// `proxy_protocol`: the service's PROXY setting, for an endpoint without one of its own.
+    pub fn attach(&self, proxy_protocol: Option<&Arc<AcceptPolicy>>) -> io::Result<Listener> {
         let inner = match &self.listener {
             StdListener::Tcp(l) => ListenerInner::Tcp(tokio::net::TcpListener::from_std(l.try_clone()?)?),
             StdListener::Unix(l) => ListenerInner::Unix(tokio::net::UnixListener::from_std(l.try_clone()?)?),
         };
-        Ok(Listener { inner, tls: self.tls.clone(), proxy_protocol: self.proxy_protocol.clone() })
+        let proxy_protocol = self.proxy_protocol.clone().or_else(|| proxy_protocol.cloned());
+        Ok(Listener { inner, tls: self.tls.clone(), proxy_protocol })
     }
 }
 

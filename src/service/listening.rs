@@ -27,7 +27,7 @@ pub struct ListeningService<A> {
     hooks: Option<ThreadHooks>,
     max_connections: usize,
     max_connections_per_listener: usize,
-    proxy_protocol: Option<AcceptPolicy>,
+    proxy_protocol: Option<Arc<AcceptPolicy>>,
 }
 
 impl<A: ServerApp> ListeningService<A> {
@@ -46,10 +46,10 @@ impl<A: ServerApp> ListeningService<A> {
         }
     }
 
-    /// Reads a PROXY header first on every endpoint added after this call that has no setting of
-    /// its own (see [`TransportStack::set_proxy_protocol`]).
+    /// Reads a PROXY header first on every endpoint that has no setting of its own (see
+    /// [`TransportStack::set_proxy_protocol`]), whenever it was added.
     pub fn set_proxy_protocol(&mut self, policy: Option<AcceptPolicy>) {
-        self.proxy_protocol = policy;
+        self.proxy_protocol = policy.map(Arc::new);
     }
 
     /// The app.
@@ -121,11 +121,8 @@ impl<A: ServerApp> ListeningService<A> {
     }
 
     /// Adds an endpoint bound elsewhere (an inherited listening socket, for example).
-    pub fn add_stack(&mut self, mut stack: TransportStack) -> io::Result<SocketAddr> {
+    pub fn add_stack(&mut self, stack: TransportStack) -> io::Result<SocketAddr> {
         let addr = stack.local_addr()?;
-        if stack.proxy_protocol().is_none() {
-            stack.set_proxy_protocol(self.proxy_protocol.clone());
-        }
         self.stacks.push(Arc::new(stack));
         Ok(addr)
     }
@@ -192,9 +189,9 @@ impl<A: ServerApp> Service for ListeningService<A> {
             for handle in runtime.handles() {
                 let (stack, app, shutdown, tracker, log) =
                     (stack.clone(), self.app.clone(), shutdown.clone(), tracker.clone(), log.clone());
-                let (h, caps) = (handle.clone(), caps.clone());
+                let (h, caps, pp) = (handle.clone(), caps.clone(), self.proxy_protocol.clone());
                 handle.spawn(async move {
-                    match stack.attach() {
+                    match stack.attach(pp.as_ref()) {
                         Ok(l) => accept_loop(l, &h, caps, app, shutdown, tracker, log).await,
                         Err(e) => log.log(LogLevel::Error, &format!("cannot attach listener: {e}")),
                     }
