@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
 
 from . import _ffi
 from ._errors import ClosedError, _err
-from ._ffi import _decl, lib
+from ._ffi import (
+    PROXY_L4_BUFFER_SIZE,
+    PROXY_L4_IDLE_TIMEOUT_MS,
+    PROXY_L4_MAX_DURATION_MS,
+    PROXY_L4_PEEK_CLIENT_HELLO,
+    PROXY_L4_SPLICE,
+    PROXY_PP_OFF,
+    PROXY_PP_OPTIONAL,
+    PROXY_PP_REQUIRED,
+    _decl,
+    lib,
+)
 from ._log import log
 from ._peer import Peer
 from ._service import Service
@@ -24,12 +35,11 @@ from ._threads import _THREAD_START, _THREAD_STOP, THREAD_STATE_MODE
 if TYPE_CHECKING:
     from ._tls_runtime import TlsFacts
 
-# Header constants (include/proxy.h).
-PROXY_PP_OFF, PROXY_PP_REQUIRED, PROXY_PP_OPTIONAL = 0, 1, 2
-PROXY_L4_IDLE_TIMEOUT_MS, PROXY_L4_MAX_DURATION_MS, PROXY_L4_BUFFER_SIZE, PROXY_L4_PEEK_CLIENT_HELLO, PROXY_L4_SPLICE = 1, 2, 3, 4, 5
-#: TLV types readable with ``proxy_tlv``.
-PP2_TYPE_ALPN, PP2_TYPE_AUTHORITY, PP2_TYPE_UNIQUE_ID, PP2_TYPE_SSL = 0x01, 0x02, 0x05, 0x20
-PP2_SUBTYPE_SSL_VERSION, PP2_SUBTYPE_SSL_CN, PP2_SUBTYPE_SSL_CIPHER = 0x21, 0x22, 0x23
+#: TLV types readable with ``proxy_tlv`` (the header's ``PROXY_PP2_*``).
+PP2_TYPE_ALPN, PP2_TYPE_AUTHORITY = _ffi.PROXY_PP2_TYPE_ALPN, _ffi.PROXY_PP2_TYPE_AUTHORITY
+PP2_TYPE_UNIQUE_ID, PP2_TYPE_SSL = _ffi.PROXY_PP2_TYPE_UNIQUE_ID, _ffi.PROXY_PP2_TYPE_SSL
+PP2_SUBTYPE_SSL_VERSION, PP2_SUBTYPE_SSL_CN = _ffi.PROXY_PP2_SUBTYPE_SSL_VERSION, _ffi.PROXY_PP2_SUBTYPE_SSL_CN
+PP2_SUBTYPE_SSL_CIPHER = _ffi.PROXY_PP2_SUBTYPE_SSL_CIPHER
 #: How an L4 connection ended (``L4Summary.end``).
 L4_ENDS = ("open", "closed", "no peer", "connect failed", "error", "idle timeout", "max duration", "shutdown")
 
