@@ -2315,6 +2315,27 @@ proxy_result proxy_service_set_h2_only(struct proxy_service *service, uint32_t o
 proxy_result proxy_service_set_work_stealing(struct proxy_service *service, uint32_t on);
 
 /**
+ * Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).
+ * INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.
+ */
+proxy_result proxy_service_set_callbacks(struct proxy_service *service,
+                                         const struct proxy_http_callbacks *callbacks);
+
+/**
+ * Sets functions run on every worker thread of this service: `on_start(user)` on each thread
+ * before it runs any callback of the service, `on_stop(user)` when the thread exits (during
+ * `proxy_server_shutdown` / `_free`, after the last callback on that thread). Either may be NULL;
+ * both NULL removes the hooks. For bindings that need per-thread state (a Python thread state,
+ * a JNI env). With work stealing on and more than one thread they may also run on the runtime's
+ * helper threads, which never run callbacks. The hooks must not block; proxy_server_run /
+ * _shutdown / _free called from one answer BUSY. `user` must stay valid until the server is freed.
+ */
+proxy_result proxy_service_set_thread_hooks(struct proxy_service *service,
+                                            proxy_thread_fn on_start,
+                                            proxy_thread_fn on_stop,
+                                            void *user);
+
+/**
  * Sets timeout `which` (`PROXY_TIMEOUT_*`) to `ms` milliseconds (must be > 0).
  */
 proxy_result proxy_service_set_timeout(struct proxy_service *service, uint32_t which, uint32_t ms);
@@ -2349,27 +2370,6 @@ proxy_result proxy_service_allow_upgrade(struct proxy_service *service, const ch
  * default WebSocket support off). NOT_FOUND when it was not allowed.
  */
 proxy_result proxy_service_deny_upgrade(struct proxy_service *service, const char *protocol);
-
-/**
- * Sets the phase callbacks (copied; see `proxy_http_callbacks` for `struct_size`).
- * INVALID_PARAMETER when `struct_size` is smaller than `struct_size` + `user`.
- */
-proxy_result proxy_service_set_callbacks(struct proxy_service *service,
-                                         const struct proxy_http_callbacks *callbacks);
-
-/**
- * Sets functions run on every worker thread of this service: `on_start(user)` on each thread
- * before it runs any callback of the service, `on_stop(user)` when the thread exits (during
- * `proxy_server_shutdown` / `_free`, after the last callback on that thread). Either may be NULL;
- * both NULL removes the hooks. For bindings that need per-thread state (a Python thread state,
- * a JNI env). With work stealing on and more than one thread they may also run on the runtime's
- * helper threads, which never run callbacks. The hooks must not block; proxy_server_run /
- * _shutdown / _free called from one answer BUSY. `user` must stay valid until the server is freed.
- */
-proxy_result proxy_service_set_thread_hooks(struct proxy_service *service,
-                                            proxy_thread_fn on_start,
-                                            proxy_thread_fn on_stop,
-                                            void *user);
 
 /**
  * The number of header fields (each value of a repeated name counts) in block `kind`

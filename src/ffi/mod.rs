@@ -27,6 +27,7 @@ pub mod ops;
 pub mod phase;
 pub mod result;
 pub mod server;
+pub mod service_settings;
 pub mod session;
 pub mod session_headers;
 pub mod session_request;
