@@ -34,6 +34,7 @@ use proxy::ffi::callbacks::proxy_http_callbacks;
 use proxy::ffi::error::{proxy_last_error, proxy_last_error_code};
 use proxy::ffi::result::*;
 use proxy::ffi::server::*;
+use proxy::ffi::service_settings::*;
 use proxy::ffi::session::proxy_session;
 use proxy::ffi::session_headers::*;
 use proxy::ffi::session_request::*;
