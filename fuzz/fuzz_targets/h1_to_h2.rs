@@ -1,27 +1,40 @@
 //! HTTP/1.1 request heads to the request sent to an HTTP/2 upstream
-//! (`protocol::h2::request_to_h2`) and back (`request_head`), and response heads to HTTP/2
-//! (`response_to_h2`).
+//! (`protocol::h2::request_to_h2`) and back (our HTTP/2 server's `Intake`), and response heads to
+//! the HPACK block our HTTP/2 server sends (`protocol::h2::server::encode_head`).
 //! Invariants: a head that parses either has no authority to send (400) or becomes an HTTP/2
 //! request with no Host and no connection-specific field, whose `:authority` is the target's or
 //! the Host, with the same method and path; read back as the proxy reads an HTTP/2 request it is
-//! the same request again. A response keeps its status and loses its connection-specific fields.
+//! the same request again. A response block decodes to its status first and carries no
+//! connection-specific field.
 #![no_main]
 
 use bytes::BytesMut;
-use http::header::HOST;
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
 use libproxy_fuzz::{assert_no_connection_specific, limits};
 use proxy::protocol::h1::{parse_request, parse_response, Parsed};
-use proxy::protocol::h2::{request_head, request_to_h2, response_to_h2};
+use proxy::protocol::h2::hpack::Decoder;
+use proxy::protocol::h2::request_to_h2;
+use proxy::protocol::h2::server::{encode_head, Intake};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, raw)) = data.split_first() else { return };
     let limits = limits(sel);
     let mut buf = BytesMut::from(raw);
     if let Ok(Parsed::Complete(resp)) = parse_response(&mut buf, &limits) {
-        let h2 = response_to_h2(&resp);
-        assert_eq!(h2.status(), resp.status);
-        assert_no_connection_specific(h2.headers());
+        let block = encode_head(resp.status, &resp.headers);
+        let (mut status, mut fields) = (None, HeaderMap::new());
+        let decoded = Decoder::new(4096).decode(&block, |n, v| {
+            match n.strip_prefix(b":") {
+                Some(b"status") if status.is_none() && fields.is_empty() => status = Some(v.to_vec()),
+                _ => fields.append(HeaderName::from_bytes(n).unwrap(), HeaderValue::from_bytes(v).unwrap()),
+            }
+            Ok(())
+        });
+        assert_eq!(decoded, Ok(true));
+        assert_eq!(status.as_deref(), Some(resp.status.as_str().as_bytes()));
+        assert_no_connection_specific(&fields);
         return;
     }
     let mut buf = BytesMut::from(raw);
@@ -44,7 +57,21 @@ fuzz_target!(|data: &[u8]| {
     }
     let (parts, ()) = req.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned());
-    let back = request_head(parts).expect("what the proxy sends over HTTP/2 it reads back");
+    // As the fields arrive from an HTTP/2 client: pseudo-headers first.
+    let mut intake = Intake::new(256, usize::MAX);
+    let pseudo = [
+        (":method", parts.method.as_str()),
+        (":scheme", parts.uri.scheme_str().unwrap_or("http")),
+        (":authority", authority.as_str()),
+        (":path", path.as_deref().unwrap_or("/")),
+    ];
+    for (n, v) in pseudo {
+        intake.field(n.as_bytes(), v.as_bytes()).expect("a pseudo-header the proxy sends");
+    }
+    for (n, v) in &parts.headers {
+        intake.field(n.as_str().as_bytes(), v.as_bytes()).expect("a field the proxy sends");
+    }
+    let back = intake.finish().expect("what the proxy sends over HTTP/2 it reads back");
     assert_eq!(back.method, head.method);
     assert_eq!(back.uri.path_and_query().map(|p| p.as_str().to_owned()), path);
     assert!(back.headers.get(HOST).is_some_and(|h| h.as_bytes().eq_ignore_ascii_case(authority.as_bytes())));

@@ -20,7 +20,6 @@ use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::upgrade::UpgradePolicy;
 use crate::protocol::h1::Limits;
 use crate::protocol::h2::{H2Options, PREFACE};
-use crate::protocol::rewind::Rewind;
 use crate::protocol::stream::{SocketAddr, Stream};
 use crate::protocol::timer::poll_until;
 use crate::server::{ShutdownState, ShutdownWatch};
@@ -151,11 +150,13 @@ pub trait HttpServerApp: Send + Sync + 'static {
     /// The downstream HTTP/2 settings.
     fn h2_options(&self) -> &H2Options;
 
-    /// Serves one HTTP/2 stream; `tls` holds the connection's TLS facts on a TLS connection.
+    /// Serves one HTTP/2 stream: its request head, or why to refuse it and whether it was a HEAD
+    /// (a well-formed HTTP/2 request the proxy does not forward); `tls` holds the connection's TLS
+    /// facts on a TLS connection.
     fn process_h2_stream(
         self: &Arc<Self>,
-        req: http::Request<::h2::RecvStream>,
-        respond: ::h2::server::SendResponse<bytes::Bytes>,
+        head: Result<crate::protocol::http::RequestHead, (crate::protocol::http::HeadError, bool)>,
+        stream: crate::protocol::h2::server::StreamHandle,
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
         tls: Option<Arc<TlsFacts>>,
         shutdown: &ShutdownWatch,
@@ -228,11 +229,11 @@ impl<T: HttpServerApp> ServerApp for T {
                 let tls = conn.tls_facts_shared();
                 // Taken apart in a block of its own: what is left of the state must not outlive
                 // it, or it would take room in every connection's task for the HTTP/2 await.
-                let io = {
-                    let mut conn = conn.into_state();
-                    Rewind::new(conn.rbuf.split().freeze(), conn.io)
+                let (io, rbuf) = {
+                    let conn = conn.into_state();
+                    (conn.io, conn.rbuf)
                 };
-                return Box::pin(h2::serve(self, io, (addrs, tls), shutdown)).await;
+                return Box::pin(h2::serve(self, io, rbuf, (addrs, tls), shutdown)).await;
             }
             if conn.io.alpn().is_none() && (conn.rbuf.is_empty() || self.server_options().h2_only) {
                 return; // closed, silent until the header deadline, or not HTTP/2 where only that is served
@@ -400,8 +401,8 @@ mod tests {
         }
         async fn process_h2_stream(
             self: &Arc<Self>,
-            _: http::Request<::h2::RecvStream>,
-            _: ::h2::server::SendResponse<bytes::Bytes>,
+            _: Result<crate::protocol::http::RequestHead, (crate::protocol::http::HeadError, bool)>,
+            _: crate::protocol::h2::server::StreamHandle,
             _: (Option<SocketAddr>, Option<SocketAddr>),
             _: Option<Arc<TlsFacts>>,
             _: &ShutdownWatch,

@@ -7,6 +7,5 @@ pub mod h2;
 pub mod http;
 pub(crate) mod peek;
 pub mod proxy_protocol;
-pub mod rewind;
 pub mod stream;
 pub(crate) mod timer;

@@ -32,9 +32,10 @@ use crate::metrics::ServiceMetrics;
 use crate::protocol::h1::conn::H1Conn;
 use crate::protocol::h1::parse::{parse_request, strip_underscore_fields};
 use crate::protocol::h1::upgrade::restrict_upgrade;
-use crate::protocol::h2::{request_head, H2Options};
+use crate::protocol::h2::server::StreamHandle;
+use crate::protocol::h2::H2Options;
 use crate::protocol::http::server::ServerSession;
-use crate::protocol::http::{HeadError, Headers, ResponseHead};
+use crate::protocol::http::{HeadError, Headers, RequestHead, ResponseHead};
 use crate::protocol::stream::SocketAddr;
 use crate::server::ShutdownWatch;
 
@@ -141,23 +142,21 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
 
     async fn process_h2_stream(
         self: &Arc<Self>,
-        req: http::Request<::h2::RecvStream>,
-        respond: ::h2::server::SendResponse<Bytes>,
+        head: Result<RequestHead, (HeadError, bool)>,
+        stream: StreamHandle,
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
         tls: Option<Arc<crate::tls::TlsFacts>>,
         shutdown: &ShutdownWatch,
     ) {
-        let (parts, body) = req.into_parts();
-        let head_request = parts.method == Method::HEAD;
-        let ds = ServerSession::h2(body, respond, addrs, tls);
-        match request_head(parts) {
+        let ds = ServerSession::h2(stream, addrs, tls);
+        match head {
             Ok(head) => {
                 // Built in its box (see `in_box`): awaited in place, the request's whole state
                 // machine (kilobytes) would be copied into this stream's future as it starts.
                 let session = Session::boxed(head, ds);
                 Box::into_pin(in_box(|| self.serve(session, shutdown))).await;
             }
-            Err(e) => ds.refuse(self.error_page(e.status, e.reason), head_request).await,
+            Err((e, head_request)) => ds.refuse(self.error_page(e.status, e.reason), head_request).await,
         }
     }
 

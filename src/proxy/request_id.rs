@@ -120,12 +120,12 @@ mod tests {
     use super::*;
 
     fn head(headers: &[(&str, &str)]) -> RequestHead {
-        let mut b = http::Request::builder().uri("/");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
+        RequestHead {
+            method: http::Method::GET,
+            uri: http::Uri::from_static("/"),
+            version: http::Version::HTTP_11,
+            headers: crate::protocol::http::fields::wire(headers),
         }
-        let (parts, ()) = b.body(()).unwrap().into_parts();
-        crate::protocol::h2::request_head(parts).unwrap()
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Body I/O on H2 streams with flow control.
+//! Body I/O on upstream H2 streams (the `h2` crate's client side) with flow control.
 
 use std::future::poll_fn;
 

@@ -493,6 +493,23 @@ impl Headers {
         }
     }
 
+    /// Calls `f(class, name, value)` for every field, in order (names lowercase on the map form,
+    /// as they came on the borrowed one): for an encoder that writes each field itself (HPACK).
+    pub fn for_each(&self, mut f: impl FnMut(Known, &[u8], &[u8])) {
+        match &self.repr {
+            Repr::Wire(w) => {
+                for fd in w.fields.iter().filter(|fd| !fd.skip) {
+                    f(fd.known, w.slice(fd.name), w.slice(fd.value));
+                }
+            }
+            Repr::Map(m) => {
+                for (n, v) in m {
+                    f(Known::of(n), n.as_str().as_bytes(), v.as_bytes());
+                }
+            }
+        }
+    }
+
     /// Bytes the fields take on the wire as `name: value\r\n` lines.
     pub fn encoded_len(&self) -> usize {
         match &self.repr {
@@ -600,8 +617,13 @@ impl WireBuilder {
 
     /// Adds a field after the others (`value` must be a valid field value, as a `HeaderValue`'s is).
     pub fn push(&mut self, name: &HeaderName, value: &[u8]) {
-        let known = Known::of(name);
-        let name = name.as_str().as_bytes();
+        self.push_bytes(name.as_str().as_bytes(), Known::of(name), value);
+    }
+
+    /// [`Self::push`] for a name already checked to be a valid lowercase field name, of class
+    /// `known`: an HTTP/2 request's fields come as bytes, and a `HeaderName` would be a parse and,
+    /// for a name outside the standard set, an allocation per field.
+    pub fn push_bytes(&mut self, name: &[u8], known: Known, value: &[u8]) {
         let at = self.bytes.len() as u32;
         self.bytes.put_slice(name);
         self.bytes.put_slice(b": ");
@@ -615,6 +637,22 @@ impl WireBuilder {
             skip: false,
             canonical: true,
         });
+    }
+
+    /// Fields pushed so far.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether no field was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The value of the `i`th field pushed.
+    pub fn value_at(&self, i: usize) -> &[u8] {
+        let v = self.fields[i].value;
+        &self.bytes[v.start as usize..(v.start + v.len) as usize]
     }
 
     /// The block.

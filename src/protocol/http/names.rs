@@ -82,7 +82,7 @@ impl Known {
     }
 
     /// The same for a `HeaderName`, which is lowercase already: a plain string match.
-    pub(super) fn of(name: &HeaderName) -> Known {
+    pub fn of(name: &HeaderName) -> Known {
         match name.as_str() {
             "te" => Known::Te,
             "host" => Known::Host,

@@ -8,11 +8,9 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use h2::server::SendResponse;
-use h2::{RecvStream, SendStream};
+use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderValue, Response, Version};
+use http::{HeaderMap, HeaderValue, Version};
 
 use super::length::{declared_length, set_content_length};
 use super::{BodyFraming, HeadError, Headers, RequestHead, ResponseHead};
@@ -21,8 +19,7 @@ use crate::protocol::h1::conn::{BodyReader, BodyWriter, H1Conn};
 use crate::protocol::h1::encode::{encode_response_head, strip_hop_by_hop};
 use crate::protocol::h1::framing::{canonical_request_framing, request_keep_alive};
 use crate::protocol::h1::Limits;
-use crate::protocol::h2::body::{recv_data, recv_trailers, send_data};
-use crate::protocol::h2::response_to_h2;
+use crate::protocol::h2::server::{encode_head, encode_trailers, StreamError, StreamHandle};
 use crate::protocol::stream::SocketAddr;
 use crate::tls::TlsFacts;
 
@@ -50,19 +47,19 @@ pub(crate) struct H1Server {
 
 /// One HTTP/2 stream.
 pub(crate) struct H2Server {
-    body: RecvStream,
+    stream: StreamHandle,
     body_done: bool,
     body_bytes: u64,
     trailers: Option<HeaderMap>,
-    respond: SendResponse<Bytes>,
-    /// The final head, not yet sent: it goes out with the first piece of body, with the trailers,
-    /// or alone with END_STREAM when the body turns out empty. A head block that ends the stream
-    /// upstream (a gRPC Trailers-Only response carrying `grpc-status`) must end it here too:
-    /// HEADERS followed by an empty DATA frame with END_STREAM is a different message to gRPC
-    /// clients, which then report `UNKNOWN` instead of the status. The exchange calls
+    /// The final head, encoded but not yet sent: it goes out with the first piece of body, with
+    /// the trailers, or alone with END_STREAM when the body turns out empty. A head block that
+    /// ends the stream upstream (a gRPC Trailers-Only response carrying `grpc-status`) must end it
+    /// here too: HEADERS followed by an empty DATA frame with END_STREAM is a different message to
+    /// gRPC clients, which then report `UNKNOWN` instead of the status. The exchange calls
     /// [`ServerSession::commit_head`] before it waits for the upstream, so a head is never delayed.
-    head: Option<Response<()>>,
-    send: Option<SendStream<Bytes>>,
+    head: Option<BytesMut>,
+    /// The final head went out without ending the stream: body may follow.
+    open: bool,
     /// The TLS facts of the stream's connection.
     tls: Option<Arc<TlsFacts>>,
     /// Response body bytes still due under a Content-Length, while the pieces add up to it.
@@ -73,18 +70,22 @@ pub(crate) struct H2Server {
 }
 
 impl H2Server {
-    /// The stream to send body on, sending the held-back head first.
-    fn open(&mut self) -> Result<&mut SendStream<Bytes>> {
+    /// Sends the held-back head, if any; whether body may follow.
+    fn open(&mut self) -> Result<()> {
         if let Some(head) = self.head.take() {
-            let send = self
-                .respond
-                .send_response(head, false)
+            self.stream
+                .send_block(&head, false, false)
                 .map_err(|e| h2_err(e, false, "sending the response head"))?;
-            self.send = Some(send);
+            self.open = true;
         }
-        self.send.as_mut().ok_or_else(|| {
-            Error::downstream(ErrorKind::WriteError, "sending a body").with_cause("stream ended")
-        })
+        if !self.open {
+            return Err(Error::downstream(ErrorKind::WriteError, "sending a body").with_cause("stream ended"));
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, data: Bytes, end: bool) -> Result<()> {
+        self.stream.send_data(data, end).await.map_err(|e| h2_err(e, false, "sending a body"))
     }
 }
 
@@ -119,13 +120,11 @@ pub(crate) struct ServerSession {
     addrs: (Option<SocketAddr>, Option<SocketAddr>),
 }
 
-fn h2_err(e: h2::Error, reading: bool, ctx: &'static str) -> Box<Error> {
-    let kind = if e.is_reset() || e.is_go_away() || e.is_io() {
-        ErrorKind::ConnectionClosed
-    } else if reading {
-        ErrorKind::ReadError
-    } else {
-        ErrorKind::WriteError
+fn h2_err(e: StreamError, reading: bool, ctx: &'static str) -> Box<Error> {
+    let kind = match e {
+        StreamError::Reset(_) | StreamError::Closed => ErrorKind::ConnectionClosed,
+        StreamError::LocalReset(_) if reading => ErrorKind::ReadError,
+        StreamError::LocalReset(_) => ErrorKind::WriteError,
     };
     Error::new(kind, ErrorSource::Downstream, ctx).with_cause(e)
 }
@@ -149,20 +148,18 @@ impl ServerSession {
 
     /// A stream whose request head has arrived.
     pub(crate) fn h2(
-        body: RecvStream,
-        respond: SendResponse<Bytes>,
+        stream: StreamHandle,
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
         tls: Option<Arc<TlsFacts>>,
     ) -> Self {
-        let body_done = body.is_end_stream();
+        let body_done = stream.is_end_stream();
         let side = Side::H2(Box::new(H2Server {
-            body,
+            stream,
             body_done,
             body_bytes: 0,
             trailers: None,
-            respond,
             head: None,
-            send: None,
+            open: false,
             due: None,
             last: None,
             tls,
@@ -203,7 +200,7 @@ impl ServerSession {
 
     /// The request body's framing, with its Content-Length made canonical (`03` and `3`, or `5, 5`,
     /// go on as one value): from the fields on HTTP/1 (smuggling vectors refused), from the
-    /// stream on HTTP/2 (h2 has checked the length against the DATA frames). Sets up the body
+    /// stream on HTTP/2 (the connection checks the length against the DATA frames). Sets up the body
     /// reader and whether the connection may stay open.
     pub(crate) fn request_framing(
         &mut self,
@@ -223,7 +220,7 @@ impl ServerSession {
                     set_content_length(&mut head.headers, n);
                 }
                 Ok(match declared {
-                    _ if d.body.is_end_stream() => BodyFraming::Empty,
+                    _ if d.stream.is_end_stream() => BodyFraming::Empty,
                     Some(n) => BodyFraming::Length(n),
                     None => BodyFraming::Chunked,
                 })
@@ -327,51 +324,34 @@ impl ServerSession {
             Side::H1(d) if read => d.conn.read_body(&mut d.body, idle).await,
             Side::H1(_) => std::future::pending().await,
             Side::H2(d) => {
-                let H2Server { body, body_done, body_bytes, trailers, respond, send, .. } = &mut **d;
-                let reset = async {
-                    let reason = match send.as_mut() {
-                        Some(s) => poll_fn(|cx| s.poll_reset(cx)).await,
-                        None => poll_fn(|cx| respond.poll_reset(cx)).await,
-                    };
-                    let cause = match reason {
-                        Ok(r) => format!("client reset the stream: {r}"),
-                        Err(e) => e.to_string(),
-                    };
-                    Err(Error::downstream(ErrorKind::ConnectionClosed, "proxying").with_cause(cause))
-                };
-                // Nothing to read: only a reset can end the wait, and the select below would be
-                // rebuilt around a body future that never runs at every poll of the exchange.
+                let H2Server { stream, body_done, body_bytes, trailers, .. } = &mut **d;
+                // Nothing to read: only a reset can end the wait.
                 if !read || *body_done {
-                    return reset.await;
+                    let e = poll_fn(|cx| stream.poll_reset(cx)).await;
+                    return Err(h2_err(e, true, "proxying"));
                 }
-                let reading = async {
-                    let piece = async {
-                        match recv_data(body).await.map_err(|e| h2_err(e, true, "reading a body"))? {
-                            Some(data) => Ok::<_, Box<Error>>(Some(data)),
-                            None => {
-                                *trailers = recv_trailers(body)
-                                    .await
-                                    .map_err(|e| h2_err(e, true, "reading trailers"))?;
-                                Ok(None)
-                            }
+                // One poll serves both: a reset shows up as the body's error.
+                let piece = async {
+                    match stream.data().await {
+                        Some(Ok(data)) => Ok(Some(data)),
+                        Some(Err(e)) => Err(h2_err(e, true, "reading a body")),
+                        None => {
+                            *trailers = stream.take_trailers();
+                            Ok(None)
                         }
-                    };
-                    let r = match idle {
-                        Some(t) => tokio::time::timeout(t, piece)
-                            .await
-                            .map_err(|_| Error::downstream(ErrorKind::ReadTimeout, "reading a body"))?,
-                        None => piece.await,
-                    }?;
-                    match &r {
-                        Some(data) => *body_bytes += data.len() as u64,
-                        None => *body_done = true,
                     }
-                    Ok(r)
                 };
-                tokio::select! {
-                    r = reading => r,
-                    r = reset => r,
+                let r = match idle {
+                    Some(t) => tokio::time::timeout(t, piece)
+                        .await
+                        .map_err(|_| Error::downstream(ErrorKind::ReadTimeout, "reading a body"))?,
+                    None => piece.await,
+                }?;
+                match &r {
+                    Some(data) => *body_bytes += data.len() as u64,
+                    None => *body_done = true,
                 }
+                Ok(r)
             }
         }
     }
@@ -389,7 +369,7 @@ impl ServerSession {
             }
             Side::H2(d) => {
                 // Interim responses are advisory; a client that cannot take one loses nothing.
-                let _ = d.respond.send_informational(response_to_h2(&head));
+                let _ = d.stream.send_block(&encode_head(head.status, &head.headers), false, true);
                 Ok(())
             }
         }
@@ -461,12 +441,13 @@ impl ServerSession {
                     BodyHint::None => canonical_length_field(&mut head.headers),
                 }
                 let end = matches!(hint, BodyHint::None | BodyHint::Length(0));
+                let block = encode_head(head.status, &head.headers);
                 if end {
-                    d.respond
-                        .send_response(response_to_h2(head), true)
+                    d.stream
+                        .send_block(&block, true, false)
                         .map_err(|e| h2_err(e, false, "sending the response head"))?;
                 } else {
-                    d.head = Some(response_to_h2(head));
+                    d.head = Some(block);
                 }
                 d.due = match hint {
                     BodyHint::Length(n) if !end => Some(n),
@@ -482,7 +463,7 @@ impl ServerSession {
         match &mut self.side {
             Side::H1(d) => d.conn.write_body(&mut d.writer, data, Some(d.write_timeout)).await,
             Side::H2(d) => {
-                if d.send.is_none() && d.head.is_none() {
+                if !d.open && d.head.is_none() {
                     return Ok(()); // the head ended the stream: no body may follow
                 }
                 if d.due == Some(data.len() as u64) && d.last.is_none() {
@@ -494,11 +475,11 @@ impl ServerSession {
                 // ends the hold-back: plain pieces from there on.
                 d.due = d.due.and_then(|n| n.checked_sub(data.len() as u64)).filter(|n| *n > 0);
                 let held = d.last.take();
-                let send = d.open()?;
+                d.open()?;
                 if let Some(held) = held {
-                    send_data(send, held, false).await.map_err(|e| h2_err(e, false, "sending a body"))?;
+                    d.send(held, false).await?;
                 }
-                send_data(send, data, false).await.map_err(|e| h2_err(e, false, "sending a body"))
+                d.send(data, false).await
             }
         }
     }
@@ -519,17 +500,14 @@ impl ServerSession {
             Side::H1(d) => d.conn.finish_body(&d.writer, trailers, Some(d.write_timeout)).await,
             Side::H2(d) => {
                 let trailers = trailers.filter(|t| !t.is_empty());
+                let err = |e| h2_err(e, false, "ending the response");
                 if d.last.is_none() {
                     if let Some(head) = d.head.take() {
                         // Nothing followed the head: it ends the stream itself, or goes right
                         // before the trailers, never with an empty DATA frame.
-                        let mut send = d
-                            .respond
-                            .send_response(head, trailers.is_none())
-                            .map_err(|e| h2_err(e, false, "sending the response head"))?;
+                        d.stream.send_block(&head, trailers.is_none(), false).map_err(err)?;
                         if let Some(t) = trailers {
-                            send.send_trailers(t.clone())
-                                .map_err(|e| h2_err(e, false, "ending the response"))?;
+                            d.stream.send_block(&encode_trailers(t), true, false).map_err(err)?;
                         }
                         return Ok(());
                     }
@@ -537,20 +515,19 @@ impl ServerSession {
                 if d.head.is_some() {
                     d.open()?; // a held-back piece follows the head
                 }
-                let Some(mut send) = d.send.take() else { return Ok(()) };
-                if let Some(held) = d.last.take() {
-                    // Handed over without waiting for window: h2 requests the capacity itself and
-                    // sends it as the client's window allows. Nothing follows this piece, so the
-                    // buffering stays bounded by one read per open stream, held here anyway.
-                    send.send_data(held, trailers.is_none())
-                        .map_err(|e| h2_err(e, false, "sending a body"))?;
+                if !d.open {
+                    return Ok(());
                 }
-                let r = match trailers {
-                    Some(t) => send.send_trailers(t.clone()),
-                    None if d.due == Some(0) => return Ok(()),
-                    None => send.send_data(Bytes::new(), true),
-                };
-                r.map_err(|e| h2_err(e, false, "ending the response"))
+                d.open = false;
+                if let Some(held) = d.last.take() {
+                    d.send(held, trailers.is_none()).await?;
+                } else if trailers.is_none() {
+                    d.send(Bytes::new(), true).await?;
+                }
+                if let Some(t) = trailers {
+                    d.stream.send_block(&encode_trailers(t), true, false).map_err(err)?;
+                }
+                Ok(())
             }
         }
     }
