@@ -3,6 +3,7 @@
 //! body I/O with flow control (capacity released as data is consumed, reserved before sending).
 
 pub mod body;
+pub mod hpack;
 
 use http::header::HOST;
 use http::uri::{Authority, Scheme};
