@@ -120,8 +120,9 @@ const fn build() -> Tables {
 
 static TABLES: Tables = build();
 
-/// The symbol whose code starts the left-aligned 32-bit `window`, and its length.
-#[inline]
+/// The symbol whose code starts the left-aligned 32-bit `window`, and its length. Forced inline:
+/// it runs once per symbol, and a call costs about as much as the fast-table lookup itself.
+#[inline(always)]
 fn lookup(window: u32) -> (u16, u32) {
     let fast = TABLES.fast[(window >> (32 - FAST_BITS)) as usize];
     if fast != 0 {
@@ -156,12 +157,26 @@ pub(super) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), DecodeError> {
             nbits += 8;
             rest = tail;
         }
-        if nbits == 0 {
-            return Ok(());
+        // With 32 bits buffered, no code can run past the input: the loop needs no end checks.
+        while nbits >= 32 {
+            let (symbol, len) = lookup((acc >> (nbits - 32)) as u32);
+            if symbol == EOS {
+                return Err(DecodeError::HuffmanEos);
+            }
+            dst.push(symbol as u8);
+            nbits -= len;
         }
+        if rest.is_empty() {
+            return decode_tail(acc, nbits, dst);
+        }
+    }
+}
+
+/// The last bits of a string, fewer than 32: codes, then at most 7 bits of EOS prefix.
+fn decode_tail(acc: u64, mut nbits: u32, dst: &mut Vec<u8>) -> Result<(), DecodeError> {
+    while nbits > 0 {
         // Zero-filled past the end of input: a code longer than what is left marks the padding.
-        let window = if nbits >= 32 { (acc >> (nbits - 32)) as u32 } else { (acc << (32 - nbits)) as u32 };
-        let (symbol, len) = lookup(window);
+        let (symbol, len) = lookup((acc << (32 - nbits)) as u32);
         if len > nbits {
             let ones = (1u64 << nbits) - 1;
             if nbits > 7 {
@@ -178,6 +193,7 @@ pub(super) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), DecodeError> {
         dst.push(symbol as u8);
         nbits -= len;
     }
+    Ok(())
 }
 
 #[cfg(test)]
