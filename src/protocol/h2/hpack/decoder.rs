@@ -107,6 +107,18 @@ pub struct Decoder {
     scratch: Vec<u8>,
 }
 
+/// Sizes only: table entries are request headers, which may hold credentials.
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("entries", &self.entries.len())
+            .field("size", &self.size)
+            .field("max_size", &self.max_size)
+            .field("max_allowed", &self.max_allowed)
+            .finish()
+    }
+}
+
 impl Decoder {
     /// `max_table_size`: the SETTINGS_HEADER_TABLE_SIZE we announce (the largest dynamic table
     /// size update the peer may ask for). Starts with that size.

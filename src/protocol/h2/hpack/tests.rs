@@ -141,13 +141,14 @@ fn c6_responses_with_huffman_evict() {
 #[test]
 fn errors() {
     use DecodeError::*;
-    let cases: [(&str, &[u8], DecodeError); 14] = [
+    let cases: [(&str, &[u8], DecodeError); 15] = [
         ("index 0", b"\x80", IndexZero),
         ("index past static table", b"\xbe", IndexOutOfRange),
         ("literal name index past tables", b"\x7f\x00\x01a", IndexOutOfRange),
         ("size update above limit", b"\x3f\xe2\x1f", TableSizeTooLarge),
         ("size update after a field", b"\x82\x20", TableSizeUpdateLate),
-        ("huffman padding of 8 bits", b"\x00\x01a\x82\x1f\xff", HuffmanPaddingTooLong),
+        ("huffman padding of 8 bits ('&' is 0xf8)", b"\x00\x01a\x82\xf8\xff", HuffmanPaddingTooLong),
+        ("huffman padding of 11 bits", b"\x00\x01a\x82\x1f\xff", HuffmanPaddingTooLong),
         ("huffman padding with a zero bit", b"\x00\x01a\x81\x1e", HuffmanPaddingNotEos),
         ("EOS in a huffman string", b"\x00\x01a\x84\xff\xff\xff\xff", HuffmanEos),
         ("truncated integer", b"\xff\x80", IntegerTruncated),
