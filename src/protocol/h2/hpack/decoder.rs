@@ -158,6 +158,7 @@ impl Decoder {
                 }
                 self.max_size = size;
                 self.evict_to(size);
+                // Not a field: RFC 7541 §4.2 lets several updates open a block.
                 continue;
             } else {
                 // 01xxxxxx: incremental indexing, 6-bit name index; 0000xxxx (without indexing)
