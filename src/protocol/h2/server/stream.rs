@@ -248,11 +248,12 @@ impl Drop for StreamHandle {
 pub fn encode_head(status: StatusCode, headers: &Headers) -> BytesMut {
     let mut block = BytesMut::with_capacity(headers.encoded_len() + 8);
     let mut encoder = Encoder::new();
-    let mut scratch = Vec::new();
+    let mut scratch = [0u8; 64];
+    let mut long = Vec::new();
     encoder.status(status.as_u16(), &mut block);
     headers.for_each(|known, name, value| {
         if h2_field(known, value) {
-            encoder.field(lowercase(name, &mut scratch), value, &mut block);
+            encoder.field(lowercase(name, &mut scratch, &mut long), value, &mut block);
         }
     });
     block
@@ -291,12 +292,96 @@ fn put_block(buf: &mut BytesMut, block: &[u8], id: u32, end: bool, max_frame: us
     }
 }
 
-/// `name` in lowercase, copied only when it has an uppercase letter.
-fn lowercase<'a>(name: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+/// `name` in lowercase (HTTP/1 upstreams capitalise names as they like), copied only when it
+/// has an uppercase letter: onto the stack, or for a name past 64 bytes into `long`.
+fn lowercase<'a>(name: &'a [u8], scratch: &'a mut [u8; 64], long: &'a mut Vec<u8>) -> &'a [u8] {
     if !name.iter().any(u8::is_ascii_uppercase) {
         return name;
     }
-    scratch.clear();
-    scratch.extend(name.iter().map(u8::to_ascii_lowercase));
-    scratch
+    if let Some(dst) = scratch.get_mut(..name.len()) {
+        for (d, s) in dst.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        return dst;
+    }
+    long.clear();
+    long.extend(name.iter().map(u8::to_ascii_lowercase));
+    long
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+    use crate::protocol::h2::hpack::Decoder;
+    use crate::protocol::http::fields::wire;
+
+    fn decode(block: &[u8]) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let done = Decoder::new(4096).decode(block, |n, v| {
+            out.push((String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned()));
+            Ok(())
+        });
+        assert_eq!(done, Ok(true));
+        out
+    }
+
+    #[test]
+    fn head_block_is_lowercase_without_connection_fields_in_order() {
+        let long = format!("X-{}", "Long".repeat(30));
+        let mut headers = wire(&[
+            ("Content-Type", "text/plain"),
+            ("Connection", "keep-alive"),
+            ("x-a", "1"),
+            ("Transfer-Encoding", "chunked"),
+            ("X-A", "2"),
+            ("Keep-Alive", "timeout=5"),
+        ]);
+        headers.append(http::HeaderName::from_bytes(long.as_bytes()).unwrap(), HeaderValue::from_static("v"));
+        let fields = decode(&encode_head(StatusCode::from_u16(299).unwrap(), &headers));
+        let lower = long.to_ascii_lowercase();
+        let want = [
+            (":status", "299"),
+            ("content-type", "text/plain"),
+            ("x-a", "1"),
+            ("x-a", "2"),
+            (lower.as_str(), "v"),
+        ];
+        let want: Vec<_> = want.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        assert_eq!(fields, want);
+    }
+
+    #[test]
+    fn trailers_block_keeps_every_value() {
+        let mut t = HeaderMap::new();
+        t.append("grpc-status", HeaderValue::from_static("0"));
+        t.append("x-t", HeaderValue::from_static("1"));
+        t.append("x-t", HeaderValue::from_static("2"));
+        let fields = decode(&encode_trailers(&t));
+        assert_eq!(fields.len(), 3);
+        assert_eq!(fields[0], ("grpc-status".into(), "0".into()));
+    }
+
+    #[test]
+    fn blocks_past_the_frame_size_are_split_into_continuation() {
+        let block = vec![7u8; 40_000];
+        let mut buf = BytesMut::new();
+        put_block(&mut buf, &block, 3, true, 16_384);
+        let mut at = 0;
+        let mut seen = Vec::new();
+        while at < buf.len() {
+            let h = frame::Head::parse(&buf[at..]);
+            seen.push((h.kind, h.flags, h.len));
+            at += frame::HEADER_LEN + h.len;
+        }
+        assert_eq!(
+            seen,
+            [
+                (frame::HEADERS, frame::END_STREAM, 16_384),
+                (frame::CONTINUATION, 0, 16_384),
+                (frame::CONTINUATION, frame::END_HEADERS, 40_000 - 2 * 16_384)
+            ]
+        );
+    }
 }
