@@ -17,6 +17,7 @@ use proxy::protocol::h1::{parse_request, parse_response, Parsed};
 use proxy::protocol::h2::hpack::Decoder;
 use proxy::protocol::h2::request_to_h2;
 use proxy::protocol::h2::server::{encode_head, Intake};
+use proxy::protocol::http::length::content_length;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, raw)) = data.split_first() else { return };
@@ -28,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
         let decoded = Decoder::new(4096).decode(&block, |n, v| {
             match n.strip_prefix(b":") {
                 Some(b"status") if status.is_none() && fields.is_empty() => status = Some(v.to_vec()),
-                _ => fields.append(HeaderName::from_bytes(n).unwrap(), HeaderValue::from_bytes(v).unwrap()),
+                _ => {
+                    fields.append(HeaderName::from_bytes(n).unwrap(), HeaderValue::from_bytes(v).unwrap());
+                }
             }
             Ok(())
         });
@@ -39,6 +42,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut buf = BytesMut::from(raw);
     let Ok(Parsed::Complete(head)) = parse_request(&mut buf, &limits) else { return };
+    // The proxy refuses an invalid Content-Length before any upstream sees the request.
+    if content_length(&head.headers).is_err() {
+        return;
+    }
     let req = match request_to_h2(head.clone(), sel & 1 == 1) {
         Ok(r) => r,
         Err(e) => {
@@ -57,14 +64,14 @@ fuzz_target!(|data: &[u8]| {
     }
     let (parts, ()) = req.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned());
-    // As the fields arrive from an HTTP/2 client: pseudo-headers first.
+    // As the fields arrive from an HTTP/2 client (h2's): pseudo-headers first, and a CONNECT
+    // with neither :scheme nor :path (RFC 9113 §8.5).
     let mut intake = Intake::new(256, usize::MAX);
-    let pseudo = [
-        (":method", parts.method.as_str()),
-        (":scheme", parts.uri.scheme_str().unwrap_or("http")),
-        (":authority", authority.as_str()),
-        (":path", path.as_deref().unwrap_or("/")),
-    ];
+    let mut pseudo = vec![(":method", parts.method.as_str()), (":authority", authority.as_str())];
+    if parts.method != http::Method::CONNECT {
+        pseudo.push((":scheme", parts.uri.scheme_str().unwrap_or("http")));
+        pseudo.push((":path", path.as_deref().unwrap_or("/")));
+    }
     for (n, v) in pseudo {
         intake.field(n.as_bytes(), v.as_bytes()).expect("a pseudo-header the proxy sends");
     }
@@ -73,6 +80,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let back = intake.finish().expect("what the proxy sends over HTTP/2 it reads back");
     assert_eq!(back.method, head.method);
-    assert_eq!(back.uri.path_and_query().map(|p| p.as_str().to_owned()), path);
+    if back.method != http::Method::CONNECT {
+        assert_eq!(back.uri.path_and_query().map(|p| p.as_str().to_owned()), path);
+    }
     assert!(back.headers.get(HOST).is_some_and(|h| h.as_bytes().eq_ignore_ascii_case(authority.as_bytes())));
 });
