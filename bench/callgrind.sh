@@ -3,7 +3,9 @@
 # shared machine). Usage: bench/callgrind.sh [seconds]  → prints Ir/request and keeps the profile.
 #   CG_CMD   the proxy (started as CMD LISTEN UPSTREAM); default: bench/c/bench_proxy.c (the measured
 #            libproxy of bench/run.sh, built first); e.g. CG_CMD="target/release/bench/bench_proxy --hooks"
-#   MODE     h1 (wrk -c10, default) or h2c (h2load -c10 -m10 on the same port)
+#   MODE     h1 (wrk -c10, default) or h2c (h2load $H2LOAD on the same port)
+#   H2LOAD   h2load's connections and streams for MODE=h2c (default "-c10 -m10"; bench/run.sh's
+#            h2c scenario is "-c50 -m2")
 #   CG_PORT  upstream port (default 18191; the proxy listens on the next one), so two runs can share a machine
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +30,9 @@ PROXY_QUIET=1 valgrind --tool=callgrind --callgrind-out-file="$DIR/cg.out" \
 sleep 3
 # Warm up (connections, pool, allocator), then count only the measured run.
 if [ "$MODE" = h2c ]; then
-  h2load -t1 -c10 -m10 -D 1 http://127.0.0.1:$PX/ >/dev/null
+  h2load -t1 ${H2LOAD:--c10 -m10} -D 1 http://127.0.0.1:$PX/ >/dev/null
   callgrind_control -z $VG >/dev/null
-  n=$(h2load -t1 -c10 -m10 -D "$DUR" http://127.0.0.1:$PX/ | awk '/^requests:/{print $8}')
+  n=$(h2load -t1 ${H2LOAD:--c10 -m10} -D "$DUR" http://127.0.0.1:$PX/ | awk '/^requests:/{print $8}')
 else
   wrk -t1 -c10 -d1s http://127.0.0.1:$PX/ >/dev/null
   callgrind_control -z $VG >/dev/null

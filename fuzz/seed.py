@@ -130,6 +130,40 @@ def expand(text: str):
 expand.skipped = 0
 
 
+def h2_frames_seeds() -> set[bytes]:
+    """Frame sequences a client sends after the preface and SETTINGS: requests with and without
+    bodies and trailers, flow control, pings, resets, priorities (h2_frames starts from these)."""
+
+    def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+        return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+    def literal(name: bytes, value: bytes) -> bytes:
+        # Literal without indexing, literal name (RFC 7541 §6.2.2), lengths below 127.
+        return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+    def block(method: bytes, extra: bytes = b"") -> bytes:
+        # :method GET is static index 2; the others spelled out, one with incremental indexing.
+        m = b"\x82" if method == b"GET" else literal(b":method", method)
+        return m + b"\x86" + b"\x84" + b"\x41\x09a.example" + extra
+
+    get = frame(1, 0x5, 1, block(b"GET"))
+    post = frame(1, 0x4, 3, block(b"POST", literal(b"content-length", b"4"))) + frame(0, 0x1, 3, b"body")
+    trailers = (
+        frame(1, 0x4, 5, block(b"POST"))
+        + frame(0, 0x0, 5, b"abc")
+        + frame(1, 0x5, 5, literal(b"x-t", b"1"))
+    )
+    split = frame(1, 0x1, 7, block(b"GET")[:3]) + frame(9, 0x4, 7, block(b"GET")[3:])
+    control = (
+        frame(8, 0, 0, (1 << 20).to_bytes(4, "big"))
+        + frame(6, 0, 0, b"12345678")
+        + frame(2, 0, 9, (1).to_bytes(4, "big") + b"\x10")
+        + frame(4, 0, 0, b"\x00\x04\x00\x00\x10\x00")
+    )
+    reset = frame(1, 0x4, 11, block(b"GET")) + frame(3, 0, 11, (8).to_bytes(4, "big"))
+    return {get, post, trailers, split, control, reset, get + post + trailers + control + reset}
+
+
 def main() -> None:
     corpus = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "fuzz" / "corpus"
     seeds: dict[str, set[bytes]] = {t: set() for t in ("h1_request", "h1_to_h2", "h1_response", "chunked")}
@@ -145,6 +179,7 @@ def main() -> None:
                     seeds["h1_response"].add(sel + v)
             elif CHUNK.match(v) and rel.endswith(("chunk.rs", "proxy_smuggling.rs", "proxy_http1.rs")):
                 seeds["chunked"].add(b"\x00" + v)
+    seeds["h2_frames"] = h2_frames_seeds()
     for target, items in seeds.items():
         d = corpus / target
         d.mkdir(parents=True, exist_ok=True)

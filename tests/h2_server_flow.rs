@@ -144,3 +144,21 @@ async fn a_response_head_larger_than_a_frame_goes_out_with_continuation() {
     }
     assert_eq!(text, b"status 200\n");
 }
+
+#[tokio::test]
+async fn a_client_that_grants_no_window_is_given_up_after_the_write_timeout() {
+    let origin = Origin::start().await;
+    let mut app = proxy::proxy::HttpProxy::new(To { origin: origin.addr });
+    app.server_options_mut().write_timeout = std::time::Duration::from_millis(300);
+    let p = Proxy::start_with(app, |_| {});
+    // A window of 0: not one byte of body may be sent until the client says so, which it never does.
+    let client = small_window_client(p.addr, 0).await;
+    let mut client = client.ready().await.unwrap();
+    let req = Request::builder().uri("http://a.test/big/100000").body(()).unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    let resp = within(5, resp).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let end = within(5, body.data()).await;
+    assert!(matches!(end, Some(Err(_))), "the stream should be reset, got {end:?}");
+}

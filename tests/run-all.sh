@@ -20,7 +20,8 @@
 #      under load (-u + SIGQUIT), SIGTERM with 100 requests in flight, daemon mode;
 #   7. h2spec (strict) against the h2c and the TLS listener (tests/h2spec.sh; `go install`s it);
 #   8. a bounded run of every cargo-fuzz target (fuzz/run.sh 10: nightly, libFuzzer, ASan; all
-#      that `cargo fuzz list` names: h1_request, h1_response, chunked, h2_to_h1, h1_to_h2, c_abi),
+#      that `cargo fuzz list` names: h1_request, h1_response, chunked, h2_to_h1, h1_to_h2, h2_frames,
+#      c_abi),
 #      from the corpus fuzz/seed.py writes from the test tables.
 # Usage: tests/run-all.sh
 set -euo pipefail
@@ -137,7 +138,7 @@ tests/ops/run.sh
 echo "== h2spec (strict) against the h2c and TLS listeners"
 tests/h2spec.sh
 
-echo "== fuzz targets, 10 s each (fuzz/run.sh: h1_request h1_response chunked h2_to_h1 h1_to_h2 c_abi)"
+echo "== fuzz targets, 10 s each (fuzz/run.sh: h1_request h1_response chunked h2_to_h1 h1_to_h2 h2_frames c_abi)"
 # A fixed seed and run count: the same inputs on every run, so a red CI is a real regression;
 # open-ended runs (fuzz/run.sh without FUZZ_ARGS) explore further.
 FUZZ_ARGS="-seed=1 -runs=40000" fuzz/run.sh 10

@@ -148,7 +148,7 @@ impl<H: ProxyHttp> HttpServerApp for HttpProxy<H> {
         tls: Option<Arc<crate::tls::TlsFacts>>,
         shutdown: &ShutdownWatch,
     ) {
-        let ds = ServerSession::h2(stream, addrs, tls);
+        let ds = ServerSession::h2(stream, addrs, tls, self.server.write_timeout);
         match head {
             Ok(head) => {
                 // Built in its box (see `in_box`): awaited in place, the request's whole state

@@ -26,11 +26,15 @@ pub struct H2Options {
     pub initial_window_size: u32,
     /// Connection receive window.
     pub initial_connection_window_size: u32,
-    /// Streams a client may reset before we accept them (rapid reset) before GOAWAY.
+    /// Rapid reset (CVE-2023-44487): streams a client may reset in the same read as the HEADERS
+    /// that opened them before GOAWAY (ENHANCE_YOUR_CALM); resets of unanswered streams over the
+    /// connection may exceed this by `max_concurrent_streams` plus one per stream answered
+    /// before the same.
     pub max_pending_accept_reset_streams: usize,
     /// Streams we reset because of peer errors over the connection's life before GOAWAY.
     pub max_local_error_reset_streams: usize,
-    /// Bytes buffered per stream before a sender waits for the peer to read.
+    /// Bytes buffered per stream (upstream) or per connection (downstream; at least 64 KiB) before
+    /// a sender waits for the peer to read.
     pub max_send_buffer_size: usize,
     /// Upstream connections: how often an idle one is pinged to prove it is alive.
     pub ping_interval: std::time::Duration,

@@ -62,6 +62,9 @@ pub(crate) struct H2Server {
     open: bool,
     /// The TLS facts of the stream's connection.
     tls: Option<Arc<TlsFacts>>,
+    /// How long a piece of body may wait for the client's window: a client that stops granting
+    /// window must not hold the stream (and its upstream) forever.
+    write_timeout: Duration,
     /// Response body bytes still due under a Content-Length, while the pieces add up to it.
     due: Option<u64>,
     /// The piece that completed the Content-Length, held back so that `finish` sends it with
@@ -85,7 +88,10 @@ impl H2Server {
     }
 
     async fn send(&mut self, data: Bytes, end: bool) -> Result<()> {
-        self.stream.send_data(data, end).await.map_err(|e| h2_err(e, false, "sending a body"))
+        match tokio::time::timeout(self.write_timeout, self.stream.send_data(data, end)).await {
+            Ok(r) => r.map_err(|e| h2_err(e, false, "sending a body")),
+            Err(_) => Err(Error::downstream(ErrorKind::WriteTimeout, "sending a body")),
+        }
     }
 }
 
@@ -151,6 +157,7 @@ impl ServerSession {
         stream: StreamHandle,
         addrs: (Option<SocketAddr>, Option<SocketAddr>),
         tls: Option<Arc<TlsFacts>>,
+        write_timeout: Duration,
     ) -> Self {
         let body_done = stream.is_end_stream();
         let side = Side::H2(Box::new(H2Server {
@@ -163,6 +170,7 @@ impl ServerSession {
             due: None,
             last: None,
             tls,
+            write_timeout,
         }));
         ServerSession { side, keepalive: true, head_sent: false, addrs }
     }

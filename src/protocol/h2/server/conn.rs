@@ -65,7 +65,7 @@ struct Driver<S> {
     new_streams: Vec<NewStream>,
     /// Client resets of streams not yet handed over, in this batch (rapid reset).
     batch_resets: usize,
-    /// Client resets of unanswered streams, less one per stream answered (a leaky count).
+    /// Client resets of unanswered streams over the connection (against `Inner::answered`).
     premature_resets: usize,
     /// Stream errors we sent because of the client (bounded like h2's `max_local_error_reset_streams`).
     local_errors: usize,
@@ -477,12 +477,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             if self.new_streams.iter().any(|n| n.id == id) {
                 self.batch_resets += 1;
             }
+            // Each answered stream earns one reset back: a client that cancels what it no
+            // longer needs (a browser leaving a page) is not an attacker.
             self.premature_resets += 1;
             let o = &self.opts;
-            if self.batch_resets > o.max_pending_accept_reset_streams
-                || self.premature_resets
-                    > o.max_pending_accept_reset_streams + o.max_concurrent_streams as usize
-            {
+            let allowed =
+                o.max_pending_accept_reset_streams + o.max_concurrent_streams as usize + inner.answered;
+            if self.batch_resets > o.max_pending_accept_reset_streams || self.premature_resets > allowed {
                 return Err(ConnError(Reason::ENHANCE_YOUR_CALM));
             }
         }

@@ -186,6 +186,8 @@ pub struct Inner {
     pub out: Out,
     /// Open streams (not closed both ways nor reset).
     pub active: usize,
+    /// Streams given a final response head over the connection's life.
+    pub answered: usize,
     pub conn_send_window: i64,
     /// The client's SETTINGS_INITIAL_WINDOW_SIZE, for new streams.
     pub init_send_window: i64,
@@ -222,6 +224,7 @@ impl Inner {
             streams: Streams::default(),
             out: Out::default(),
             active: 0,
+            answered: 0,
             conn_send_window: frame::DEFAULT_WINDOW,
             init_send_window: frame::DEFAULT_WINDOW,
             max_frame: frame::DEFAULT_MAX_FRAME as usize,

@@ -139,6 +139,7 @@ impl StreamHandle {
 
     fn after_head(&self, inner: &mut Inner, end: bool) {
         if let Some(s) = inner.streams.get_mut(&self.id) {
+            inner.answered += usize::from(!s.answered);
             s.answered = true;
             if end {
                 s.local_end = true;
