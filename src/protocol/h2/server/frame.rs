@@ -3,60 +3,72 @@
 
 use bytes::{BufMut, BytesMut};
 
-pub const DATA: u8 = 0x0;
-pub const HEADERS: u8 = 0x1;
-pub const PRIORITY: u8 = 0x2;
-pub const RST_STREAM: u8 = 0x3;
-pub const SETTINGS: u8 = 0x4;
-pub const PUSH_PROMISE: u8 = 0x5;
-pub const PING: u8 = 0x6;
-pub const GOAWAY: u8 = 0x7;
-pub const WINDOW_UPDATE: u8 = 0x8;
-pub const CONTINUATION: u8 = 0x9;
+pub(super) const DATA: u8 = 0x0;
+pub(super) const HEADERS: u8 = 0x1;
+pub(super) const PRIORITY: u8 = 0x2;
+pub(super) const RST_STREAM: u8 = 0x3;
+pub(super) const SETTINGS: u8 = 0x4;
+pub(super) const PUSH_PROMISE: u8 = 0x5;
+pub(super) const PING: u8 = 0x6;
+pub(super) const GOAWAY: u8 = 0x7;
+pub(super) const WINDOW_UPDATE: u8 = 0x8;
+pub(super) const CONTINUATION: u8 = 0x9;
 
-pub const END_STREAM: u8 = 0x1;
-pub const ACK: u8 = 0x1;
-pub const END_HEADERS: u8 = 0x4;
-pub const PADDED: u8 = 0x8;
-pub const PRIORITY_FLAG: u8 = 0x20;
+pub(super) const END_STREAM: u8 = 0x1;
+pub(super) const ACK: u8 = 0x1;
+pub(super) const END_HEADERS: u8 = 0x4;
+pub(super) const PADDED: u8 = 0x8;
+pub(super) const PRIORITY_FLAG: u8 = 0x20;
 
-pub const HEADER_LEN: usize = 9;
+pub(super) const HEADER_LEN: usize = 9;
 /// SETTINGS_MAX_FRAME_SIZE's initial value, which we never raise: larger frames would only
 /// lengthen the time one stream holds the connection's output.
-pub const DEFAULT_MAX_FRAME: u32 = 16_384;
-pub const MAX_WINDOW: i64 = (1 << 31) - 1;
-pub const DEFAULT_WINDOW: i64 = 65_535;
+pub(super) const DEFAULT_MAX_FRAME: u32 = 16_384;
+pub(super) const MAX_WINDOW: i64 = (1 << 31) - 1;
+pub(super) const DEFAULT_WINDOW: i64 = 65_535;
 
-pub const SETTINGS_ENABLE_PUSH: u16 = 0x2;
-pub const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
-pub const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 0x4;
-pub const SETTINGS_MAX_FRAME_SIZE: u16 = 0x5;
-pub const SETTINGS_MAX_HEADER_LIST_SIZE: u16 = 0x6;
+pub(super) const SETTINGS_ENABLE_PUSH: u16 = 0x2;
+pub(super) const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
+pub(super) const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 0x4;
+pub(super) const SETTINGS_MAX_FRAME_SIZE: u16 = 0x5;
+pub(super) const SETTINGS_MAX_HEADER_LIST_SIZE: u16 = 0x6;
 
 /// RFC 9113 §7 error codes.
+///
+/// cbindgen:ignore
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reason(pub u32);
 
 impl Reason {
     /// Graceful close, or a stream no longer needed.
+    /// cbindgen:ignore
     pub const NO_ERROR: Reason = Reason(0x0);
     /// The peer broke the protocol.
+    /// cbindgen:ignore
     pub const PROTOCOL_ERROR: Reason = Reason(0x1);
     /// Something failed on our side.
+    /// cbindgen:ignore
     pub const INTERNAL_ERROR: Reason = Reason(0x2);
     /// A flow-control window was overrun.
+    /// cbindgen:ignore
     pub const FLOW_CONTROL_ERROR: Reason = Reason(0x3);
     /// A frame for a stream already closed.
+    /// cbindgen:ignore
     pub const STREAM_CLOSED: Reason = Reason(0x5);
     /// A frame of the wrong size.
+    /// cbindgen:ignore
     pub const FRAME_SIZE_ERROR: Reason = Reason(0x6);
     /// Refused before any processing: safe to retry.
+    /// cbindgen:ignore
     pub const REFUSED_STREAM: Reason = Reason(0x7);
     /// The stream is no longer needed.
+    /// cbindgen:ignore
     pub const CANCEL: Reason = Reason(0x8);
     /// The HPACK state is broken.
+    /// cbindgen:ignore
     pub const COMPRESSION_ERROR: Reason = Reason(0x9);
     /// Abuse (floods, resets).
+    /// cbindgen:ignore
     pub const ENHANCE_YOUR_CALM: Reason = Reason(0xb);
 
     fn name(self) -> Option<&'static str> {
@@ -91,7 +103,7 @@ impl std::fmt::Display for Reason {
 
 /// A frame header as read.
 #[derive(Debug, Clone, Copy)]
-pub struct Head {
+pub(super) struct Head {
     pub len: usize,
     pub kind: u8,
     pub flags: u8,
@@ -112,12 +124,12 @@ impl Head {
 }
 
 /// Writes a frame header.
-pub fn put_head(out: &mut BytesMut, len: usize, kind: u8, flags: u8, stream: u32) {
+pub(super) fn put_head(out: &mut BytesMut, len: usize, kind: u8, flags: u8, stream: u32) {
     out.put_slice(&[(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags]);
     out.put_u32(stream);
 }
 
-pub fn put_settings(out: &mut BytesMut, settings: &[(u16, u32)]) {
+pub(super) fn put_settings(out: &mut BytesMut, settings: &[(u16, u32)]) {
     put_head(out, settings.len() * 6, SETTINGS, 0, 0);
     for (id, value) in settings {
         out.put_u16(*id);
@@ -125,34 +137,34 @@ pub fn put_settings(out: &mut BytesMut, settings: &[(u16, u32)]) {
     }
 }
 
-pub fn put_settings_ack(out: &mut BytesMut) {
+pub(super) fn put_settings_ack(out: &mut BytesMut) {
     put_head(out, 0, SETTINGS, ACK, 0);
 }
 
-pub fn put_window_update(out: &mut BytesMut, stream: u32, increment: u32) {
+pub(super) fn put_window_update(out: &mut BytesMut, stream: u32, increment: u32) {
     put_head(out, 4, WINDOW_UPDATE, 0, stream);
     out.put_u32(increment);
 }
 
-pub fn put_rst(out: &mut BytesMut, stream: u32, reason: Reason) {
+pub(super) fn put_rst(out: &mut BytesMut, stream: u32, reason: Reason) {
     put_head(out, 4, RST_STREAM, 0, stream);
     out.put_u32(reason.0);
 }
 
-pub fn put_goaway(out: &mut BytesMut, last_stream: u32, reason: Reason) {
+pub(super) fn put_goaway(out: &mut BytesMut, last_stream: u32, reason: Reason) {
     put_head(out, 8, GOAWAY, 0, 0);
     out.put_u32(last_stream);
     out.put_u32(reason.0);
 }
 
-pub fn put_ping_ack(out: &mut BytesMut, payload: &[u8]) {
+pub(super) fn put_ping_ack(out: &mut BytesMut, payload: &[u8]) {
     put_head(out, 8, PING, ACK, 0);
     out.put_slice(payload);
 }
 
 /// The payload of a frame that may be padded (DATA, HEADERS): without the pad length byte and
 /// the padding, or `None` when the padding does not fit (§6.1: a PROTOCOL_ERROR).
-pub fn unpad(flags: u8, payload: &[u8]) -> Option<std::ops::Range<usize>> {
+pub(super) fn unpad(flags: u8, payload: &[u8]) -> Option<std::ops::Range<usize>> {
     if flags & PADDED == 0 {
         return Some(0..payload.len());
     }
