@@ -291,9 +291,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 self.on_data(inner, head, frame.slice(frame::HEADER_LEN..))?;
                 continue;
             }
-            let payload = self.rbuf[frame::HEADER_LEN..frame::HEADER_LEN + head.len].to_vec();
-            self.rbuf.advance(frame::HEADER_LEN + head.len);
-            self.on_frame(inner, head, &payload)?;
+            // Split off (a shared view, not a copy) so the frame can be read while the driver
+            // is borrowed mutably; the buffer is reclaimed whole once the view is dropped.
+            let frame = self.rbuf.split_to(frame::HEADER_LEN + head.len);
+            self.on_frame(inner, head, &frame[frame::HEADER_LEN..])?;
         }
         Ok(())
     }
