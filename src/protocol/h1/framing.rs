@@ -5,6 +5,7 @@ use http::{Method, Version};
 
 use super::{H1Error, RequestHead, ResponseHead};
 pub use crate::protocol::http::length::{declared_length, set_content_length};
+use crate::protocol::http::names::is_tchar;
 pub use crate::protocol::http::BodyFraming;
 use crate::protocol::http::{has_token as list_has_token, length, list_elements, FieldKey, Headers, Known};
 
@@ -47,10 +48,6 @@ impl Present {
             connection: headers.has_known(Known::Connection),
         }
     }
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// All Transfer-Encoding lines form one list (RFC 9110 §5.3); only a lone `chunked` is accepted

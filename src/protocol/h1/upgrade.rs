@@ -12,6 +12,7 @@ use std::fmt;
 use http::header::{HeaderName, CONNECTION, UPGRADE};
 use http::HeaderValue;
 
+use crate::protocol::http::names::is_tchar;
 use crate::protocol::http::{list_elements, Headers, Known};
 
 /// The request field carrying an h2c upgrade's SETTINGS (RFC 7540 §3.2.1); never forwarded.
@@ -46,11 +47,6 @@ impl fmt::Display for RefusedProtocol {
 }
 
 impl std::error::Error for RefusedProtocol {}
-
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
 
 /// `protocol-name ["/" protocol-version]`, split; `None` unless both parts are tokens.
 fn split_protocol(p: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {

@@ -10,6 +10,7 @@ use http::{HeaderMap, Method, Uri, Version};
 
 use crate::protocol::http::host::valid_host_value;
 use crate::protocol::http::length::content_length;
+use crate::protocol::http::names::is_tchar;
 use crate::protocol::http::{HeadError, Known, RequestHead, WireBuilder};
 
 /// Why a block is not a request the proxy serves.
@@ -23,34 +24,11 @@ pub enum Refusal {
     Bad(HeadError),
 }
 
-/// Bytes allowed in a field name: `tchar` (RFC 9110 §5.6.2) without uppercase letters, which
-/// HTTP/2 forbids (§8.2.1).
-const fn name_bytes() -> [bool; 256] {
-    let mut t = [false; 256];
-    let extra = b"!#$%&'*+-.^_`|~";
-    let mut i = 0;
-    while i < extra.len() {
-        t[extra[i] as usize] = true;
-        i += 1;
-    }
-    let mut c = b'0';
-    while c <= b'9' {
-        t[c as usize] = true;
-        c += 1;
-    }
-    let mut c = b'a';
-    while c <= b'z' {
-        t[c as usize] = true;
-        c += 1;
-    }
-    t
-}
-static NAME: [bool; 256] = name_bytes();
-
 // Both checks fold over every byte rather than stop at the first bad one: without the branch
 // per byte the compiler vectorises them, and a bad byte is rare.
+/// A field name HTTP/2 may carry: tokens (RFC 9110 §5.6.2) without uppercase letters (§8.2.1).
 fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty() && name.iter().fold(true, |ok, b| ok & NAME[usize::from(*b)])
+    !name.is_empty() && name.iter().fold(true, |ok, &b| ok & is_tchar(b) & !b.is_ascii_uppercase())
 }
 
 /// A field value HTTP/2 may carry (§8.2.1): no NUL, CR or LF; and, as `HeaderValue` requires,
