@@ -17,7 +17,7 @@ use tokio::time::{Instant, Sleep};
 use super::frame::{self, Head, Reason};
 use super::request::{Intake, Refusal, Trailers};
 use super::state::{Inner, Out, Reset, Stream};
-use super::stream::{Shared, StreamHandle};
+use super::stream::{put_block, Shared, StreamHandle};
 use crate::protocol::h2::hpack::Decoder;
 use crate::protocol::h2::{H2Options, PREFACE};
 use crate::protocol::http::length::declared_length;
@@ -110,6 +110,11 @@ pub async fn serve<S, G, F>(
         local_errors: 0,
     };
     d.greet();
+    // The bytes read while the protocol was sniffed (the preface, often the first frames): the
+    // only time the buffer holds something to apply before a read.
+    if !d.rbuf.is_empty() {
+        d.apply();
+    }
     let mut graceful = std::pin::pin!(graceful);
     let timer = std::pin::pin!(tokio::time::sleep(preface_timeout));
     let mut timer: Pin<&mut Sleep> = timer;
@@ -211,10 +216,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         if self.read_closed || self.failed {
             return false;
         }
-        // Frames already buffered (the preface's read, or a partial frame completed earlier).
-        if !self.rbuf.is_empty() && !self.apply() {
-            return true;
-        }
         if self.rbuf.capacity() - self.rbuf.len() < frame::HEADER_LEN + 4096 {
             self.rbuf.reserve(frame::HEADER_LEN + frame::DEFAULT_MAX_FRAME as usize);
         }
@@ -245,13 +246,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             return false;
         }
         // Streams reset in the batch that brought them are not handed over at all.
-        self.new_streams.retain(|s| {
-            if inner.streams.get(&s.id).is_some_and(|st| st.reset.is_none()) {
-                return true;
+        self.new_streams.retain(|s| match inner.streams.get(&s.id).map(|st| st.reset) {
+            Some(None) => true,
+            Some(Some(Reset::Local(_))) => {
+                inner.streams.remove(&s.id);
+                inner.local_reset.push(s.id);
+                false
             }
-            inner.streams.remove(&s.id);
-            inner.peer_closed.push(s.id);
-            false
+            _ => {
+                inner.streams.remove(&s.id);
+                inner.peer_closed.push(s.id);
+                false
+            }
         });
         true
     }
@@ -362,8 +368,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 if p.len() < 8 {
                     return size;
                 }
-                // The client is leaving: finish what is open, take nothing new.
-                self.going_away = true;
+                // The client is leaving; it closes the connection when it is done. Closing first
+                // would reset it while its last frames (a PING, say) are unread (§6.8: no special
+                // behaviour is due), and an idle connection ends by the idle timeout anyway.
                 Ok(())
             }
             frame::WINDOW_UPDATE => self.on_window_update(inner, head, p),
@@ -650,16 +657,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
             Err(Refusal::TooLarge) => {
                 // RFC 9113 §10.5.1: a 431 tells the client why, then nothing more of it is read.
-                let mut e = bytes::BytesMut::new();
-                crate::protocol::h2::hpack::Encoder::new().status(431, &mut e);
-                frame::put_head(
-                    &mut inner.out.buf,
-                    e.len(),
-                    frame::HEADERS,
-                    frame::END_HEADERS | frame::END_STREAM,
-                    id,
-                );
-                inner.out.buf.extend_from_slice(&e);
+                let mut block = BytesMut::new();
+                crate::protocol::h2::hpack::Encoder::new().status(431, &mut block);
+                put_block(&mut inner.out.buf, &block, id, true, inner.max_frame);
                 if !end_stream {
                     frame::put_rst(&mut inner.out.buf, id, Reason::NO_ERROR);
                 }

@@ -274,7 +274,7 @@ pub fn encode_trailers(trailers: &HeaderMap) -> BytesMut {
 
 /// A header block as HEADERS, split into CONTINUATION frames past the client's frame size
 /// (rare: a head of over 16 KB).
-fn put_block(buf: &mut BytesMut, block: &[u8], id: u32, end: bool, max_frame: usize) {
+pub(super) fn put_block(buf: &mut BytesMut, block: &[u8], id: u32, end: bool, max_frame: usize) {
     let mut pieces = block.chunks(max_frame).peekable();
     let mut kind = frame::HEADERS;
     let mut flags = if end { frame::END_STREAM } else { 0 };
